@@ -1,0 +1,52 @@
+#ifndef HUT_COMMON_SECRET_H_
+#define HUT_COMMON_SECRET_H_
+
+#include <ostream>
+#include <string>
+#include <string_view>
+
+#include "nlohmann/json_fwd.hpp"
+
+namespace hut {
+
+// Holds a sensitive value (password, key, token). Every way of printing it,
+// to a stream, to JSON (and so to a log line) or through absl formatting,
+// shows "[REDACTED]"; the clear value is reachable only through Reveal(), a
+// name that is easy to find in review. The memory is wiped on destruction.
+class Secret {
+ public:
+  static constexpr std::string_view kRedacted = "[REDACTED]";
+
+  Secret() = default;
+  explicit Secret(std::string value) : value_(std::move(value)) {}
+  Secret(const Secret& other) = default;
+  Secret& operator=(const Secret& other);
+  Secret(Secret&& other) noexcept;
+  Secret& operator=(Secret&& other) noexcept;
+  ~Secret();
+
+  const std::string& Reveal() const { return value_; }
+  bool empty() const { return value_.empty(); }
+
+  // Constant-time comparison.
+  bool Equals(const Secret& other) const;
+
+  friend std::ostream& operator<<(std::ostream& os, const Secret&) { return os << kRedacted; }
+  template <typename Sink>
+  friend void AbslStringify(Sink& sink, const Secret&) {
+    sink.Append(kRedacted);
+  }
+
+ private:
+  void Wipe();
+  std::string value_;
+};
+
+// nlohmann::json conversion: serialises as "[REDACTED]". There is no from_json:
+// secrets are read explicitly, never by accident.
+void to_json(nlohmann::json& j, const Secret& s);
+void to_json(nlohmann::ordered_json& j, const Secret& s);
+
+}  // namespace hut
+
+#endif  // HUT_COMMON_SECRET_H_

@@ -1,0 +1,52 @@
+#ifndef HUT_HTTP_SERVER_H_
+#define HUT_HTTP_SERVER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "src/http/message.h"
+
+namespace hut::http {
+
+// Called once per request on a worker thread; may block (database calls,
+// injected latency). Must not throw; an exception that escapes is answered
+// with 500 and logged by the caller-supplied error hook.
+using Handler = std::function<Response(const Request&)>;
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 0;  // 0: any free port; see Server::port()
+  int io_threads = 2;
+  int worker_threads = 16;  // handler threads; bounds concurrent handlers
+  size_t max_body_bytes = 1 << 20;
+  std::chrono::milliseconds read_timeout{30'000};  // per request, headers and body
+  std::chrono::milliseconds idle_timeout{60'000};  // keep-alive connection idle
+};
+
+// An HTTP/1.1 server with keep-alive. Thread-safe. Implementation keeps Beast
+// inside server.cc.
+class Server {
+ public:
+  // Binds and starts serving before returning.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options, Handler handler);
+  virtual ~Server() = default;
+
+  virtual uint16_t port() const = 0;
+
+  // Graceful shutdown: stops accepting at once, closes idle keep-alive
+  // connections, lets in-flight requests finish and answers them with
+  // "Connection: close", waiting at most `grace`; then closes everything and
+  // stops the threads. Returns true if no request was cut short. Idempotent.
+  virtual bool Shutdown(std::chrono::milliseconds grace) = 0;
+
+  // Requests being handled right now.
+  virtual int in_flight() const = 0;
+};
+
+}  // namespace hut::http
+
+#endif  // HUT_HTTP_SERVER_H_
