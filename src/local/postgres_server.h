@@ -1,0 +1,48 @@
+#ifndef HUT_LOCAL_POSTGRES_SERVER_H_
+#define HUT_LOCAL_POSTGRES_SERVER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "src/common/subprocess.h"
+
+namespace hut::local {
+
+struct PostgresOptions {
+  // Where the cluster lives. Created with initdb when it does not hold one;
+  // reused (data kept) when it does.
+  std::string data_dir;
+  uint16_t port = 5432;          // listens on 127.0.0.1 only
+  std::string database = "foohut";
+  std::string user = "foohut";   // owner of `database`; trust auth on loopback
+  std::string log_file;          // server log; default <data_dir>/postgres.log
+  std::chrono::milliseconds start_timeout{30'000};
+};
+
+// A real PostgreSQL 15 server from Debian, run in the foreground as a child
+// process (as the "postgres" user when we are root: initdb refuses root).
+// Stopped (fast shutdown) by Stop() or the destructor. Not thread-safe.
+class PostgresServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<PostgresServer>> Start(const PostgresOptions& options);
+  ~PostgresServer();
+
+  // libpq URI for `database` as `user`: postgresql://foohut@127.0.0.1:PORT/foohut
+  std::string url() const;
+  uint16_t port() const { return options_.port; }
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
+  // Fast shutdown (SIGINT), then SIGKILL after 10 s. Idempotent.
+  void Stop();
+
+ private:
+  explicit PostgresServer(PostgresOptions options) : options_(std::move(options)) {}
+  PostgresOptions options_;
+  std::unique_ptr<Process> process_;
+};
+
+}  // namespace hut::local
+
+#endif  // HUT_LOCAL_POSTGRES_SERVER_H_

@@ -1,0 +1,42 @@
+#ifndef HUT_LOCAL_REDIS_SERVER_H_
+#define HUT_LOCAL_REDIS_SERVER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "src/common/subprocess.h"
+
+namespace hut::local {
+
+struct RedisOptions {
+  std::string dir;        // working folder (append-only file, log)
+  uint16_t port = 6379;   // listens on 127.0.0.1 only
+  bool persist = true;    // append-only file in `dir`, so data survives restarts
+  std::chrono::milliseconds start_timeout{10'000};
+};
+
+// A real Redis 7 server from Debian, run in the foreground as a child process.
+// Stopped by Stop() or the destructor. Not thread-safe.
+class RedisServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<RedisServer>> Start(const RedisOptions& options);
+  ~RedisServer();
+
+  std::string url() const;  // redis://127.0.0.1:PORT
+  uint16_t port() const { return options_.port; }
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
+  // SIGTERM, then SIGKILL after 5 s. Idempotent.
+  void Stop();
+
+ private:
+  explicit RedisServer(RedisOptions options) : options_(std::move(options)) {}
+  RedisOptions options_;
+  std::unique_ptr<Process> process_;
+};
+
+}  // namespace hut::local
+
+#endif  // HUT_LOCAL_REDIS_SERVER_H_
