@@ -22,7 +22,7 @@ std::string_view LogLevelName(LogLevel level) {
 }
 
 std::optional<LogLevel> ParseLogLevel(std::string_view name) {
-  std::string upper = absl::AsciiStrToUpper(name);
+  std::string upper = absl::AsciiStrToUpper(std::string(name));
   for (LogLevel l : {LogLevel::kError, LogLevel::kWarn, LogLevel::kInfo, LogLevel::kDebug}) {
     if (upper == LogLevelName(l)) return l;
   }

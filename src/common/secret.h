@@ -10,9 +10,9 @@
 namespace hut {
 
 // Holds a sensitive value (password, key, token). Every way of printing it,
-// to a stream, to JSON (and so to a log line) or through absl formatting,
-// shows "[REDACTED]"; the clear value is reachable only through Reveal(), a
-// name that is easy to find in review. The memory is wiped on destruction.
+// to a stream or to JSON (and so to a log line), shows "[REDACTED]"; the clear
+// value is reachable only through Reveal(), a name that is easy to find in
+// review. The memory is wiped on destruction.
 class Secret {
  public:
   static constexpr std::string_view kRedacted = "[REDACTED]";
@@ -32,10 +32,6 @@ class Secret {
   bool Equals(const Secret& other) const;
 
   friend std::ostream& operator<<(std::ostream& os, const Secret&) { return os << kRedacted; }
-  template <typename Sink>
-  friend void AbslStringify(Sink& sink, const Secret&) {
-    sink.Append(kRedacted);
-  }
 
  private:
   void Wipe();

@@ -45,12 +45,12 @@ absl::StatusOr<Duration> ParseDuration(std::string_view text) {
     }
     if (digits_end == i) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "invalid duration \"", text, "\" (expected a whole number and a unit, e.g. 500ms, 2m, 30d)"));
+          "invalid duration \"", std::string(text), "\" (expected a whole number and a unit, e.g. 500ms, 2m, 30d)"));
     }
     int64_t value = 0;
     auto [ptr, ec] = std::from_chars(text.data() + i, text.data() + digits_end, value);
     if (ec != std::errc()) {
-      return absl::InvalidArgumentError(absl::StrCat("duration \"", text, "\" is too large"));
+      return absl::InvalidArgumentError(absl::StrCat("duration \"", std::string(text), "\" is too large"));
     }
     size_t unit_end = digits_end;
     while (unit_end < text.size() && !(text[unit_end] >= '0' && text[unit_end] <= '9')) {
@@ -59,16 +59,16 @@ absl::StatusOr<Duration> ParseDuration(std::string_view text) {
     std::string_view unit_name = text.substr(digits_end, unit_end - digits_end);
     if (unit_name.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "duration \"", text, "\" has no unit (expected one of ms, s, m, h, d, w, y)"));
+          "duration \"", std::string(text), "\" has no unit (expected one of ms, s, m, h, d, w, y)"));
     }
     const Unit* unit = FindUnit(unit_name);
     if (unit == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown unit \"", unit_name,
-                                                     "\" in duration \"", text,
+      return absl::InvalidArgumentError(absl::StrCat("unknown unit \"", std::string(unit_name),
+                                                     "\" in duration \"", std::string(text),
                                                      "\" (expected one of ms, s, m, h, d, w, y)"));
     }
     if (value > (std::numeric_limits<int64_t>::max() - total) / unit->millis) {
-      return absl::InvalidArgumentError(absl::StrCat("duration \"", text, "\" is too large"));
+      return absl::InvalidArgumentError(absl::StrCat("duration \"", std::string(text), "\" is too large"));
     }
     total += value * unit->millis;
     i = unit_end;
@@ -89,7 +89,7 @@ std::string FormatDuration(Duration d) {
                              {"s", 1000},       {"ms", 1}};
   for (const Unit& u : kShown) {
     if (ms >= u.millis) {
-      absl::StrAppend(&out, ms / u.millis, u.name);
+      absl::StrAppend(&out, ms / u.millis, std::string(u.name));
       ms %= u.millis;
     }
   }
@@ -99,7 +99,7 @@ std::string FormatDuration(Duration d) {
 absl::StatusOr<double> ParsePercent(std::string_view text) {
   if (text.empty() || text.back() != '%') {
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid percentage \"", text, "\" (expected a number and %, e.g. 5%)"));
+        absl::StrCat("invalid percentage \"", std::string(text), "\" (expected a number and %, e.g. 5%)"));
   }
   std::string_view number = text.substr(0, text.size() - 1);
   double value = 0;
@@ -107,11 +107,11 @@ absl::StatusOr<double> ParsePercent(std::string_view text) {
   if (number.empty() || ec != std::errc() || ptr != number.data() + number.size() ||
       !std::isfinite(value)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid percentage \"", text, "\" (expected a number and %, e.g. 5%)"));
+        absl::StrCat("invalid percentage \"", std::string(text), "\" (expected a number and %, e.g. 5%)"));
   }
   if (value < 0 || value > 100) {
     return absl::InvalidArgumentError(
-        absl::StrCat("percentage \"", text, "\" is out of range (expected 0% to 100%)"));
+        absl::StrCat("percentage \"", std::string(text), "\" is out of range (expected 0% to 100%)"));
   }
   return value / 100.0;
 }

@@ -18,7 +18,9 @@ struct PostgresOptions {
   uint16_t port = 5432;          // listens on 127.0.0.1 only
   std::string database = "foohut";
   std::string user = "foohut";   // owner of `database`; trust auth on loopback
-  std::string log_file;          // server log; default <data_dir>/postgres.log
+  std::string log_file;          // server log; default "<data_dir>.log"
+  // Tests only: fsync and synchronous commit off. Faster, loses data on a crash.
+  bool unsafe_no_fsync = false;
   std::chrono::milliseconds start_timeout{30'000};
 };
 
