@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test (unit and integration) registered with ctest and ends with a
+# one-line summary: "tests: N passed, N failed". Integration tests start their
+# own PostgreSQL, Redis and foohut-api processes on loopback.
+set -uo pipefail
+build_dir=${1:-build}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+
+summary=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1)
+if [ -n "$summary" ]; then
+  failed=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$summary")
+  total=$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$summary")
+  echo "tests: $((total - failed)) passed, $failed failed"
+else
+  echo "tests: 0 passed, 1 failed (ctest printed no summary)"
+  status=1
+fi
+exit "$status"
