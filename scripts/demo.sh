@@ -17,6 +17,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+free_port() {  # a loopback TCP port nobody listens on
+  local p
+  while true; do
+    p=$(shuf -i 20000-32000 -n 1)
+    [ -z "$(ss -Htln "sport = :$p")" ] && { echo "$p"; return; }
+  done
+}
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*"; "$@"; echo; }
 
@@ -39,7 +46,7 @@ step "Start foohut-api v1.0.0"
 key=$(head -c 32 /dev/urandom | base64 -w0)
 printf '{"active_kid": "demo-1", "keys": {"demo-1": "%s"}}\n' "$key" >"$state/jwt-keys.json"
 chmod 600 "$state/jwt-keys.json"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 PORT=$port FOOHUT_VERSION=1.0.0 FOOHUT_ENV=staging FOOHUT_JWT_KEYS_FILE="$state/jwt-keys.json" \
   "$bin/foohut-api" serve >"$state/api.log" 2>&1 &
 api_pid=$!
@@ -61,14 +68,14 @@ req GET /readyz
 req POST /api/v1/signup '{"email": "ada@foohut.com", "password": "correct horse battery"}'
 token=$(curl -fs -X POST "$base/api/v1/login" -H 'Content-Type: application/json' \
   -d '{"email": "ada@foohut.com", "password": "correct horse battery"}' |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  jq -r .token)
 echo "login -> token ${token:0:24}..."
 echo
 page=$(curl -fs -X POST "$base/api/v1/pages" -H 'Content-Type: application/json' \
   -H "Authorization: Bearer $token" \
   -d '{"title": "Deploying Foohut", "body": "Canary releases watch error rates before promotion."}')
 echo "created page: $page"
-id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$page")
+id=$(jq -r .id <<<"$page")
 echo
 req GET "/api/v1/pages/$id"
 req GET "/api/v1/pages?q=canary"

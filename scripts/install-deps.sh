@@ -12,7 +12,7 @@ PACKAGES=(
   libsqlite3-dev libpqxx-dev libhiredis-dev prometheus-cpp-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # servers and tools used by tests, the demo and benchmarks
-  postgresql-15 redis-server haproxy wrk curl bubblewrap util-linux procps
+  postgresql-15 redis-server haproxy wrk curl jq iproute2 bubblewrap util-linux procps
 )
 
 missing=()

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Runs every benchmark (by hand: `make bench`). Figures go to docs/ and notes.
+set -euo pipefail
+build_dir=${1:-build}
+cd "$(dirname "$0")/.."
+bash bench/foohut_api_wrk.sh "$build_dir"
