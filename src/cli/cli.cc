@@ -1,0 +1,56 @@
+#include "src/cli/cli.h"
+
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <memory>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "src/cli/commands.h"
+
+#ifndef HUT_VERSION
+#define HUT_VERSION "unknown"
+#endif
+
+namespace hut::cli {
+
+Io ProcessIo() {
+  return Io{std::cout, std::cerr, [](const std::string& name) -> std::optional<std::string> {
+              const char* value = std::getenv(name.c_str());
+              if (value == nullptr) return std::nullopt;
+              return std::string(value);
+            }};
+}
+
+int Run(int argc, const char* const* argv, const Io& io) {
+  CLI::App app{"hut: deploys and runs Foohut (ADR-009)", "hut"};
+  app.set_version_flag("--version", "hut " HUT_VERSION);
+  app.require_subcommand(1);
+
+  std::vector<std::pair<CLI::App*, Action>> actions;
+  for (const Command& command : Commands()) {
+    CLI::App* sub = app.add_subcommand(command.name, command.help);
+    actions.emplace_back(sub, command.configure(*sub));
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Help and --version are "errors" with exit code 0; the rest are usage errors.
+    const int code = app.exit(e, io.out, io.err);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+
+  try {
+    for (auto& [sub, action] : actions) {
+      if (sub->parsed()) return action(io);
+    }
+  } catch (const std::exception& e) {
+    io.err << "hut: internal error: " << e.what() << "\n";
+    return kExitFailure;
+  }
+  return kExitUsage;  // unreachable: require_subcommand(1)
+}
+
+}  // namespace hut::cli

@@ -1,0 +1,37 @@
+#ifndef HUT_CLI_CLI_H_
+#define HUT_CLI_CLI_H_
+
+// The `hut` command line: one table of subcommands (commands.h), parsed with
+// CLI11. Run() is main() without the process around it, so tests drive it
+// in-process with string streams and a fake environment.
+
+#include <functional>
+#include <optional>
+#include <ostream>
+#include <string>
+
+namespace hut::cli {
+
+// Exit codes of every hut command.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;  // the command ran and found a problem
+inline constexpr int kExitUsage = 2;    // the command line was wrong
+
+// What a command sees of its process. The references must outlive the call.
+struct Io {
+  std::ostream& out;
+  std::ostream& err;
+  // An environment variable's value; nullopt when unset.
+  std::function<std::optional<std::string>(const std::string&)> getenv;
+};
+
+// Io over std::cout, std::cerr and the process environment.
+Io ProcessIo();
+
+// Parses `argv` (argv[0] is the program name) and runs the chosen subcommand.
+// Returns the exit code. Never throws.
+int Run(int argc, const char* const* argv, const Io& io);
+
+}  // namespace hut::cli
+
+#endif  // HUT_CLI_CLI_H_

@@ -1,0 +1,338 @@
+#ifndef HUT_SPEC_SPEC_H_
+#define HUT_SPEC_SPEC_H_
+
+// The deployment spec (foohut.yaml) as plain values (STYLE.md rule 9).
+//
+// Every default below is ADR-009's number where the ADR gives one (the table in
+// DESIGN.md); where the ADR is silent the default is hut's choice and says so.
+// A spec is parsed and validated once (src/spec/load.h); a Spec obtained from
+// the loader satisfies every rule documented here. Units: durations are
+// hut::Duration (milliseconds); percentages are fractions (5% == 0.05).
+// docs/spec.md is the reference for the YAML form of each field.
+
+#include <array>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "src/common/clock.h"
+#include "src/common/log.h"
+
+namespace hut::spec {
+
+using std::chrono::days;
+using std::chrono::hours;
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+// ---------------------------------------------------------------- enums
+
+// Where an environment's replicas run.
+enum class Runtime {
+  kLocal,       // processes on this machine behind HAProxy
+  kKubernetes,  // Deployments on a Kubernetes cluster (EKS in the ADR)
+};
+
+// How a new version replaces the old one.
+enum class Strategy {
+  kReplace,  // stop all old replicas, start the new ones (development)
+  kRolling,  // a few replicas at a time, each healthy before the next (staging)
+  kCanary,   // a share of traffic first, analysed, then promoted (production)
+};
+
+// What starts a deployment to an environment.
+enum class TriggerEvent {
+  kManual,  // `hut deploy` by hand
+  kPush,    // a push to a branch
+  kTag,     // a release tag matching a pattern
+};
+
+// What a canary analysis does when the metrics neither pass nor fail (e.g. too
+// little traffic to judge).
+enum class InconclusiveAction {
+  kExtend,  // keep analysing for another analysis period, once; then fail
+  kPause,   // hold the rollout at its current weight for a human to promote or abort
+  kFail,    // treat it as failed: roll back (the default; an unproven canary is not promoted)
+};
+
+// Kind of a backing service. Locally a real server from Debian's packages; in
+// the cloud the managed equivalent (RDS PostgreSQL, ElastiCache Redis).
+enum class BackingKind { kPostgresql, kRedis };
+
+// Alert severities, most urgent first.
+enum class Severity { kCritical, kHigh, kMedium, kLow, kWarning, kInfo };
+inline constexpr int kSeverityCount = 6;
+
+// Where an alert of a severity goes.
+enum class AlertChannel {
+  kPage,    // PagerDuty: someone is woken up
+  kChat,    // Slack message
+  kDigest,  // collected into the daily digest
+};
+
+enum class LogFormat { kJson };  // JSON lines; the only format the ADR allows
+
+// Names as written in the spec ("canary", "kubernetes", "next-business-day"…).
+std::string_view Name(Runtime v);
+std::string_view Name(Strategy v);
+std::string_view Name(TriggerEvent v);
+std::string_view Name(InconclusiveAction v);
+std::string_view Name(BackingKind v);
+std::string_view Name(Severity v);
+std::string_view Name(AlertChannel v);
+std::string_view Name(LogFormat v);
+
+// ---------------------------------------------------------------- policies
+
+// One canary step: send `weight` of traffic/pods to the new version and
+// analyse it for `hold` before going on.
+struct CanaryStep {
+  double weight = 0.10;          // fraction, in (0, 1)
+  Duration hold = minutes(5);    // > 0
+  bool operator==(const CanaryStep&) const = default;
+};
+
+struct CanaryPolicy {
+  double weight = 0.10;              // share of traffic/pods for the canary, (0, 1); ADR: 10%
+  Duration analysis = minutes(5);    // how long the canary is analysed, > 0; ADR: 5 min
+  // Optional explicit steps; weights strictly increasing, each in (0, 1). When
+  // empty the rollout is the single step {weight, analysis}. When set, the steps
+  // replace weight/analysis. After the last step the new version is promoted to 100%.
+  std::vector<CanaryStep> steps;
+  // After promotion the previous revision is kept and the rollback triggers keep
+  // watching for this long; a trigger firing inside it rolls back. >= 0. hut's choice: 5 min.
+  Duration rollback_window = minutes(5);
+  InconclusiveAction inconclusive = InconclusiveAction::kFail;  // hut's choice
+  // Upper bound on the chance that the analysis rolls back a healthy canary; the
+  // judge sizes its statistical test to it. (0, 0.5]. hut's choice: 1%.
+  double max_false_rollback_rate = 0.01;
+
+  // The steps the rollout walks: `steps`, or {weight, analysis} when empty.
+  std::vector<CanaryStep> EffectiveSteps() const;
+  bool operator==(const CanaryPolicy&) const = default;
+};
+
+struct RollingPolicy {
+  int max_surge = 1;            // extra replicas above the desired count, >= 0; ADR: one at a time
+  int max_unavailable = 0;      // replicas that may be down, >= 0; not both 0
+  Duration progress_deadline = minutes(10);  // no progress for this long fails the rollout, > 0
+  bool operator==(const RollingPolicy&) const = default;
+};
+
+// A metric over a threshold for a sustained time.
+struct ErrorRateTrigger {
+  double threshold = 0.05;      // fraction of requests answered 5xx, (0, 1]; ADR: 5%
+  Duration for_ = minutes(2);   // sustained for this long, >= 0; ADR: 2 min
+  bool operator==(const ErrorRateTrigger&) const = default;
+};
+
+struct LatencyTrigger {
+  Duration threshold = seconds(2);  // P99 request latency, > 0; ADR: 2 s
+  Duration for_ = minutes(1);       // sustained for this long, >= 0; hut's choice: 1 min
+  bool operator==(const LatencyTrigger&) const = default;
+};
+
+// The automatic rollback triggers; any one firing rolls a rollout back.
+struct RollbackPolicy {
+  bool automatic = true;            // false: a firing trigger pauses instead of rolling back
+  int health_check_failures = 3;    // consecutive failed readiness checks, >= 1; ADR: 3
+  ErrorRateTrigger error_rate;
+  LatencyTrigger p99_latency;
+  bool operator==(const RollbackPolicy&) const = default;
+};
+
+// The Horizontal Pod Autoscaler's rule (local runtime: hut's own autoscaler).
+struct AutoscalingPolicy {
+  bool enabled = true;
+  int min_replicas = 3;             // >= 1; ADR: 3
+  int max_replicas = 20;            // >= min_replicas; ADR: 20
+  double target_cpu = 0.70;         // average CPU utilisation, (0, 1]; ADR: 70%
+  double target_memory = 0.80;      // average memory utilisation, (0, 1]; ADR: 80%
+  bool operator==(const AutoscalingPolicy&) const = default;
+};
+
+// The cluster autoscaler's node group bounds (Kubernetes runtime only).
+struct ClusterAutoscalingPolicy {
+  int min_nodes = 3;                         // >= 1; ADR: 3
+  int max_nodes = 20;                        // >= min_nodes; ADR: 20
+  Duration scale_down_delay = minutes(10);   // >= 0; ADR: 10 min
+  bool operator==(const ClusterAutoscalingPolicy&) const = default;
+};
+
+// How often one secret is rotated; nullopt: only on demand (`hut secrets rotate`).
+struct SecretPolicy {
+  std::optional<Duration> rotation;  // > 0 when set
+  bool operator==(const SecretPolicy&) const = default;
+};
+
+struct SecretsPolicy {
+  SecretPolicy database{days(30)};     // database credentials; ADR: 30 days
+  SecretPolicy jwt{days(90)};          // JWT signing keys; ADR: 90 days
+  SecretPolicy api_keys{std::nullopt}; // third-party API keys; ADR: on demand
+  bool operator==(const SecretsPolicy&) const = default;
+};
+
+// How alerts of one severity are routed and how fast someone must respond.
+struct SeverityPolicy {
+  AlertChannel notify = AlertChannel::kChat;
+  // Time to respond; nullopt: none promised. Ignored when next_business_day.
+  std::optional<Duration> response_time;
+  bool next_business_day = false;  // respond by the next business day
+  bool operator==(const SeverityPolicy&) const = default;
+};
+
+struct AlertingPolicy {
+  // Indexed by Severity. ADR: critical page, 5 min; high 30 min; medium 4 h; low
+  // next business day; warning to chat; info to the daily digest. Channels for
+  // high (page), medium and low (chat) are hut's choice.
+  std::array<SeverityPolicy, kSeverityCount> severities = {{
+      {AlertChannel::kPage, minutes(5), false},      // critical
+      {AlertChannel::kPage, minutes(30), false},     // high
+      {AlertChannel::kChat, hours(4), false},        // medium
+      {AlertChannel::kChat, std::nullopt, true},     // low
+      {AlertChannel::kChat, std::nullopt, false},    // warning
+      {AlertChannel::kDigest, std::nullopt, false},  // info
+  }};
+  const SeverityPolicy& For(Severity s) const { return severities[static_cast<int>(s)]; }
+  SeverityPolicy& For(Severity s) { return severities[static_cast<int>(s)]; }
+  bool operator==(const AlertingPolicy&) const = default;
+};
+
+struct LoggingPolicy {
+  LogFormat format = LogFormat::kJson;      // ADR: structured JSON
+  LogLevel level = LogLevel::kInfo;         // least severe level written (ERROR WARN INFO DEBUG)
+  Duration hot_retention = days(30);        // searchable storage, > 0; ADR: 30 days
+  Duration cold_retention = days(365);      // archive, >= hot_retention; ADR: 1 year
+  bool operator==(const LoggingPolicy&) const = default;
+};
+
+struct DatabasePolicy {
+  bool reversible_migrations = true;        // every migration must have a down step; ADR
+  bool backup_before_deploy = true;         // back up before each deploy; ADR (production)
+  Duration point_in_time_recovery = days(35);  // >= 0; ADR: 35 days
+  bool operator==(const DatabasePolicy&) const = default;
+};
+
+// Everything an environment may override. Top-level `policies` apply to every
+// environment; `environments.E.policies` merges over them key by key (a list,
+// such as canary steps, is replaced whole).
+struct Policies {
+  CanaryPolicy canary;
+  RollingPolicy rolling;
+  RollbackPolicy rollback;
+  AutoscalingPolicy autoscaling;
+  ClusterAutoscalingPolicy cluster_autoscaling;
+  SecretsPolicy secrets;
+  AlertingPolicy alerting;
+  LoggingPolicy logging;
+  DatabasePolicy database;
+  bool operator==(const Policies&) const = default;
+};
+
+// ---------------------------------------------------------------- services
+
+// How to start one replica of a version. Strings may contain the placeholders
+// {{version}}, {{port}}, {{replica}}, {{service}} and {{environment}}, which the
+// runtime substitutes per replica; the runtime also sets PORT.
+struct Release {
+  std::vector<std::string> command;          // argv, required, not empty
+  std::map<std::string, std::string> env;    // extra environment variables
+  std::string image;  // container image for the Kubernetes runtime; "" when unused
+  bool operator==(const Release&) const = default;
+};
+
+struct HealthCheck {
+  std::string liveness_path = "/healthz";   // alive; failing restarts the replica
+  std::string readiness_path = "/readyz";   // ready for traffic
+  Duration interval = seconds(2);           // between checks, > 0
+  Duration timeout = seconds(1);            // per check, > 0 and <= interval
+  int failure_threshold = 3;                // consecutive failures that mark it down, >= 1
+  bool operator==(const HealthCheck&) const = default;
+};
+
+struct Service {
+  std::string name;  // DNS label: [a-z0-9-], at most 63 characters
+  Release release;
+  // Port the load balancer listens on for this service, 1..65535, unique. Default
+  // 8080 for "backend" and 8081 for "frontend"; other services must set it.
+  int port = 0;
+  // Desired replicas in every environment unless the environment says otherwise;
+  // nullopt: the environment's default (see ServiceDeployment::replicas). >= 1.
+  std::optional<int> replicas;
+  HealthCheck health;
+  // After SIGTERM a replica gets this long to drain before SIGKILL, >= 0.
+  Duration termination_grace_period = seconds(30);
+  bool operator==(const Service&) const = default;
+};
+
+// ---------------------------------------------------------------- environments
+
+struct Trigger {
+  TriggerEvent event = TriggerEvent::kManual;
+  std::string branch;       // for kPush; default "main"
+  std::string tag_pattern;  // for kTag: a glob; default "v*"
+  bool operator==(const Trigger&) const = default;
+};
+
+// A database or cache the environment provides to its services.
+struct BackingService {
+  std::string name;                     // e.g. "postgres"
+  BackingKind kind = BackingKind::kPostgresql;
+  std::string version;                  // major version, e.g. "15"; required
+  std::vector<std::string> extensions;  // PostgreSQL extensions, e.g. pgvector
+  bool operator==(const BackingService&) const = default;
+};
+
+// Per-environment settings of one service.
+struct ServiceDeployment {
+  std::string service;  // a name from Spec::services
+  // Desired replicas (the autoscaler's starting point). Default: Service::replicas,
+  // else the effective autoscaling.min_replicas, or 1 when autoscaling is disabled. >= 1, and within
+  // [min_replicas, max_replicas] when autoscaling is enabled.
+  int replicas = 1;
+  bool operator==(const ServiceDeployment&) const = default;
+};
+
+struct Environment {
+  std::string name;                     // DNS label
+  Runtime runtime = Runtime::kLocal;    // required in the YAML
+  Strategy strategy = Strategy::kRolling;
+  Trigger trigger;                      // default manual
+  std::string domain;                   // public host name; "" when none
+  std::string namespace_;               // Kubernetes namespace; default "foohut-<name>"
+  bool multi_az = false;                // spread replicas across availability zones
+  bool hot_reload = false;              // development: restart on rebuilt binaries
+  bool debug_ports = false;             // development: expose replicas' ports directly
+  std::vector<BackingService> backing_services;
+  // One entry per service of the spec, in the spec's service order.
+  std::vector<ServiceDeployment> services;
+  // Effective policies: the top-level policies with this environment's overrides.
+  Policies policies;
+
+  const ServiceDeployment* FindService(std::string_view name) const;
+  bool operator==(const Environment&) const = default;
+};
+
+// ---------------------------------------------------------------- the spec
+
+struct Spec {
+  int version = 1;                        // schema version; only 1 exists
+  std::string project = "foohut";
+  std::vector<Service> services;          // file order; at least one
+  Policies policies;                      // top level, before environment overrides
+  std::vector<Environment> environments;  // file order; at least one
+
+  const Service* FindService(std::string_view name) const;
+  const Environment* FindEnvironment(std::string_view name) const;
+  // The effective policies of environment `env`; nullptr if there is no such environment.
+  const Policies* PoliciesFor(std::string_view env) const;
+  bool operator==(const Spec&) const = default;
+};
+
+}  // namespace hut::spec
+
+#endif  // HUT_SPEC_SPEC_H_
