@@ -1,0 +1,137 @@
+#include "src/cli/cli.h"
+
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "src/common/subprocess.h"
+#include "testing/test_env.h"
+
+namespace hut::cli {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using ::testing::StartsWith;
+
+// Runs the CLI in-process with captured streams and a fake environment.
+struct Result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Result RunHut(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+  std::ostringstream out, err;
+  Io io{out, err, [&env](const std::string& name) -> std::optional<std::string> {
+          auto it = env.find(name);
+          if (it == env.end()) return std::nullopt;
+          return it->second;
+        }};
+  args.insert(args.begin(), "hut");
+  std::vector<const char*> argv;
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  const int code = Run(static_cast<int>(argv.size()), argv.data(), io);
+  return Result{code, out.str(), err.str()};
+}
+
+std::string Repo(const std::string& relative) {
+  return hut::testing::SourceDir() + "/" + relative;
+}
+
+TEST(ValidateCommandTest, GoodSpecPrintsOneLineSummary) {
+  Result r = RunHut({"validate", "-f", Repo("foohut.yaml")});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, Repo("foohut.yaml") +
+                       ": ok: 2 services (backend, frontend), 3 environments (development, "
+                       "staging, production)\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(ValidateCommandTest, DefaultFileIsFoohutYamlInCurrentFolder) {
+  // ctest runs tests from the repository root.
+  Result r = RunHut({"validate"});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, StartsWith("foohut.yaml: ok: 2 services"));
+}
+
+TEST(ValidateCommandTest, HutSpecVariableNamesTheFile) {
+  Result r = RunHut({"validate"}, {{"HUT_SPEC", "/nonexistent/spec.yaml"}});
+  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_THAT(r.err, HasSubstr("/nonexistent/spec.yaml: cannot read file"));
+  // The flag wins over the variable.
+  r = RunHut({"validate", "--file", Repo("foohut.yaml")}, {{"HUT_SPEC", "/nonexistent"}});
+  EXPECT_EQ(r.code, kExitOk);
+}
+
+TEST(ValidateCommandTest, BadSpecPrintsEveryProblemAndFails) {
+  const std::string bad = Repo("src/spec/testdata/bad.yaml");
+  Result r = RunHut({"validate", "-f", bad});
+  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            bad + ":4:5: services.backend.replicass: unknown key (did you mean \"replicas\"?)\n" +
+                bad +
+                ":10:18: policies.rollback.error_rate.threshold: invalid percentage \"5\" "
+                "(expected a number and %, e.g. 5%)\n" +
+                bad +
+                ":14:15: environments.production.strategy: unknown strategy \"blue-green\" "
+                "(expected one of replace, rolling, canary)\n" +
+                bad + ": 3 problems\n");
+}
+
+TEST(ValidateCommandTest, UnreadableFileFails) {
+  Result r = RunHut({"validate", "-f", "/nonexistent/foohut.yaml"});
+  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_THAT(r.err, StartsWith("/nonexistent/foohut.yaml: cannot read file: No such file"));
+}
+
+TEST(CliTest, UsageErrorsExitTwo) {
+  EXPECT_EQ(RunHut({}).code, kExitUsage);
+  EXPECT_EQ(RunHut({"frobnicate"}).code, kExitUsage);
+  Result r = RunHut({"validate", "--bogus"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("--bogus"));
+}
+
+TEST(CliTest, VersionAndHelp) {
+  Result r = RunHut({"--version"});
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_THAT(r.out, MatchesRegex("hut [0-9]+\\.[0-9]+\\.[0-9]+\n"));
+  r = RunHut({"--help"});
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_THAT(r.out, HasSubstr("validate"));
+}
+
+// The built binary, as a user runs it.
+TEST(HutBinaryTest, ValidateExitCodes) {
+  const std::string hut = HUT_BINARY;
+  ProcessOptions good;
+  good.argv = {hut, "validate", "-f", Repo("foohut.yaml")};
+  good.kill_with_parent = false;
+  absl::StatusOr<CommandResult> r = RunCommand(good, std::chrono::seconds(20));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->status.success()) << r->output;
+  EXPECT_THAT(r->output, HasSubstr(": ok: 2 services (backend, frontend)"));
+
+  ProcessOptions bad = good;
+  bad.argv = {hut, "validate", "-f",
+              Repo("src/spec/testdata/bad.yaml")};
+  r = RunCommand(bad, std::chrono::seconds(20));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->status.exited);
+  EXPECT_EQ(r->status.code, 1) << r->output;
+  EXPECT_THAT(r->output, HasSubstr("bad.yaml:4:5: services.backend.replicass: unknown key"));
+
+  ProcessOptions usage = good;
+  usage.argv = {hut, "validate", "--bogus"};
+  r = RunCommand(usage, std::chrono::seconds(20));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status.code, 2) << r->output;
+}
+
+}  // namespace
+}  // namespace hut::cli
