@@ -38,9 +38,7 @@ Result RunHut(std::vector<std::string> args, std::map<std::string, std::string> 
   return Result{code, out.str(), err.str()};
 }
 
-std::string Repo(const std::string& relative) {
-  return hut::testing::SourceDir() + "/" + relative;
-}
+std::string Repo(const std::string& relative) { return hut::testing::SourceDir() + "/" + relative; }
 
 TEST(ValidateCommandTest, GoodSpecPrintsOneLineSummary) {
   Result r = RunHut({"validate", "-f", Repo("foohut.yaml")});
@@ -80,7 +78,7 @@ TEST(ValidateCommandTest, BadSpecPrintsEveryProblemAndFails) {
                 bad +
                 ":14:15: environments.production.strategy: unknown strategy \"blue-green\" "
                 "(expected one of replace, rolling, canary)\n" +
-                bad + ": 3 problems\n");
+                "hut validate: 3 problems in " + bad + "\n");
 }
 
 TEST(ValidateCommandTest, UnreadableFileFails) {
@@ -118,8 +116,7 @@ TEST(HutBinaryTest, ValidateExitCodes) {
   EXPECT_THAT(r->output, HasSubstr(": ok: 2 services (backend, frontend)"));
 
   ProcessOptions bad = good;
-  bad.argv = {hut, "validate", "-f",
-              Repo("src/spec/testdata/bad.yaml")};
+  bad.argv = {hut, "validate", "-f", Repo("src/spec/testdata/bad.yaml")};
   r = RunCommand(bad, std::chrono::seconds(20));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->status.exited);

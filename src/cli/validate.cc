@@ -39,7 +39,8 @@ int RunValidate(const ValidateOptions& options, const Io& io) {
   spec::LoadResult result = spec::LoadSpecFile(path);
   if (!result.ok()) {
     for (const spec::Problem& p : result.problems) io.err << p.ToString() << "\n";
-    io.err << path << ": " << Count(result.problems.size(), "problem", "problems") << "\n";
+    io.err << "hut validate: " << Count(result.problems.size(), "problem", "problems") << " in "
+           << path << "\n";
     return kExitFailure;
   }
   const spec::Spec& s = *result.spec;

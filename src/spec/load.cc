@@ -100,8 +100,7 @@ bool IsDnsLabel(std::string_view s) {
 
 bool IsEnvVarName(std::string_view s) {
   if (s.empty() || absl::ascii_isdigit(s.front())) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return absl::ascii_isalnum(c) || c == '_'; });
+  return std::all_of(s.begin(), s.end(), [](char c) { return absl::ascii_isalnum(c) || c == '_'; });
 }
 
 constexpr std::string_view kPlaceholders[] = {"version", "port", "replica", "service",
@@ -138,10 +137,14 @@ std::string CheckPlaceholders(std::string_view s, std::set<std::string>* backing
 
 const char* KindOf(const YAML::Node& n) {
   switch (n.Type()) {
-    case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Scalar: return "a single value";
-    default: return "nothing";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Scalar:
+      return "a single value";
+    default:
+      return "nothing";
   }
 }
 
@@ -161,9 +164,9 @@ constexpr std::initializer_list<InconclusiveAction> kInconclusiveActions = {
     InconclusiveAction::kExtend, InconclusiveAction::kPause, InconclusiveAction::kFail};
 constexpr std::initializer_list<BackingKind> kBackingKinds = {BackingKind::kPostgresql,
                                                               BackingKind::kRedis};
-constexpr std::initializer_list<Severity> kSeverities = {
-    Severity::kCritical, Severity::kHigh,    Severity::kMedium,
-    Severity::kLow,      Severity::kWarning, Severity::kInfo};
+constexpr std::initializer_list<Severity> kSeverities = {Severity::kCritical, Severity::kHigh,
+                                                         Severity::kMedium,   Severity::kLow,
+                                                         Severity::kWarning,  Severity::kInfo};
 constexpr std::initializer_list<AlertChannel> kAlertChannels = {
     AlertChannel::kPage, AlertChannel::kChat, AlertChannel::kDigest};
 constexpr std::initializer_list<LogFormat> kLogFormats = {LogFormat::kJson};
@@ -176,16 +179,16 @@ struct PercentRange {
   bool max_open = false;  // true: strictly below max
   std::string Describe() const {
     return Cat(min_open ? "above " : "from ", FormatPercent(min),
-                        min_open || max_open ? " and " : " to ",
-                        max_open ? "below " : (min_open ? "at most " : ""), FormatPercent(max));
+               min_open || max_open ? " and " : " to ",
+               max_open ? "below " : (min_open ? "at most " : ""), FormatPercent(max));
   }
   bool Contains(double v) const {
     return (min_open ? v > min : v >= min) && (max_open ? v < max : v <= max);
   }
 };
 
-constexpr PercentRange kShare{0, true, 1, true};        // (0%, 100%)
-constexpr PercentRange kPositive{0, true, 1, false};    // (0%, 100%]
+constexpr PercentRange kShare{0, true, 1, true};      // (0%, 100%)
+constexpr PercentRange kPositive{0, true, 1, false};  // (0%, 100%]
 
 // A value in the file: its node, where to point at it, and its key path.
 struct Value {
@@ -242,10 +245,9 @@ class Loader {
   }
 
   std::optional<int> Int(const Value& v, int min, int max = std::numeric_limits<int>::max()) {
-    const std::string expected =
-        max == std::numeric_limits<int>::max()
-            ? Cat("a whole number >= ", min)
-            : Cat("a whole number from ", min, " to ", max);
+    const std::string expected = max == std::numeric_limits<int>::max()
+                                     ? Cat("a whole number >= ", min)
+                                     : Cat("a whole number from ", min, " to ", max);
     auto s = Scalar(v, expected);
     if (!s) return std::nullopt;
     int64_t n = 0;
@@ -391,10 +393,10 @@ class MapReader {
     for (Entry& e : *entries) {
       if (std::find(known.begin(), known.end(), e.key) == known.end()) {
         std::optional<std::string> near = Suggest(e.key, known_names);
-        loader.Error(e.key_mark, e.value.path,
-                     near ? Cat("unknown key (did you mean ", Quote(*near), "?)")
-                          : Cat("unknown key (expected one of ",
-                                         absl::StrJoin(known_names, ", "), ")"));
+        loader.Error(
+            e.key_mark, e.value.path,
+            near ? Cat("unknown key (did you mean ", Quote(*near), "?)")
+                 : Cat("unknown key (expected one of ", absl::StrJoin(known_names, ", "), ")"));
         continue;
       }
       entries_.push_back(std::move(e));
@@ -424,8 +426,7 @@ class MapReader {
     const Value* v = Get(key);
     return v ? loader_.String(*v) : std::nullopt;
   }
-  std::optional<int> Int(std::string_view key, int min,
-                         int max = std::numeric_limits<int>::max()) {
+  std::optional<int> Int(std::string_view key, int min, int max = std::numeric_limits<int>::max()) {
     const Value* v = Get(key);
     return v ? loader_.Int(*v, min, max) : std::nullopt;
   }
@@ -447,7 +448,6 @@ class MapReader {
     const Value* v = Get(key);
     return v ? loader_.Enum(*v, what, values) : std::nullopt;
   }
-
 
  private:
   Loader& loader_;
@@ -494,8 +494,7 @@ void ReadCanary(Loader& l, const Value& v, CanaryPolicy* out) {
       &out->max_false_rollback_rate);
   if (const Value* steps = m.Get("steps")) {
     if (!steps->node.IsSequence()) {
-      l.Error(*steps, Cat("expected a list of {weight, hold} steps, got ",
-                                   KindOf(steps->node)));
+      l.Error(*steps, Cat("expected a list of {weight, hold} steps, got ", KindOf(steps->node)));
       return;
     }
     if (steps->node.size() == 0) {
@@ -524,9 +523,8 @@ void ReadCanary(Loader& l, const Value& v, CanaryPolicy* out) {
         continue;
       }
       if (previous >= 0 && *weight <= previous) {
-        l.Error(*s.Get("weight"),
-                Cat(FormatPercent(*weight), " is not above the previous step's ",
-                             FormatPercent(previous), " (expected increasing weights)"));
+        l.Error(*s.Get("weight"), Cat(FormatPercent(*weight), " is not above the previous step's ",
+                                      FormatPercent(previous), " (expected increasing weights)"));
         good = false;
       }
       previous = *weight;
@@ -586,7 +584,7 @@ void ReadAutoscaling(Loader& l, const Value& v, AutoscalingPolicy* out) {
   if (out->min_replicas > out->max_replicas) {
     ReportRelation(m, {"min_replicas", "max_replicas"},
                    Cat("min_replicas ", out->min_replicas, " is above max_replicas ",
-                                out->max_replicas, " (expected min_replicas <= max_replicas)"));
+                       out->max_replicas, " (expected min_replicas <= max_replicas)"));
   }
 }
 
@@ -599,8 +597,8 @@ void ReadClusterAutoscaling(Loader& l, const Value& v, ClusterAutoscalingPolicy*
   Set(m.Dur("scale_down_delay", false), &out->scale_down_delay);
   if (out->min_nodes > out->max_nodes) {
     ReportRelation(m, {"min_nodes", "max_nodes"},
-                   Cat("min_nodes ", out->min_nodes, " is above max_nodes ",
-                                out->max_nodes, " (expected min_nodes <= max_nodes)"));
+                   Cat("min_nodes ", out->min_nodes, " is above max_nodes ", out->max_nodes,
+                       " (expected min_nodes <= max_nodes)"));
   }
 }
 
@@ -618,10 +616,11 @@ void ReadSecret(Loader& l, const Value& v, SecretPolicy* out) {
   absl::StatusOr<Duration> d = ParseDuration(*s);
   if (!d.ok()) {
     l.Error(*r, Cat("invalid rotation period ", Quote(*s),
-                             " (expected a duration such as 30d, or on-demand)"));
+                    " (expected a duration such as 30d, or on-demand)"));
   } else if (d->count() == 0) {
-    l.Error(*r, Cat(Quote(*s), " is out of range (expected a duration above 0, "
-                                        "or on-demand)"));
+    l.Error(*r, Cat(Quote(*s),
+                    " is out of range (expected a duration above 0, "
+                    "or on-demand)"));
   } else {
     out->rotation = *d;
   }
@@ -656,8 +655,8 @@ void ReadSeverity(Loader& l, const Value& v, SeverityPolicy* out) {
   absl::StatusOr<Duration> d = ParseDuration(*s);
   if (!d.ok() || d->count() == 0) {
     l.Error(*r, Cat("invalid response time ", Quote(*s),
-                             " (expected a duration above 0 such as 30m, next-business-day "
-                             "or none)"));
+                    " (expected a duration above 0 such as 30m, next-business-day "
+                    "or none)"));
     return;
   }
   out->next_business_day = false;
@@ -689,7 +688,7 @@ void ReadLogging(Loader& l, const Value& v, LoggingPolicy* out) {
         out->level = *parsed;
       } else {
         l.Error(*level, Cat("unknown log level ", Quote(*s),
-                                     " (expected one of ERROR, WARN, INFO, DEBUG)"));
+                            " (expected one of ERROR, WARN, INFO, DEBUG)"));
       }
     }
   }
@@ -698,9 +697,8 @@ void ReadLogging(Loader& l, const Value& v, LoggingPolicy* out) {
   if (out->cold_retention < out->hot_retention) {
     ReportRelation(m, {"cold_retention", "hot_retention"},
                    Cat("cold_retention ", FormatDuration(out->cold_retention),
-                                " is shorter than hot_retention ",
-                                FormatDuration(out->hot_retention),
-                                " (expected cold_retention >= hot_retention)"));
+                       " is shorter than hot_retention ", FormatDuration(out->hot_retention),
+                       " (expected cold_retention >= hot_retention)"));
   }
 }
 
@@ -769,7 +767,7 @@ void ReadRelease(Loader& l, const Value& v, Release* out, ServiceNotes* notes) {
         if (!IsEnvVarName(entry.key)) {
           l.Error(entry.key_mark, entry.value.path,
                   Cat("invalid variable name ", Quote(entry.key),
-                               " (expected letters, digits and _, not starting with a digit)"));
+                      " (expected letters, digits and _, not starting with a digit)"));
           continue;
         }
         auto value = l.Scalar(entry.value, "a string");
@@ -794,7 +792,7 @@ void ReadHealth(Loader& l, const Value& v, HealthCheck* out) {
     if (auto path = m.String(key)) {
       if (path->front() != '/') {
         l.Error(*m.Get(key), Cat("invalid path ", Quote(*path),
-                                          " (expected an absolute URL path such as /healthz)"));
+                                 " (expected an absolute URL path such as /healthz)"));
       } else {
         *field = *path;
       }
@@ -805,9 +803,8 @@ void ReadHealth(Loader& l, const Value& v, HealthCheck* out) {
   Set(m.Int("failure_threshold", 1), &out->failure_threshold);
   if (out->timeout > out->interval) {
     ReportRelation(m, {"timeout", "interval"},
-                   Cat("timeout ", FormatDuration(out->timeout),
-                                " is longer than interval ", FormatDuration(out->interval),
-                                " (expected timeout <= interval)"));
+                   Cat("timeout ", FormatDuration(out->timeout), " is longer than interval ",
+                       FormatDuration(out->interval), " (expected timeout <= interval)"));
   }
 }
 
@@ -817,7 +814,7 @@ std::optional<Service> ReadService(Loader& l, const Entry& e, ServiceNotes* note
   if (!IsDnsLabel(e.key)) {
     l.Error(e.key_mark, e.value.path,
             Cat("invalid service name ", Quote(e.key),
-                         " (expected lowercase letters, digits and -, at most 63 characters)"));
+                " (expected lowercase letters, digits and -, at most 63 characters)"));
   }
   MapReader m(l, e.value, "a map describing the service",
               {"release", "port", "replicas", "health", "termination_grace_period"});
@@ -832,8 +829,9 @@ std::optional<Service> ReadService(Loader& l, const Entry& e, ServiceNotes* note
   if (m.Has("port")) {
     Set(m.Int("port", 1, 65535), &s.port);
   } else if (s.port == 0) {
-    m.Missing("port", "the load balancer port, 1 to 65535; only backend and frontend have "
-                      "defaults");
+    m.Missing("port",
+              "the load balancer port, 1 to 65535; only backend and frontend have "
+              "defaults");
   }
   if (const Value* h = m.Get("health")) ReadHealth(l, *h, &s.health);
   Set(m.Dur("termination_grace_period", false), &s.termination_grace_period);
@@ -856,8 +854,8 @@ void ReadTrigger(Loader& l, const Value& v, Trigger* out) {
     defaults(out);
     return;
   }
-  MapReader m(l, v, "a trigger event (manual, push, tag) or a map with event", {"event", "branch",
-                                                                                  "tag"});
+  MapReader m(l, v, "a trigger event (manual, push, tag) or a map with event",
+              {"event", "branch", "tag"});
   if (!m.ok()) return;
   if (!m.Has("event")) {
     m.Missing("event", Cat("one of ", AllowedNames(kTriggerEvents)));
@@ -890,7 +888,7 @@ void ReadBackingServices(Loader& l, const Value& v, std::vector<BackingService>*
     if (!IsDnsLabel(e.key)) {
       l.Error(e.key_mark, e.value.path,
               Cat("invalid name ", Quote(e.key),
-                           " (expected lowercase letters, digits and -, at most 63 characters)"));
+                  " (expected lowercase letters, digits and -, at most 63 characters)"));
     }
     MapReader m(l, e.value, "a map with kind and version", {"kind", "version", "extensions"});
     if (!m.ok()) continue;
@@ -922,7 +920,7 @@ std::optional<Environment> ReadEnvironment(Loader& l, const Entry& e, const Spec
   if (!IsDnsLabel(e.key)) {
     l.Error(e.key_mark, e.value.path,
             Cat("invalid environment name ", Quote(e.key),
-                         " (expected lowercase letters, digits and -, at most 63 characters)"));
+                " (expected lowercase letters, digits and -, at most 63 characters)"));
   }
   MapReader m(l, e.value, "a map describing the environment",
               {"runtime", "strategy", "trigger", "domain", "namespace", "multi_az", "hot_reload",
@@ -943,7 +941,7 @@ std::optional<Environment> ReadEnvironment(Loader& l, const Entry& e, const Spec
     } else {
       l.Error(*m.Get("namespace"),
               Cat("invalid namespace ", Quote(*ns),
-                           " (expected lowercase letters, digits and -, at most 63 characters)"));
+                  " (expected lowercase letters, digits and -, at most 63 characters)"));
     }
   }
   Set(m.Bool("multi_az"), &env.multi_az);
@@ -968,9 +966,8 @@ std::optional<Environment> ReadEnvironment(Loader& l, const Entry& e, const Spec
           std::optional<std::string> near = Suggest(entry.key, names);
           l.Error(entry.key_mark, entry.value.path,
                   Cat("unknown service ", Quote(entry.key),
-                               near ? Cat(" (did you mean ", Quote(*near), "?)")
-                                    : Cat(" (expected one of ",
-                                                   absl::StrJoin(names, ", "), ")")));
+                      near ? Cat(" (did you mean ", Quote(*near), "?)")
+                           : Cat(" (expected one of ", absl::StrJoin(names, ", "), ")")));
           continue;
         }
         given.emplace(entry.key, std::move(entry));
@@ -1041,7 +1038,7 @@ void ReadSpec(Loader& l, const YAML::Node& root, Spec* spec) {
     } else {
       l.Error(*m.Get("project"),
               Cat("invalid project name ", Quote(*project),
-                           " (expected lowercase letters, digits and -, at most 63 characters)"));
+                  " (expected lowercase letters, digits and -, at most 63 characters)"));
     }
   }
 
@@ -1059,8 +1056,8 @@ void ReadSpec(Loader& l, const YAML::Node& root, Spec* spec) {
           auto [it, inserted] = ports.emplace(svc->port, svc->name);
           if (!inserted) {
             l.Error(e.value.mark, Join(e.value.path, "port"),
-                    Cat("port ", svc->port, " is already used by service ",
-                                 Quote(it->second), " (expected a port of its own)"));
+                    Cat("port ", svc->port, " is already used by service ", Quote(it->second),
+                        " (expected a port of its own)"));
           }
         }
         spec->services.push_back(std::move(*svc));

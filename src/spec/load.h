@@ -17,8 +17,8 @@ namespace hut::spec {
 // One thing wrong with a spec, at a place in its file.
 struct Problem {
   std::string file;
-  int line = 0;    // 1-based; 0 when the problem has no position (e.g. unreadable file)
-  int column = 0;  // 1-based; 0 with line
+  int line = 0;         // 1-based; 0 when the problem has no position (e.g. unreadable file)
+  int column = 0;       // 1-based; 0 with line
   std::string path;     // key path, e.g. "policies.canary.steps[1].weight"; "" for none
   std::string message;  // what is wrong (what was expected)
 

@@ -44,8 +44,7 @@ const std::vector<BadSpec>& BadSpecs() {
       {"DurationWithoutUnit", Base("policies:\n  rolling: {progress_deadline: 600}\n"),
        "4:32: policies.rolling.progress_deadline: duration \"600\" has no unit (expected one of "
        "ms, s, m, h, d, w, y)"},
-      {"PercentWithoutSign",
-       Base("policies:\n  rollback:\n    error_rate:\n      threshold: 5\n"),
+      {"PercentWithoutSign", Base("policies:\n  rollback:\n    error_rate:\n      threshold: 5\n"),
        "6:18: policies.rollback.error_rate.threshold: invalid percentage \"5\" (expected a "
        "number and %, e.g. 5%)"},
       {"PercentAbove100", Base("policies:\n  canary: {weight: 150%}\n"),
@@ -257,18 +256,18 @@ TEST(LoadTest, BaseOfTheTableIsValid) { EXPECT_TRUE(ProblemsOf(kBase).empty()); 
 
 TEST(LoadTest, ReportsEveryProblemInFileOrder) {
   const std::string yaml =
-      "services:\n"                                  // 1
-      "  backend:\n"                                 // 2
-      "    replicass: 3\n"                           // 3
-      "    release: {command: [app]}\n"              // 4
-      "policies:\n"                                  // 5
-      "  canary: {weight: 5, analysis: 5min}\n"      // 6
-      "  autoscaling: {min_replicas: 0}\n"           // 7
-      "environments:\n"                              // 8
-      "  production:\n"                              // 9
-      "    runtime: docker\n"                        // 10
-      "    strategy: canary\n"                       // 11
-      "    services: {api: {replicas: 3}}\n";        // 12
+      "services:\n"                              // 1
+      "  backend:\n"                             // 2
+      "    replicass: 3\n"                       // 3
+      "    release: {command: [app]}\n"          // 4
+      "policies:\n"                              // 5
+      "  canary: {weight: 5, analysis: 5min}\n"  // 6
+      "  autoscaling: {min_replicas: 0}\n"       // 7
+      "environments:\n"                          // 8
+      "  production:\n"                          // 9
+      "    runtime: docker\n"                    // 10
+      "    strategy: canary\n"                   // 11
+      "    services: {api: {replicas: 3}}\n";    // 12
   EXPECT_EQ(ProblemsOf(yaml),
             (std::vector<std::string>{
                 "3:5: services.backend.replicass: unknown key (did you mean \"replicas\"?)",
@@ -290,8 +289,7 @@ TEST(LoadTest, ProblemFormat) {
             "f.yaml:12:14: a.b: bad (expected good)");
   EXPECT_EQ((Problem{"f.yaml", 2, 1, "", "invalid YAML: x"}).ToString(),
             "f.yaml:2:1: invalid YAML: x");
-  EXPECT_EQ((Problem{"f.yaml", 0, 0, "", "cannot read file: No such file or directory"})
-                .ToString(),
+  EXPECT_EQ((Problem{"f.yaml", 0, 0, "", "cannot read file: No such file or directory"}).ToString(),
             "f.yaml: cannot read file: No such file or directory");
 }
 

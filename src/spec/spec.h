@@ -23,12 +23,6 @@
 
 namespace hut::spec {
 
-using std::chrono::days;
-using std::chrono::hours;
-using std::chrono::milliseconds;
-using std::chrono::minutes;
-using std::chrono::seconds;
-
 // ---------------------------------------------------------------- enums
 
 // Where an environment's replicas run.
@@ -91,21 +85,22 @@ std::string_view Name(LogFormat v);
 // One canary step: send `weight` of traffic/pods to the new version and
 // analyse it for `hold` before going on.
 struct CanaryStep {
-  double weight = 0.10;          // fraction, in (0, 1)
-  Duration hold = minutes(5);    // > 0
+  double weight = 0.10;                     // fraction, in (0, 1)
+  Duration hold = std::chrono::minutes(5);  // > 0
   bool operator==(const CanaryStep&) const = default;
 };
 
 struct CanaryPolicy {
-  double weight = 0.10;              // share of traffic/pods for the canary, (0, 1); ADR: 10%
-  Duration analysis = minutes(5);    // how long the canary is analysed, > 0; ADR: 5 min
+  double weight = 0.10;  // share of traffic/pods for the canary, (0, 1); ADR: 10%
+  // How long the canary is analysed, > 0; ADR: 5 min.
+  Duration analysis = std::chrono::minutes(5);
   // Optional explicit steps; weights strictly increasing, each in (0, 1). When
   // empty the rollout is the single step {weight, analysis}. When set, the steps
   // replace weight/analysis. After the last step the new version is promoted to 100%.
   std::vector<CanaryStep> steps;
   // After promotion the previous revision is kept and the rollback triggers keep
   // watching for this long; a trigger firing inside it rolls back. >= 0. hut's choice: 5 min.
-  Duration rollback_window = minutes(5);
+  Duration rollback_window = std::chrono::minutes(5);
   InconclusiveAction inconclusive = InconclusiveAction::kFail;  // hut's choice
   // Upper bound on the chance that the analysis rolls back a healthy canary; the
   // judge sizes its statistical test to it. (0, 0.5]. hut's choice: 1%.
@@ -117,29 +112,30 @@ struct CanaryPolicy {
 };
 
 struct RollingPolicy {
-  int max_surge = 1;            // extra replicas above the desired count, >= 0; ADR: one at a time
-  int max_unavailable = 0;      // replicas that may be down, >= 0; not both 0
-  Duration progress_deadline = minutes(10);  // no progress for this long fails the rollout, > 0
+  int max_surge = 1;        // extra replicas above the desired count, >= 0; ADR: one at a time
+  int max_unavailable = 0;  // replicas that may be down, >= 0; not both 0
+  // No progress for this long fails the rollout, > 0. hut's choice: 10 min.
+  Duration progress_deadline = std::chrono::minutes(10);
   bool operator==(const RollingPolicy&) const = default;
 };
 
 // A metric over a threshold for a sustained time.
 struct ErrorRateTrigger {
-  double threshold = 0.05;      // fraction of requests answered 5xx, (0, 1]; ADR: 5%
-  Duration for_ = minutes(2);   // sustained for this long, >= 0; ADR: 2 min
+  double threshold = 0.05;                  // fraction of requests answered 5xx, (0, 1]; ADR: 5%
+  Duration for_ = std::chrono::minutes(2);  // sustained for this long, >= 0; ADR: 2 min
   bool operator==(const ErrorRateTrigger&) const = default;
 };
 
 struct LatencyTrigger {
-  Duration threshold = seconds(2);  // P99 request latency, > 0; ADR: 2 s
-  Duration for_ = minutes(1);       // sustained for this long, >= 0; hut's choice: 1 min
+  Duration threshold = std::chrono::seconds(2);  // P99 request latency, > 0; ADR: 2 s
+  Duration for_ = std::chrono::minutes(1);       // sustained for, >= 0; hut's choice: 1 min
   bool operator==(const LatencyTrigger&) const = default;
 };
 
 // The automatic rollback triggers; any one firing rolls a rollout back.
 struct RollbackPolicy {
-  bool automatic = true;            // false: a firing trigger pauses instead of rolling back
-  int health_check_failures = 3;    // consecutive failed readiness checks, >= 1; ADR: 3
+  bool automatic = true;          // false: a firing trigger pauses instead of rolling back
+  int health_check_failures = 3;  // consecutive failed readiness checks, >= 1; ADR: 3
   ErrorRateTrigger error_rate;
   LatencyTrigger p99_latency;
   bool operator==(const RollbackPolicy&) const = default;
@@ -148,18 +144,18 @@ struct RollbackPolicy {
 // The Horizontal Pod Autoscaler's rule (local runtime: hut's own autoscaler).
 struct AutoscalingPolicy {
   bool enabled = true;
-  int min_replicas = 3;             // >= 1; ADR: 3
-  int max_replicas = 20;            // >= min_replicas; ADR: 20
-  double target_cpu = 0.70;         // average CPU utilisation, (0, 1]; ADR: 70%
-  double target_memory = 0.80;      // average memory utilisation, (0, 1]; ADR: 80%
+  int min_replicas = 3;         // >= 1; ADR: 3
+  int max_replicas = 20;        // >= min_replicas; ADR: 20
+  double target_cpu = 0.70;     // average CPU utilisation, (0, 1]; ADR: 70%
+  double target_memory = 0.80;  // average memory utilisation, (0, 1]; ADR: 80%
   bool operator==(const AutoscalingPolicy&) const = default;
 };
 
 // The cluster autoscaler's node group bounds (Kubernetes runtime only).
 struct ClusterAutoscalingPolicy {
-  int min_nodes = 3;                         // >= 1; ADR: 3
-  int max_nodes = 20;                        // >= min_nodes; ADR: 20
-  Duration scale_down_delay = minutes(10);   // >= 0; ADR: 10 min
+  int min_nodes = 3;                                     // >= 1; ADR: 3
+  int max_nodes = 20;                                    // >= min_nodes; ADR: 20
+  Duration scale_down_delay = std::chrono::minutes(10);  // >= 0; ADR: 10 min
   bool operator==(const ClusterAutoscalingPolicy&) const = default;
 };
 
@@ -170,9 +166,9 @@ struct SecretPolicy {
 };
 
 struct SecretsPolicy {
-  SecretPolicy database{days(30)};     // database credentials; ADR: 30 days
-  SecretPolicy jwt{days(90)};          // JWT signing keys; ADR: 90 days
-  SecretPolicy api_keys{std::nullopt}; // third-party API keys; ADR: on demand
+  SecretPolicy database{std::chrono::days(30)};  // database credentials; ADR: 30 days
+  SecretPolicy jwt{std::chrono::days(90)};       // JWT signing keys; ADR: 90 days
+  SecretPolicy api_keys{std::nullopt};           // third-party API keys; ADR: on demand
   bool operator==(const SecretsPolicy&) const = default;
 };
 
@@ -190,12 +186,12 @@ struct AlertingPolicy {
   // next business day; warning to chat; info to the daily digest. Channels for
   // high (page), medium and low (chat) are hut's choice.
   std::array<SeverityPolicy, kSeverityCount> severities = {{
-      {AlertChannel::kPage, minutes(5), false},      // critical
-      {AlertChannel::kPage, minutes(30), false},     // high
-      {AlertChannel::kChat, hours(4), false},        // medium
-      {AlertChannel::kChat, std::nullopt, true},     // low
-      {AlertChannel::kChat, std::nullopt, false},    // warning
-      {AlertChannel::kDigest, std::nullopt, false},  // info
+      {AlertChannel::kPage, std::chrono::minutes(5), false},   // critical
+      {AlertChannel::kPage, std::chrono::minutes(30), false},  // high
+      {AlertChannel::kChat, std::chrono::hours(4), false},     // medium
+      {AlertChannel::kChat, std::nullopt, true},               // low
+      {AlertChannel::kChat, std::nullopt, false},              // warning
+      {AlertChannel::kDigest, std::nullopt, false},            // info
   }};
   const SeverityPolicy& For(Severity s) const { return severities[static_cast<int>(s)]; }
   SeverityPolicy& For(Severity s) { return severities[static_cast<int>(s)]; }
@@ -203,17 +199,17 @@ struct AlertingPolicy {
 };
 
 struct LoggingPolicy {
-  LogFormat format = LogFormat::kJson;      // ADR: structured JSON
-  LogLevel level = LogLevel::kInfo;         // least severe level written (ERROR WARN INFO DEBUG)
-  Duration hot_retention = days(30);        // searchable storage, > 0; ADR: 30 days
-  Duration cold_retention = days(365);      // archive, >= hot_retention; ADR: 1 year
+  LogFormat format = LogFormat::kJson;  // ADR: structured JSON
+  LogLevel level = LogLevel::kInfo;     // least severe level written (ERROR WARN INFO DEBUG)
+  Duration hot_retention = std::chrono::days(30);    // searchable storage, > 0; ADR: 30 days
+  Duration cold_retention = std::chrono::days(365);  // archive, >= hot_retention; ADR: 1 year
   bool operator==(const LoggingPolicy&) const = default;
 };
 
 struct DatabasePolicy {
-  bool reversible_migrations = true;        // every migration must have a down step; ADR
-  bool backup_before_deploy = true;         // back up before each deploy; ADR (production)
-  Duration point_in_time_recovery = days(35);  // >= 0; ADR: 35 days
+  bool reversible_migrations = true;  // every migration must have a down step; ADR
+  bool backup_before_deploy = true;   // back up before each deploy; ADR (production)
+  Duration point_in_time_recovery = std::chrono::days(35);  // >= 0; ADR: 35 days
   bool operator==(const DatabasePolicy&) const = default;
 };
 
@@ -239,18 +235,18 @@ struct Policies {
 // {{version}}, {{port}}, {{replica}}, {{service}} and {{environment}}, which the
 // runtime substitutes per replica; the runtime also sets PORT.
 struct Release {
-  std::vector<std::string> command;          // argv, required, not empty
-  std::map<std::string, std::string> env;    // extra environment variables
+  std::vector<std::string> command;        // argv, required, not empty
+  std::map<std::string, std::string> env;  // extra environment variables
   std::string image;  // container image for the Kubernetes runtime; "" when unused
   bool operator==(const Release&) const = default;
 };
 
 struct HealthCheck {
-  std::string liveness_path = "/healthz";   // alive; failing restarts the replica
-  std::string readiness_path = "/readyz";   // ready for traffic
-  Duration interval = seconds(2);           // between checks, > 0
-  Duration timeout = seconds(1);            // per check, > 0 and <= interval
-  int failure_threshold = 3;                // consecutive failures that mark it down, >= 1
+  std::string liveness_path = "/healthz";       // alive; failing restarts the replica
+  std::string readiness_path = "/readyz";       // ready for traffic
+  Duration interval = std::chrono::seconds(2);  // between checks, > 0
+  Duration timeout = std::chrono::seconds(1);   // per check, > 0 and <= interval
+  int failure_threshold = 3;                    // consecutive failures that mark it down, >= 1
   bool operator==(const HealthCheck&) const = default;
 };
 
@@ -265,7 +261,7 @@ struct Service {
   std::optional<int> replicas;
   HealthCheck health;
   // After SIGTERM a replica gets this long to drain before SIGKILL, >= 0.
-  Duration termination_grace_period = seconds(30);
+  Duration termination_grace_period = std::chrono::seconds(30);
   bool operator==(const Service&) const = default;
 };
 
@@ -280,7 +276,7 @@ struct Trigger {
 
 // A database or cache the environment provides to its services.
 struct BackingService {
-  std::string name;                     // e.g. "postgres"
+  std::string name;  // e.g. "postgres"
   BackingKind kind = BackingKind::kPostgresql;
   std::string version;                  // major version, e.g. "15"; required
   std::vector<std::string> extensions;  // PostgreSQL extensions, e.g. pgvector
@@ -291,22 +287,22 @@ struct BackingService {
 struct ServiceDeployment {
   std::string service;  // a name from Spec::services
   // Desired replicas (the autoscaler's starting point). Default: Service::replicas,
-  // else the effective autoscaling.min_replicas, or 1 when autoscaling is disabled. >= 1, and within
-  // [min_replicas, max_replicas] when autoscaling is enabled.
+  // else the effective autoscaling.min_replicas, or 1 when autoscaling is disabled.
+  // >= 1, and within [min_replicas, max_replicas] when autoscaling is enabled.
   int replicas = 1;
   bool operator==(const ServiceDeployment&) const = default;
 };
 
 struct Environment {
-  std::string name;                     // DNS label
-  Runtime runtime = Runtime::kLocal;    // required in the YAML
+  std::string name;                   // DNS label
+  Runtime runtime = Runtime::kLocal;  // required in the YAML
   Strategy strategy = Strategy::kRolling;
-  Trigger trigger;                      // default manual
-  std::string domain;                   // public host name; "" when none
-  std::string namespace_;               // Kubernetes namespace; default "foohut-<name>"
-  bool multi_az = false;                // spread replicas across availability zones
-  bool hot_reload = false;              // development: restart on rebuilt binaries
-  bool debug_ports = false;             // development: expose replicas' ports directly
+  Trigger trigger;           // default manual
+  std::string domain;        // public host name; "" when none
+  std::string namespace_;    // Kubernetes namespace; default "foohut-<name>"
+  bool multi_az = false;     // spread replicas across availability zones
+  bool hot_reload = false;   // development: restart on rebuilt binaries
+  bool debug_ports = false;  // development: expose replicas' ports directly
   std::vector<BackingService> backing_services;
   // One entry per service of the spec, in the spec's service order.
   std::vector<ServiceDeployment> services;
@@ -320,7 +316,7 @@ struct Environment {
 // ---------------------------------------------------------------- the spec
 
 struct Spec {
-  int version = 1;                        // schema version; only 1 exists
+  int version = 1;  // schema version; only 1 exists
   std::string project = "foohut";
   std::vector<Service> services;          // file order; at least one
   Policies policies;                      // top level, before environment overrides

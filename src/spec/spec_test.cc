@@ -193,8 +193,8 @@ environments:
   expected.autoscaling.max_replicas = 30;
   expected.alerting.For(Severity::kHigh).response_time = minutes(15);
   EXPECT_EQ(prod, expected);
-  EXPECT_EQ(prod.canary.analysis, minutes(10));                    // inherited
-  EXPECT_DOUBLE_EQ(prod.rollback.error_rate.threshold, 0.03);      // inherited
+  EXPECT_EQ(prod.canary.analysis, minutes(10));                               // inherited
+  EXPECT_DOUBLE_EQ(prod.rollback.error_rate.threshold, 0.03);                 // inherited
   EXPECT_EQ(prod.alerting.For(Severity::kHigh).notify, AlertChannel::kChat);  // inherited
   EXPECT_EQ(spec.FindEnvironment("production")->services.at(0).replicas, 6);
 }
@@ -218,8 +218,7 @@ environments:
 )");
   const std::vector<CanaryStep> top = {{0.05, minutes(1)}, {0.25, minutes(2)}, {0.5, minutes(2)}};
   EXPECT_EQ(spec.PoliciesFor("a")->canary.EffectiveSteps(), top);
-  EXPECT_EQ(spec.PoliciesFor("b")->canary.steps,
-            (std::vector<CanaryStep>{{0.30, minutes(10)}}));
+  EXPECT_EQ(spec.PoliciesFor("b")->canary.steps, (std::vector<CanaryStep>{{0.30, minutes(10)}}));
 }
 
 TEST(SpecMergeTest, RelationCheckedOnMergedValues) {
