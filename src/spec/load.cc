@@ -222,7 +222,6 @@ class Loader {
     });
     return std::move(problems_);
   }
-  size_t problem_count() const { return problems_.size(); }
 
   // The scalar text of `v`, or nullopt after reporting why it is not one.
   std::optional<std::string> Scalar(const Value& v, std::string_view expected) {
@@ -404,7 +403,6 @@ class MapReader {
   }
 
   bool ok() const { return ok_; }
-  const Value& self() const { return self_; }
   Loader& loader() { return loader_; }
 
   const Value* Get(std::string_view key) const {

@@ -1,5 +1,7 @@
 #include "src/spec/spec.h"
 
+#include <cctype>
+
 namespace hut::spec {
 
 std::string_view Name(Runtime v) {
@@ -99,6 +101,57 @@ std::string_view Name(LogFormat v) {
 std::vector<CanaryStep> CanaryPolicy::EffectiveSteps() const {
   if (!steps.empty()) return steps;
   return {CanaryStep{weight, analysis}};
+}
+
+std::string ExpandPlaceholders(std::string_view text, const ReleaseContext& context) {
+  std::string out;
+  size_t pos = 0;
+  while (true) {
+    const size_t open = text.find("{{", pos);
+    const size_t close = open == std::string_view::npos ? open : text.find("}}", open + 2);
+    if (close == std::string_view::npos) {
+      out.append(text.substr(pos));
+      return out;
+    }
+    out.append(text.substr(pos, open - pos));
+    std::string_view name = text.substr(open + 2, close - open - 2);
+    // Whitespace inside the braces is ignored, as the loader does.
+    while (!name.empty() && std::isspace(static_cast<unsigned char>(name.front()))) {
+      name.remove_prefix(1);
+    }
+    while (!name.empty() && std::isspace(static_cast<unsigned char>(name.back()))) {
+      name.remove_suffix(1);
+    }
+    std::optional<std::string> value;
+    if (name == "version") {
+      value = context.version;
+    } else if (name == "port") {
+      value = std::to_string(context.port);
+    } else if (name == "replica") {
+      value = std::to_string(context.replica);
+    } else if (name == "service") {
+      value = context.service;
+    } else if (name == "environment") {
+      value = context.environment;
+    } else if (name.starts_with("backing.") && name.ends_with(".url")) {
+      auto it = context.backing_urls.find(std::string(name.substr(8, name.size() - 8 - 4)));
+      if (it != context.backing_urls.end()) value = it->second;
+    }
+    out.append(value ? *value : std::string(text.substr(open, close + 2 - open)));
+    pos = close + 2;
+  }
+}
+
+Release ExpandRelease(const Release& release, const ReleaseContext& context) {
+  Release out;
+  for (const std::string& arg : release.command) {
+    out.command.push_back(ExpandPlaceholders(arg, context));
+  }
+  for (const auto& [name, value] : release.env) {
+    out.env[name] = ExpandPlaceholders(value, context);
+  }
+  out.image = ExpandPlaceholders(release.image, context);
+  return out;
 }
 
 const ServiceDeployment* Environment::FindService(std::string_view name) const {

@@ -313,6 +313,24 @@ struct Environment {
   bool operator==(const Environment&) const = default;
 };
 
+// The values a runtime substitutes into a Release for one replica.
+struct ReleaseContext {
+  std::string version;
+  int port = 0;
+  int replica = 0;
+  std::string service;
+  std::string environment;
+  std::map<std::string, std::string> backing_urls;  // backing service name -> URL
+};
+
+// `text` with each {{placeholder}} (see Release) replaced by its value from
+// `context`. A placeholder without a value (which a loaded spec cannot contain)
+// is left as written.
+std::string ExpandPlaceholders(std::string_view text, const ReleaseContext& context);
+
+// `release` with every string expanded by ExpandPlaceholders.
+Release ExpandRelease(const Release& release, const ReleaseContext& context);
+
 // ---------------------------------------------------------------- the spec
 
 struct Spec {

@@ -238,6 +238,28 @@ environments:
             "min_replicas 25 is above max_replicas 20 (expected min_replicas <= max_replicas)");
 }
 
+TEST(ExpandTest, ReplacesEveryPlaceholder) {
+  ReleaseContext c;
+  c.version = "1.2.3";
+  c.port = 41000;
+  c.replica = 2;
+  c.service = "backend";
+  c.environment = "staging";
+  c.backing_urls = {{"postgres", "postgresql://127.0.0.1:5432/foohut"}};
+  EXPECT_EQ(
+      ExpandPlaceholders("v{{version}}-{{ port }}/{{replica}}/{{service}}.{{environment}}", c),
+      "v1.2.3-41000/2/backend.staging");
+  EXPECT_EQ(ExpandPlaceholders("{{backing.postgres.url}}", c),
+            "postgresql://127.0.0.1:5432/foohut");
+  EXPECT_EQ(ExpandPlaceholders("{{backing.redis.url}} {{x}} {{open", c),
+            "{{backing.redis.url}} {{x}} {{open");
+  EXPECT_EQ(ExpandPlaceholders("", c), "");
+
+  Release r{{"app", "--v={{version}}"}, {{"FOOHUT_VERSION", "{{version}}"}}, "img:{{version}}"};
+  EXPECT_EQ(ExpandRelease(r, c),
+            (Release{{"app", "--v=1.2.3"}, {{"FOOHUT_VERSION", "1.2.3"}}, "img:1.2.3"}));
+}
+
 // foohut.yaml at the repository root is valid and says what the ADR says.
 TEST(FoohutSpecTest, RepositorySpecIsValidAndMatchesAdr) {
   const std::string path = hut::testing::SourceDir() + "/foohut.yaml";
