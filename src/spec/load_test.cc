@@ -34,6 +34,9 @@ struct BadSpec {
   std::string problem;  // the one expected problem: "LINE:COLUMN: PATH: MESSAGE"
 };
 
+// Names a row in test output (and in ctest's test names) instead of its bytes.
+void PrintTo(const BadSpec& row, std::ostream* os) { *os << row.name; }
+
 std::string Base(const std::string& rest) { return kBase + rest; }
 
 const std::vector<BadSpec>& BadSpecs() {
