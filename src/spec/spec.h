@@ -232,8 +232,10 @@ struct Policies {
 // ---------------------------------------------------------------- services
 
 // How to start one replica of a version. Strings may contain the placeholders
-// {{version}}, {{port}}, {{replica}}, {{service}} and {{environment}}, which the
-// runtime substitutes per replica; the runtime also sets PORT.
+// {{version}}, {{port}}, {{replica}}, {{service}}, {{environment}} and
+// {{backing.NAME.url}} (the URL of the environment's backing service NAME, e.g.
+// postgresql://… or redis://…); the runtime substitutes them per replica with
+// ExpandRelease() and also sets PORT. Every environment provides each NAME used.
 struct Release {
   std::vector<std::string> command;        // argv, required, not empty
   std::map<std::string, std::string> env;  // extra environment variables
@@ -299,7 +301,7 @@ struct Environment {
   Strategy strategy = Strategy::kRolling;
   Trigger trigger;           // default manual
   std::string domain;        // public host name; "" when none
-  std::string namespace_;    // Kubernetes namespace; default "foohut-<name>"
+  std::string namespace_;    // Kubernetes namespace; default "<project>-<name>"
   bool multi_az = false;     // spread replicas across availability zones
   bool hot_reload = false;   // development: restart on rebuilt binaries
   bool debug_ports = false;  // development: expose replicas' ports directly
