@@ -1,0 +1,337 @@
+#include "apps/foohut-api/api.h"
+
+#include <charconv>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "apps/foohut-api/strings.h"
+#include "src/http/trace_context.h"
+
+namespace hut::foohut {
+namespace {
+
+using http::Request;
+using http::Response;
+using nlohmann::json;
+
+constexpr std::string_view kApiPrefix = "/api/";
+
+absl::StatusOr<json> ParseObject(const std::string& body) {
+  json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return absl::InvalidArgumentError("request body is not valid JSON");
+  if (!doc.is_object()) return absl::InvalidArgumentError("request body must be a JSON object");
+  return doc;
+}
+
+absl::StatusOr<std::string> StringField(const json& doc, const char* name) {
+  auto it = doc.find(name);
+  if (it == doc.end()) return absl::InvalidArgumentError(absl::StrCat("\"", name, "\" is required"));
+  if (!it->is_string()) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", name, "\" must be a string"));
+  }
+  return it->get<std::string>();
+}
+
+Response BadRequest(const absl::Status& s) { return Response::Error(400, Msg(s)); }
+
+std::string_view MethodLabel(std::string_view method) {
+  for (std::string_view m : {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"}) {
+    if (method == m) return m;
+  }
+  return "other";
+}
+
+void ReplaceHeader(http::Headers& headers, const std::string& name, std::string value) {
+  headers.erase(name);
+  headers.emplace(name, std::move(value));
+}
+
+double SecondsBetween(TimePoint a, TimePoint b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+}  // namespace
+
+bool LooksLikeEmail(std::string_view email) {
+  if (email.size() < 3 || email.size() > 254) return false;
+  const size_t at = email.find('@');
+  if (at == std::string_view::npos || at == 0 || email.find('@', at + 1) != std::string_view::npos) {
+    return false;
+  }
+  const std::string_view domain = email.substr(at + 1);
+  const size_t dot = domain.find('.');
+  if (domain.empty() || dot == std::string_view::npos || dot == 0 || domain.back() == '.') {
+    return false;
+  }
+  for (char c : email) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+std::optional<int64_t> ParseId(std::string_view text) {
+  int64_t id = 0;
+  if (text.empty() || text.size() > 19) return std::nullopt;
+  for (char c : text) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return std::nullopt;
+  }
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || ptr != text.data() + text.size() || id <= 0) return std::nullopt;
+  return id;
+}
+
+json PageJson(const Page& page) {
+  return {{"id", page.id},       {"owner_id", page.owner_id},     {"title", page.title},
+          {"body", page.body},   {"created_at", page.created_at}};
+}
+
+Api::Api(Deps deps, ApiOptions options)
+    : deps_(std::move(deps)), options_(options), rng_(std::random_device{}()) {
+  auto bind = [this](Response (Api::*handler)(const Request&)) {
+    return [this, handler](const Request& r) { return (this->*handler)(r); };
+  };
+  router_.Add("GET", "/healthz", bind(&Api::Healthz));
+  router_.Add("GET", "/readyz", bind(&Api::Readyz));
+  router_.Add("GET", "/metrics", bind(&Api::MetricsPage));
+  router_.Add("POST", "/api/v1/signup", bind(&Api::Signup));
+  router_.Add("POST", "/api/v1/login", bind(&Api::Login));
+  router_.Add("POST", "/api/v1/pages", bind(&Api::CreatePage));
+  router_.Add("GET", "/api/v1/pages", bind(&Api::SearchPages));
+  router_.Add("GET", "/api/v1/pages/{id}", bind(&Api::GetPage));
+}
+
+bool Api::DrawInjectedError() {
+  std::lock_guard<std::mutex> lock(rng_mu_);
+  return ShouldInjectError(deps_.faults.errors,
+                           std::uniform_real_distribution<double>(0.0, 1.0)(rng_));
+}
+
+Logger Api::RequestLogger(const Request& r) const {
+  // Handle() has replaced both headers with validated values.
+  std::optional<http::TraceContext> trace =
+      http::ParseTraceparent(r.Header("traceparent").value_or(""));
+  return deps_.logger.With({{"trace_id", trace ? trace->trace_id : ""},
+                            {"request_id", r.Header("X-Request-ID").value_or("")}});
+}
+
+Response Api::Handle(const Request& incoming) {
+  const TimePoint start = deps_.clock.Now();
+  const http::TraceContext trace = http::TraceContextFor(incoming.Header("traceparent"));
+  const std::string request_id = http::RequestIdFor(incoming.Header("X-Request-ID"));
+  const std::string traceparent = trace.ToTraceparent();
+
+  // Handlers only see the request, so the resolved ids travel in its headers.
+  Request request = incoming;
+  ReplaceHeader(request.headers, "traceparent", traceparent);
+  ReplaceHeader(request.headers, "X-Request-ID", request_id);
+  const Logger log = deps_.logger.With({{"trace_id", trace.trace_id}, {"request_id", request_id}});
+  const std::string route = router_.RouteOf(request);
+
+  Response response;
+  const bool api_route = request.path.starts_with(kApiPrefix);
+  if (api_route && deps_.faults.latency.count() > 0) {
+    std::this_thread::sleep_for(deps_.faults.latency);
+  }
+  if (api_route && deps_.faults.errors > 0 && DrawInjectedError()) {
+    response = Response::Error(500, "injected fault (FOOHUT_FAULTS errors)");
+  } else {
+    try {
+      response = router_.Handle(request);
+    } catch (const std::exception& e) {
+      log.Error("handler threw", {{"error", e.what()}});
+      response = Response::Error(500, "internal error");
+    }
+  }
+  response.SetHeader("traceparent", traceparent);
+  response.SetHeader("X-Request-ID", request_id);
+
+  const TimePoint end = deps_.clock.Now();
+  const double seconds = SecondsBetween(start, end);
+  deps_.metrics.ObserveRequest(route, MethodLabel(request.method), response.status, seconds);
+  log.Log(response.status >= 500 ? LogLevel::kWarn : LogLevel::kInfo, "request",
+          {{"method", request.method},
+           {"path", request.path},
+           {"route", route},
+           {"status", response.status},
+           {"duration_ms", std::round(seconds * 1e5) / 100},
+           {"remote", request.remote_address}});
+  return response;
+}
+
+Response Api::Healthz(const Request&) { return Response::Json(200, {{"status", "ok"}}); }
+
+Response Api::Readyz(const Request& r) {
+  json checks = json::object();
+  bool ready = true;
+  auto check = [&](const char* name, const absl::Status& s) {
+    checks[name] = s.ok() ? "ok" : std::string(s.message());
+    ready = ready && s.ok();
+  };
+  check("postgres", deps_.store.Ping());
+  check("redis", deps_.cache.Ping());
+  if (deps_.faults.unready) {
+    checks["faults"] = "unready (FOOHUT_FAULTS)";
+    ready = false;
+  }
+  if (!ready) RequestLogger(r).Warn("not ready", {{"checks", checks}});
+  return Response::Json(ready ? 200 : 503,
+                        {{"status", ready ? "ready" : "unready"}, {"checks", checks}});
+}
+
+Response Api::MetricsPage(const Request&) {
+  return Response::Text(200, deps_.metrics.Serialize(), Metrics::kContentType);
+}
+
+Response Api::StoreFailure(const Request& r, const absl::Status& status) {
+  const bool unavailable = status.code() == absl::StatusCode::kUnavailable;
+  RequestLogger(r).Error("store failed", {{"error", status.ToString()}});
+  return unavailable ? Response::Error(503, "database unavailable")
+                     : Response::Error(500, "internal error");
+}
+
+Response Api::Signup(const Request& r) {
+  absl::StatusOr<json> doc = ParseObject(r.body);
+  if (!doc.ok()) return BadRequest(doc.status());
+  absl::StatusOr<std::string> email = StringField(*doc, "email");
+  if (!email.ok()) return BadRequest(email.status());
+  absl::StatusOr<std::string> password_text = StringField(*doc, "password");
+  if (!password_text.ok()) return BadRequest(password_text.status());
+  Secret password(std::move(*password_text));
+
+  const std::string normalized = absl::AsciiStrToLower(absl::StripAsciiWhitespace(*email));
+  if (!LooksLikeEmail(normalized)) return Response::Error(400, "\"email\" is not an email address");
+  if (password.Reveal().size() < 8) {
+    return Response::Error(400, "\"password\" must have at least 8 characters");
+  }
+  if (password.Reveal().size() > options_.max_password_bytes) {
+    return Response::Error(400, "\"password\" is too long");
+  }
+  absl::StatusOr<std::string> hash = deps_.passwords.Hash(password);
+  if (!hash.ok()) return StoreFailure(r, hash.status());
+  absl::StatusOr<User> user = deps_.store.CreateUser(normalized, *hash);
+  if (user.status().code() == absl::StatusCode::kAlreadyExists) {
+    return Response::Error(409, "an account with this email exists");
+  }
+  if (!user.ok()) return StoreFailure(r, user.status());
+  deps_.metrics.Signup();
+  RequestLogger(r).Info("signed up", {{"user_id", user->id}});
+  return Response::Json(201, {{"id", user->id}, {"email", user->email}});
+}
+
+Response Api::Login(const Request& r) {
+  absl::StatusOr<json> doc = ParseObject(r.body);
+  if (!doc.ok()) return BadRequest(doc.status());
+  absl::StatusOr<std::string> email = StringField(*doc, "email");
+  if (!email.ok()) return BadRequest(email.status());
+  absl::StatusOr<std::string> password_text = StringField(*doc, "password");
+  if (!password_text.ok()) return BadRequest(password_text.status());
+  Secret password(std::move(*password_text));
+  if (password.Reveal().size() > options_.max_password_bytes) {
+    return Response::Error(400, "\"password\" is too long");
+  }
+
+  const std::string normalized = absl::AsciiStrToLower(absl::StripAsciiWhitespace(*email));
+  absl::StatusOr<User> user = deps_.store.FindUserByEmail(normalized);
+  bool ok = false;
+  if (user.ok()) {
+    ok = deps_.passwords.Verify(user->password_hash, password);
+  } else if (user.status().code() == absl::StatusCode::kNotFound) {
+    deps_.passwords.VerifyDummy(password);  // same cost as a wrong password
+  } else {
+    return StoreFailure(r, user.status());
+  }
+  deps_.metrics.Login(ok);
+  if (!ok) {
+    RequestLogger(r).Info("login refused");
+    return Response::Error(401, "invalid email or password");
+  }
+  const std::string token = deps_.jwt.Sign(user->id, user->email);
+  RequestLogger(r).Info("logged in", {{"user_id", user->id}});
+  return Response::Json(200, {{"token", token}, {"token_type", "Bearer"}});
+}
+
+Response Api::CreatePage(const Request& r) {
+  std::string auth = r.Header("Authorization").value_or("");
+  constexpr std::string_view kBearer = "bearer ";
+  if (auth.size() <= kBearer.size() ||
+      absl::AsciiStrToLower(auth.substr(0, kBearer.size())) != kBearer) {
+    return Response::Error(401, "an Authorization: Bearer <token> header is required")
+        .SetHeader("WWW-Authenticate", "Bearer");
+  }
+  absl::StatusOr<JwtClaims> claims =
+      deps_.jwt.Verify(Std(absl::StripAsciiWhitespace(auth.substr(kBearer.size()))));
+  if (!claims.ok()) {
+    RequestLogger(r).Info("token refused", {{"reason", Msg(claims.status())}});
+    return Response::Error(401, Msg(claims.status()))
+        .SetHeader("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+  }
+
+  absl::StatusOr<json> doc = ParseObject(r.body);
+  if (!doc.ok()) return BadRequest(doc.status());
+  absl::StatusOr<std::string> title = StringField(*doc, "title");
+  if (!title.ok()) return BadRequest(title.status());
+  absl::StatusOr<std::string> body = StringField(*doc, "body");
+  if (!body.ok()) return BadRequest(body.status());
+  if (absl::StripAsciiWhitespace(*title).empty()) {
+    return Response::Error(400, "\"title\" must not be empty");
+  }
+  if (title->size() > options_.max_title_bytes) return Response::Error(400, "\"title\" is too long");
+  if (body->size() > options_.max_body_bytes) return Response::Error(400, "\"body\" is too long");
+
+  absl::StatusOr<Page> page = deps_.store.CreatePage(claims->sub, *title, *body);
+  if (!page.ok()) return StoreFailure(r, page.status());
+  deps_.metrics.PageCreated();
+  RequestLogger(r).Info("page created", {{"page_id", page->id}, {"user_id", claims->sub}});
+  return Response::Json(201, PageJson(*page));
+}
+
+Response Api::GetPage(const Request& r) {
+  auto it = r.path_params.find("id");
+  std::optional<int64_t> id = ParseId(it == r.path_params.end() ? "" : it->second);
+  if (!id) return Response::Error(400, "page id must be a positive integer");
+
+  const std::string key = absl::StrCat("foohut:page:", *id);
+  absl::StatusOr<std::optional<std::string>> cached = deps_.cache.Get(key);
+  if (cached.ok() && cached->has_value()) {
+    deps_.metrics.CacheLookup("hit");
+    return Response::Text(200, std::move(**cached), "application/json")
+        .SetHeader("X-Cache", "hit");
+  }
+  if (cached.ok()) {
+    deps_.metrics.CacheLookup("miss");
+  } else {
+    deps_.metrics.CacheLookup("error");
+    RequestLogger(r).Debug("cache get failed", {{"error", cached.status().ToString()}});
+  }
+
+  absl::StatusOr<Page> page = deps_.store.GetPage(*id);
+  if (page.status().code() == absl::StatusCode::kNotFound) {
+    return Response::Error(404, "no such page");
+  }
+  if (!page.ok()) return StoreFailure(r, page.status());
+  std::string body = PageJson(*page).dump();
+  if (cached.ok()) {  // don't wait on a cache known to be down
+    if (absl::Status s = deps_.cache.Set(key, body, options_.page_cache_ttl); !s.ok()) {
+      RequestLogger(r).Debug("cache set failed", {{"error", s.ToString()}});
+    }
+  }
+  return Response::Text(200, std::move(body), "application/json").SetHeader("X-Cache", "miss");
+}
+
+Response Api::SearchPages(const Request& r) {
+  auto q = r.query.find("q");
+  if (q == r.query.end() || absl::StripAsciiWhitespace(q->second).empty()) {
+    return Response::Error(400, "query parameter \"q\" is required");
+  }
+  if (q->second.size() > 256) return Response::Error(400, "query parameter \"q\" is too long");
+  absl::StatusOr<std::vector<Page>> pages =
+      deps_.store.SearchPages(q->second, options_.search_limit);
+  if (!pages.ok()) return StoreFailure(r, pages.status());
+  json results = json::array();
+  for (const Page& p : *pages) results.push_back(PageJson(p));
+  return Response::Json(200, {{"query", q->second}, {"results", results}});
+}
+
+}  // namespace hut::foohut

@@ -1,0 +1,171 @@
+#include "apps/foohut-api/config.h"
+
+#include <fstream>
+#include <map>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/test_env.h"
+
+namespace hut::foohut {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+EnvLookup FromMap(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end() || it->second.empty()) return std::nullopt;
+    return it->second;
+  };
+}
+
+std::map<std::string, std::string> Minimal() {
+  return {{"FOOHUT_DATABASE_URL", "postgresql://foohut@127.0.0.1:5432/foohut"},
+          {"FOOHUT_REDIS_URL", "redis://127.0.0.1:6379"}};
+}
+
+TEST(ConfigTest, Defaults) {
+  absl::StatusOr<Config> c = ConfigFromEnv(FromMap(Minimal()));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->database_url.Reveal(), "postgresql://foohut@127.0.0.1:5432/foohut");
+  EXPECT_EQ(c->redis, (RedisAddress{"127.0.0.1", 6379}));
+  EXPECT_EQ(c->port, 8080);
+  EXPECT_EQ(c->version, "dev");
+  EXPECT_EQ(c->env, Environment::kProduction);
+  EXPECT_EQ(c->log_level, LogLevel::kInfo);
+  EXPECT_EQ(c->shutdown_grace, std::chrono::seconds(30));
+  EXPECT_EQ(c->faults, Faults{});
+  EXPECT_TRUE(c->jwt_keys_file.empty());
+}
+
+TEST(ConfigTest, EverythingSet) {
+  auto vars = Minimal();
+  vars["PORT"] = "9090";
+  vars["FOOHUT_VERSION"] = "1.2.3";
+  vars["FOOHUT_ENV"] = "staging";
+  vars["FOOHUT_FAULTS"] = "errors=0.5";
+  vars["FOOHUT_LOG_LEVEL"] = "debug";
+  vars["FOOHUT_SHUTDOWN_GRACE"] = "5s";
+  vars["FOOHUT_JWT_KEYS_FILE"] = "/etc/keys.json";
+  absl::StatusOr<Config> c = ConfigFromEnv(FromMap(vars));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->port, 9090);
+  EXPECT_EQ(c->version, "1.2.3");
+  EXPECT_EQ(c->env, Environment::kStaging);
+  EXPECT_EQ(c->faults.errors, 0.5);
+  EXPECT_EQ(c->log_level, LogLevel::kDebug);
+  EXPECT_EQ(c->shutdown_grace, std::chrono::seconds(5));
+  EXPECT_EQ(c->jwt_keys_file, "/etc/keys.json");
+}
+
+TEST(ConfigTest, BadValuesNameTheVariable) {
+  struct Case {
+    const char* var;
+    const char* value;
+  };
+  const Case cases[] = {
+      {"FOOHUT_DATABASE_URL", "mysql://x"},
+      {"FOOHUT_REDIS_URL", "http://127.0.0.1:6379"},
+      {"FOOHUT_REDIS_URL", "redis://127.0.0.1:99999"},
+      {"FOOHUT_REDIS_URL", "redis://:6379"},
+      {"FOOHUT_REDIS_URL", "redis://user:pw@host:6379"},
+      {"PORT", "http"},
+      {"PORT", "70000"},
+      {"PORT", "-1"},
+      {"FOOHUT_VERSION", "1.0 beta"},
+      {"FOOHUT_ENV", "prod"},
+      {"FOOHUT_FAULTS", "errors=2"},
+      {"FOOHUT_LOG_LEVEL", "verbose"},
+      {"FOOHUT_SHUTDOWN_GRACE", "soon"},
+  };
+  for (const Case& c : cases) {
+    auto vars = Minimal();
+    vars[c.var] = c.value;
+    absl::StatusOr<Config> config = ConfigFromEnv(FromMap(vars));
+    ASSERT_FALSE(config.ok()) << c.var << "=" << c.value;
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(config.status().message()), StartsWith(std::string(c.var) + ": "))
+        << c.value;
+  }
+}
+
+TEST(ConfigTest, BackendsRequired) {
+  absl::StatusOr<Config> c = ConfigFromEnv(FromMap({}));
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), StartsWith("FOOHUT_DATABASE_URL: not set"));
+  c = ConfigFromEnv(FromMap({{"FOOHUT_DATABASE_URL", "postgres://x@y/z"}}));
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), StartsWith("FOOHUT_REDIS_URL: not set"));
+}
+
+TEST(ConfigTest, RedisUrlForms) {
+  EXPECT_EQ(*ParseRedisUrl("redis://cache"), (RedisAddress{"cache", 6379}));
+  EXPECT_EQ(*ParseRedisUrl("redis://cache:7000/"), (RedisAddress{"cache", 7000}));
+  EXPECT_FALSE(ParseRedisUrl("redis://cache:0").ok());
+  EXPECT_FALSE(ParseRedisUrl("redis://cache:7000/1").ok());
+}
+
+TEST(ResolveJwtKeysTest, MissingFileRefusedOutsideDevelopment) {
+  for (Environment env : {Environment::kStaging, Environment::kProduction}) {
+    Config c;
+    c.env = env;
+    absl::StatusOr<ResolvedKeys> keys = ResolveJwtKeys(c);
+    ASSERT_FALSE(keys.ok());
+    EXPECT_THAT(std::string(keys.status().message()), StartsWith("FOOHUT_JWT_KEYS_FILE: "));
+  }
+}
+
+TEST(ResolveJwtKeysTest, EphemeralInDevelopment) {
+  Config c;
+  c.env = Environment::kDevelopment;
+  absl::StatusOr<ResolvedKeys> keys = ResolveJwtKeys(c);
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  EXPECT_TRUE(keys->ephemeral);
+  EXPECT_THAT(keys->keys.active_kid, StartsWith("ephemeral-"));
+  EXPECT_EQ(keys->keys.keys.at(keys->keys.active_kid).Reveal().size(), kMinJwtKeyBytes);
+}
+
+TEST(ResolveJwtKeysTest, FromFile) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/keys.json";
+  std::ofstream(path) << R"({"active_kid": "k2", "keys": {)"
+                      << R"("k1": "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=",)"
+                      << R"("k2": "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXphYmNkZWY"}})";
+  Config c;
+  c.jwt_keys_file = path;
+  absl::StatusOr<ResolvedKeys> keys = ResolveJwtKeys(c);
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  EXPECT_FALSE(keys->ephemeral);
+  EXPECT_EQ(keys->keys.active_kid, "k2");
+  EXPECT_EQ(keys->keys.keys.at("k1").Reveal(), "01234567890123456789012345678901");
+  EXPECT_EQ(keys->keys.keys.at("k2").Reveal(), "abcdefghijklmnopqrstuvwxyzabcdef");
+
+  c.jwt_keys_file = dir.path() + "/missing.json";
+  keys = ResolveJwtKeys(c);
+  ASSERT_FALSE(keys.ok());
+  EXPECT_THAT(std::string(keys.status().message()), HasSubstr("missing.json"));
+}
+
+TEST(ParseJwtKeySetTest, BadFiles) {
+  const char* cases[] = {
+      "not json",
+      "[]",
+      R"({"keys": {"k1": "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE="}})",
+      R"({"active_kid": "k9", "keys": {"k1": "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE="}})",
+      R"({"active_kid": "k1", "keys": {"k1": "c2hvcnQ="}})",
+      R"({"active_kid": "k1", "keys": {"k1": "***"}})",
+      R"({"active_kid": "k1", "keys": {"k1": 5}})",
+      R"({"active_kid": "k1", "keys": {}})",
+  };
+  for (const char* text : cases) {
+    absl::StatusOr<JwtKeySet> set = ParseJwtKeySet(text);
+    EXPECT_FALSE(set.ok()) << text;
+    // Error messages never echo key material.
+    EXPECT_THAT(std::string(set.status().message()), ::testing::Not(HasSubstr("MDEy")));
+  }
+}
+
+}  // namespace
+}  // namespace hut::foohut

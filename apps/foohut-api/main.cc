@@ -1,0 +1,219 @@
+// foohut-api: the Foohut reference service.
+//
+//   foohut-api [serve] [--migrate]       serve HTTP until SIGTERM/SIGINT
+//   foohut-api migrate up [N]            apply N (default: all) pending migrations
+//   foohut-api migrate down [N]          revert the N (default: 1) newest
+//   foohut-api migrate status            list migrations and whether applied
+//
+// Configuration comes from environment variables; see docs/foohut-api.md.
+// Exit codes: 0 done (also after a graceful shutdown), 1 runtime failure,
+// 2 bad configuration or usage, 70 crash_after fault.
+#include <signal.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_format.h"
+#include "apps/foohut-api/api.h"
+#include "apps/foohut-api/config.h"
+#include "apps/foohut-api/migrations.h"
+#include "apps/foohut-api/pg_store.h"
+#include "apps/foohut-api/redis_cache.h"
+#include "src/common/units.h"
+#include "src/http/server.h"
+
+namespace hut::foohut {
+namespace {
+
+constexpr int kExitFailure = 1;
+constexpr int kExitConfig = 2;
+constexpr int kExitCrashFault = 70;
+
+// Ends the process abruptly after `delay` unless Cancel() comes first: the
+// crash_after fault. No destructors, no graceful shutdown, like a real crash.
+class Crasher {
+ public:
+  Crasher(Duration delay, Logger log)
+      : thread_([this, delay, log] {
+          std::unique_lock<std::mutex> lock(mu_);
+          if (cv_.wait_for(lock, delay, [this] { return cancelled_; })) return;
+          log.Error("crashing on purpose (FOOHUT_FAULTS crash_after)",
+                    {{"after_ms", delay.count()}});
+          _exit(kExitCrashFault);
+        }) {}
+  ~Crasher() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cancelled_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool cancelled_ = false;
+  std::thread thread_;  // last: starts after the members it uses
+};
+
+int Serve(const Config& config, bool migrate_first, const Logger& log, const Clock& clock) {
+  absl::StatusOr<ResolvedKeys> keys = ResolveJwtKeys(config);
+  if (!keys.ok()) {
+    log.Error(std::string(keys.status().message()));
+    return kExitConfig;
+  }
+  if (keys->ephemeral) {
+    log.Warn("FOOHUT_JWT_KEYS_FILE not set: using an ephemeral JWT key (development only); "
+             "tokens become invalid when this process stops",
+             {{"kid", keys->keys.active_kid}});
+  }
+  if (migrate_first) {
+    Migrator migrator(config.database_url, log.ForComponent("migrate"));
+    absl::StatusOr<int> applied = migrator.Up();
+    if (!applied.ok()) {
+      log.Error("migrations failed", {{"error", applied.status().ToString()}});
+      return kExitFailure;
+    }
+  }
+
+  PgStore store(config.database_url, log.ForComponent("store"));
+  RedisCache cache(config.redis, clock);
+  JwtCodec jwt(std::move(keys->keys), clock);
+  PasswordHasher passwords;
+  Metrics metrics(config.version, EnvironmentName(config.env));
+  Api api({.store = store,
+           .cache = cache,
+           .jwt = jwt,
+           .passwords = passwords,
+           .metrics = metrics,
+           .clock = clock,
+           .logger = log.ForComponent("http"),
+           .faults = config.faults});
+
+  http::ServerOptions options;
+  options.address = config.bind_address;
+  options.port = config.port;
+  absl::StatusOr<std::unique_ptr<http::Server>> server =
+      http::Server::Start(options, [&api](const http::Request& r) { return api.Handle(r); });
+  if (!server.ok()) {
+    log.Error("cannot start the HTTP server", {{"error", server.status().ToString()},
+                                               {"address", config.bind_address},
+                                               {"port", config.port}});
+    return kExitFailure;
+  }
+  log.Info("listening", {{"address", config.bind_address},
+                         {"port", (*server)->port()},
+                         {"version", config.version},
+                         {"env", EnvironmentName(config.env)}});
+  std::optional<Crasher> crasher;
+  if (config.faults.any()) {
+    log.Warn("fault injection on", {{"faults", config.faults.ToString()}});
+    if (config.faults.crash_after) crasher.emplace(*config.faults.crash_after, log);
+  }
+
+  // The stop signals were blocked before any thread started; wait for one here.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  int sig = 0;
+  sigwait(&stop, &sig);
+  log.Info("shutting down", {{"signal", strsignal(sig)},
+                             {"grace_ms", config.shutdown_grace.count()},
+                             {"in_flight", (*server)->in_flight()}});
+  crasher.reset();
+  const bool clean = (*server)->Shutdown(config.shutdown_grace);
+  if (clean) {
+    log.Info("stopped");
+  } else {
+    log.Warn("stopped; some requests were cut short by the grace period");
+  }
+  return 0;
+}
+
+int Migrate(const Config& config, const std::string& direction, int count, const Logger& log) {
+  Migrator migrator(config.database_url, log.ForComponent("migrate"));
+  if (direction == "status") {
+    absl::StatusOr<std::vector<MigrationState>> states = migrator.Status();
+    if (!states.ok()) {
+      log.Error("migrate status failed", {{"error", states.status().ToString()}});
+      return kExitFailure;
+    }
+    for (const MigrationState& s : *states) {
+      std::cout << absl::StrFormat("%4d  %-24s %s\n", s.version, s.name,
+                                   s.applied ? "applied " + s.applied_at : "pending");
+    }
+    return 0;
+  }
+  absl::StatusOr<int> done = direction == "up"
+                                 ? migrator.Up(count < 0 ? std::nullopt : std::optional(count))
+                                 : migrator.Down(count < 0 ? 1 : count);
+  if (!done.ok()) {
+    log.Error(absl::StrCat("migrate ", direction, " failed"), {{"error", done.status().ToString()}});
+    return kExitFailure;
+  }
+  std::cout << (direction == "up" ? "applied " : "reverted ") << *done << " migration"
+            << (*done == 1 ? "" : "s") << "\n";
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"foohut-api: the Foohut reference service"};
+  app.require_subcommand(0, 1);
+  bool migrate_first = false;
+  CLI::App* serve = app.add_subcommand("serve", "Serve HTTP until SIGTERM or SIGINT (default)");
+  serve->add_flag("--migrate", migrate_first, "Apply pending migrations before serving");
+  CLI::App* migrate = app.add_subcommand("migrate", "Database schema migrations");
+  migrate->require_subcommand(1);
+  int count = -1;
+  migrate->add_subcommand("up", "Apply N pending migrations (default: all)")
+      ->add_option("N", count)
+      ->check(CLI::NonNegativeNumber);
+  migrate->add_subcommand("down", "Revert the N newest migrations (default: 1)")
+      ->add_option("N", count)
+      ->check(CLI::NonNegativeNumber);
+  migrate->add_subcommand("status", "List migrations");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : kExitConfig;
+  }
+
+  const bool serving = !migrate->parsed();
+  if (serving) {
+    // Before any thread exists, so that every thread inherits the mask and
+    // only sigwait() in Serve() sees the signals.
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  }
+
+  RealClock clock;
+  StreamLogSink sink(stderr);
+  Logger boot(sink, clock, "foohut-api");
+  absl::StatusOr<Config> config = ConfigFromEnv(ProcessEnv());
+  if (!config.ok()) {
+    boot.Error(absl::StrCat("bad configuration: ", config.status().message()));
+    return kExitConfig;
+  }
+  Logger log(sink, clock, "foohut-api", config->log_level);
+  if (serving) return Serve(*config, migrate_first, log, clock);
+  for (const char* direction : {"up", "down", "status"}) {
+    if (migrate->got_subcommand(direction)) return Migrate(*config, direction, count, log);
+  }
+  return kExitConfig;
+}
+
+}  // namespace
+}  // namespace hut::foohut
+
+int main(int argc, char** argv) { return hut::foohut::Main(argc, argv); }

@@ -1,0 +1,88 @@
+#include "apps/foohut-api/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace hut::foohut {
+namespace {
+
+// Up to 10 s, with resolution around the 2 s P99 rollback threshold.
+const prometheus::Histogram::BucketBoundaries& DurationBuckets() {
+  static const auto* const kBuckets = new prometheus::Histogram::BucketBoundaries{
+      0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10};
+  return *kBuckets;
+}
+
+}  // namespace
+
+Metrics::Metrics(std::string_view version, std::string_view env)
+    : registry_(std::make_shared<prometheus::Registry>()) {
+  requests_ = &prometheus::BuildCounter()
+                   .Name("http_requests_total")
+                   .Help("HTTP requests answered, by route pattern, method and status code.")
+                   .Register(*registry_);
+  durations_ = &prometheus::BuildHistogram()
+                    .Name("http_request_duration_seconds")
+                    .Help("Time to answer HTTP requests, by route pattern and method.")
+                    .Register(*registry_);
+  prometheus::BuildGauge()
+      .Name("foohut_build_info")
+      .Help("Always 1; labels say which build runs.")
+      .Register(*registry_)
+      .Add({{"version", std::string(version)}, {"env", std::string(env)}})
+      .Set(1);
+  signups_ = &prometheus::BuildCounter()
+                  .Name("foohut_signups_total")
+                  .Help("Accounts created.")
+                  .Register(*registry_)
+                  .Add({});
+  logins_ = &prometheus::BuildCounter()
+                 .Name("foohut_logins_total")
+                 .Help("Login attempts, by result (success, failure).")
+                 .Register(*registry_);
+  pages_created_ = &prometheus::BuildCounter()
+                        .Name("foohut_pages_created_total")
+                        .Help("Pages created.")
+                        .Register(*registry_)
+                        .Add({});
+  cache_ = &prometheus::BuildCounter()
+                .Name("foohut_cache_lookups_total")
+                .Help("Page cache lookups, by result (hit, miss, error).")
+                .Register(*registry_);
+  // Zero series exist from the start, so rates are defined before the first event.
+  logins_->Add({{"result", "success"}});
+  logins_->Add({{"result", "failure"}});
+  for (const char* r : {"hit", "miss", "error"}) cache_->Add({{"result", r}});
+}
+
+Metrics::~Metrics() = default;
+
+void Metrics::ObserveRequest(std::string_view route, std::string_view method, int code,
+                             double seconds) {
+  const std::string r = route.empty() ? "unmatched" : std::string(route);
+  requests_->Add({{"route", r}, {"method", std::string(method)}, {"code", std::to_string(code)}})
+      .Increment();
+  durations_->Add({{"route", r}, {"method", std::string(method)}}, DurationBuckets())
+      .Observe(seconds);
+}
+
+void Metrics::Signup() { signups_->Increment(); }
+
+void Metrics::Login(bool success) {
+  logins_->Add({{"result", success ? "success" : "failure"}}).Increment();
+}
+
+void Metrics::PageCreated() { pages_created_->Increment(); }
+
+void Metrics::CacheLookup(std::string_view result) {
+  cache_->Add({{"result", std::string(result)}}).Increment();
+}
+
+std::string Metrics::Serialize() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace hut::foohut

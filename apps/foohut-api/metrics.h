@@ -1,0 +1,49 @@
+#ifndef HUT_APPS_FOOHUT_API_METRICS_H_
+#define HUT_APPS_FOOHUT_API_METRICS_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Histogram;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace hut::foohut {
+
+// foohut-api's Prometheus metrics, in a registry this object owns. Label
+// values are bounded: `route` is a router pattern (or "unmatched"), `method`
+// and `code` come from small sets. Thread-safe.
+class Metrics {
+ public:
+  Metrics(std::string_view version, std::string_view env);
+  ~Metrics();
+
+  void ObserveRequest(std::string_view route, std::string_view method, int code,
+                      double seconds);
+  void Signup();
+  void Login(bool success);
+  void PageCreated();
+  void CacheLookup(std::string_view result);  // "hit", "miss" or "error"
+
+  // The text exposition format 0.0.4.
+  std::string Serialize() const;
+  static constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Histogram>* durations_;
+  prometheus::Counter* signups_;
+  prometheus::Family<prometheus::Counter>* logins_;
+  prometheus::Counter* pages_created_;
+  prometheus::Family<prometheus::Counter>* cache_;
+};
+
+}  // namespace hut::foohut
+
+#endif  // HUT_APPS_FOOHUT_API_METRICS_H_

@@ -1,0 +1,208 @@
+#include "apps/foohut-api/pg_store.h"
+
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "apps/foohut-api/strings.h"
+
+namespace hut::foohut {
+namespace {
+
+constexpr const char* kPageColumns =
+    "id, owner_id, title, body, "
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
+
+Page PageFromRow(const pqxx::row& row) {
+  Page p;
+  p.id = row[0].as<int64_t>();
+  p.owner_id = row[1].as<int64_t>();
+  p.title = row[2].as<std::string>();
+  p.body = row[3].as<std::string>();
+  p.created_at = row[4].as<std::string>();
+  return p;
+}
+
+// Adds libpq parameters to a URI unless the operator set them already.
+std::string WithParams(std::string url, const PgStoreOptions& o) {
+  auto add = [&url](std::string_view key, const std::string& value) {
+    if (url.find(std::string(key) + "=") != std::string::npos) return;
+    url += (url.find('?') == std::string::npos ? "?" : "&");
+    absl::StrAppend(&url, Absl(key), "=", value);
+  };
+  add("connect_timeout", std::to_string(std::max<int64_t>(1, o.connect_timeout.count())));
+  // "-c statement_timeout=N", percent-encoded for the URI.
+  add("options", absl::StrCat("-c%20statement_timeout%3D", o.statement_timeout.count()));
+  add("application_name", "foohut-api");
+  return url;
+}
+
+}  // namespace
+
+PgStore::PgStore(Secret database_url, Logger logger, PgStoreOptions options)
+    : url_(WithParams(database_url.Reveal(), options)),
+      logger_(std::move(logger)),
+      options_(options) {}
+
+PgStore::~PgStore() = default;
+
+std::unique_ptr<pqxx::connection> PgStore::Connect() {
+  return std::make_unique<pqxx::connection>(url_);
+}
+
+absl::StatusOr<std::unique_ptr<pqxx::connection>> PgStore::Acquire() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!cv_.wait_for(lock, options_.acquire_timeout,
+                    [&] { return !idle_.empty() || open_ < options_.pool_size; })) {
+    return absl::UnavailableError("database: no free connection in time");
+  }
+  if (!idle_.empty()) {
+    std::unique_ptr<pqxx::connection> conn = std::move(idle_.back());
+    idle_.pop_back();
+    return conn;
+  }
+  ++open_;
+  lock.unlock();
+  try {
+    return Connect();
+  } catch (const std::exception& e) {
+    Release(nullptr);
+    return absl::UnavailableError(absl::StrCat("database unreachable: ", e.what()));
+  }
+}
+
+void PgStore::Release(std::unique_ptr<pqxx::connection> conn) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (conn != nullptr && conn->is_open()) {
+      idle_.push_back(std::move(conn));
+    } else {
+      --open_;
+    }
+  }
+  cv_.notify_one();
+}
+
+absl::Status PgStore::Run(std::string_view what, bool retry_broken, const Work& work) {
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = Acquire();
+    if (!conn.ok()) return conn.status();
+    absl::Status status;
+    bool broken = false;
+    try {
+      status = work(**conn);
+    } catch (const pqxx::broken_connection& e) {
+      broken = true;
+      status = absl::UnavailableError(absl::StrCat(Absl(what), ": database connection lost"));
+    } catch (const pqxx::unique_violation& e) {
+      status = absl::AlreadyExistsError(absl::StrCat(Absl(what), ": already exists"));
+    } catch (const pqxx::sql_error& e) {
+      status = absl::InternalError(absl::StrCat(Absl(what), ": ", e.what()));
+    } catch (const std::exception& e) {
+      status = absl::InternalError(absl::StrCat(Absl(what), ": ", e.what()));
+    }
+    if (broken) {
+      Release(nullptr);  // drop it; the next Acquire opens a fresh one
+      if (retry_broken && attempt == 0) continue;
+      return status;
+    }
+    Release(std::move(*conn));
+    return status;
+  }
+}
+
+absl::StatusOr<User> PgStore::CreateUser(std::string_view email,
+                                         std::string_view password_hash) {
+  User user;
+  absl::Status s = Run("create user", false, [&](pqxx::connection& c) {
+    pqxx::work txn(c);
+    pqxx::result r = txn.exec_params(
+        "INSERT INTO users (email, password_hash) VALUES ($1, $2) RETURNING id",
+        std::string(email), std::string(password_hash));
+    txn.commit();
+    user.id = r[0][0].as<int64_t>();
+    user.email = std::string(email);
+    user.password_hash = std::string(password_hash);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return user;
+}
+
+absl::StatusOr<User> PgStore::FindUserByEmail(std::string_view email) {
+  User user;
+  absl::Status s = Run("find user", true, [&](pqxx::connection& c) {
+    pqxx::read_transaction txn(c);
+    pqxx::result r = txn.exec_params(
+        "SELECT id, email, password_hash FROM users WHERE email = $1", std::string(email));
+    if (r.empty()) return absl::NotFoundError("no such user");
+    user.id = r[0][0].as<int64_t>();
+    user.email = r[0][1].as<std::string>();
+    user.password_hash = r[0][2].as<std::string>();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return user;
+}
+
+absl::StatusOr<Page> PgStore::CreatePage(int64_t owner_id, std::string_view title,
+                                         std::string_view body) {
+  Page page;
+  absl::Status s = Run("create page", false, [&](pqxx::connection& c) {
+    pqxx::work txn(c);
+    pqxx::result r = txn.exec_params(
+        absl::StrCat("INSERT INTO pages (owner_id, title, body) VALUES ($1, $2, $3) RETURNING ",
+                     kPageColumns),
+        owner_id, std::string(title), std::string(body));
+    txn.commit();
+    page = PageFromRow(r[0]);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return page;
+}
+
+absl::StatusOr<Page> PgStore::GetPage(int64_t id) {
+  Page page;
+  absl::Status s = Run("get page", true, [&](pqxx::connection& c) {
+    pqxx::read_transaction txn(c);
+    pqxx::result r =
+        txn.exec_params(absl::StrCat("SELECT ", kPageColumns, " FROM pages WHERE id = $1"), id);
+    if (r.empty()) return absl::NotFoundError("no such page");
+    page = PageFromRow(r[0]);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return page;
+}
+
+absl::StatusOr<std::vector<Page>> PgStore::SearchPages(std::string_view query, int limit) {
+  std::vector<Page> pages;
+  absl::Status s = Run("search pages", true, [&](pqxx::connection& c) {
+    pqxx::read_transaction txn(c);
+    pqxx::result r = txn.exec_params(
+        absl::StrCat("SELECT ", kPageColumns,
+                     " FROM pages, plainto_tsquery('english', $1) AS q WHERE search @@ q"
+                     " ORDER BY ts_rank(search, q) DESC, id DESC LIMIT $2"),
+        std::string(query), limit);
+    pages.clear();
+    for (const auto& row : r) pages.push_back(PageFromRow(row));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return pages;
+}
+
+absl::Status PgStore::Ping() {
+  std::lock_guard<std::mutex> lock(ping_mu_);
+  try {
+    if (ping_conn_ == nullptr || !ping_conn_->is_open()) ping_conn_ = Connect();
+    pqxx::nontransaction txn(*ping_conn_);
+    txn.exec("SELECT 1");
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    ping_conn_.reset();
+    return absl::UnavailableError(absl::StrCat("postgres: ", e.what()));
+  }
+}
+
+}  // namespace hut::foohut
