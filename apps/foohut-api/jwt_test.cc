@@ -46,13 +46,21 @@ TEST_F(JwtTest, SignThenVerify) {
   EXPECT_EQ(token.find('='), std::string::npos);  // no padding
 }
 
-TEST_F(JwtTest, KnownVector) {
-  // RFC 7515 A.1 style: the MAC of a fixed input with a fixed key is stable.
+TEST_F(JwtTest, AcceptsTokenFromAnotherImplementation) {
+  // Made with Python's hmac/hashlib (header and claims in another key order).
   JwtKeySet set;
   set.active_kid = "k";
   set.keys.emplace("k", Secret("secret-secret-secret-secret-1234"));
   JwtCodec codec(set, clock_);
-  // Same input, same token: deterministic signing.
+  const std::string token =
+      "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsifQ."
+      "eyJzdWIiOiIxIiwiZW1haWwiOiJhQGIuYyIsImlhdCI6MTc2NzIyNTYwMCwiZXhwIjoxNzY3MjI5MjAwfQ."
+      "dOSUJo6bwogyneeh_J9NBYEhT08KHVEEauQr2baxdhU";
+  absl::StatusOr<JwtClaims> claims = codec.Verify(token);
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_EQ(claims->sub, 1);
+  EXPECT_EQ(claims->email, "a@b.c");
+  // Signing is deterministic: same input, same token.
   EXPECT_EQ(codec.Sign(1, "a@b.c"), codec.Sign(1, "a@b.c"));
 }
 
