@@ -74,7 +74,7 @@ absl::StatusOr<RedisAddress> ParseRedisUrl(std::string_view url) {
   return address;
 }
 
-absl::StatusOr<Config> ConfigFromEnv(const EnvLookup& env, bool need_backends) {
+absl::StatusOr<Config> ConfigFromEnv(const EnvLookup& env, bool need_redis) {
   Config c;
   if (auto v = env("FOOHUT_DATABASE_URL")) {
     if (!v->starts_with("postgresql://") && !v->starts_with("postgres://")) {
@@ -82,14 +82,14 @@ absl::StatusOr<Config> ConfigFromEnv(const EnvLookup& env, bool need_backends) {
                  "expected a libpq URI such as postgresql://user@host:5432/db");
     }
     c.database_url = Secret(*v);
-  } else if (need_backends) {
+  } else {
     return Bad("FOOHUT_DATABASE_URL", "not set (a libpq URI such as postgresql://user@host/db)");
   }
   if (auto v = env("FOOHUT_REDIS_URL")) {
     absl::StatusOr<RedisAddress> r = ParseRedisUrl(*v);
     if (!r.ok()) return Bad("FOOHUT_REDIS_URL", Msg(r.status()));
     c.redis = *r;
-  } else if (need_backends) {
+  } else if (need_redis) {
     return Bad("FOOHUT_REDIS_URL", "not set (redis://host:port)");
   }
   if (auto v = env("FOOHUT_JWT_KEYS_FILE")) c.jwt_keys_file = *v;

@@ -45,9 +45,9 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string& na
 EnvLookup ProcessEnv();
 
 // Parses every variable; the first bad one is an InvalidArgument error whose
-// message starts with the variable's name. FOOHUT_DATABASE_URL and
-// FOOHUT_REDIS_URL are required when `need_backends`.
-absl::StatusOr<Config> ConfigFromEnv(const EnvLookup& env, bool need_backends = true);
+// message starts with the variable's name. FOOHUT_DATABASE_URL is required;
+// FOOHUT_REDIS_URL too when `need_redis` (serving, not migrating).
+absl::StatusOr<Config> ConfigFromEnv(const EnvLookup& env, bool need_redis = true);
 
 absl::StatusOr<RedisAddress> ParseRedisUrl(std::string_view url);
 

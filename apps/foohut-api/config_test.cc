@@ -98,6 +98,10 @@ TEST(ConfigTest, BackendsRequired) {
   c = ConfigFromEnv(FromMap({{"FOOHUT_DATABASE_URL", "postgres://x@y/z"}}));
   ASSERT_FALSE(c.ok());
   EXPECT_THAT(std::string(c.status().message()), StartsWith("FOOHUT_REDIS_URL: not set"));
+  // Migrations need no Redis.
+  EXPECT_TRUE(ConfigFromEnv(FromMap({{"FOOHUT_DATABASE_URL", "postgres://x@y/z"}}),
+                            /*need_redis=*/false)
+                  .ok());
 }
 
 TEST(ConfigTest, RedisUrlForms) {

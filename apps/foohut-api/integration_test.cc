@@ -8,14 +8,13 @@
 #include <sstream>
 #include <thread>
 
+#include "apps/foohut-api/backends_env.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "src/common/subprocess.h"
 #include "src/http/client.h"
 #include "src/http/trace_context.h"
-#include "src/local/postgres_server.h"
-#include "src/local/redis_server.h"
 #include "testing/test_env.h"
 
 namespace hut::foohut {
@@ -24,69 +23,8 @@ namespace {
 using ::testing::HasSubstr;
 using nlohmann::json;
 using std::chrono::milliseconds;
-using Env = std::map<std::string, std::string>;
 
-// PostgreSQL and Redis for the whole binary, plus a JWT keys file.
-class Backends : public ::testing::Environment {
- public:
-  void SetUp() override {
-    dir_ = std::make_unique<testing::TempDir>();
-    local::PostgresOptions pg;
-    pg.data_dir = dir_->path() + "/postgres";
-    pg.port = testing::PickFreePort();
-    pg.unsafe_no_fsync = true;
-    auto started = local::PostgresServer::Start(pg);
-    ASSERT_TRUE(started.ok()) << started.status();
-    postgres_ = std::move(*started);
-    redis_options_.dir = dir_->path() + "/redis";
-    redis_options_.port = testing::PickFreePort();
-    StartRedis();
-    keys_file_ = dir_->path() + "/jwt-keys.json";
-    std::ofstream(keys_file_) << R"({"active_kid": "test-1", "keys": {"test-1": )"
-                              << R"("MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE="}})";
-  }
-  void TearDown() override {
-    redis_.reset();
-    postgres_.reset();
-    dir_.reset();
-  }
-
-  void StartRedis() {
-    auto started = local::RedisServer::Start(redis_options_);
-    ASSERT_TRUE(started.ok()) << started.status();
-    redis_ = std::move(*started);
-  }
-  void StopRedis() { redis_->Stop(); }
-
-  std::string database_url() const { return postgres_->url(); }
-  std::string redis_url() const {
-    return "redis://127.0.0.1:" + std::to_string(redis_options_.port);
-  }
-  const std::string& keys_file() const { return keys_file_; }
-  const std::string& dir() const { return dir_->path(); }
-
-  // The variables a normal staging replica gets.
-  Env BaseEnv() const {
-    return {{"FOOHUT_DATABASE_URL", database_url()},
-            {"FOOHUT_REDIS_URL", redis_url()},
-            {"FOOHUT_JWT_KEYS_FILE", keys_file_},
-            {"FOOHUT_ENV", "staging"},
-            {"FOOHUT_VERSION", "9.9.9"},
-            {"FOOHUT_FAULTS", ""},
-            {"FOOHUT_LOG_LEVEL", "INFO"},
-            {"FOOHUT_SHUTDOWN_GRACE", "10s"}};
-  }
-
- private:
-  std::unique_ptr<testing::TempDir> dir_;
-  std::unique_ptr<local::PostgresServer> postgres_;
-  local::RedisOptions redis_options_;
-  std::unique_ptr<local::RedisServer> redis_;
-  std::string keys_file_;
-};
-
-Backends* const backends =
-    static_cast<Backends*>(::testing::AddGlobalTestEnvironment(new Backends));
+Backends* const backends = &TestBackends();
 
 absl::StatusOr<CommandResult> RunApi(std::vector<std::string> args, Env env) {
   ProcessOptions opts;

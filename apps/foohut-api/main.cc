@@ -200,7 +200,7 @@ int Main(int argc, char** argv) {
   RealClock clock;
   StreamLogSink sink(stderr);
   Logger boot(sink, clock, "foohut-api");
-  absl::StatusOr<Config> config = ConfigFromEnv(ProcessEnv());
+  absl::StatusOr<Config> config = ConfigFromEnv(ProcessEnv(), /*need_redis=*/serving);
   if (!config.ok()) {
     boot.Error(absl::StrCat("bad configuration: ", config.status().message()));
     return kExitConfig;

@@ -1,0 +1,145 @@
+// PgStore and Migrator against the real PostgreSQL of backends_env.h.
+#include "apps/foohut-api/pg_store.h"
+
+#include <atomic>
+#include <thread>
+
+#include "apps/foohut-api/backends_env.h"
+#include "apps/foohut-api/migrations.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/capture_log_sink.h"
+
+namespace hut::foohut {
+namespace {
+
+class PgStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(Migrator(Secret(TestBackends().database_url()), log_).Up().ok());
+  }
+  std::string UniqueEmail() { return RandomHexForTest(8) + "@foohut.com"; }
+
+  RealClock clock_;
+  testing::CaptureLogSink sink_;
+  Logger log_{sink_, clock_, "test"};
+  PgStore store_{Secret(TestBackends().database_url()), log_};
+};
+
+TEST_F(PgStoreTest, Users) {
+  const std::string email = UniqueEmail();
+  absl::StatusOr<User> user = store_.CreateUser(email, "$argon2id$fake");
+  ASSERT_TRUE(user.ok()) << user.status();
+  EXPECT_GT(user->id, 0);
+  EXPECT_EQ(store_.CreateUser(email, "x").status().code(), absl::StatusCode::kAlreadyExists);
+  absl::StatusOr<User> found = store_.FindUserByEmail(email);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->id, user->id);
+  EXPECT_EQ(found->password_hash, "$argon2id$fake");
+  EXPECT_EQ(store_.FindUserByEmail("nobody-" + email).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgStoreTest, PagesAndSearch) {
+  absl::StatusOr<User> user = store_.CreateUser(UniqueEmail(), "h");
+  ASSERT_TRUE(user.ok());
+  const std::string word = "zq" + RandomHexForTest(4);  // letters and digits: one token
+  absl::StatusOr<Page> in_body = store_.CreatePage(user->id, "Other", "about " + word + " here");
+  absl::StatusOr<Page> in_title = store_.CreatePage(user->id, word + " guide", "text");
+  ASSERT_TRUE(in_body.ok()) << in_body.status();
+  ASSERT_TRUE(in_title.ok()) << in_title.status();
+  EXPECT_THAT(in_title->created_at, ::testing::MatchesRegex(
+                                        "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{12}Z"));
+
+  absl::StatusOr<Page> got = store_.GetPage(in_title->id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, *in_title);
+  EXPECT_EQ(store_.GetPage(in_title->id + 1000000).status().code(), absl::StatusCode::kNotFound);
+
+  absl::StatusOr<std::vector<Page>> found = store_.SearchPages(word, 20);
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_EQ(found->size(), 2u);
+  EXPECT_EQ((*found)[0].id, in_title->id);  // title weighs more
+  EXPECT_EQ((*found)[1].id, in_body->id);
+  found = store_.SearchPages(word, 1);
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->size(), 1u);
+  // plainto_tsquery: punctuation and SQL are just words.
+  found = store_.SearchPages("'; DROP TABLE pages; --", 20);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_TRUE(found->empty());
+}
+
+TEST_F(PgStoreTest, ConcurrentUse) {
+  absl::StatusOr<User> user = store_.CreateUser(UniqueEmail(), "h");
+  ASSERT_TRUE(user.ok());
+  absl::StatusOr<Page> page = store_.CreatePage(user->id, "t", "b");
+  ASSERT_TRUE(page.ok());
+  std::atomic<int> failures = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 12; ++t) {  // more threads than pooled connections
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) {
+        if (!store_.GetPage(page->id).ok()) ++failures;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures, 0);
+}
+
+TEST_F(PgStoreTest, RecoversAfterDatabaseRestart) {
+  absl::StatusOr<User> user = store_.CreateUser(UniqueEmail(), "h");
+  ASSERT_TRUE(user.ok());
+  absl::StatusOr<Page> page = store_.CreatePage(user->id, "t", "b");
+  ASSERT_TRUE(page.ok());
+  ASSERT_TRUE(store_.Ping().ok());
+
+  TestBackends().StopPostgres();
+  EXPECT_EQ(store_.GetPage(page->id).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(store_.Ping().code(), absl::StatusCode::kUnavailable);
+  TestBackends().StartPostgres();
+
+  absl::StatusOr<Page> again = store_.GetPage(page->id);
+  EXPECT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(store_.Ping().ok());
+}
+
+TEST(MigratorTest, UpDownUpInProcess) {
+  RealClock clock;
+  testing::CaptureLogSink sink;
+  Migrator m(Secret(TestBackends().database_url()), Logger(sink, clock, "migrate"));
+  ASSERT_TRUE(m.Up().ok());
+  absl::StatusOr<int> down = m.Down(100);
+  ASSERT_TRUE(down.ok()) << down.status();
+  EXPECT_EQ(*down, static_cast<int>(AllMigrations().size()));
+  absl::StatusOr<std::vector<MigrationState>> states = m.Status();
+  ASSERT_TRUE(states.ok());
+  for (const MigrationState& s : *states) EXPECT_FALSE(s.applied) << s.name;
+
+  // Two migrators at once (two replicas started with --migrate): each step once.
+  Migrator other(Secret(TestBackends().database_url()), Logger(sink, clock, "migrate"));
+  absl::StatusOr<int> a, b;
+  std::thread t([&] { a = other.Up(); });
+  b = m.Up();
+  t.join();
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(*a + *b, static_cast<int>(AllMigrations().size()));
+  states = m.Status();
+  ASSERT_TRUE(states.ok());
+  for (const MigrationState& s : *states) EXPECT_TRUE(s.applied) << s.name;
+}
+
+TEST(MigratorTest, VersionsStrictlyIncrease) {
+  int last = 0;
+  for (const Migration& m : AllMigrations()) {
+    EXPECT_GT(m.version, last);
+    EXPECT_FALSE(m.up.empty());
+    EXPECT_FALSE(m.down.empty());
+    last = m.version;
+  }
+}
+
+}  // namespace
+}  // namespace hut::foohut
