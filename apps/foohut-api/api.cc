@@ -27,11 +27,22 @@ absl::StatusOr<json> ParseObject(const std::string& body) {
 
 absl::StatusOr<std::string> StringField(const json& doc, const char* name) {
   auto it = doc.find(name);
-  if (it == doc.end()) return absl::InvalidArgumentError(absl::StrCat("\"", name, "\" is required"));
+  if (it == doc.end())
+    return absl::InvalidArgumentError(absl::StrCat("\"", name, "\" is required"));
   if (!it->is_string()) {
     return absl::InvalidArgumentError(absl::StrCat("\"", name, "\" must be a string"));
   }
   return it->get<std::string>();
+}
+
+// nlohmann::json refuses to serialise invalid UTF-8; PostgreSQL refuses to store it.
+bool IsValidUtf8(const std::string& s) {
+  try {
+    (void)json(s).dump();
+    return true;
+  } catch (const json::exception&) {
+    return false;
+  }
 }
 
 Response BadRequest(const absl::Status& s) { return Response::Error(400, Msg(s)); }
@@ -57,7 +68,8 @@ double SecondsBetween(TimePoint a, TimePoint b) {
 bool LooksLikeEmail(std::string_view email) {
   if (email.size() < 3 || email.size() > 254) return false;
   const size_t at = email.find('@');
-  if (at == std::string_view::npos || at == 0 || email.find('@', at + 1) != std::string_view::npos) {
+  if (at == std::string_view::npos || at == 0 ||
+      email.find('@', at + 1) != std::string_view::npos) {
     return false;
   }
   const std::string_view domain = email.substr(at + 1);
@@ -83,8 +95,11 @@ std::optional<int64_t> ParseId(std::string_view text) {
 }
 
 json PageJson(const Page& page) {
-  return {{"id", page.id},       {"owner_id", page.owner_id},     {"title", page.title},
-          {"body", page.body},   {"created_at", page.created_at}};
+  return {{"id", page.id},
+          {"owner_id", page.owner_id},
+          {"title", page.title},
+          {"body", page.body},
+          {"created_at", page.created_at}};
 }
 
 Api::Api(Deps deps, ApiOptions options)
@@ -277,7 +292,8 @@ Response Api::CreatePage(const Request& r) {
   if (absl::StripAsciiWhitespace(*title).empty()) {
     return Response::Error(400, "\"title\" must not be empty");
   }
-  if (title->size() > options_.max_title_bytes) return Response::Error(400, "\"title\" is too long");
+  if (title->size() > options_.max_title_bytes)
+    return Response::Error(400, "\"title\" is too long");
   if (body->size() > options_.max_body_bytes) return Response::Error(400, "\"body\" is too long");
 
   absl::StatusOr<Page> page = deps_.store.CreatePage(claims->sub, *title, *body);
@@ -296,8 +312,7 @@ Response Api::GetPage(const Request& r) {
   absl::StatusOr<std::optional<std::string>> cached = deps_.cache.Get(key);
   if (cached.ok() && cached->has_value()) {
     deps_.metrics.CacheLookup("hit");
-    return Response::Text(200, std::move(**cached), "application/json")
-        .SetHeader("X-Cache", "hit");
+    return Response::Text(200, std::move(**cached), "application/json").SetHeader("X-Cache", "hit");
   }
   if (cached.ok()) {
     deps_.metrics.CacheLookup("miss");
@@ -326,6 +341,7 @@ Response Api::SearchPages(const Request& r) {
     return Response::Error(400, "query parameter \"q\" is required");
   }
   if (q->second.size() > 256) return Response::Error(400, "query parameter \"q\" is too long");
+  if (!IsValidUtf8(q->second)) return Response::Error(400, "query parameter \"q\" is not UTF-8");
   absl::StatusOr<std::vector<Page>> pages =
       deps_.store.SearchPages(q->second, options_.search_limit);
   if (!pages.ok()) return StoreFailure(r, pages.status());

@@ -6,15 +6,15 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "testing/capture_log_sink.h"
 #include "src/http/trace_context.h"
+#include "testing/capture_log_sink.h"
 #include "testing/fake_clock.h"
 
 namespace hut::foohut {
 namespace {
 
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 class FakeStore final : public Store {
  public:
@@ -242,8 +242,8 @@ TEST_F(ApiTest, SignupValidation) {
 }
 
 TEST_F(ApiTest, SignupLoginCreateGetSearch) {
-  http::Response r = Call("POST", "/api/v1/signup",
-                          R"({"email": "Ada@Foohut.com", "password": "long enough"})");
+  http::Response r =
+      Call("POST", "/api/v1/signup", R"({"email": "Ada@Foohut.com", "password": "long enough"})");
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_EQ(Body(r)["email"], "ada@foohut.com");
   EXPECT_EQ(Call("POST", "/api/v1/signup", R"({"email": "ada@foohut.com", "password": "xxxxxxxx"})")
@@ -288,8 +288,9 @@ TEST_F(ApiTest, SignupLoginCreateGetSearch) {
   EXPECT_THAT(metrics, HasSubstr(R"(foohut_logins_total{result="failure"} 2)"));
   EXPECT_THAT(metrics, HasSubstr(R"(foohut_cache_lookups_total{result="hit"} 1)"));
   EXPECT_THAT(metrics, HasSubstr(R"(foohut_build_info{env="staging",version="1.2.3"} 1)"));
-  EXPECT_THAT(metrics, HasSubstr(
-      R"(http_requests_total{code="200",method="GET",route="/api/v1/pages/{id}"} 2)"));
+  EXPECT_THAT(
+      metrics,
+      HasSubstr(R"(http_requests_total{code="200",method="GET",route="/api/v1/pages/{id}"} 2)"));
   EXPECT_THAT(metrics, HasSubstr("http_request_duration_seconds_bucket"));
 }
 
@@ -309,6 +310,7 @@ TEST_F(ApiTest, PageErrors) {
   EXPECT_EQ(Call("GET", "/api/v1/pages/99999999999999999999").status, 400);
   EXPECT_EQ(Call("GET", "/api/v1/pages").status, 400);
   EXPECT_EQ(Call("GET", "/api/v1/pages?q=").status, 400);
+  EXPECT_EQ(Call("GET", "/api/v1/pages?q=%ff").status, 400);
   EXPECT_EQ(Call("GET", "/nowhere").status, 404);
   EXPECT_EQ(Call("DELETE", "/api/v1/pages/1").status, 405);
 }
@@ -374,8 +376,8 @@ TEST(ApiHelpersTest, LooksLikeEmail) {
   for (const char* good : {"a@b.co", "ada.lovelace+x@mail.foohut.com"}) {
     EXPECT_TRUE(LooksLikeEmail(good)) << good;
   }
-  for (const char* bad : {"", "a", "@b.co", "a@", "a@b", "a@.co", "a@b.", "a b@c.de", "a@@b.co",
-                          "a@b@c.de"}) {
+  for (const char* bad :
+       {"", "a", "@b.co", "a@", "a@b", "a@.co", "a@b.", "a b@c.de", "a@@b.co", "a@b@c.de"}) {
     EXPECT_FALSE(LooksLikeEmail(bad)) << bad;
   }
 }

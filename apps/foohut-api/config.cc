@@ -127,8 +127,9 @@ absl::StatusOr<Config> ConfigFromEnv(const EnvLookup& env, bool need_redis) {
   }
   if (auto v = env("FOOHUT_LOG_LEVEL")) {
     std::optional<LogLevel> l = ParseLogLevel(*v);
-    if (!l) return Bad("FOOHUT_LOG_LEVEL", absl::StrCat("\"", *v,
-                                                        "\" is not ERROR, WARN, INFO or DEBUG"));
+    if (!l)
+      return Bad("FOOHUT_LOG_LEVEL",
+                 absl::StrCat("\"", *v, "\" is not ERROR, WARN, INFO or DEBUG"));
     c.log_level = *l;
   }
   if (auto v = env("FOOHUT_SHUTDOWN_GRACE")) {

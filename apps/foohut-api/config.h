@@ -27,15 +27,15 @@ struct RedisAddress {
 // Everything foohut-api reads from its environment, parsed and validated once.
 // Defaults are those of the fields.
 struct Config {
-  Secret database_url;          // FOOHUT_DATABASE_URL: libpq URI (may hold a password)
-  RedisAddress redis;           // FOOHUT_REDIS_URL: redis://host[:port]
-  std::string jwt_keys_file;    // FOOHUT_JWT_KEYS_FILE: empty when unset
+  Secret database_url;                     // FOOHUT_DATABASE_URL: libpq URI (may hold a password)
+  RedisAddress redis;                      // FOOHUT_REDIS_URL: redis://host[:port]
+  std::string jwt_keys_file;               // FOOHUT_JWT_KEYS_FILE: empty when unset
   std::string bind_address = "127.0.0.1";  // FOOHUT_BIND_ADDRESS
   uint16_t port = 8080;                    // PORT (0: any free port, logged)
   std::string version = "dev";             // FOOHUT_VERSION
-  Environment env = Environment::kProduction;  // FOOHUT_ENV
-  Faults faults;                           // FOOHUT_FAULTS
-  LogLevel log_level = LogLevel::kInfo;    // FOOHUT_LOG_LEVEL
+  Environment env = Environment::kProduction;          // FOOHUT_ENV
+  Faults faults;                                       // FOOHUT_FAULTS
+  LogLevel log_level = LogLevel::kInfo;                // FOOHUT_LOG_LEVEL
   Duration shutdown_grace = std::chrono::seconds(30);  // FOOHUT_SHUTDOWN_GRACE
 };
 

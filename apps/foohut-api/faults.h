@@ -14,10 +14,10 @@ namespace hut::foohut {
 // All off by default. `errors` and `latency` apply to /api/ routes only, never
 // to /healthz, /readyz or /metrics, as a real bug would.
 struct Faults {
-  double errors = 0.0;                 // fraction in [0, 1] of /api/ requests answered 500
-  Duration latency{0};                 // added to every /api/ request
+  double errors = 0.0;                  // fraction in [0, 1] of /api/ requests answered 500
+  Duration latency{0};                  // added to every /api/ request
   std::optional<Duration> crash_after;  // the process dies abruptly this long after start
-  bool unready = false;                // /readyz never reports ready
+  bool unready = false;                 // /readyz never reports ready
 
   bool any() const { return errors > 0 || latency.count() > 0 || crash_after || unready; }
   std::string ToString() const;  // "errors=0.2,latency=300ms" ("none" when off)
@@ -32,9 +32,7 @@ absl::StatusOr<Faults> ParseFaults(std::string_view text);
 
 // Whether a request fails given the configured fraction and a uniform draw in
 // [0, 1). Pure, so the decision is testable without randomness.
-inline bool ShouldInjectError(double errors, double uniform_draw) {
-  return uniform_draw < errors;
-}
+inline bool ShouldInjectError(double errors, double uniform_draw) { return uniform_draw < errors; }
 
 }  // namespace hut::foohut
 

@@ -20,9 +20,9 @@
 namespace hut::foohut {
 namespace {
 
-using ::testing::HasSubstr;
 using nlohmann::json;
 using std::chrono::milliseconds;
+using ::testing::HasSubstr;
 
 Backends* const backends = &TestBackends();
 
@@ -265,8 +265,9 @@ TEST_F(ApiTest, SignupLoginCreatePageSearchGet) {
   EXPECT_THAT(r->body, HasSubstr("foohut_pages_created_total 1"));
   EXPECT_THAT(r->body, HasSubstr(R"(foohut_build_info{env="staging",version="9.9.9"} 1)"));
   EXPECT_THAT(r->body, HasSubstr(R"(foohut_cache_lookups_total{result="hit"} 1)"));
-  EXPECT_THAT(r->body,
-              HasSubstr(R"(http_requests_total{code="200",method="GET",route="/api/v1/pages/{id}"} 2)"));
+  EXPECT_THAT(
+      r->body,
+      HasSubstr(R"(http_requests_total{code="200",method="GET",route="/api/v1/pages/{id}"} 2)"));
   EXPECT_THAT(r->body, HasSubstr("http_request_duration_seconds_bucket{"));
 }
 

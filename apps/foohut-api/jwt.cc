@@ -128,8 +128,7 @@ std::string JwtCodec::Mac(const Secret& key, std::string_view signing_input) con
   // The _init/_update/_final form takes keys of any length.
   crypto_auth_hmacsha256_state state;
   const std::string& k = key.Reveal();
-  crypto_auth_hmacsha256_init(&state, reinterpret_cast<const unsigned char*>(k.data()),
-                              k.size());
+  crypto_auth_hmacsha256_init(&state, reinterpret_cast<const unsigned char*>(k.data()), k.size());
   crypto_auth_hmacsha256_update(
       &state, reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size());
   std::string mac(crypto_auth_hmacsha256_BYTES, '\0');
@@ -142,8 +141,8 @@ std::string JwtCodec::Sign(int64_t user_id, std::string_view email) const {
   const int64_t now = ToUnixSeconds(clock_.Now());
   const int64_t ttl = std::chrono::duration_cast<std::chrono::seconds>(options_.ttl).count();
   json header = {{"alg", "HS256"}, {"typ", "JWT"}, {"kid", keys_.active_kid}};
-  json payload = {{"sub", std::to_string(user_id)}, {"email", email}, {"iat", now},
-                  {"exp", now + ttl}};
+  json payload = {
+      {"sub", std::to_string(user_id)}, {"email", email}, {"iat", now}, {"exp", now + ttl}};
   std::string input =
       absl::StrCat(Base64UrlEncode(header.dump()), ".", Base64UrlEncode(payload.dump()));
   std::string mac = Mac(keys_.keys.at(keys_.active_kid), input);
@@ -192,8 +191,7 @@ absl::StatusOr<JwtClaims> JwtCodec::Verify(std::string_view token) const {
   std::optional<int64_t> iat = number("iat");
   if (!exp || !iat) return Unauthenticated("exp and iat are required");
   const int64_t now = ToUnixSeconds(clock_.Now());
-  const int64_t leeway =
-      std::chrono::duration_cast<std::chrono::seconds>(options_.leeway).count();
+  const int64_t leeway = std::chrono::duration_cast<std::chrono::seconds>(options_.leeway).count();
   if (now >= *exp + leeway) return Unauthenticated("expired");
   if (*iat > now + leeway) return Unauthenticated("issued in the future");
   if (payload.contains("nbf")) {

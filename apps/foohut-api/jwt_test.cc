@@ -10,9 +10,9 @@
 namespace hut::foohut {
 namespace {
 
-using ::testing::HasSubstr;
 using std::chrono::hours;
 using std::chrono::seconds;
+using ::testing::HasSubstr;
 
 JwtKeySet Keys(std::string active, std::vector<std::string> kids) {
   JwtKeySet set;
@@ -21,7 +21,9 @@ JwtKeySet Keys(std::string active, std::vector<std::string> kids) {
   return set;
 }
 
-std::string Message(const absl::StatusOr<JwtClaims>& c) { return std::string(c.status().message()); }
+std::string Message(const absl::StatusOr<JwtClaims>& c) {
+  return std::string(c.status().message());
+}
 
 class JwtTest : public ::testing::Test {
  protected:
@@ -75,8 +77,7 @@ TEST_F(JwtTest, TamperedPayloadRefused) {
   std::vector<std::string> parts = absl::StrSplit(token, '.');
   nlohmann::json payload = nlohmann::json::parse(*Base64UrlDecode(parts[1]));
   payload["sub"] = "1";
-  std::string forged =
-      absl::StrCat(parts[0], ".", Base64UrlEncode(payload.dump()), ".", parts[2]);
+  std::string forged = absl::StrCat(parts[0], ".", Base64UrlEncode(payload.dump()), ".", parts[2]);
   EXPECT_THAT(Message(codec_.Verify(forged)), HasSubstr("bad signature"));
 }
 
@@ -84,8 +85,7 @@ TEST_F(JwtTest, AlgNoneRefused) {
   std::string token = codec_.Sign(42, "ada@foohut.com");
   std::vector<std::string> parts = absl::StrSplit(token, '.');
   std::string header = Base64UrlEncode(R"({"alg":"none","typ":"JWT","kid":"k1"})");
-  EXPECT_THAT(Message(codec_.Verify(absl::StrCat(header, ".", parts[1], "."))),
-              HasSubstr("HS256"));
+  EXPECT_THAT(Message(codec_.Verify(absl::StrCat(header, ".", parts[1], "."))), HasSubstr("HS256"));
   EXPECT_THAT(Message(codec_.Verify(absl::StrCat(header, ".", parts[1], ".", parts[2]))),
               HasSubstr("HS256"));
   std::string hs512 = Base64UrlEncode(R"({"alg":"HS512","kid":"k1"})");

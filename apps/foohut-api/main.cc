@@ -69,9 +69,10 @@ int Serve(const Config& config, bool migrate_first, const Logger& log, const Clo
     return kExitConfig;
   }
   if (keys->ephemeral) {
-    log.Warn("FOOHUT_JWT_KEYS_FILE not set: using an ephemeral JWT key (development only); "
-             "tokens become invalid when this process stops",
-             {{"kid", keys->keys.active_kid}});
+    log.Warn(
+        "FOOHUT_JWT_KEYS_FILE not set: using an ephemeral JWT key (development only); "
+        "tokens become invalid when this process stops",
+        {{"kid", keys->keys.active_kid}});
   }
   if (migrate_first) {
     Migrator migrator(config.database_url, log.ForComponent("migrate"));
@@ -155,7 +156,8 @@ int Migrate(const Config& config, const std::string& direction, int count, const
                                  ? migrator.Up(count < 0 ? std::nullopt : std::optional(count))
                                  : migrator.Down(count < 0 ? 1 : count);
   if (!done.ok()) {
-    log.Error(absl::StrCat("migrate ", direction, " failed"), {{"error", done.status().ToString()}});
+    log.Error(absl::StrCat("migrate ", direction, " failed"),
+              {{"error", done.status().ToString()}});
     return kExitFailure;
   }
   std::cout << (direction == "up" ? "applied " : "reverted ") << *done << " migration"

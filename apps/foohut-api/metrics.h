@@ -23,8 +23,7 @@ class Metrics {
   Metrics(std::string_view version, std::string_view env);
   ~Metrics();
 
-  void ObserveRequest(std::string_view route, std::string_view method, int code,
-                      double seconds);
+  void ObserveRequest(std::string_view route, std::string_view method, int code, double seconds);
   void Signup();
   void Login(bool success);
   void PageCreated();

@@ -93,8 +93,8 @@ absl::StatusOr<int> Migrator::Up(std::optional<int> count) {
       txn.exec_params("SELECT pg_advisory_xact_lock($1)", kAdvisoryLockKey);
       if (Applied(txn).contains(m.version)) continue;  // another migrator, or earlier run
       txn.exec(m.up);
-      txn.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                      m.version, m.name);
+      txn.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version,
+                      m.name);
       txn.commit();
       ++done;
       logger_.Info("migration applied", {{"version", m.version}, {"name", m.name}});
@@ -113,6 +113,7 @@ absl::StatusOr<int> Migrator::Down(int count) {
     auto conn = Connect(database_url_);
     {
       pqxx::work txn(*conn);
+      txn.exec_params("SELECT pg_advisory_xact_lock($1)", kAdvisoryLockKey);
       txn.exec(kCreateTable);
       txn.commit();
     }
@@ -147,13 +148,14 @@ absl::StatusOr<std::vector<MigrationState>> Migrator::Status() {
   try {
     auto conn = Connect(database_url_);
     pqxx::work txn(*conn);
+    txn.exec_params("SELECT pg_advisory_xact_lock($1)", kAdvisoryLockKey);
     txn.exec(kCreateTable);
     std::map<int, std::string> applied = Applied(txn);
     txn.commit();
     for (const Migration& m : AllMigrations()) {
       auto it = applied.find(m.version);
-      out.push_back({m.version, m.name, it != applied.end(),
-                     it != applied.end() ? it->second : ""});
+      out.push_back(
+          {m.version, m.name, it != applied.end(), it != applied.end() ? it->second : ""});
     }
   } catch (const std::exception& e) {
     return Wrap("migrate status", e);

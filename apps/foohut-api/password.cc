@@ -20,8 +20,7 @@ class SlotGuard {
 
 }  // namespace
 
-PasswordHasher::PasswordHasher(int max_concurrent)
-    : slots_(std::clamp(max_concurrent, 1, 64)) {}
+PasswordHasher::PasswordHasher(int max_concurrent) : slots_(std::clamp(max_concurrent, 1, 64)) {}
 
 absl::StatusOr<std::string> PasswordHasher::Hash(const Secret& password) {
   SlotGuard slot(slots_);

@@ -110,14 +110,13 @@ absl::Status PgStore::Run(std::string_view what, bool retry_broken, const Work& 
   }
 }
 
-absl::StatusOr<User> PgStore::CreateUser(std::string_view email,
-                                         std::string_view password_hash) {
+absl::StatusOr<User> PgStore::CreateUser(std::string_view email, std::string_view password_hash) {
   User user;
   absl::Status s = Run("create user", false, [&](pqxx::connection& c) {
     pqxx::work txn(c);
-    pqxx::result r = txn.exec_params(
-        "INSERT INTO users (email, password_hash) VALUES ($1, $2) RETURNING id",
-        std::string(email), std::string(password_hash));
+    pqxx::result r =
+        txn.exec_params("INSERT INTO users (email, password_hash) VALUES ($1, $2) RETURNING id",
+                        std::string(email), std::string(password_hash));
     txn.commit();
     user.id = r[0][0].as<int64_t>();
     user.email = std::string(email);
@@ -132,8 +131,8 @@ absl::StatusOr<User> PgStore::FindUserByEmail(std::string_view email) {
   User user;
   absl::Status s = Run("find user", true, [&](pqxx::connection& c) {
     pqxx::read_transaction txn(c);
-    pqxx::result r = txn.exec_params(
-        "SELECT id, email, password_hash FROM users WHERE email = $1", std::string(email));
+    pqxx::result r = txn.exec_params("SELECT id, email, password_hash FROM users WHERE email = $1",
+                                     std::string(email));
     if (r.empty()) return absl::NotFoundError("no such user");
     user.id = r[0][0].as<int64_t>();
     user.email = r[0][1].as<std::string>();

@@ -6,14 +6,13 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <pqxx/connection>  // a typedef in libpqxx 6: cannot be forward-declared
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "apps/foohut-api/store.h"
 #include "src/common/log.h"
 #include "src/common/secret.h"
-
-#include <pqxx/connection>  // a typedef in libpqxx 6: cannot be forward-declared
 
 namespace hut::foohut {
 
@@ -33,8 +32,7 @@ class PgStore final : public Store {
   PgStore(Secret database_url, Logger logger, PgStoreOptions options = {});
   ~PgStore() override;
 
-  absl::StatusOr<User> CreateUser(std::string_view email,
-                                  std::string_view password_hash) override;
+  absl::StatusOr<User> CreateUser(std::string_view email, std::string_view password_hash) override;
   absl::StatusOr<User> FindUserByEmail(std::string_view email) override;
   absl::StatusOr<Page> CreatePage(int64_t owner_id, std::string_view title,
                                   std::string_view body) override;

@@ -36,8 +36,7 @@ TEST_F(PgStoreTest, Users) {
   ASSERT_TRUE(found.ok()) << found.status();
   EXPECT_EQ(found->id, user->id);
   EXPECT_EQ(found->password_hash, "$argon2id$fake");
-  EXPECT_EQ(store_.FindUserByEmail("nobody-" + email).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_.FindUserByEmail("nobody-" + email).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(PgStoreTest, PagesAndSearch) {
@@ -48,8 +47,8 @@ TEST_F(PgStoreTest, PagesAndSearch) {
   absl::StatusOr<Page> in_title = store_.CreatePage(user->id, word + " guide", "text");
   ASSERT_TRUE(in_body.ok()) << in_body.status();
   ASSERT_TRUE(in_title.ok()) << in_title.status();
-  EXPECT_THAT(in_title->created_at, ::testing::MatchesRegex(
-                                        "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{12}Z"));
+  EXPECT_THAT(in_title->created_at,
+              ::testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{12}Z"));
 
   absl::StatusOr<Page> got = store_.GetPage(in_title->id);
   ASSERT_TRUE(got.ok());

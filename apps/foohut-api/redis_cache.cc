@@ -47,8 +47,8 @@ absl::StatusOr<RedisCache::ContextPtr> RedisCache::Acquire(bool ignore_backoff) 
   if (ctx->err != 0) {
     std::string why = ctx->errstr;
     MarkFailed();
-    return absl::UnavailableError(absl::StrCat("redis: connect to ", address_.host, ":",
-                                               address_.port, ": ", why));
+    return absl::UnavailableError(
+        absl::StrCat("redis: connect to ", address_.host, ":", address_.port, ": ", why));
   }
   if (redisSetTimeout(ctx.get(), ToTimeval(options_.command_timeout)) != REDIS_OK) {
     return absl::UnavailableError("redis: cannot set the command timeout");
@@ -71,8 +71,8 @@ void RedisCache::MarkFailed() {
 absl::StatusOr<std::optional<std::string>> RedisCache::Get(std::string_view key) {
   absl::StatusOr<ContextPtr> ctx = Acquire(false);
   if (!ctx.ok()) return ctx.status();
-  ReplyPtr reply(static_cast<redisReply*>(
-      redisCommand(ctx->get(), "GET %b", key.data(), key.size())));
+  ReplyPtr reply(
+      static_cast<redisReply*>(redisCommand(ctx->get(), "GET %b", key.data(), key.size())));
   if (reply == nullptr) {
     std::string why = (*ctx)->errstr;
     MarkFailed();
@@ -94,9 +94,9 @@ absl::Status RedisCache::Set(std::string_view key, std::string_view value,
   absl::StatusOr<ContextPtr> ctx = Acquire(false);
   if (!ctx.ok()) return ctx.status();
   const std::string seconds = std::to_string(ttl.count());
-  ReplyPtr reply(static_cast<redisReply*>(redisCommand(ctx->get(), "SET %b %b EX %s", key.data(),
-                                                       key.size(), value.data(), value.size(),
-                                                       seconds.c_str())));
+  ReplyPtr reply(
+      static_cast<redisReply*>(redisCommand(ctx->get(), "SET %b %b EX %s", key.data(), key.size(),
+                                            value.data(), value.size(), seconds.c_str())));
   if (reply == nullptr) {
     std::string why = (*ctx)->errstr;
     MarkFailed();

@@ -32,8 +32,7 @@ class RedisCache final : public Cache {
   ~RedisCache() override;
 
   absl::StatusOr<std::optional<std::string>> Get(std::string_view key) override;
-  absl::Status Set(std::string_view key, std::string_view value,
-                   std::chrono::seconds ttl) override;
+  absl::Status Set(std::string_view key, std::string_view value, std::chrono::seconds ttl) override;
   absl::Status Ping() override;
 
  private:
