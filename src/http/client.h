@@ -15,8 +15,8 @@ struct ClientRequest {
   std::string host = "127.0.0.1";
   uint16_t port = 80;
   std::string target = "/";
-  Headers headers;
-  std::string body;
+  Headers headers{};
+  std::string body{};
   std::chrono::milliseconds timeout{5000};  // connect + write + read
 };
 

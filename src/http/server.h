@@ -5,16 +5,18 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "src/common/log.h"
 #include "src/http/message.h"
 
 namespace hut::http {
 
 // Called once per request on a worker thread; may block (database calls,
-// injected latency). Must not throw; an exception that escapes is answered
-// with 500 and logged by the caller-supplied error hook.
+// injected latency). Should not throw; an exception that escapes is answered
+// with 500 and logged to ServerOptions::logger.
 using Handler = std::function<Response(const Request&)>;
 
 struct ServerOptions {
@@ -25,6 +27,9 @@ struct ServerOptions {
   size_t max_body_bytes = 1 << 20;
   std::chrono::milliseconds read_timeout{30'000};  // per request, headers and body
   std::chrono::milliseconds idle_timeout{60'000};  // keep-alive connection idle
+  // Where the server reports what it cannot answer for (handler exceptions,
+  // accept failures). Unset: JSON lines on stderr, component "http".
+  std::optional<Logger> logger;
 };
 
 // An HTTP/1.1 server with keep-alive. Thread-safe. Implementation keeps Beast
@@ -37,10 +42,14 @@ class Server {
 
   virtual uint16_t port() const = 0;
 
-  // Graceful shutdown: stops accepting at once, closes idle keep-alive
-  // connections, lets in-flight requests finish and answers them with
-  // "Connection: close", waiting at most `grace`; then closes everything and
-  // stops the threads. Returns true if no request was cut short. Idempotent.
+  // Graceful shutdown: stops accepting at once (new connects are refused),
+  // closes idle keep-alive connections, lets in-flight requests (being read,
+  // handled or written) finish and answers them with "Connection: close",
+  // waiting at most `grace`; then closes everything and joins the threads.
+  // Returns true if no request was cut short. Idempotent; safe from any thread
+  // except a handler's. A handler still running after `grace` is not
+  // interrupted: Shutdown waits for it to return (its connection is closed).
+  // The destructor calls Shutdown(0ms) if it was not called.
   virtual bool Shutdown(std::chrono::milliseconds grace) = 0;
 
   // Requests being handled right now.

@@ -1,0 +1,154 @@
+#include "src/http/client.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace hut::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+constexpr uint64_t kMaxResponseBody = 256ull << 20;
+
+// Runs one exchange as a chain of async operations on a private io_context so
+// that a single deadline (tcp_stream expiry) covers connect, write and read.
+class Exchange {
+ public:
+  explicit Exchange(const ClientRequest& request)
+      : request_(request),
+        where_(request.host + ":" + std::to_string(request.port)),
+        resolver_(ioc_),
+        stream_(ioc_) {}
+
+  absl::StatusOr<ClientResponse> Run() {
+    if (absl::Status s = BuildRequest(); !s.ok()) return s;
+    deadline_ = std::chrono::steady_clock::now() + request_.timeout;
+    stream_.expires_at(deadline_);
+    error_code ec;
+    const asio::ip::address address = asio::ip::make_address(request_.host, ec);
+    if (!ec) {
+      Connect(std::vector<tcp::endpoint>{tcp::endpoint(address, request_.port)});
+    } else {
+      resolver_.async_resolve(request_.host, std::to_string(request_.port),
+                              [this](error_code ec, tcp::resolver::results_type results) {
+                                if (ec) return Fail("cannot resolve", ec);
+                                Connect(std::vector<tcp::endpoint>(results.begin(),
+                                                                   results.end()));
+                              });
+    }
+    // Bounds name resolution too, which the stream's expiry does not cover.
+    ioc_.run_until(deadline_);
+    if (!done_) {
+      resolver_.cancel();
+      stream_.close();
+      ioc_.restart();
+      ioc_.run();
+      status_ = Error("no answer in time from", beast::error::timeout);
+    }
+    if (!status_.ok()) return status_;
+    ClientResponse out;
+    bhttp::response<bhttp::string_body>& message = parser_.get();
+    out.status = static_cast<int>(message.result_int());
+    for (const auto& field : message) {
+      out.headers.emplace(std::string(field.name_string()), std::string(field.value()));
+    }
+    out.body = std::move(message.body());
+    return out;
+  }
+
+ private:
+  absl::Status BuildRequest() {
+    const bhttp::verb verb = bhttp::string_to_verb(request_.method);
+    if (request_.method.empty() || request_.method.find_first_of(" \r\n") != std::string::npos) {
+      return absl::InvalidArgumentError("bad HTTP method \"" + request_.method + "\"");
+    }
+    if (verb == bhttp::verb::unknown) {
+      message_.method_string(request_.method);
+    } else {
+      message_.method(verb);
+    }
+    if (request_.target.empty() || request_.target.find_first_of(" \r\n") != std::string::npos) {
+      return absl::InvalidArgumentError("bad request target \"" + request_.target + "\"");
+    }
+    message_.target(request_.target);
+    message_.version(11);
+    for (const auto& [name, value] : request_.headers) message_.insert(name, value);
+    if (message_.find(bhttp::field::host) == message_.end()) {
+      message_.set(bhttp::field::host, where_);
+    }
+    if (message_.find(bhttp::field::user_agent) == message_.end()) {
+      message_.set(bhttp::field::user_agent, "hut");
+    }
+    message_.keep_alive(false);  // one request per connection
+    message_.body() = request_.body;
+    if (!request_.body.empty() || verb == bhttp::verb::post || verb == bhttp::verb::put ||
+        verb == bhttp::verb::patch) {
+      message_.prepare_payload();
+    }
+    parser_.body_limit(kMaxResponseBody);
+    if (verb == bhttp::verb::head) parser_.skip(true);
+    return absl::OkStatus();
+  }
+
+  void Connect(const std::vector<tcp::endpoint>& endpoints) {
+    stream_.async_connect(endpoints, [this](error_code ec, const tcp::endpoint&) {
+      if (ec) return Fail("cannot connect to", ec);
+      error_code ignored;
+      stream_.socket().set_option(tcp::no_delay(true), ignored);
+      bhttp::async_write(stream_, message_, [this](error_code ec, size_t) {
+        if (ec) return Fail("cannot send request to", ec);
+        bhttp::async_read(stream_, buffer_, parser_, [this](error_code ec, size_t) {
+          if (ec) return Fail("cannot read response from", ec);
+          done_ = true;
+        });
+      });
+    });
+  }
+
+  absl::Status Error(std::string_view what, const error_code& ec) const {
+    std::string message = request_.method + " " + request_.target + ": " + std::string(what) +
+                          " " + where_ + ": " + ec.message();
+    if (ec == beast::error::timeout) {
+      return absl::DeadlineExceededError(message + " after " +
+                                         std::to_string(request_.timeout.count()) + " ms");
+    }
+    return absl::UnavailableError(message);
+  }
+
+  void Fail(std::string_view what, const error_code& ec) {
+    done_ = true;
+    status_ = Error(what, ec);
+  }
+
+  const ClientRequest& request_;
+  const std::string where_;
+  asio::io_context ioc_;
+  tcp::resolver resolver_;
+  beast::tcp_stream stream_;
+  std::chrono::steady_clock::time_point deadline_;
+  bhttp::request<bhttp::string_body> message_;
+  beast::flat_buffer buffer_;
+  bhttp::response_parser<bhttp::string_body> parser_;
+  bool done_ = false;
+  absl::Status status_;
+};
+
+}  // namespace
+
+std::optional<std::string> ClientResponse::Header(std::string_view name) const {
+  auto it = headers.find(std::string(name));
+  if (it == headers.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<ClientResponse> Fetch(const ClientRequest& request) {
+  Exchange exchange(request);
+  return exchange.Run();
+}
+
+}  // namespace hut::http
