@@ -16,7 +16,7 @@ struct redisContext;
 namespace hut::foohut {
 
 struct RedisCacheOptions {
-  int max_idle = 8;  // idle connections kept
+  int max_idle = 16;  // idle connections kept (one per HTTP worker)
   std::chrono::milliseconds connect_timeout{200};
   std::chrono::milliseconds command_timeout{200};
   // After a failure, Get/Set fail fast for this long instead of reconnecting
