@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <ctime>
 #include <future>
 #include <map>
 #include <mutex>
@@ -46,6 +47,31 @@ bool IsParseError(const error_code& ec) {
 
 bool HasCrLf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
 
+// RFC 9110 IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
+std::string HttpDate(TimePoint now) {
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  const size_t n = std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return std::string(buf, n);
+}
+
+// The path-and-query part of a request target: origin-form as is, absolute-form
+// ("http://host:port/p?q", which proxies send) without scheme and authority.
+std::string_view OriginForm(std::string_view target) {
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (target.size() > scheme.size() &&
+        std::equal(scheme.begin(), scheme.end(), target.begin(),
+                   [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+      const size_t slash = target.find_first_of("/?", scheme.size());
+      if (slash == std::string_view::npos) return "/";
+      return target.substr(slash);  // may start with '?': the caller adds the "/"
+    }
+  }
+  return target;
+}
+
 class ServerImpl;
 
 // One connection. Everything but the constructor runs on the connection's
@@ -68,7 +94,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void DoRead();
   void OnIdleRead(error_code ec, size_t bytes);
   void ReadRequest();
+  void OnHeader(error_code ec, size_t bytes);
+  void OnContinue(error_code ec, size_t bytes);
+  void ReadBody();
   void OnRead(error_code ec, size_t bytes);
+  // Answers a request that could not be read (413, 431, 400); true if it did.
+  bool AnswerReadError(const error_code& ec);
   void Dispatch();
   void Write(Response response, bool close, bool head);
   void OnWrite(bool keep_alive, bool linger, error_code ec, size_t bytes);
@@ -133,9 +164,24 @@ class ServerImpl final : public Server {
   void Run() {
     asio::post(accept_strand_, [this] { Accept(); });
     for (int i = 0; i < options_.io_threads; ++i) {
-      io_threads_.emplace_back([this] { ioc_.run(); });
+      io_threads_.emplace_back([this] { RunIo(); });
     }
     running_ = true;
+  }
+
+  // An exception escaping an I/O handler (only std::bad_alloc is expected)
+  // costs that connection, not the process.
+  void RunIo() {
+    while (true) {
+      try {
+        ioc_.run();
+        return;
+      } catch (const std::exception& e) {
+        logger_.Error("exception in HTTP I/O thread", {{"error", e.what()}});
+      } catch (...) {
+        logger_.Error("exception in HTTP I/O thread", {{"error", "unknown"}});
+      }
+    }
   }
 
   uint16_t port() const override { return port_; }
@@ -188,6 +234,7 @@ class ServerImpl final : public Server {
   bool stopping() const { return stopping_.load(); }
   asio::thread_pool& workers() { return workers_; }
   std::atomic<int>& handling() { return handling_; }
+  std::string Date() const { return HttpDate(clock_.Now()); }
 
   Response Call(const Request& request) noexcept {
     try {
@@ -356,31 +403,65 @@ void Session::OnIdleRead(error_code ec, size_t bytes) {
 void Session::ReadRequest() {
   state_ = State::kReading;
   SetActive(true);
-  stream_.expires_after(server_.options().read_timeout);
+  stream_.expires_after(server_.options().read_timeout);  // headers and body together
+  bhttp::async_read_header(stream_, buffer_, *parser_,
+                           beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+}
+
+void Session::OnHeader(error_code ec, size_t bytes) {
+  if (state_ == State::kClosed) return;
+  if (AnswerReadError(ec)) return;
+  const auto& header = parser_->get();
+  const auto expect = header.find(bhttp::field::expect);
+  if (expect != header.end() && beast::iequals(expect->value(), "100-continue") &&
+      !parser_->is_done()) {
+    // The client waits for this before sending the body (curl does for > 1 KiB).
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                      beast::bind_front_handler(&Session::OnContinue, shared_from_this()));
+    return;
+  }
+  ReadBody();
+}
+
+void Session::OnContinue(error_code ec, size_t bytes) {
+  if (ec || state_ == State::kClosed) {
+    Close();
+    return;
+  }
+  ReadBody();
+}
+
+void Session::ReadBody() {
   bhttp::async_read(stream_, buffer_, *parser_,
                     beast::bind_front_handler(&Session::OnRead, shared_from_this()));
 }
 
-void Session::OnRead(error_code ec, size_t bytes) {
-  if (state_ == State::kClosed) return;
+bool Session::AnswerReadError(const error_code& ec) {
   if (ec == bhttp::error::body_limit) {
     Write(Response::Error(413, "request body larger than " +
                                    std::to_string(server_.options().max_body_bytes) + " bytes"),
           true, false);
-    return;
+    return true;
   }
   if (ec == bhttp::error::header_limit) {
     Write(Response::Error(431, "request header fields too large"), true, false);
-    return;
+    return true;
   }
   if (IsParseError(ec)) {
     Write(Response::Error(400, "malformed request: " + ec.message()), true, false);
-    return;
+    return true;
   }
   if (ec) {
     Close();  // timeout, reset, or the peer closed mid-request
-    return;
+    return true;
   }
+  return false;
+}
+
+void Session::OnRead(error_code ec, size_t bytes) {
+  if (state_ == State::kClosed) return;
+  if (AnswerReadError(ec)) return;
   Dispatch();
 }
 
@@ -393,16 +474,17 @@ void Session::Dispatch() {
   Request request;
   request.method = std::string(message.method_string());
   request.target = std::string(message.target());
-  const size_t question = request.target.find('?');
-  std::optional<std::string> path =
-      PercentDecode(std::string_view(request.target).substr(0, question), false);
+  const std::string_view origin = OriginForm(request.target);
+  const size_t question = origin.find('?');
+  std::optional<std::string> path = PercentDecode(origin.substr(0, question), false);
+  if (path && path->empty() && origin != request.target) *path = "/";
   if (!path || path->empty() || path->front() != '/') {
     Write(Response::Error(400, "malformed request target"), true, false);
     return;
   }
   request.path = *std::move(path);
-  if (question != std::string::npos) {
-    request.query = ParseQuery(std::string_view(request.target).substr(question + 1));
+  if (question != std::string_view::npos) {
+    request.query = ParseQuery(origin.substr(question + 1));
   }
   for (const auto& field : message) {
     request.headers.emplace(std::string(field.name_string()), std::string(field.value()));
@@ -450,6 +532,7 @@ void Session::Write(Response response, bool close, bool head) {
     out.content_length(response.body.size());
     if (!head) out.body() = std::move(response.body);
   }
+  out.set(bhttp::field::date, server_.Date());
   out.keep_alive(keep_alive);
   stream_.expires_after(server_.options().read_timeout);
   bhttp::async_write(stream_, out,

@@ -141,6 +141,58 @@ TEST(ServerTest, PipelinedRequestsAnsweredInOrder) {
   EXPECT_NE(b->find(R"("path":"/b")"), std::string::npos);
 }
 
+TEST(ServerTest, ExpectContinue) {
+  ServerOptions options;
+  options.max_body_bytes = 1000;
+  auto server = StartServer(options);
+  TestSocket s;
+  ASSERT_TRUE(s.Connect(server->port()));
+  ASSERT_TRUE(s.Send("POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     "Content-Length: 5\r\n\r\n"));
+  std::optional<std::string> interim = s.ReadResponse();
+  ASSERT_TRUE(interim.has_value());
+  EXPECT_EQ(*interim, "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_TRUE(s.Send("hello"));
+  std::optional<std::string> r = s.ReadResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->starts_with("HTTP/1.1 200")) << *r;
+  EXPECT_NE(r->find(R"("body":"hello")"), std::string::npos) << *r;
+
+  // Too big: refused before the body is sent.
+  TestSocket big;
+  ASSERT_TRUE(big.Connect(server->port()));
+  ASSERT_TRUE(big.Send("POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                       "Content-Length: 5000\r\n\r\n"));
+  r = big.ReadResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->starts_with("HTTP/1.1 413")) << *r;
+}
+
+TEST(ServerTest, AbsoluteFormTarget) {
+  auto server = StartServer();
+  TestSocket s;
+  ASSERT_TRUE(s.Connect(server->port()));
+  ASSERT_TRUE(s.Send("GET http://example.com:80/a/b?x=1 HTTP/1.1\r\nHost: example.com\r\n\r\n"
+                     "GET HTTP://example.com?y=2 HTTP/1.1\r\nHost: example.com\r\n\r\n"));
+  std::optional<std::string> r = s.ReadResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_NE(r->find(R"("path":"/a/b")"), std::string::npos) << *r;
+  EXPECT_NE(r->find(R"("query":{"x":"1"})"), std::string::npos) << *r;
+  r = s.ReadResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_NE(r->find(R"("path":"/")"), std::string::npos) << *r;
+  EXPECT_NE(r->find(R"("query":{"y":"2"})"), std::string::npos) << *r;
+}
+
+TEST(ServerTest, SendsDateHeader) {
+  auto server = StartServer();
+  auto r = Get(server->port(), "/");
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::string date = r->Header("Date").value_or("");
+  EXPECT_EQ(date.size(), 29u) << date;
+  EXPECT_TRUE(date.ends_with(" GMT")) << date;
+}
+
 TEST(ServerTest, Http10ClosesAfterResponse) {
   auto server = StartServer();
   TestSocket s;
