@@ -133,6 +133,7 @@ Logger Api::RequestLogger(const Request& r) const {
 
 Response Api::Handle(const Request& incoming) {
   const TimePoint start = deps_.clock.Now();
+  deps_.metrics.RequestStarted();
   const http::TraceContext trace = http::TraceContextFor(incoming.Header("traceparent"));
   const std::string request_id = http::RequestIdFor(incoming.Header("X-Request-ID"));
   const std::string traceparent = trace.ToTraceparent();
@@ -165,6 +166,7 @@ Response Api::Handle(const Request& incoming) {
   const TimePoint end = deps_.clock.Now();
   const double seconds = SecondsBetween(start, end);
   deps_.metrics.ObserveRequest(route, MethodLabel(request.method), response.status, seconds);
+  deps_.metrics.RequestFinished();
   log.Log(response.status >= 500 ? LogLevel::kWarn : LogLevel::kInfo, "request",
           {{"method", request.method},
            {"path", request.path},

@@ -387,7 +387,14 @@ TEST_F(ApiTest, SigtermDuringSlowRequestStillAnswersIt) {
   ASSERT_TRUE(api.WaitHealthy());
   const auto start = std::chrono::steady_clock::now();
   auto slow = std::async(std::launch::async, [&] { return api.Get("/api/v1/pages?q=slow"); });
-  std::this_thread::sleep_for(milliseconds(500));  // the request is in flight
+  // Wait until the slow request is in flight: this /metrics request is the other one.
+  bool in_flight = false;
+  for (int i = 0; i < 100 && !in_flight; ++i) {
+    auto m = api.Get("/metrics");
+    in_flight = m.ok() && m->body.find("\nhttp_requests_in_flight 2\n") != std::string::npos;
+    if (!in_flight) std::this_thread::sleep_for(milliseconds(20));
+  }
+  ASSERT_TRUE(in_flight) << api.Get("/metrics")->body;
   ASSERT_TRUE(api.process().Signal(SIGTERM));
   auto r = slow.get();
   ASSERT_TRUE(r.ok()) << r.status() << "\n" << api.Log();
@@ -431,10 +438,10 @@ TEST_F(ApiTest, CrashAfterFault) {
   Env env = backends->BaseEnv();
   env["FOOHUT_FAULTS"] = "crash_after=1s";
   ApiProcess api(env);
-  ASSERT_TRUE(api.WaitHealthy());
-  std::optional<ExitStatus> exit = api.process().WaitFor(milliseconds(10'000));
-  ASSERT_TRUE(exit.has_value());
-  EXPECT_FALSE(exit->success()) << exit->ToString();
+  std::optional<ExitStatus> exit = api.process().WaitFor(milliseconds(15'000));
+  ASSERT_TRUE(exit.has_value()) << api.Log();
+  EXPECT_TRUE(exit->exited && exit->code == 70) << exit->ToString() << "\n" << api.Log();
+  EXPECT_THAT(api.Log(), HasSubstr("crashing on purpose"));
 }
 
 TEST_F(ApiTest, MigrateFlagOnServe) {

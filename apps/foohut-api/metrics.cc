@@ -28,6 +28,11 @@ Metrics::Metrics(std::string_view version, std::string_view env)
                     .Name("http_request_duration_seconds")
                     .Help("Time to answer HTTP requests, by route pattern and method.")
                     .Register(*registry_);
+  in_flight_ = &prometheus::BuildGauge()
+                    .Name("http_requests_in_flight")
+                    .Help("HTTP requests being handled now.")
+                    .Register(*registry_)
+                    .Add({});
   prometheus::BuildGauge()
       .Name("foohut_build_info")
       .Help("Always 1; labels say which build runs.")
@@ -68,6 +73,10 @@ void Metrics::ObserveRequest(std::string_view route, std::string_view method, in
   durations_->Add({{"route", r}, {"method", std::string(method)}}, DurationBuckets())
       .Observe(seconds);
 }
+
+void Metrics::RequestStarted() { in_flight_->Increment(); }
+
+void Metrics::RequestFinished() { in_flight_->Decrement(); }
 
 void Metrics::Signup() { signups_->Increment(); }
 

@@ -8,6 +8,7 @@
 namespace prometheus {
 class Registry;
 class Counter;
+class Gauge;
 class Histogram;
 template <typename T>
 class Family;
@@ -23,6 +24,9 @@ class Metrics {
   Metrics(std::string_view version, std::string_view env);
   ~Metrics();
 
+  // Brackets a request: http_requests_in_flight.
+  void RequestStarted();
+  void RequestFinished();
   void ObserveRequest(std::string_view route, std::string_view method, int code, double seconds);
   void Signup();
   void Login(bool success);
@@ -37,6 +41,7 @@ class Metrics {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* durations_;
+  prometheus::Gauge* in_flight_;
   prometheus::Counter* signups_;
   prometheus::Family<prometheus::Counter>* logins_;
   prometheus::Counter* pages_created_;
