@@ -93,8 +93,9 @@ std::map<std::string, std::string> ParseQuery(std::string_view query) {
     if (pair.empty()) continue;
     const size_t eq = pair.find('=');
     std::optional<std::string> key = PercentDecode(pair.substr(0, eq), true);
-    std::optional<std::string> value =
-        PercentDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true);
+    const std::string_view raw_value =
+        eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    std::optional<std::string> value = PercentDecode(raw_value, true);
     if (!key || !value || key->empty()) continue;
     out[*std::move(key)] = *std::move(value);
   }

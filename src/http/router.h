@@ -10,9 +10,13 @@
 
 namespace hut::http {
 
-// Maps (method, path pattern) to handlers. Patterns are literal segments and
-// {name} segments: "/api/v1/pages/{id}". Unknown path: 404; known path with
-// another method: 405 with an Allow header. Both answer a JSON error.
+// Maps (method, path pattern) to handlers. Patterns start with "/" and are
+// literal segments and {name} segments: "/api/v1/pages/{id}". A {name} matches
+// one non-empty segment of Request::path (already percent-decoded); a literal
+// segment wins over {name} at the same place ("/pages/search" over
+// "/pages/{id}"). A trailing slash is significant: "/x/" does not match "/x".
+// HEAD uses the GET route unless a HEAD route exists. Unknown path: 404; known
+// path with another method: 405 with an Allow header. Both answer a JSON error.
 // Build it before serving; Handle() is then safe for concurrent use.
 class Router {
  public:

@@ -61,9 +61,10 @@ std::string HttpDate(TimePoint now) {
 // ("http://host:port/p?q", which proxies send) without scheme and authority.
 std::string_view OriginForm(std::string_view target) {
   for (std::string_view scheme : {"http://", "https://"}) {
+    const std::string_view prefix = target.substr(0, scheme.size());
     if (target.size() > scheme.size() &&
-        std::equal(scheme.begin(), scheme.end(), target.begin(),
-                   [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+        beast::iequals(beast::string_view(prefix.data(), prefix.size()),
+                       beast::string_view(scheme.data(), scheme.size()))) {
       const size_t slash = target.find_first_of("/?", scheme.size());
       if (slash == std::string_view::npos) return "/";
       return target.substr(slash);  // may start with '?': the caller adds the "/"
@@ -413,8 +414,8 @@ void Session::OnHeader(error_code ec, size_t bytes) {
   if (AnswerReadError(ec)) return;
   const auto& header = parser_->get();
   const auto expect = header.find(bhttp::field::expect);
-  if (expect != header.end() && beast::iequals(expect->value(), "100-continue") &&
-      !parser_->is_done()) {
+  if (header.version() >= 11 && expect != header.end() &&
+      beast::iequals(expect->value(), "100-continue") && !parser_->is_done()) {
     // The client waits for this before sending the body (curl does for > 1 KiB).
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),

@@ -25,18 +25,30 @@ struct ServerOptions {
   int io_threads = 2;
   int worker_threads = 16;  // handler threads; bounds concurrent handlers
   size_t max_body_bytes = 1 << 20;
-  std::chrono::milliseconds read_timeout{30'000};  // per request, headers and body
+  // Per request: reading headers and body; also bounds writing the answer.
+  std::chrono::milliseconds read_timeout{30'000};
   std::chrono::milliseconds idle_timeout{60'000};  // keep-alive connection idle
   // Where the server reports what it cannot answer for (handler exceptions,
-  // accept failures). Unset: JSON lines on stderr, component "http".
+  // accept failures). Unset: JSON lines on stderr, component "http". The
+  // logger's sink and clock must outlive the server.
   std::optional<Logger> logger;
 };
 
-// An HTTP/1.1 server with keep-alive. Thread-safe. Implementation keeps Beast
-// inside server.cc.
+// An HTTP/1.1 server with keep-alive and pipelining. Thread-safe.
+// Implementation keeps Beast inside server.cc.
+//
+// The server answers by itself with a JSON error (Response::Error): 400 for a
+// malformed request, 413 for a body over max_body_bytes, 431 for headers over
+// 16 KiB (these three close the connection), and 500 when the handler throws
+// or returns a status outside 100..999. A connection silent past
+// idle_timeout, or whose request is not fully read within read_timeout, is
+// closed. HEAD answers carry the Content-Length of the handler's body but no
+// body. Every answer has a Date header; "Expect: 100-continue" is honoured.
 class Server {
  public:
-  // Binds and starts serving before returning.
+  // Binds and starts serving before returning. Errors: InvalidArgument for a
+  // bad address or thread count; Unavailable "cannot listen on 127.0.0.1:8080:
+  // Address already in use" when binding fails.
   static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options, Handler handler);
   virtual ~Server() = default;
 

@@ -87,7 +87,8 @@ TEST(ServerTest, PostWithBodyAndHeaders) {
 }
 
 TEST(ServerTest, HeadSendsHeadersWithoutBody) {
-  auto server = StartServer({}, [](const Request& r) { return Response::Text(200, "twelve bytes"); });
+  auto server =
+      StartServer({}, [](const Request& r) { return Response::Text(200, "twelve bytes"); });
   auto r = Fetch({.method = "HEAD", .port = server->port(), .target = "/"});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200);
@@ -133,7 +134,8 @@ TEST(ServerTest, PipelinedRequestsAnsweredInOrder) {
   auto server = StartServer();
   TestSocket s;
   ASSERT_TRUE(s.Connect(server->port()));
-  ASSERT_TRUE(s.Send("GET /slow?ms=50 HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(s.Send("GET /slow?ms=50 HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "GET /b HTTP/1.1\r\nHost: x\r\n\r\n"));
   std::optional<std::string> a = s.ReadResponse();
   std::optional<std::string> b = s.ReadResponse();
   ASSERT_TRUE(a.has_value() && b.has_value());
