@@ -167,7 +167,12 @@ Response Api::Handle(const Request& incoming) {
   const double seconds = SecondsBetween(start, end);
   deps_.metrics.ObserveRequest(route, MethodLabel(request.method), response.status, seconds);
   deps_.metrics.RequestFinished();
-  log.Log(response.status >= 500 ? LogLevel::kWarn : LogLevel::kInfo, "request",
+  // Probes and scrapes come every few seconds: their successes only at DEBUG.
+  const bool probe = !api_route && response.status < 400;
+  const LogLevel level = response.status >= 500 ? LogLevel::kWarn
+                         : probe                ? LogLevel::kDebug
+                                                : LogLevel::kInfo;
+  log.Log(level, "request",
           {{"method", request.method},
            {"path", request.path},
            {"route", route},

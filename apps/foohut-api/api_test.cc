@@ -169,10 +169,11 @@ TEST_F(ApiTest, Healthz) {
 }
 
 TEST_F(ApiTest, ValidTraceparentKeepsTraceIdAndLogsIt) {
-  http::Request req = MakeRequest("GET", "/healthz");
+  http::Request req = MakeRequest("GET", "/api/v1/pages/12345");
   req.headers.emplace("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
   req.headers.emplace("X-Request-ID", "req-123");
   http::Response r = api_->Handle(req);
+  EXPECT_EQ(r.status, 404);
   std::optional<http::TraceContext> echoed = http::ParseTraceparent(*r.Header("traceparent"));
   ASSERT_TRUE(echoed.has_value());
   EXPECT_EQ(echoed->trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
@@ -183,12 +184,15 @@ TEST_F(ApiTest, ValidTraceparentKeepsTraceIdAndLogsIt) {
   EXPECT_EQ(lines.back()["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_EQ(lines.back()["request_id"], "req-123");
   EXPECT_EQ(lines.back()["msg"], "request");
-  EXPECT_EQ(lines.back()["route"], "/healthz");
-  EXPECT_EQ(lines.back()["status"], 200);
+  EXPECT_EQ(lines.back()["level"], "INFO");
+  EXPECT_EQ(lines.back()["route"], "/api/v1/pages/{id}");
+  EXPECT_EQ(lines.back()["status"], 404);
+  EXPECT_EQ(lines.back()["remote"], "127.0.0.1:40000");
+  EXPECT_TRUE(lines.back()["duration_ms"].is_number());
 }
 
 TEST_F(ApiTest, InvalidTraceparentGetsFreshTrace) {
-  http::Request req = MakeRequest("GET", "/healthz");
+  http::Request req = MakeRequest("GET", "/api/v1/pages/abc");
   req.headers.emplace("traceparent", "00-00000000000000000000000000000000-00f067aa0ba902b7-01");
   req.headers.emplace("X-Request-ID", "bad id with spaces");
   http::Response r = api_->Handle(req);
@@ -197,6 +201,16 @@ TEST_F(ApiTest, InvalidTraceparentGetsFreshTrace) {
   EXPECT_NE(echoed->trace_id, "00000000000000000000000000000000");
   EXPECT_NE(*r.Header("X-Request-ID"), "bad id with spaces");
   EXPECT_EQ(sink_.Parsed().back()["trace_id"], echoed->trace_id);
+}
+
+TEST_F(ApiTest, ProbeSuccessesLoggedOnlyAtDebug) {
+  const size_t before = sink_.lines().size();
+  EXPECT_EQ(Call("GET", "/healthz").status, 200);
+  EXPECT_EQ(Call("GET", "/metrics").status, 200);
+  EXPECT_EQ(sink_.lines().size(), before);  // the logger's level is INFO
+  cache_.available = false;
+  EXPECT_EQ(Call("GET", "/readyz").status, 503);
+  EXPECT_EQ(sink_.Parsed().back()["level"], "WARN");
 }
 
 TEST_F(ApiTest, EveryLogLineOfARequestCarriesItsIds) {

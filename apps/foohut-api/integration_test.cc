@@ -323,7 +323,8 @@ TEST_F(ApiTest, TraceContextEchoedAndLogged) {
   EXPECT_EQ(echoed->trace_id, trace_id);
   EXPECT_EQ(r->Header("X-Request-ID"), "test-request-1");
 
-  r = api.Call("GET", "/healthz", "", {{"traceparent", "garbage"}, {"X-Request-ID", "bad id!"}});
+  r = api.Call("GET", "/api/v1/pages/abc", "",
+               {{"traceparent", "garbage"}, {"X-Request-ID", "bad id!"}});
   ASSERT_TRUE(r.ok());
   auto fresh = http::ParseTraceparent(r->Header("traceparent").value_or(""));
   ASSERT_TRUE(fresh.has_value());
