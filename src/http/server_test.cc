@@ -436,6 +436,44 @@ TEST(ServerShutdownTest, HandlerSlowerThanGraceIsCut) {
   EXPECT_FALSE(server->Shutdown(milliseconds(100)));  // idempotent: same answer
 }
 
+TEST(ServerShutdownTest, UnderLoadEveryAnswerIsCompleteOrTheConnectionFails) {
+  ServerOptions options;
+  options.worker_threads = 4;
+  auto server = StartServer(options);
+  const uint16_t port = server->port();
+  std::atomic<int> answered{0};
+  std::atomic<int> bad{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 6; ++t) {
+    clients.emplace_back([&, t] {
+      // Raw keep-alive connections, as a load balancer would hold them.
+      while (!stop) {
+        TestSocket s;
+        if (!s.Connect(port)) return;  // refused: shutdown has begun
+        for (int i = 0; i < 50 && !stop; ++i) {
+          if (!s.Send("GET /slow?ms=" + std::to_string(i % 3) + " HTTP/1.1\r\nHost: x\r\n\r\n")) {
+            break;
+          }
+          std::optional<std::string> r = s.ReadResponse();
+          if (!r) break;  // closed while idle: the client would retry
+          if (r->starts_with("HTTP/1.1 200")) {
+            ++answered;
+          } else {
+            ++bad;
+          }
+          if (r->find("Connection: close") != std::string::npos) break;
+        }
+      }
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] { return answered.load() > 200; }));
+  EXPECT_TRUE(server->Shutdown(milliseconds(3000)));
+  stop = true;
+  for (std::thread& c : clients) c.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
 TEST(ServerShutdownTest, IdempotentAndConcurrent) {
   auto server = StartServer();
   std::vector<std::future<bool>> calls;
