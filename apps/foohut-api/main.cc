@@ -176,10 +176,10 @@ int Main(int argc, char** argv) {
   int count = -1;
   migrate->add_subcommand("up", "Apply N pending migrations (default: all)")
       ->add_option("N", count)
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 1000));
   migrate->add_subcommand("down", "Revert the N newest migrations (default: 1)")
       ->add_option("N", count)
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 1000));
   migrate->add_subcommand("status", "List migrations");
   try {
     app.parse(argc, argv);
