@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <ctime>
 #include <future>
 #include <map>
@@ -47,14 +48,19 @@ bool IsParseError(const error_code& ec) {
 
 bool HasCrLf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
 
-// RFC 9110 IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
+// RFC 9110 IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT", whatever the locale.
 std::string HttpDate(TimePoint now) {
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   const std::time_t t = std::chrono::system_clock::to_time_t(now);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  char buf[64];
-  const size_t n = std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return std::string(buf, n);
+  char buf[40];
+  const int n = std::snprintf(buf, sizeof(buf), "%s, %02d %s %04d %02d:%02d:%02d GMT",
+                              kDays[tm.tm_wday], tm.tm_mday, kMonths[tm.tm_mon],
+                              tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return std::string(buf, n > 0 ? static_cast<size_t>(n) : 0);
 }
 
 // The path-and-query part of a request target: origin-form as is, absolute-form
