@@ -82,7 +82,17 @@ void PgStore::Release(std::unique_ptr<pqxx::connection> conn) {
   cv_.notify_one();
 }
 
-absl::Status PgStore::Run(std::string_view what, bool retry_broken, const Work& work) {
+void PgStore::DropIdle() {
+  std::vector<std::unique_ptr<pqxx::connection>> stale;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stale.swap(idle_);
+    open_ -= static_cast<int>(stale.size());
+  }
+  cv_.notify_all();
+}
+
+absl::Status PgStore::Run(std::string_view what, const Work& work) {
   for (int attempt = 0;; ++attempt) {
     absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = Acquire();
     if (!conn.ok()) return conn.status();
@@ -101,8 +111,9 @@ absl::Status PgStore::Run(std::string_view what, bool retry_broken, const Work& 
       status = absl::InternalError(absl::StrCat(Absl(what), ": ", e.what()));
     }
     if (broken) {
-      Release(nullptr);  // drop it; the next Acquire opens a fresh one
-      if (retry_broken && attempt == 0) continue;
+      Release(nullptr);
+      DropIdle();  // the server went away: the idle ones are stale too
+      if (attempt == 0) continue;
       return status;
     }
     Release(std::move(*conn));
@@ -112,7 +123,7 @@ absl::Status PgStore::Run(std::string_view what, bool retry_broken, const Work& 
 
 absl::StatusOr<User> PgStore::CreateUser(std::string_view email, std::string_view password_hash) {
   User user;
-  absl::Status s = Run("create user", false, [&](pqxx::connection& c) {
+  absl::Status s = Run("create user", [&](pqxx::connection& c) {
     pqxx::work txn(c);
     pqxx::result r =
         txn.exec_params("INSERT INTO users (email, password_hash) VALUES ($1, $2) RETURNING id",
@@ -129,7 +140,7 @@ absl::StatusOr<User> PgStore::CreateUser(std::string_view email, std::string_vie
 
 absl::StatusOr<User> PgStore::FindUserByEmail(std::string_view email) {
   User user;
-  absl::Status s = Run("find user", true, [&](pqxx::connection& c) {
+  absl::Status s = Run("find user", [&](pqxx::connection& c) {
     pqxx::read_transaction txn(c);
     pqxx::result r = txn.exec_params("SELECT id, email, password_hash FROM users WHERE email = $1",
                                      std::string(email));
@@ -146,7 +157,7 @@ absl::StatusOr<User> PgStore::FindUserByEmail(std::string_view email) {
 absl::StatusOr<Page> PgStore::CreatePage(int64_t owner_id, std::string_view title,
                                          std::string_view body) {
   Page page;
-  absl::Status s = Run("create page", false, [&](pqxx::connection& c) {
+  absl::Status s = Run("create page", [&](pqxx::connection& c) {
     pqxx::work txn(c);
     pqxx::result r = txn.exec_params(
         absl::StrCat("INSERT INTO pages (owner_id, title, body) VALUES ($1, $2, $3) RETURNING ",
@@ -162,7 +173,7 @@ absl::StatusOr<Page> PgStore::CreatePage(int64_t owner_id, std::string_view titl
 
 absl::StatusOr<Page> PgStore::GetPage(int64_t id) {
   Page page;
-  absl::Status s = Run("get page", true, [&](pqxx::connection& c) {
+  absl::Status s = Run("get page", [&](pqxx::connection& c) {
     pqxx::read_transaction txn(c);
     pqxx::result r =
         txn.exec_params(absl::StrCat("SELECT ", kPageColumns, " FROM pages WHERE id = $1"), id);
@@ -176,7 +187,7 @@ absl::StatusOr<Page> PgStore::GetPage(int64_t id) {
 
 absl::StatusOr<std::vector<Page>> PgStore::SearchPages(std::string_view query, int limit) {
   std::vector<Page> pages;
-  absl::Status s = Run("search pages", true, [&](pqxx::connection& c) {
+  absl::Status s = Run("search pages", [&](pqxx::connection& c) {
     pqxx::read_transaction txn(c);
     pqxx::result r = txn.exec_params(
         absl::StrCat("SELECT ", kPageColumns,

@@ -25,8 +25,10 @@ struct PgStoreOptions {
 
 // Store on PostgreSQL (libpqxx 6). Connections are opened lazily, pooled, and
 // dropped when broken, so the store recovers by itself once the database is
-// back. Reads are retried once on a fresh connection after a broken one.
-// Thread-safe.
+// back. An operation that meets a broken connection is retried once on a
+// fresh one: a transaction cut off before its commit was rolled back, so the
+// retry cannot apply a write twice (a commit whose outcome is unknown is an
+// Internal error, never retried). Thread-safe.
 class PgStore final : public Store {
  public:
   PgStore(Secret database_url, Logger logger, PgStoreOptions options = {});
@@ -43,8 +45,9 @@ class PgStore final : public Store {
 
  private:
   using Work = std::function<absl::Status(pqxx::connection&)>;
-  // Runs `work` on a pooled connection, mapping exceptions to statuses.
-  absl::Status Run(std::string_view what, bool retry_broken, const Work& work);
+  // Runs `work` in a pooled connection, mapping exceptions to statuses.
+  absl::Status Run(std::string_view what, const Work& work);
+  void DropIdle();
   absl::StatusOr<std::unique_ptr<pqxx::connection>> Acquire();
   void Release(std::unique_ptr<pqxx::connection> conn);
   std::unique_ptr<pqxx::connection> Connect();

@@ -104,6 +104,19 @@ TEST_F(PgStoreTest, RecoversAfterDatabaseRestart) {
   EXPECT_TRUE(store_.Ping().ok());
 }
 
+TEST_F(PgStoreTest, WriteAfterRestartUsesAFreshConnection) {
+  // Fill the pool with idle connections, then restart the server under them.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&] { ASSERT_TRUE(store_.SearchPages("warm", 1).ok()); });
+  }
+  for (std::thread& t : threads) t.join();
+  TestBackends().StopPostgres();
+  TestBackends().StartPostgres();
+  absl::StatusOr<User> user = store_.CreateUser(UniqueEmail(), "h");
+  EXPECT_TRUE(user.ok()) << user.status();
+}
+
 TEST(MigratorTest, UpDownUpInProcess) {
   RealClock clock;
   testing::CaptureLogSink sink;
