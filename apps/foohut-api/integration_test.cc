@@ -381,6 +381,33 @@ TEST_F(ApiTest, ReadinessFollowsRedis) {
   EXPECT_EQ(api.Get(path)->status, 200);
 }
 
+TEST_F(ApiTest, ReadinessFollowsPostgresAndTheServiceRecovers) {
+  ApiProcess api(backends->BaseEnv());
+  ASSERT_TRUE(api.WaitHealthy());
+  ASSERT_TRUE(api.WaitForStatus("/readyz", 200, milliseconds(10'000))) << api.Log();
+  const std::string word = UniqueWord();
+  const std::string creds = json{{"email", word + "@foohut.com"}, {"password", "12345678"}}.dump();
+  ASSERT_EQ(api.Call("POST", "/api/v1/signup", creds)->status, 201);
+
+  backends->StopPostgres();
+  ASSERT_TRUE(api.WaitForStatus("/readyz", 503, milliseconds(10'000))) << api.Log();
+  auto r = api.Get("/readyz");
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(Body(*r)["checks"]["postgres"], "ok") << r->body;
+  EXPECT_EQ(Body(*r)["checks"]["redis"], "ok") << r->body;
+  r = api.Call("POST", "/api/v1/login", creds);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 503) << r->body;
+  EXPECT_EQ(Body(*r)["error"]["code"], 503);
+  EXPECT_EQ(api.Get("/healthz")->status, 200);  // alive, just not ready
+
+  backends->StartPostgres();
+  EXPECT_TRUE(api.WaitForStatus("/readyz", 200, milliseconds(10'000))) << api.Log();
+  r = api.Call("POST", "/api/v1/login", creds);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
 TEST_F(ApiTest, SigtermDuringSlowRequestStillAnswersIt) {
   Env env = backends->BaseEnv();
   env["FOOHUT_FAULTS"] = "latency=1500ms";
