@@ -128,7 +128,7 @@ struct ErrorRateTrigger {
 
 struct LatencyTrigger {
   Duration threshold = std::chrono::seconds(2);  // P99 request latency, > 0; ADR: 2 s
-  Duration for_ = std::chrono::minutes(1);       // sustained for, >= 0; hut's choice: 1 min
+  Duration for_ = Duration(0);  // sustained for, >= 0; ADR: none (fires at once)
   bool operator==(const LatencyTrigger&) const = default;
 };
 
