@@ -1,6 +1,7 @@
 #include "apps/foohut-api/api.h"
 
 #include <charconv>
+#include <cmath>
 #include <thread>
 
 #include "absl/strings/ascii.h"
