@@ -306,6 +306,8 @@ TEST_F(ApiTest, SignupLoginCreateGetSearch) {
       metrics,
       HasSubstr(R"(http_requests_total{code="200",method="GET",route="/api/v1/pages/{id}"} 2)"));
   EXPECT_THAT(metrics, HasSubstr("http_request_duration_seconds_bucket"));
+  EXPECT_THAT(metrics, HasSubstr(R"(le="2.5")"));
+  EXPECT_THAT(metrics, HasSubstr(R"(le="10")"));
 }
 
 TEST_F(ApiTest, PageErrors) {

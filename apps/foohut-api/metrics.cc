@@ -7,19 +7,11 @@
 #include <prometheus/text_serializer.h>
 
 namespace hut::foohut {
-namespace {
-
-// Up to 10 s, with resolution around the 2 s P99 rollback threshold.
-const prometheus::Histogram::BucketBoundaries& DurationBuckets() {
-  static const auto* const kBuckets = new prometheus::Histogram::BucketBoundaries{
-      0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10};
-  return *kBuckets;
-}
-
-}  // namespace
 
 Metrics::Metrics(std::string_view version, std::string_view env)
-    : registry_(std::make_shared<prometheus::Registry>()) {
+    : registry_(std::make_shared<prometheus::Registry>()),
+      // Up to 10 s, with resolution around the 2 s P99 rollback threshold.
+      duration_buckets_{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10} {
   requests_ = &prometheus::BuildCounter()
                    .Name("http_requests_total")
                    .Help("HTTP requests answered, by route pattern, method and status code.")
@@ -70,7 +62,7 @@ void Metrics::ObserveRequest(std::string_view route, std::string_view method, in
   const std::string r = route.empty() ? "unmatched" : std::string(route);
   requests_->Add({{"route", r}, {"method", std::string(method)}, {"code", std::to_string(code)}})
       .Increment();
-  durations_->Add({{"route", r}, {"method", std::string(method)}}, DurationBuckets())
+  durations_->Add({{"route", r}, {"method", std::string(method)}}, duration_buckets_)
       .Observe(seconds);
 }
 
