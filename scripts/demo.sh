@@ -54,11 +54,11 @@ base="http://127.0.0.1:$port"
 for _ in $(seq 1 100); do curl -fs "$base/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 
 req() {  # req METHOD PATH [BODY] [TOKEN]: prints the status and the body
-  local args=(-s -o /dev/stderr -w '-> HTTP %{http_code}\n' -X "$1" "$base$2" -H 'Content-Type: application/json')
+  local args=(-s -w '\n-> HTTP %{http_code}\n' -X "$1" "$base$2" -H 'Content-Type: application/json')
   [ -n "${3:-}" ] && args+=(-d "$3")
   [ -n "${4:-}" ] && args+=(-H "Authorization: Bearer $4")
   printf '$ curl -X %s %s %s\n' "$1" "$2" "${3:-}"
-  curl "${args[@]}" 2>&1
+  curl "${args[@]}"
   echo
 }
 
@@ -78,6 +78,12 @@ echo "created page: $page"
 id=$(jq -r .id <<<"$page")
 echo
 req GET "/api/v1/pages/$id"
+echo "Read it again with a W3C traceparent: answered from the Redis cache, trace id kept:"
+printf '$ curl -i -H "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" /api/v1/pages/%s\n' "$id"
+curl -si "$base/api/v1/pages/$id" \
+  -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' |
+  grep -iE '^(HTTP|traceparent|x-request-id|x-cache)'
+echo
 req GET "/api/v1/pages?q=canary"
 req POST /api/v1/pages '{"title": "no token"}'
 req POST /api/v1/signup '{not json'
