@@ -13,30 +13,14 @@ duration=${2:-10s}
 connections=${3:-50}
 threads=${4:-2}
 bin="$build_dir/bin"
-state=$(mktemp -d /tmp/hut-bench-XXXXXX)
-chmod 755 "$state"
-services_pid=""
-api_pid=""
-cleanup() {
-  [ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null || true
-  [ -n "$services_pid" ] && kill "$services_pid" 2>/dev/null && wait "$services_pid" 2>/dev/null || true
-  rm -rf "$state"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/../scripts/local-stack.sh"
+trap stack_stop EXIT
 
-"$bin/hut-dev-services" "$state" >/dev/null &
-services_pid=$!
-for _ in $(seq 1 300); do [ -f "$state/env" ] && break; sleep 0.1; done
-set -a; . "$state/env"; set +a
+stack_start_services "$bin"
 "$bin/foohut-api" migrate up >/dev/null
-
-port=$(shuf -i 20000-32000 -n 1)
-while [ -n "$(ss -Htln "sport = :$port")" ]; do port=$(shuf -i 20000-32000 -n 1); done
-PORT=$port FOOHUT_ENV=development FOOHUT_LOG_LEVEL=WARN "$bin/foohut-api" serve \
-  >"$state/api.log" 2>&1 &
-api_pid=$!
+port=$(stack_free_port)
+stack_start_api "$bin" "$port" FOOHUT_ENV=development FOOHUT_LOG_LEVEL=WARN
 base="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do curl -fs "$base/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 
 curl -fs -X POST "$base/api/v1/signup" -H 'Content-Type: application/json' \
   -d '{"email": "bench@foohut.com", "password": "benchmark-password"}' >/dev/null
@@ -47,12 +31,12 @@ id=$(curl -fs -X POST "$base/api/v1/pages" -H 'Content-Type: application/json' \
   -d '{"title": "Benchmark page", "body": "A page read many times."}' | jq -r .id)
 
 echo "foohut-api on $base: wrk -t$threads -c$connections -d$duration (nproc=$(nproc))"
-printf '%-28s %12s %10s %10s %10s\n' endpoint "requests/s" P50 P99 errors
+printf '%-28s %12s %10s %10s  %s\n' endpoint "requests/s" P50 P99 errors
 for path in /healthz "/api/v1/pages/$id"; do
   out=$(wrk -t"$threads" -c"$connections" -d"$duration" --latency "$base$path")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   errors=$(awk '/Non-2xx|Socket errors/ {printf "%s ", $0}' <<<"$out")
-  printf '%-28s %12s %10s %10s %10s\n' "GET $path" "$rps" "$p50" "$p99" "${errors:-0}"
+  printf '%-28s %12s %10s %10s  %s\n' "GET $path" "$rps" "$p50" "$p99" "${errors:-none}"
 done

@@ -5,37 +5,17 @@
 set -euo pipefail
 build_dir=${1:-build}
 bin="$build_dir/bin"
-state=$(mktemp -d /tmp/hut-demo-XXXXXX)
-chmod 755 "$state"
-services_pid=""
-api_pid=""
+. "$(dirname "$0")/local-stack.sh"
+trap stack_stop EXIT
 
-cleanup() {
-  [ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null || true
-  [ -n "$services_pid" ] && kill "$services_pid" 2>/dev/null && wait "$services_pid" 2>/dev/null || true
-  rm -rf "$state"
-}
-trap cleanup EXIT
-
-free_port() {  # a loopback TCP port nobody listens on
-  local p
-  while true; do
-    p=$(shuf -i 20000-32000 -n 1)
-    [ -z "$(ss -Htln "sport = :$p")" ] && { echo "$p"; return; }
-  done
-}
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*"; "$@"; echo; }
 
 step "Validate the spec"
 show "$bin/hut" validate -f foohut.yaml
 
-step "Start PostgreSQL 15 and Redis 7 on loopback (state in $state)"
-"$bin/hut-dev-services" "$state" >/dev/null &
-services_pid=$!
-for _ in $(seq 1 300); do [ -f "$state/env" ] && break; sleep 0.1; done
-[ -f "$state/env" ] || { echo "demo: backing services did not start" >&2; exit 1; }
-set -a; . "$state/env"; set +a
+step "Start PostgreSQL 15 and Redis 7 on loopback (state in $stack_state)"
+stack_start_services "$bin"
 echo "FOOHUT_DATABASE_URL=$FOOHUT_DATABASE_URL"
 echo "FOOHUT_REDIS_URL=$FOOHUT_REDIS_URL"
 
@@ -43,17 +23,16 @@ step "Apply database migrations"
 show "$bin/foohut-api" migrate up
 
 step "Start foohut-api v1.0.0"
-key=$(head -c 32 /dev/urandom | base64 -w0)
-printf '{"active_kid": "demo-1", "keys": {"demo-1": "%s"}}\n' "$key" >"$state/jwt-keys.json"
-chmod 600 "$state/jwt-keys.json"
-port=$(free_port)
-PORT=$port FOOHUT_VERSION=1.0.0 FOOHUT_ENV=staging FOOHUT_JWT_KEYS_FILE="$state/jwt-keys.json" \
-  "$bin/foohut-api" serve >"$state/api.log" 2>&1 &
-api_pid=$!
+keys="$stack_state/jwt-keys.json"
+printf '{"active_kid": "demo-1", "keys": {"demo-1": "%s"}}\n' \
+  "$(head -c 32 /dev/urandom | base64 -w0)" >"$keys"
+chmod 600 "$keys"
+port=$(stack_free_port)
+stack_start_api "$bin" "$port" FOOHUT_VERSION=1.0.0 FOOHUT_ENV=staging FOOHUT_JWT_KEYS_FILE="$keys"
 base="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do curl -fs "$base/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+echo "listening on $base"
 
-req() {  # req METHOD PATH [BODY] [TOKEN]: prints the status and the body
+req() {  # req METHOD PATH [BODY] [TOKEN]: prints the body and the status
   local args=(-s -w '\n-> HTTP %{http_code}\n' -X "$1" "$base$2" -H 'Content-Type: application/json')
   [ -n "${3:-}" ] && args+=(-d "$3")
   [ -n "${4:-}" ] && args+=(-H "Authorization: Bearer $4")
@@ -67,8 +46,7 @@ req GET /healthz
 req GET /readyz
 req POST /api/v1/signup '{"email": "ada@foohut.com", "password": "correct horse battery"}'
 token=$(curl -fs -X POST "$base/api/v1/login" -H 'Content-Type: application/json' \
-  -d '{"email": "ada@foohut.com", "password": "correct horse battery"}' |
-  jq -r .token)
+  -d '{"email": "ada@foohut.com", "password": "correct horse battery"}' | jq -r .token)
 echo "login -> token ${token:0:24}..."
 echo
 page=$(curl -fs -X POST "$base/api/v1/pages" -H 'Content-Type: application/json' \
@@ -91,18 +69,14 @@ printf '$ curl %s/metrics | grep foohut_\n' "$base"
 curl -fs "$base/metrics" | grep -E '^foohut_' || true
 
 step "Stop foohut-api with SIGTERM (graceful shutdown)"
-kill -TERM "$api_pid"
-set +e
-wait "$api_pid"
-code=$?
-set -e
-api_pid=""
+kill -TERM "$stack_api_pid"
+code=0
+wait "$stack_api_pid" || code=$?
+stack_api_pid=""
 echo "foohut-api exited with code $code"
 echo "Its last log lines (JSON):"
-tail -n 3 "$state/api.log"
+tail -n 3 "$stack_state/api.log"
 
-kill "$services_pid"
-wait "$services_pid" || true
-services_pid=""
+stack_stop
 step "Demo finished: PostgreSQL, Redis and foohut-api stopped"
 [ "$code" -eq 0 ]
