@@ -1,14 +1,11 @@
 #include "apps/foohut-api/api.h"
 
 #include <charconv>
-#include <cmath>
-#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "apps/foohut-api/strings.h"
-#include "src/http/trace_context.h"
 
 namespace hut::foohut {
 namespace {
@@ -47,22 +44,6 @@ bool IsValidUtf8(const std::string& s) {
 }
 
 Response BadRequest(const absl::Status& s) { return Response::Error(400, Msg(s)); }
-
-std::string_view MethodLabel(std::string_view method) {
-  for (std::string_view m : {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"}) {
-    if (method == m) return m;
-  }
-  return "other";
-}
-
-void ReplaceHeader(http::Headers& headers, const std::string& name, std::string value) {
-  headers.erase(name);
-  headers.emplace(name, std::move(value));
-}
-
-double SecondsBetween(TimePoint a, TimePoint b) {
-  return std::chrono::duration<double>(b - a).count();
-}
 
 }  // namespace
 
@@ -104,7 +85,12 @@ json PageJson(const Page& page) {
 }
 
 Api::Api(Deps deps, ApiOptions options)
-    : deps_(std::move(deps)), options_(options), rng_(std::random_device{}()) {
+    : deps_(std::move(deps)),
+      options_(options),
+      envelope_({.metrics = deps_.metrics,
+                 .clock = deps_.clock,
+                 .logger = deps_.logger,
+                 .faults = deps_.faults}) {
   auto bind = [this](Response (Api::*handler)(const Request&)) {
     return [this, handler](const Request& r) { return (this->*handler)(r); };
   };
@@ -118,69 +104,47 @@ Api::Api(Deps deps, ApiOptions options)
   router_.Add("GET", "/api/v1/pages/{id}", bind(&Api::GetPage));
 }
 
-bool Api::DrawInjectedError() {
-  std::lock_guard<std::mutex> lock(rng_mu_);
-  return ShouldInjectError(deps_.faults.errors,
-                           std::uniform_real_distribution<double>(0.0, 1.0)(rng_));
-}
-
 Logger Api::RequestLogger(const Request& r) const {
-  // Handle() has replaced both headers with validated values.
-  std::optional<http::TraceContext> trace =
-      http::ParseTraceparent(r.Header("traceparent").value_or(""));
-  return deps_.logger.With({{"trace_id", trace ? trace->trace_id : ""},
-                            {"request_id", r.Header("X-Request-ID").value_or("")}});
+  return foohut::RequestLogger(deps_.logger, r);
 }
 
-Response Api::Handle(const Request& incoming) {
-  const TimePoint start = deps_.clock.Now();
-  deps_.metrics.RequestStarted();
-  const http::TraceContext trace = http::TraceContextFor(incoming.Header("traceparent"));
-  const std::string request_id = http::RequestIdFor(incoming.Header("X-Request-ID"));
-  const std::string traceparent = trace.ToTraceparent();
-
-  // Handlers only see the request, so the resolved ids travel in its headers.
-  Request request = incoming;
-  ReplaceHeader(request.headers, "traceparent", traceparent);
-  ReplaceHeader(request.headers, "X-Request-ID", request_id);
-  const Logger log = deps_.logger.With({{"trace_id", trace.trace_id}, {"request_id", request_id}});
-  const std::string route = router_.RouteOf(request);
-
-  Response response;
+Response Api::Handle(const Request& request) {
   const bool api_route = request.path.starts_with(kApiPrefix);
-  if (api_route && deps_.faults.latency.count() > 0) {
-    std::this_thread::sleep_for(deps_.faults.latency);
-  }
-  if (api_route && deps_.faults.errors > 0 && DrawInjectedError()) {
-    response = Response::Error(500, "injected fault (FOOHUT_FAULTS errors)");
-  } else {
-    try {
-      response = router_.Handle(request);
-    } catch (const std::exception& e) {
-      log.Error("handler threw", {{"error", e.what()}});
-      response = Response::Error(500, "internal error");
-    }
-  }
-  response.SetHeader("traceparent", traceparent);
-  response.SetHeader("X-Request-ID", request_id);
-
-  const TimePoint end = deps_.clock.Now();
-  const double seconds = SecondsBetween(start, end);
-  deps_.metrics.ObserveRequest(route, MethodLabel(request.method), response.status, seconds);
-  deps_.metrics.RequestFinished();
-  // Probes and scrapes come every few seconds: their successes only at DEBUG.
-  const bool probe = !api_route && response.status < 400;
-  const LogLevel level = response.status >= 500 ? LogLevel::kWarn
-                         : probe                ? LogLevel::kDebug
-                                                : LogLevel::kInfo;
-  log.Log(level, "request",
-          {{"method", request.method},
-           {"path", request.path},
-           {"route", route},
-           {"status", response.status},
-           {"duration_ms", std::round(seconds * 1e5) / 100},
-           {"remote", request.remote_address}});
+  Response response =
+      envelope_.Handle(request, {router_.RouteOf(request), api_route}, [this](const Request& r) {
+        if (std::optional<Response> preflight = Preflight(r)) return *std::move(preflight);
+        return router_.Handle(r);
+      });
+  if (api_route) AllowOrigin(request, response);
   return response;
+}
+
+bool Api::OriginAllowed(const Request& r) const {
+  if (options_.cors_origin.empty()) return false;
+  std::optional<std::string> origin = r.Header("Origin");
+  return origin && (options_.cors_origin == "*" || *origin == options_.cors_origin);
+}
+
+std::optional<Response> Api::Preflight(const Request& r) const {
+  if (r.method != "OPTIONS" || !r.path.starts_with(kApiPrefix) ||
+      !r.Header("Access-Control-Request-Method") || !OriginAllowed(r)) {
+    return std::nullopt;
+  }
+  Response response;
+  response.status = 204;
+  return response.SetHeader("Access-Control-Allow-Methods", "GET, POST")
+      .SetHeader("Access-Control-Allow-Headers",
+                 "Authorization, Content-Type, traceparent, X-Request-ID")
+      .SetHeader("Access-Control-Max-Age", "600");
+}
+
+void Api::AllowOrigin(const Request& r, Response& response) const {
+  if (options_.cors_origin.empty()) return;
+  response.SetHeader("Vary", "Origin");
+  if (!OriginAllowed(r)) return;
+  response.SetHeader("Access-Control-Allow-Origin",
+                     options_.cors_origin == "*" ? "*" : *r.Header("Origin"));
+  response.SetHeader("Access-Control-Expose-Headers", "traceparent, X-Request-ID, X-Cache");
 }
 
 Response Api::Healthz(const Request&) { return Response::Json(200, {{"status", "ok"}}); }

@@ -2,15 +2,13 @@
 #define HUT_APPS_FOOHUT_API_API_H_
 
 #include <chrono>
-#include <mutex>
-#include <random>
 
-#include "absl/base/thread_annotations.h"
 #include "apps/foohut-api/cache.h"
 #include "apps/foohut-api/faults.h"
 #include "apps/foohut-api/jwt.h"
 #include "apps/foohut-api/metrics.h"
 #include "apps/foohut-api/password.h"
+#include "apps/foohut-api/request_envelope.h"
 #include "apps/foohut-api/store.h"
 #include "src/common/clock.h"
 #include "src/common/log.h"
@@ -25,6 +23,9 @@ struct ApiOptions {
   size_t max_password_bytes = 1024;
   size_t max_title_bytes = 300;
   size_t max_body_bytes = 256 * 1024;
+  // The one origin ("http://127.0.0.1:8081") or "*" whose pages may call
+  // /api/ from a browser (CORS); empty: none (same-origin only).
+  std::string cors_origin;
 };
 
 // The foohut-api HTTP application: routes, validation, auth, caching, faults,
@@ -58,17 +59,21 @@ class Api {
   http::Response GetPage(const http::Request& r);
   http::Response SearchPages(const http::Request& r);
 
+  // CORS: a preflight answer for an allowed origin, or nullopt.
+  std::optional<http::Response> Preflight(const http::Request& r) const;
+  // Adds the CORS headers to an /api/ answer for an allowed origin.
+  void AllowOrigin(const http::Request& r, http::Response& response) const;
+  bool OriginAllowed(const http::Request& r) const;
+
   // The logger of the request being handled: bound to its trace and request ids.
   Logger RequestLogger(const http::Request& r) const;
   // A 5xx for a store failure, logged.
   http::Response StoreFailure(const http::Request& r, const absl::Status& status);
-  bool DrawInjectedError();
 
   Deps deps_;
   ApiOptions options_;
   http::Router router_;
-  std::mutex rng_mu_;
-  std::mt19937_64 rng_ ABSL_GUARDED_BY(rng_mu_);
+  RequestEnvelope envelope_;
 };
 
 // Pure helpers, exposed for tests.

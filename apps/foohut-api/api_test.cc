@@ -117,7 +117,7 @@ class ApiTest : public ::testing::Test {
  protected:
   ApiTest() { Reset({}); }
 
-  void Reset(Faults faults) {
+  void Reset(Faults faults, ApiOptions options = {}) {
     api_.reset();
     JwtKeySet keys;
     keys.active_kid = "k1";
@@ -131,7 +131,8 @@ class ApiTest : public ::testing::Test {
                                            .metrics = *metrics_,
                                            .clock = clock_,
                                            .logger = Logger(sink_, clock_, "http"),
-                                           .faults = faults});
+                                           .faults = faults},
+                                 options);
   }
 
   http::Response Call(std::string method, std::string target, std::string body = "",
@@ -386,6 +387,41 @@ TEST_F(ApiTest, UnreadyFault) {
   EXPECT_EQ(r.status, 503);
   EXPECT_THAT(Body(r)["checks"]["faults"].get<std::string>(), HasSubstr("unready"));
   EXPECT_EQ(Call("GET", "/healthz").status, 200);
+}
+
+TEST_F(ApiTest, NoCorsUnlessConfigured) {
+  http::Request r = MakeRequest("GET", "/api/v1/pages?q=x");
+  r.headers.emplace("Origin", "http://127.0.0.1:8081");
+  EXPECT_FALSE(api_->Handle(r).Header("Access-Control-Allow-Origin").has_value());
+}
+
+TEST_F(ApiTest, CorsForTheConfiguredOrigin) {
+  Reset({}, {.cors_origin = "http://127.0.0.1:8081"});
+  http::Request preflight = MakeRequest("OPTIONS", "/api/v1/pages");
+  preflight.headers.emplace("Origin", "http://127.0.0.1:8081");
+  preflight.headers.emplace("Access-Control-Request-Method", "POST");
+  http::Response r = api_->Handle(preflight);
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.Header("Access-Control-Allow-Origin"), "http://127.0.0.1:8081");
+  EXPECT_THAT(r.Header("Access-Control-Allow-Headers").value_or(""), HasSubstr("Authorization"));
+
+  http::Request get = MakeRequest("GET", "/api/v1/pages?q=x");
+  get.headers.emplace("Origin", "http://127.0.0.1:8081");
+  r = api_->Handle(get);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.Header("Access-Control-Allow-Origin"), "http://127.0.0.1:8081");
+  EXPECT_EQ(r.Header("Vary"), "Origin");
+
+  // Another origin gets no grant, and no preflight answer.
+  preflight.headers.erase("Origin");
+  preflight.headers.emplace("Origin", "http://evil.example");
+  r = api_->Handle(preflight);
+  EXPECT_EQ(r.status, 405);
+  EXPECT_FALSE(r.Header("Access-Control-Allow-Origin").has_value());
+  // Probes never get CORS headers.
+  http::Request health = MakeRequest("GET", "/healthz");
+  health.headers.emplace("Origin", "http://127.0.0.1:8081");
+  EXPECT_FALSE(api_->Handle(health).Header("Access-Control-Allow-Origin").has_value());
 }
 
 TEST(ApiHelpersTest, LooksLikeEmail) {

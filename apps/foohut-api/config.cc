@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "apps/foohut-api/strings.h"
@@ -23,6 +24,26 @@ absl::StatusOr<uint16_t> ParsePort(std::string_view text) {
         absl::StrCat("\"", Absl(text), "\" is not a port number (0-65535)"));
   }
   return static_cast<uint16_t>(value);
+}
+
+// "*" or scheme://host[:port] with nothing after: what a browser sends in Origin.
+bool IsOrigin(std::string_view v) {
+  if (v == "*") return true;
+  std::string_view rest;
+  if (v.starts_with("http://")) {
+    rest = v.substr(7);
+  } else if (v.starts_with("https://")) {
+    rest = v.substr(8);
+  } else {
+    return false;
+  }
+  if (rest.empty()) return false;
+  for (char ch : rest) {
+    const bool ok = absl::ascii_isalnum(static_cast<unsigned char>(ch)) || ch == '.' ||
+                    ch == '-' || ch == ':' || ch == '[' || ch == ']';
+    if (!ok) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -74,7 +95,8 @@ absl::StatusOr<RedisAddress> ParseRedisUrl(std::string_view url) {
   return address;
 }
 
-absl::StatusOr<Config> ConfigFromEnv(const EnvLookup& env, bool need_redis) {
+absl::StatusOr<Config> ConfigFromEnv(const EnvLookup& env, bool need_redis,
+                                     bool need_database) {
   Config c;
   if (auto v = env("FOOHUT_DATABASE_URL")) {
     if (!v->starts_with("postgresql://") && !v->starts_with("postgres://")) {
@@ -82,7 +104,7 @@ absl::StatusOr<Config> ConfigFromEnv(const EnvLookup& env, bool need_redis) {
                  "expected a libpq URI such as postgresql://user@host:5432/db");
     }
     c.database_url = Secret(*v);
-  } else {
+  } else if (need_database) {
     return Bad("FOOHUT_DATABASE_URL", "not set (a libpq URI such as postgresql://user@host/db)");
   }
   if (auto v = env("FOOHUT_REDIS_URL")) {
@@ -136,6 +158,13 @@ absl::StatusOr<Config> ConfigFromEnv(const EnvLookup& env, bool need_redis) {
     absl::StatusOr<Duration> d = ParseDuration(*v);
     if (!d.ok()) return Bad("FOOHUT_SHUTDOWN_GRACE", Msg(d.status()));
     c.shutdown_grace = *d;
+  }
+  if (auto v = env("FOOHUT_CORS_ORIGIN")) {
+    if (!IsOrigin(*v)) {
+      return Bad("FOOHUT_CORS_ORIGIN",
+                 absl::StrCat("\"", *v, "\" is not \"*\" or an origin such as http://host:8081"));
+    }
+    c.cors_origin = *v;
   }
   return c;
 }

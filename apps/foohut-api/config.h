@@ -37,6 +37,9 @@ struct Config {
   Faults faults;                                       // FOOHUT_FAULTS
   LogLevel log_level = LogLevel::kInfo;                // FOOHUT_LOG_LEVEL
   Duration shutdown_grace = std::chrono::seconds(30);  // FOOHUT_SHUTDOWN_GRACE
+  // FOOHUT_CORS_ORIGIN: "scheme://host[:port]" or "*" allowed to call /api/
+  // from a browser; empty: none.
+  std::string cors_origin;
 };
 
 // Looks a variable up; nullopt when unset. Empty values count as unset.
@@ -45,9 +48,12 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string& na
 EnvLookup ProcessEnv();
 
 // Parses every variable; the first bad one is an InvalidArgument error whose
-// message starts with the variable's name. FOOHUT_DATABASE_URL is required;
-// FOOHUT_REDIS_URL too when `need_redis` (serving, not migrating).
-absl::StatusOr<Config> ConfigFromEnv(const EnvLookup& env, bool need_redis = true);
+// message starts with the variable's name. FOOHUT_DATABASE_URL is required
+// when `need_database` (not in static mode); FOOHUT_REDIS_URL when
+// `need_redis` (serving the API, not migrating). Variables that are set are
+// validated either way.
+absl::StatusOr<Config> ConfigFromEnv(const EnvLookup& env, bool need_redis = true,
+                                     bool need_database = true);
 
 absl::StatusOr<RedisAddress> ParseRedisUrl(std::string_view url);
 

@@ -102,6 +102,23 @@ TEST(ConfigTest, BackendsRequired) {
   EXPECT_TRUE(ConfigFromEnv(FromMap({{"FOOHUT_DATABASE_URL", "postgres://x@y/z"}}),
                             /*need_redis=*/false)
                   .ok());
+  // Static mode needs neither, in any environment; what is set is still checked.
+  EXPECT_TRUE(ConfigFromEnv(FromMap({{"FOOHUT_ENV", "production"}}), /*need_redis=*/false,
+                            /*need_database=*/false)
+                  .ok());
+  EXPECT_FALSE(ConfigFromEnv(FromMap({{"FOOHUT_DATABASE_URL", "mysql://x"}}), false, false).ok());
+}
+
+TEST(ConfigTest, CorsOrigin) {
+  auto with = [](std::string origin) {
+    return ConfigFromEnv(FromMap({{"FOOHUT_CORS_ORIGIN", origin}}), false, false);
+  };
+  EXPECT_EQ(with("http://127.0.0.1:8081")->cors_origin, "http://127.0.0.1:8081");
+  EXPECT_EQ(with("*")->cors_origin, "*");
+  EXPECT_EQ(with("https://foohut.com")->cors_origin, "https://foohut.com");
+  for (const char* bad : {"127.0.0.1:8081", "http://x/", "http://", "ftp://x", "http://a b"}) {
+    EXPECT_FALSE(with(bad).ok()) << bad;
+  }
 }
 
 TEST(ConfigTest, RedisUrlForms) {

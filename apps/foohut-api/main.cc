@@ -1,6 +1,7 @@
 // foohut-api: the Foohut reference service.
 //
 //   foohut-api [serve] [--migrate]       serve HTTP until SIGTERM/SIGINT
+//   foohut-api serve --static DIR        serve the files of DIR (the web front end)
 //   foohut-api migrate up [N]            apply N (default: all) pending migrations
 //   foohut-api migrate down [N]          revert the N (default: 1) newest
 //   foohut-api migrate status            list migrations and whether applied
@@ -24,6 +25,7 @@
 #include "apps/foohut-api/migrations.h"
 #include "apps/foohut-api/pg_store.h"
 #include "apps/foohut-api/redis_cache.h"
+#include "apps/foohut-api/static_site.h"
 #include "src/common/units.h"
 #include "src/http/server.h"
 
@@ -62,46 +64,14 @@ class Crasher {
   std::thread thread_;  // last: starts after the members it uses
 };
 
-int Serve(const Config& config, bool migrate_first, const Logger& log, const Clock& clock) {
-  absl::StatusOr<ResolvedKeys> keys = ResolveJwtKeys(config);
-  if (!keys.ok()) {
-    log.Error(std::string(keys.status().message()));
-    return kExitConfig;
-  }
-  if (keys->ephemeral) {
-    log.Warn(
-        "FOOHUT_JWT_KEYS_FILE not set: using an ephemeral JWT key (development only); "
-        "tokens become invalid when this process stops",
-        {{"kid", keys->keys.active_kid}});
-  }
-  if (migrate_first) {
-    Migrator migrator(config.database_url, log.ForComponent("migrate"));
-    absl::StatusOr<int> applied = migrator.Up();
-    if (!applied.ok()) {
-      log.Error("migrations failed", {{"error", applied.status().ToString()}});
-      return kExitFailure;
-    }
-  }
-
-  PgStore store(config.database_url, log.ForComponent("store"));
-  RedisCache cache(config.redis, clock);
-  JwtCodec jwt(std::move(keys->keys), clock);
-  PasswordHasher passwords;
-  Metrics metrics(config.version, EnvironmentName(config.env));
-  Api api({.store = store,
-           .cache = cache,
-           .jwt = jwt,
-           .passwords = passwords,
-           .metrics = metrics,
-           .clock = clock,
-           .logger = log.ForComponent("http"),
-           .faults = config.faults});
-
+// Serves `handler` on the configured address until SIGTERM or SIGINT, then
+// shuts down gracefully. The stop signals must be blocked in every thread.
+int RunHttp(const Config& config, http::Handler handler, const Logger& log) {
   http::ServerOptions options;
   options.address = config.bind_address;
   options.port = config.port;
   absl::StatusOr<std::unique_ptr<http::Server>> server =
-      http::Server::Start(options, [&api](const http::Request& r) { return api.Handle(r); });
+      http::Server::Start(options, std::move(handler));
   if (!server.ok()) {
     log.Error("cannot start the HTTP server", {{"error", server.status().ToString()},
                                                {"address", config.bind_address},
@@ -138,6 +108,61 @@ int Serve(const Config& config, bool migrate_first, const Logger& log, const Clo
   return 0;
 }
 
+int Serve(const Config& config, bool migrate_first, const Logger& log, const Clock& clock) {
+  absl::StatusOr<ResolvedKeys> keys = ResolveJwtKeys(config);
+  if (!keys.ok()) {
+    log.Error(std::string(keys.status().message()));
+    return kExitConfig;
+  }
+  if (keys->ephemeral) {
+    log.Warn(
+        "FOOHUT_JWT_KEYS_FILE not set: using an ephemeral JWT key (development only); "
+        "tokens become invalid when this process stops",
+        {{"kid", keys->keys.active_kid}});
+  }
+  if (migrate_first) {
+    Migrator migrator(config.database_url, log.ForComponent("migrate"));
+    absl::StatusOr<int> applied = migrator.Up();
+    if (!applied.ok()) {
+      log.Error("migrations failed", {{"error", applied.status().ToString()}});
+      return kExitFailure;
+    }
+  }
+
+  PgStore store(config.database_url, log.ForComponent("store"));
+  RedisCache cache(config.redis, clock);
+  JwtCodec jwt(std::move(keys->keys), clock);
+  PasswordHasher passwords;
+  Metrics metrics(config.version, EnvironmentName(config.env));
+  Api api({.store = store,
+           .cache = cache,
+           .jwt = jwt,
+           .passwords = passwords,
+           .metrics = metrics,
+           .clock = clock,
+           .logger = log.ForComponent("http"),
+           .faults = config.faults},
+          {.cors_origin = config.cors_origin});
+
+  return RunHttp(config, [&api](const http::Request& r) { return api.Handle(r); }, log);
+}
+
+int ServeStatic(const Config& config, const std::string& dir, const Logger& log,
+                const Clock& clock) {
+  StaticSite site({.root = dir});
+  if (absl::Status s = site.Check(); !s.ok()) {
+    log.Warn("static folder not ready; /readyz says so until it is", {{"error", s.ToString()}});
+  }
+  Metrics metrics(config.version, EnvironmentName(config.env));
+  StaticApp app({.site = site,
+                 .metrics = metrics,
+                 .clock = clock,
+                 .logger = log.ForComponent("http"),
+                 .faults = config.faults});
+  log.Info("serving static files", {{"dir", dir}});
+  return RunHttp(config, [&app](const http::Request& r) { return app.Handle(r); }, log);
+}
+
 int Migrate(const Config& config, const std::string& direction, int count, const Logger& log) {
   Migrator migrator(config.database_url, log.ForComponent("migrate"));
   if (direction == "status") {
@@ -171,6 +196,10 @@ int Main(int argc, char** argv) {
   bool migrate_first = false;
   CLI::App* serve = app.add_subcommand("serve", "Serve HTTP until SIGTERM or SIGINT (default)");
   serve->add_flag("--migrate", migrate_first, "Apply pending migrations before serving");
+  std::string static_dir;
+  serve->add_option("--static", static_dir, "Serve the files of DIR instead of the pages API")
+      ->type_name("DIR")
+      ->excludes("--migrate");
   CLI::App* migrate = app.add_subcommand("migrate", "Database schema migrations");
   migrate->require_subcommand(1);
   int count = -1;
@@ -202,12 +231,16 @@ int Main(int argc, char** argv) {
   RealClock clock;
   StreamLogSink sink(stderr);
   Logger boot(sink, clock, "foohut-api");
-  absl::StatusOr<Config> config = ConfigFromEnv(ProcessEnv(), /*need_redis=*/serving);
+  const bool serving_static = serving && !static_dir.empty();
+  absl::StatusOr<Config> config =
+      ConfigFromEnv(ProcessEnv(), /*need_redis=*/serving && !serving_static,
+                    /*need_database=*/!serving_static);
   if (!config.ok()) {
     boot.Error(absl::StrCat("bad configuration: ", config.status().message()));
     return kExitConfig;
   }
   Logger log(sink, clock, "foohut-api", config->log_level);
+  if (serving_static) return ServeStatic(*config, static_dir, log, clock);
   if (serving) return Serve(*config, migrate_first, log, clock);
   for (const char* direction : {"up", "down", "status"}) {
     if (migrate->got_subcommand(direction)) return Migrate(*config, direction, count, log);
