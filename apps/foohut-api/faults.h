@@ -11,8 +11,9 @@
 namespace hut::foohut {
 
 // Faults injected on purpose, for deployment tests and the demo (FOOHUT_FAULTS).
-// All off by default. `errors` and `latency` apply to /api/ routes only, never
-// to /healthz, /readyz or /metrics, as a real bug would.
+// All off by default. `errors` and `latency` apply to users' traffic only
+// (/api/ routes; the files in static mode), never to /healthz, /readyz or
+// /metrics, as a real bug would.
 struct Faults {
   double errors = 0.0;                  // fraction in [0, 1] of /api/ requests answered 500
   Duration latency{0};                  // added to every /api/ request
