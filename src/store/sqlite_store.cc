@@ -1,0 +1,701 @@
+#include "src/store/sqlite_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "src/common/status.h"
+
+namespace hut::store {
+namespace {
+
+using nlohmann::json;
+
+// Forward migrations, applied in order, each in its own transaction together
+// with its row in schema_version. Never edit a released entry: append one.
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE revisions (
+  environment TEXT NOT NULL,
+  service TEXT NOT NULL,
+  number INTEGER NOT NULL,
+  version TEXT NOT NULL,
+  env TEXT NOT NULL,
+  cause TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (environment, service, number)
+);
+CREATE TABLE rollouts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  environment TEXT NOT NULL,
+  service TEXT NOT NULL,
+  from_revision INTEGER NOT NULL,
+  to_revision INTEGER NOT NULL,
+  strategy TEXT NOT NULL,
+  phase TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  finished_at INTEGER
+);
+CREATE INDEX rollouts_by_service ON rollouts (environment, service, id);
+-- One rollout at a time per service, enforced by the database itself.
+CREATE UNIQUE INDEX rollouts_one_unfinished ON rollouts (environment, service)
+  WHERE finished_at IS NULL;
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  environment TEXT NOT NULL,
+  service TEXT NOT NULL,
+  rollout_id INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  message TEXT NOT NULL,
+  data TEXT NOT NULL
+);
+CREATE INDEX events_by_service ON events (environment, service, id);
+)sql"},
+};
+
+constexpr int kLatestVersion = kMigrations[std::size(kMigrations) - 1].version;
+
+int64_t ToMillis(TimePoint t) {
+  return std::chrono::floor<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+TimePoint FromMillis(int64_t ms) {
+  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::milliseconds(ms)));
+}
+
+TimePoint Truncate(TimePoint t) { return FromMillis(ToMillis(t)); }
+
+// nlohmann throws on invalid UTF-8; the caller gets InvalidArgument instead.
+absl::StatusOr<std::string> Dump(const json& value, const std::string& what) {
+  try {
+    return value.dump();
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("sqlite: cannot encode ", what, ": ", e.what()));
+  }
+}
+
+absl::StatusOr<json> Parse(const std::string& text, const std::string& what) {
+  try {
+    return json::parse(text);
+  } catch (const std::exception& e) {
+    return absl::DataLossError(absl::StrCat("sqlite: corrupt ", what, ": ", e.what()));
+  }
+}
+
+absl::StatusOr<std::string> EnvToText(const std::map<std::string, std::string>& env) {
+  json object = json::object();
+  for (const auto& [key, value] : env) object[key] = value;
+  return Dump(object, "revision env");
+}
+
+absl::StatusOr<std::map<std::string, std::string>> EnvFromText(const std::string& text,
+                                                               const std::string& what) {
+  HUT_ASSIGN_OR_RETURN(json value, Parse(text, what));
+  if (!value.is_object()) {
+    return absl::DataLossError(absl::StrCat("sqlite: corrupt ", what, ": not a JSON object"));
+  }
+  std::map<std::string, std::string> env;
+  for (const auto& [key, v] : value.items()) {
+    if (!v.is_string()) {
+      return absl::DataLossError(
+          absl::StrCat("sqlite: corrupt ", what, ": value of ", key, " is not a string"));
+    }
+    env[key] = v.get<std::string>();
+  }
+  return env;
+}
+
+absl::StatusCode CodeFor(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return absl::StatusCode::kUnavailable;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return absl::StatusCode::kDataLoss;
+    case SQLITE_CONSTRAINT:
+      return absl::StatusCode::kFailedPrecondition;
+    case SQLITE_FULL:
+      return absl::StatusCode::kResourceExhausted;
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+      return absl::StatusCode::kPermissionDenied;
+    default:
+      return absl::StatusCode::kInternal;
+  }
+}
+
+}  // namespace
+
+// A cached prepared statement in use: reset and unbound when it goes out of
+// scope, so the cache can hand it out again (one user of a given SQL text at
+// a time, under mu_). Bind errors are kept and reported by the next Step().
+class SqliteStore::Statement {
+ public:
+  explicit Statement(sqlite3_stmt* s) : s_(s) {}
+  Statement(Statement&& other) noexcept
+      : s_(std::exchange(other.s_, nullptr)), bind_rc_(other.bind_rc_) {}
+  Statement& operator=(Statement&&) = delete;
+  ~Statement() {
+    if (s_ != nullptr) {
+      sqlite3_reset(s_);
+      sqlite3_clear_bindings(s_);
+    }
+  }
+
+  void Bind(int i, int64_t v) { Keep(sqlite3_bind_int64(s_, i, v)); }
+  void Bind(int i, const std::string& v) {
+    Keep(sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+  }
+  void Bind(int i, std::optional<TimePoint> t) {
+    Keep(t ? sqlite3_bind_int64(s_, i, ToMillis(*t)) : sqlite3_bind_null(s_, i));
+  }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int Step() { return bind_rc_ != SQLITE_OK ? bind_rc_ : sqlite3_step(s_); }
+
+  int64_t Int(int col) const { return sqlite3_column_int64(s_, col); }
+  bool IsNull(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+  std::string Text(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
+    return p == nullptr ? std::string() : std::string(p, sqlite3_column_bytes(s_, col));
+  }
+
+ private:
+  void Keep(int rc) {
+    if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  }
+  sqlite3_stmt* s_;
+  int bind_rc_ = SQLITE_OK;
+};
+
+// BEGIN IMMEDIATE (the write lock up front, so two connections never
+// deadlock upgrading a read to a write); rolled back unless Commit()
+// succeeded. Used with the store's mu_ held.
+class SqliteStore::Transaction {
+ public:
+  explicit Transaction(SqliteStore& store) : store_(store) {}
+  ~Transaction() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    if (begun_ && !done_) sqlite3_exec(store_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  absl::Status Begin() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    HUT_RETURN_IF_ERROR(store_.Exec("BEGIN IMMEDIATE", "begin transaction"));
+    begun_ = true;
+    return absl::OkStatus();
+  }
+  absl::Status Commit() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    HUT_RETURN_IF_ERROR(store_.Exec("COMMIT", "commit"));
+    done_ = true;
+    return absl::OkStatus();
+  }
+
+ private:
+  SqliteStore& store_;
+  bool begun_ = false;
+  bool done_ = false;
+};
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
+                                                               const Clock& clock,
+                                                               SqliteStoreOptions options) {
+  if (path.empty()) return absl::InvalidArgumentError("sqlite: empty database path");
+  const bool memory = path == ":memory:";
+  if (!memory) {
+    // Create the file ourselves so it is never readable by others, not even
+    // for a moment; SQLite gives the -wal and -shm files the same mode. An
+    // existing file's mode is checked, never changed: a mistyped path must
+    // not alter someone else's file.
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST) fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("sqlite: cannot open ", path));
+    }
+    struct stat st {};
+    int rc = fstat(fd, &st);
+    int saved_errno = errno;
+    close(fd);
+    if (rc != 0) {
+      return absl::ErrnoToStatus(saved_errno, absl::StrCat("sqlite: cannot stat ", path));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("sqlite: cannot open ", path, ": not a regular file"));
+    }
+    if ((st.st_mode & 0077) != 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%03o", static_cast<unsigned>(st.st_mode & 0777));
+      return absl::PermissionDeniedError(
+          absl::StrCat("sqlite: ", path, " is accessible to other users (mode ", mode,
+                       "); it holds hut's state and secrets: chmod 600 it"));
+    }
+  }
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return absl::Status(CodeFor(rc), absl::StrCat("sqlite: cannot open ", path, ": ", message));
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db, path, clock));
+  {
+    std::lock_guard<std::mutex> lock(store->mu_);
+    HUT_RETURN_IF_ERROR(store->Configure(options));
+    HUT_RETURN_IF_ERROR(store->Migrate());
+  }
+  return store;
+}
+
+SqliteStore::SqliteStore(sqlite3* db, std::string path, const Clock& clock)
+    : path_(std::move(path)), clock_(clock), db_(db) {}
+
+SqliteStore::~SqliteStore() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [sql, statement] : statements_) sqlite3_finalize(statement);
+  sqlite3_close(db_);
+}
+
+absl::Status SqliteStore::Error(int rc, const std::string& what) {
+  return absl::Status(CodeFor(rc), absl::StrCat("sqlite: ", path_, ": ", what, ": ",
+                                                db_ != nullptr ? sqlite3_errmsg(db_)
+                                                               : sqlite3_errstr(rc)));
+}
+
+absl::Status SqliteStore::Exec(const char* sql, const std::string& what) {
+  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return Error(rc, what);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SqliteStore::Statement> SqliteStore::Prepare(const char* sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    sqlite3_stmt* s = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+    if (rc != SQLITE_OK) return Error(rc, absl::StrCat("cannot prepare \"", sql, "\""));
+    it = statements_.emplace(sql, s).first;
+  }
+  return Statement(it->second);
+}
+
+absl::Status SqliteStore::Configure(const SqliteStoreOptions& options) {
+  int rc = sqlite3_busy_timeout(db_, static_cast<int>(options.busy_timeout.count()));
+  if (rc != SQLITE_OK) return Error(rc, "cannot set busy timeout");
+  HUT_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys = ON", "cannot enable foreign keys"));
+  if (path_ != ":memory:") {
+    HUT_ASSIGN_OR_RETURN(Statement wal, Prepare("PRAGMA journal_mode = WAL"));
+    rc = wal.Step();
+    if (rc != SQLITE_ROW) return Error(rc, "cannot set WAL mode");
+    if (std::string mode = wal.Text(0); mode != "wal") {
+      return absl::FailedPreconditionError(
+          absl::StrCat("sqlite: ", path_, ": journal mode is ", mode, ", not wal"));
+    }
+  }
+  return Exec("PRAGMA synchronous = FULL", "cannot set synchronous mode");
+}
+
+absl::Status SqliteStore::Migrate() {
+  HUT_RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS schema_version ("
+                           " version INTEGER PRIMARY KEY,"
+                           " applied_at INTEGER NOT NULL)",
+                           "cannot create schema_version"));
+  for (const Migration& migration : kMigrations) {
+    // Re-read under the write lock: another process may have migrated.
+    Transaction tx(*this);
+    HUT_RETURN_IF_ERROR(tx.Begin());
+    int current = 0;
+    {
+      HUT_ASSIGN_OR_RETURN(Statement q,
+                           Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
+      int rc = q.Step();
+      if (rc != SQLITE_ROW) return Error(rc, "cannot read schema version");
+      current = static_cast<int>(q.Int(0));
+    }
+    if (current > kLatestVersion) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("sqlite: ", path_, ": schema version ", current,
+                       " is newer than this hut knows (", kLatestVersion, "); upgrade hut"));
+    }
+    if (current >= migration.version) continue;
+    HUT_RETURN_IF_ERROR(
+        Exec(migration.sql, absl::StrCat("cannot migrate to schema version ", migration.version)));
+    {
+      HUT_ASSIGN_OR_RETURN(
+          Statement ins,
+          Prepare("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)"));
+      ins.Bind(1, int64_t{migration.version});
+      ins.Bind(2, ToMillis(clock_.Now()));
+      int rc = ins.Step();
+      if (rc != SQLITE_DONE) return Error(rc, "cannot record schema version");
+    }
+    HUT_RETURN_IF_ERROR(tx.Commit());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> SqliteStore::SchemaVersion() {
+  std::lock_guard<std::mutex> lock(mu_);
+  HUT_ASSIGN_OR_RETURN(Statement q,
+                       Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
+  int rc = q.Step();
+  if (rc != SQLITE_ROW) return Error(rc, "cannot read schema version");
+  return static_cast<int>(q.Int(0));
+}
+
+// ---- Revisions ----
+
+// Column lists shared by the SELECTs, spliced as literals so the SQL stays constant.
+#define HUT_REVISION_COLUMNS "environment, service, number, version, env, cause, created_at"
+#define HUT_ROLLOUT_COLUMNS                                                                  \
+  "id, environment, service, from_revision, to_revision, strategy, phase, reason, state, " \
+  "created_at, updated_at, finished_at"
+
+absl::StatusOr<Revision> SqliteStore::AddRevision(Revision revision, int history_limit) {
+  if (revision.environment.empty() || revision.service.empty()) {
+    return absl::InvalidArgumentError("sqlite: a revision needs an environment and a service");
+  }
+  if (history_limit < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sqlite: history limit must be at least 1, got ", history_limit));
+  }
+  HUT_ASSIGN_OR_RETURN(std::string env_text, EnvToText(revision.env));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (revision.created_at == TimePoint()) revision.created_at = clock_.Now();
+  revision.created_at = Truncate(revision.created_at);
+  const std::string what =
+      absl::StrCat("add revision of ", revision.service, " in ", revision.environment);
+
+  Transaction tx(*this);
+  HUT_RETURN_IF_ERROR(tx.Begin());
+  {
+    HUT_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT COALESCE(MAX(number), 0) FROM revisions"
+                                              " WHERE environment = ? AND service = ?"));
+    q.Bind(1, revision.environment);
+    q.Bind(2, revision.service);
+    int rc = q.Step();
+    if (rc != SQLITE_ROW) return Error(rc, what);
+    revision.number = static_cast<int>(q.Int(0)) + 1;
+  }
+  {
+    HUT_ASSIGN_OR_RETURN(Statement ins,
+                         Prepare("INSERT INTO revisions (environment, service, number, version,"
+                                 " env, cause, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+    ins.Bind(1, revision.environment);
+    ins.Bind(2, revision.service);
+    ins.Bind(3, int64_t{revision.number});
+    ins.Bind(4, revision.version);
+    ins.Bind(5, env_text);
+    ins.Bind(6, revision.cause);
+    ins.Bind(7, std::optional<TimePoint>(revision.created_at));
+    int rc = ins.Step();
+    if (rc != SQLITE_DONE) return Error(rc, what);
+  }
+  {
+    // Keep the newest `history_limit`, and any a running rollout uses.
+    HUT_ASSIGN_OR_RETURN(
+        Statement trim,
+        Prepare("DELETE FROM revisions WHERE environment = ?1 AND service = ?2"
+                " AND number NOT IN (SELECT number FROM revisions"
+                "   WHERE environment = ?1 AND service = ?2 ORDER BY number DESC LIMIT ?3)"
+                " AND number NOT IN (SELECT from_revision FROM rollouts"
+                "   WHERE environment = ?1 AND service = ?2 AND finished_at IS NULL"
+                "   UNION SELECT to_revision FROM rollouts"
+                "   WHERE environment = ?1 AND service = ?2 AND finished_at IS NULL)"));
+    trim.Bind(1, revision.environment);
+    trim.Bind(2, revision.service);
+    trim.Bind(3, int64_t{history_limit});
+    int rc = trim.Step();
+    if (rc != SQLITE_DONE) return Error(rc, absl::StrCat("trim history of ", revision.service));
+  }
+  HUT_RETURN_IF_ERROR(tx.Commit());
+  return revision;
+}
+
+namespace {
+
+absl::StatusOr<Revision> ReadRevision(const auto& q) {
+  Revision r;
+  r.environment = q.Text(0);
+  r.service = q.Text(1);
+  r.number = static_cast<int>(q.Int(2));
+  r.version = q.Text(3);
+  HUT_ASSIGN_OR_RETURN(r.env, EnvFromText(q.Text(4), absl::StrCat("env of revision ", r.number,
+                                                                    " of ", r.service, " in ",
+                                                                    r.environment)));
+  r.cause = q.Text(5);
+  r.created_at = FromMillis(q.Int(6));
+  return r;
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<Revision>> SqliteStore::GetRevision(const std::string& environment,
+                                                                 const std::string& service,
+                                                                 int number) {
+  std::lock_guard<std::mutex> lock(mu_);
+  HUT_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT " HUT_REVISION_COLUMNS " FROM revisions"
+                                            " WHERE environment = ? AND service = ?"
+                                            " AND number = ?"));
+  q.Bind(1, environment);
+  q.Bind(2, service);
+  q.Bind(3, int64_t{number});
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::nullopt;
+  if (rc != SQLITE_ROW) {
+    return Error(rc, absl::StrCat("get revision ", number, " of ", service, " in ", environment));
+  }
+  HUT_ASSIGN_OR_RETURN(Revision r, ReadRevision(q));
+  return r;
+}
+
+absl::StatusOr<std::vector<Revision>> SqliteStore::ListRevisions(const std::string& environment,
+                                                                 const std::string& service) {
+  std::lock_guard<std::mutex> lock(mu_);
+  HUT_ASSIGN_OR_RETURN(Statement q,
+                       Prepare("SELECT " HUT_REVISION_COLUMNS " FROM revisions"
+                               " WHERE environment = ? AND service = ? ORDER BY number DESC"));
+  q.Bind(1, environment);
+  q.Bind(2, service);
+  std::vector<Revision> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    HUT_ASSIGN_OR_RETURN(Revision r, ReadRevision(q));
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) {
+    return Error(rc, absl::StrCat("list revisions of ", service, " in ", environment));
+  }
+  return out;
+}
+
+// ---- Rollouts ----
+
+namespace {
+
+absl::StatusOr<Rollout> ReadRollout(const auto& q) {
+  Rollout r;
+  r.id = q.Int(0);
+  r.environment = q.Text(1);
+  r.service = q.Text(2);
+  r.from_revision = static_cast<int>(q.Int(3));
+  r.to_revision = static_cast<int>(q.Int(4));
+  r.strategy = q.Text(5);
+  r.phase = q.Text(6);
+  r.reason = q.Text(7);
+  HUT_ASSIGN_OR_RETURN(r.state, Parse(q.Text(8), absl::StrCat("state of rollout ", r.id)));
+  r.created_at = FromMillis(q.Int(9));
+  r.updated_at = FromMillis(q.Int(10));
+  if (!q.IsNull(11)) r.finished_at = FromMillis(q.Int(11));
+  return r;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Rollout>> SqliteStore::QueryRollouts(Statement& q) {
+  std::vector<Rollout> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    HUT_ASSIGN_OR_RETURN(Rollout r, ReadRollout(q));
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return Error(rc, "read rollouts");
+  return out;
+}
+
+absl::StatusOr<std::optional<int64_t>> SqliteStore::UnfinishedRolloutId(
+    const std::string& environment, const std::string& service) {
+  HUT_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT id FROM rollouts WHERE environment = ?"
+                                            " AND service = ? AND finished_at IS NULL"));
+  q.Bind(1, environment);
+  q.Bind(2, service);
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::nullopt;
+  if (rc != SQLITE_ROW) return Error(rc, "find unfinished rollout");
+  return q.Int(0);
+}
+
+absl::StatusOr<Rollout> SqliteStore::CreateRollout(Rollout rollout) {
+  if (rollout.environment.empty() || rollout.service.empty()) {
+    return absl::InvalidArgumentError("sqlite: a rollout needs an environment and a service");
+  }
+  HUT_ASSIGN_OR_RETURN(std::string state_text,
+                       Dump(rollout.state, absl::StrCat("state of rollout of ", rollout.service)));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (rollout.created_at == TimePoint()) rollout.created_at = clock_.Now();
+  if (rollout.updated_at == TimePoint()) rollout.updated_at = rollout.created_at;
+  rollout.created_at = Truncate(rollout.created_at);
+  rollout.updated_at = Truncate(rollout.updated_at);
+  if (rollout.finished_at) rollout.finished_at = Truncate(*rollout.finished_at);
+  const std::string what =
+      absl::StrCat("create rollout of ", rollout.service, " in ", rollout.environment);
+
+  Transaction tx(*this);
+  HUT_RETURN_IF_ERROR(tx.Begin());
+  if (!rollout.finished_at) {
+    // The unique index is the guarantee; this check gives the error its id.
+    HUT_ASSIGN_OR_RETURN(std::optional<int64_t> running,
+                         UnfinishedRolloutId(rollout.environment, rollout.service));
+    if (running) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("rollout ", *running, " of ", rollout.service, " in ",
+                       rollout.environment, " has not finished; one rollout at a time"));
+    }
+  }
+  HUT_ASSIGN_OR_RETURN(
+      Statement ins,
+      Prepare("INSERT INTO rollouts (environment, service, from_revision, to_revision, strategy,"
+              " phase, reason, state, created_at, updated_at, finished_at)"
+              " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  ins.Bind(1, rollout.environment);
+  ins.Bind(2, rollout.service);
+  ins.Bind(3, int64_t{rollout.from_revision});
+  ins.Bind(4, int64_t{rollout.to_revision});
+  ins.Bind(5, rollout.strategy);
+  ins.Bind(6, rollout.phase);
+  ins.Bind(7, rollout.reason);
+  ins.Bind(8, state_text);
+  ins.Bind(9, std::optional<TimePoint>(rollout.created_at));
+  ins.Bind(10, std::optional<TimePoint>(rollout.updated_at));
+  ins.Bind(11, rollout.finished_at);
+  int rc = ins.Step();
+  if (rc != SQLITE_DONE) return Error(rc, what);
+  rollout.id = sqlite3_last_insert_rowid(db_);
+  HUT_RETURN_IF_ERROR(tx.Commit());
+  return rollout;
+}
+
+absl::Status SqliteStore::UpdateRollout(const Rollout& rollout) {
+  HUT_ASSIGN_OR_RETURN(std::string state_text,
+                       Dump(rollout.state, absl::StrCat("state of rollout ", rollout.id)));
+  std::lock_guard<std::mutex> lock(mu_);
+  HUT_ASSIGN_OR_RETURN(Statement q,
+                       Prepare("UPDATE rollouts SET phase = ?, reason = ?, state = ?,"
+                               " updated_at = ?, finished_at = ? WHERE id = ?"));
+  q.Bind(1, rollout.phase);
+  q.Bind(2, rollout.reason);
+  q.Bind(3, state_text);
+  q.Bind(4, std::optional<TimePoint>(rollout.updated_at));
+  q.Bind(5, rollout.finished_at);
+  q.Bind(6, rollout.id);
+  int rc = q.Step();
+  if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("sqlite: cannot mark rollout ", rollout.id, " unfinished: ",
+                     rollout.service, " in ", rollout.environment,
+                     " already has an unfinished rollout"));
+  }
+  if (rc != SQLITE_DONE) return Error(rc, absl::StrCat("update rollout ", rollout.id));
+  if (sqlite3_changes(db_) == 0) {
+    return absl::NotFoundError(absl::StrCat("sqlite: no rollout ", rollout.id));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<Rollout>> SqliteStore::GetRollout(int64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  HUT_ASSIGN_OR_RETURN(Statement q,
+                       Prepare("SELECT " HUT_ROLLOUT_COLUMNS " FROM rollouts WHERE id = ?"));
+  q.Bind(1, id);
+  HUT_ASSIGN_OR_RETURN(std::vector<Rollout> rollouts, QueryRollouts(q));
+  if (rollouts.empty()) return std::nullopt;
+  return std::move(rollouts.front());
+}
+
+absl::StatusOr<std::optional<Rollout>> SqliteStore::LatestRollout(const std::string& environment,
+                                                                  const std::string& service) {
+  std::lock_guard<std::mutex> lock(mu_);
+  HUT_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT " HUT_ROLLOUT_COLUMNS " FROM rollouts"
+                                            " WHERE environment = ? AND service = ?"
+                                            " ORDER BY id DESC LIMIT 1"));
+  q.Bind(1, environment);
+  q.Bind(2, service);
+  HUT_ASSIGN_OR_RETURN(std::vector<Rollout> rollouts, QueryRollouts(q));
+  if (rollouts.empty()) return std::nullopt;
+  return std::move(rollouts.front());
+}
+
+absl::StatusOr<std::vector<Rollout>> SqliteStore::UnfinishedRollouts() {
+  std::lock_guard<std::mutex> lock(mu_);
+  HUT_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT " HUT_ROLLOUT_COLUMNS " FROM rollouts"
+                                            " WHERE finished_at IS NULL ORDER BY id"));
+  return QueryRollouts(q);
+}
+
+#undef HUT_REVISION_COLUMNS
+#undef HUT_ROLLOUT_COLUMNS
+
+// ---- Events ----
+
+absl::StatusOr<Event> SqliteStore::AppendEvent(Event event) {
+  HUT_ASSIGN_OR_RETURN(std::string data_text,
+                       Dump(event.data, absl::StrCat("data of event ", event.type)));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (event.at == TimePoint()) event.at = clock_.Now();
+  event.at = Truncate(event.at);
+  HUT_ASSIGN_OR_RETURN(Statement q,
+                       Prepare("INSERT INTO events (at, environment, service, rollout_id, type,"
+                               " message, data) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+  q.Bind(1, std::optional<TimePoint>(event.at));
+  q.Bind(2, event.environment);
+  q.Bind(3, event.service);
+  q.Bind(4, event.rollout_id);
+  q.Bind(5, event.type);
+  q.Bind(6, event.message);
+  q.Bind(7, data_text);
+  int rc = q.Step();
+  if (rc != SQLITE_DONE) return Error(rc, absl::StrCat("append event ", event.type));
+  event.id = sqlite3_last_insert_rowid(db_);
+  return event;
+}
+
+absl::StatusOr<std::vector<Event>> SqliteStore::EventsAfter(int64_t after_id, int limit,
+                                                            const std::string& environment,
+                                                            const std::string& service) {
+  if (limit < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sqlite: events limit must be at least 1, got ", limit));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  HUT_ASSIGN_OR_RETURN(
+      Statement q,
+      Prepare("SELECT id, at, environment, service, rollout_id, type, message, data FROM events"
+              " WHERE id > ?1 AND (?2 = '' OR environment = ?2) AND (?3 = '' OR service = ?3)"
+              " ORDER BY id LIMIT ?4"));
+  q.Bind(1, after_id);
+  q.Bind(2, environment);
+  q.Bind(3, service);
+  q.Bind(4, int64_t{limit});
+  std::vector<Event> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    Event e;
+    e.id = q.Int(0);
+    e.at = FromMillis(q.Int(1));
+    e.environment = q.Text(2);
+    e.service = q.Text(3);
+    e.rollout_id = q.Int(4);
+    e.type = q.Text(5);
+    e.message = q.Text(6);
+    HUT_ASSIGN_OR_RETURN(e.data, Parse(q.Text(7), absl::StrCat("data of event ", e.id)));
+    out.push_back(std::move(e));
+  }
+  if (rc != SQLITE_DONE) return Error(rc, absl::StrCat("read events after ", after_id));
+  return out;
+}
+
+}  // namespace hut::store
