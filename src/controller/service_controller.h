@@ -1,0 +1,74 @@
+#ifndef HUT_CONTROLLER_SERVICE_CONTROLLER_H_
+#define HUT_CONTROLLER_SERVICE_CONTROLLER_H_
+
+// Carries out rollouts of one service in one environment: records revisions
+// and rollouts in the Store, and on every Tick() reconciles from the saved
+// rollout status (STYLE.md rule 6): observe the runtime, decide (a pure
+// strategy function), persist the new status, then act. A controller killed
+// at any point resumes from the store on its next Tick().
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "src/common/clock.h"
+#include "src/common/log.h"
+#include "src/rollout/rolling.h"
+#include "src/runtime/runtime.h"
+#include "src/spec/spec.h"
+#include "src/store/store.h"
+
+namespace hut::controller {
+
+struct DeployRequest {
+  std::string version;
+  std::map<std::string, std::string> env;  // --set VAR=VALUE
+  std::optional<spec::Strategy> strategy;  // default: the environment's
+};
+
+// Load-balancer weight of a replica that takes a full share of traffic.
+inline constexpr int kFullWeight = 100;
+// Revisions kept per service (`hut rollout history`), as Kubernetes' default.
+inline constexpr int kHistoryLimit = 10;
+
+// Not thread-safe: one reconcile worker owns it (STYLE.md rule 12); the
+// references must outlive it.
+class ServiceController {
+ public:
+  ServiceController(const spec::Spec& spec, const spec::Environment& environment,
+                    const spec::Service& service, runtime::Runtime& runtime, store::Store& store,
+                    const Clock& clock, Logger logger);
+
+  // Records a new revision and starts a rollout to it. FailedPrecondition
+  // while another rollout of the service runs (refused, not queued).
+  absl::StatusOr<store::Rollout> Deploy(const DeployRequest& request);
+  // A new revision with the release of `to_revision` (default: the revision
+  // before the current one), rolled out like a deploy. NotFound for an
+  // unknown revision.
+  absl::StatusOr<store::Rollout> Undo(std::optional<int> to_revision);
+  // One reconcile step of the newest rollout. Call on a timer.
+  absl::Status Tick();
+
+  // The revision serving now: 0 before the first successful rollout.
+  absl::StatusOr<int> CurrentRevision();
+
+ private:
+  absl::StatusOr<store::Rollout> StartRollout(const store::Revision& revision,
+                                              spec::Strategy strategy);
+  absl::Status Apply(const store::Rollout& rollout, const rollout::Action& action);
+  void Record(const store::Rollout& rollout, std::string type, std::string message,
+              nlohmann::json data = nlohmann::json::object());
+
+  const spec::Spec& spec_;
+  const spec::Environment& environment_;
+  const spec::Service& service_;
+  runtime::Runtime& runtime_;
+  store::Store& store_;
+  const Clock& clock_;
+  Logger logger_;
+};
+
+}  // namespace hut::controller
+
+#endif  // HUT_CONTROLLER_SERVICE_CONTROLLER_H_

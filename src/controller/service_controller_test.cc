@@ -1,0 +1,185 @@
+#include "src/controller/service_controller.h"
+
+#include <gtest/gtest.h>
+
+#include "src/spec/load.h"
+#include "src/store/sqlite_store.h"
+#include "testing/capture_log_sink.h"
+#include "testing/fake_clock.h"
+#include "testing/fake_runtime.h"
+
+namespace hut::controller {
+namespace {
+
+using std::chrono::seconds;
+using testing::FakeRuntime;
+
+constexpr char kSpec[] = R"(
+services:
+  backend:
+    release: {command: [foohut-api, serve]}
+policies:
+  rolling: {progress_deadline: 30s}
+environments:
+  staging:
+    runtime: local
+    strategy: rolling
+    services: {backend: {replicas: 3}}
+)";
+
+class ServiceControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    spec::LoadResult loaded = spec::ParseSpec(kSpec, "test.yaml");
+    ASSERT_TRUE(loaded.ok()) << loaded.problems[0].ToString();
+    spec_ = *loaded.spec;
+    auto store = store::SqliteStore::Open(":memory:", clock_);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    controller_ = NewController();
+  }
+
+  std::unique_ptr<ServiceController> NewController() {
+    return std::make_unique<ServiceController>(
+        spec_, *spec_.FindEnvironment("staging"), *spec_.FindService("backend"), runtime_,
+        *store_, clock_, Logger(sink_, clock_, "controller"));
+  }
+
+  // Ticks until the newest rollout finishes; returns it.
+  store::Rollout RunToEnd(int max_ticks = 100) {
+    for (int i = 0; i < max_ticks; ++i) {
+      EXPECT_TRUE(controller_->Tick().ok());
+      auto latest = store_->LatestRollout("staging", "backend");
+      if ((*latest)->finished_at) return **latest;
+      clock_.Advance(seconds(1));
+      runtime_.Step();
+    }
+    ADD_FAILURE() << "rollout did not finish";
+    return {};
+  }
+
+  std::map<std::string, int> ServingVersions() {
+    std::map<std::string, int> out;
+    auto replicas = runtime_.Replicas("backend");
+    for (const auto& r : *replicas) {
+      if (r.in_load_balancer && r.ready) ++out[r.version];
+    }
+    return out;
+  }
+
+  testing::FakeClock clock_;
+  testing::CaptureLogSink sink_;
+  FakeRuntime runtime_{clock_};
+  spec::Spec spec_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<ServiceController> controller_;
+};
+
+TEST_F(ServiceControllerTest, DeploysThenRollsToANewVersion) {
+  ASSERT_TRUE(controller_->Deploy({.version = "1.0.0"}).ok());
+  EXPECT_EQ(RunToEnd().phase, "succeeded");
+  EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"1.0.0", 3}}));
+  auto second = controller_->Deploy({.version = "2.0.0", .env = {{"FOOHUT_FAULTS", ""}}});
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->from_revision, 1);
+  EXPECT_EQ(second->to_revision, 2);
+  EXPECT_EQ(RunToEnd().phase, "succeeded");
+  EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"2.0.0", 3}}));
+  EXPECT_EQ(*controller_->CurrentRevision(), 2);
+}
+
+TEST_F(ServiceControllerTest, RefusesASecondRolloutWhileOneRuns) {
+  ASSERT_TRUE(controller_->Deploy({.version = "1.0.0"}).ok());
+  auto again = controller_->Deploy({.version = "1.0.1"});
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(again.status().message().find("still running"), std::string::npos);
+  // Nothing was recorded for the refused deploy.
+  EXPECT_EQ(store_->ListRevisions("staging", "backend")->size(), 1u);
+}
+
+TEST_F(ServiceControllerTest, NeverReadyReleaseRollsBackWithoutTraffic) {
+  ASSERT_TRUE(controller_->Deploy({.version = "1.0.0"}).ok());
+  RunToEnd();
+  runtime_.SetHealth("3.0.0-broken", FakeRuntime::Health::kNeverReady);
+  ASSERT_TRUE(controller_->Deploy({.version = "3.0.0-broken"}).ok());
+  store::Rollout end = RunToEnd();
+  EXPECT_EQ(end.phase, "rolled-back");
+  EXPECT_NE(end.reason.find("progress deadline (30s)"), std::string::npos) << end.reason;
+  EXPECT_FALSE(runtime_.EverServed("3.0.0-broken"));
+  EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"1.0.0", 3}}));
+  EXPECT_EQ(*controller_->CurrentRevision(), 1);
+}
+
+TEST_F(ServiceControllerTest, FailingHealthChecksRollBackAndSayWhy) {
+  ASSERT_TRUE(controller_->Deploy({.version = "1.0.0"}).ok());
+  RunToEnd();
+  runtime_.SetHealth("2.0.0", FakeRuntime::Health::kFailsAfterReady);
+  ASSERT_TRUE(controller_->Deploy({.version = "2.0.0"}).ok());
+  store::Rollout end = RunToEnd();
+  EXPECT_EQ(end.phase, "rolled-back");
+  EXPECT_NE(end.reason.find("3 consecutive failed health checks (last: HTTP 500)"),
+            std::string::npos)
+      << end.reason;
+  EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"1.0.0", 3}}));
+  // The decision is in the event log.
+  auto events = store_->EventsAfter(0, 1000);
+  bool found = false;
+  for (const store::Event& e : *events) found |= e.type == "rollout.rolled-back" ||
+                                                 e.type == "rollout.rolling-back";
+  EXPECT_TRUE(found);
+}
+
+TEST_F(ServiceControllerTest, UndoRestoresThePreviousReleaseAsANewRevision) {
+  ASSERT_TRUE(controller_->Deploy({.version = "1.0.0", .env = {{"A", "1"}}}).ok());
+  RunToEnd();
+  ASSERT_TRUE(controller_->Deploy({.version = "2.0.0"}).ok());
+  RunToEnd();
+  auto undo = controller_->Undo(std::nullopt);
+  ASSERT_TRUE(undo.ok()) << undo.status();
+  EXPECT_EQ(undo->to_revision, 3);
+  EXPECT_EQ(RunToEnd().phase, "succeeded");
+  EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"1.0.0", 3}}));
+  auto revision = store_->GetRevision("staging", "backend", 3);
+  EXPECT_EQ((*revision)->cause, "undo to revision 1");
+  EXPECT_EQ((*revision)->env, (std::map<std::string, std::string>{{"A", "1"}}));
+  auto replicas = runtime_.Replicas("backend");
+  for (const auto& r : *replicas) {
+    if (r.draining) continue;  // revision 2, on its way out
+    EXPECT_EQ(runtime_.EnvOf(r.name), (std::map<std::string, std::string>{{"A", "1"}}));
+  }
+}
+
+TEST_F(ServiceControllerTest, UndoErrorsAreClear) {
+  auto none = controller_->Undo(std::nullopt);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(controller_->Deploy({.version = "1.0.0"}).ok());
+  RunToEnd();
+  auto unknown = controller_->Undo(42);
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(unknown.status().message().find("no revision 42"), std::string::npos);
+  auto same = controller_->Undo(1);
+  EXPECT_EQ(same.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ServiceControllerTest, ANewControllerResumesARolloutFromTheStore) {
+  ASSERT_TRUE(controller_->Deploy({.version = "1.0.0"}).ok());
+  RunToEnd();
+  ASSERT_TRUE(controller_->Deploy({.version = "2.0.0"}).ok());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(controller_->Tick().ok());
+    runtime_.Step();
+  }
+  controller_ = NewController();  // the old one "crashed"
+  EXPECT_EQ(RunToEnd().phase, "succeeded");
+  EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"2.0.0", 3}}));
+}
+
+TEST_F(ServiceControllerTest, CanaryIsNotAvailableYet) {
+  auto r = controller_->Deploy({.version = "1.0.0", .strategy = spec::Strategy::kCanary});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(store_->ListRevisions("staging", "backend")->size(), 0u);
+}
+
+}  // namespace
+}  // namespace hut::controller

@@ -1,0 +1,57 @@
+#include "src/controller/service_worker.h"
+
+namespace hut::controller {
+
+ServiceWorker::ServiceWorker(std::unique_ptr<ServiceController> controller,
+                             std::chrono::milliseconds tick_interval, Logger logger)
+    : controller_(std::move(controller)),
+      tick_interval_(tick_interval),
+      logger_(std::move(logger)),
+      thread_([this] { Loop(); }) {}
+
+ServiceWorker::~ServiceWorker() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  // Whatever is still queued is answered as cancelled.
+  for (auto& task : queue_) task(nullptr);
+}
+
+void ServiceWorker::Post(std::function<void(ServiceController*)> task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(std::move(task));
+      cv_.notify_all();
+      return;
+    }
+  }
+  task(nullptr);
+}
+
+void ServiceWorker::Loop() {
+  auto next_tick = std::chrono::steady_clock::now();
+  while (true) {
+    std::function<void(ServiceController*)> task;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_until(lock, next_tick, [this] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      if (!queue_.empty()) {
+        task = std::move(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    if (task) task(controller_.get());
+    // A request may have started a rollout: reconcile at once.
+    if (absl::Status s = controller_->Tick(); !s.ok()) {
+      logger_.Error("reconcile failed", {{"error", std::string(s.message())}});
+    }
+    next_tick = std::chrono::steady_clock::now() + tick_interval_;
+  }
+}
+
+}  // namespace hut::controller

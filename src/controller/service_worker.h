@@ -1,0 +1,62 @@
+#ifndef HUT_CONTROLLER_SERVICE_WORKER_H_
+#define HUT_CONTROLLER_SERVICE_WORKER_H_
+
+// One thread per service that owns its ServiceController (STYLE.md rule 12):
+// requests from the API are queued to it and answered through futures; between
+// requests it reconciles every `tick_interval`.
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "src/controller/service_controller.h"
+
+namespace hut::controller {
+
+class ServiceWorker {
+ public:
+  // Starts the thread. Ticks right away, then every `tick_interval` and
+  // after every request.
+  ServiceWorker(std::unique_ptr<ServiceController> controller,
+                std::chrono::milliseconds tick_interval, Logger logger);
+  // Stops the thread after the request in progress; queued requests are
+  // answered with Cancelled.
+  ~ServiceWorker();
+
+  ServiceWorker(const ServiceWorker&) = delete;
+  ServiceWorker& operator=(const ServiceWorker&) = delete;
+
+  // Runs `fn` on the worker thread and returns its result. Safe from any thread.
+  template <typename T>
+  T Run(std::function<T(ServiceController&)> fn, T if_cancelled) {
+    auto task = std::make_shared<std::packaged_task<T(ServiceController*)>>(
+        [fn = std::move(fn), if_cancelled](ServiceController* c) {
+          return c == nullptr ? if_cancelled : fn(*c);
+        });
+    std::future<T> result = task->get_future();
+    Post([task](ServiceController* c) { (*task)(c); });
+    return result.get();
+  }
+
+ private:
+  void Post(std::function<void(ServiceController*)> task);
+  void Loop();
+
+  std::unique_ptr<ServiceController> controller_;
+  const std::chrono::milliseconds tick_interval_;
+  Logger logger_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void(ServiceController*)>> queue_;  // guarded by mu_
+  bool stopping_ = false;                                       // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace hut::controller
+
+#endif  // HUT_CONTROLLER_SERVICE_WORKER_H_

@@ -1,0 +1,266 @@
+#include "src/server/control_api.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "src/common/log.h"
+
+namespace hut::server {
+namespace {
+
+using http::Request;
+using http::Response;
+using nlohmann::json;
+
+int HttpStatusOf(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+      return 400;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAlreadyExists:
+      return 409;
+    case absl::StatusCode::kUnimplemented:
+      return 501;
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+Response FromStatus(const absl::Status& s) {
+  return Response::Error(HttpStatusOf(s), std::string(s.message()));
+}
+
+std::string Time(TimePoint t) { return FormatTimestamp(t); }
+
+// The body as a JSON object; an empty body is an empty object.
+absl::StatusOr<json> BodyObject(const Request& request) {
+  if (request.body.empty()) return json::object();
+  json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object()) {
+    return absl::InvalidArgumentError("request body must be a JSON object");
+  }
+  return body;
+}
+
+}  // namespace
+
+json RolloutJson(const store::Rollout& r) {
+  json j = {{"id", r.id},
+            {"environment", r.environment},
+            {"service", r.service},
+            {"from_revision", r.from_revision},
+            {"to_revision", r.to_revision},
+            {"strategy", r.strategy},
+            {"phase", r.phase},
+            {"reason", r.reason},
+            {"created_at", Time(r.created_at)},
+            {"updated_at", Time(r.updated_at)},
+            {"finished_at", r.finished_at ? json(Time(*r.finished_at)) : json(nullptr)}};
+  return j;
+}
+
+json RevisionJson(const store::Revision& r) {
+  return {{"number", r.number},  {"version", r.version},
+          {"env", r.env},        {"cause", r.cause},
+          {"created_at", Time(r.created_at)}};
+}
+
+json EventJson(const store::Event& e) {
+  return {{"id", e.id},           {"at", Time(e.at)},         {"environment", e.environment},
+          {"service", e.service}, {"rollout_id", e.rollout_id}, {"type", e.type},
+          {"message", e.message}, {"data", e.data}};
+}
+
+json ReplicaJson(const runtime::ReplicaStatus& r) {
+  return {{"name", r.name},
+          {"revision", r.revision},
+          {"version", r.version},
+          {"address", absl::StrCat(r.address, ":", r.port)},
+          {"started_at", Time(r.started_at)},
+          {"restarts", r.restarts},
+          {"ready", r.ready},
+          {"consecutive_failures", r.consecutive_failures},
+          {"last_failure", r.last_failure},
+          {"in_load_balancer", r.in_load_balancer},
+          {"weight", r.weight},
+          {"draining", r.draining}};
+}
+
+ControlApi::ControlApi(const spec::Environment& environment,
+                       std::map<std::string, controller::ServiceWorker*> workers,
+                       runtime::Runtime& runtime, store::Store& store, Secret admin_token,
+                       Logger logger)
+    : environment_(environment),
+      workers_(std::move(workers)),
+      runtime_(runtime),
+      store_(store),
+      admin_token_(std::move(admin_token)),
+      logger_(std::move(logger)) {
+  auto bind = [this](Response (ControlApi::*handler)(const Request&) const) {
+    return [this, handler](const Request& r) { return (this->*handler)(r); };
+  };
+  router_.Add("GET", "/api/v1/services", bind(&ControlApi::Services));
+  router_.Add("GET", "/api/v1/services/{service}/rollout", bind(&ControlApi::Rollout));
+  router_.Add("GET", "/api/v1/services/{service}/history", bind(&ControlApi::History));
+  router_.Add("POST", "/api/v1/services/{service}/deploy", bind(&ControlApi::Deploy));
+  router_.Add("POST", "/api/v1/services/{service}/undo", bind(&ControlApi::Undo));
+  router_.Add("GET", "/api/v1/events", bind(&ControlApi::Events));
+}
+
+Response ControlApi::Handle(const Request& request) const {
+  std::string header = request.Header("Authorization").value_or("");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (!header.starts_with(kBearer) ||
+      !Secret(header.substr(kBearer.size())).Equals(admin_token_)) {
+    Response r = Response::Error(401, "missing or wrong admin token (Authorization: Bearer ...)");
+    r.SetHeader("WWW-Authenticate", "Bearer");
+    return r;
+  }
+  auto env = request.query.find("env");
+  if (env != request.query.end() && env->second != environment_.name) {
+    return Response::Error(400, absl::StrCat("this server runs environment \"", environment_.name,
+                                             "\", not \"", env->second, "\""));
+  }
+  return router_.Handle(request);
+}
+
+controller::ServiceWorker* ControlApi::WorkerFor(const Request& request, Response* error) const {
+  const std::string& name = request.path_params.at("service");
+  auto it = workers_.find(name);
+  if (it == workers_.end()) {
+    std::string known;
+    for (const auto& [service, worker] : workers_) {
+      absl::StrAppend(&known, known.empty() ? "" : ", ", service);
+    }
+    *error = Response::Error(404, absl::StrCat("unknown service \"", name, "\" (services: ",
+                                               known, ")"));
+    return nullptr;
+  }
+  return it->second;
+}
+
+Response ControlApi::Services(const Request&) const {
+  json services = json::array();
+  for (const auto& [name, worker] : workers_) {
+    auto current = worker->Run<absl::StatusOr<int>>(
+        [](controller::ServiceController& c) { return c.CurrentRevision(); },
+        absl::CancelledError("server is stopping"));
+    if (!current.ok()) return FromStatus(current.status());
+    auto latest = store_.LatestRollout(environment_.name, name);
+    if (!latest.ok()) return FromStatus(latest.status());
+    services.push_back({{"name", name},
+                        {"current_revision", *current},
+                        {"rollout", *latest ? RolloutJson(**latest) : json(nullptr)}});
+  }
+  return Response::Json(200, {{"environment", environment_.name}, {"services", services}});
+}
+
+Response ControlApi::Rollout(const Request& request) const {
+  Response error;
+  if (WorkerFor(request, &error) == nullptr) return error;
+  const std::string& service = request.path_params.at("service");
+  auto latest = store_.LatestRollout(environment_.name, service);
+  if (!latest.ok()) return FromStatus(latest.status());
+  auto replicas = runtime_.Replicas(service);
+  if (!replicas.ok()) return FromStatus(replicas.status());
+  json list = json::array();
+  for (const auto& r : *replicas) list.push_back(ReplicaJson(r));
+  return Response::Json(200, {{"rollout", *latest ? RolloutJson(**latest) : json(nullptr)},
+                              {"replicas", list}});
+}
+
+Response ControlApi::History(const Request& request) const {
+  Response error;
+  if (WorkerFor(request, &error) == nullptr) return error;
+  auto revisions = store_.ListRevisions(environment_.name, request.path_params.at("service"));
+  if (!revisions.ok()) return FromStatus(revisions.status());
+  json list = json::array();
+  for (const auto& r : *revisions) list.push_back(RevisionJson(r));
+  return Response::Json(200, {{"revisions", list}});
+}
+
+Response ControlApi::Deploy(const Request& request) const {
+  Response error;
+  controller::ServiceWorker* worker = WorkerFor(request, &error);
+  if (worker == nullptr) return error;
+  auto body = BodyObject(request);
+  if (!body.ok()) return FromStatus(body.status());
+  controller::DeployRequest deploy;
+  auto version = body->find("version");
+  if (version == body->end() || !version->is_string() || version->get<std::string>().empty()) {
+    return Response::Error(400, "\"version\" (a non-empty string) is required");
+  }
+  deploy.version = version->get<std::string>();
+  if (auto env = body->find("env"); env != body->end()) {
+    if (!env->is_object()) return Response::Error(400, "\"env\" must be an object of strings");
+    for (const auto& [key, value] : env->items()) {
+      if (!value.is_string()) {
+        return Response::Error(400, absl::StrCat("\"env.", key, "\" must be a string"));
+      }
+      deploy.env[key] = value.get<std::string>();
+    }
+  }
+  if (auto strategy = body->find("strategy"); strategy != body->end()) {
+    std::string name = strategy->is_string() ? strategy->get<std::string>() : "";
+    for (spec::Strategy s :
+         {spec::Strategy::kReplace, spec::Strategy::kRolling, spec::Strategy::kCanary}) {
+      if (spec::Name(s) == name) deploy.strategy = s;
+    }
+    if (!deploy.strategy) {
+      return Response::Error(400, "\"strategy\" must be one of replace, rolling, canary");
+    }
+  }
+  auto rollout = worker->Run<absl::StatusOr<store::Rollout>>(
+      [&deploy](controller::ServiceController& c) { return c.Deploy(deploy); },
+      absl::CancelledError("server is stopping"));
+  if (!rollout.ok()) return FromStatus(rollout.status());
+  return Response::Json(201, {{"rollout", RolloutJson(*rollout)}});
+}
+
+Response ControlApi::Undo(const Request& request) const {
+  Response error;
+  controller::ServiceWorker* worker = WorkerFor(request, &error);
+  if (worker == nullptr) return error;
+  auto body = BodyObject(request);
+  if (!body.ok()) return FromStatus(body.status());
+  std::optional<int> to;
+  if (auto r = body->find("to_revision"); r != body->end() && !r->is_null()) {
+    if (!r->is_number_integer() || r->get<int64_t>() < 1) {
+      return Response::Error(400, "\"to_revision\" must be a positive integer");
+    }
+    to = r->get<int>();
+  }
+  auto rollout = worker->Run<absl::StatusOr<store::Rollout>>(
+      [to](controller::ServiceController& c) { return c.Undo(to); },
+      absl::CancelledError("server is stopping"));
+  if (!rollout.ok()) return FromStatus(rollout.status());
+  return Response::Json(201, {{"rollout", RolloutJson(*rollout)}});
+}
+
+Response ControlApi::Events(const Request& request) const {
+  int64_t after = 0;
+  int limit = 100;
+  if (auto it = request.query.find("after"); it != request.query.end()) {
+    if (!absl::SimpleAtoi(it->second, &after) || after < 0) {
+      return Response::Error(400, "\"after\" must be a non-negative integer");
+    }
+  }
+  if (auto it = request.query.find("limit"); it != request.query.end()) {
+    if (!absl::SimpleAtoi(it->second, &limit) || limit < 1 || limit > 1000) {
+      return Response::Error(400, "\"limit\" must be an integer in 1..1000");
+    }
+  }
+  std::string service;
+  if (auto it = request.query.find("service"); it != request.query.end()) service = it->second;
+  auto events = store_.EventsAfter(after, limit, environment_.name, service);
+  if (!events.ok()) return FromStatus(events.status());
+  json list = json::array();
+  for (const auto& e : *events) list.push_back(EventJson(e));
+  return Response::Json(200, {{"events", list}});
+}
+
+}  // namespace hut::server

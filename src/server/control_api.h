@@ -1,0 +1,72 @@
+#ifndef HUT_SERVER_CONTROL_API_H_
+#define HUT_SERVER_CONTROL_API_H_
+
+// hut's HTTP/JSON API, used by the CLI (and later the dashboard). Every
+// request needs `Authorization: Bearer <admin token>`; a wrong or missing
+// token gets 401 with a JSON error. One server runs one environment.
+//
+//   GET  /api/v1/services                          services, current revision, latest rollout
+//   GET  /api/v1/services/{service}/rollout        latest rollout and the replicas
+//   GET  /api/v1/services/{service}/history        revisions, newest first
+//   POST /api/v1/services/{service}/deploy         {"version", "env": {..}, "strategy"}
+//   POST /api/v1/services/{service}/undo           {"to_revision": N} (optional)
+//   GET  /api/v1/events?after=ID&service=S&limit=N events after ID, oldest first
+//
+// Every service path also takes ?env=E, refused with 400 when E is not the
+// environment this server runs.
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "src/common/clock.h"
+#include "src/common/log.h"
+#include "src/common/secret.h"
+#include "src/controller/service_worker.h"
+#include "src/http/router.h"
+#include "src/runtime/runtime.h"
+#include "src/spec/spec.h"
+#include "src/store/store.h"
+
+namespace hut::server {
+
+class ControlApi {
+ public:
+  // `workers` maps service name to its worker; all references outlive this.
+  ControlApi(const spec::Environment& environment,
+             std::map<std::string, controller::ServiceWorker*> workers,
+             runtime::Runtime& runtime, store::Store& store, Secret admin_token, Logger logger);
+
+  // Thread-safe.
+  http::Response Handle(const http::Request& request) const;
+
+ private:
+  http::Response Services(const http::Request& request) const;
+  http::Response Rollout(const http::Request& request) const;
+  http::Response History(const http::Request& request) const;
+  http::Response Deploy(const http::Request& request) const;
+  http::Response Undo(const http::Request& request) const;
+  http::Response Events(const http::Request& request) const;
+
+  // The worker of the request's {service}, or an error response.
+  controller::ServiceWorker* WorkerFor(const http::Request& request,
+                                       http::Response* error) const;
+
+  const spec::Environment& environment_;
+  std::map<std::string, controller::ServiceWorker*> workers_;
+  runtime::Runtime& runtime_;
+  store::Store& store_;
+  Secret admin_token_;
+  Logger logger_;
+  http::Router router_;
+};
+
+// JSON forms shared by the API and the CLI's `-o json`.
+nlohmann::json RolloutJson(const store::Rollout& rollout);
+nlohmann::json RevisionJson(const store::Revision& revision);
+nlohmann::json EventJson(const store::Event& event);
+nlohmann::json ReplicaJson(const runtime::ReplicaStatus& replica);
+
+}  // namespace hut::server
+
+#endif  // HUT_SERVER_CONTROL_API_H_

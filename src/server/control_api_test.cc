@@ -1,0 +1,152 @@
+#include "src/server/control_api.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "src/spec/load.h"
+#include "src/store/sqlite_store.h"
+#include "testing/capture_log_sink.h"
+#include "testing/fake_clock.h"
+#include "testing/fake_runtime.h"
+
+namespace hut::server {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+class ControlApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    spec::LoadResult loaded = spec::ParseSpec(R"(
+services:
+  backend:
+    release: {command: [foohut-api, serve]}
+environments:
+  staging:
+    runtime: local
+    strategy: rolling
+    services: {backend: {replicas: 3}}
+)",
+                                              "test.yaml");
+    ASSERT_TRUE(loaded.ok()) << loaded.problems[0].ToString();
+    spec_ = *loaded.spec;
+    auto store = store::SqliteStore::Open(":memory:", clock_);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    const spec::Environment& env = *spec_.FindEnvironment("staging");
+    worker_ = std::make_unique<controller::ServiceWorker>(
+        std::make_unique<controller::ServiceController>(
+            spec_, env, *spec_.FindService("backend"), runtime_, *store_, clock_, log_),
+        milliseconds(5), log_);
+    api_ = std::make_unique<ControlApi>(
+        env, std::map<std::string, controller::ServiceWorker*>{{"backend", worker_.get()}},
+        runtime_, *store_, Secret("s3cret-token"), log_);
+  }
+
+  http::Response Call(const std::string& method, const std::string& target,
+                      const std::string& body = "", const std::string& token = "s3cret-token") {
+    http::Request r;
+    r.method = method;
+    r.target = target;
+    size_t q = target.find('?');
+    r.path = target.substr(0, q);
+    if (q != std::string::npos) r.query = http::ParseQuery(target.substr(q + 1));
+    r.body = body;
+    if (!token.empty()) r.headers.emplace("Authorization", "Bearer " + token);
+    return api_->Handle(r);
+  }
+
+  void WaitFinished() {
+    for (int i = 0; i < 2000; ++i) {
+      runtime_.Step();
+      std::this_thread::sleep_for(milliseconds(2));
+      auto latest = store_->LatestRollout("staging", "backend");
+      if (*latest && (*latest)->finished_at) return;
+    }
+    FAIL() << "rollout did not finish";
+  }
+
+  testing::FakeClock clock_;
+  testing::CaptureLogSink sink_;
+  Logger log_{sink_, clock_, "api"};
+  testing::FakeRuntime runtime_{clock_};
+  spec::Spec spec_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<controller::ServiceWorker> worker_;
+  std::unique_ptr<ControlApi> api_;
+};
+
+TEST_F(ControlApiTest, EveryRequestNeedsTheToken) {
+  for (const std::string& token : {std::string(""), std::string("wrong")}) {
+    http::Response r = Call("GET", "/api/v1/services", "", token);
+    EXPECT_EQ(r.status, 401);
+    EXPECT_EQ(json::parse(r.body)["error"]["code"], 401);
+  }
+  EXPECT_EQ(Call("GET", "/api/v1/services").status, 200);
+}
+
+TEST_F(ControlApiTest, DeployStatusHistoryUndo) {
+  http::Response deployed = Call("POST", "/api/v1/services/backend/deploy",
+                                 R"({"version": "1.0.0", "env": {"FOOHUT_FAULTS": ""}})");
+  ASSERT_EQ(deployed.status, 201) << deployed.body;
+  EXPECT_EQ(json::parse(deployed.body)["rollout"]["to_revision"], 1);
+  WaitFinished();
+  ASSERT_EQ(Call("POST", "/api/v1/services/backend/deploy", R"({"version": "2.0.0"})").status,
+            201);
+  WaitFinished();
+  json status = json::parse(Call("GET", "/api/v1/services/backend/rollout").body);
+  EXPECT_EQ(status["rollout"]["phase"], "succeeded");
+  int serving = 0;
+  for (const json& r : status["replicas"]) serving += r["draining"] ? 0 : 1;
+  EXPECT_EQ(serving, 3);
+  json history = json::parse(Call("GET", "/api/v1/services/backend/history").body);
+  ASSERT_EQ(history["revisions"].size(), 2u);
+  EXPECT_EQ(history["revisions"][0]["version"], "2.0.0");
+  EXPECT_EQ(history["revisions"][1]["env"]["FOOHUT_FAULTS"], "");
+  http::Response undo = Call("POST", "/api/v1/services/backend/undo", "");
+  ASSERT_EQ(undo.status, 201) << undo.body;
+  WaitFinished();
+  json services = json::parse(Call("GET", "/api/v1/services").body);
+  EXPECT_EQ(services["services"][0]["current_revision"], 3);
+  json events = json::parse(Call("GET", "/api/v1/events?after=0&service=backend").body);
+  EXPECT_GT(events["events"].size(), 3u);
+  EXPECT_EQ(events["events"][0]["type"], "rollout.started");
+}
+
+TEST_F(ControlApiTest, BadRequestsGetClearErrors) {
+  struct Case {
+    std::string method, target, body;
+    int status;
+    std::string message_part;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"POST", "/api/v1/services/nope/deploy", R"({"version":"1"})", 404, "unknown service"},
+           {"POST", "/api/v1/services/backend/deploy", "{", 400, "JSON object"},
+           {"POST", "/api/v1/services/backend/deploy", R"({"version": 3})", 400, "version"},
+           {"POST", "/api/v1/services/backend/deploy", R"({"version":"1","env":{"A":1}})", 400,
+            "env.A"},
+           {"POST", "/api/v1/services/backend/deploy", R"({"version":"1","strategy":"blue"})",
+            400, "strategy"},
+           {"POST", "/api/v1/services/backend/undo", R"({"to_revision": 7})", 404,
+            "no revision 7"},
+           {"POST", "/api/v1/services/backend/undo", R"({"to_revision": "x"})", 400,
+            "to_revision"},
+           {"GET", "/api/v1/services?env=production", "", 400, "runs environment"},
+           {"GET", "/api/v1/events?after=x", "", 400, "after"},
+       }) {
+    http::Response r = Call(c.method, c.target, c.body);
+    EXPECT_EQ(r.status, c.status) << c.target << " " << c.body << " -> " << r.body;
+    EXPECT_NE(r.body.find(c.message_part), std::string::npos) << r.body;
+  }
+  // A deploy while another rollout runs is refused (not queued).
+  ASSERT_EQ(Call("POST", "/api/v1/services/backend/deploy", R"({"version":"1"})").status, 201);
+  http::Response busy = Call("POST", "/api/v1/services/backend/deploy", R"({"version":"2"})");
+  // (The fake world is not stepped here, so the first rollout cannot finish.)
+  EXPECT_EQ(busy.status, 409) << busy.body;
+  EXPECT_NE(busy.body.find("still running"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hut::server
