@@ -38,6 +38,7 @@ struct ReplicaStatus {
   std::string version;
   std::string address;  // where the load balancer reaches it
   uint16_t port = 0;
+  int pid = 0;          // the process, where the runtime has one (local); else 0
   TimePoint started_at;
   int restarts = 0;              // crashes so far (each restarted with backoff)
   bool ready = false;            // the last readiness check passed
