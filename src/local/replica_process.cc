@@ -467,7 +467,10 @@ ExitStatus ReplicaProcess::Stop(milliseconds grace) {
   if (process_ == nullptr) return ExitStatus{};  // Start() failed before spawning
   if (!stopped_) {
     ReapLocked();
-    if (SignalLocked(SIGTERM, false)) {
+    // Waits even if the signal found no workload: it may have just ended, and
+    // its own status (not our SIGKILL) is the one to report.
+    if (!exit_.has_value()) {
+      SignalLocked(SIGTERM, false);
       cv_.wait_for(lock, grace, [&] { return exit_.has_value(); });
     }
     if (!exit_.has_value()) {
