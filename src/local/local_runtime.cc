@@ -1,0 +1,314 @@
+#include "src/local/local_runtime.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "src/common/status.h"
+#include "src/http/trace_context.h"
+#include "src/spec/spec.h"
+
+namespace hut::local {
+namespace {
+
+using std::chrono::milliseconds;
+
+}  // namespace
+
+absl::StatusOr<uint16_t> FreeLoopbackPort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError("socket() failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    return absl::UnavailableError("no free loopback port");
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+LocalRuntime::LocalRuntime(LocalRuntimeOptions options, Haproxy& lb, LogSink& sink,
+                           const Clock& clock, Logger logger)
+    : options_(std::move(options)),
+      lb_(lb),
+      sink_(sink),
+      clock_(clock),
+      logger_(std::move(logger)),
+      sandbox_(options_.sandbox == SandboxMode::kOff ? SandboxSupport{} : ProbeSandbox()) {
+  if (options_.sandbox != SandboxMode::kOff && !sandbox_.available) {
+    logger_.Warn("replicas run without a sandbox", {{"reason", sandbox_.reason}});
+  }
+  monitor_ = std::thread([this] { MonitorLoop(); });
+}
+
+LocalRuntime::~LocalRuntime() {
+  std::vector<std::pair<std::string, std::string>> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    for (auto& [service, replicas] : replicas_) {
+      for (auto& [name, replica] : replicas) {
+        if (!replica->leaving) all.emplace_back(service, name);
+      }
+    }
+  }
+  cv_.notify_all();
+  monitor_.join();
+  for (auto& [service, name] : all) (void)DrainAndStop(service, name);
+  std::vector<std::future<void>> retiring;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    retiring = std::move(retiring_);
+  }
+  for (auto& f : retiring) f.wait();
+}
+
+LocalRuntime::Replica* LocalRuntime::Find(const std::string& service, const std::string& name) {
+  auto s = replicas_.find(service);
+  if (s == replicas_.end()) return nullptr;
+  auto r = s->second.find(name);
+  return r == s->second.end() ? nullptr : r->second.get();
+}
+
+absl::StatusOr<std::string> LocalRuntime::StartReplica(const runtime::ReplicaTemplate& t) {
+  HUT_ASSIGN_OR_RETURN(uint16_t port, FreeLoopbackPort());
+  auto replica = std::make_unique<Replica>();
+  replica->spec = t;
+  std::string name = absl::StrCat(t.service, "-r", t.revision, "-", http::RandomHex(2));
+
+  spec::ReleaseContext context;
+  context.version = t.version;
+  context.port = port;
+  context.service = t.service;
+  context.environment = options_.environment;
+  context.backing_urls = options_.backing_urls;
+  spec::Release release = spec::ExpandRelease(t.release, context);
+
+  ReplicaOptions& p = replica->process_options;
+  p.service = t.service;
+  p.version = t.version;
+  p.replica = name;
+  p.argv = release.command;
+  p.env = release.env;
+  for (const auto& [k, v] : t.env) p.env[k] = v;
+  p.env["PORT"] = std::to_string(port);
+  p.private_dir = absl::StrCat(options_.state_dir, "/replicas/", name);
+  p.sandbox = options_.sandbox;
+  p.grace = t.termination_grace;
+
+  HUT_ASSIGN_OR_RETURN(replica->process, ReplicaProcess::Start(p, sandbox_, sink_, clock_));
+  replica->readiness = health::FailureCounter(t.health.failure_threshold);
+  replica->status.name = name;
+  replica->status.revision = t.revision;
+  replica->status.version = t.version;
+  replica->status.address = "127.0.0.1";
+  replica->status.port = port;
+  replica->status.pid = replica->process->pid();
+  replica->status.started_at = clock_.Now();
+  replica->next_probe = clock_.Now();
+  replica->backoff = options_.restart_backoff;
+  logger_.Info("replica started", {{"service", t.service}, {"replica", name},
+                                   {"version", t.version}, {"port", port},
+                                   {"pid", replica->process->pid()}});
+  std::lock_guard<std::mutex> lock(mu_);
+  replicas_[t.service][name] = std::move(replica);
+  return name;
+}
+
+absl::Status LocalRuntime::AddToLoadBalancer(const std::string& service,
+                                             const std::string& name, int weight) {
+  LbServer server;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Replica* r = Find(service, name);
+    if (r == nullptr || r->leaving) {
+      return absl::NotFoundError(absl::StrCat("no running replica ", service, "/", name));
+    }
+    server = {name, r->status.address, r->status.port, weight};
+  }
+  HUT_RETURN_IF_ERROR(lb_.AddServer(service, server));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (Replica* r = Find(service, name)) {
+    r->status.in_load_balancer = true;
+    r->status.weight = weight;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LocalRuntime::SetWeight(const std::string& service, const std::string& name,
+                                     int weight) {
+  HUT_RETURN_IF_ERROR(lb_.SetWeight(service, name, weight));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (Replica* r = Find(service, name)) r->status.weight = weight;
+  return absl::OkStatus();
+}
+
+absl::Status LocalRuntime::DrainAndStop(const std::string& service, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Replica* r = Find(service, name);
+  if (r == nullptr || r->leaving) return absl::OkStatus();
+  r->leaving = true;
+  r->drain = r->status.in_load_balancer;
+  r->status.draining = true;
+  r->leave_deadline = clock_.Now() + r->spec.termination_grace;
+  std::erase_if(retiring_, [](const std::future<void>& f) {
+    return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  });
+  retiring_.push_back(std::async(std::launch::async, [this, service, name] {
+    Retire(service, name);
+  }));
+  return absl::OkStatus();
+}
+
+absl::Status LocalRuntime::Stop(const std::string& service, const std::string& name) {
+  return DrainAndStop(service, name);  // one path: a replica not in the LB skips the drain
+}
+
+void LocalRuntime::Retire(std::string service, std::string name) {
+  bool drain;
+  TimePoint deadline;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Replica* r = Find(service, name);
+    if (r == nullptr) return;
+    drain = r->drain;
+    deadline = r->leave_deadline;
+  }
+  if (drain) {
+    // No new requests; wait until those in flight have been answered.
+    if (absl::Status s = lb_.Drain(service, name); !s.ok()) {
+      logger_.Warn("drain failed", {{"replica", name}, {"error", std::string(s.message())}});
+    }
+    while (clock_.Now() < deadline) {
+      auto stats = lb_.Stats();
+      bool idle = true;
+      if (stats.ok()) {
+        for (const LbServerStats& s : *stats) {
+          if (s.service == service && s.server == name && s.current_sessions > 0) idle = false;
+        }
+      }
+      if (idle) break;
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    if (absl::Status s = lb_.RemoveServer(service, name); !s.ok()) {
+      logger_.Warn("removing from the load balancer failed",
+                   {{"replica", name}, {"error", std::string(s.message())}});
+    }
+  }
+  std::unique_ptr<ReplicaProcess> process;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (Replica* r = Find(service, name)) process = std::move(r->process);
+  }
+  if (process) {
+    ExitStatus exit = process->Stop();
+    logger_.Info("replica stopped", {{"service", service}, {"replica", name},
+                                     {"exit", exit.ToString()}});
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto s = replicas_.find(service); s != replicas_.end()) s->second.erase(name);
+}
+
+absl::StatusOr<std::vector<runtime::ReplicaStatus>> LocalRuntime::Replicas(
+    const std::string& service) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<runtime::ReplicaStatus> out;
+  if (auto s = replicas_.find(service); s != replicas_.end()) {
+    for (const auto& [name, r] : s->second) out.push_back(r->status);
+  }
+  return out;
+}
+
+void LocalRuntime::MonitorLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    MonitorOnce();
+    lock.lock();
+    cv_.wait_for(lock, options_.monitor_interval, [this] { return stopping_; });
+  }
+}
+
+void LocalRuntime::MonitorOnce() {
+  struct Probe {
+    std::string service, name, path;
+    uint16_t port;
+    Duration timeout;
+  };
+  std::vector<Probe> due;
+  std::vector<std::pair<std::string, std::string>> restart;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    TimePoint now = clock_.Now();
+    for (auto& [service, replicas] : replicas_) {
+      for (auto& [name, r] : replicas) {
+        if (r->leaving) continue;
+        if (r->process) {
+          if (std::optional<ExitStatus> exit = r->process->Exited()) {
+            // A crash counts as a failed health check; restart with backoff.
+            r->process.reset();
+            ++r->status.restarts;
+            r->readiness.Record({now, false, absl::StrCat("exited: ", exit->ToString())});
+            r->status.ready = false;
+            r->status.consecutive_failures = r->readiness.consecutive_failures();
+            r->status.last_failure = absl::StrCat("exited: ", exit->ToString());
+            r->restart_at = now + r->backoff;
+            logger_.Warn("replica exited; restarting",
+                         {{"service", service}, {"replica", name}, {"exit", exit->ToString()},
+                          {"restarts", r->status.restarts},
+                          {"backoff_ms", r->backoff.count()}});
+            r->backoff = std::min(r->backoff * 2, options_.max_restart_backoff);
+          } else if (now >= r->next_probe) {
+            due.push_back({service, name, r->spec.health.readiness_path, r->status.port,
+                           r->spec.health.timeout});
+            r->next_probe = now + r->spec.health.interval;
+          }
+        } else if (now >= r->restart_at) {
+          restart.emplace_back(service, name);
+        }
+      }
+    }
+  }
+  for (const auto& [service, name] : restart) {
+    ReplicaOptions options;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      Replica* r = Find(service, name);
+      if (r == nullptr || r->leaving || r->process) continue;
+      options = r->process_options;
+    }
+    auto process = ReplicaProcess::Start(options, sandbox_, sink_, clock_);
+    std::lock_guard<std::mutex> lock(mu_);
+    Replica* r = Find(service, name);
+    if (r == nullptr) continue;
+    if (!process.ok()) {
+      r->restart_at = clock_.Now() + r->backoff;
+      r->status.last_failure = std::string(process.status().message());
+      continue;
+    }
+    r->process = std::move(*process);
+    r->status.pid = r->process->pid();
+    r->next_probe = clock_.Now();
+  }
+  // Probes run without the lock: a slow replica delays only the probes after it.
+  for (const Probe& p : due) {
+    health::ProbeResult result = health::Probe("127.0.0.1", p.port, p.path, p.timeout, clock_);
+    std::lock_guard<std::mutex> lock(mu_);
+    Replica* r = Find(p.service, p.name);
+    if (r == nullptr || r->leaving) continue;
+    r->readiness.Record(result);
+    r->status.ready = result.ok;
+    r->status.ever_ready = r->status.ever_ready || result.ok;
+    r->status.consecutive_failures = r->readiness.consecutive_failures();
+    if (!result.ok) r->status.last_failure = result.detail;
+    if (result.ok) r->backoff = options_.restart_backoff;
+  }
+}
+
+}  // namespace hut::local

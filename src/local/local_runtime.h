@@ -1,0 +1,97 @@
+#ifndef HUT_LOCAL_LOCAL_RUNTIME_H_
+#define HUT_LOCAL_LOCAL_RUNTIME_H_
+
+// The local Runtime: replicas are child processes on this machine (sandboxed
+// when possible), HAProxy is the load balancer, and hut probes every replica's
+// readiness itself on the service's health-check interval.
+
+#include <chrono>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "src/common/clock.h"
+#include "src/common/log.h"
+#include "src/health/health.h"
+#include "src/local/haproxy.h"
+#include "src/local/replica_process.h"
+#include "src/runtime/runtime.h"
+
+namespace hut::local {
+
+struct LocalRuntimeOptions {
+  std::string environment;  // fills {{environment}}
+  std::string state_dir;    // replicas' private folders: <state_dir>/replicas/<name>
+  std::map<std::string, std::string> backing_urls;  // fills {{backing.NAME.url}}
+  SandboxMode sandbox = SandboxMode::kAuto;
+  // A crashed replica is restarted after `restart_backoff`, doubled after each
+  // crash up to `max_restart_backoff`.
+  std::chrono::milliseconds restart_backoff{1000};
+  std::chrono::milliseconds max_restart_backoff{30'000};
+  std::chrono::milliseconds monitor_interval{100};  // how often exits and probes are looked at
+};
+
+// Thread-safe. Stops every replica it started when destroyed.
+class LocalRuntime final : public runtime::Runtime {
+ public:
+  // `lb`, `sink` and `clock` must outlive the runtime. Probes the sandbox once.
+  LocalRuntime(LocalRuntimeOptions options, Haproxy& lb, LogSink& sink, const Clock& clock,
+               Logger logger);
+  ~LocalRuntime() override;
+
+  absl::StatusOr<std::string> StartReplica(const runtime::ReplicaTemplate& replica) override;
+  absl::Status AddToLoadBalancer(const std::string& service, const std::string& replica,
+                                 int weight) override;
+  absl::Status SetWeight(const std::string& service, const std::string& replica,
+                         int weight) override;
+  absl::Status DrainAndStop(const std::string& service, const std::string& replica) override;
+  absl::Status Stop(const std::string& service, const std::string& replica) override;
+  absl::StatusOr<std::vector<runtime::ReplicaStatus>> Replicas(const std::string& service) override;
+
+ private:
+  struct Replica {
+    runtime::ReplicaTemplate spec;
+    runtime::ReplicaStatus status;
+    ReplicaOptions process_options;
+    std::unique_ptr<ReplicaProcess> process;  // null while waiting to restart
+    health::FailureCounter readiness{3};
+    TimePoint next_probe;
+    TimePoint restart_at;
+    std::chrono::milliseconds backoff{0};
+    bool leaving = false;  // DrainAndStop or Stop: the monitor finishes it
+    bool drain = false;    // leaving through the load balancer
+    TimePoint leave_deadline;
+  };
+
+  void MonitorLoop();
+  void MonitorOnce();
+  // Drains (if asked), removes from the load balancer and stops the process;
+  // runs on its own thread so one slow replica holds up nothing else.
+  void Retire(std::string service, std::string name);
+  Replica* Find(const std::string& service, const std::string& name);  // needs mu_
+
+  const LocalRuntimeOptions options_;
+  Haproxy& lb_;
+  LogSink& sink_;
+  const Clock& clock_;
+  Logger logger_;
+  const SandboxSupport sandbox_;
+
+  std::mutex mu_;
+  std::map<std::string, std::map<std::string, std::unique_ptr<Replica>>> replicas_;  // mu_
+  std::vector<std::future<void>> retiring_;  // mu_
+  bool stopping_ = false;                     // mu_
+  std::condition_variable cv_;
+  std::thread monitor_;
+};
+
+// A TCP port on 127.0.0.1 that nobody listened on a moment ago.
+absl::StatusOr<uint16_t> FreeLoopbackPort();
+
+}  // namespace hut::local
+
+#endif  // HUT_LOCAL_LOCAL_RUNTIME_H_

@@ -1,0 +1,122 @@
+// The local runtime against real parts: HAProxy, foohut-api replicas (static
+// mode, so no database is needed) in the sandbox when available.
+#include "src/local/local_runtime.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <thread>
+
+#include "src/http/client.h"
+#include "testing/capture_log_sink.h"
+#include "testing/test_env.h"
+
+namespace hut::local {
+namespace {
+
+using std::chrono::milliseconds;
+
+class LocalRuntimeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    lb_port_ = testing::PickFreePort();
+    HaproxyOptions lb;
+    lb.dir = dir_.path() + "/lb";
+    lb.services.push_back({.name = "frontend", .port = lb_port_, .health_path = "/readyz",
+                           .check_interval = milliseconds(100)});
+    auto haproxy = Haproxy::Start(lb);
+    ASSERT_TRUE(haproxy.ok()) << haproxy.status();
+    haproxy_ = std::move(*haproxy);
+    LocalRuntimeOptions options;
+    options.environment = "development";
+    options.state_dir = dir_.path() + "/state";
+    options.restart_backoff = milliseconds(100);
+    runtime_ = std::make_unique<LocalRuntime>(options, *haproxy_, sink_, clock_,
+                                              Logger(sink_, clock_, "runtime"));
+  }
+
+  runtime::ReplicaTemplate Frontend(const std::string& version) {
+    runtime::ReplicaTemplate t;
+    t.service = "frontend";
+    t.revision = 1;
+    t.version = version;
+    t.release.command = {testing::BinPath("foohut-api"), "serve", "--static",
+                         testing::SourceDir() + "/web"};
+    t.release.env = {{"FOOHUT_VERSION", "{{version}}"}, {"FOOHUT_ENV", "{{environment}}"}};
+    t.health.interval = milliseconds(100);
+    t.termination_grace = milliseconds(3000);
+    return t;
+  }
+
+  // The replica's status once `pred` holds, within 10 s.
+  std::optional<runtime::ReplicaStatus> WaitFor(
+      const std::string& name, const std::function<bool(const runtime::ReplicaStatus&)>& pred) {
+    for (int i = 0; i < 200; ++i) {
+      auto replicas = runtime_->Replicas("frontend");
+      for (const auto& r : *replicas) {
+        if (r.name == name && pred(r)) return r;
+      }
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    return std::nullopt;
+  }
+
+  testing::TempDir dir_;
+  testing::CaptureLogSink sink_;
+  RealClock clock_;
+  uint16_t lb_port_ = 0;
+  std::unique_ptr<Haproxy> haproxy_;
+  std::unique_ptr<LocalRuntime> runtime_;
+};
+
+TEST_F(LocalRuntimeTest, StartsProbesServesRestartsAndRetiresAReplica) {
+  auto name = runtime_->StartReplica(Frontend("1.0.0"));
+  ASSERT_TRUE(name.ok()) << name.status();
+  auto ready = WaitFor(*name, [](const auto& r) { return r.ready; });
+  ASSERT_TRUE(ready.has_value()) << "replica never became ready";
+  EXPECT_TRUE(ready->ever_ready);
+  EXPECT_EQ(ready->version, "1.0.0");
+
+  ASSERT_TRUE(runtime_->AddToLoadBalancer("frontend", *name, 100).ok());
+  absl::StatusOr<http::ClientResponse> page;
+  for (int i = 0; i < 100; ++i) {
+    page = http::Fetch({.port = lb_port_, .target = "/"});
+    if (page.ok() && page->status == 200) break;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->body.find("<html"), std::string::npos);
+
+  // A crash is noticed, counted and restarted.
+  ASSERT_EQ(kill(ready->pid, SIGKILL), 0);
+  auto restarted = WaitFor(*name, [&](const auto& r) {
+    return r.restarts == 1 && r.ready && r.pid != ready->pid;
+  });
+  ASSERT_TRUE(restarted.has_value()) << "replica was not restarted";
+
+  // Drained and stopped: gone from the runtime and from the load balancer.
+  ASSERT_TRUE(runtime_->DrainAndStop("frontend", *name).ok());
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    gone = runtime_->Replicas("frontend")->empty();
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_TRUE(gone);
+  auto stats = haproxy_->Stats();
+  ASSERT_TRUE(stats.ok());
+  for (const auto& s : *stats) EXPECT_NE(s.server, *name);
+  EXPECT_NE(kill(restarted->pid, 0), 0);  // the process is gone
+}
+
+TEST_F(LocalRuntimeTest, ABadCommandIsAClearError) {
+  runtime::ReplicaTemplate t = Frontend("1.0.0");
+  t.release.command = {"/nonexistent/foohut-api"};
+  auto name = runtime_->StartReplica(t);
+  ASSERT_FALSE(name.ok());
+  EXPECT_NE(name.status().message().find("/nonexistent/foohut-api"), std::string::npos)
+      << name.status();
+}
+
+}  // namespace
+}  // namespace hut::local
