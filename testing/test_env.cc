@@ -1,8 +1,5 @@
 #include "testing/test_env.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +7,8 @@
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+
+#include "src/common/ports.h"
 
 namespace hut::testing {
 
@@ -27,20 +26,9 @@ TempDir::~TempDir() {
 }
 
 uint16_t PickFreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("socket failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    throw std::runtime_error("cannot pick a free port");
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
+  absl::StatusOr<uint16_t> port = FreeLoopbackPort();
+  if (!port.ok()) throw std::runtime_error(std::string(port.status().message()));
+  return *port;
 }
 
 std::string SourceDir() {

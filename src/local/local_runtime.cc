@@ -1,37 +1,13 @@
 #include "src/local/local_runtime.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include "absl/strings/str_cat.h"
+#include "src/common/ports.h"
 #include "src/common/status.h"
 #include "src/http/trace_context.h"
 #include "src/spec/spec.h"
 
 namespace hut::local {
-namespace {
-
 using std::chrono::milliseconds;
-
-}  // namespace
-
-absl::StatusOr<uint16_t> FreeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError("socket() failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    return absl::UnavailableError("no free loopback port");
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 LocalRuntime::LocalRuntime(LocalRuntimeOptions options, Haproxy& lb, LogSink& sink,
                            const Clock& clock, Logger logger)

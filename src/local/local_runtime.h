@@ -89,9 +89,6 @@ class LocalRuntime final : public runtime::Runtime {
   std::thread monitor_;
 };
 
-// A TCP port on 127.0.0.1 that nobody listened on a moment ago.
-absl::StatusOr<uint16_t> FreeLoopbackPort();
-
 }  // namespace hut::local
 
 #endif  // HUT_LOCAL_LOCAL_RUNTIME_H_
