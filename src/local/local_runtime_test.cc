@@ -7,6 +7,7 @@
 
 #include <thread>
 
+#include "absl/strings/str_join.h"
 #include "src/http/client.h"
 #include "testing/capture_log_sink.h"
 #include "testing/test_env.h"
@@ -73,7 +74,8 @@ TEST_F(LocalRuntimeTest, StartsProbesServesRestartsAndRetiresAReplica) {
   auto name = runtime_->StartReplica(Frontend("1.0.0"));
   ASSERT_TRUE(name.ok()) << name.status();
   auto ready = WaitFor(*name, [](const auto& r) { return r.ready; });
-  ASSERT_TRUE(ready.has_value()) << "replica never became ready";
+  ASSERT_TRUE(ready.has_value()) << "replica never became ready; log:\n"
+                                  << absl::StrJoin(sink_.lines(), "\n");
   EXPECT_TRUE(ready->ever_ready);
   EXPECT_EQ(ready->version, "1.0.0");
 

@@ -65,11 +65,32 @@ std::string QuotedCommand(const std::vector<std::string>& argv) {
 }
 
 // bwrap's arguments up to and including setpriv's, before the workload's argv.
+// `keep_visible`: paths under /tmp (the program, its files) that the fresh
+// /tmp would hide; they are bound back read-only.
 std::vector<std::string> SandboxPrefix(const SandboxSupport& s, const std::string& private_dir,
-                                       const std::string& working_dir) {
+                                       const std::string& working_dir,
+                                       const std::vector<std::string>& keep_visible = {}) {
   std::vector<std::string> args = {s.bwrap_path, "--ro-bind", "/", "/", "--dev", "/dev",
                                    "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"};
+  // bwrap creates missing parents in the fresh /tmp as root-only folders;
+  // make them traversable first.
+  auto open_parents = [&args](const std::string& path) {
+    std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    std::vector<std::string> parents;
+    for (; parent.string().size() > 4 && parent.string().starts_with("/tmp/");
+         parent = parent.parent_path()) {
+      parents.push_back(parent.string());
+    }
+    for (auto it = parents.rbegin(); it != parents.rend(); ++it) {
+      args.insert(args.end(), {"--perms", "0755", "--dir", *it});
+    }
+  };
+  for (const std::string& path : keep_visible) {
+    open_parents(path);
+    args.insert(args.end(), {"--ro-bind", path, path});
+  }
   if (!private_dir.empty()) {
+    open_parents(private_dir);
     args.insert(args.end(), {"--bind", private_dir, private_dir});
   }
   if (!working_dir.empty()) args.insert(args.end(), {"--chdir", working_dir});
@@ -211,7 +232,21 @@ absl::StatusOr<std::unique_ptr<ReplicaProcess>> ReplicaProcess::Start(
   }
 
   ProcessOptions popts;
-  if (r->sandboxed_) popts.argv = SandboxPrefix(sandbox, options.private_dir, working_dir);
+  if (r->sandboxed_) {
+    // A release that lives under /tmp (a checkout there, say) stays reachable.
+    std::vector<std::string> keep_visible;
+    std::vector<std::string> candidates = options.argv;
+    candidates.push_back(working_dir);
+    for (const std::string& path : candidates) {
+      std::error_code exists_ec;
+      if (path.starts_with("/tmp/") &&
+          (options.private_dir.empty() || !path.starts_with(options.private_dir)) &&
+          std::filesystem::exists(path, exists_ec)) {
+        keep_visible.push_back(path);
+      }
+    }
+    popts.argv = SandboxPrefix(sandbox, options.private_dir, working_dir, keep_visible);
+  }
   popts.argv.insert(popts.argv.end(), options.argv.begin(), options.argv.end());
   popts.env = options.env;
   popts.working_dir = working_dir;
