@@ -115,6 +115,31 @@ bool PidfdSignal(int pidfd, int signal) {
   return syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0) == 0;
 }
 
+
+// Why user uid/gid could not use `path` (traverse every parent folder, and
+// read or run it); "" when it can.
+std::string UnreachableReason(const std::string& path, uid_t uid, gid_t gid) {
+  auto allows = [uid, gid](const struct stat& st, mode_t user, mode_t group, mode_t other) {
+    if (st.st_uid == uid) return (st.st_mode & user) != 0;
+    if (st.st_gid == gid) return (st.st_mode & group) != 0;
+    return (st.st_mode & other) != 0;
+  };
+  std::filesystem::path p(path);
+  for (std::filesystem::path dir = p.parent_path(); !dir.empty() && dir != dir.root_path();
+       dir = dir.parent_path()) {
+    struct stat st;
+    if (stat(dir.c_str(), &st) == 0 && !allows(st, S_IXUSR, S_IXGRP, S_IXOTH)) {
+      return absl::StrCat("folder ", dir.string(), " is not searchable by uid ", uid);
+    }
+  }
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 &&
+      !allows(st, S_IRUSR | S_IXUSR, S_IRGRP | S_IXGRP, S_IROTH | S_IXOTH)) {
+    return absl::StrCat(path, " is not readable by uid ", uid);
+  }
+  return "";
+}
+
 }  // namespace
 
 SandboxSupport ProbeSandbox() {
@@ -209,10 +234,36 @@ absl::StatusOr<std::unique_ptr<ReplicaProcess>> ReplicaProcess::Start(
   // that exits 127 (inside the sandbox setpriv would be the one to fail).
   auto path_it = options.env.find("PATH");
   std::string path_var = path_it != options.env.end() ? path_it->second : HutPath();
-  if (!FindCommand(options.argv[0], path_var, working_dir).has_value()) {
+  std::optional<std::string> command = FindCommand(options.argv[0], path_var, working_dir);
+  if (!command.has_value()) {
     return absl::NotFoundError(absl::StrCat("cannot start ", QuotedCommand(options.argv),
                                             ": command \"", options.argv[0],
                                             "\" not found or not executable"));
+  }
+
+  // The unprivileged user must be able to reach the release (a checkout in
+  // root's home is not): else run without the sandbox (auto) or refuse (on).
+  if (r->sandboxed_) {
+    std::vector<std::string> paths = {*command};
+    for (size_t i = 1; i < options.argv.size(); ++i) {
+      std::error_code ec;
+      if (options.argv[i].starts_with("/") && std::filesystem::exists(options.argv[i], ec)) {
+        paths.push_back(options.argv[i]);
+      }
+    }
+    for (const std::string& path : paths) {
+      std::string why = UnreachableReason(path, sandbox.uid, sandbox.gid);
+      if (why.empty()) continue;
+      if (options.sandbox == SandboxMode::kOn) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("replica ", options.replica, ": the sandbox user cannot reach the release: ",
+                         why));
+      }
+      r->log_.Warn("replica runs without sandbox",
+                   {{"reason", absl::StrCat("the sandbox user cannot reach the release: ", why)}});
+      r->sandboxed_ = false;
+      break;
+    }
   }
 
   // The private folder.
