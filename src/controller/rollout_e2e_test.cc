@@ -2,6 +2,7 @@
 // real foohut-api replicas (static mode: no database needed) behind a real
 // HAProxy while steady load runs through it. Every request must succeed.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <thread>
 
@@ -130,6 +131,52 @@ TEST_F(RolloutEndToEndTest, RollingUpdateUndoAndAutomaticRollbackLoseNoRequest) 
     if (e.type == "replica.serving") {
       EXPECT_EQ(e.message.find("-r4-"), std::string::npos) << e.message;
     }
+  }
+}
+
+TEST_F(RolloutEndToEndTest, AKilledReplicaIsNoticedRestartedAndServesAgain) {
+  ASSERT_EQ(Roll([](ServiceController& c) { return c.Deploy({.version = "1.0.0"}); }),
+            "succeeded");
+  auto load = loadgen::LoadGenerator::Start({.port = port_, .targets = {"/"}, .rate = 300});
+  ASSERT_TRUE(load.ok()) << load.status();
+  std::this_thread::sleep_for(milliseconds(500));
+  auto before = runtime_->Replicas("frontend");
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->size(), 3u);
+  const runtime::ReplicaStatus victim = before->front();
+  ASSERT_EQ(kill(victim.pid, SIGKILL), 0);
+
+  // Restarted (same name, new process) and ready again within a few probes.
+  bool back = false;
+  for (int i = 0; i < 100 && !back; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+    auto replicas = runtime_->Replicas("frontend");
+    for (const auto& r : *replicas) {
+      back |= r.name == victim.name && r.restarts == 1 && r.pid != victim.pid && r.ready;
+    }
+  }
+  EXPECT_TRUE(back) << [&] {
+    std::string out;
+    auto replicas = runtime_->Replicas("frontend");
+    for (const auto& r : *replicas) {
+      out += absl::StrCat(r.name, " pid=", r.pid, " restarts=", r.restarts, " ready=", r.ready,
+                          " failures=", r.consecutive_failures, " last=", r.last_failure, "\n");
+    }
+    for (const auto& line : sink_.lines()) {
+      if (line.find(victim.name) != std::string::npos && line.find("\"request\"") == std::string::npos) out += line + "\n";
+    }
+    return out;
+  }();
+  std::this_thread::sleep_for(milliseconds(500));
+  loadgen::LoadReport report = (*load)->Stop();
+  std::cerr << "load: " << report.Summary() << "\n";
+  // HAProxy retries requests that found the dead replica on another one.
+  EXPECT_EQ(report.failed(), 0);
+  // The killed replica took traffic again after its restart.
+  auto stats = haproxy_->Stats();
+  ASSERT_TRUE(stats.ok());
+  for (const auto& s : *stats) {
+    if (s.server == victim.name) EXPECT_EQ(s.status.rfind("UP", 0), 0u) << s.status;
   }
 }
 
