@@ -45,6 +45,26 @@ bool IsValidUtf8(const std::string& s) {
 
 Response BadRequest(const absl::Status& s) { return Response::Error(400, Msg(s)); }
 
+// The {"email", "password"} body of signup and login: the email trimmed and
+// lower-cased, the password at most `max_password_bytes`.
+struct Credentials {
+  std::string email;
+  Secret password;
+};
+absl::StatusOr<Credentials> ParseCredentials(const std::string& body, size_t max_password_bytes) {
+  absl::StatusOr<json> doc = ParseObject(body);
+  if (!doc.ok()) return doc.status();
+  absl::StatusOr<std::string> email = StringField(*doc, "email");
+  if (!email.ok()) return email.status();
+  absl::StatusOr<std::string> password = StringField(*doc, "password");
+  if (!password.ok()) return password.status();
+  if (password->size() > max_password_bytes) {
+    return absl::InvalidArgumentError("\"password\" is too long");
+  }
+  return Credentials{absl::AsciiStrToLower(absl::StripAsciiWhitespace(*email)),
+                     Secret(std::move(*password))};
+}
+
 }  // namespace
 
 bool LooksLikeEmail(std::string_view email) {
@@ -179,21 +199,13 @@ Response Api::StoreFailure(const Request& r, const absl::Status& status) {
 }
 
 Response Api::Signup(const Request& r) {
-  absl::StatusOr<json> doc = ParseObject(r.body);
-  if (!doc.ok()) return BadRequest(doc.status());
-  absl::StatusOr<std::string> email = StringField(*doc, "email");
-  if (!email.ok()) return BadRequest(email.status());
-  absl::StatusOr<std::string> password_text = StringField(*doc, "password");
-  if (!password_text.ok()) return BadRequest(password_text.status());
-  Secret password(std::move(*password_text));
-
-  const std::string normalized = absl::AsciiStrToLower(absl::StripAsciiWhitespace(*email));
+  absl::StatusOr<Credentials> credentials = ParseCredentials(r.body, options_.max_password_bytes);
+  if (!credentials.ok()) return BadRequest(credentials.status());
+  const std::string& normalized = credentials->email;
+  const Secret& password = credentials->password;
   if (!LooksLikeEmail(normalized)) return Response::Error(400, "\"email\" is not an email address");
   if (password.Reveal().size() < 8) {
     return Response::Error(400, "\"password\" must have at least 8 characters");
-  }
-  if (password.Reveal().size() > options_.max_password_bytes) {
-    return Response::Error(400, "\"password\" is too long");
   }
   absl::StatusOr<std::string> hash = deps_.passwords.Hash(password);
   if (!hash.ok()) return StoreFailure(r, hash.status());
@@ -208,18 +220,10 @@ Response Api::Signup(const Request& r) {
 }
 
 Response Api::Login(const Request& r) {
-  absl::StatusOr<json> doc = ParseObject(r.body);
-  if (!doc.ok()) return BadRequest(doc.status());
-  absl::StatusOr<std::string> email = StringField(*doc, "email");
-  if (!email.ok()) return BadRequest(email.status());
-  absl::StatusOr<std::string> password_text = StringField(*doc, "password");
-  if (!password_text.ok()) return BadRequest(password_text.status());
-  Secret password(std::move(*password_text));
-  if (password.Reveal().size() > options_.max_password_bytes) {
-    return Response::Error(400, "\"password\" is too long");
-  }
-
-  const std::string normalized = absl::AsciiStrToLower(absl::StripAsciiWhitespace(*email));
+  absl::StatusOr<Credentials> credentials = ParseCredentials(r.body, options_.max_password_bytes);
+  if (!credentials.ok()) return BadRequest(credentials.status());
+  const std::string& normalized = credentials->email;
+  const Secret& password = credentials->password;
   absl::StatusOr<User> user = deps_.store.FindUserByEmail(normalized);
   bool ok = false;
   if (user.ok()) {

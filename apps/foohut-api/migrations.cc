@@ -36,6 +36,16 @@ std::unique_ptr<pqxx::connection> Connect(const Secret& url) {
   return conn;
 }
 
+// A connection on which schema_migrations exists (created under the lock).
+std::unique_ptr<pqxx::connection> ConnectWithTable(const Secret& url) {
+  auto conn = Connect(url);
+  pqxx::work txn(*conn);
+  txn.exec_params("SELECT pg_advisory_xact_lock($1)", kAdvisoryLockKey);
+  txn.exec(kCreateTable);
+  txn.commit();
+  return conn;
+}
+
 absl::Status Wrap(std::string_view what, const std::exception& e) {
   if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) {
     return absl::UnavailableError(absl::StrCat(Absl(what), ": database unreachable: ", e.what()));
@@ -80,13 +90,7 @@ absl::StatusOr<int> Migrator::Up(std::optional<int> count) {
   if (count && *count < 0) return absl::InvalidArgumentError("count must not be negative");
   int done = 0;
   try {
-    auto conn = Connect(database_url_);
-    {
-      pqxx::work txn(*conn);
-      txn.exec_params("SELECT pg_advisory_xact_lock($1)", kAdvisoryLockKey);
-      txn.exec(kCreateTable);
-      txn.commit();
-    }
+    auto conn = ConnectWithTable(database_url_);
     for (const Migration& m : AllMigrations()) {
       if (count && done >= *count) break;
       pqxx::work txn(*conn);
@@ -110,13 +114,7 @@ absl::StatusOr<int> Migrator::Down(int count) {
   std::vector<Migration> all = AllMigrations();
   int done = 0;
   try {
-    auto conn = Connect(database_url_);
-    {
-      pqxx::work txn(*conn);
-      txn.exec_params("SELECT pg_advisory_xact_lock($1)", kAdvisoryLockKey);
-      txn.exec(kCreateTable);
-      txn.commit();
-    }
+    auto conn = ConnectWithTable(database_url_);
     while (done < count) {
       pqxx::work txn(*conn);
       txn.exec_params("SELECT pg_advisory_xact_lock($1)", kAdvisoryLockKey);
