@@ -17,7 +17,7 @@ namespace hut::testing {
 // Thread-safe.
 class FakeRuntime final : public runtime::Runtime {
  public:
-  enum class Health { kHealthy, kNeverReady, kFailsAfterReady };
+  enum class Health { kHealthy, kNeverReady, kFailsAfterReady, kCrashLoops };
 
   explicit FakeRuntime(const Clock& clock) : clock_(clock) {}
 
@@ -31,6 +31,12 @@ class FakeRuntime final : public runtime::Runtime {
     std::erase_if(replicas_, [](const runtime::ReplicaStatus& r) { return r.draining; });
     for (runtime::ReplicaStatus& r : replicas_) {
       Health h = health_.count(r.version) ? health_[r.version] : Health::kHealthy;
+      if (h == Health::kCrashLoops) {  // exits at once, every time it is restarted
+        ++r.restarts;
+        ++r.consecutive_failures;
+        r.last_failure = "exited: code 1";
+        continue;
+      }
       if (!r.ever_ready && h != Health::kNeverReady) {
         r.ready = r.ever_ready = true;
       } else if (r.ever_ready && h == Health::kFailsAfterReady) {
@@ -44,8 +50,15 @@ class FakeRuntime final : public runtime::Runtime {
     }
   }
 
+  // StartReplica of `version` fails with `error` from now on.
+  void SetStartError(const std::string& version, absl::Status error) {
+    std::lock_guard<std::mutex> lock(mu_);
+    start_errors_[version] = std::move(error);
+  }
+
   absl::StatusOr<std::string> StartReplica(const runtime::ReplicaTemplate& t) override {
     std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = start_errors_.find(t.version); it != start_errors_.end()) return it->second;
     runtime::ReplicaStatus r;
     r.name = t.service + "-r" + std::to_string(t.revision) + "-" + std::to_string(next_++);
     r.revision = t.revision;
@@ -113,6 +126,7 @@ class FakeRuntime final : public runtime::Runtime {
   std::mutex mu_;
   std::vector<runtime::ReplicaStatus> replicas_;
   std::map<std::string, Health> health_;
+  std::map<std::string, absl::Status> start_errors_;
   std::map<std::string, std::map<std::string, std::string>> started_env_;
   std::set<std::string> ever_served_;
   int next_ = 0;

@@ -1,5 +1,6 @@
 #include "src/controller/service_controller.h"
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/status.h"
 
@@ -191,6 +192,10 @@ absl::Status ServiceController::Tick() {
                   ""};
     if (r.draining) {
       v.state = ReplicaState::kDraining;
+    } else if (!r.ready && r.restarts >= threshold) {
+      v.state = ReplicaState::kFailed;
+      v.failure = absl::StrCat("crash-looping: exited ", r.restarts, " times (last: ",
+                               r.last_failure, ")");
     } else if (r.ever_ready && r.consecutive_failures >= threshold) {
       // Before its first success a replica is starting; the progress
       // deadline covers one that never gets there.
@@ -209,32 +214,55 @@ absl::Status ServiceController::Tick() {
       rollout::DecideRolling(PolicyFor(rollout.strategy, environment_.policies.rolling, desired),
                              desired, status, views, clock_.Now());
 
-  // Persist the decision before acting on it.
-  if (!(plan.status == status)) {
-    Phase before = status.phase;
-    rollout.state = ToJson(plan.status);
-    rollout.phase = std::string(rollout::PhaseName(plan.status.phase));
-    rollout.reason = plan.status.reason;
-    rollout.updated_at = clock_.Now();
-    if (rollout::IsTerminal(plan.status.phase) && !rollout.finished_at) {
-      rollout.finished_at = clock_.Now();
-    }
-    HUT_RETURN_IF_ERROR(store_.UpdateRollout(rollout));
-    if (plan.status.phase != before) {
-      std::string message = absl::StrCat("rollout ", rollout.id, ": ",
-                                         std::string(rollout::PhaseName(before)), " -> ",
-                                         rollout.phase);
-      if (!plan.status.reason.empty()) absl::StrAppend(&message, ": ", plan.status.reason);
-      Record(rollout, absl::StrCat("rollout.", rollout.phase), message,
-             {{"reason", plan.status.reason}});
-    }
-  }
+  // Persist the decision before acting on it; say so after acting, so the
+  // event log reads in order.
+  HUT_RETURN_IF_ERROR(Persist(rollout, status, plan.status));
+  absl::Cleanup announce = [&] { AnnouncePhase(rollout, status, plan.status); };
   absl::Status first_error;
   for (const rollout::Action& action : plan.actions) {
     absl::Status s = Apply(rollout, action);
-    if (!s.ok() && first_error.ok()) first_error = s;
+    if (s.ok()) continue;
+    if (first_error.ok()) first_error = s;
+    // A release that cannot be started at all will not start on the next
+    // tick either: turn the rollout around now rather than at the deadline.
+    const bool transient = absl::IsUnavailable(s) || absl::IsResourceExhausted(s);
+    if (action.kind == ActionKind::kStartReplica && !transient &&
+        (plan.status.phase == Phase::kProgressing || plan.status.phase == Phase::kRollingBack)) {
+      rollout::RollingStatus turned = rollout::TurnAround(
+          plan.status, absl::StrCat("cannot start revision ", action.revision, ": ", s.message()),
+          clock_.Now());
+      std::move(announce).Invoke();
+      HUT_RETURN_IF_ERROR(Persist(rollout, plan.status, turned));
+      AnnouncePhase(rollout, plan.status, turned);
+      return absl::OkStatus();  // recorded as the rollout's reason
+    }
   }
   return first_error;
+}
+
+absl::Status ServiceController::Persist(store::Rollout& rollout,
+                                        const rollout::RollingStatus& before,
+                                        const rollout::RollingStatus& after) {
+  if (after == before) return absl::OkStatus();
+  rollout.state = ToJson(after);
+  rollout.phase = std::string(rollout::PhaseName(after.phase));
+  rollout.reason = after.reason;
+  rollout.updated_at = clock_.Now();
+  if (rollout::IsTerminal(after.phase) && !rollout.finished_at) {
+    rollout.finished_at = clock_.Now();
+  }
+  return store_.UpdateRollout(rollout);
+}
+
+void ServiceController::AnnouncePhase(const store::Rollout& rollout,
+                                      const rollout::RollingStatus& before,
+                                      const rollout::RollingStatus& after) {
+  if (after.phase == before.phase) return;
+  const std::string phase(rollout::PhaseName(after.phase));
+  std::string message = absl::StrCat("rollout ", rollout.id, ": ",
+                                     std::string(rollout::PhaseName(before.phase)), " -> ", phase);
+  if (!after.reason.empty()) absl::StrAppend(&message, ": ", after.reason);
+  Record(rollout, absl::StrCat("rollout.", phase), message, {{"reason", after.reason}});
 }
 
 absl::Status ServiceController::Apply(const store::Rollout& rollout,

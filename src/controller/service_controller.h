@@ -57,6 +57,12 @@ class ServiceController {
   absl::StatusOr<store::Rollout> StartRollout(const store::Revision& revision,
                                               spec::Strategy strategy);
   absl::Status Apply(const store::Rollout& rollout, const rollout::Action& action);
+  // Saves `after` into `rollout`; nothing when it equals `before`.
+  absl::Status Persist(store::Rollout& rollout, const rollout::RollingStatus& before,
+                       const rollout::RollingStatus& after);
+  // Records an event when the phase changed.
+  void AnnouncePhase(const store::Rollout& rollout, const rollout::RollingStatus& before,
+                     const rollout::RollingStatus& after);
   void Record(const store::Rollout& rollout, std::string type, std::string message,
               nlohmann::json data = nlohmann::json::object());
 

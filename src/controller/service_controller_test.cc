@@ -111,6 +111,39 @@ TEST_F(ServiceControllerTest, NeverReadyReleaseRollsBackWithoutTraffic) {
   EXPECT_EQ(*controller_->CurrentRevision(), 1);
 }
 
+TEST_F(ServiceControllerTest, ReleaseThatCannotStartRollsBackAtOnce) {
+  ASSERT_TRUE(controller_->Deploy({.version = "1.0.0"}).ok());
+  RunToEnd();
+  runtime_.SetStartError("2.0.0", absl::NotFoundError("command \"foohut-apii\" not found"));
+  ASSERT_TRUE(controller_->Deploy({.version = "2.0.0"}).ok());
+  store::Rollout end = RunToEnd(/*max_ticks=*/3);  // not at the 30 s deadline
+  EXPECT_EQ(end.phase, "rolled-back");
+  EXPECT_EQ(end.reason, "cannot start revision 2: command \"foohut-apii\" not found");
+  EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"1.0.0", 3}}));
+}
+
+TEST_F(ServiceControllerTest, CrashLoopingReleaseRollsBackBeforeTheDeadline) {
+  ASSERT_TRUE(controller_->Deploy({.version = "1.0.0"}).ok());
+  RunToEnd();
+  runtime_.SetHealth("2.0.0", FakeRuntime::Health::kCrashLoops);
+  ASSERT_TRUE(controller_->Deploy({.version = "2.0.0"}).ok());
+  store::Rollout end = RunToEnd(/*max_ticks=*/10);  // the deadline is 30 ticks away
+  EXPECT_EQ(end.phase, "rolled-back");
+  EXPECT_NE(end.reason.find("crash-looping: exited 3 times (last: exited: code 1)"),
+            std::string::npos)
+      << end.reason;
+  EXPECT_FALSE(runtime_.EverServed("2.0.0"));
+  EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"1.0.0", 3}}));
+}
+
+TEST_F(ServiceControllerTest, FirstReleaseThatCannotStartFails) {
+  runtime_.SetStartError("1.0.0", absl::NotFoundError("no such command"));
+  ASSERT_TRUE(controller_->Deploy({.version = "1.0.0"}).ok());
+  store::Rollout end = RunToEnd(/*max_ticks=*/3);
+  EXPECT_EQ(end.phase, "failed");
+  EXPECT_EQ(end.reason, "cannot start revision 1: no such command");
+}
+
 TEST_F(ServiceControllerTest, FailingHealthChecksRollBackAndSayWhy) {
   ASSERT_TRUE(controller_->Deploy({.version = "1.0.0"}).ok());
   RunToEnd();

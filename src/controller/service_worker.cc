@@ -34,6 +34,7 @@ void ServiceWorker::Post(std::function<void(ServiceController*)> task) {
 
 void ServiceWorker::Loop() {
   auto next_tick = std::chrono::steady_clock::now();
+  std::string last_error;  // logged once until it changes or clears
   while (true) {
     std::function<void(ServiceController*)> task;
     {
@@ -48,7 +49,13 @@ void ServiceWorker::Loop() {
     if (task) task(controller_.get());
     // A request may have started a rollout: reconcile at once.
     if (absl::Status s = controller_->Tick(); !s.ok()) {
-      logger_.Error("reconcile failed", {{"error", std::string(s.message())}});
+      if (s.ToString() != last_error) {
+        logger_.Error("reconcile failed", {{"error", s.ToString()}});
+        last_error = s.ToString();
+      }
+    } else if (!last_error.empty()) {
+      logger_.Info("reconcile works again");
+      last_error.clear();
     }
     next_tick = std::chrono::steady_clock::now() + tick_interval_;
   }

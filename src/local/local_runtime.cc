@@ -1,5 +1,12 @@
 #include "src/local/local_runtime.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "src/common/ports.h"
 #include "src/common/status.h"
@@ -52,11 +59,41 @@ LocalRuntime::Replica* LocalRuntime::Find(const std::string& service, const std:
   return r == s->second.end() ? nullptr : r->second.get();
 }
 
+absl::StatusOr<std::string> LocalRuntime::InstallSecretFile(const std::string& source,
+                                                            const std::string& private_dir,
+                                                            const std::string& secret) const {
+  namespace fs = std::filesystem;
+  const std::string dir = absl::StrCat(private_dir, "/secrets");
+  const std::string copy = absl::StrCat(dir, "/", secret);
+  auto fail = [&](const std::string& what, const std::string& why) {
+    return absl::InternalError(absl::StrCat("cannot install secret \"", secret, "\" (", what,
+                                            "): ", why));
+  };
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return fail(dir, ec.message());
+  fs::permissions(copy, fs::perms::owner_write, fs::perm_options::add, ec);  // an old copy
+  fs::copy_file(source, copy, fs::copy_options::overwrite_existing, ec);
+  if (ec) return fail(source, ec.message());
+  if (chmod(dir.c_str(), 0700) != 0 || chmod(copy.c_str(), 0400) != 0) {
+    return fail(copy, strerror(errno));
+  }
+  if (sandbox_.available && (chown(private_dir.c_str(), sandbox_.uid, sandbox_.gid) != 0 ||
+                             chown(dir.c_str(), sandbox_.uid, sandbox_.gid) != 0 ||
+                             chown(copy.c_str(), sandbox_.uid, sandbox_.gid) != 0)) {
+    return fail(copy, strerror(errno));
+  }
+  return copy;
+}
+
 absl::StatusOr<std::string> LocalRuntime::StartReplica(const runtime::ReplicaTemplate& t) {
   HUT_ASSIGN_OR_RETURN(uint16_t port, FreeLoopbackPort());
   auto replica = std::make_unique<Replica>();
   replica->spec = t;
   std::string name = absl::StrCat(t.service, "-r", t.revision, "-", http::RandomHex(2));
+
+  ReplicaOptions& p = replica->process_options;
+  p.private_dir = absl::StrCat(options_.state_dir, "/replicas/", name);
 
   spec::ReleaseContext context;
   context.version = t.version;
@@ -64,9 +101,12 @@ absl::StatusOr<std::string> LocalRuntime::StartReplica(const runtime::ReplicaTem
   context.service = t.service;
   context.environment = options_.environment;
   context.backing_urls = options_.backing_urls;
+  for (const auto& [secret, source] : options_.secret_files) {
+    HUT_ASSIGN_OR_RETURN(context.secret_files[secret],
+                         InstallSecretFile(source, p.private_dir, secret));
+  }
   spec::Release release = spec::ExpandRelease(t.release, context);
 
-  ReplicaOptions& p = replica->process_options;
   p.service = t.service;
   p.version = t.version;
   p.replica = name;
@@ -74,11 +114,13 @@ absl::StatusOr<std::string> LocalRuntime::StartReplica(const runtime::ReplicaTem
   p.env = release.env;
   for (const auto& [k, v] : t.env) p.env[k] = v;
   p.env["PORT"] = std::to_string(port);
-  p.private_dir = absl::StrCat(options_.state_dir, "/replicas/", name);
+  p.working_dir = options_.working_dir;
   p.sandbox = options_.sandbox;
   p.grace = t.termination_grace;
 
-  HUT_ASSIGN_OR_RETURN(replica->process, ReplicaProcess::Start(p, sandbox_, sink_, clock_));
+  HUT_ASSIGN_OR_RETURN(replica->process, spawner_.Run([&] {
+    return ReplicaProcess::Start(p, sandbox_, sink_, clock_);
+  }));
   replica->readiness = health::FailureCounter(t.health.failure_threshold);
   replica->status.name = name;
   replica->status.revision = t.revision;
@@ -219,6 +261,7 @@ void LocalRuntime::MonitorOnce() {
   };
   std::vector<Probe> due;
   std::vector<std::pair<std::string, std::string>> restart;
+  std::vector<std::pair<std::string, std::string>> take_out;
   {
     std::lock_guard<std::mutex> lock(mu_);
     TimePoint now = clock_.Now();
@@ -240,6 +283,10 @@ void LocalRuntime::MonitorOnce() {
                           {"restarts", r->status.restarts},
                           {"backoff_ms", r->backoff.count()}});
             r->backoff = std::min(r->backoff * 2, options_.max_restart_backoff);
+            if (r->status.in_load_balancer && !r->out_of_rotation) {
+              r->out_of_rotation = true;
+              take_out.emplace_back(service, name);
+            }
           } else if (now >= r->next_probe) {
             due.push_back({service, name, r->spec.health.readiness_path, r->status.port,
                            r->spec.health.timeout});
@@ -251,6 +298,12 @@ void LocalRuntime::MonitorOnce() {
       }
     }
   }
+  for (const auto& [service, name] : take_out) {
+    if (absl::Status s = lb_.Drain(service, name); !s.ok()) {
+      logger_.Warn("cannot take a crashed replica out of the load balancer",
+                   {{"service", service}, {"replica", name}, {"error", s.ToString()}});
+    }
+  }
   for (const auto& [service, name] : restart) {
     ReplicaOptions options;
     {
@@ -259,7 +312,8 @@ void LocalRuntime::MonitorOnce() {
       if (r == nullptr || r->leaving || r->process) continue;
       options = r->process_options;
     }
-    auto process = ReplicaProcess::Start(options, sandbox_, sink_, clock_);
+    auto process =
+        spawner_.Run([&] { return ReplicaProcess::Start(options, sandbox_, sink_, clock_); });
     std::lock_guard<std::mutex> lock(mu_);
     Replica* r = Find(service, name);
     if (r == nullptr) continue;
@@ -275,6 +329,21 @@ void LocalRuntime::MonitorOnce() {
   // Probes run without the lock: a slow replica delays only the probes after it.
   for (const Probe& p : due) {
     health::ProbeResult result = health::Probe("127.0.0.1", p.port, p.path, p.timeout, clock_);
+    bool back_in_rotation = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      Replica* r = Find(p.service, p.name);
+      if (r != nullptr && !r->leaving && result.ok && r->out_of_rotation) {
+        r->out_of_rotation = false;
+        back_in_rotation = true;
+      }
+    }
+    if (back_in_rotation) {
+      if (absl::Status s = lb_.Ready(p.service, p.name); !s.ok()) {
+        logger_.Warn("cannot put a restarted replica back in the load balancer",
+                     {{"service", p.service}, {"replica", p.name}, {"error", s.ToString()}});
+      }
+    }
     std::lock_guard<std::mutex> lock(mu_);
     Replica* r = Find(p.service, p.name);
     if (r == nullptr || r->leaving) continue;

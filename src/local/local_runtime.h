@@ -16,6 +16,7 @@
 
 #include "src/common/clock.h"
 #include "src/common/log.h"
+#include "src/common/spawn_thread.h"
 #include "src/health/health.h"
 #include "src/local/haproxy.h"
 #include "src/local/replica_process.h"
@@ -26,7 +27,14 @@ namespace hut::local {
 struct LocalRuntimeOptions {
   std::string environment;  // fills {{environment}}
   std::string state_dir;    // replicas' private folders: <state_dir>/replicas/<name>
+  // Replicas' current folder, against which relative paths in a release
+  // resolve (the spec's folder); "" : each replica's private folder.
+  std::string working_dir;
   std::map<std::string, std::string> backing_urls;  // fills {{backing.NAME.url}}
+  // Secret name -> file. Each replica gets its own copy in its private folder,
+  // readable by the replica's user only; the copy's path fills
+  // {{secrets.NAME.file}}.
+  std::map<std::string, std::string> secret_files;
   SandboxMode sandbox = SandboxMode::kAuto;
   // A crashed replica is restarted after `restart_backoff`, doubled after each
   // crash up to `max_restart_backoff`.
@@ -64,6 +72,9 @@ class LocalRuntime final : public runtime::Runtime {
     std::chrono::milliseconds backoff{0};
     bool leaving = false;  // DrainAndStop or Stop: the monitor finishes it
     bool drain = false;    // leaving through the load balancer
+    // Crashed while in the load balancer: taken out of rotation at once (not
+    // after the load balancer's failed checks), back when ready again.
+    bool out_of_rotation = false;
     TimePoint leave_deadline;
   };
 
@@ -73,6 +84,11 @@ class LocalRuntime final : public runtime::Runtime {
   // runs on its own thread so one slow replica holds up nothing else.
   void Retire(std::string service, std::string name);
   Replica* Find(const std::string& service, const std::string& name);  // needs mu_
+  // Copies `source` to <private_dir>/secrets/<secret>, owned by the replica's
+  // user with mode 0400; returns the copy's path.
+  absl::StatusOr<std::string> InstallSecretFile(const std::string& source,
+                                                const std::string& private_dir,
+                                                const std::string& secret) const;
 
   const LocalRuntimeOptions options_;
   Haproxy& lb_;
@@ -80,6 +96,9 @@ class LocalRuntime final : public runtime::Runtime {
   const Clock& clock_;
   Logger logger_;
   const SandboxSupport sandbox_;
+  // Replicas are forked here, not on the caller's thread, so that they are
+  // not killed when a caller's thread exits; destroyed last.
+  SpawnThread spawner_;
 
   std::mutex mu_;
   std::map<std::string, std::map<std::string, std::unique_ptr<Replica>>> replicas_;  // mu_

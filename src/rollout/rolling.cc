@@ -44,6 +44,17 @@ void StartRollback(RollingStatus& status, std::string reason, TimePoint now) {
 
 }  // namespace
 
+RollingStatus TurnAround(const RollingStatus& status, std::string reason, TimePoint now) {
+  RollingStatus st = status;
+  if (st.phase == Phase::kProgressing) {
+    StartRollback(st, std::move(reason), now);
+  } else if (st.phase == Phase::kRollingBack) {
+    st.phase = Phase::kFailed;
+    st.reason = absl::StrCat(st.reason, "; rollback failed: ", reason);
+  }
+  return st;
+}
+
 RollingPlan DecideRolling(const spec::RollingPolicy& policy, int desired,
                           const RollingStatus& status, const std::vector<ReplicaView>& replicas,
                           TimePoint now) {

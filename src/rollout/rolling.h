@@ -72,6 +72,11 @@ struct RollingPlan {
   std::vector<Action> actions;
 };
 
+// Turns a progressing rollout around (rolling back, or failed when there is
+// no previous revision) and a rolling-back one into failed, for a reason seen
+// outside the replicas (e.g. the release cannot be started at all).
+RollingStatus TurnAround(const RollingStatus& status, std::string reason, TimePoint now);
+
 // One tick of the rolling strategy for `desired` replicas.
 // maxSurge: at most desired + max_surge replicas that are not draining.
 // maxUnavailable: at least desired - max_unavailable replicas keep serving

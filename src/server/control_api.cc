@@ -109,6 +109,7 @@ ControlApi::ControlApi(const spec::Environment& environment,
   router_.Add("POST", "/api/v1/services/{service}/deploy", bind(&ControlApi::Deploy));
   router_.Add("POST", "/api/v1/services/{service}/undo", bind(&ControlApi::Undo));
   router_.Add("GET", "/api/v1/events", bind(&ControlApi::Events));
+  router_.Add("POST", "/api/v1/shutdown", bind(&ControlApi::Shutdown));
 }
 
 Response ControlApi::Handle(const Request& request) const {
@@ -261,6 +262,13 @@ Response ControlApi::Events(const Request& request) const {
   json list = json::array();
   for (const auto& e : *events) list.push_back(EventJson(e));
   return Response::Json(200, {{"events", list}});
+}
+
+Response ControlApi::Shutdown(const Request&) const {
+  if (!on_shutdown_) return Response::Error(501, "this server cannot be stopped through the API");
+  logger_.Info("shutdown requested through the API");
+  on_shutdown_();
+  return Response::Json(202, {{"stopping", true}});
 }
 
 }  // namespace hut::server

@@ -11,10 +11,12 @@
 //   POST /api/v1/services/{service}/deploy         {"version", "env": {..}, "strategy"}
 //   POST /api/v1/services/{service}/undo           {"to_revision": N} (optional)
 //   GET  /api/v1/events?after=ID&service=S&limit=N events after ID, oldest first
+//   POST /api/v1/shutdown                          stop the server (`hut down`); 202
 //
 // Every service path also takes ?env=E, refused with 400 when E is not the
 // environment this server runs.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -37,6 +39,10 @@ class ControlApi {
              std::map<std::string, controller::ServiceWorker*> workers,
              runtime::Runtime& runtime, store::Store& store, Secret admin_token, Logger logger);
 
+  // Called (on a handler thread) when a client asks the server to stop; set
+  // before serving. Without it, /api/v1/shutdown answers 501.
+  void OnShutdownRequest(std::function<void()> fn) { on_shutdown_ = std::move(fn); }
+
   // Thread-safe.
   http::Response Handle(const http::Request& request) const;
 
@@ -47,6 +53,7 @@ class ControlApi {
   http::Response Deploy(const http::Request& request) const;
   http::Response Undo(const http::Request& request) const;
   http::Response Events(const http::Request& request) const;
+  http::Response Shutdown(const http::Request& request) const;
 
   // The worker of the request's {service}, or an error response.
   controller::ServiceWorker* WorkerFor(const http::Request& request,
@@ -59,6 +66,7 @@ class ControlApi {
   Secret admin_token_;
   Logger logger_;
   http::Router router_;
+  std::function<void()> on_shutdown_;
 };
 
 // JSON forms shared by the API and the CLI's `-o json`.

@@ -120,7 +120,17 @@ std::string CheckPlaceholders(std::string_view s, std::set<std::string>* backing
         absl::StripAsciiWhitespace(absl::string_view(inner.data(), inner.size()));
     std::string_view name(stripped.data(), stripped.size());
     constexpr std::string_view kBackingPrefix = "backing.", kBackingSuffix = ".url";
-    if (name.size() > kBackingPrefix.size() + kBackingSuffix.size() &&
+    constexpr std::string_view kSecretPrefix = "secrets.", kSecretSuffix = ".file";
+    if (name.starts_with(kSecretPrefix) && name.ends_with(kSecretSuffix) &&
+        name.size() > kSecretPrefix.size() + kSecretSuffix.size()) {
+      std::string_view secret = name.substr(
+          kSecretPrefix.size(), name.size() - kSecretPrefix.size() - kSecretSuffix.size());
+      if (std::find(std::begin(kSecretFiles), std::end(kSecretFiles), secret) ==
+          std::end(kSecretFiles)) {
+        return Cat("unknown secret \"", secret, "\" in \"{{", name,
+                   "}}\" (secret files: {{secrets.jwt.file}})");
+      }
+    } else if (name.size() > kBackingPrefix.size() + kBackingSuffix.size() &&
         name.starts_with(kBackingPrefix) && name.ends_with(kBackingSuffix)) {
       backing->insert(std::string(name.substr(
           kBackingPrefix.size(), name.size() - kBackingPrefix.size() - kBackingSuffix.size())));
@@ -128,7 +138,7 @@ std::string CheckPlaceholders(std::string_view s, std::set<std::string>* backing
                std::end(kPlaceholders)) {
       return Cat("unknown placeholder \"{{", name,
                  "}}\" (expected one of {{version}}, {{port}}, {{replica}}, {{service}}, "
-                 "{{environment}}, {{backing.NAME.url}})");
+                 "{{environment}}, {{backing.NAME.url}}, {{secrets.jwt.file}})");
     }
     pos = end + 2;
   }

@@ -136,6 +136,9 @@ std::string ExpandPlaceholders(std::string_view text, const ReleaseContext& cont
     } else if (name.starts_with("backing.") && name.ends_with(".url")) {
       auto it = context.backing_urls.find(std::string(name.substr(8, name.size() - 8 - 4)));
       if (it != context.backing_urls.end()) value = it->second;
+    } else if (name.starts_with("secrets.") && name.ends_with(".file")) {
+      auto it = context.secret_files.find(std::string(name.substr(8, name.size() - 8 - 5)));
+      if (it != context.secret_files.end()) value = it->second;
     }
     out.append(value ? *value : std::string(text.substr(open, close + 2 - open)));
     pos = close + 2;

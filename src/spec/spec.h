@@ -234,8 +234,10 @@ struct Policies {
 // How to start one replica of a version. Strings may contain the placeholders
 // {{version}}, {{port}}, {{replica}}, {{service}}, {{environment}} and
 // {{backing.NAME.url}} (the URL of the environment's backing service NAME, e.g.
-// postgresql://… or redis://…); the runtime substitutes them per replica with
-// ExpandRelease() and also sets PORT. Every environment provides each NAME used.
+// postgresql://… or redis://…) and {{secrets.jwt.file}} (a file, readable by
+// the replica only, with the environment's JWT signing keys); the runtime
+// substitutes them per replica with ExpandRelease() and also sets PORT. Every
+// environment provides each NAME used.
 struct Release {
   std::vector<std::string> command;        // argv, required, not empty
   std::map<std::string, std::string> env;  // extra environment variables
@@ -323,7 +325,11 @@ struct ReleaseContext {
   std::string service;
   std::string environment;
   std::map<std::string, std::string> backing_urls;  // backing service name -> URL
+  std::map<std::string, std::string> secret_files;  // secret name ("jwt") -> file path
 };
+
+// Secrets a release can name as {{secrets.NAME.file}}.
+inline constexpr std::string_view kSecretFiles[] = {"jwt"};
 
 // `text` with each {{placeholder}} (see Release) replaced by its value from
 // `context`. A placeholder without a value (which a loaded spec cannot contain)

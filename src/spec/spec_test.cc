@@ -253,6 +253,9 @@ TEST(ExpandTest, ReplacesEveryPlaceholder) {
             "postgresql://127.0.0.1:5432/foohut");
   EXPECT_EQ(ExpandPlaceholders("{{backing.redis.url}} {{x}} {{open", c),
             "{{backing.redis.url}} {{x}} {{open");
+  EXPECT_EQ(ExpandPlaceholders("{{secrets.jwt.file}}", c), "{{secrets.jwt.file}}");
+  c.secret_files = {{"jwt", "/state/replicas/backend-1/secrets/jwt"}};
+  EXPECT_EQ(ExpandPlaceholders("{{secrets.jwt.file}}", c), "/state/replicas/backend-1/secrets/jwt");
   EXPECT_EQ(ExpandPlaceholders("", c), "");
 
   Release r{{"app", "--v={{version}}"}, {{"FOOHUT_VERSION", "{{version}}"}}, "img:{{version}}"};
@@ -275,7 +278,7 @@ TEST(FoohutSpecTest, RepositorySpecIsValidAndMatchesAdr) {
   EXPECT_EQ(spec.services[0].name, "backend");
   EXPECT_EQ(spec.services[0].port, 8080);
   EXPECT_EQ(spec.services[0].release.command,
-            (std::vector<std::string>{"build/bin/foohut-api", "serve"}));
+            (std::vector<std::string>{"build/bin/foohut-api", "serve", "--migrate"}));
   EXPECT_EQ(spec.services[0].release.env.at("FOOHUT_VERSION"), "{{version}}");
   EXPECT_EQ(spec.services[1].name, "frontend");
   EXPECT_EQ(spec.services[1].port, 8081);

@@ -1,0 +1,164 @@
+#include "src/cli/up.h"
+
+#include <signal.h>
+#include <time.h>
+
+#include <filesystem>
+#include <iomanip>
+
+#include "absl/strings/str_cat.h"
+#include "src/cli/validate.h"
+#include "src/common/units.h"
+#include "src/platform/local_platform.h"
+#include "src/spec/load.h"
+
+namespace hut::cli {
+namespace {
+namespace fs = std::filesystem;
+
+std::string EnvOr(const Io& io, const std::string& name, const std::string& fallback) {
+  if (!io.getenv) return fallback;
+  std::optional<std::string> v = io.getenv(name);
+  return v && !v->empty() ? *v : fallback;
+}
+
+// The environment `hut up` runs when none is named.
+std::string DefaultEnvironment(const spec::Spec& spec, const Io& io) {
+  std::string env = EnvOr(io, "HUT_ENV", "");
+  if (!env.empty()) return env;
+  if (spec.FindEnvironment("development") != nullptr) return "development";
+  return spec.environments.empty() ? "" : spec.environments.front().name;
+}
+
+// "14:03:07" in local time.
+std::string Clock(TimePoint t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  localtime_r(&tt, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+  return buf;
+}
+
+// Prints the events recorded since `*after` as readable lines.
+void PrintNewEvents(store::Store& store, int64_t* after, const Io& io) {
+  auto events = store.EventsAfter(*after, 200);
+  if (!events.ok()) return;
+  for (const store::Event& e : *events) {
+    io.out << Clock(e.at) << "  " << std::left << std::setw(10) << e.service << " " << e.message
+           << "\n";
+    *after = e.id;
+  }
+  io.out.flush();
+}
+
+}  // namespace
+
+int RunUp(const UpOptions& options, const Io& io) {
+  const char* cmd = options.server_mode ? "hut server" : "hut up";
+  const std::string path = SpecPath(options.file, io);
+  spec::LoadResult loaded = spec::LoadSpecFile(path);
+  if (!loaded.ok()) {
+    for (const spec::Problem& p : loaded.problems) io.err << p.ToString() << "\n";
+    io.err << cmd << ": " << path << " has problems; nothing was started\n";
+    return kExitFailure;
+  }
+  spec::Spec spec = *loaded.spec;
+
+  platform::PlatformOptions po;
+  po.environment =
+      options.environment.empty() ? DefaultEnvironment(spec, io) : options.environment;
+  const spec::Environment* env = spec.FindEnvironment(po.environment);
+  if (env == nullptr) {
+    std::string known;
+    for (const spec::Environment& e : spec.environments) {
+      absl::StrAppend(&known, known.empty() ? "" : ", ", e.name);
+    }
+    io.err << cmd << ": " << path << " has no environment \"" << po.environment
+           << "\" (environments: " << known << ")\n";
+    return kExitFailure;
+  }
+  if (options.server_mode && env->runtime != spec::Runtime::kLocal) {
+    io.err << cmd << ": environment " << env->name << " uses the " << spec::Name(env->runtime)
+           << " runtime, which hut cannot drive yet; `hut up --env " << env->name
+           << "` runs it on this machine with the local runtime\n";
+    return kExitFailure;
+  }
+  po.state_dir = options.state_dir.empty()
+                     ? (fs::absolute(path).parent_path() / ".hut").string()
+                     : options.state_dir;
+  auto listen = server::ParseHostPort(
+      options.listen.empty() ? EnvOr(io, "HUT_ADDR", server::kDefaultAddress) : options.listen);
+  if (!listen.ok()) {
+    io.err << cmd << ": --listen: " << listen.status().message() << "\n";
+    return kExitUsage;
+  }
+  po.listen = *listen;
+  po.spec_dir = fs::absolute(path).parent_path().string();
+  if (options.sandbox == "auto") {
+    po.sandbox = local::SandboxMode::kAuto;
+  } else if (options.sandbox == "on") {
+    po.sandbox = local::SandboxMode::kOn;
+  } else if (options.sandbox == "off") {
+    po.sandbox = local::SandboxMode::kOff;
+  } else {
+    io.err << cmd << ": --sandbox: \"" << options.sandbox << "\" is not auto, on or off\n";
+    return kExitUsage;
+  }
+  po.home = io.getenv ? io.getenv("HOME") : std::nullopt;
+  StreamLogSink stderr_sink(stderr);
+  if (options.server_mode) po.log_echo = &stderr_sink;
+
+  // Signals are taken synchronously below; every thread started from here on
+  // inherits the mask, so none of them is interrupted.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, s);
+  sigset_t old_mask;
+  pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+
+  io.out << cmd << ": starting " << env->name << " from " << path << " (state in "
+         << po.state_dir << ")\n";
+  io.out.flush();
+  auto started = platform::LocalPlatform::Start(spec, po);
+  if (!started.ok()) {
+    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+    io.err << cmd << ": cannot start: " << started.status().message() << "\n";
+    return kExitFailure;
+  }
+  platform::LocalPlatform& platform = **started;
+  for (const std::string& w : platform.warnings()) io.err << cmd << ": warning: " << w << "\n";
+  io.out << "  control API  http://" << platform.address() << "  (token in "
+         << platform.token_file() << ")\n";
+  for (const platform::Endpoint& e : platform.endpoints()) {
+    io.out << "  " << std::left << std::setw(11) << e.service << "  " << e.url << "\n";
+  }
+  io.out << "  logs         " << po.state_dir << "/logs/\n"
+         << "Ready. Deploy with `hut deploy SERVICE VERSION`; stop with Ctrl-C or `hut down`.\n";
+  io.out.flush();
+
+  int64_t after = 0;
+  if (auto last = platform.store().EventsAfter(0, 1'000'000); last.ok() && !last->empty()) {
+    after = last->back().id;  // show only what happens from now on
+  }
+  int signal_number = 0;
+  while (!platform.shutdown_requested()) {
+    timespec wait{0, 200'000'000};
+    int s = sigtimedwait(&stop_signals, nullptr, &wait);
+    if (s > 0) {
+      signal_number = s;
+      break;
+    }
+    if (!options.server_mode) PrintNewEvents(platform.store(), &after, io);
+  }
+  if (!options.server_mode) PrintNewEvents(platform.store(), &after, io);
+  io.out << cmd << ": stopping ("
+         << (signal_number ? strsignal(signal_number) : "asked by `hut down`") << ")\n";
+  io.out.flush();
+  platform.Stop();
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  io.out << cmd << ": stopped\n";
+  return kExitOk;
+}
+
+}  // namespace hut::cli

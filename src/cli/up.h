@@ -1,0 +1,39 @@
+#ifndef HUT_CLI_UP_H_
+#define HUT_CLI_UP_H_
+
+// `hut up`, `hut server` and `hut down`: run one environment of the spec on
+// this machine in the foreground, and stop it.
+
+#include <string>
+
+#include "src/cli/cli.h"
+
+namespace hut::cli {
+
+struct UpOptions {
+  std::string file;         // spec; "" : $HUT_SPEC, else foohut.yaml
+  std::string environment;  // "" : $HUT_ENV, else "development" if the spec has it, else the first
+  std::string state_dir;    // "" : .hut/ beside the spec
+  std::string listen;       // "" : $HUT_ADDR, else 127.0.0.1:7480
+  std::string sandbox = "auto";
+  // `hut server`: the environment's own runtime (only local exists so far) and
+  // hut's log lines on stderr; `hut up`: always the local runtime and a
+  // readable event feed.
+  bool server_mode = false;
+};
+
+// Runs until SIGINT/SIGTERM/SIGHUP or `hut down`, then stops everything it
+// started. Exit 0 after a clean stop, 1 when it could not start.
+int RunUp(const UpOptions& options, const Io& io);
+
+struct DownOptions {
+  std::string timeout = "120s";  // how long to wait for the server to finish stopping
+};
+
+// Asks the server at $HUT_ADDR (default 127.0.0.1:7480) to stop and waits
+// until it has. Exit 0 once stopped, 1 when it is not running or does not stop.
+int RunDown(const DownOptions& options, const Io& io);
+
+}  // namespace hut::cli
+
+#endif  // HUT_CLI_UP_H_

@@ -1,0 +1,324 @@
+#include "src/platform/local_platform.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+#include "src/common/ports.h"
+#include "src/common/status.h"
+#include "src/controller/service_worker.h"
+#include "src/http/server.h"
+#include "src/local/haproxy.h"
+#include "src/local/local_runtime.h"
+#include "src/local/postgres_server.h"
+#include "src/local/redis_server.h"
+#include "src/server/control_api.h"
+#include "src/store/sqlite_store.h"
+
+namespace hut::platform {
+namespace fs = std::filesystem;
+
+namespace {
+
+// A LogSink appending to a file it owns.
+class FileLogSink final : public LogSink {
+ public:
+  static absl::StatusOr<std::unique_ptr<FileLogSink>> Open(const std::string& path,
+                                                          LogSink* echo) {
+    FILE* f = std::fopen(path.c_str(), "a");
+    if (f == nullptr) {
+      return absl::InternalError(absl::StrCat("cannot open log file ", path, ": ",
+                                              std::strerror(errno)));
+    }
+    return std::unique_ptr<FileLogSink>(new FileLogSink(f, echo));
+  }
+  ~FileLogSink() override { std::fclose(file_); }
+  void Write(std::string_view line) override {
+    stream_.Write(line);
+    if (echo_ != nullptr) echo_->Write(line);
+  }
+
+ private:
+  FileLogSink(FILE* f, LogSink* echo) : file_(f), stream_(f), echo_(echo) {}
+  FILE* file_;
+  StreamLogSink stream_;
+  LogSink* echo_;
+};
+
+// An exclusive lock on <state>/hut.lock for the server's lifetime; the file
+// holds the holder's pid for the message the next one gets.
+absl::StatusOr<int> LockStateDir(const std::string& state_dir) {
+  const std::string path = absl::StrCat(state_dir, "/hut.lock");
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {};
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    close(fd);
+    std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "another hut server (pid ", holder, ") is using the state folder ", state_dir,
+        "; stop it with `hut down` or choose another folder with --state"));
+  }
+  std::string pid = absl::StrCat(getpid(), "\n");
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    // The lock is what matters; the pid is for messages only.
+  }
+  return fd;
+}
+
+}  // namespace
+
+absl::Status EnsureJwtKeys(const std::string& path, const Clock& clock) {
+  if (fs::exists(path)) return absl::OkStatus();
+  if (sodium_init() < 0) return absl::InternalError("libsodium failed to initialise");
+  unsigned char key[32];
+  randombytes_buf(key, sizeof key);
+  std::string b64(sodium_base64_ENCODED_LEN(sizeof key, sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(b64.data(), b64.size(), key, sizeof key, sodium_base64_VARIANT_ORIGINAL);
+  b64.resize(std::strlen(b64.c_str()));
+  sodium_memzero(key, sizeof key);
+  const std::string kid = absl::StrCat(
+      "hut-", std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch())
+                  .count());
+  nlohmann::json keys = {{"active_kid", kid}, {"keys", {{kid, b64}}}};
+  sodium_memzero(b64.data(), b64.size());
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", path, ": ", ec.message()));
+  const std::string tmp = path + ".tmp";
+  const mode_t old = umask(077);
+  std::ofstream out(tmp, std::ios::trunc);
+  out << keys.dump() << "\n";
+  out.close();
+  umask(old);
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+  fs::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot write ", path, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+// Everything that runs, in start order; destroyed in reverse.
+struct LocalPlatform::Parts {
+  RealClock clock;
+  int lock_fd = -1;
+  std::unique_ptr<FileLogSink> hut_log;
+  std::unique_ptr<FileLogSink> replica_log;
+  std::optional<Logger> log;
+  std::vector<std::unique_ptr<local::PostgresServer>> postgres;
+  std::vector<std::unique_ptr<local::RedisServer>> redis;
+  std::unique_ptr<local::Haproxy> haproxy;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<local::LocalRuntime> runtime;
+  std::map<std::string, std::unique_ptr<controller::ServiceWorker>> workers;
+  std::unique_ptr<server::ControlApi> api;
+  std::unique_ptr<http::Server> http;
+
+  ~Parts() {
+    if (http) http->Shutdown(std::chrono::milliseconds(2000));
+    http.reset();
+    api.reset();
+    workers.clear();
+    runtime.reset();  // drains and stops every replica
+    if (haproxy) haproxy->Stop();
+    haproxy.reset();
+    store.reset();
+    for (auto& r : redis) r->Stop();
+    for (auto& p : postgres) p->Stop();
+    redis.clear();
+    postgres.clear();
+    if (log) log->Info("stopped");
+    if (lock_fd >= 0) close(lock_fd);
+  }
+};
+
+LocalPlatform::LocalPlatform() : parts_(std::make_unique<Parts>()) {}
+LocalPlatform::~LocalPlatform() { Stop(); }
+
+store::Store& LocalPlatform::store() { return *parts_->store; }
+
+void LocalPlatform::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (!pointer_file_.empty()) {
+    std::error_code ec;
+    fs::remove(pointer_file_, ec);
+  }
+  parts_.reset();
+}
+
+absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec spec,
+                                                                    PlatformOptions options) {
+  std::unique_ptr<LocalPlatform> p(new LocalPlatform());
+  p->spec_ = std::move(spec);
+  p->environment_ = p->spec_.FindEnvironment(options.environment);
+  if (p->environment_ == nullptr) {
+    std::string known;
+    for (const spec::Environment& e : p->spec_.environments) {
+      absl::StrAppend(&known, known.empty() ? "" : ", ", e.name);
+    }
+    return absl::NotFoundError(absl::StrCat("the spec has no environment \"",
+                                            options.environment, "\" (environments: ", known,
+                                            ")"));
+  }
+  const spec::Environment& env = *p->environment_;
+  Parts& parts = *p->parts_;
+
+  std::error_code ec;
+  fs::create_directories(options.state_dir, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot create state folder ", options.state_dir,
+                                            ": ", ec.message()));
+  }
+  const std::string state = fs::absolute(options.state_dir).lexically_normal().string();
+  // PostgreSQL runs as "postgres" and must reach its folder under ours.
+  chmod(state.c_str(), 0755);
+  HUT_ASSIGN_OR_RETURN(parts.lock_fd, LockStateDir(state));
+  fs::create_directories(state + "/logs", ec);
+  HUT_ASSIGN_OR_RETURN(parts.hut_log, FileLogSink::Open(state + "/logs/hut.log", options.log_echo));
+  HUT_ASSIGN_OR_RETURN(parts.replica_log, FileLogSink::Open(state + "/logs/replicas.log", nullptr));
+  parts.log.emplace(*parts.hut_log, parts.clock, "hut");
+  Logger& log = *parts.log;
+  log.Info("starting", {{"environment", env.name}, {"state_dir", state}});
+
+  HUT_ASSIGN_OR_RETURN(Secret token, server::LoadOrCreateToken(state));
+  p->token_file_ = absl::StrCat(state, "/", server::kTokenFileName);
+
+  // Backing services, standing in for RDS and ElastiCache.
+  std::map<std::string, std::string> backing_urls;
+  for (const spec::BackingService& b : env.backing_services) {
+    HUT_ASSIGN_OR_RETURN(uint16_t port, FreeLoopbackPort());
+    const std::string dir = absl::StrCat(state, "/backing/", b.name);
+    if (b.kind == spec::BackingKind::kPostgresql) {
+      local::PostgresOptions o;
+      o.data_dir = dir;
+      o.port = port;
+      o.database = p->spec_.project;
+      o.user = p->spec_.project;
+      o.unsafe_no_fsync = options.unsafe_fast_database;
+      for (const std::string& ext : b.extensions) {
+        p->warnings_.push_back(absl::StrCat(
+            "backing service ", b.name, ": extension ", ext,
+            " is not installed locally (Debian 12 has no package for it); it is skipped"));
+      }
+      auto server = local::PostgresServer::Start(o);
+      if (!server.ok()) {
+        return absl::Status(server.status().code(),
+                            absl::StrCat("backing service ", b.name, " (PostgreSQL): ",
+                                         server.status().message()));
+      }
+      backing_urls[b.name] = (*server)->url();
+      parts.postgres.push_back(std::move(*server));
+    } else {
+      local::RedisOptions o;
+      o.dir = dir;
+      o.port = port;
+      auto server = local::RedisServer::Start(o);
+      if (!server.ok()) {
+        return absl::Status(server.status().code(),
+                            absl::StrCat("backing service ", b.name, " (Redis): ",
+                                         server.status().message()));
+      }
+      backing_urls[b.name] = (*server)->url();
+      parts.redis.push_back(std::move(*server));
+    }
+    log.Info("backing service ready", {{"name", b.name}, {"url", backing_urls[b.name]}});
+  }
+
+  // The load balancer: one frontend per service of the environment.
+  local::HaproxyOptions lb;
+  lb.dir = state + "/haproxy";
+  HUT_ASSIGN_OR_RETURN(lb.stats_port, FreeLoopbackPort());
+  for (const spec::ServiceDeployment& d : env.services) {
+    const spec::Service& svc = *p->spec_.FindService(d.service);
+    lb.services.push_back({.name = svc.name,
+                           .port = static_cast<uint16_t>(svc.port),
+                           .health_path = svc.health.readiness_path,
+                           .check_interval = svc.health.interval,
+                           .fall = svc.health.failure_threshold});
+    p->endpoints_.push_back({svc.name, absl::StrCat("http://127.0.0.1:", svc.port)});
+  }
+  auto haproxy = local::Haproxy::Start(lb);
+  if (!haproxy.ok()) {
+    return absl::Status(haproxy.status().code(),
+                        absl::StrCat("load balancer (HAProxy): ", haproxy.status().message()));
+  }
+  parts.haproxy = std::move(*haproxy);
+  log.Info("load balancer ready", {{"pid", parts.haproxy->pid()}});
+
+  HUT_ASSIGN_OR_RETURN(parts.store, store::SqliteStore::Open(state + "/hut.db", parts.clock));
+
+  const std::string jwt_keys = state + "/secrets/jwt-keys.json";
+  HUT_RETURN_IF_ERROR(EnsureJwtKeys(jwt_keys, parts.clock));
+
+  local::LocalRuntimeOptions ro;
+  ro.environment = env.name;
+  ro.state_dir = state;
+  ro.working_dir = fs::absolute(options.spec_dir.empty() ? "." : options.spec_dir)
+                       .lexically_normal()
+                       .string();
+  ro.backing_urls = backing_urls;
+  ro.secret_files = {{"jwt", jwt_keys}};
+  ro.sandbox = options.sandbox;
+  parts.runtime = std::make_unique<local::LocalRuntime>(
+      ro, *parts.haproxy, *parts.replica_log, parts.clock, log.ForComponent("runtime"));
+
+  std::map<std::string, controller::ServiceWorker*> workers;
+  for (const spec::ServiceDeployment& d : env.services) {
+    const spec::Service& svc = *p->spec_.FindService(d.service);
+    auto controller = std::make_unique<controller::ServiceController>(
+        p->spec_, env, svc, *parts.runtime, *parts.store, parts.clock,
+        log.ForComponent("controller"));
+    auto worker = std::make_unique<controller::ServiceWorker>(
+        std::move(controller), options.tick_interval, log.ForComponent("worker"));
+    workers[svc.name] = worker.get();
+    parts.workers[svc.name] = std::move(worker);
+  }
+
+  parts.api = std::make_unique<server::ControlApi>(
+      env, workers, *parts.runtime, *parts.store, std::move(token), log.ForComponent("api"));
+  LocalPlatform* self = p.get();
+  parts.api->OnShutdownRequest([self] { self->shutdown_requested_.store(true); });
+  http::ServerOptions so;
+  so.address = options.listen.host;
+  so.port = options.listen.port;
+  so.logger = log.ForComponent("http");
+  server::ControlApi* api = parts.api.get();
+  auto http = http::Server::Start(so, [api](const http::Request& r) { return api->Handle(r); });
+  if (!http.ok()) {
+    return absl::Status(http.status().code(),
+                        absl::StrCat("control API: ", http.status().message(),
+                                     " (is another hut server running? `hut down` stops it; "
+                                     "--listen or HUT_ADDR picks another address)"));
+  }
+  parts.http = std::move(*http);
+  p->address_ = absl::StrCat(options.listen.host, ":", parts.http->port());
+
+  if (auto pointer = server::PointerPath(
+          options.home, {options.listen.host, parts.http->port()})) {
+    server::ServerInfo info{p->address_, state, p->token_file_, env.name,
+                            static_cast<int>(getpid())};
+    if (absl::Status s = server::WritePointer(*pointer, info); s.ok()) {
+      p->pointer_file_ = *pointer;
+    } else {
+      p->warnings_.push_back(absl::StrCat("the CLI will not find this server by itself: ",
+                                          s.message()));
+    }
+  }
+  log.Info("ready", {{"address", p->address_}, {"environment", env.name}});
+  return p;
+}
+
+}  // namespace hut::platform

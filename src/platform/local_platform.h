@@ -1,0 +1,106 @@
+#ifndef HUT_PLATFORM_LOCAL_PLATFORM_H_
+#define HUT_PLATFORM_LOCAL_PLATFORM_H_
+
+// One environment of the spec brought up on this machine: what `hut up` (and
+// `hut server` for a local environment) runs. It starts, in order, the
+// environment's backing services (real PostgreSQL and Redis, data kept in the
+// state folder), HAProxy with one frontend per service, the local runtime,
+// one reconcile worker per service and the control API; and stops all of it,
+// in reverse, leaving no process behind.
+//
+// State folder layout (default .hut/ beside the spec):
+//   admin-token          the API's bearer token, mode 0600
+//   hut.db               revisions, rollouts, events (SQLite)
+//   hut.lock             held while a server uses the folder
+//   logs/hut.log         hut's own JSON log lines
+//   logs/replicas.log    every replica's output as JSON lines
+//   backing/<name>/      PostgreSQL cluster or Redis files
+//   haproxy/             configuration, admin socket, server state
+//   secrets/jwt-keys.json  JWT signing keys handed to replicas
+//   replicas/<name>/     each replica's private writable folder
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "src/common/clock.h"
+#include "src/common/log.h"
+#include "src/local/replica_process.h"
+#include "src/server/discovery.h"
+#include "src/spec/spec.h"
+#include "src/store/store.h"
+
+namespace hut::platform {
+
+struct PlatformOptions {
+  std::string environment;  // a name from the spec
+  std::string state_dir;    // created when missing
+  std::string spec_dir;     // relative paths in releases resolve here; "" : current folder
+  server::HostPort listen{"127.0.0.1", 7480};
+  local::SandboxMode sandbox = local::SandboxMode::kAuto;
+  std::chrono::milliseconds tick_interval{250};  // reconcile period per service
+  // $HOME, for the pointer file the CLI reads (server/discovery.h); none: no pointer.
+  std::optional<std::string> home;
+  // Tests only: PostgreSQL without fsync.
+  bool unsafe_fast_database = false;
+  // Where hut's own log lines go besides logs/hut.log; null: only the file.
+  LogSink* log_echo = nullptr;
+};
+
+// A service's address behind the load balancer.
+struct Endpoint {
+  std::string service;
+  std::string url;  // http://127.0.0.1:8080
+};
+
+class LocalPlatform {
+ public:
+  // Starts everything or, on any error, stops what it started and says what
+  // failed. FailedPrecondition when another server holds the state folder.
+  static absl::StatusOr<std::unique_ptr<LocalPlatform>> Start(spec::Spec spec,
+                                                              PlatformOptions options);
+  // Stops everything (Stop()).
+  ~LocalPlatform();
+
+  // Stops the API, the workers, every replica (drained), HAProxy and the
+  // backing services. Idempotent; not from an API handler.
+  void Stop();
+
+  // Set when an API client asked the server to stop (`hut down`).
+  bool shutdown_requested() const { return shutdown_requested_.load(); }
+
+  const std::string& address() const { return address_; }  // host:port of the API
+  const std::string& token_file() const { return token_file_; }
+  const std::vector<Endpoint>& endpoints() const { return endpoints_; }
+  const spec::Environment& environment() const { return *environment_; }
+  store::Store& store();
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+ private:
+  struct Parts;
+  LocalPlatform();
+
+  std::unique_ptr<Parts> parts_;
+  spec::Spec spec_;
+  const spec::Environment* environment_ = nullptr;
+  std::string address_;
+  std::string token_file_;
+  std::string pointer_file_;
+  std::vector<Endpoint> endpoints_;
+  std::vector<std::string> warnings_;
+  std::atomic<bool> shutdown_requested_{false};
+  bool stopped_ = false;
+};
+
+// Writes a new JWT key set ({"active_kid", "keys": {kid: base64}}) at `path`
+// (mode 0600) unless one exists there.
+absl::Status EnsureJwtKeys(const std::string& path, const Clock& clock);
+
+}  // namespace hut::platform
+
+#endif  // HUT_PLATFORM_LOCAL_PLATFORM_H_
