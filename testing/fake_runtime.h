@@ -39,6 +39,7 @@ class FakeRuntime final : public runtime::Runtime {
       }
       if (!r.ever_ready && h != Health::kNeverReady) {
         r.ready = r.ever_ready = true;
+        r.consecutive_failures = 0;  // a passing check ends the run of failures
       } else if (r.ever_ready && h == Health::kFailsAfterReady) {
         r.ready = false;
         ++r.consecutive_failures;

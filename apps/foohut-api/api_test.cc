@@ -167,6 +167,7 @@ TEST_F(ApiTest, Healthz) {
   EXPECT_EQ(Body(r), (json{{"status", "ok"}}));
   EXPECT_TRUE(r.Header("traceparent").has_value());
   EXPECT_TRUE(r.Header("X-Request-ID").has_value());
+  EXPECT_EQ(r.Header("X-Foohut-Version"), "1.2.3");
 }
 
 TEST_F(ApiTest, ValidTraceparentKeepsTraceIdAndLogsIt) {

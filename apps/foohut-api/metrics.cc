@@ -9,7 +9,8 @@
 namespace hut::foohut {
 
 Metrics::Metrics(std::string_view version, std::string_view env)
-    : registry_(std::make_shared<prometheus::Registry>()),
+    : version_(version),
+      registry_(std::make_shared<prometheus::Registry>()),
       // Up to 10 s, with resolution around the 2 s P99 rollback threshold.
       duration_buckets_{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10} {
   requests_ = &prometheus::BuildCounter()

@@ -34,11 +34,15 @@ class Metrics {
   void PageCreated();
   void CacheLookup(std::string_view result);  // "hit", "miss" or "error"
 
+  // The FOOHUT_VERSION this process serves (a label of foohut_build_info).
+  const std::string& version() const { return version_; }
+
   // The text exposition format 0.0.4.
   std::string Serialize() const;
   static constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
 
  private:
+  const std::string version_;
   std::shared_ptr<prometheus::Registry> registry_;
   const std::vector<double> duration_buckets_;
   prometheus::Family<prometheus::Counter>* requests_;

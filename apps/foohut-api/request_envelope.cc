@@ -67,6 +67,8 @@ http::Response RequestEnvelope::Handle(const http::Request& incoming,
   }
   response.SetHeader("traceparent", traceparent);
   response.SetHeader("X-Request-ID", request_id);
+  // Which release answered: lets load tests count versions during a rollout.
+  response.SetHeader("X-Foohut-Version", deps_.metrics.version());
 
   const TimePoint end = deps_.clock.Now();
   const double seconds = SecondsBetween(start, end);

@@ -39,7 +39,8 @@ class RequestEnvelope {
 
   // Answers `incoming` with `handler`; never throws. The handler sees the
   // request with validated traceparent and X-Request-ID headers (fresh ones
-  // when absent or invalid); the response carries both. A handler exception
+  // when absent or invalid); the response carries both, and X-Foohut-Version
+  // (the version serving). A handler exception
   // is answered 500 and logged.
   http::Response Handle(const http::Request& incoming, const RequestClass& request_class,
                         const http::Handler& handler);

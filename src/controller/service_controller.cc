@@ -3,6 +3,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/status.h"
+#include "src/common/units.h"
 
 namespace hut::controller {
 namespace {
@@ -186,6 +187,7 @@ absl::Status ServiceController::Tick() {
                        runtime_.Replicas(service_.name));
 
   const int threshold = environment_.policies.rollback.health_check_failures;
+  const TimePoint now = clock_.Now();
   std::vector<ReplicaView> views;
   for (const runtime::ReplicaStatus& r : observed) {
     ReplicaView v{r.name, r.revision, ReplicaState::kStarting, r.in_load_balancer, r.started_at,
@@ -197,11 +199,16 @@ absl::Status ServiceController::Tick() {
       v.failure = absl::StrCat("crash-looping: exited ", r.restarts, " times (last: ",
                                r.last_failure, ")");
     } else if (r.ever_ready && r.consecutive_failures >= threshold) {
-      // Before its first success a replica is starting; the progress
-      // deadline covers one that never gets there.
       v.state = ReplicaState::kFailed;
       v.failure = absl::StrCat(r.consecutive_failures, " consecutive failed health checks (last: ",
                                r.last_failure, ")");
+    } else if (!r.ever_ready && r.consecutive_failures >= threshold &&
+               now - r.started_at >= service_.health.start_period) {
+      // Failures inside the start period are a replica booting.
+      v.state = ReplicaState::kFailed;
+      v.failure = absl::StrCat("not ready ", FormatDuration(service_.health.start_period),
+                               " after start: ", r.consecutive_failures,
+                               " consecutive failed health checks (last: ", r.last_failure, ")");
     } else if (r.ready) {
       v.state = ReplicaState::kReady;
     }

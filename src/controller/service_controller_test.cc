@@ -103,12 +103,31 @@ TEST_F(ServiceControllerTest, NeverReadyReleaseRollsBackWithoutTraffic) {
   RunToEnd();
   runtime_.SetHealth("3.0.0-broken", FakeRuntime::Health::kNeverReady);
   ASSERT_TRUE(controller_->Deploy({.version = "3.0.0-broken"}).ok());
-  store::Rollout end = RunToEnd();
+  store::Rollout end = RunToEnd(/*max_ticks=*/20);  // at the 10 s start period, not at 30 s
   EXPECT_EQ(end.phase, "rolled-back");
-  EXPECT_NE(end.reason.find("progress deadline (30s)"), std::string::npos) << end.reason;
+  EXPECT_NE(end.reason.find("not ready 10s after start: "), std::string::npos) << end.reason;
+  EXPECT_NE(end.reason.find("consecutive failed health checks (last: HTTP 503)"),
+            std::string::npos)
+      << end.reason;
   EXPECT_FALSE(runtime_.EverServed("3.0.0-broken"));
   EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"1.0.0", 3}}));
   EXPECT_EQ(*controller_->CurrentRevision(), 1);
+}
+
+TEST_F(ServiceControllerTest, FailedChecksInsideTheStartPeriodAreABootingReplica) {
+  ASSERT_TRUE(controller_->Deploy({.version = "1.0.0"}).ok());
+  RunToEnd();
+  runtime_.SetHealth("2.0.0", FakeRuntime::Health::kNeverReady);
+  ASSERT_TRUE(controller_->Deploy({.version = "2.0.0"}).ok());
+  for (int i = 0; i < 8; ++i) {  // 8 failed checks, 8 s: inside the 10 s start period
+    ASSERT_TRUE(controller_->Tick().ok());
+    clock_.Advance(seconds(1));
+    runtime_.Step();
+  }
+  EXPECT_EQ((*store_->LatestRollout("staging", "backend"))->phase, "progressing");
+  runtime_.SetHealth("2.0.0", FakeRuntime::Health::kHealthy);  // done booting
+  EXPECT_EQ(RunToEnd().phase, "succeeded");
+  EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"2.0.0", 3}}));
 }
 
 TEST_F(ServiceControllerTest, ReleaseThatCannotStartRollsBackAtOnce) {

@@ -228,16 +228,17 @@ absl::StatusOr<std::string> Haproxy::Command(std::string_view command) {
   return CommandLocked(command);
 }
 
-absl::StatusOr<std::string> Haproxy::CommandLocked(std::string_view command) {
+absl::StatusOr<std::string> HaproxyAdminCommand(const std::string& socket_path,
+                                                std::string_view command) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (socket_path_.size() >= sizeof addr.sun_path) {
+  if (socket_path.size() >= sizeof addr.sun_path) {
     close(fd);
-    return absl::InvalidArgumentError(absl::StrCat("socket path too long: ", socket_path_));
+    return absl::InvalidArgumentError(absl::StrCat("socket path too long: ", socket_path));
   }
-  std::strcpy(addr.sun_path, socket_path_.c_str());
+  std::strcpy(addr.sun_path, socket_path.c_str());
   timeval tv{5, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -245,7 +246,7 @@ absl::StatusOr<std::string> Haproxy::CommandLocked(std::string_view command) {
     int err = errno;
     close(fd);
     return absl::UnavailableError(
-        absl::StrCat("HAProxy admin socket ", socket_path_, ": ", strerror(err)));
+        absl::StrCat("HAProxy admin socket ", socket_path, ": ", strerror(err)));
   }
   std::string line = absl::StrCat(std::string(command), "\n");
   if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
@@ -268,6 +269,10 @@ absl::StatusOr<std::string> Haproxy::CommandLocked(std::string_view command) {
   }
   close(fd);
   return answer;
+}
+
+absl::StatusOr<std::string> Haproxy::CommandLocked(std::string_view command) {
+  return HaproxyAdminCommand(socket_path_, command);
 }
 
 absl::Status Haproxy::CheckService(std::string_view service) const {

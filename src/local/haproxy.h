@@ -111,6 +111,11 @@ class Haproxy {
   std::unique_ptr<Process> process_;
 };
 
+// One command on HAProxy's admin socket at `socket_path` (<dir>/admin.sock);
+// HAProxy's answer. For tools and tests that watch a running load balancer.
+absl::StatusOr<std::string> HaproxyAdminCommand(const std::string& socket_path,
+                                                std::string_view command);
+
 // Parses the CSV answer of `show stat` into per-server rows (frontends and
 // backend totals are skipped). Exposed for tests.
 std::vector<LbServerStats> ParseShowStat(std::string_view csv);

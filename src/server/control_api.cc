@@ -80,6 +80,7 @@ json ReplicaJson(const runtime::ReplicaStatus& r) {
           {"revision", r.revision},
           {"version", r.version},
           {"address", absl::StrCat(r.address, ":", r.port)},
+          {"pid", r.pid},
           {"started_at", Time(r.started_at)},
           {"restarts", r.restarts},
           {"ready", r.ready},

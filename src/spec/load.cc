@@ -793,7 +793,8 @@ void ReadRelease(Loader& l, const Value& v, Release* out, ServiceNotes* notes) {
 
 void ReadHealth(Loader& l, const Value& v, HealthCheck* out) {
   MapReader m(l, v, "a map of health-check settings",
-              {"liveness_path", "readiness_path", "interval", "timeout", "failure_threshold"});
+              {"liveness_path", "readiness_path", "interval", "timeout", "failure_threshold",
+               "start_period"});
   if (!m.ok()) return;
   for (auto [key, field] : {std::pair{"liveness_path", &out->liveness_path},
                             std::pair{"readiness_path", &out->readiness_path}}) {
@@ -809,6 +810,7 @@ void ReadHealth(Loader& l, const Value& v, HealthCheck* out) {
   Set(m.Dur("interval", true), &out->interval);
   Set(m.Dur("timeout", true), &out->timeout);
   Set(m.Int("failure_threshold", 1), &out->failure_threshold);
+  Set(m.Dur("start_period", false), &out->start_period);
   if (out->timeout > out->interval) {
     ReportRelation(m, {"timeout", "interval"},
                    Cat("timeout ", FormatDuration(out->timeout), " is longer than interval ",

@@ -251,6 +251,11 @@ struct HealthCheck {
   Duration interval = std::chrono::seconds(2);  // between checks, > 0
   Duration timeout = std::chrono::seconds(1);   // per check, > 0 and <= interval
   int failure_threshold = 3;                    // consecutive failures that mark it down, >= 1
+  // A replica that is still not ready this long after it started, and has
+  // failed its last failure_threshold checks, has failed (as Docker's
+  // HEALTHCHECK --start-period): a broken release is rolled back without
+  // waiting for the progress deadline. >= 0.
+  Duration start_period = std::chrono::seconds(10);
   bool operator==(const HealthCheck&) const = default;
 };
 
