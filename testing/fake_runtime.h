@@ -65,7 +65,7 @@ class FakeRuntime final : public runtime::Runtime {
     r.revision = t.revision;
     r.version = t.version;
     r.address = "127.0.0.1";
-    r.started_at = clock_.Now();
+    r.started_at = r.process_started_at = clock_.Now();
     replicas_.push_back(r);
     started_env_[r.name] = t.env;
     return r.name;

@@ -203,11 +203,11 @@ absl::Status ServiceController::Tick() {
       v.failure = absl::StrCat(r.consecutive_failures, " consecutive failed health checks (last: ",
                                r.last_failure, ")");
     } else if (!r.ever_ready && r.consecutive_failures >= threshold &&
-               now - r.started_at >= service_.health.start_period) {
+               now - r.process_started_at >= service_.health.start_period) {
       // Failures inside the start period are a replica booting.
       v.state = ReplicaState::kFailed;
       v.failure = absl::StrCat("not ready ", FormatDuration(service_.health.start_period),
-                               " after start: ", r.consecutive_failures,
+                               " after starting: ", r.consecutive_failures,
                                " consecutive failed health checks (last: ", r.last_failure, ")");
     } else if (r.ready) {
       v.state = ReplicaState::kReady;

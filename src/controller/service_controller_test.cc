@@ -105,7 +105,7 @@ TEST_F(ServiceControllerTest, NeverReadyReleaseRollsBackWithoutTraffic) {
   ASSERT_TRUE(controller_->Deploy({.version = "3.0.0-broken"}).ok());
   store::Rollout end = RunToEnd(/*max_ticks=*/20);  // at the 10 s start period, not at 30 s
   EXPECT_EQ(end.phase, "rolled-back");
-  EXPECT_NE(end.reason.find("not ready 10s after start: "), std::string::npos) << end.reason;
+  EXPECT_NE(end.reason.find("not ready 10s after starting: "), std::string::npos) << end.reason;
   EXPECT_NE(end.reason.find("consecutive failed health checks (last: HTTP 503)"),
             std::string::npos)
       << end.reason;

@@ -128,7 +128,7 @@ absl::StatusOr<std::string> LocalRuntime::StartReplica(const runtime::ReplicaTem
   replica->status.address = "127.0.0.1";
   replica->status.port = port;
   replica->status.pid = replica->process->pid();
-  replica->status.started_at = clock_.Now();
+  replica->status.started_at = replica->status.process_started_at = clock_.Now();
   replica->next_probe = clock_.Now();
   replica->backoff = options_.restart_backoff;
   logger_.Info("replica started", {{"service", t.service}, {"replica", name},
@@ -324,6 +324,9 @@ void LocalRuntime::MonitorOnce() {
     }
     r->process = std::move(*process);
     r->status.pid = r->process->pid();
+    // Booting again: the start period applies anew.
+    r->status.process_started_at = clock_.Now();
+    r->status.ever_ready = false;
     r->next_probe = clock_.Now();
   }
   // Probes run without the lock: a slow replica delays only the probes after it.

@@ -152,11 +152,11 @@ store::Store& LocalPlatform::store() { return *parts_->store; }
 void LocalPlatform::Stop() {
   if (stopped_) return;
   stopped_ = true;
-  if (!pointer_file_.empty()) {
+  parts_.reset();
+  if (!pointer_file_.empty()) {  // last: `hut down` reads it until the end
     std::error_code ec;
     fs::remove(pointer_file_, ec);
   }
-  parts_.reset();
 }
 
 absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec spec,

@@ -39,10 +39,11 @@ struct ReplicaStatus {
   std::string address;  // where the load balancer reaches it
   uint16_t port = 0;
   int pid = 0;          // the process, where the runtime has one (local); else 0
-  TimePoint started_at;
+  TimePoint started_at;          // first start: replicas leave oldest first
+  TimePoint process_started_at;  // the current process: equals started_at until a restart
   int restarts = 0;              // crashes so far (each restarted with backoff)
   bool ready = false;            // the last readiness check passed
-  bool ever_ready = false;       // some readiness check has passed
+  bool ever_ready = false;       // a readiness check has passed since the process started
   int consecutive_failures = 0;  // failed readiness checks (and crashes) in a row
   std::string last_failure;      // the most recent reason, e.g. "HTTP 503"
   bool in_load_balancer = false;
