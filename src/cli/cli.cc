@@ -1,5 +1,7 @@
 #include "src/cli/cli.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <exception>
 #include <iostream>
@@ -16,17 +18,26 @@
 namespace hut::cli {
 
 Io ProcessIo() {
-  return Io{std::cout, std::cerr, [](const std::string& name) -> std::optional<std::string> {
+  return Io{std::cout, std::cerr,
+            [](const std::string& name) -> std::optional<std::string> {
               const char* value = std::getenv(name.c_str());
               if (value == nullptr) return std::nullopt;
               return std::string(value);
-            }};
+            },
+            isatty(STDOUT_FILENO) == 1};
 }
 
 int Run(int argc, const char* const* argv, const Io& io) {
   CLI::App app{"hut: deploys and runs Foohut (ADR-009)", "hut"};
   app.set_version_flag("--version", "hut " HUT_VERSION);
   app.require_subcommand(1);
+  app.footer(
+      "Exit codes: 0 ok; 1 the command failed (an error, a problem found, a rollout that "
+      "failed); 2 a rollout that --wait/--watch followed was rolled back automatically; "
+      "64 the command line was wrong.\n"
+      "Commands that talk to the server find it at $HUT_ADDR (default 127.0.0.1:7480) and "
+      "read the admin token from $HUT_TOKEN, $HUT_TOKEN_FILE, .hut/admin-token or the "
+      "server's pointer file in ~/.hut/servers/. See docs/cli.md.\n");
 
   std::vector<std::pair<CLI::App*, Action>> actions;
   for (const Command& command : Commands()) {

@@ -12,10 +12,11 @@
 
 namespace hut::cli {
 
-// Exit codes of every hut command.
+// Exit codes of every hut command (listed in `hut --help` and docs/cli.md).
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;  // the command ran and found a problem
-inline constexpr int kExitUsage = 2;    // the command line was wrong
+inline constexpr int kExitFailure = 1;     // the command ran and found a problem
+inline constexpr int kExitRolledBack = 2;  // a followed rollout was rolled back automatically
+inline constexpr int kExitUsage = 64;      // the command line was wrong (sysexits EX_USAGE)
 
 // What a command sees of its process. The references must outlive the call.
 struct Io {
@@ -23,9 +24,12 @@ struct Io {
   std::ostream& err;
   // An environment variable's value; nullopt when unset.
   std::function<std::optional<std::string>(const std::string&)> getenv;
+  // `out` is a terminal: progress may redraw a status line in place.
+  bool interactive = false;
 };
 
-// Io over std::cout, std::cerr and the process environment.
+// Io over std::cout, std::cerr and the process environment; interactive when
+// stdout is a terminal.
 Io ProcessIo();
 
 // Parses `argv` (argv[0] is the program name) and runs the chosen subcommand.

@@ -87,12 +87,23 @@ TEST(ValidateCommandTest, UnreadableFileFails) {
   EXPECT_THAT(r.err, StartsWith("/nonexistent/foohut.yaml: cannot read file: No such file"));
 }
 
-TEST(CliTest, UsageErrorsExitTwo) {
+TEST(CliTest, UsageErrorsExit64) {
+  EXPECT_EQ(kExitUsage, 64);  // sysexits' EX_USAGE; 2 is a rolled-back rollout
   EXPECT_EQ(RunHut({}).code, kExitUsage);
   EXPECT_EQ(RunHut({"frobnicate"}).code, kExitUsage);
   Result r = RunHut({"validate", "--bogus"});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("--bogus"));
+  EXPECT_EQ(RunHut({"deploy", "backend"}).code, kExitUsage);  // no version
+  EXPECT_EQ(RunHut({"deploy", "backend", "1.0", "--strategy", "blue-green"}).code, kExitUsage);
+  // --set takes one value per use, so positionals may follow it; a bad one
+  // is refused before anything is sent (HUT_ADDR is not even read).
+  r = RunHut({"deploy", "--set", "BAD", "backend", "1.0"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_EQ(r.err, "hut deploy: --set \"BAD\": expected VAR=VALUE (e.g. --set LOG_LEVEL=debug)\n");
+  EXPECT_EQ(RunHut({"rollout"}).code, kExitUsage);
+  EXPECT_EQ(RunHut({"rollout", "undo", "backend", "--to-revision", "0"}).code, kExitUsage);
+  EXPECT_EQ(RunHut({"rollout", "history", "backend", "-o", "wide"}).code, kExitUsage);
 }
 
 TEST(CliTest, VersionAndHelp) {
@@ -102,6 +113,15 @@ TEST(CliTest, VersionAndHelp) {
   r = RunHut({"--help"});
   EXPECT_EQ(r.code, kExitOk);
   EXPECT_THAT(r.out, HasSubstr("validate"));
+  EXPECT_THAT(r.out, HasSubstr("deploy"));
+  EXPECT_THAT(r.out, HasSubstr("rollout"));
+  EXPECT_THAT(r.out, HasSubstr("Exit codes: 0 ok; 1 "));
+  EXPECT_THAT(r.out, HasSubstr("64 the command line was wrong"));
+  r = RunHut({"rollout", "--help"});
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_THAT(r.out, HasSubstr("status"));
+  EXPECT_THAT(r.out, HasSubstr("history"));
+  EXPECT_THAT(r.out, HasSubstr("undo"));
 }
 
 // The built binary, as a user runs it.
@@ -127,7 +147,7 @@ TEST(HutBinaryTest, ValidateExitCodes) {
   usage.argv = {hut, "validate", "--bogus"};
   r = RunCommand(usage, std::chrono::seconds(20));
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->status.code, 2) << r->output;
+  EXPECT_EQ(r->status.code, 64) << r->output;
 }
 
 }  // namespace

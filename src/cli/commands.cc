@@ -3,6 +3,8 @@
 #include <memory>
 #include <string>
 
+#include "src/cli/deploy.h"
+#include "src/cli/rollout.h"
 #include "src/cli/up.h"
 #include "src/cli/validate.h"
 
@@ -40,14 +42,92 @@ Action ConfigureServer(CLI::App& app) {
   return [options](const Io& io) { return RunUp(*options, io); };
 }
 
+// Flags of every command that talks to the server.
+void AddEnvFlag(CLI::App& app, std::string& environment) {
+  app.add_option("--env", environment,
+                 "the environment the server must be running (default: $HUT_ENV); a server "
+                 "running another refuses the command");
+}
+
+void AddOutputFlag(CLI::App& app, bool& json) {
+  app.add_option_function<std::string>(
+         "-o,--output", [&json](const std::string& format) { json = format == "json"; },
+         "json: print the API's JSON, and nothing else, on stdout")
+      ->check(CLI::IsMember({"json"}));
+}
+
+Action ConfigureDeploy(CLI::App& app) {
+  auto o = std::make_shared<DeployOptions>();
+  app.add_option("service", o->service, "the service to deploy")->required();
+  app.add_option("version", o->version, "the version to roll out")->required();
+  AddEnvFlag(app, o->environment);
+  app.add_option("--strategy", o->strategy,
+                 "rolling, replace or canary (default: the environment's strategy)")
+      ->check(CLI::IsMember({"rolling", "replace", "canary"}));
+  app.add_option("--set", o->set,
+                 "VAR=VALUE: an environment variable of this release; repeat for more")
+      ->allow_extra_args(false);
+  app.add_flag("--wait", o->wait,
+               "follow the rollout until it ends; exit 0 succeeded, 2 rolled back, 1 failed");
+  AddOutputFlag(app, o->json);
+  return [o](const Io& io) { return RunDeploy(*o, io); };
+}
+
+Action ConfigureRollout(CLI::App& app) {
+  app.require_subcommand(1);
+  CLI::App* status = app.add_subcommand(
+      "status", "the latest rollout (phase, revisions, reason) and the replicas");
+  auto so = std::make_shared<RolloutStatusOptions>();
+  status->add_option("service", so->service, "the service")->required();
+  AddEnvFlag(*status, so->environment);
+  status->add_flag("-w,--watch", so->watch,
+                   "follow the rollout until it ends; exit 0 succeeded, 2 rolled back, 1 failed");
+  AddOutputFlag(*status, so->json);
+
+  CLI::App* history = app.add_subcommand("history", "the revisions of a service, newest first");
+  auto ho = std::make_shared<RolloutHistoryOptions>();
+  history->add_option("service", ho->service, "the service")->required();
+  AddEnvFlag(*history, ho->environment);
+  AddOutputFlag(*history, ho->json);
+
+  CLI::App* undo = app.add_subcommand(
+      "undo", "roll back to the previous revision (or --to-revision N) as a new revision");
+  auto uo = std::make_shared<RolloutUndoOptions>();
+  undo->add_option("service", uo->service, "the service")->required();
+  AddEnvFlag(*undo, uo->environment);
+  undo->add_option("--to-revision", uo->to_revision,
+                   "the revision to go back to (default: the one before the current)")
+      ->check(CLI::PositiveNumber);
+  undo->add_flag("--wait", uo->wait,
+                 "follow the rollout until it ends; exit 0 succeeded, 2 rolled back, 1 failed");
+  AddOutputFlag(*undo, uo->json);
+
+  return [=](const Io& io) {
+    if (status->parsed()) return RunRolloutStatus(*so, io);
+    if (history->parsed()) return RunRolloutHistory(*ho, io);
+    return RunRolloutUndo(*uo, io);
+  };
+}
+
+Action ConfigureDown(CLI::App& app) {
+  auto options = std::make_shared<DownOptions>();
+  app.add_option("--timeout", options->timeout,
+                 "how long to wait for everything to stop (default 120s)");
+  return [options](const Io& io) { return RunDown(*options, io); };
+}
+
 constexpr Command kCommands[] = {
     {"up", "run an environment on this machine in the foreground: backing services, "
            "load balancer, replicas and the control plane (Ctrl-C or `hut down` stops it)",
      &ConfigureUp},
     {"server", "run the control plane for an environment, with the runtime the spec names",
      &ConfigureServer},
+    {"down", "stop the hut server at $HUT_ADDR and everything it started", &ConfigureDown},
     {"validate", "check a spec file; every problem names file, line, column and key",
      &ConfigureValidate},
+    {"deploy", "roll a new version of a service out (kubectl's habits: --wait follows it)",
+     &ConfigureDeploy},
+    {"rollout", "follow and steer rollouts: status, history, undo", &ConfigureRollout},
 };
 
 }  // namespace

@@ -1,0 +1,245 @@
+#include "src/cli/api_client.h"
+
+#include <cctype>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "src/common/status.h"
+#include "src/http/client.h"
+
+namespace hut::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::optional<std::string> NonEmptyEnv(const Io& io, const std::string& name) {
+  if (!io.getenv) return std::nullopt;
+  std::optional<std::string> value = io.getenv(name);
+  if (!value || value->empty()) return std::nullopt;
+  return value;
+}
+
+// Percent-encodes everything but RFC 3986's unreserved characters.
+std::string Encode(const std::string& text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// The API's status codes back to the status they were made from (control_api.cc).
+absl::StatusCode CodeOf(int http_status) {
+  switch (http_status) {
+    case 400:
+      return absl::StatusCode::kInvalidArgument;
+    case 403:
+      return absl::StatusCode::kPermissionDenied;
+    case 404:
+      return absl::StatusCode::kNotFound;
+    case 409:
+      return absl::StatusCode::kFailedPrecondition;
+    case 501:
+      return absl::StatusCode::kUnimplemented;
+    case 503:
+      return absl::StatusCode::kUnavailable;
+    default:
+      return absl::StatusCode::kInternal;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<ServerTarget> ResolveServer(const Io& io, const std::string& current_dir) {
+  ServerTarget target;
+  const std::optional<std::string> addr = NonEmptyEnv(io, "HUT_ADDR");
+  absl::StatusOr<server::HostPort> address =
+      server::ParseHostPort(addr.value_or(server::kDefaultAddress));
+  if (!address.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("HUT_ADDR: ", address.status().message()));
+  }
+  target.address = *address;
+
+  if (std::optional<std::string> token = NonEmptyEnv(io, "HUT_TOKEN")) {
+    target.token = Secret(*token);
+    target.token_source = "$HUT_TOKEN";
+    return target;
+  }
+  // A file named explicitly must work; the places looked at by default may be absent.
+  if (std::optional<std::string> file = NonEmptyEnv(io, "HUT_TOKEN_FILE")) {
+    HUT_ASSIGN_OR_RETURN(Secret token, server::ReadToken(*file));
+    target.token = std::move(token);
+    target.token_source = absl::StrCat(*file, " ($HUT_TOKEN_FILE)");
+    return target;
+  }
+  const std::string local = (fs::path(current_dir) / server::kStateDirName / server::kTokenFileName)
+                                .lexically_normal()
+                                .string();
+  std::error_code ec;
+  if (fs::exists(local, ec)) {
+    HUT_ASSIGN_OR_RETURN(Secret token, server::ReadToken(local));
+    target.token = std::move(token);
+    target.token_source = local;
+    return target;
+  }
+  const std::optional<std::string> pointer =
+      server::PointerPath(io.getenv ? io.getenv("HOME") : std::nullopt, target.address);
+  if (pointer) {
+    absl::StatusOr<server::ServerInfo> info = server::ReadPointer(*pointer);
+    if (info.ok() && !info->token_file.empty()) {
+      HUT_ASSIGN_OR_RETURN(Secret token, server::ReadToken(info->token_file));
+      target.token = std::move(token);
+      target.token_source = absl::StrCat(info->token_file, " (named by ", *pointer, ")");
+      return target;
+    }
+  }
+  target.token_source = absl::StrCat("looked at $HUT_TOKEN, $HUT_TOKEN_FILE, ", local, " and ",
+                                     pointer ? *pointer : "no server pointer ($HOME is unset)");
+  return target;
+}
+
+absl::StatusOr<ApiClient> Connect(const std::string& env_flag, const Io& io) {
+  std::error_code ec;
+  const fs::path current = fs::current_path(ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot get the current folder: ", ec.message()));
+  HUT_ASSIGN_OR_RETURN(ServerTarget target, ResolveServer(io, current.string()));
+  std::string environment = env_flag;
+  if (environment.empty()) environment = NonEmptyEnv(io, "HUT_ENV").value_or("");
+  return ApiClient(std::move(target), std::move(environment));
+}
+
+ApiClient::ApiClient(ServerTarget target, std::string environment,
+                     std::chrono::milliseconds timeout)
+    : target_(std::move(target)), environment_(std::move(environment)), timeout_(timeout) {}
+
+absl::StatusOr<json> ApiClient::Call(const std::string& method, const std::string& path,
+                                     std::map<std::string, std::string> query, const json* body) {
+  if (!environment_.empty()) query["env"] = environment_;
+  http::ClientRequest request;
+  request.method = method;
+  request.host = target_.address.host;
+  request.port = target_.address.port;
+  request.target = path;
+  char separator = '?';
+  for (const auto& [key, value] : query) {
+    absl::StrAppend(&request.target, std::string(1, separator), key, "=", Encode(value));
+    separator = '&';
+  }
+  request.timeout = timeout_;
+  request.headers.emplace("Accept", "application/json");
+  if (target_.token) {
+    request.headers.emplace("Authorization", absl::StrCat("Bearer ", target_.token->Reveal()));
+  }
+  if (body != nullptr) {
+    request.headers.emplace("Content-Type", "application/json");
+    request.body = body->dump();
+  }
+  const std::string address = target_.address.ToString();
+  absl::StatusOr<http::ClientResponse> response = http::Fetch(request);
+  if (!response.ok()) {
+    if (absl::IsDeadlineExceeded(response.status())) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "the hut server at ", address, " did not answer within ", timeout_.count(), " ms"));
+    }
+    return absl::UnavailableError(
+        absl::StrCat("cannot reach the hut server at ", address,
+                     " (start it with `hut up`; set HUT_ADDR to use another address)"));
+  }
+
+  json answer = json::parse(response->body, nullptr, /*allow_exceptions=*/false);
+  if (response->status == 401) {
+    return absl::UnauthenticatedError(
+        target_.token
+            ? absl::StrCat("the hut server at ", address, " refused the admin token read from ",
+                           target_.token_source,
+                           ": it is not this server's token (the server keeps it in its state "
+                           "folder as admin-token)")
+            : absl::StrCat("no admin token for the hut server at ", address, ": ",
+                           target_.token_source,
+                           " (set HUT_TOKEN or HUT_TOKEN_FILE, or run hut where `hut up` runs)"));
+  }
+  if (response->status < 200 || response->status > 299) {
+    std::string message;
+    if (answer.is_object() && answer.contains("error") && answer["error"].is_object() &&
+        answer["error"].value("message", json()).is_string()) {
+      message = answer["error"]["message"].get<std::string>();
+    } else {
+      message = absl::StrCat("HTTP ", response->status, " from ", address, " for ", method, " ",
+                             path, ": ", response->body.substr(0, 200));
+    }
+    return absl::Status(CodeOf(response->status), message);
+  }
+  if (answer.is_discarded() || !answer.is_object()) {
+    return absl::DataLossError(absl::StrCat("the server at ", address, " answered ", method, " ",
+                                            path,
+                                            " with something that is not a JSON object; "
+                                            "is it a hut server?"));
+  }
+  return answer;
+}
+
+absl::StatusOr<json> ApiClient::Services() { return Call("GET", "/api/v1/services", {}, nullptr); }
+
+absl::StatusOr<json> ApiClient::Rollout(const std::string& service) {
+  return Call("GET", absl::StrCat("/api/v1/services/", Encode(service), "/rollout"), {}, nullptr);
+}
+
+absl::StatusOr<json> ApiClient::History(const std::string& service) {
+  return Call("GET", absl::StrCat("/api/v1/services/", Encode(service), "/history"), {}, nullptr);
+}
+
+absl::StatusOr<json> ApiClient::Deploy(const std::string& service, const DeployRequest& request) {
+  json body = {{"version", request.version}, {"env", request.env}};
+  if (!request.strategy.empty()) body["strategy"] = request.strategy;
+  return Call("POST", absl::StrCat("/api/v1/services/", Encode(service), "/deploy"), {}, &body);
+}
+
+absl::StatusOr<json> ApiClient::Undo(const std::string& service, std::optional<int> to_revision) {
+  json body = json::object();
+  if (to_revision) body["to_revision"] = *to_revision;
+  return Call("POST", absl::StrCat("/api/v1/services/", Encode(service), "/undo"), {}, &body);
+}
+
+absl::StatusOr<json> ApiClient::Events(int64_t after, const std::string& service, int limit) {
+  std::map<std::string, std::string> query = {{"after", std::to_string(after)},
+                                              {"limit", std::to_string(limit)}};
+  if (!service.empty()) query["service"] = service;
+  return Call("GET", "/api/v1/events", std::move(query), nullptr);
+}
+
+absl::StatusOr<int64_t> ApiClient::LastEventId(const std::string& service) {
+  // "Is there an event after x?" is true below the last id and false from it
+  // on: double x until it is false, then bisect.
+  auto any_after = [&](int64_t x) -> absl::StatusOr<bool> {
+    HUT_ASSIGN_OR_RETURN(json page, Events(x, service, 1));
+    return page.contains("events") && page["events"].is_array() && !page["events"].empty();
+  };
+  HUT_ASSIGN_OR_RETURN(bool any, any_after(0));
+  if (!any) return 0;
+  int64_t low = 0;   // an event after it
+  int64_t high = 1;  // none after it, once found
+  while (true) {
+    HUT_ASSIGN_OR_RETURN(bool more, any_after(high));
+    if (!more) break;
+    low = high;
+    high *= 2;
+  }
+  while (high - low > 1) {
+    const int64_t mid = low + (high - low) / 2;
+    HUT_ASSIGN_OR_RETURN(bool more, any_after(mid));
+    (more ? low : high) = mid;
+  }
+  return high;
+}
+
+}  // namespace hut::cli

@@ -1,0 +1,97 @@
+#ifndef HUT_CLI_API_CLIENT_H_
+#define HUT_CLI_API_CLIENT_H_
+
+// The CLI's side of the control API (src/server/control_api.h): where the
+// server and its admin token are (src/server/discovery.h), and one typed call
+// per endpoint. Every call answers the API's JSON, or a status whose message
+// is ready to show a user:
+//   Unavailable       the server cannot be reached (with how to start it)
+//   DeadlineExceeded  it did not answer in time
+//   Unauthenticated   it refused the token (and says where the token came from)
+//   NotFound, InvalidArgument, FailedPrecondition, ...  the API's own error message
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+#include "src/cli/cli.h"
+#include "src/common/secret.h"
+#include "src/server/discovery.h"
+
+namespace hut::cli {
+
+// The server to talk to and the admin token to show it.
+struct ServerTarget {
+  server::HostPort address;
+  std::optional<Secret> token;  // nullopt: none found; the server will refuse
+  // Where the token was read from ("$HUT_TOKEN", a file path, ...), or, when
+  // none was found, every place that was looked at.
+  std::string token_source;
+};
+
+// Resolves the address from HUT_ADDR (default 127.0.0.1:7480) and the token
+// from, in order: HUT_TOKEN; the file $HUT_TOKEN_FILE; .hut/admin-token under
+// `current_dir`; the token_file of the pointer file
+// $HOME/.hut/servers/<host>-<port>.json. A token that is not found is not an
+// error here (the server says whether it needs one); a bad HUT_ADDR or a token
+// file that exists but cannot be used (unreadable, readable by others, empty)
+// is.
+absl::StatusOr<ServerTarget> ResolveServer(const Io& io, const std::string& current_dir);
+
+// What `hut deploy` sends.
+struct DeployRequest {
+  std::string version;
+  std::map<std::string, std::string> env;  // --set VAR=VALUE
+  std::string strategy;                    // "": the environment's
+};
+
+// One request per call, on a fresh connection (http::Fetch). Thread-compatible.
+class ApiClient {
+ public:
+  // `environment` ("" for none) is sent as ?env= on every call so that a
+  // server running another environment refuses it.
+  ApiClient(ServerTarget target, std::string environment,
+            std::chrono::milliseconds timeout = std::chrono::seconds(15));
+
+  const ServerTarget& target() const { return target_; }
+  const std::string& environment() const { return environment_; }
+
+  // GET /api/v1/services: {"environment", "services": [{"name", "current_revision", "rollout"}]}
+  absl::StatusOr<nlohmann::json> Services();
+  // GET .../rollout: {"rollout": {...} or null, "replicas": [...]}
+  absl::StatusOr<nlohmann::json> Rollout(const std::string& service);
+  // GET .../history: {"revisions": [...]}, newest first
+  absl::StatusOr<nlohmann::json> History(const std::string& service);
+  // POST .../deploy: {"rollout": {...}}
+  absl::StatusOr<nlohmann::json> Deploy(const std::string& service, const DeployRequest& request);
+  // POST .../undo: {"rollout": {...}}
+  absl::StatusOr<nlohmann::json> Undo(const std::string& service, std::optional<int> to_revision);
+  // GET /api/v1/events: {"events": [...]} with id > `after`, oldest first, at
+  // most `limit` (1..1000).
+  absl::StatusOr<nlohmann::json> Events(int64_t after, const std::string& service, int limit);
+
+  // The id of the newest event of `service` (0: none), found with O(log id)
+  // small event queries, so that a follower can start at the end of the log.
+  absl::StatusOr<int64_t> LastEventId(const std::string& service);
+
+ private:
+  absl::StatusOr<nlohmann::json> Call(const std::string& method, const std::string& path,
+                                      std::map<std::string, std::string> query,
+                                      const nlohmann::json* body);
+
+  ServerTarget target_;
+  std::string environment_;
+  std::chrono::milliseconds timeout_;
+};
+
+// ResolveServer from the process's current folder, and a client for the
+// environment `env_flag` (--env), else $HUT_ENV, else none (the server's own).
+absl::StatusOr<ApiClient> Connect(const std::string& env_flag, const Io& io);
+
+}  // namespace hut::cli
+
+#endif  // HUT_CLI_API_CLIENT_H_

@@ -1,0 +1,412 @@
+#include "src/cli/rollout.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+
+namespace hut::cli {
+namespace {
+
+using nlohmann::json;
+
+// Events asked for per request while following.
+constexpr int kEventPage = 500;
+// Polls to wait, after the rollout is seen finished, for its final event.
+constexpr int kEndGrace = 3;
+
+// Tolerant reads of the API's JSON: a missing or mistyped field reads as empty.
+std::string Str(const json& j, const char* key) {
+  if (!j.is_object()) return "";
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return "";
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+int64_t Int(const json& j, const char* key) {
+  if (!j.is_object()) return 0;
+  auto it = j.find(key);
+  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+}
+bool Bool(const json& j, const char* key) {
+  if (!j.is_object()) return false;
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+json Field(const json& j, const char* key) {
+  if (!j.is_object()) return json();
+  auto it = j.find(key);
+  return it == j.end() ? json() : *it;
+}
+
+// An API timestamp (RFC 3339) in local time with `format`; as given when unreadable.
+std::string LocalTime(const std::string& rfc3339, const char* format) {
+  absl::Time t;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, rfc3339, &t, &error)) return rfc3339;
+  return absl::FormatTime(format, t, absl::LocalTimeZone());
+}
+std::string ClockTime(const std::string& rfc3339) { return LocalTime(rfc3339, "%H:%M:%S"); }
+std::string DateTime(const std::string& rfc3339) {
+  return rfc3339.empty() ? "-" : LocalTime(rfc3339, "%Y-%m-%d %H:%M:%S");
+}
+
+// Columns separated by two spaces, each as wide as its widest cell.
+void PrintTable(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    out << line << "\n";
+  }
+}
+
+// VAR=VALUE pairs separated by spaces; a value that is empty or holds
+// anything but plain characters is double-quoted.
+std::string EnvText(const json& env) {
+  if (!env.is_object() || env.empty()) return "-";
+  std::string out;
+  for (const auto& [name, value] : env.items()) {
+    std::string v = value.is_string() ? value.get<std::string>() : value.dump();
+    const bool plain = !v.empty() && std::all_of(v.begin(), v.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) ||
+             std::string_view("_./:@%+,=-").find(c) != std::string_view::npos;
+    });
+    if (!plain) {
+      std::string quoted = "\"";
+      for (char c : v) {
+        if (c == '"' || c == '\\') quoted += '\\';
+        quoted += c;
+      }
+      v = quoted + "\"";
+    }
+    absl::StrAppend(&out, out.empty() ? "" : " ", name, "=", v);
+  }
+  return out;
+}
+
+std::string Revisions(const json& rollout) {
+  const int64_t from = Int(rollout, "from_revision");
+  const int64_t to = Int(rollout, "to_revision");
+  return from == 0 ? absl::StrCat("revision ", to, " (first deployment)")
+                   : absl::StrCat("revision ", from, " -> ", to);
+}
+
+// `hut rollout status` in text: the rollout, then the replicas.
+void PrintStatus(const std::string& service, const json& state, const Io& io) {
+  const json rollout = Field(state, "rollout");
+  if (!rollout.is_object()) {
+    io.out << service << ": no rollout yet\n";
+  } else {
+    std::vector<std::vector<std::string>> rows = {
+        {"Service:", absl::StrCat(service, " in ", Str(rollout, "environment"))},
+        {"Rollout:", absl::StrCat(Int(rollout, "id"), " (", Str(rollout, "strategy"), "), ",
+                                  Revisions(rollout))},
+        {"Phase:", Str(rollout, "phase")},
+    };
+    if (!Str(rollout, "reason").empty()) rows.push_back({"Reason:", Str(rollout, "reason")});
+    rows.push_back({"Started:", DateTime(Str(rollout, "created_at"))});
+    rows.push_back({"Finished:", DateTime(Str(rollout, "finished_at"))});
+    PrintTable(io.out, rows);
+  }
+  const json replicas = Field(state, "replicas");
+  io.out << "\n";
+  if (!replicas.is_array() || replicas.empty()) {
+    io.out << "No replicas.\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"NAME", "REVISION", "VERSION", "READY", "IN LB", "WEIGHT", "RESTARTS", "LAST FAILURE"}};
+  for (const json& r : replicas) {
+    std::string failure = Str(r, "last_failure");
+    rows.push_back({Str(r, "name"), std::to_string(Int(r, "revision")), Str(r, "version"),
+                    Bool(r, "draining") ? "draining" : (Bool(r, "ready") ? "yes" : "no"),
+                    Bool(r, "in_load_balancer") ? "yes" : "no", std::to_string(Int(r, "weight")),
+                    std::to_string(Int(r, "restarts")), failure.empty() ? "-" : failure});
+  }
+  PrintTable(io.out, rows);
+}
+
+// "rollout 7 progressing: revision 3 1/2 serving, revision 2 2/2 serving, 1 draining"
+std::string StatusLine(const json& state) {
+  const json rollout = Field(state, "rollout");
+  std::string line = absl::StrCat("rollout ", Int(rollout, "id"), " ", Str(rollout, "phase"), ":");
+  std::map<int64_t, std::pair<int, int>, std::greater<>> by_revision;  // serving, total
+  int draining = 0;
+  const json replicas = Field(state, "replicas");
+  if (replicas.is_array()) {
+    for (const json& r : replicas) {
+      if (Bool(r, "draining")) {
+        ++draining;
+        continue;
+      }
+      auto& [serving, total] = by_revision[Int(r, "revision")];
+      ++total;
+      if (Bool(r, "ready") && Bool(r, "in_load_balancer")) ++serving;
+    }
+  }
+  const char* separator = " ";
+  for (const auto& [revision, counts] : by_revision) {
+    absl::StrAppend(&line, separator, "revision ", revision, " ", counts.first, "/", counts.second,
+                    " serving");
+    separator = ", ";
+  }
+  if (draining > 0) absl::StrAppend(&line, separator, draining, " draining");
+  if (by_revision.empty() && draining == 0) absl::StrAppend(&line, " no replicas");
+  return line;
+}
+
+// The end of a rollout: a summary line and the exit code of its phase.
+int Finish(const std::string& command, const std::string& service, const json& state, bool json_out,
+           const Io& io) {
+  const json rollout = Field(state, "rollout");
+  const std::string phase = Str(rollout, "phase");
+  const std::string reason = Str(rollout, "reason");
+  const std::string because = reason.empty() ? "" : absl::StrCat(": ", reason);
+  if (json_out) io.out << state.dump(2) << "\n";
+  if (phase == "succeeded") {
+    if (!json_out) {
+      io.out << service << ": rollout " << Int(rollout, "id") << " succeeded: revision "
+             << Int(rollout, "to_revision") << " is serving\n";
+    }
+    return kExitOk;
+  }
+  if (phase == "rolled-back") {
+    io.err << command << ": rollout " << Int(rollout, "id") << " of " << service
+           << " was rolled back to revision " << Int(rollout, "from_revision") << because << "\n";
+    return kExitRolledBack;
+  }
+  io.err << command << ": rollout " << Int(rollout, "id") << " of " << service << " ended " << phase
+         << because << "\n";
+  return kExitFailure;
+}
+
+std::string WatchHint(const ApiClient& client, const std::string& service) {
+  return absl::StrCat("`hut rollout status ", service,
+                      client.environment().empty() ? "" : " --env " + client.environment(),
+                      " --watch`");
+}
+
+}  // namespace
+
+int PrintError(const std::string& command, const absl::Status& status, const Io& io) {
+  io.err << command << ": " << status.message() << "\n";
+  return kExitFailure;
+}
+
+int FollowRollout(ApiClient& client, const std::string& command, const std::string& service,
+                  int64_t rollout_id, int64_t after, bool json_out, const Io& io) {
+  const bool redraw = io.interactive && !json_out;
+  bool line_shown = false;
+  auto clear_line = [&] {
+    if (line_shown) io.out << "\r\033[K";
+    line_shown = false;
+  };
+  auto lost = [&](const absl::Status& status) {
+    clear_line();
+    io.err << command << ": lost the server while following rollout " << rollout_id << " of "
+           << service << ": " << status.message() << " (the rollout goes on; "
+           << WatchHint(client, service) << " follows it again)\n";
+    return kExitFailure;
+  };
+  std::set<std::string> seen_types;  // of this rollout's events
+  int grace = 0;
+  while (true) {
+    // The state first, then the events: the event of the final phase is
+    // recorded soon after the phase is saved (once the controller has acted
+    // on it), so once the state says finished, that event is in this round's
+    // events or comes very soon.
+    absl::StatusOr<json> state = client.Rollout(service);
+    if (!state.ok()) return lost(state.status());
+    const json rollout = Field(*state, "rollout");
+    const int64_t latest = Int(rollout, "id");
+    if (latest != rollout_id) {
+      clear_line();
+      io.err << command << ": "
+             << (latest > rollout_id
+                     ? absl::StrCat("rollout ", rollout_id, " of ", service, " ended and rollout ",
+                                    latest, " started before hut saw ",
+                                    "the end; see `hut rollout history ", service, "`")
+                     : absl::StrCat("the server has no rollout ", rollout_id, " of ", service))
+             << "\n";
+      return kExitFailure;
+    }
+    const bool finished = !Field(rollout, "finished_at").is_null();
+
+    while (true) {
+      absl::StatusOr<json> page = client.Events(after, service, kEventPage);
+      if (!page.ok()) return lost(page.status());
+      const json events = Field(*page, "events");
+      if (!events.is_array()) break;
+      for (const json& e : events) {
+        after = std::max(after, Int(e, "id"));
+        if (Int(e, "rollout_id") != rollout_id) continue;
+        seen_types.insert(Str(e, "type"));
+        if (json_out) continue;
+        clear_line();
+        io.out << ClockTime(Str(e, "at")) << "  " << Str(e, "message") << "\n";
+      }
+      if (events.size() < static_cast<size_t>(kEventPage)) break;
+    }
+
+    if (finished &&
+        (seen_types.count("rollout." + Str(rollout, "phase")) > 0 || ++grace > kEndGrace)) {
+      clear_line();
+      io.out.flush();
+      // The phase is saved before the controller's last actions and announced
+      // after them: ask again for the replicas as those actions left them.
+      absl::StatusOr<json> end = client.Rollout(service);
+      if (!end.ok()) return lost(end.status());
+      const bool same = Int(Field(*end, "rollout"), "id") == rollout_id;
+      return Finish(command, service, same ? *end : *state, json_out, io);
+    }
+    if (redraw) {
+      clear_line();
+      io.out << StatusLine(*state);
+      line_shown = true;
+    }
+    io.out.flush();
+    std::this_thread::sleep_for(kPollInterval);
+  }
+}
+
+int ReportStarted(ApiClient& client, const std::string& command, const json& answer,
+                  const std::string& version, int64_t after, bool wait, bool json_out,
+                  const Io& io) {
+  const json rollout = Field(answer, "rollout");
+  const std::string service = Str(rollout, "service");
+  const int64_t id = Int(rollout, "id");
+  if (json_out && !wait) {
+    io.out << answer.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (!json_out) {
+    io.out << service << ": rollout " << id << " started: " << Revisions(rollout)
+           << (version.empty() ? "" : absl::StrCat(" (", version, ")")) << ", "
+           << Str(rollout, "strategy") << " strategy";
+    if (!wait) io.out << "; follow it with " << WatchHint(client, service);
+    io.out << "\n";
+    io.out.flush();
+  }
+  if (!wait) return kExitOk;
+  return FollowRollout(client, command, service, id, after, json_out, io);
+}
+
+int RunRolloutStatus(const RolloutStatusOptions& options, const Io& io) {
+  const std::string command = "hut rollout status";
+  absl::StatusOr<ApiClient> client = Connect(options.environment, io);
+  if (!client.ok()) return PrintError(command, client.status(), io);
+  // The end of the log before the state, so that nothing after the state is missed.
+  int64_t after = 0;
+  if (options.watch) {
+    absl::StatusOr<int64_t> last = client->LastEventId(options.service);
+    if (!last.ok()) return PrintError(command, last.status(), io);
+    after = *last;
+  }
+  absl::StatusOr<json> state = client->Rollout(options.service);
+  if (!state.ok()) return PrintError(command, state.status(), io);
+  const json rollout = Field(*state, "rollout");
+  if (!options.watch || !rollout.is_object()) {
+    if (options.json) {
+      io.out << state->dump(2) << "\n";
+    } else {
+      PrintStatus(options.service, *state, io);
+    }
+    if (options.watch) {
+      io.err << command << ": " << options.service << " has no rollout to watch\n";
+      return kExitFailure;
+    }
+    return kExitOk;
+  }
+  if (!options.json) {
+    PrintStatus(options.service, *state, io);
+    io.out << "\n";
+  }
+  if (!Field(rollout, "finished_at").is_null()) {
+    return Finish(command, options.service, *state, options.json, io);
+  }
+  return FollowRollout(*client, command, options.service, Int(rollout, "id"), after, options.json,
+                       io);
+}
+
+int RunRolloutHistory(const RolloutHistoryOptions& options, const Io& io) {
+  const std::string command = "hut rollout history";
+  absl::StatusOr<ApiClient> client = Connect(options.environment, io);
+  if (!client.ok()) return PrintError(command, client.status(), io);
+  absl::StatusOr<json> history = client->History(options.service);
+  if (!history.ok()) return PrintError(command, history.status(), io);
+  if (options.json) {
+    io.out << history->dump(2) << "\n";
+    return kExitOk;
+  }
+  absl::StatusOr<json> services = client->Services();
+  if (!services.ok()) return PrintError(command, services.status(), io);
+  int64_t current = 0;
+  const json list = Field(*services, "services");
+  if (list.is_array()) {
+    for (const json& s : list) {
+      if (Str(s, "name") == options.service) current = Int(s, "current_revision");
+    }
+  }
+  const json revisions = Field(*history, "revisions");
+  if (!revisions.is_array() || revisions.empty()) {
+    io.out << options.service << ": no revisions yet\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"", "REVISION", "VERSION", "CAUSE", "CREATED", "ENV"}};
+  for (const json& r : revisions) {  // newest first, as the API gives them
+    const int64_t number = Int(r, "number");
+    rows.push_back({number == current ? "*" : "", std::to_string(number), Str(r, "version"),
+                    Str(r, "cause"), DateTime(Str(r, "created_at")), EnvText(Field(r, "env"))});
+  }
+  PrintTable(io.out, rows);
+  io.out << (current == 0 ? "(no revision is serving yet)\n" : "(* serving now)\n");
+  return kExitOk;
+}
+
+int RunRolloutUndo(const RolloutUndoOptions& options, const Io& io) {
+  const std::string command = "hut rollout undo";
+  absl::StatusOr<ApiClient> client = Connect(options.environment, io);
+  if (!client.ok()) return PrintError(command, client.status(), io);
+  int64_t after = 0;
+  if (options.wait) {
+    absl::StatusOr<int64_t> last = client->LastEventId(options.service);
+    if (!last.ok()) return PrintError(command, last.status(), io);
+    after = *last;
+  }
+  absl::StatusOr<json> answer = client->Undo(
+      options.service,
+      options.to_revision > 0 ? std::optional<int>(options.to_revision) : std::nullopt);
+  if (!answer.ok()) return PrintError(command, answer.status(), io);
+  // The version the undo goes back to, for the first line; only shown when known.
+  std::string version;
+  if (!options.json) {
+    const int64_t to = Int(Field(*answer, "rollout"), "to_revision");
+    if (absl::StatusOr<json> history = client->History(options.service); history.ok()) {
+      const json revisions = Field(*history, "revisions");
+      if (revisions.is_array()) {
+        for (const json& r : revisions) {
+          if (Int(r, "number") == to) version = Str(r, "version");
+        }
+      }
+    }
+  }
+  return ReportStarted(*client, command, *answer, version, after, options.wait, options.json, io);
+}
+
+}  // namespace hut::cli

@@ -1,0 +1,73 @@
+#ifndef HUT_CLI_ROLLOUT_H_
+#define HUT_CLI_ROLLOUT_H_
+
+// `hut rollout status|history|undo`, and following a rollout until it ends
+// (shared with `hut deploy --wait`). They talk to the server through
+// ApiClient; see docs/cli.md.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "nlohmann/json.hpp"
+#include "src/cli/api_client.h"
+#include "src/cli/cli.h"
+
+namespace hut::cli {
+
+// How often a follower asks the server for news.
+inline constexpr std::chrono::milliseconds kPollInterval{300};
+
+struct RolloutStatusOptions {
+  std::string service;
+  std::string environment;  // --env; "": $HUT_ENV, else the server's
+  bool watch = false;       // follow the latest rollout until it ends
+  bool json = false;        // -o json
+};
+// Prints the latest rollout (phase, revisions, reason) and a table of the
+// replicas. Without --watch: kExitOk once printed. With --watch: follows the
+// rollout (already finished: at once) and exits as FollowRollout.
+int RunRolloutStatus(const RolloutStatusOptions& options, const Io& io);
+
+struct RolloutHistoryOptions {
+  std::string service;
+  std::string environment;
+  bool json = false;
+};
+// Prints the revisions, newest first, the current one marked "*".
+int RunRolloutHistory(const RolloutHistoryOptions& options, const Io& io);
+
+struct RolloutUndoOptions {
+  std::string service;
+  std::string environment;
+  int to_revision = 0;  // 0: the revision before the current one
+  bool wait = false;
+  bool json = false;
+};
+// Starts a rollout back to an earlier revision; like RunDeploy.
+int RunRolloutUndo(const RolloutUndoOptions& options, const Io& io);
+
+// Prints "<command>: <status message>" on io.err; returns kExitFailure.
+int PrintError(const std::string& command, const absl::Status& status, const Io& io);
+
+// What the server answered to a deploy or an undo ({"rollout": {...}}): one
+// line on io.out (or the JSON with `json`), then, with `wait`, follows the
+// new rollout from event `after` on (see FollowRollout). `version` is shown
+// when known ("" otherwise).
+int ReportStarted(ApiClient& client, const std::string& command, const nlohmann::json& answer,
+                  const std::string& version, int64_t after, bool wait, bool json, const Io& io);
+
+// Follows rollout `rollout_id` of `service` until it ends, polling the events
+// after event `after` and the rollout every kPollInterval. Text: prints each
+// event of the rollout as it arrives, one line each; on a terminal
+// (io.interactive) also a status line redrawn in place. JSON: prints only the
+// final GET .../rollout answer. Returns kExitOk when it succeeded,
+// kExitRolledBack when it was rolled back, kExitFailure when it failed or the
+// server could not be asked.
+int FollowRollout(ApiClient& client, const std::string& command, const std::string& service,
+                  int64_t rollout_id, int64_t after, bool json, const Io& io);
+
+}  // namespace hut::cli
+
+#endif  // HUT_CLI_ROLLOUT_H_
