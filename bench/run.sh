@@ -4,3 +4,4 @@ set -euo pipefail
 build_dir=${1:-build}
 cd "$(dirname "$0")/.."
 bash bench/foohut_api_wrk.sh "$build_dir"
+bash bench/rollout_bench.sh "$build_dir"

@@ -1,82 +1,156 @@
 #!/usr/bin/env bash
-# The F1 demo: real PostgreSQL, Redis and one foohut-api on loopback, a few
-# real requests through it, then a clean stop. Every process it starts is
-# stopped by PID on exit, also on Ctrl-C or failure.
-set -euo pipefail
+# The main job: Foohut on this machine, as staging runs it. `hut up` starts
+# PostgreSQL, Redis, HAProxy and the control plane; the demo deploys v1 of
+# both services (3 replicas each), puts steady load on them through the load
+# balancer, rolls the backend out to v2, then rolls out a broken v3 that never
+# becomes ready and is rolled back automatically, and prints a summary with
+# the failed-request count. Then it keeps running with the URLs shown until
+# Ctrl-C (DEMO_EXIT=1: it stops after the summary, for scripts).
+#
+# Exit status: 0 when every rollout ended as expected and no request failed.
+set -uo pipefail
 build_dir=${1:-build}
-bin="$build_dir/bin"
-. "$(dirname "$0")/local-stack.sh"
-trap stack_stop EXIT
+cd "$(dirname "$0")/.."
+bin=$(cd "$build_dir/bin" && pwd)
+hut="$bin/hut"
+spec=foohut.yaml
+env=staging
+work=$(mktemp -d /tmp/hut-demo-XXXXXX)
+up_pid=""
+load_pids=()
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-show() { printf '$ %s\n' "$*"; "$@"; echo; }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+stop_all() {
+  for pid in "${load_pids[@]}"; do kill -INT "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+  load_pids=()
+  if [ -n "$up_pid" ] && kill -0 "$up_pid" 2>/dev/null; then
+    "$hut" down >/dev/null 2>&1 || kill -TERM "$up_pid" 2>/dev/null
+    wait "$up_pid" 2>/dev/null
+  fi
+  up_pid=""
+  rm -rf "$work"
+}
+trap stop_all EXIT
+trap 'echo; echo "stopping..."; exit 0' INT TERM
 
 step "Validate the spec"
-show "$bin/hut" validate -f foohut.yaml
+echo "\$ hut validate -f $spec"
+"$hut" validate -f "$spec" || exit 1
 
-step "Start PostgreSQL 15 and Redis 7 on loopback (state in $stack_state)"
-stack_start_services "$bin"
-echo "FOOHUT_DATABASE_URL=$FOOHUT_DATABASE_URL"
-echo "FOOHUT_REDIS_URL=$FOOHUT_REDIS_URL"
+for port in 7480 8080 8081; do
+  if [ -n "$(ss -Htln "sport = :$port")" ]; then
+    echo "port $port is in use; the demo needs 7480 (hut), 8080 (backend) and 8081 (frontend)." >&2
+    echo "Is a hut already running? Stop it with: $hut down" >&2
+    exit 1
+  fi
+done
 
-step "Apply database migrations"
-show "$bin/foohut-api" migrate up
+step "Bring up $env on this machine: hut up --env $env"
+"$hut" up -f "$spec" --env "$env" >"$work/up.log" 2>&1 &
+up_pid=$!
+for _ in $(seq 1 600); do
+  "$hut" rollout history backend >/dev/null 2>&1 && break
+  if ! kill -0 "$up_pid" 2>/dev/null; then
+    echo "hut up exited:" >&2
+    cat "$work/up.log" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+sed -n '1,/^Ready/p' "$work/up.log"
 
-step "Start foohut-api v1.0.0"
-keys="$stack_state/jwt-keys.json"
-printf '{"active_kid": "demo-1", "keys": {"demo-1": "%s"}}\n' \
-  "$(head -c 32 /dev/urandom | base64 -w0)" >"$keys"
-chmod 600 "$keys"
-port=$(stack_free_port)
-stack_start_api "$bin" "$port" FOOHUT_VERSION=1.0.0 FOOHUT_ENV=staging FOOHUT_JWT_KEYS_FILE="$keys"
-base="http://127.0.0.1:$port"
-echo "listening on $base"
-
-req() {  # req METHOD PATH [BODY] [TOKEN]: prints the body and the status
-  local args=(-s -w '\n-> HTTP %{http_code}\n' -X "$1" "$base$2" -H 'Content-Type: application/json')
-  [ -n "${3:-}" ] && args+=(-d "$3")
-  [ -n "${4:-}" ] && args+=(-H "Authorization: Bearer $4")
-  printf '$ curl -X %s %s %s\n' "$1" "$2" "${3:-}"
-  curl "${args[@]}"
-  echo
+results=()
+# deploy LABEL EXPECTED_EXIT hut-deploy-arguments...: runs one rollout to its end.
+deploy() {
+  local label=$1 expected=$2
+  shift 2
+  step "$label"
+  echo "\$ hut deploy $* --wait"
+  local start end code
+  start=$(now)
+  "$hut" deploy "$@" --wait
+  code=$?
+  end=$(now)
+  local outcome
+  case $code in
+    0) outcome="succeeded" ;;
+    2) outcome="rolled back automatically" ;;
+    *) outcome="error (exit $code)" ;;
+  esac
+  results+=("$(printf '  %-44s %-27s %6s s' "$label" "$outcome" "$(secs "$start" "$end")")")
+  [ "$code" -eq "$expected" ] || unexpected=1
 }
+unexpected=0
 
-step "Requests"
-req GET /healthz
-req GET /readyz
-req POST /api/v1/signup '{"email": "ada@foohut.com", "password": "correct horse battery"}'
-token=$(curl -fs -X POST "$base/api/v1/login" -H 'Content-Type: application/json' \
-  -d '{"email": "ada@foohut.com", "password": "correct horse battery"}' | jq -r .token)
-echo "login -> token ${token:0:24}..."
-echo
-page=$(curl -fs -X POST "$base/api/v1/pages" -H 'Content-Type: application/json' \
-  -H "Authorization: Bearer $token" \
-  -d '{"title": "Deploying Foohut", "body": "Canary releases watch error rates before promotion."}')
-echo "created page: $page"
-id=$(jq -r .id <<<"$page")
-echo
-req GET "/api/v1/pages/$id"
-echo "Read it again with a W3C traceparent: answered from the Redis cache, trace id kept:"
-printf '$ curl -i -H "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" /api/v1/pages/%s\n' "$id"
-curl -si "$base/api/v1/pages/$id" \
-  -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' |
-  grep -iE '^(HTTP|traceparent|x-request-id|x-cache)'
-echo
-req GET "/api/v1/pages?q=canary"
-req POST /api/v1/pages '{"title": "no token"}'
-req POST /api/v1/signup '{not json'
-printf '$ curl %s/metrics | grep foohut_\n' "$base"
-curl -fs "$base/metrics" | grep -E '^foohut_' || true
+deploy "backend 1.0.0 (first deployment)" 0 backend 1.0.0
+deploy "frontend 1.0.0 (first deployment)" 0 frontend 1.0.0
 
-step "Stop foohut-api with SIGTERM (graceful shutdown)"
-kill -TERM "$stack_api_pid"
-code=0
-wait "$stack_api_pid" || code=$?
-stack_api_pid=""
-echo "foohut-api exited with code $code"
-echo "Its last log lines (JSON):"
-tail -n 3 "$stack_state/api.log"
+step "Steady load through the load balancer: 200 req/s on backend, 100 req/s on frontend"
+"$bin/hut-load" --port 8080 --rate 200 --target /healthz --target '/api/v1/pages?q=canary' \
+  --count-header X-Foohut-Version --json "$work/backend.json" >"$work/backend.txt" 2>&1 &
+load_pids+=($!)
+"$bin/hut-load" --port 8081 --rate 100 --target / --target /app.js --target /style.css \
+  --count-header X-Foohut-Version --json "$work/frontend.json" >"$work/frontend.txt" 2>&1 &
+load_pids+=($!)
+sleep 2
 
-stack_stop
-step "Demo finished: PostgreSQL, Redis and foohut-api stopped"
-[ "$code" -eq 0 ]
+deploy "backend 2.0.0 (rolling update)" 0 backend 2.0.0
+deploy "frontend 2.0.0 (rolling update)" 0 frontend 2.0.0
+deploy "backend 3.0.0, broken: never becomes ready" 2 backend 3.0.0 --set FOOHUT_FAULTS=unready
+
+sleep 2
+for pid in "${load_pids[@]}"; do kill -INT "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+load_pids=()
+
+step "What happened"
+"$hut" rollout history backend
+echo
+"$hut" rollout status backend
+
+step "Summary"
+printf '  %-44s %-27s %8s\n' "rollout" "result" "time"
+printf '%s\n' "${results[@]}"
+echo
+failed_total=0
+for svc in backend frontend; do
+  f="$work/$svc.json"
+  if [ ! -s "$f" ]; then
+    echo "  load on $svc: no report (see $work/$svc.txt)"
+    unexpected=1
+    continue
+  fi
+  versions=$(jq -r '.by_header | to_entries | map("\(.key): \(.value)") | join(", ")' "$f")
+  printf '  load on %-9s %6d requests, %d failed (P50 %.1f ms, P99 %.1f ms); answered by %s\n' \
+    "$svc" "$(jq .sent "$f")" "$(jq .failed "$f")" "$(jq .p50_ms "$f")" "$(jq .p99_ms "$f")" \
+    "$versions"
+  failed_total=$((failed_total + $(jq .failed "$f")))
+  if [ "$(jq '.by_header["3.0.0"] // 0' "$f")" != 0 ]; then
+    echo "  the broken 3.0.0 answered requests on $svc" >&2
+    unexpected=1
+  fi
+done
+echo
+echo "  failed requests during the whole demo: $failed_total"
+[ "$failed_total" -eq 0 ] || unexpected=1
+if [ "$unexpected" -ne 0 ]; then
+  echo "  something did not go as expected (hut's log: .hut/logs/hut.log)"
+fi
+
+if [ "${DEMO_EXIT:-0}" = 1 ]; then
+  step "Stopping (DEMO_EXIT=1): hut down"
+  "$hut" down
+  wait "$up_pid" 2>/dev/null
+  up_pid=""
+  exit "$unexpected"
+fi
+
+step "Foohut keeps running"
+echo "  web front end   http://127.0.0.1:8081/"
+echo "  API             http://127.0.0.1:8080/api/v1/pages?q=canary"
+echo "  hut             $hut rollout status backend   |   $hut rollout history frontend"
+echo "  logs            .hut/logs/"
+echo "Press Ctrl-C to stop everything."
+wait "$up_pid"

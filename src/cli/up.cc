@@ -4,10 +4,14 @@
 #include <time.h>
 
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "src/cli/api_client.h"
 #include "src/cli/validate.h"
+#include "src/http/client.h"
 #include "src/common/units.h"
 #include "src/platform/local_platform.h"
 #include "src/spec/load.h"
@@ -50,6 +54,16 @@ void PrintNewEvents(store::Store& store, int64_t* after, const Io& io) {
     *after = e.id;
   }
   io.out.flush();
+}
+
+// Whether `pid` runs (a zombie, exited but not yet reaped by its parent, does not).
+bool ProcessRunning(int pid) {
+  if (kill(pid, 0) != 0 && errno == ESRCH) return false;
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const size_t paren = line.rfind(')');  // the command name may hold spaces
+  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
 }
 
 }  // namespace
@@ -159,6 +173,74 @@ int RunUp(const UpOptions& options, const Io& io) {
   pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   io.out << cmd << ": stopped\n";
   return kExitOk;
+}
+
+int RunDown(const DownOptions& options, const Io& io) {
+  auto timeout = ParseDuration(options.timeout);
+  if (!timeout.ok()) {
+    io.err << "hut down: --timeout: " << timeout.status().message() << "\n";
+    return kExitUsage;
+  }
+  std::error_code ec;
+  auto target = ResolveServer(io, fs::current_path(ec).string());
+  if (!target.ok()) {
+    io.err << "hut down: " << target.status().message() << "\n";
+    return kExitFailure;
+  }
+  const std::string address = target->address.ToString();
+  if (!target->token) {
+    io.err << "hut down: no admin token found (looked at " << target->token_source << ")\n";
+    return kExitFailure;
+  }
+  // The server's pid, to wait for the whole environment to stop.
+  int pid = 0;
+  if (auto pointer = server::PointerPath(io.getenv ? io.getenv("HOME") : std::nullopt,
+                                         target->address)) {
+    if (auto info = server::ReadPointer(*pointer); info.ok()) pid = info->pid;
+  }
+  http::ClientRequest request;
+  request.method = "POST";
+  request.host = target->address.host;
+  request.port = target->address.port;
+  request.target = "/api/v1/shutdown";
+  request.headers.emplace("Authorization", "Bearer " + target->token->Reveal());
+  auto answer = http::Fetch(request);
+  if (!answer.ok()) {
+    io.err << "hut down: no hut server is running at " << address << " ("
+           << answer.status().message() << ")\n";
+    return kExitFailure;
+  }
+  if (answer->status == 401) {
+    io.err << "hut down: the server at " << address << " refused the admin token from "
+           << target->token_source << "\n";
+    return kExitFailure;
+  }
+  if (answer->status != 202) {
+    io.err << "hut down: the server at " << address << " answered HTTP " << answer->status
+           << ": " << answer->body << "\n";
+    return kExitFailure;
+  }
+  io.out << "hut down: the server at " << address << " is stopping everything it started...\n";
+  io.out.flush();
+  const auto deadline = std::chrono::steady_clock::now() + *timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    bool gone;
+    if (pid > 0) {
+      gone = !ProcessRunning(pid);
+    } else {
+      request.method = "GET";
+      request.target = "/api/v1/services";
+      gone = !http::Fetch(request).ok();
+    }
+    if (gone) {
+      io.out << "hut down: stopped\n";
+      return kExitOk;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  io.err << "hut down: the server at " << address << " has not stopped after "
+         << options.timeout << "\n";
+  return kExitFailure;
 }
 
 }  // namespace hut::cli
