@@ -68,6 +68,7 @@ class FakeRuntime final : public runtime::Runtime {
     r.started_at = r.process_started_at = clock_.Now();
     replicas_.push_back(r);
     started_env_[r.name] = t.env;
+    service_of_[r.name] = t.service;
     return r.name;
   }
   absl::Status AddToLoadBalancer(const std::string&, const std::string& replica,
@@ -100,9 +101,14 @@ class FakeRuntime final : public runtime::Runtime {
     std::erase_if(replicas_, [&](const runtime::ReplicaStatus& r) { return r.name == replica; });
     return absl::OkStatus();
   }
-  absl::StatusOr<std::vector<runtime::ReplicaStatus>> Replicas(const std::string&) override {
+  absl::StatusOr<std::vector<runtime::ReplicaStatus>> Replicas(
+      const std::string& service) override {
     std::lock_guard<std::mutex> lock(mu_);
-    return replicas_;
+    std::vector<runtime::ReplicaStatus> out;
+    for (const runtime::ReplicaStatus& r : replicas_) {
+      if (service_of_[r.name] == service) out.push_back(r);
+    }
+    return out;
   }
 
   // Versions that ever received traffic.
@@ -128,6 +134,7 @@ class FakeRuntime final : public runtime::Runtime {
   std::vector<runtime::ReplicaStatus> replicas_;
   std::map<std::string, Health> health_;
   std::map<std::string, absl::Status> start_errors_;
+  std::map<std::string, std::string> service_of_;  // replica name -> service
   std::map<std::string, std::map<std::string, std::string>> started_env_;
   std::set<std::string> ever_served_;
   int next_ = 0;
