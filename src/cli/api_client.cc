@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <filesystem>
+#include <limits>
 #include <system_error>
 #include <utility>
 
@@ -218,28 +219,11 @@ absl::StatusOr<json> ApiClient::Events(int64_t after, const std::string& service
 }
 
 absl::StatusOr<int64_t> ApiClient::LastEventId(const std::string& service) {
-  // "Is there an event after x?" is true below the last id and false from it
-  // on: double x until it is false, then bisect.
-  auto any_after = [&](int64_t x) -> absl::StatusOr<bool> {
-    HUT_ASSIGN_OR_RETURN(json page, Events(x, service, 1));
-    return page.contains("events") && page["events"].is_array() && !page["events"].empty();
-  };
-  HUT_ASSIGN_OR_RETURN(bool any, any_after(0));
-  if (!any) return 0;
-  int64_t low = 0;   // an event after it
-  int64_t high = 1;  // none after it, once found
-  while (true) {
-    HUT_ASSIGN_OR_RETURN(bool more, any_after(high));
-    if (!more) break;
-    low = high;
-    high *= 2;
+  HUT_ASSIGN_OR_RETURN(json page, Events(std::numeric_limits<int64_t>::max(), service, 1));
+  if (!page.contains("last_id") || !page["last_id"].is_number_integer()) {
+    return absl::DataLossError("the server's event list has no last_id");
   }
-  while (high - low > 1) {
-    const int64_t mid = low + (high - low) / 2;
-    HUT_ASSIGN_OR_RETURN(bool more, any_after(mid));
-    (more ? low : high) = mid;
-  }
-  return high;
+  return page["last_id"].get<int64_t>();
 }
 
 }  // namespace hut::cli

@@ -74,8 +74,8 @@ class ApiClient {
   // most `limit` (1..1000).
   absl::StatusOr<nlohmann::json> Events(int64_t after, const std::string& service, int limit);
 
-  // The id of the newest event of `service` (0: none), found with O(log id)
-  // small event queries, so that a follower can start at the end of the log.
+  // The id of the newest event of `service` (0: none), so that a follower can
+  // start at the end of the log.
   absl::StatusOr<int64_t> LastEventId(const std::string& service);
 
  private:

@@ -260,9 +260,11 @@ Response ControlApi::Events(const Request& request) const {
   if (auto it = request.query.find("service"); it != request.query.end()) service = it->second;
   auto events = store_.EventsAfter(after, limit, environment_.name, service);
   if (!events.ok()) return FromStatus(events.status());
+  auto last = store_.LastEventId(environment_.name, service);
+  if (!last.ok()) return FromStatus(last.status());
   json list = json::array();
   for (const auto& e : *events) list.push_back(EventJson(e));
-  return Response::Json(200, {{"events", list}});
+  return Response::Json(200, {{"events", list}, {"last_id", *last}});
 }
 
 Response ControlApi::Shutdown(const Request&) const {

@@ -10,7 +10,8 @@
 //   GET  /api/v1/services/{service}/history        revisions, newest first
 //   POST /api/v1/services/{service}/deploy         {"version", "env": {..}, "strategy"}
 //   POST /api/v1/services/{service}/undo           {"to_revision": N} (optional)
-//   GET  /api/v1/events?after=ID&service=S&limit=N events after ID, oldest first
+//   GET  /api/v1/events?after=ID&service=S&limit=N events after ID, oldest first,
+//                                                  and last_id: the newest event's id
 //   POST /api/v1/shutdown                          stop the server (`hut down`); 202
 //
 // Every service path also takes ?env=E, refused with 400 when E is not the

@@ -698,4 +698,16 @@ absl::StatusOr<std::vector<Event>> SqliteStore::EventsAfter(int64_t after_id, in
   return out;
 }
 
+absl::StatusOr<int64_t> SqliteStore::LastEventId(const std::string& environment,
+                                                 const std::string& service) {
+  std::lock_guard<std::mutex> lock(mu_);
+  HUT_ASSIGN_OR_RETURN(
+      Statement q, Prepare("SELECT COALESCE(MAX(id), 0) FROM events"
+                           " WHERE (?1 = '' OR environment = ?1) AND (?2 = '' OR service = ?2)"));
+  q.Bind(1, environment);
+  q.Bind(2, service);
+  if (q.Step() != SQLITE_ROW) return Error(SQLITE_ERROR, "read the last event id");
+  return q.Int(0);
+}
+
 }  // namespace hut::store

@@ -76,6 +76,8 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<Event> AppendEvent(Event event) override;
   // InvalidArgument when limit < 1.
+  absl::StatusOr<int64_t> LastEventId(const std::string& environment,
+                                      const std::string& service) override;
   absl::StatusOr<std::vector<Event>> EventsAfter(int64_t after_id, int limit,
                                                  const std::string& environment = "",
                                                  const std::string& service = "") override;

@@ -374,6 +374,11 @@ TEST_F(SqliteStoreTest, EventsHaveIncreasingIdsAndFilter) {
   EXPECT_EQ((*staging_backend)[0].id, ids[3]);
 
   EXPECT_EQ(store->EventsAfter(0, 0).status().code(), absl::StatusCode::kInvalidArgument);
+
+  EXPECT_EQ(*store->LastEventId("", ""), ids[4]);
+  EXPECT_EQ(*store->LastEventId("staging", "frontend"), ids[1]);
+  EXPECT_EQ(*store->LastEventId("production", ""), ids[2]);
+  EXPECT_EQ(*store->LastEventId("", "payments"), 0);
 }
 
 TEST_F(SqliteStoreTest, ConcurrentWritersLoseAndDuplicateNothing) {

@@ -97,6 +97,10 @@ class Store {
   virtual absl::StatusOr<std::vector<Event>> EventsAfter(int64_t after_id, int limit,
                                                          const std::string& environment = "",
                                                          const std::string& service = "") = 0;
+  // The newest event's id (0: none), with the same optional filters: where a
+  // follower starts to see only what happens next.
+  virtual absl::StatusOr<int64_t> LastEventId(const std::string& environment = "",
+                                              const std::string& service = "") = 0;
 };
 
 }  // namespace hut::store
