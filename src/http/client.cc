@@ -1,8 +1,14 @@
 #include "src/http/client.h"
 
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+
+#include "src/common/status.h"
 
 namespace hut::http {
 namespace {
@@ -14,9 +20,14 @@ using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
 constexpr uint64_t kMaxResponseBody = 256ull << 20;
+constexpr size_t kMaxErrorBody = 1 << 20;  // a non-2xx answer to FetchStream
+constexpr size_t kStreamPiece = 16 * 1024;
 
 // Runs one exchange as a chain of async operations on a private io_context so
 // that a single deadline (tcp_stream expiry) covers connect, write and read.
+// Body is string_body for Fetch (the whole answer) and buffer_body for
+// FetchStream (the head, then the body piece by piece with ReadSome).
+template <class Body>
 class Exchange {
  public:
   explicit Exchange(const ClientRequest& request)
@@ -25,7 +36,9 @@ class Exchange {
         resolver_(ioc_),
         stream_(ioc_) {}
 
-  absl::StatusOr<ClientResponse> Run() {
+  // Connects, sends the request and reads the whole response (string_body)
+  // or its head (buffer_body), all within request.timeout.
+  absl::Status Start() {
     if (absl::Status s = BuildRequest(); !s.ok()) return s;
     deadline_ = std::chrono::steady_clock::now() + request_.timeout;
     stream_.expires_at(deadline_);
@@ -50,15 +63,35 @@ class Exchange {
       ioc_.run();
       status_ = Error("no answer in time from", beast::error::timeout);
     }
-    if (!status_.ok()) return status_;
+    return status_;
+  }
+
+  // Status and headers (and body, for string_body) once Start succeeded.
+  ClientResponse Result() {
     ClientResponse out;
-    bhttp::response<bhttp::string_body>& message = parser_.get();
+    auto& message = parser_.get();
     out.status = static_cast<int>(message.result_int());
     for (const auto& field : message) {
       out.headers.emplace(std::string(field.name_string()), std::string(field.value()));
     }
-    out.body = std::move(message.body());
+    if constexpr (std::is_same_v<Body, bhttp::string_body>) out.body = std::move(message.body());
     return out;
+  }
+
+  bhttp::response_parser<Body>& parser() { return parser_; }
+
+  // buffer_body: reads what has arrived of the body into the buffer set on
+  // parser().get().body(), waiting at most request.timeout for it.
+  absl::Status ReadSome() {
+    error_code result;
+    stream_.expires_after(request_.timeout);
+    bhttp::async_read_some(stream_, buffer_, parser_,
+                           [&result](error_code ec, size_t) { result = ec; });
+    ioc_.restart();
+    ioc_.run();
+    if (!result || result == bhttp::error::need_buffer) return absl::OkStatus();
+    if (result == beast::error::timeout) return Error("no more data in time from", result);
+    return Error("stream broke off from", result);
   }
 
  private:
@@ -90,7 +123,13 @@ class Exchange {
         verb == bhttp::verb::patch) {
       message_.prepare_payload();
     }
-    parser_.body_limit(kMaxResponseBody);
+    if constexpr (std::is_same_v<Body, bhttp::string_body>) {
+      parser_.body_limit(kMaxResponseBody);
+    } else {
+      // A stream may never end. Not boost::none: Boost 1.74 compares
+      // Content-Length against it and then refuses every length.
+      parser_.body_limit(std::numeric_limits<std::uint64_t>::max());
+    }
     if (verb == bhttp::verb::head) parser_.skip(true);
     return absl::OkStatus();
   }
@@ -102,10 +141,15 @@ class Exchange {
       stream_.socket().set_option(tcp::no_delay(true), ignored);
       bhttp::async_write(stream_, message_, [this](error_code ec, size_t) {
         if (ec) return Fail("cannot send request to", ec);
-        bhttp::async_read(stream_, buffer_, parser_, [this](error_code ec, size_t) {
+        auto read = [this](error_code ec, size_t) {
           if (ec) return Fail("cannot read response from", ec);
           done_ = true;
-        });
+        };
+        if constexpr (std::is_same_v<Body, bhttp::string_body>) {
+          bhttp::async_read(stream_, buffer_, parser_, read);
+        } else {
+          bhttp::async_read_header(stream_, buffer_, parser_, read);
+        }
       });
     });
   }
@@ -133,7 +177,7 @@ class Exchange {
   std::chrono::steady_clock::time_point deadline_;
   bhttp::request<bhttp::string_body> message_;
   beast::flat_buffer buffer_;
-  bhttp::response_parser<bhttp::string_body> parser_;
+  bhttp::response_parser<Body> parser_;
   bool done_ = false;
   absl::Status status_;
 };
@@ -147,8 +191,39 @@ std::optional<std::string> ClientResponse::Header(std::string_view name) const {
 }
 
 absl::StatusOr<ClientResponse> Fetch(const ClientRequest& request) {
-  Exchange exchange(request);
-  return exchange.Run();
+  Exchange<bhttp::string_body> exchange(request);
+  HUT_RETURN_IF_ERROR(exchange.Start());
+  return exchange.Result();
+}
+
+absl::StatusOr<ClientResponse> FetchStream(const ClientRequest& request,
+                                           const StreamCallback& on_data) {
+  Exchange<bhttp::buffer_body> exchange(request);
+  HUT_RETURN_IF_ERROR(exchange.Start());
+  ClientResponse out = exchange.Result();
+  const bool streamed = out.status >= 200 && out.status < 300;
+  // Not eager: an eager parser that has delivered a chunk goes on to read the
+  // next chunk's header, and so would wait for the next chunk to arrive.
+  auto& parser = exchange.parser();
+  std::string piece(kStreamPiece, '\0');
+  while (!parser.is_done()) {
+    bhttp::buffer_body::value_type& body = parser.get().body();
+    body.data = piece.data();
+    body.size = piece.size();
+    const absl::Status read = exchange.ReadSome();
+    const size_t n = piece.size() - body.size;
+    if (n > 0) {
+      const std::string_view got(piece.data(), n);
+      if (streamed) {
+        if (!on_data(got)) return out;
+      } else {
+        out.body.append(got.substr(0, kMaxErrorBody - out.body.size()));
+        if (out.body.size() == kMaxErrorBody) return out;
+      }
+    }
+    HUT_RETURN_IF_ERROR(read);
+  }
+  return out;
 }
 
 }  // namespace hut::http

@@ -53,6 +53,15 @@ Response Response::Text(int status, std::string body, std::string_view content_t
   return r;
 }
 
+Response Response::Stream(int status, std::string content_type, StreamBody body) {
+  Response r;
+  r.status = status;
+  r.headers.emplace("Content-Type", std::move(content_type));
+  r.headers.emplace("Cache-Control", "no-cache");
+  r.stream = std::move(body);
+  return r;
+}
+
 Response& Response::SetHeader(std::string name, std::string value) {
   headers.erase(name);
   headers.emplace(std::move(name), std::move(value));

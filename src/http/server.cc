@@ -7,6 +7,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -79,7 +80,15 @@ std::string_view OriginForm(std::string_view target) {
   return target;
 }
 
+// Whether a handler's answer is sent as a stream: the body function runs only
+// for a request and status that may have a body.
+bool IsStreamed(const Response& response, bool head) {
+  const int s = response.status;
+  return response.stream && !head && s >= 200 && s <= 999 && s != 204 && s != 304;
+}
+
 class ServerImpl;
+class StreamChannel;
 
 // One connection. Everything but the constructor runs on the connection's
 // strand; the handler runs on a worker thread and posts its answer back.
@@ -95,8 +104,16 @@ class Session : public std::enable_shared_from_this<Session> {
   // Only when no I/O thread runs.
   void ForceClose();
 
+  // A streamed response, on the strand; posted by StreamChannel. BeginStream
+  // writes the head, StreamWrite one piece, EndStream the end (after the body
+  // function returned). Each write's completion is reported to the channel.
+  void BeginStream(Response response, std::shared_ptr<StreamChannel> channel);
+  void StreamWrite(std::string data);
+  void EndStream(bool complete);
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+
  private:
-  enum class State { kIdle, kReading, kHandling, kWriting, kLingering, kClosed };
+  enum class State { kIdle, kReading, kHandling, kWriting, kLingering, kStreaming, kClosed };
 
   void DoRead();
   void OnIdleRead(error_code ec, size_t bytes);
@@ -108,6 +125,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // Answers a request that could not be read (413, 431, 400); true if it did.
   bool AnswerReadError(const error_code& ec);
   void Dispatch();
+  // On the worker thread, after the handler answered with a stream.
+  void RunStream(const Request& request, Response response);
+  void OnStreamWritten(error_code ec, size_t bytes);
+  void OnStreamDrain(error_code ec, size_t bytes);
+  void FinishStream();
   void Write(Response response, bool close, bool head);
   void OnWrite(bool keep_alive, bool linger, error_code ec, size_t bytes);
   void Linger();
@@ -128,6 +150,122 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   size_t lingered_ = 0;
   char drain_[kReadChunk];
+
+  // A streamed response (state kStreaming).
+  std::shared_ptr<StreamChannel> channel_;
+  bool chunked_ = true;          // else close-delimited (HTTP/1.0)
+  bool stream_busy_ = false;     // a write is in flight
+  bool stream_broken_ = false;   // a write failed or the client left
+  bool stream_ending_ = false;   // EndStream came; end once no write is in flight
+  bool stream_complete_ = true;  // the body function returned normally
+  std::optional<bhttp::response<bhttp::empty_body>> stream_head_;
+  std::optional<bhttp::response_serializer<bhttp::empty_body>> stream_serializer_;
+  std::string stream_out_;
+};
+
+// The StreamWriter a body function gets. The worker thread running the body
+// posts each write to the session's strand and waits for it; the strand
+// reports completion (Written); anyone may Close it: the strand when the
+// client leaves or a write fails, Shutdown when the server stops.
+class StreamChannel final : public StreamWriter,
+                            public std::enable_shared_from_this<StreamChannel> {
+ public:
+  explicit StreamChannel(std::shared_ptr<Session> session) : session_(std::move(session)) {}
+
+  bool Write(std::string_view chunk) override {
+    if (chunk.empty()) return open();
+    return Send([data = std::string(chunk)](Session& session) mutable {
+      session.StreamWrite(std::move(data));
+    });
+  }
+
+  bool open() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return !closed_;
+  }
+
+  void OnClose(std::function<void()> wake) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!closed_) {
+        wake_ = std::move(wake);
+        return;
+      }
+    }
+    if (wake) wake();
+  }
+
+  // Worker: sends the response head, unless the stream is already closed.
+  void Begin(Response response) {
+    Send([response = std::move(response), self = shared_from_this()](Session& session) mutable {
+      session.BeginStream(std::move(response), std::move(self));
+    });
+  }
+
+  // Worker, once the body function has returned: no OnClose callback runs
+  // after this; asks the strand to end the response.
+  void Finish(bool complete) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return !waking_; });
+      wake_ = nullptr;
+    }
+    std::shared_ptr<Session> session = std::move(session_);
+    asio::post(session->executor(), [session, complete] { session->EndStream(complete); });
+  }
+
+  // Any thread: Write fails from now on; wakes a waiting Write and the body.
+  void Close() {
+    std::function<void()> wake;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (closed_) return;
+      closed_ = true;
+      cv_.notify_all();
+      if (!wake_) return;
+      wake = std::move(wake_);
+      wake_ = nullptr;
+      waking_ = true;
+    }
+    wake();
+    std::lock_guard<std::mutex> lock(mu_);
+    waking_ = false;
+    cv_.notify_all();
+  }
+
+  // Strand: the write Begin or Write asked for is done.
+  void Written(bool ok) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = false;
+      cv_.notify_all();
+    }
+    if (!ok) Close();
+  }
+
+ private:
+  // Posts `op` to the session's strand and waits until it reports Written
+  // or the channel closes.
+  template <typename Op>
+  bool Send(Op op) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (closed_) return false;
+    writing_ = true;
+    lock.unlock();
+    asio::post(session_->executor(),
+               [session = session_, op = std::move(op)]() mutable { op(*session); });
+    lock.lock();
+    cv_.wait(lock, [this] { return !writing_ || closed_; });
+    return !closed_;
+  }
+
+  std::shared_ptr<Session> session_;  // until Finish; used by the worker only
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool closed_ = false;
+  bool writing_ = false;
+  bool waking_ = false;  // Close is running wake_ outside the lock
+  std::function<void()> wake_;
 };
 
 class ServerImpl final : public Server {
@@ -140,7 +278,8 @@ class ServerImpl final : public Server {
         acceptor_(accept_strand_),
         accept_retry_(accept_strand_),
         work_(asio::make_work_guard(ioc_)),
-        workers_(static_cast<size_t>(std::max(options_.worker_threads, 1))) {}
+        workers_(static_cast<size_t>(std::max(options_.worker_threads, 1))),
+        stream_limit_(std::max(0, std::min(options_.max_streams, options_.worker_threads - 1))) {}
 
   ~ServerImpl() override { Shutdown(std::chrono::milliseconds(0)); }
 
@@ -148,6 +287,9 @@ class ServerImpl final : public Server {
     const std::string where = options_.address + ":" + std::to_string(options_.port);
     if (options_.io_threads < 1 || options_.worker_threads < 1) {
       return absl::InvalidArgumentError("io_threads and worker_threads must be at least 1");
+    }
+    if (options_.max_streams < 0) {
+      return absl::InvalidArgumentError("max_streams must not be negative");
     }
     error_code ec;
     const asio::ip::address address = asio::ip::make_address(options_.address, ec);
@@ -193,6 +335,7 @@ class ServerImpl final : public Server {
 
   uint16_t port() const override { return port_; }
   int in_flight() const override { return handling_.load(); }
+  int open_streams() const override { return open_streams_.load(); }
 
   bool Shutdown(std::chrono::milliseconds grace) override {
     std::lock_guard<std::mutex> once(shutdown_mu_);
@@ -213,7 +356,10 @@ class ServerImpl final : public Server {
     });
     closed.get_future().wait();
     // 2. Close idle keep-alive connections; busy ones close after their answer.
+    // Streams are told to end now: an endless one would otherwise take the
+    // whole grace period.
     for (const std::shared_ptr<Session>& session : LiveSessions()) session->CloseIfIdle();
+    for (const std::shared_ptr<StreamChannel>& channel : OpenStreams()) channel->Close();
     // 3. Let in-flight requests finish, within the grace period.
     bool clean;
     {
@@ -254,8 +400,49 @@ class ServerImpl final : public Server {
     return Response::Error(500, "internal error");
   }
 
+  // Runs a stream's body function; true if it returned normally.
+  bool CallBody(const Request& request, const StreamBody& body, StreamWriter& writer) noexcept {
+    try {
+      body(writer);
+      return true;
+    } catch (const std::exception& e) {
+      Report("stream body threw", request, e.what());
+    } catch (...) {
+      Report("stream body threw", request, "unknown exception");
+    }
+    return false;
+  }
+
   void LogError(std::string_view msg, const nlohmann::ordered_json& fields) {
     logger_.Error(msg, fields);
+  }
+
+  // A slot for a stream, or why there is none (the message of a 503).
+  absl::StatusOr<std::shared_ptr<StreamChannel>> OpenStream(std::shared_ptr<Session> session,
+                                                            const Request& request) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // Checked under mu_: Shutdown sets stopping_ before it collects the
+      // open streams under mu_, so every stream is either refused or closed.
+      if (stopping_) return absl::UnavailableError("server is shutting down");
+      if (streams_.size() < static_cast<size_t>(stream_limit_)) {
+        auto channel = std::make_shared<StreamChannel>(std::move(session));
+        streams_.insert(channel);
+        open_streams_ = static_cast<int>(streams_.size());
+        return channel;
+      }
+    }
+    logger_.Warn(
+        "stream refused: too many open streams",
+        {{"limit", stream_limit_}, {"method", request.method}, {"target", request.target}});
+    return absl::ResourceExhaustedError("too many open streams (limit " +
+                                        std::to_string(stream_limit_) + ")");
+  }
+
+  void CloseStream(const std::shared_ptr<StreamChannel>& channel) {
+    std::lock_guard<std::mutex> lock(mu_);
+    streams_.erase(channel);
+    open_streams_ = static_cast<int>(streams_.size());
   }
 
   uint64_t Register(std::weak_ptr<Session> session) {
@@ -288,6 +475,11 @@ class ServerImpl final : public Server {
       if (std::shared_ptr<Session> s = weak.lock()) out.push_back(std::move(s));
     }
     return out;
+  }
+
+  std::vector<std::shared_ptr<StreamChannel>> OpenStreams() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {streams_.begin(), streams_.end()};
   }
 
   // On accept_strand_.
@@ -323,12 +515,14 @@ class ServerImpl final : public Server {
   bool running_ = false;
   std::atomic<bool> stopping_{false};
   std::atomic<int> handling_{0};
+  std::atomic<int> open_streams_{0};
 
   std::mutex mu_;
   std::condition_variable cv_;
   int active_ = 0;  // connections reading, handling or writing a request
   uint64_t next_id_ = 0;
   std::map<uint64_t, std::weak_ptr<Session>> sessions_;
+  std::set<std::shared_ptr<StreamChannel>> streams_;  // body function running
 
   std::mutex shutdown_mu_;
   std::optional<bool> shutdown_result_;
@@ -342,6 +536,7 @@ class ServerImpl final : public Server {
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::vector<std::thread> io_threads_;
   asio::thread_pool workers_;
+  const int stream_limit_;
 };
 
 Session::Session(ServerImpl& server, tcp::socket socket)
@@ -503,6 +698,11 @@ void Session::Dispatch() {
   server_.handling().fetch_add(1);
   asio::post(server_.workers(), [self = shared_from_this(), request = std::move(request), head] {
     Response response = self->server_.Call(request);
+    if (IsStreamed(response, head)) {
+      self->RunStream(request, std::move(response));
+      self->server_.handling().fetch_sub(1);
+      return;
+    }
     self->server_.handling().fetch_sub(1);
     asio::post(self->stream_.get_executor(),
                [self, response = std::move(response), head]() mutable {
@@ -510,6 +710,123 @@ void Session::Dispatch() {
                  self->Write(std::move(response), false, head);
                });
   });
+}
+
+void Session::RunStream(const Request& request, Response response) {
+  absl::StatusOr<std::shared_ptr<StreamChannel>> channel =
+      server_.OpenStream(shared_from_this(), request);
+  if (!channel.ok()) {
+    asio::post(stream_.get_executor(),
+               [self = shared_from_this(), message = std::string(channel.status().message())] {
+                 if (self->state_ == State::kClosed) return;
+                 self->Write(Response::Error(503, message), false, false);
+               });
+    return;
+  }
+  // The body runs even if the stream closed before it began (the client
+  // left, or Shutdown): its writes then fail at once. So it runs exactly once
+  // for every stream that got a slot.
+  StreamBody body = std::move(response.stream);
+  (*channel)->Begin(std::move(response));
+  const bool complete = server_.CallBody(request, body, **channel);
+  (*channel)->Finish(complete);
+  server_.CloseStream(*channel);
+}
+
+void Session::BeginStream(Response response, std::shared_ptr<StreamChannel> channel) {
+  channel_ = std::move(channel);
+  if (state_ == State::kClosed) {
+    channel_->Written(false);
+    return;
+  }
+  state_ = State::kStreaming;
+  chunked_ = version_ != 10;
+  stream_head_.emplace();
+  bhttp::response<bhttp::empty_body>& head = *stream_head_;
+  head.version(version_ == 10 ? 10 : 11);
+  head.result(static_cast<unsigned>(response.status));
+  for (const auto& [name, value] : response.headers) {
+    if (HasCrLf(name) || HasCrLf(value) || name.empty()) continue;
+    const bhttp::field f = bhttp::string_to_field(name);
+    if (f == bhttp::field::content_length || f == bhttp::field::transfer_encoding ||
+        f == bhttp::field::connection) {
+      continue;  // framing is ours
+    }
+    head.insert(name, value);
+  }
+  head.set(bhttp::field::date, server_.Date());
+  head.keep_alive(false);  // the stream's end is the connection's end
+  if (chunked_) head.chunked(true);
+  stream_serializer_.emplace(head);
+  stream_busy_ = true;
+  stream_.expires_after(server_.options().read_timeout);
+  bhttp::async_write_header(
+      stream_, *stream_serializer_,
+      beast::bind_front_handler(&Session::OnStreamWritten, shared_from_this()));
+  // The client sends nothing more; a read that ends tells us it has gone
+  // (otherwise only the next write would). On the bare socket, so that no
+  // timeout applies to it.
+  stream_.socket().async_read_some(
+      asio::buffer(drain_), beast::bind_front_handler(&Session::OnStreamDrain, shared_from_this()));
+}
+
+void Session::StreamWrite(std::string data) {
+  if (state_ != State::kStreaming || stream_broken_) {
+    channel_->Written(false);
+    return;
+  }
+  stream_out_ = std::move(data);
+  stream_busy_ = true;
+  stream_.expires_after(server_.options().read_timeout);
+  auto done = beast::bind_front_handler(&Session::OnStreamWritten, shared_from_this());
+  if (chunked_) {
+    asio::async_write(stream_, bhttp::make_chunk(asio::buffer(stream_out_)), std::move(done));
+  } else {
+    asio::async_write(stream_, asio::buffer(stream_out_), std::move(done));
+  }
+}
+
+void Session::OnStreamWritten(error_code ec, size_t bytes) {
+  stream_busy_ = false;
+  if (ec) stream_broken_ = true;
+  channel_->Written(!ec && state_ == State::kStreaming);
+  if (stream_ending_) FinishStream();
+}
+
+void Session::OnStreamDrain(error_code ec, size_t bytes) {
+  if (state_ != State::kStreaming) return;
+  if (ec) {
+    // EOF, reset, or the socket closed after a write timed out.
+    stream_broken_ = true;
+    channel_->Close();
+    return;
+  }
+  stream_.socket().async_read_some(
+      asio::buffer(drain_), beast::bind_front_handler(&Session::OnStreamDrain, shared_from_this()));
+}
+
+void Session::EndStream(bool complete) {
+  if (state_ == State::kClosed) return;
+  if (state_ != State::kStreaming) {
+    // Shutdown closed the stream before its head went out.
+    Write(Response::Error(503, "server is shutting down"), true, false);
+    return;
+  }
+  stream_ending_ = true;
+  stream_complete_ = complete;
+  if (!stream_busy_) FinishStream();
+}
+
+void Session::FinishStream() {
+  if (state_ != State::kStreaming) return;
+  if (!chunked_ || !stream_complete_ || stream_broken_) {
+    Close();  // close-delimited: closing is the end; else the client sees it cut
+    return;
+  }
+  state_ = State::kWriting;
+  stream_.expires_after(server_.options().read_timeout);
+  asio::async_write(stream_, bhttp::make_chunk_last(),
+                    [self = shared_from_this()](error_code, size_t) { self->Close(); });
 }
 
 void Session::Write(Response response, bool close, bool head) {
@@ -535,7 +852,7 @@ void Session::Write(Response response, bool close, bool head) {
   }
   const int s = response.status;
   const bool no_body = (s >= 100 && s < 200) || s == 204 || s == 304;
-  if (!no_body) {
+  if (!no_body && !response.stream) {  // a stream's length is unknown
     out.content_length(response.body.size());
     if (!head) out.body() = std::move(response.body);
   }

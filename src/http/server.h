@@ -16,7 +16,9 @@ namespace hut::http {
 
 // Called once per request on a worker thread; may block (database calls,
 // injected latency). Should not throw; an exception that escapes is answered
-// with 500 and logged to ServerOptions::logger.
+// with 500 and logged to ServerOptions::logger. A handler may answer with a
+// stream (Response::Stream); its body function then runs on the same worker
+// thread and holds it until it returns.
 using Handler = std::function<Response(const Request&)>;
 
 struct ServerOptions {
@@ -24,8 +26,16 @@ struct ServerOptions {
   uint16_t port = 0;  // 0: any free port; see Server::port()
   int io_threads = 2;
   int worker_threads = 16;  // handler threads; bounds concurrent handlers
+  // Streamed responses (Response::Stream) open at once. Each holds a worker
+  // thread for as long as it runs, so the effective limit is
+  // min(max_streams, worker_threads - 1): one worker at least stays for
+  // ordinary requests. A stream beyond the limit is answered 503 (JSON
+  // error, "too many open streams") and logged; its body is not run. 0
+  // refuses every stream.
+  int max_streams = 8;
   size_t max_body_bytes = 1 << 20;
-  // Per request: reading headers and body; also bounds writing the answer.
+  // Per request: reading headers and body; also bounds writing the answer
+  // (for a stream: each Write).
   std::chrono::milliseconds read_timeout{30'000};
   std::chrono::milliseconds idle_timeout{60'000};  // keep-alive connection idle
   // Where the server reports what it cannot answer for (handler exceptions,
@@ -44,6 +54,9 @@ struct ServerOptions {
 // idle_timeout, or whose request is not fully read within read_timeout, is
 // closed. HEAD answers carry the Content-Length of the handler's body but no
 // body. Every answer has a Date header; "Expect: 100-continue" is honoured.
+// A streamed response (Response::Stream) always closes its connection when
+// it ends; the client closing its side (EOF or reset) while a stream runs
+// counts as the client going away.
 class Server {
  public:
   // Binds and starts serving before returning. Errors: InvalidArgument for a
@@ -58,14 +71,22 @@ class Server {
   // closes idle keep-alive connections, lets in-flight requests (being read,
   // handled or written) finish and answers them with "Connection: close",
   // waiting at most `grace`; then closes everything and joins the threads.
+  // Open streams are closed at once rather than waited for: their Write
+  // returns false, their OnClose callback runs, and each is ended (final
+  // chunk) as soon as its body function returns; a stream that starts during
+  // shutdown gets 503. So an endless stream whose body function returns when
+  // Write fails (or on its OnClose wake-up) does not hold shutdown up.
   // Returns true if no request was cut short. Idempotent; safe from any thread
   // except a handler's. A handler still running after `grace` is not
   // interrupted: Shutdown waits for it to return (its connection is closed).
   // The destructor calls Shutdown(0ms) if it was not called.
   virtual bool Shutdown(std::chrono::milliseconds grace) = 0;
 
-  // Requests being handled right now.
+  // Requests being handled right now, open streams included.
   virtual int in_flight() const = 0;
+
+  // Streamed responses whose body function is running right now.
+  virtual int open_streams() const = 0;
 };
 
 }  // namespace hut::http

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace hut::http {
 
@@ -73,6 +74,14 @@ class TestSocket {
     std::string response = pending_.substr(0, end + 4 + length);
     pending_.erase(0, end + 4 + length);
     return response;
+  }
+
+  // Everything not yet returned, up to the peer closing (or the read timeout,
+  // or `limit` bytes).
+  std::string ReadUntilClosed(size_t limit = 1 << 20) {
+    while (pending_.size() < limit && Fill()) {
+    }
+    return std::exchange(pending_, std::string());
   }
 
   // True when the peer closes (EOF or reset) before the read timeout.
