@@ -1,8 +1,12 @@
 #include "src/server/control_api.h"
 
+#include <condition_variable>
+#include <mutex>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/log.h"
+#include "src/http/sse.h"
 
 namespace hut::server {
 namespace {
@@ -110,6 +114,7 @@ ControlApi::ControlApi(const spec::Environment& environment,
   router_.Add("POST", "/api/v1/services/{service}/deploy", bind(&ControlApi::Deploy));
   router_.Add("POST", "/api/v1/services/{service}/undo", bind(&ControlApi::Undo));
   router_.Add("GET", "/api/v1/events", bind(&ControlApi::Events));
+  router_.Add("GET", "/api/v1/events/stream", bind(&ControlApi::EventStream));
   router_.Add("POST", "/api/v1/shutdown", bind(&ControlApi::Shutdown));
 }
 
@@ -265,6 +270,67 @@ Response ControlApi::Events(const Request& request) const {
   json list = json::array();
   for (const auto& e : *events) list.push_back(EventJson(e));
   return Response::Json(200, {{"events", list}, {"last_id", *last}});
+}
+
+Response ControlApi::EventStream(const Request& request) const {
+  std::optional<std::string> from;
+  if (auto it = request.query.find("after"); it != request.query.end()) {
+    from = it->second;
+  } else if (auto header = request.Header("Last-Event-ID")) {
+    from = *header;  // a reconnecting EventSource resumes where it was
+  }
+  std::string service;
+  if (auto it = request.query.find("service"); it != request.query.end()) service = it->second;
+  int64_t after = 0;
+  if (from) {
+    if (!absl::SimpleAtoi(*from, &after) || after < 0) {
+      return Response::Error(400, "\"after\" (or Last-Event-ID) must be a non-negative integer");
+    }
+  } else {
+    auto last = store_.LastEventId(environment_.name, service);
+    if (!last.ok()) return FromStatus(last.status());
+    after = *last;
+  }
+  return http::SseResponse([this, after, service](http::StreamWriter& out) {
+    // New events are found by polling the store; OnClose cuts the wait short.
+    struct Closed {
+      std::mutex mu;
+      std::condition_variable cv;
+      bool closed = false;
+    };
+    auto closed = std::make_shared<Closed>();
+    out.OnClose([closed] {
+      std::lock_guard<std::mutex> lock(closed->mu);
+      closed->closed = true;
+      closed->cv.notify_all();
+    });
+    constexpr auto kPoll = std::chrono::milliseconds(200);
+    constexpr auto kKeepalive = std::chrono::seconds(15);
+    int64_t last = after;
+    auto last_write = std::chrono::steady_clock::now();
+    while (out.open()) {
+      auto events = store_.EventsAfter(last, 100, environment_.name, service);
+      if (!events.ok()) {
+        out.Write(http::FormatSseEvent(
+            "error", "", json{{"message", std::string(events.status().message())}}.dump()));
+        return;
+      }
+      for (const store::Event& e : *events) {
+        if (!out.Write(http::FormatSseEvent(e.type, std::to_string(e.id), EventJson(e).dump()))) {
+          return;
+        }
+        last = e.id;
+        last_write = std::chrono::steady_clock::now();
+      }
+      if (std::chrono::steady_clock::now() - last_write > kKeepalive) {
+        if (!out.Write(http::kSseKeepalive)) return;
+        last_write = std::chrono::steady_clock::now();
+      }
+      if (events->size() == 100) continue;  // more are waiting
+      std::unique_lock<std::mutex> lock(closed->mu);
+      if (closed->cv.wait_for(lock, kPoll, [&] { return closed->closed; })) return;
+    }
+  });
 }
 
 Response ControlApi::Shutdown(const Request&) const {

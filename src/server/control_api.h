@@ -12,6 +12,10 @@
 //   POST /api/v1/services/{service}/undo           {"to_revision": N} (optional)
 //   GET  /api/v1/events?after=ID&service=S&limit=N events after ID, oldest first,
 //                                                  and last_id: the newest event's id
+//   GET  /api/v1/events/stream?after=ID&service=S  the same as server-sent events, live:
+//                                                  event: <type>, id: <event id>, data: <event
+//                                                  JSON>; from the newest event on unless
+//                                                  ?after= or Last-Event-ID says where
 //   POST /api/v1/shutdown                          stop the server (`hut down`); 202
 //
 // Every service path also takes ?env=E, refused with 400 when E is not the
@@ -54,6 +58,7 @@ class ControlApi {
   http::Response Deploy(const http::Request& request) const;
   http::Response Undo(const http::Request& request) const;
   http::Response Events(const http::Request& request) const;
+  http::Response EventStream(const http::Request& request) const;
   http::Response Shutdown(const http::Request& request) const;
 
   // The worker of the request's {service}, or an error response.

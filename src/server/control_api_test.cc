@@ -4,6 +4,9 @@
 
 #include <thread>
 
+#include "src/http/client.h"
+#include "src/http/server.h"
+#include "src/http/sse.h"
 #include "src/spec/load.h"
 #include "src/store/sqlite_store.h"
 #include "testing/capture_log_sink.h"
@@ -146,6 +149,68 @@ TEST_F(ControlApiTest, BadRequestsGetClearErrors) {
   // (The fake world is not stepped here, so the first rollout cannot finish.)
   EXPECT_EQ(busy.status, 409) << busy.body;
   EXPECT_NE(busy.body.find("still running"), std::string::npos);
+}
+
+// The live feed over a real connection: events arrive as server-sent events,
+// in order, while the rollout runs; the feed needs the token too.
+TEST_F(ControlApiTest, EventStreamDeliversARolloutLive) {
+  auto server = http::Server::Start({.port = 0},
+                                    [this](const http::Request& r) { return api_->Handle(r); });
+  ASSERT_TRUE(server.ok()) << server.status();
+  const uint16_t port = (*server)->port();
+  http::ClientRequest req{.port = port, .target = "/api/v1/events/stream?service=backend"};
+  req.timeout = std::chrono::seconds(10);
+
+  auto refused = http::FetchStream(req, [](std::string_view) { return true; });
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->status, 401);
+
+  req.headers.emplace("Authorization", "Bearer s3cret-token");
+  std::vector<http::SseEvent> received;
+  std::thread reader([&] {
+    http::SseParser parser;
+    auto r = http::FetchStream(req, [&](std::string_view piece) {
+      auto events = parser.Feed(piece);
+      if (!events.ok()) return false;
+      for (http::SseEvent& e : *events) received.push_back(std::move(e));
+      return received.empty() || received.back().event != "rollout.succeeded";
+    });
+    EXPECT_TRUE(r.ok()) << r.status();
+  });
+  // The stream starts at the newest event: this deploy's events all come after.
+  std::this_thread::sleep_for(milliseconds(300));
+  ASSERT_EQ(Call("POST", "/api/v1/services/backend/deploy", R"({"version":"1.0.0"})").status, 201);
+  WaitFinished();
+
+  reader.join();
+
+  ASSERT_FALSE(received.empty());
+  EXPECT_EQ(received.front().event, "rollout.started");
+  EXPECT_EQ(received.back().event, "rollout.succeeded");
+  int64_t previous = 0;
+  for (const http::SseEvent& e : received) {
+    json data = json::parse(e.data);
+    EXPECT_EQ(data["type"], e.event);
+    EXPECT_EQ(data["service"], "backend");
+    EXPECT_EQ(std::to_string(data["id"].get<int64_t>()), e.id);
+    EXPECT_GT(data["id"].get<int64_t>(), previous);
+    previous = data["id"];
+  }
+
+  // Resuming from an id replays what came after it.
+  req.target = "/api/v1/events/stream?after=" + received[0].id;
+  std::vector<http::SseEvent> replayed;
+  http::SseParser parser;
+  auto again = http::FetchStream(req, [&](std::string_view piece) {
+    auto events = parser.Feed(piece);
+    if (!events.ok()) return false;
+    for (http::SseEvent& e : *events) replayed.push_back(std::move(e));
+    return replayed.size() < received.size() - 1;
+  });
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_EQ(replayed.size(), received.size() - 1);
+  EXPECT_EQ(replayed.front().id, received[1].id);
+  EXPECT_TRUE((*server)->Shutdown(std::chrono::seconds(5)));
 }
 
 }  // namespace
