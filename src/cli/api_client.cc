@@ -83,16 +83,9 @@ absl::StatusOr<ServerTarget> ResolveServer(const Io& io, const std::string& curr
     target.token_source = absl::StrCat(*file, " ($HUT_TOKEN_FILE)");
     return target;
   }
-  const std::string local = (fs::path(current_dir) / server::kStateDirName / server::kTokenFileName)
-                                .lexically_normal()
-                                .string();
-  std::error_code ec;
-  if (fs::exists(local, ec)) {
-    HUT_ASSIGN_OR_RETURN(Secret token, server::ReadToken(local));
-    target.token = std::move(token);
-    target.token_source = local;
-    return target;
-  }
+  // The pointer of the server at this very address comes before a token
+  // file that merely lies in the current folder (which may be another
+  // server's).
   const std::optional<std::string> pointer =
       server::PointerPath(io.getenv ? io.getenv("HOME") : std::nullopt, target.address);
   if (pointer) {
@@ -104,8 +97,19 @@ absl::StatusOr<ServerTarget> ResolveServer(const Io& io, const std::string& curr
       return target;
     }
   }
-  target.token_source = absl::StrCat("looked at $HUT_TOKEN, $HUT_TOKEN_FILE, ", local, " and ",
-                                     pointer ? *pointer : "no server pointer ($HOME is unset)");
+  const std::string local = (fs::path(current_dir) / server::kStateDirName / server::kTokenFileName)
+                                .lexically_normal()
+                                .string();
+  std::error_code ec;
+  if (fs::exists(local, ec)) {
+    HUT_ASSIGN_OR_RETURN(Secret token, server::ReadToken(local));
+    target.token = std::move(token);
+    target.token_source = local;
+    return target;
+  }
+  target.token_source = absl::StrCat("looked at $HUT_TOKEN, $HUT_TOKEN_FILE, ",
+                                     pointer ? *pointer : "no server pointer ($HOME is unset)",
+                                     " and ", local);
   return target;
 }
 

@@ -34,9 +34,9 @@ struct ServerTarget {
 };
 
 // Resolves the address from HUT_ADDR (default 127.0.0.1:7480) and the token
-// from, in order: HUT_TOKEN; the file $HUT_TOKEN_FILE; .hut/admin-token under
-// `current_dir`; the token_file of the pointer file
-// $HOME/.hut/servers/<host>-<port>.json. A token that is not found is not an
+// from, in order: HUT_TOKEN; the file $HUT_TOKEN_FILE; the token_file of the
+// pointer file $HOME/.hut/servers/<host>-<port>.json; .hut/admin-token under
+// `current_dir`. A token that is not found is not an
 // error here (the server says whether it needs one); a bad HUT_ADDR or a token
 // file that exists but cannot be used (unreadable, readable by others, empty)
 // is.

@@ -36,8 +36,8 @@ int Run(int argc, const char* const* argv, const Io& io) {
       "failed); 2 a rollout that --wait/--watch followed was rolled back automatically; "
       "64 the command line was wrong.\n"
       "Commands that talk to the server find it at $HUT_ADDR (default 127.0.0.1:7480) and "
-      "read the admin token from $HUT_TOKEN, $HUT_TOKEN_FILE, .hut/admin-token or the "
-      "server's pointer file in ~/.hut/servers/. See docs/cli.md.\n");
+      "read the admin token from $HUT_TOKEN, $HUT_TOKEN_FILE, the server's pointer file in "
+      "~/.hut/servers/ or .hut/admin-token. See docs/cli.md.\n");
 
   std::vector<std::pair<CLI::App*, Action>> actions;
   for (const Command& command : Commands()) {

@@ -353,11 +353,23 @@ TEST_F(CliRemoteTest, TokenIsFoundInTheFolderAndThroughTheServerPointer) {
   Result r = Hut({"rollout", "history", "backend"}, {{"HUT_TOKEN", ""}});
   EXPECT_EQ(r.code, kExitFailure);
   EXPECT_THAT(r.err, HasSubstr("no admin token for the hut server at " + address_));
-  EXPECT_THAT(r.err, HasSubstr("$HUT_TOKEN, $HUT_TOKEN_FILE, " + work + "/.hut/admin-token"));
-  EXPECT_THAT(r.err, HasSubstr(home_ + "/.hut/servers/127.0.0.1-" +
-                               std::to_string(server_->port()) + ".json"));
+  EXPECT_THAT(r.err, HasSubstr("$HUT_TOKEN, $HUT_TOKEN_FILE, " + home_ +
+                               "/.hut/servers/127.0.0.1-" + std::to_string(server_->port()) +
+                               ".json and " + work + "/.hut/admin-token"));
 
-  // The pointer file of a running server names its token file.
+  // .hut/admin-token in the current folder, when there is no pointer; one
+  // that others can read is refused.
+  WriteFile(work + "/.hut/admin-token", "wrong\n", 0600);
+  r = Hut({"rollout", "history", "backend"}, {{"HUT_TOKEN", ""}});
+  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_THAT(r.err, HasSubstr("refused the admin token read from " + work + "/.hut/admin-token"));
+  ASSERT_EQ(chmod((work + "/.hut/admin-token").c_str(), 0644), 0);
+  r = Hut({"rollout", "history", "backend"}, {{"HUT_TOKEN", ""}});
+  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_THAT(r.err, HasSubstr("readable by others"));
+
+  // The pointer file of the server at this address names its token file; it
+  // comes before the (wrong) token file in the current folder.
   const std::string state = dir_.path() + "/server-state";
   WriteFile(state + "/admin-token", std::string(kToken) + "\n", 0600);
   auto hp = server::ParseHostPort(address_);
@@ -370,17 +382,6 @@ TEST_F(CliRemoteTest, TokenIsFoundInTheFolderAndThroughTheServerPointer) {
   r = Hut({"rollout", "history", "backend"}, {{"HUT_TOKEN", ""}});
   EXPECT_EQ(r.code, kExitOk) << r.err;
   EXPECT_EQ(r.out, "backend: no revisions yet\n");
-
-  // .hut/admin-token in the current folder comes before the pointer; one
-  // that others can read is refused.
-  WriteFile(work + "/.hut/admin-token", "wrong\n", 0600);
-  r = Hut({"rollout", "history", "backend"}, {{"HUT_TOKEN", ""}});
-  EXPECT_EQ(r.code, kExitFailure);
-  EXPECT_THAT(r.err, HasSubstr("refused the admin token read from " + work + "/.hut/admin-token"));
-  ASSERT_EQ(chmod((work + "/.hut/admin-token").c_str(), 0644), 0);
-  r = Hut({"rollout", "history", "backend"}, {{"HUT_TOKEN", ""}});
-  EXPECT_EQ(r.code, kExitFailure);
-  EXPECT_THAT(r.err, HasSubstr("readable by others"));
 }
 
 TEST_F(CliRemoteTest, ServerNotRunning) {

@@ -10,8 +10,8 @@
 //    "token_file": "/abs/.hut/admin-token", "environment": "staging", "pid": 123}
 //
 // The CLI takes the address from HUT_ADDR (default 127.0.0.1:7480) and the
-// token from, in order: HUT_TOKEN; the file HUT_TOKEN_FILE; .hut/admin-token
-// in the current folder; the token_file of the pointer file for the address.
+// token from, in order: HUT_TOKEN; the file HUT_TOKEN_FILE; the token_file of
+// the pointer file for the address; .hut/admin-token in the current folder.
 
 #include <cstdint>
 #include <optional>
