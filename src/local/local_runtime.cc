@@ -290,7 +290,12 @@ void LocalRuntime::MonitorOnce() {
           } else if (now >= r->next_probe) {
             due.push_back({service, name, r->spec.health.readiness_path, r->status.port,
                            r->spec.health.timeout});
-            r->next_probe = now + r->spec.health.interval;
+            // Until it is first ready, a booting replica is probed often, so
+            // that it joins as soon as it can (as a Kubernetes startup probe).
+            r->next_probe = now + (r->status.ever_ready
+                                       ? r->spec.health.interval
+                                       : std::min<Duration>(r->spec.health.interval,
+                                                            options_.startup_probe_interval));
           }
         } else if (now >= r->restart_at) {
           restart.emplace_back(service, name);

@@ -41,6 +41,9 @@ struct LocalRuntimeOptions {
   std::chrono::milliseconds restart_backoff{1000};
   std::chrono::milliseconds max_restart_backoff{30'000};
   std::chrono::milliseconds monitor_interval{100};  // how often exits and probes are looked at
+  // Readiness probes of a replica not yet ready since it (re)started run this
+  // often (at most the health interval); ready replicas use the interval.
+  std::chrono::milliseconds startup_probe_interval{250};
 };
 
 // Thread-safe. Stops every replica it started when destroyed.
