@@ -11,6 +11,7 @@
 #include "src/common/ports.h"
 #include "src/common/status.h"
 #include "src/http/trace_context.h"
+#include "src/local/server_util.h"
 #include "src/spec/spec.h"
 
 namespace hut::local {
@@ -26,6 +27,19 @@ LocalRuntime::LocalRuntime(LocalRuntimeOptions options, Haproxy& lb, LogSink& si
       sandbox_(options_.sandbox == SandboxMode::kOff ? SandboxSupport{} : ProbeSandbox()) {
   if (options_.sandbox != SandboxMode::kOff && !sandbox_.available) {
     logger_.Warn("replicas run without a sandbox", {{"reason", sandbox_.reason}});
+  }
+  replicas_dir_ = absl::StrCat(options_.state_dir, "/replicas");
+  if (sandbox_.available) {
+    // Sandboxed replicas see their private folder at its own path, so their
+    // user must be able to reach it.
+    std::string note;
+    auto dir = ReachableFolder(replicas_dir_, sandbox_.uid, sandbox_.gid, &note);
+    if (dir.ok()) {
+      replicas_dir_ = *dir;
+      if (!note.empty()) logger_.Warn("replicas' private folders moved", {{"why", note}});
+    } else {
+      logger_.Warn("cannot prepare replicas' folder", {{"error", dir.status().ToString()}});
+    }
   }
   monitor_ = std::thread([this] { MonitorLoop(); });
 }
@@ -93,7 +107,7 @@ absl::StatusOr<std::string> LocalRuntime::StartReplica(const runtime::ReplicaTem
   std::string name = absl::StrCat(t.service, "-r", t.revision, "-", http::RandomHex(2));
 
   ReplicaOptions& p = replica->process_options;
-  p.private_dir = absl::StrCat(options_.state_dir, "/replicas/", name);
+  p.private_dir = absl::StrCat(replicas_dir_, "/", name);
 
   spec::ReleaseContext context;
   context.version = t.version;

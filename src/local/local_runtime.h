@@ -99,6 +99,7 @@ class LocalRuntime final : public runtime::Runtime {
   const Clock& clock_;
   Logger logger_;
   const SandboxSupport sandbox_;
+  std::string replicas_dir_;  // parent of the private folders; set once in the constructor
   // Replicas are forked here, not on the caller's thread, so that they are
   // not killed when a caller's thread exits; destroyed last.
   SpawnThread spawner_;

@@ -46,6 +46,7 @@ std::vector<std::string> AsPostgresUser(std::vector<std::string> argv) {
 absl::Status Psql(const std::string& bin_dir, uint16_t port, const std::string& database,
                   const std::string& sql, std::string* output = nullptr) {
   ProcessOptions opts;
+  opts.working_dir = "/";  // the postgres user may not reach ours
   opts.argv = {bin_dir + "/psql", "-h", "127.0.0.1", "-p", std::to_string(port), "-U", "postgres",
                "-d", database, "-v", "ON_ERROR_STOP=1", "-Atqc", sql};
   opts.env["PGCONNECT_TIMEOUT"] = "5";
@@ -77,6 +78,7 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
     }
     HUT_RETURN_IF_ERROR(GiveToUser(opts.data_dir, "postgres", 0700));
     ProcessOptions init;
+    init.working_dir = "/";  // the postgres user may not reach ours
     init.argv = AsPostgresUser({bin_dir + "/initdb", "-D", opts.data_dir, "-U", "postgres",
                                 "--auth=trust", "--encoding=UTF8", "--no-locale"});
     HUT_ASSIGN_OR_RETURN(CommandResult r, RunCommand(init, std::chrono::seconds(120)));
@@ -87,6 +89,7 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
   }
 
   ProcessOptions run;
+  run.working_dir = "/";  // the postgres user may not reach ours
   run.argv = AsPostgresUser({bin_dir + "/postgres", "-D", opts.data_dir, "-p",
                              std::to_string(opts.port), "-c", "listen_addresses=127.0.0.1",
                              "-c", "unix_socket_directories=" + opts.data_dir});

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "src/local/server_util.h"
 
 extern char** environ;
 
@@ -116,29 +117,6 @@ bool PidfdSignal(int pidfd, int signal) {
 }
 
 
-// Why user uid/gid could not use `path` (traverse every parent folder, and
-// read or run it); "" when it can.
-std::string UnreachableReason(const std::string& path, uid_t uid, gid_t gid) {
-  auto allows = [uid, gid](const struct stat& st, mode_t user, mode_t group, mode_t other) {
-    if (st.st_uid == uid) return (st.st_mode & user) != 0;
-    if (st.st_gid == gid) return (st.st_mode & group) != 0;
-    return (st.st_mode & other) != 0;
-  };
-  std::filesystem::path p(path);
-  for (std::filesystem::path dir = p.parent_path(); !dir.empty() && dir != dir.root_path();
-       dir = dir.parent_path()) {
-    struct stat st;
-    if (stat(dir.c_str(), &st) == 0 && !allows(st, S_IXUSR, S_IXGRP, S_IXOTH)) {
-      return absl::StrCat("folder ", dir.string(), " is not searchable by uid ", uid);
-    }
-  }
-  struct stat st;
-  if (stat(path.c_str(), &st) == 0 &&
-      !allows(st, S_IRUSR | S_IXUSR, S_IRGRP | S_IXGRP, S_IROTH | S_IXOTH)) {
-    return absl::StrCat(path, " is not readable by uid ", uid);
-  }
-  return "";
-}
 
 }  // namespace
 

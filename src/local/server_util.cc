@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -34,6 +35,59 @@ std::string TailOfFile(const std::string& path, size_t max_bytes) {
   ss << in.rdbuf();
   std::string all = ss.str();
   return all.size() > max_bytes ? all.substr(all.size() - max_bytes) : all;
+}
+
+// Why user uid/gid could not use `path` (traverse every parent folder, and
+// read or run it); "" when it can.
+std::string UnreachableReason(const std::string& path, uid_t uid, gid_t gid) {
+  auto allows = [uid, gid](const struct stat& st, mode_t user, mode_t group, mode_t other) {
+    if (st.st_uid == uid) return (st.st_mode & user) != 0;
+    if (st.st_gid == gid) return (st.st_mode & group) != 0;
+    return (st.st_mode & other) != 0;
+  };
+  std::filesystem::path p(path);
+  for (std::filesystem::path dir = p.parent_path(); !dir.empty() && dir != dir.root_path();
+       dir = dir.parent_path()) {
+    struct stat st;
+    if (stat(dir.c_str(), &st) == 0 && !allows(st, S_IXUSR, S_IXGRP, S_IXOTH)) {
+      return absl::StrCat("folder ", dir.string(), " is not searchable by uid ", uid);
+    }
+  }
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 &&
+      !allows(st, S_IRUSR | S_IXUSR, S_IRGRP | S_IXGRP, S_IROTH | S_IXOTH)) {
+    return absl::StrCat(path, " is not readable by uid ", uid);
+  }
+  return "";
+}
+
+
+absl::StatusOr<std::string> ReachableFolder(const std::string& dir, uid_t uid, gid_t gid,
+                                            std::string* note) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_symlink(dir, ec)) return fs::read_symlink(dir, ec).string();
+  const std::string why = UnreachableReason(dir + "/x", uid, gid);
+  if (why.empty()) {
+    fs::create_directories(dir, ec);
+    if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+    return dir;
+  }
+  const fs::path path(dir);
+  const std::string outside =
+      absl::StrCat("/var/lib/hut/", absl::Hex(std::hash<std::string>{}(path.parent_path().string()),
+                                              absl::kZeroPad16),
+                   "/", path.filename().string());
+  fs::create_directories(outside, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", outside, ": ", ec.message()));
+  for (fs::path d = outside; d != "/var/lib"; d = d.parent_path()) chmod(d.c_str(), 0755);
+  if (!fs::exists(dir, ec)) {
+    fs::create_directories(path.parent_path(), ec);
+    fs::create_directory_symlink(outside, dir, ec);
+    if (ec) return absl::InternalError(absl::StrCat("cannot link ", dir, ": ", ec.message()));
+  }
+  *note = absl::StrCat(why, "; using ", outside, " instead of ", dir);
+  return outside;
 }
 
 }  // namespace hut::local

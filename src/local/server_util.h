@@ -1,15 +1,29 @@
 #ifndef HUT_LOCAL_SERVER_UTIL_H_
 #define HUT_LOCAL_SERVER_UTIL_H_
 
+#include <sys/types.h>
+
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace hut::local {
 
 // Makes `path` owned by `user` with `mode` when we are root; when we are not,
 // only sets the mode. Every parent folder must already be traversable.
 absl::Status GiveToUser(const std::string& path, const std::string& user, unsigned mode);
+
+// Why user uid/gid could not use `path` (traverse every parent folder, and
+// read or run it); "" when it can.
+std::string UnreachableReason(const std::string& path, uid_t uid, gid_t gid);
+
+// `dir` when user uid/gid can reach it. Otherwise (e.g. it lies under /root,
+// mode 0700) a folder it can reach, /var/lib/hut/<id of dir>/<name of dir>,
+// kept across runs, with `dir` made a symbolic link to it; `*note` then says
+// so. Creates the folder.
+absl::StatusOr<std::string> ReachableFolder(const std::string& dir, uid_t uid, gid_t gid,
+                                            std::string* note);
 
 // The last `max_bytes` of a file ("" if unreadable): for error messages that
 // quote a server's log.

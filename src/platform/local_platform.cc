@@ -1,6 +1,7 @@
 #include "src/platform/local_platform.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sodium.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -21,6 +22,7 @@
 #include "src/local/local_runtime.h"
 #include "src/local/postgres_server.h"
 #include "src/local/redis_server.h"
+#include "src/local/server_util.h"
 #include "src/server/control_api.h"
 #include "src/store/sqlite_store.h"
 
@@ -77,6 +79,21 @@ absl::StatusOr<int> LockStateDir(const std::string& state_dir) {
     // The lock is what matters; the pid is for messages only.
   }
   return fd;
+}
+
+// Where PostgreSQL keeps `name`'s data: <state>/backing/<name>, or a folder
+// the "postgres" user can reach when it cannot reach the state folder (we run
+// the server as that user when we are root).
+absl::StatusOr<std::string> PostgresDataDir(const std::string& state, const std::string& name,
+                                            std::vector<std::string>* warnings) {
+  const std::string in_state = absl::StrCat(state, "/backing/", name);
+  const passwd* pg = geteuid() == 0 ? getpwnam("postgres") : nullptr;
+  if (pg == nullptr) return in_state;
+  std::string note;
+  HUT_ASSIGN_OR_RETURN(std::string dir,
+                       local::ReachableFolder(in_state, pg->pw_uid, pg->pw_gid, &note));
+  if (!note.empty()) warnings->push_back(absl::StrCat("PostgreSQL data: ", note));
+  return dir;
 }
 
 }  // namespace
@@ -203,7 +220,7 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec s
     const std::string dir = absl::StrCat(state, "/backing/", b.name);
     if (b.kind == spec::BackingKind::kPostgresql) {
       local::PostgresOptions o;
-      o.data_dir = dir;
+      HUT_ASSIGN_OR_RETURN(o.data_dir, PostgresDataDir(state, b.name, &p->warnings_));
       o.port = port;
       o.database = p->spec_.project;
       o.user = p->spec_.project;
