@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_join.h"
 #include "src/http/client.h"
+#include "src/local/replica_traffic.h"
 #include "testing/capture_log_sink.h"
 #include "testing/test_env.h"
 
@@ -118,6 +119,51 @@ TEST_F(LocalRuntimeTest, ABadCommandIsAClearError) {
   ASSERT_FALSE(name.ok());
   EXPECT_NE(name.status().message().find("/nonexistent/foohut-api"), std::string::npos)
       << name.status();
+}
+
+// What canary analysis reads: the load balancer's counters per replica and
+// the replica's own latency histogram, probes left out.
+TEST_F(LocalRuntimeTest, TrafficObserverSeesTheLoadBalancersCountersAndTheReplicasLatency) {
+  auto name = runtime_->StartReplica(Frontend("1.0.0"));
+  ASSERT_TRUE(name.ok()) << name.status();
+  ASSERT_TRUE(WaitFor(*name, [](const auto& r) { return r.ready; }).has_value());
+  ASSERT_TRUE(runtime_->AddToLoadBalancer("frontend", *name, 100).ok());
+  int ok = 0, not_found = 0;
+  for (int i = 0; i < 200 && ok < 20; ++i) {
+    auto page = http::Fetch({.port = lb_port_, .target = "/"});
+    if (page.ok() && page->status == 200) ++ok;
+    if (i % 10 == 0 && ok > 0) {  // and some 4xx
+      auto missing = http::Fetch({.port = lb_port_, .target = "/no-such-page"});
+      if (missing.ok() && missing->status == 404) ++not_found;
+    }
+  }
+  ASSERT_EQ(ok, 20);
+
+  TrafficObserver observer(
+      *haproxy_, {.latency_filter = {.exclude = {{"route", {"/healthz", "/readyz", "/metrics"}}}}});
+  auto replicas = runtime_->Replicas("frontend");
+  ASSERT_TRUE(replicas.ok());
+  auto traffic = observer.Observe("frontend", *replicas);
+  ASSERT_TRUE(traffic.ok()) << traffic.status();
+  ASSERT_EQ(traffic->size(), 1u);
+  const ReplicaTraffic& t = (*traffic)[0];
+  EXPECT_EQ(t.replica, *name);
+  EXPECT_EQ(t.responses[2], 20);  // HAProxy's health checks are not counted
+  EXPECT_EQ(t.responses[4], not_found);
+  EXPECT_EQ(t.responses[5], 0);
+  ASSERT_TRUE(t.latency.has_value()) << t.latency_error;
+  // The replica saw the same users' requests; hut's and HAProxy's probes are
+  // left out by the filter.
+  EXPECT_EQ(t.latency->count, 20 + not_found);
+  EXPECT_EQ(t.latency->cumulative_counts.back(), 20 + not_found);
+
+  // An unreadable /metrics is reported per replica, not as a failure.
+  TrafficObserver wrong(*haproxy_, {.metrics_path = "/nope"});
+  auto partial = wrong.Observe("frontend", *replicas);
+  ASSERT_TRUE(partial.ok());
+  EXPECT_FALSE((*partial)[0].latency.has_value());
+  EXPECT_NE((*partial)[0].latency_error.find("HTTP 404"), std::string::npos)
+      << (*partial)[0].latency_error;
 }
 
 }  // namespace

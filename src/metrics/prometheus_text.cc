@@ -1,5 +1,6 @@
 #include "src/metrics/prometheus_text.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -112,10 +113,17 @@ absl::StatusOr<Sample> ParseLine(std::string_view line) {
   return sample;
 }
 
-bool Matches(const Sample& s, const std::map<std::string, std::string>& match) {
-  for (const auto& [k, v] : match) {
+bool Selected(const Sample& s, const SeriesFilter& filter) {
+  for (const auto& [k, v] : filter.match) {
     auto it = s.labels.find(k);
     if (it == s.labels.end() || it->second != v) return false;
+  }
+  for (const auto& [k, values] : filter.exclude) {
+    auto it = s.labels.find(k);
+    if (it != s.labels.end() &&
+        std::find(values.begin(), values.end(), it->second) != values.end()) {
+      return false;
+    }
   }
   return true;
 }
@@ -145,7 +153,7 @@ absl::StatusOr<std::vector<Sample>> ParseText(std::string_view text) {
 }
 
 absl::StatusOr<Histogram> SumHistogram(const std::vector<Sample>& samples, std::string_view name,
-                                       const std::map<std::string, std::string>& match) {
+                                       const SeriesFilter& filter) {
   const std::string bucket = absl::StrCat(std::string(name), "_bucket");
   const std::string sum = absl::StrCat(std::string(name), "_sum");
   const std::string count = absl::StrCat(std::string(name), "_count");
@@ -153,7 +161,7 @@ absl::StatusOr<Histogram> SumHistogram(const std::vector<Sample>& samples, std::
   std::map<std::map<std::string, std::string>, std::map<double, double>> series;
   Histogram h;
   for (const Sample& s : samples) {
-    if (!Matches(s, match)) continue;
+    if (!Selected(s, filter)) continue;
     if (s.name == bucket) {
       auto le = s.labels.find("le");
       if (le == s.labels.end()) {

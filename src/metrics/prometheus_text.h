@@ -37,12 +37,20 @@ struct Histogram {
   bool operator==(const Histogram&) const = default;
 };
 
+// Which series of a family to take: those whose labels include every pair of
+// `match` and none of the values listed in `exclude` (label -> values), e.g.
+// exclude {"route": {"/healthz", "/readyz"}} leaves out probes.
+struct SeriesFilter {
+  std::map<std::string, std::string> match;
+  std::map<std::string, std::vector<std::string>> exclude;
+};
+
 // The histogram family `name` (e.g. "http_request_duration_seconds") summed
-// over every label set whose labels include `match` (all when empty): the
-// series of one replica, added up across routes and methods. NotFound when
-// no series matches; InvalidArgument when label sets disagree on buckets.
+// over the series `filter` selects: the series of one replica, added up across
+// routes and methods. NotFound when no series is selected; InvalidArgument
+// when the series disagree on buckets.
 absl::StatusOr<Histogram> SumHistogram(const std::vector<Sample>& samples, std::string_view name,
-                                       const std::map<std::string, std::string>& match = {});
+                                       const SeriesFilter& filter = {});
 
 }  // namespace hut::metrics
 

@@ -67,10 +67,16 @@ TEST(SumHistogramTest, AddsTheSeriesOfAReplicaAcrossRoutes) {
   ASSERT_TRUE(h.ok()) << h.status();
   EXPECT_EQ(*h, (Histogram{{0.005, 2, kInf}, {11, 14, 15}, 4.506, 15}));
 
-  auto one = SumHistogram(*samples, "http_request_duration_seconds", {{"route", "/api/v1/pages"}});
+  auto one = SumHistogram(*samples, "http_request_duration_seconds",
+                          {.match = {{"route", "/api/v1/pages"}}});
   ASSERT_TRUE(one.ok());
   EXPECT_EQ(one->cumulative_counts, (std::vector<double>{0, 2, 3}));
   EXPECT_EQ(one->count, 3);
+
+  auto no_probes = SumHistogram(*samples, "http_request_duration_seconds",
+                                {.exclude = {{"route", {"/healthz", "/readyz"}}}});
+  ASSERT_TRUE(no_probes.ok());
+  EXPECT_EQ(*no_probes, *one);
 }
 
 TEST(SumHistogramTest, MissingOrInconsistentHistogramsAreErrors) {
