@@ -67,6 +67,16 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_service ON events (environment, service, id);
 )sql"},
+    {2, R"sql(
+-- What a rollout's analysis read, in order: `hut rollout export`, replays.
+CREATE TABLE analysis_samples (
+  rollout_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  PRIMARY KEY (rollout_id, seq)
+);
+)sql"},
 };
 
 constexpr int kLatestVersion = kMigrations[std::size(kMigrations) - 1].version;
@@ -708,6 +718,46 @@ absl::StatusOr<int64_t> SqliteStore::LastEventId(const std::string& environment,
   q.Bind(2, service);
   if (q.Step() != SQLITE_ROW) return Error(SQLITE_ERROR, "read the last event id");
   return q.Int(0);
+}
+
+absl::Status SqliteStore::AppendAnalysisSample(int64_t rollout_id, TimePoint at,
+                                               const nlohmann::json& sample) {
+  HUT_ASSIGN_OR_RETURN(std::string text,
+                       Dump(sample, absl::StrCat("analysis sample of rollout ", rollout_id)));
+  std::lock_guard<std::mutex> lock(mu_);
+  HUT_ASSIGN_OR_RETURN(
+      Statement q,
+      Prepare("INSERT INTO analysis_samples (rollout_id, seq, at, data) VALUES (?1,"
+              " (SELECT COALESCE(MAX(seq), 0) + 1 FROM analysis_samples WHERE rollout_id = ?1),"
+              " ?2, ?3)"));
+  q.Bind(1, rollout_id);
+  q.Bind(2, std::optional<TimePoint>(Truncate(at)));
+  q.Bind(3, text);
+  int rc = q.Step();
+  if (rc != SQLITE_DONE) {
+    return Error(rc, absl::StrCat("append an analysis sample of rollout ", rollout_id));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<AnalysisSample>> SqliteStore::AnalysisSamples(int64_t rollout_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  HUT_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT at, data FROM analysis_samples"
+                                            " WHERE rollout_id = ? ORDER BY seq"));
+  q.Bind(1, rollout_id);
+  std::vector<AnalysisSample> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    AnalysisSample s;
+    s.at = FromMillis(q.Int(0));
+    HUT_ASSIGN_OR_RETURN(s.data, Parse(q.Text(1), absl::StrCat("analysis sample of rollout ",
+                                                               rollout_id)));
+    out.push_back(std::move(s));
+  }
+  if (rc != SQLITE_DONE) {
+    return Error(rc, absl::StrCat("read the analysis samples of rollout ", rollout_id));
+  }
+  return out;
 }
 
 }  // namespace hut::store

@@ -76,6 +76,9 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<Event> AppendEvent(Event event) override;
   // InvalidArgument when limit < 1.
+  absl::Status AppendAnalysisSample(int64_t rollout_id, TimePoint at,
+                                    const nlohmann::json& sample) override;
+  absl::StatusOr<std::vector<AnalysisSample>> AnalysisSamples(int64_t rollout_id) override;
   absl::StatusOr<int64_t> LastEventId(const std::string& environment,
                                       const std::string& service) override;
   absl::StatusOr<std::vector<Event>> EventsAfter(int64_t after_id, int limit,

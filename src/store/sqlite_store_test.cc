@@ -381,6 +381,25 @@ TEST_F(SqliteStoreTest, EventsHaveIncreasingIdsAndFilter) {
   EXPECT_EQ(*store->LastEventId("", "payments"), 0);
 }
 
+TEST_F(SqliteStoreTest, AnalysisSamplesComeBackInOrderPerRollout) {
+  auto store = OpenFile();
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(store->AppendAnalysisSample(7, clock_.Now(), {{"i", i}, {"canary", {{"5xx", i}}}})
+                    .ok());
+    ASSERT_TRUE(store->AppendAnalysisSample(8, clock_.Now(), {{"other", i}}).ok());
+    clock_.Advance(std::chrono::seconds(1));
+  }
+  auto samples = store->AnalysisSamples(7);
+  ASSERT_TRUE(samples.ok()) << samples.status();
+  ASSERT_EQ(samples->size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ((*samples)[i].data["i"], i);
+    EXPECT_EQ((*samples)[i].at, clock_.Now() - std::chrono::seconds(3 - i));
+  }
+  EXPECT_TRUE(store->AnalysisSamples(99)->empty());
+}
+
 TEST_F(SqliteStoreTest, ConcurrentWritersLoseAndDuplicateNothing) {
   auto store = OpenFile();
   ASSERT_NE(store, nullptr);

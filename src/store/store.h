@@ -62,6 +62,13 @@ struct Event {
   bool operator==(const Event&) const = default;
 };
 
+// One observation a rollout's analysis read (opaque JSON to the store).
+struct AnalysisSample {
+  TimePoint at;
+  nlohmann::json data;
+  bool operator==(const AnalysisSample&) const = default;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -97,6 +104,12 @@ class Store {
   virtual absl::StatusOr<std::vector<Event>> EventsAfter(int64_t after_id, int limit,
                                                          const std::string& environment = "",
                                                          const std::string& service = "") = 0;
+  // Records, in order, what a rollout's analysis read; AnalysisSamples gives
+  // them back in the same order (empty for an unknown rollout).
+  virtual absl::Status AppendAnalysisSample(int64_t rollout_id, TimePoint at,
+                                            const nlohmann::json& sample) = 0;
+  virtual absl::StatusOr<std::vector<AnalysisSample>> AnalysisSamples(int64_t rollout_id) = 0;
+
   // The newest event's id (0: none), with the same optional filters: where a
   // follower starts to see only what happens next.
   virtual absl::StatusOr<int64_t> LastEventId(const std::string& environment = "",
