@@ -58,12 +58,17 @@ enum class ActionKind {
   kAddToLoadBalancer,   // `replica` is ready: send it traffic
   kDrainAndStop,        // `replica` serves traffic: drain it, then stop it
   kStop,                // `replica` serves no traffic: stop it now
+  kSetWeight,           // `replica` is in the load balancer: set its weight to `weight`
 };
 
 struct Action {
   ActionKind kind;
   int revision = 0;     // kStartReplica
   std::string replica;  // the others
+  // kSetWeight: the load-balancer weight, 0..256. kAddToLoadBalancer: the
+  // weight to join with, 0..256 (canary plans); rolling plans leave it 0,
+  // meaning the controller's full weight.
+  int weight = 0;
   bool operator==(const Action&) const = default;
 };
 
