@@ -295,10 +295,19 @@ absl::Status ServiceController::Apply(const store::Rollout& rollout,
              {{"replica", name}, {"revision", t.revision}});
       return absl::OkStatus();
     }
-    case ActionKind::kAddToLoadBalancer:
-      HUT_RETURN_IF_ERROR(runtime_.AddToLoadBalancer(service_.name, action.replica, kFullWeight));
+    case ActionKind::kAddToLoadBalancer: {
+      // Rolling plans leave the weight at 0: a full share.
+      const int weight = action.weight > 0 ? action.weight : kFullWeight;
+      HUT_RETURN_IF_ERROR(runtime_.AddToLoadBalancer(service_.name, action.replica, weight));
       Record(rollout, "replica.serving", absl::StrCat(action.replica, " is ready: now serving"),
-             {{"replica", action.replica}});
+             {{"replica", action.replica}, {"weight", weight}});
+      return absl::OkStatus();
+    }
+    case ActionKind::kSetWeight:
+      HUT_RETURN_IF_ERROR(runtime_.SetWeight(service_.name, action.replica, action.weight));
+      Record(rollout, "replica.weight",
+             absl::StrCat(action.replica, " now has load-balancer weight ", action.weight),
+             {{"replica", action.replica}, {"weight", action.weight}});
       return absl::OkStatus();
     case ActionKind::kDrainAndStop:
       HUT_RETURN_IF_ERROR(runtime_.DrainAndStop(service_.name, action.replica));

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "src/common/clock.h"
 #include "src/common/log.h"
+#include "src/rollout/canary.h"
 #include "src/rollout/rolling.h"
 #include "src/runtime/runtime.h"
 #include "src/spec/spec.h"
@@ -28,7 +29,7 @@ struct DeployRequest {
 };
 
 // Load-balancer weight of a replica that takes a full share of traffic.
-inline constexpr int kFullWeight = 100;
+inline constexpr int kFullWeight = rollout::kNormalWeight;
 // Revisions kept per service (`hut rollout history`), as Kubernetes' default.
 inline constexpr int kHistoryLimit = 10;
 

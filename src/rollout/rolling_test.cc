@@ -83,6 +83,8 @@ class World {
           ASSERT_FALSE(it->in_load_balancer);
           replicas_.erase(it);
           break;
+        case ActionKind::kSetWeight:
+          FAIL() << "the rolling strategy never changes weights";
       }
     }
   }
