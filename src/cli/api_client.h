@@ -77,6 +77,11 @@ class ApiClient {
   // The id of the newest event of `service` (0: none), so that a follower can
   // start at the end of the log.
   absl::StatusOr<int64_t> LastEventId(const std::string& service);
+  // Where a command that `follow`s a rollout it is about to start starts
+  // reading events: LastEventId, or 0 when it will not follow.
+  absl::StatusOr<int64_t> FollowFrom(const std::string& service, bool follow) {
+    return follow ? LastEventId(service) : absl::StatusOr<int64_t>(0);
+  }
 
  private:
   absl::StatusOr<nlohmann::json> Call(const std::string& method, const std::string& path,

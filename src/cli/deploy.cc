@@ -50,16 +50,12 @@ int RunDeploy(const DeployOptions& options, const Io& io) {
   absl::StatusOr<ApiClient> client = Connect(options.environment, io);
   if (!client.ok()) return PrintError(command, client.status(), io);
   // Where the log ends now: the new rollout's events all come after it.
-  int64_t after = 0;
-  if (options.wait) {
-    absl::StatusOr<int64_t> last = client->LastEventId(options.service);
-    if (!last.ok()) return PrintError(command, last.status(), io);
-    after = *last;
-  }
+  absl::StatusOr<int64_t> after = client->FollowFrom(options.service, options.wait);
+  if (!after.ok()) return PrintError(command, after.status(), io);
   DeployRequest request{options.version, *env, options.strategy};
   absl::StatusOr<nlohmann::json> answer = client->Deploy(options.service, request);
   if (!answer.ok()) return PrintError(command, answer.status(), io);
-  return ReportStarted(*client, command, *answer, options.version, after, options.wait,
+  return ReportStarted(*client, command, *answer, options.version, *after, options.wait,
                        options.json, io);
 }
 

@@ -311,12 +311,8 @@ int RunRolloutStatus(const RolloutStatusOptions& options, const Io& io) {
   absl::StatusOr<ApiClient> client = Connect(options.environment, io);
   if (!client.ok()) return PrintError(command, client.status(), io);
   // The end of the log before the state, so that nothing after the state is missed.
-  int64_t after = 0;
-  if (options.watch) {
-    absl::StatusOr<int64_t> last = client->LastEventId(options.service);
-    if (!last.ok()) return PrintError(command, last.status(), io);
-    after = *last;
-  }
+  absl::StatusOr<int64_t> after = client->FollowFrom(options.service, options.watch);
+  if (!after.ok()) return PrintError(command, after.status(), io);
   absl::StatusOr<json> state = client->Rollout(options.service);
   if (!state.ok()) return PrintError(command, state.status(), io);
   const json rollout = Field(*state, "rollout");
@@ -339,7 +335,7 @@ int RunRolloutStatus(const RolloutStatusOptions& options, const Io& io) {
   if (!Field(rollout, "finished_at").is_null()) {
     return Finish(command, options.service, *state, options.json, io);
   }
-  return FollowRollout(*client, command, options.service, Int(rollout, "id"), after, options.json,
+  return FollowRollout(*client, command, options.service, Int(rollout, "id"), *after, options.json,
                        io);
 }
 
@@ -383,12 +379,8 @@ int RunRolloutUndo(const RolloutUndoOptions& options, const Io& io) {
   const std::string command = "hut rollout undo";
   absl::StatusOr<ApiClient> client = Connect(options.environment, io);
   if (!client.ok()) return PrintError(command, client.status(), io);
-  int64_t after = 0;
-  if (options.wait) {
-    absl::StatusOr<int64_t> last = client->LastEventId(options.service);
-    if (!last.ok()) return PrintError(command, last.status(), io);
-    after = *last;
-  }
+  absl::StatusOr<int64_t> after = client->FollowFrom(options.service, options.wait);
+  if (!after.ok()) return PrintError(command, after.status(), io);
   absl::StatusOr<json> answer = client->Undo(
       options.service,
       options.to_revision > 0 ? std::optional<int>(options.to_revision) : std::nullopt);
@@ -406,7 +398,7 @@ int RunRolloutUndo(const RolloutUndoOptions& options, const Io& io) {
       }
     }
   }
-  return ReportStarted(*client, command, *answer, version, after, options.wait, options.json, io);
+  return ReportStarted(*client, command, *answer, version, *after, options.wait, options.json, io);
 }
 
 }  // namespace hut::cli
