@@ -49,6 +49,21 @@ bool IsParseError(const error_code& ec) {
 
 bool HasCrLf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
 
+// The handler's headers onto a Beast message, except those that would break
+// the framing (ours to set) or smuggle a line break.
+template <typename Message>
+void CopyHeaders(const Headers& headers, Message& out) {
+  for (const auto& [name, value] : headers) {
+    if (HasCrLf(name) || HasCrLf(value) || name.empty()) continue;
+    const bhttp::field f = bhttp::string_to_field(name);
+    if (f == bhttp::field::content_length || f == bhttp::field::transfer_encoding ||
+        f == bhttp::field::connection) {
+      continue;
+    }
+    out.insert(name, value);
+  }
+}
+
 // RFC 9110 IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT", whatever the locale.
 std::string HttpDate(TimePoint now) {
   static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
@@ -745,15 +760,7 @@ void Session::BeginStream(Response response, std::shared_ptr<StreamChannel> chan
   bhttp::response<bhttp::empty_body>& head = *stream_head_;
   head.version(version_ == 10 ? 10 : 11);
   head.result(static_cast<unsigned>(response.status));
-  for (const auto& [name, value] : response.headers) {
-    if (HasCrLf(name) || HasCrLf(value) || name.empty()) continue;
-    const bhttp::field f = bhttp::string_to_field(name);
-    if (f == bhttp::field::content_length || f == bhttp::field::transfer_encoding ||
-        f == bhttp::field::connection) {
-      continue;  // framing is ours
-    }
-    head.insert(name, value);
-  }
+  CopyHeaders(response.headers, head);
   head.set(bhttp::field::date, server_.Date());
   head.keep_alive(false);  // the stream's end is the connection's end
   if (chunked_) head.chunked(true);
@@ -841,15 +848,7 @@ void Session::Write(Response response, bool close, bool head) {
   bhttp::response<bhttp::string_body>& out = *response_;
   out.version(version_ == 10 ? 10 : 11);
   out.result(static_cast<unsigned>(response.status));
-  for (const auto& [name, value] : response.headers) {
-    if (HasCrLf(name) || HasCrLf(value) || name.empty()) continue;
-    const bhttp::field f = bhttp::string_to_field(name);
-    if (f == bhttp::field::content_length || f == bhttp::field::transfer_encoding ||
-        f == bhttp::field::connection) {
-      continue;  // framing is ours
-    }
-    out.insert(name, value);
-  }
+  CopyHeaders(response.headers, out);
   const int s = response.status;
   const bool no_body = (s >= 100 && s < 200) || s == 204 || s == 304;
   if (!no_body && !response.stream) {  // a stream's length is unknown
