@@ -215,6 +215,24 @@ absl::StatusOr<json> ApiClient::Undo(const std::string& service, std::optional<i
   return Call("POST", absl::StrCat("/api/v1/services/", Encode(service), "/undo"), {}, &body);
 }
 
+absl::StatusOr<json> ApiClient::Command(const std::string& service, const std::string& command,
+                                        bool full) {
+  json body = json::object();
+  if (full) body["full"] = true;
+  return Call("POST", absl::StrCat("/api/v1/services/", Encode(service), "/rollout/", command), {},
+              &body);
+}
+
+absl::StatusOr<json> ApiClient::Analysis(const std::string& service, int revision, int attempt,
+                                         const std::string& kind) {
+  std::map<std::string, std::string> query = {{"kind", kind}};
+  if (attempt > 0) query["attempt"] = std::to_string(attempt);
+  return Call("GET",
+              absl::StrCat("/api/v1/services/", Encode(service), "/revisions/", revision,
+                           "/analysis"),
+              std::move(query), nullptr);
+}
+
 absl::StatusOr<json> ApiClient::Events(int64_t after, const std::string& service, int limit) {
   std::map<std::string, std::string> query = {{"after", std::to_string(after)},
                                               {"limit", std::to_string(limit)}};

@@ -70,6 +70,15 @@ class ApiClient {
   absl::StatusOr<nlohmann::json> Deploy(const std::string& service, const DeployRequest& request);
   // POST .../undo: {"rollout": {...}}
   absl::StatusOr<nlohmann::json> Undo(const std::string& service, std::optional<int> to_revision);
+  // POST .../rollout/{promote,abort,retry} (`command`): {"rollout", "command"}.
+  // `full` (promote only): skip every remaining canary step.
+  absl::StatusOr<nlohmann::json> Command(const std::string& service, const std::string& command,
+                                         bool full = false);
+  // GET .../revisions/{revision}/analysis: the recorded analysis run of the
+  // newest rollout to `revision`; `attempt` 0 is the newest, `kind` "canary"
+  // or "window".
+  absl::StatusOr<nlohmann::json> Analysis(const std::string& service, int revision, int attempt,
+                                          const std::string& kind);
   // GET /api/v1/events: {"events": [...]} with id > `after`, oldest first, at
   // most `limit` (1..1000).
   absl::StatusOr<nlohmann::json> Events(int64_t after, const std::string& service, int limit);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 
 namespace hut::cli {
@@ -106,6 +107,67 @@ std::string Revisions(const json& rollout) {
                    : absl::StrCat("revision ", from, " -> ", to);
 }
 
+double Num(const json& j, const char* key) {
+  if (!j.is_object()) return 0;
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<double>() : 0;
+}
+
+std::string Percent(double fraction) {
+  return absl::StrFormat("%.1f %%", 100 * fraction);
+}
+
+// "3m12s" from now until an API timestamp; "" when unreadable or past.
+std::string TimeLeft(const std::string& rfc3339) {
+  absl::Time t;
+  std::string error;
+  if (rfc3339.empty() || !absl::ParseTime(absl::RFC3339_full, rfc3339, &t, &error)) return "";
+  const int64_t seconds = absl::ToInt64Seconds(absl::Ceil(t - absl::Now(), absl::Seconds(1)));
+  if (seconds <= 0) return "0s";
+  return seconds >= 60 ? absl::StrCat(seconds / 60, "m", seconds % 60, "s")
+                       : absl::StrCat(seconds, "s");
+}
+
+// Where a canary is: "step 1/1 (10 %), canary takes 10.0 % of traffic, hold ends in 3m12s".
+std::string CanaryProgressText(const json& rollout) {
+  const json progress = Field(Field(rollout, "canary"), "progress");
+  if (!progress.is_object() || progress.empty()) return "";
+  std::string text =
+      absl::StrCat("step ", Int(progress, "step"), "/", Int(progress, "steps"), " (",
+                   absl::StrFormat("%g %%", 100 * Num(progress, "step_weight")),
+                   "), canary takes ", Percent(Num(progress, "canary_share")), " of traffic");
+  if (std::string left = TimeLeft(Str(progress, "hold_ends_at")); !left.empty()) {
+    absl::StrAppend(&text, ", hold ends in ", left);
+  }
+  if (std::string left = TimeLeft(Str(progress, "window_ends_at")); !left.empty()) {
+    absl::StrAppend(&text, ", rollback window ends in ", left);
+  }
+  if (Int(progress, "attempt") > 1) absl::StrAppend(&text, ", attempt ", Int(progress, "attempt"));
+  return text;
+}
+
+// One group's numbers: "0.4 % errors (5 of 1,204), P99 0.210 s".
+std::string GroupText(const json& group, bool with_p99) {
+  std::string text = absl::StrCat(Percent(Num(group, "error_rate")), " errors (",
+                                  Int(group, "failed"), " of ", Int(group, "requests"), ")");
+  if (with_p99 && Field(group, "window_p99_seconds").is_number()) {
+    absl::StrAppend(&text, absl::StrFormat(", P99 %.3f s", Num(group, "window_p99_seconds")));
+  }
+  return text;
+}
+
+// The analysis numbers: "canary 0.4 % errors (5 of 1,204), P99 0.210 s; baseline ...".
+std::string CanaryNumbersText(const json& rollout) {
+  const json analysis = Field(Field(rollout, "canary"), "analysis");
+  if (!analysis.is_object()) return "";
+  std::string text = absl::StrCat(Str(analysis, "kind") == "window" ? "new revision " : "canary ",
+                                  GroupText(Field(analysis, "canary"), true));
+  if (Str(analysis, "kind") != "window") {
+    absl::StrAppend(&text, "; baseline ", GroupText(Field(analysis, "baseline"), false));
+  }
+  return text;
+}
+
 // `hut rollout status` in text: the rollout, then the replicas.
 void PrintStatus(const std::string& service, const json& state, const Io& io) {
   const json rollout = Field(state, "rollout");
@@ -119,6 +181,13 @@ void PrintStatus(const std::string& service, const json& state, const Io& io) {
         {"Phase:", Str(rollout, "phase")},
     };
     if (!Str(rollout, "reason").empty()) rows.push_back({"Reason:", Str(rollout, "reason")});
+    if (std::string canary = CanaryProgressText(rollout); !canary.empty()) {
+      rows.push_back({"Canary:", canary});
+    }
+    if (const json analysis = Field(Field(rollout, "canary"), "analysis"); analysis.is_object()) {
+      rows.push_back({"Analysis:", Str(analysis, "message")});
+      rows.push_back({"Numbers:", CanaryNumbersText(rollout)});
+    }
     rows.push_back({"Started:", DateTime(Str(rollout, "created_at"))});
     rows.push_back({"Finished:", DateTime(Str(rollout, "finished_at"))});
     PrintTable(io.out, rows);
@@ -167,12 +236,18 @@ std::string StatusLine(const json& state) {
   }
   if (draining > 0) absl::StrAppend(&line, separator, draining, " draining");
   if (by_revision.empty() && draining == 0) absl::StrAppend(&line, " no replicas");
+  if (std::string canary = CanaryProgressText(rollout); !canary.empty()) {
+    absl::StrAppend(&line, "; ", canary);
+  }
+  if (std::string numbers = CanaryNumbersText(rollout); !numbers.empty()) {
+    absl::StrAppend(&line, "; ", numbers);
+  }
   return line;
 }
 
 // The end of a rollout: a summary line and the exit code of its phase.
 int Finish(const std::string& command, const std::string& service, const json& state, bool json_out,
-           const Io& io) {
+           bool rollback_expected, const Io& io) {
   const json rollout = Field(state, "rollout");
   const std::string phase = Str(rollout, "phase");
   const std::string reason = Str(rollout, "reason");
@@ -181,7 +256,20 @@ int Finish(const std::string& command, const std::string& service, const json& s
   if (phase == "succeeded") {
     if (!json_out) {
       io.out << service << ": rollout " << Int(rollout, "id") << " succeeded: revision "
-             << Int(rollout, "to_revision") << " is serving\n";
+             << Int(rollout, "to_revision") << " is serving";
+      const std::string window = Str(Field(Field(rollout, "canary"), "progress"), "window_ends_at");
+      if (Field(rollout, "finished_at").is_null() && !window.empty()) {
+        io.out << "; revision " << Int(rollout, "from_revision")
+               << " is kept warm for `hut rollout undo` until " << ClockTime(window);
+      }
+      io.out << "\n";
+    }
+    return kExitOk;
+  }
+  if (phase == "rolled-back" && rollback_expected) {
+    if (!json_out) {
+      io.out << service << ": rollout " << Int(rollout, "id") << " undone: revision "
+             << Int(rollout, "from_revision") << " is serving again\n";
     }
     return kExitOk;
   }
@@ -209,7 +297,8 @@ int PrintError(const std::string& command, const absl::Status& status, const Io&
 }
 
 int FollowRollout(ApiClient& client, const std::string& command, const std::string& service,
-                  int64_t rollout_id, int64_t after, bool json_out, const Io& io) {
+                  int64_t rollout_id, int64_t after, bool json_out, const Io& io,
+                  bool rollback_expected) {
   const bool redraw = io.interactive && !json_out;
   bool line_shown = false;
   auto clear_line = [&] {
@@ -245,7 +334,11 @@ int FollowRollout(ApiClient& client, const std::string& command, const std::stri
              << "\n";
       return kExitFailure;
     }
-    const bool finished = !Field(rollout, "finished_at").is_null();
+    // A promoted canary has succeeded, though it keeps the previous revision
+    // warm (unfinished) for its rollback window.
+    const std::string phase = Str(rollout, "phase");
+    const bool finished = !Field(rollout, "finished_at").is_null() ||
+                          (phase == "succeeded" && !rollback_expected);
 
     while (true) {
       absl::StatusOr<json> page = client.Events(after, service, kEventPage);
@@ -272,7 +365,7 @@ int FollowRollout(ApiClient& client, const std::string& command, const std::stri
       absl::StatusOr<json> end = client.Rollout(service);
       if (!end.ok()) return lost(end.status());
       const bool same = Int(Field(*end, "rollout"), "id") == rollout_id;
-      return Finish(command, service, same ? *end : *state, json_out, io);
+      return Finish(command, service, same ? *end : *state, json_out, rollback_expected, io);
     }
     if (redraw) {
       clear_line();
@@ -332,8 +425,8 @@ int RunRolloutStatus(const RolloutStatusOptions& options, const Io& io) {
     PrintStatus(options.service, *state, io);
     io.out << "\n";
   }
-  if (!Field(rollout, "finished_at").is_null()) {
-    return Finish(command, options.service, *state, options.json, io);
+  if (!Field(rollout, "finished_at").is_null() || Str(rollout, "phase") == "succeeded") {
+    return Finish(command, options.service, *state, options.json, false, io);
   }
   return FollowRollout(*client, command, options.service, Int(rollout, "id"), *after, options.json,
                        io);
@@ -385,6 +478,21 @@ int RunRolloutUndo(const RolloutUndoOptions& options, const Io& io) {
       options.service,
       options.to_revision > 0 ? std::optional<int>(options.to_revision) : std::nullopt);
   if (!answer.ok()) return PrintError(command, answer.status(), io);
+  if (Bool(*answer, "flip")) {  // inside a canary's rollback window
+    const json rollout = Field(*answer, "rollout");
+    if (options.json && !options.wait) {
+      io.out << answer->dump(2) << "\n";
+      return kExitOk;
+    }
+    if (!options.json) {
+      io.out << options.service << ": rollout " << Int(rollout, "id")
+             << " is inside its rollback window: traffic flips back to revision "
+             << Int(rollout, "from_revision") << ", still running\n";
+    }
+    if (!options.wait) return kExitOk;
+    return FollowRollout(*client, command, options.service, Int(rollout, "id"), *after,
+                         options.json, io, /*rollback_expected=*/true);
+  }
   // The version the undo goes back to, for the first line; only shown when known.
   std::string version;
   if (!options.json) {
@@ -399,6 +507,42 @@ int RunRolloutUndo(const RolloutUndoOptions& options, const Io& io) {
     }
   }
   return ReportStarted(*client, command, *answer, version, *after, options.wait, options.json, io);
+}
+
+int RunRolloutCommand(const RolloutCommandOptions& options, const Io& io) {
+  const std::string command = absl::StrCat("hut rollout ", options.command);
+  absl::StatusOr<ApiClient> client = Connect(options.environment, io);
+  if (!client.ok()) return PrintError(command, client.status(), io);
+  absl::StatusOr<int64_t> after = client->FollowFrom(options.service, options.wait);
+  if (!after.ok()) return PrintError(command, after.status(), io);
+  absl::StatusOr<json> answer = client->Command(options.service, options.command, options.full);
+  if (!answer.ok()) return PrintError(command, answer.status(), io);
+  const json rollout = Field(*answer, "rollout");
+  if (options.json && !options.wait) {
+    io.out << answer->dump(2) << "\n";
+    return kExitOk;
+  }
+  if (!options.json) {
+    io.out << options.service << ": rollout " << Int(rollout, "id") << " (" << Revisions(rollout)
+           << "): " << Str(*answer, "command") << " accepted";
+    if (!options.wait) io.out << "; follow it with " << WatchHint(*client, options.service);
+    io.out << "\n";
+    io.out.flush();
+  }
+  if (!options.wait) return kExitOk;
+  return FollowRollout(*client, command, options.service, Int(rollout, "id"), *after, options.json,
+                       io, /*rollback_expected=*/options.command == "abort");
+}
+
+int RunRolloutExport(const RolloutExportOptions& options, const Io& io) {
+  const std::string command = "hut rollout export";
+  absl::StatusOr<ApiClient> client = Connect(options.environment, io);
+  if (!client.ok()) return PrintError(command, client.status(), io);
+  absl::StatusOr<json> run = client->Analysis(options.service, options.revision, options.attempt,
+                                              options.window ? "window" : "canary");
+  if (!run.ok()) return PrintError(command, run.status(), io);
+  io.out << run->dump(2) << "\n";
+  return kExitOk;
 }
 
 }  // namespace hut::cli

@@ -1,7 +1,7 @@
 #ifndef HUT_CLI_ROLLOUT_H_
 #define HUT_CLI_ROLLOUT_H_
 
-// `hut rollout status|history|undo`, and following a rollout until it ends
+// `hut rollout status|history|undo|promote|abort|retry|export`, and following a rollout until it ends
 // (shared with `hut deploy --wait`). They talk to the server through
 // ApiClient; see docs/cli.md.
 
@@ -48,6 +48,29 @@ struct RolloutUndoOptions {
 // Starts a rollout back to an earlier revision; like RunDeploy.
 int RunRolloutUndo(const RolloutUndoOptions& options, const Io& io);
 
+struct RolloutCommandOptions {
+  std::string service;
+  std::string environment;
+  std::string command;  // "promote", "abort" or "retry"
+  bool full = false;    // promote: skip every remaining step
+  bool wait = false;
+  bool json = false;
+};
+// Sends an operator's command to the latest canary rollout. With --wait,
+// follows it: abort expects the rollback (exit 0 when rolled back).
+int RunRolloutCommand(const RolloutCommandOptions& options, const Io& io);
+
+struct RolloutExportOptions {
+  std::string service;
+  std::string environment;
+  int revision = 0;
+  int attempt = 0;      // 0: the newest
+  bool window = false;  // the rollback-window watch instead of the canary analysis
+};
+// Prints the recorded analysis run of the rollout to `revision` (JSON, the
+// input of `hut analyze --replay`).
+int RunRolloutExport(const RolloutExportOptions& options, const Io& io);
+
 // Prints "<command>: <status message>" on io.err; returns kExitFailure.
 int PrintError(const std::string& command, const absl::Status& status, const Io& io);
 
@@ -64,9 +87,12 @@ int ReportStarted(ApiClient& client, const std::string& command, const nlohmann:
 // (io.interactive) also a status line redrawn in place. JSON: prints only the
 // final GET .../rollout answer. Returns kExitOk when it succeeded,
 // kExitRolledBack when it was rolled back, kExitFailure when it failed or the
-// server could not be asked.
+// server could not be asked. A canary ends when promoted (phase succeeded),
+// though it keeps its previous revision warm for the rollback window. With
+// `rollback_expected` (undo in the window, abort), rolled back is kExitOk.
 int FollowRollout(ApiClient& client, const std::string& command, const std::string& service,
-                  int64_t rollout_id, int64_t after, bool json, const Io& io);
+                  int64_t rollout_id, int64_t after, bool json, const Io& io,
+                  bool rollback_expected = false);
 
 }  // namespace hut::cli
 

@@ -67,14 +67,16 @@ spec::RollingPolicy PolicyFor(const std::string& strategy, const spec::RollingPo
 
 ServiceController::ServiceController(const spec::Spec& spec, const spec::Environment& environment,
                                      const spec::Service& service, runtime::Runtime& runtime,
-                                     store::Store& store, const Clock& clock, Logger logger)
+                                     store::Store& store, const Clock& clock, Logger logger,
+                                     RolloutAnalysisOptions analysis)
     : spec_(spec),
       environment_(environment),
       service_(service),
       runtime_(runtime),
       store_(store),
       clock_(clock),
-      logger_(logger.With({{"environment", environment.name}, {"service", service.name}})) {}
+      logger_(logger.With({{"environment", environment.name}, {"service", service.name}})),
+      analysis_(store, clock, logger_.With({{"component", "analysis"}}), std::move(analysis)) {}
 
 absl::StatusOr<int> ServiceController::CurrentRevision() {
   HUT_ASSIGN_OR_RETURN(std::optional<store::Rollout> latest,
@@ -89,13 +91,15 @@ absl::StatusOr<int> ServiceController::CurrentRevision() {
 absl::StatusOr<store::Rollout> ServiceController::Deploy(const DeployRequest& request) {
   if (request.version.empty()) return absl::InvalidArgumentError("empty version");
   spec::Strategy strategy = request.strategy.value_or(environment_.strategy);
-  if (strategy == spec::Strategy::kCanary) {
-    return absl::UnimplementedError(
-        "the canary strategy is not available yet; deploy with --strategy rolling or replace");
-  }
   // Refuse before writing a revision that no rollout would use.
   HUT_ASSIGN_OR_RETURN(std::optional<store::Rollout> latest,
                        store_.LatestRollout(environment_.name, service_.name));
+  if (latest && !latest->finished_at && latest->phase == rollout::PhaseName(Phase::kSucceeded)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "revision ", latest->from_revision, " of ", service_.name,
+        " is kept warm for the rollback window of rollout ", latest->id,
+        "; `hut rollout undo` goes back to it, `hut rollout promote` releases it now"));
+  }
   if (latest && !latest->finished_at) {
     return absl::FailedPreconditionError(
         absl::StrCat("rollout ", latest->id, " of ", service_.name, " in ", environment_.name,
@@ -113,6 +117,18 @@ absl::StatusOr<store::Rollout> ServiceController::Deploy(const DeployRequest& re
 }
 
 absl::StatusOr<store::Rollout> ServiceController::Undo(std::optional<int> to_revision) {
+  // Inside a canary's rollback window the previous revision still runs:
+  // flip traffic back to it rather than start a new rollout.
+  HUT_ASSIGN_OR_RETURN(std::optional<store::Rollout> window,
+                       store_.LatestRollout(environment_.name, service_.name));
+  if (window && !window->finished_at && window->strategy == spec::Name(spec::Strategy::kCanary) &&
+      (!to_revision || *to_revision == window->from_revision)) {
+    HUT_ASSIGN_OR_RETURN(rollout::CanaryStatus status,
+                         rollout::CanaryStatusFromJson(window->state));
+    if (rollout::CheckCommand(status, rollout::Command::kUndo).ok()) {
+      return Command(rollout::Command::kUndo);
+    }
+  }
   HUT_ASSIGN_OR_RETURN(int current, CurrentRevision());
   HUT_ASSIGN_OR_RETURN(std::vector<store::Revision> revisions,
                        store_.ListRevisions(environment_.name, service_.name));
@@ -145,47 +161,155 @@ absl::StatusOr<store::Rollout> ServiceController::Undo(std::optional<int> to_rev
   revision.cause = absl::StrCat("undo to revision ", target->number);
   revision.created_at = clock_.Now();
   HUT_ASSIGN_OR_RETURN(store::Revision saved, store_.AddRevision(revision, kHistoryLimit));
-  // Undo uses the environment's strategy, with the same care as a deploy.
+  // Going back to a revision that served before needs no canary analysis:
+  // a rolling update, health-gated like a deploy.
   spec::Strategy strategy = environment_.strategy == spec::Strategy::kCanary
                                 ? spec::Strategy::kRolling
                                 : environment_.strategy;
   return StartRollout(saved, strategy);
 }
 
+namespace {
+
+using rollout::CanaryPhase;
+using rollout::CanaryStatus;
+
+const spec::CanaryStep& StepOf(const std::vector<spec::CanaryStep>& steps, int step) {
+  return steps[std::clamp<size_t>(step, 0, steps.size() - 1)];
+}
+
+// The operator's command waiting in a canary rollout's state, if any.
+std::pair<rollout::Command, int64_t> PendingCommand(const nlohmann::json& state) {
+  auto c = state.find("command");
+  if (c == state.end() || !c->is_object()) return {rollout::Command::kNone, 0};
+  const std::string name = c->value("name", "");
+  const int64_t id = c->value("id", int64_t{0});
+  for (rollout::Command command :
+       {rollout::Command::kPromote, rollout::Command::kPromoteFull, rollout::Command::kAbort,
+        rollout::Command::kRetry, rollout::Command::kUndo}) {
+    if (rollout::CommandName(command) == name) return {command, id};
+  }
+  return {rollout::Command::kNone, 0};
+}
+
+// The canary's share of the traffic the load balancer gives out now.
+double CanaryShare(const std::vector<runtime::ReplicaStatus>& observed, int target_revision) {
+  double canary = 0;
+  double all = 0;
+  for (const runtime::ReplicaStatus& r : observed) {
+    if (!r.in_load_balancer || r.draining) continue;
+    all += r.weight;
+    if (r.revision == target_revision) canary += r.weight;
+  }
+  return all > 0 ? canary / all : 0;
+}
+
+// What `hut rollout status` shows of a canary beyond its phase: where it is
+// in its steps, its share of traffic, when its hold or window ends.
+nlohmann::json CanaryProgress(const CanaryStatus& st, const spec::CanaryPolicy& policy,
+                              double share) {
+  const std::vector<spec::CanaryStep> steps = policy.EffectiveSteps();
+  const int nsteps = static_cast<int>(steps.size());
+  nlohmann::json p = {{"step", std::min(st.step + 1, nsteps)},
+                      {"steps", nsteps},
+                      {"step_weight", StepOf(steps, st.step).weight},
+                      {"canary_share", share},
+                      {"attempt", st.attempt}};
+  if (st.phase == CanaryPhase::kAnalysing) {
+    p["hold_ends_at"] = FormatTimestamp(st.hold_started_at + StepOf(steps, st.step).hold);
+  }
+  if (st.phase == CanaryPhase::kSucceeded && !st.previous_released && !st.warm_held) {
+    p["window_ends_at"] = FormatTimestamp(st.promoted_at + policy.rollback_window);
+  }
+  return p;
+}
+
+}  // namespace
+
 absl::StatusOr<store::Rollout> ServiceController::StartRollout(const store::Revision& revision,
                                                                spec::Strategy strategy) {
   HUT_ASSIGN_OR_RETURN(int current, CurrentRevision());
-  RollingStatus status;
-  status.target_revision = revision.number;
-  status.previous_revision = current;
-  status.last_progress = clock_.Now();
   store::Rollout r;
   r.environment = environment_.name;
   r.service = service_.name;
   r.from_revision = current;
   r.to_revision = revision.number;
   r.strategy = std::string(spec::Name(strategy));
-  r.phase = std::string(rollout::PhaseName(status.phase));
-  r.state = ToJson(status);
+  if (strategy == spec::Strategy::kCanary) {
+    CanaryStatus status = rollout::BeginCanary(revision.number, current, clock_.Now());
+    r.phase = std::string(rollout::CanaryPhaseName(status.phase));
+    r.state = rollout::CanaryStatusToJson(status);
+  } else {
+    RollingStatus status;
+    status.target_revision = revision.number;
+    status.previous_revision = current;
+    status.last_progress = clock_.Now();
+    r.phase = std::string(rollout::PhaseName(status.phase));
+    r.state = ToJson(status);
+  }
   r.created_at = r.updated_at = clock_.Now();
   HUT_ASSIGN_OR_RETURN(store::Rollout saved, store_.CreateRollout(r));
   Record(saved, "rollout.started",
          absl::StrCat("rolling out revision ", revision.number, " (", revision.version,
                       ") with the ", saved.strategy, " strategy"),
          {{"from_revision", current}, {"to_revision", revision.number},
-          {"version", revision.version}});
+          {"version", revision.version}, {"strategy", saved.strategy}});
   return saved;
+}
+
+absl::StatusOr<store::Rollout> ServiceController::Command(rollout::Command command) {
+  const std::string name(rollout::CommandName(command));
+  HUT_ASSIGN_OR_RETURN(std::optional<store::Rollout> latest,
+                       store_.LatestRollout(environment_.name, service_.name));
+  if (!latest) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(service_.name, " has no rollout in ", environment_.name, " to ", name));
+  }
+  store::Rollout rollout = *std::move(latest);
+  if (rollout.strategy != spec::Name(spec::Strategy::kCanary)) {
+    HUT_ASSIGN_OR_RETURN(RollingStatus status, FromJson(rollout.state));
+    if (command != rollout::Command::kAbort) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("rollout ", rollout.id, " of ", service_.name, " uses the ",
+                       rollout.strategy, " strategy; only a canary can be told to ", name));
+    }
+    if (status.phase != Phase::kProgressing) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot abort rollout ", rollout.id, ": it is ", std::string(rollout::PhaseName(status.phase))));
+    }
+    RollingStatus turned = rollout::TurnAround(status, "aborted by the operator", clock_.Now());
+    HUT_RETURN_IF_ERROR(Save(rollout, ToJson(turned), rollout::PhaseName(turned.phase),
+                             turned.reason, rollout::IsTerminal(turned.phase)));
+    AnnouncePhase(rollout, rollout::PhaseName(status.phase), rollout::PhaseName(turned.phase),
+                  turned.reason);
+    return rollout;
+  }
+  HUT_ASSIGN_OR_RETURN(CanaryStatus status, rollout::CanaryStatusFromJson(rollout.state));
+  HUT_RETURN_IF_ERROR(rollout::CheckCommand(status, command));
+  // The event's id is the command's: increasing, and applied once.
+  const int64_t id = Record(rollout, "rollout.command",
+                            absl::StrCat("rollout ", rollout.id, ": the operator asked to ", name),
+                            {{"command", name}});
+  if (id == 0) return absl::InternalError("cannot record the command; nothing was changed");
+  nlohmann::json state = rollout.state;
+  state["command"] = {{"name", name}, {"id", id}};
+  HUT_RETURN_IF_ERROR(Save(rollout, std::move(state), rollout.phase, rollout.reason,
+                           rollout.finished_at.has_value()));
+  return rollout;
 }
 
 absl::Status ServiceController::Tick() {
   HUT_ASSIGN_OR_RETURN(std::optional<store::Rollout> latest,
                        store_.LatestRollout(environment_.name, service_.name));
   if (!latest) return absl::OkStatus();
-  store::Rollout rollout = *latest;
-  HUT_ASSIGN_OR_RETURN(RollingStatus status, FromJson(rollout.state));
-  HUT_ASSIGN_OR_RETURN(std::vector<runtime::ReplicaStatus> observed,
-                       runtime_.Replicas(service_.name));
+  if (latest->strategy == spec::Name(spec::Strategy::kCanary)) {
+    return TickCanary(*std::move(latest));
+  }
+  return TickRolling(*std::move(latest));
+}
 
+std::vector<ReplicaView> ServiceController::Views(
+    const std::vector<runtime::ReplicaStatus>& observed) {
   const int threshold = environment_.policies.rollback.health_check_failures;
   const TimePoint now = clock_.Now();
   std::vector<ReplicaView> views;
@@ -214,62 +338,151 @@ absl::Status ServiceController::Tick() {
     }
     views.push_back(std::move(v));
   }
+  return views;
+}
 
+int ServiceController::Desired() const {
   const spec::ServiceDeployment* deployment = environment_.FindService(service_.name);
-  const int desired = deployment ? deployment->replicas : 1;
-  rollout::RollingPlan plan =
-      rollout::DecideRolling(PolicyFor(rollout.strategy, environment_.policies.rolling, desired),
-                             desired, status, views, clock_.Now());
+  return deployment ? deployment->replicas : 1;
+}
+
+rollout::CanaryConfig ServiceController::CanaryConfig() const {
+  rollout::CanaryConfig c;
+  c.policy = environment_.policies.canary;
+  c.progress_deadline = environment_.policies.rolling.progress_deadline;
+  c.automatic_rollback = environment_.policies.rollback.automatic;
+  return c;
+}
+
+absl::Status ServiceController::TickRolling(store::Rollout rollout) {
+  HUT_ASSIGN_OR_RETURN(RollingStatus status, FromJson(rollout.state));
+  HUT_ASSIGN_OR_RETURN(std::vector<runtime::ReplicaStatus> observed,
+                       runtime_.Replicas(service_.name));
+  const int desired = Desired();
+  rollout::RollingPlan plan = rollout::DecideRolling(
+      PolicyFor(rollout.strategy, environment_.policies.rolling, desired), desired, status,
+      Views(observed), clock_.Now());
 
   // Persist the decision before acting on it; say so after acting, so the
   // event log reads in order.
-  HUT_RETURN_IF_ERROR(Persist(rollout, status, plan.status));
-  absl::Cleanup announce = [&] { AnnouncePhase(rollout, status, plan.status); };
+  auto save = [&](const RollingStatus& s) {
+    return Save(rollout, ToJson(s), rollout::PhaseName(s.phase), s.reason,
+                rollout::IsTerminal(s.phase));
+  };
+  HUT_RETURN_IF_ERROR(save(plan.status));
+  std::string cannot_start;
+  absl::Status acted = Carry(rollout, plan.actions, &cannot_start);
+  AnnouncePhase(rollout, rollout::PhaseName(status.phase), rollout::PhaseName(plan.status.phase),
+                plan.status.reason);
+  if (!cannot_start.empty() && (plan.status.phase == Phase::kProgressing ||
+                                plan.status.phase == Phase::kRollingBack)) {
+    // A release that cannot be started will not start on the next tick
+    // either: turn the rollout around now rather than at the deadline.
+    RollingStatus turned = rollout::TurnAround(plan.status, cannot_start, clock_.Now());
+    HUT_RETURN_IF_ERROR(save(turned));
+    AnnouncePhase(rollout, rollout::PhaseName(plan.status.phase),
+                  rollout::PhaseName(turned.phase), turned.reason);
+    return absl::OkStatus();  // recorded as the rollout's reason
+  }
+  return acted;
+}
+
+absl::Status ServiceController::TickCanary(store::Rollout rollout) {
+  HUT_ASSIGN_OR_RETURN(CanaryStatus status, rollout::CanaryStatusFromJson(rollout.state));
+  HUT_ASSIGN_OR_RETURN(std::vector<runtime::ReplicaStatus> observed,
+                       runtime_.Replicas(service_.name));
+  const rollout::CanaryConfig config = CanaryConfig();
+  rollout::CanaryObservation seen;
+  seen.replicas = Views(observed);
+  for (const runtime::ReplicaStatus& r : observed) {
+    if (r.in_load_balancer && !r.draining) seen.weights[r.name] = r.weight;
+  }
+  std::tie(seen.command, seen.command_id) = PendingCommand(rollout.state);
+
+  AnalysisStep step = analysis_.Step(rollout, status, config, environment_.policies.rollback);
+  seen.analysis = step.analysis;
+  if (step.decided) {
+    Record(rollout, absl::StrCat("analysis.", std::string(analysis::DecisionName(step.verdict->decision))),
+           absl::StrCat("rollout ", rollout.id, " analysis: ", step.verdict->Message()),
+           step.verdict->Json());
+  }
+  if (!cannot_start_.empty()) {  // the new release cannot start: as a failed canary
+    seen.analysis = {rollout::Verdict::kRollback, cannot_start_};
+    cannot_start_.clear();
+  }
+  const TimePoint now = clock_.Now();
+  rollout::CanaryPlan plan = rollout::DecideCanary(config, Desired(), status, seen, now);
+  if (!plan.command_status.ok()) {
+    Record(rollout, "rollout.command-refused",
+           absl::StrCat("rollout ", rollout.id, ": ", plan.command_status.message()));
+  }
+
+  nlohmann::json state = rollout::CanaryStatusToJson(plan.status);
+  if (auto command = rollout.state.find("command"); command != rollout.state.end()) {
+    state["command"] = *command;
+  }
+  state["progress"] = CanaryProgress(plan.status, config.policy,
+                                     CanaryShare(observed, plan.status.target_revision));
+  if (step.verdict != nullptr) {
+    state["analysis"] = step.verdict->Json();
+    state["analysis"]["kind"] = std::string(AnalysisKindName(step.kind));
+  } else if (auto last = rollout.state.find("analysis"); last != rollout.state.end()) {
+    state["analysis"] = *last;  // the last verdict stays on show
+  }
+  HUT_RETURN_IF_ERROR(Save(rollout, std::move(state), rollout::CanaryPhaseName(plan.status.phase),
+                           plan.status.reason, rollout::CanaryFinished(plan.status)));
+  std::string cannot_start;
+  absl::Status acted = Carry(rollout, plan.actions, &cannot_start);
+  AnnouncePhase(rollout, rollout::CanaryPhaseName(status.phase),
+                rollout::CanaryPhaseName(plan.status.phase), plan.status.reason);
+  if (!cannot_start.empty()) {
+    cannot_start_ = cannot_start;
+    return absl::OkStatus();  // becomes the rollout's reason on the next tick
+  }
+  return acted;
+}
+
+absl::Status ServiceController::Carry(const store::Rollout& rollout,
+                                      const std::vector<rollout::Action>& actions,
+                                      std::string* cannot_start) {
   absl::Status first_error;
-  for (const rollout::Action& action : plan.actions) {
+  for (const rollout::Action& action : actions) {
     absl::Status s = Apply(rollout, action);
     if (s.ok()) continue;
-    if (first_error.ok()) first_error = s;
-    // A release that cannot be started at all will not start on the next
-    // tick either: turn the rollout around now rather than at the deadline.
     const bool transient = absl::IsUnavailable(s) || absl::IsResourceExhausted(s);
-    if (action.kind == ActionKind::kStartReplica && !transient &&
-        (plan.status.phase == Phase::kProgressing || plan.status.phase == Phase::kRollingBack)) {
-      rollout::RollingStatus turned = rollout::TurnAround(
-          plan.status, absl::StrCat("cannot start revision ", action.revision, ": ", s.message()),
-          clock_.Now());
-      std::move(announce).Invoke();
-      HUT_RETURN_IF_ERROR(Persist(rollout, plan.status, turned));
-      AnnouncePhase(rollout, plan.status, turned);
-      return absl::OkStatus();  // recorded as the rollout's reason
+    if (action.kind == ActionKind::kStartReplica && !transient) {
+      *cannot_start = absl::StrCat("cannot start revision ", action.revision, ": ", s.message());
+      return absl::OkStatus();
     }
+    if (first_error.ok()) first_error = s;
   }
   return first_error;
 }
 
-absl::Status ServiceController::Persist(store::Rollout& rollout,
-                                        const rollout::RollingStatus& before,
-                                        const rollout::RollingStatus& after) {
-  if (after == before) return absl::OkStatus();
-  rollout.state = ToJson(after);
-  rollout.phase = std::string(rollout::PhaseName(after.phase));
-  rollout.reason = after.reason;
-  rollout.updated_at = clock_.Now();
-  if (rollout::IsTerminal(after.phase) && !rollout.finished_at) {
-    rollout.finished_at = clock_.Now();
+absl::Status ServiceController::Save(store::Rollout& rollout, nlohmann::json state,
+                                     std::string_view phase, const std::string& reason,
+                                     bool finished) {
+  const bool was_finished = rollout.finished_at.has_value();
+  if (state == rollout.state && phase == rollout.phase && reason == rollout.reason &&
+      finished == was_finished) {
+    return absl::OkStatus();
   }
+  rollout.state = std::move(state);
+  rollout.phase = std::string(phase);
+  rollout.reason = reason;
+  rollout.updated_at = clock_.Now();
+  if (finished && !was_finished) rollout.finished_at = clock_.Now();
+  if (!finished) rollout.finished_at.reset();
   return store_.UpdateRollout(rollout);
 }
 
-void ServiceController::AnnouncePhase(const store::Rollout& rollout,
-                                      const rollout::RollingStatus& before,
-                                      const rollout::RollingStatus& after) {
-  if (after.phase == before.phase) return;
-  const std::string phase(rollout::PhaseName(after.phase));
-  std::string message = absl::StrCat("rollout ", rollout.id, ": ",
-                                     std::string(rollout::PhaseName(before.phase)), " -> ", phase);
-  if (!after.reason.empty()) absl::StrAppend(&message, ": ", after.reason);
-  Record(rollout, absl::StrCat("rollout.", phase), message, {{"reason", after.reason}});
+void ServiceController::AnnouncePhase(const store::Rollout& rollout, std::string_view before,
+                                      std::string_view after, const std::string& reason) {
+  if (after == before) return;
+  std::string message =
+      absl::StrCat("rollout ", rollout.id, ": ", std::string(before), " -> ", std::string(after));
+  if (!reason.empty()) absl::StrAppend(&message, ": ", reason);
+  Record(rollout, absl::StrCat("rollout.", std::string(after)), message, {{"reason", reason}});
 }
 
 absl::Status ServiceController::Apply(const store::Rollout& rollout,
@@ -324,8 +537,8 @@ absl::Status ServiceController::Apply(const store::Rollout& rollout,
   return absl::OkStatus();
 }
 
-void ServiceController::Record(const store::Rollout& rollout, std::string type,
-                               std::string message, nlohmann::json data) {
+int64_t ServiceController::Record(const store::Rollout& rollout, std::string type,
+                                  std::string message, nlohmann::json data) {
   store::Event event;
   event.at = clock_.Now();
   event.environment = environment_.name;
@@ -335,9 +548,12 @@ void ServiceController::Record(const store::Rollout& rollout, std::string type,
   event.message = std::move(message);
   event.data = std::move(data);
   logger_.Info(event.message, {{"event", event.type}, {"rollout_id", rollout.id}});
-  if (auto saved = store_.AppendEvent(std::move(event)); !saved.ok()) {
+  absl::StatusOr<store::Event> saved = store_.AppendEvent(std::move(event));
+  if (!saved.ok()) {
     logger_.Error("cannot record event", {{"error", std::string(saved.status().message())}});
+    return 0;
   }
+  return saved->id;
 }
 
 }  // namespace hut::controller

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "src/common/clock.h"
 #include "src/common/log.h"
+#include "src/controller/rollout_analysis.h"
 #include "src/rollout/canary.h"
 #include "src/rollout/rolling.h"
 #include "src/runtime/runtime.h"
@@ -39,15 +40,23 @@ class ServiceController {
  public:
   ServiceController(const spec::Spec& spec, const spec::Environment& environment,
                     const spec::Service& service, runtime::Runtime& runtime, store::Store& store,
-                    const Clock& clock, Logger logger);
+                    const Clock& clock, Logger logger, RolloutAnalysisOptions analysis = {});
 
   // Records a new revision and starts a rollout to it. FailedPrecondition
-  // while another rollout of the service runs (refused, not queued).
+  // while another rollout of the service runs (refused, not queued), and
+  // while a promoted canary's previous revision is kept for its rollback
+  // window.
   absl::StatusOr<store::Rollout> Deploy(const DeployRequest& request);
   // A new revision with the release of `to_revision` (default: the revision
   // before the current one), rolled out like a deploy. NotFound for an
-  // unknown revision.
+  // unknown revision. Inside a canary's rollback window, going back to the
+  // previous revision is a weight flip of the same rollout instead.
   absl::StatusOr<store::Rollout> Undo(std::optional<int> to_revision);
+  // Queues an operator's command (promote, promote --full, abort, retry,
+  // undo) for the newest rollout; the next Tick() applies it. Refused with
+  // FailedPrecondition when the rollout's phase does not allow it. A rolling
+  // rollout takes only abort.
+  absl::StatusOr<store::Rollout> Command(rollout::Command command);
   // One reconcile step of the newest rollout. Call on a timer.
   absl::Status Tick();
 
@@ -57,15 +66,29 @@ class ServiceController {
  private:
   absl::StatusOr<store::Rollout> StartRollout(const store::Revision& revision,
                                               spec::Strategy strategy);
+  absl::Status TickRolling(store::Rollout rollout);
+  absl::Status TickCanary(store::Rollout rollout);
+  // Carries out a plan's actions in order. A non-transient failure to start
+  // a replica is returned in `cannot_start` (the release will not start on
+  // the next tick either); other failures as the first error.
+  absl::Status Carry(const store::Rollout& rollout, const std::vector<rollout::Action>& actions,
+                     std::string* cannot_start);
+  // What the strategies see of the observed replicas.
+  std::vector<rollout::ReplicaView> Views(const std::vector<runtime::ReplicaStatus>& observed);
+  rollout::CanaryConfig CanaryConfig() const;
+  int Desired() const;
   absl::Status Apply(const store::Rollout& rollout, const rollout::Action& action);
-  // Saves `after` into `rollout`; nothing when it equals `before`.
-  absl::Status Persist(store::Rollout& rollout, const rollout::RollingStatus& before,
-                       const rollout::RollingStatus& after);
+  // Saves a new state of `rollout`; nothing when state, phase and reason are
+  // unchanged. Sets finished_at when `finished` (and clears it when not:
+  // a retried canary runs again).
+  absl::Status Save(store::Rollout& rollout, nlohmann::json state, std::string_view phase,
+                    const std::string& reason, bool finished);
   // Records an event when the phase changed.
-  void AnnouncePhase(const store::Rollout& rollout, const rollout::RollingStatus& before,
-                     const rollout::RollingStatus& after);
-  void Record(const store::Rollout& rollout, std::string type, std::string message,
-              nlohmann::json data = nlohmann::json::object());
+  void AnnouncePhase(const store::Rollout& rollout, std::string_view before,
+                     std::string_view after, const std::string& reason);
+  // Appends an event; returns its id (0 when it could not be saved: logged).
+  int64_t Record(const store::Rollout& rollout, std::string type, std::string message,
+                 nlohmann::json data = nlohmann::json::object());
 
   const spec::Spec& spec_;
   const spec::Environment& environment_;
@@ -74,6 +97,8 @@ class ServiceController {
   store::Store& store_;
   const Clock& clock_;
   Logger logger_;
+  RolloutAnalysis analysis_;
+  std::string cannot_start_;  // canary: a start failure to roll back for on the next tick
 };
 
 }  // namespace hut::controller

@@ -227,11 +227,5 @@ TEST_F(ServiceControllerTest, ANewControllerResumesARolloutFromTheStore) {
   EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"2.0.0", 3}}));
 }
 
-TEST_F(ServiceControllerTest, CanaryIsNotAvailableYet) {
-  auto r = controller_->Deploy({.version = "1.0.0", .strategy = spec::Strategy::kCanary});
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_EQ(store_->ListRevisions("staging", "backend")->size(), 0u);
-}
-
 }  // namespace
 }  // namespace hut::controller

@@ -18,10 +18,12 @@
 #include "src/common/status.h"
 #include "src/controller/service_worker.h"
 #include "src/http/server.h"
+#include "src/local/canary_source.h"
 #include "src/local/haproxy.h"
 #include "src/local/local_runtime.h"
 #include "src/local/postgres_server.h"
 #include "src/local/redis_server.h"
+#include "src/local/replica_traffic.h"
 #include "src/local/server_util.h"
 #include "src/server/control_api.h"
 #include "src/store/sqlite_store.h"
@@ -139,6 +141,7 @@ struct LocalPlatform::Parts {
   std::unique_ptr<local::Haproxy> haproxy;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<local::LocalRuntime> runtime;
+  std::map<std::string, std::unique_ptr<local::TrafficObserver>> traffic;  // by service
   std::map<std::string, std::unique_ptr<controller::ServiceWorker>> workers;
   std::unique_ptr<server::ControlApi> api;
   std::unique_ptr<http::Server> http;
@@ -295,9 +298,23 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec s
   std::map<std::string, controller::ServiceWorker*> workers;
   for (const spec::ServiceDeployment& d : env.services) {
     const spec::Service& svc = *p->spec_.FindService(d.service);
+    // Canary analysis reads what HAProxy saw of each replica and the
+    // replica's own latency histogram, probes left out.
+    local::TrafficOptions traffic;
+    traffic.latency_filter.exclude["route"] = {svc.health.liveness_path,
+                                               svc.health.readiness_path, traffic.metrics_path};
+    auto& observer = parts.traffic[svc.name] =
+        std::make_unique<local::TrafficObserver>(*parts.haproxy, traffic);
+    controller::RolloutAnalysisOptions analysis;
+    analysis.scrape_interval = options.scrape_interval;
+    analysis.metrics = [runtime = parts.runtime.get(), observer = observer.get()](
+                           const std::string& service, int canary, int baseline) {
+      return std::make_unique<local::ReplicaTrafficSource>(*runtime, *observer, service, canary,
+                                                           baseline);
+    };
     auto controller = std::make_unique<controller::ServiceController>(
         p->spec_, env, svc, *parts.runtime, *parts.store, parts.clock,
-        log.ForComponent("controller"));
+        log.ForComponent("controller"), std::move(analysis));
     auto worker = std::make_unique<controller::ServiceWorker>(
         std::move(controller), options.tick_interval, log.ForComponent("worker"));
     workers[svc.name] = worker.get();

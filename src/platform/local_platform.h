@@ -44,6 +44,7 @@ struct PlatformOptions {
   server::HostPort listen{"127.0.0.1", 7480};
   local::SandboxMode sandbox = local::SandboxMode::kAuto;
   std::chrono::milliseconds tick_interval{250};  // reconcile period per service
+  std::chrono::milliseconds scrape_interval{1000};  // canary analysis: metrics read period
   // $HOME, for the pointer file the CLI reads (server/discovery.h); none: no pointer.
   std::optional<std::string> home;
   // Tests only: PostgreSQL without fsync.

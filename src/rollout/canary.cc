@@ -242,9 +242,8 @@ absl::Status CheckCommand(const CanaryStatus& st, Command command) {
       return absl::OkStatus();
     case Command::kPromote:
       if (canary) return absl::OkStatus();
-      if (st.phase == CanaryPhase::kSucceeded && st.warm_held && !st.previous_released) {
-        return absl::OkStatus();
-      }
+      // Succeeded: ends the rollback window now (and a warm hold).
+      if (st.phase == CanaryPhase::kSucceeded && !st.previous_released) return absl::OkStatus();
       return refuse(st.phase == CanaryPhase::kPromoting ? "it is already promoting" : is);
     case Command::kPromoteFull:
       if (canary) return absl::OkStatus();

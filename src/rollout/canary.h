@@ -42,7 +42,7 @@
 //                |                    | but a rollback moves it
 //   promoting    | succeeded          | the new revision serves at full size: all
 //                |                    | traffic to it, the previous kept at weight 0
-//   succeeded    | (previous drained) | the rollback window closed
+//   succeeded    | (previous drained) | the rollback window closed, or `promote`
 //                | rolling-back       | `undo`, a failed replica or a kRollback
 //                |                    | verdict inside the window
 //   any of the   | rolling-back       | `abort`, a failed canary replica, a kRollback
@@ -151,7 +151,8 @@ struct Analysis {
 enum class Command {
   kNone,
   kPromote,      // skip the rest of the hold: next step (promote after the last);
-                 // succeeded with the previous held warm: release it
+                 // succeeded with the previous still warm: release it (the
+                 // rollback window ends now)
   kPromoteFull,  // skip every remaining step: promote now
   kAbort,        // roll back now
   kRetry,        // a rolled-back canary starts again as a new attempt

@@ -64,6 +64,12 @@ json RolloutJson(const store::Rollout& r) {
             {"created_at", Time(r.created_at)},
             {"updated_at", Time(r.updated_at)},
             {"finished_at", r.finished_at ? json(Time(*r.finished_at)) : json(nullptr)}};
+  if (r.strategy == spec::Name(spec::Strategy::kCanary) && r.state.is_object()) {
+    // Where the canary is and what its analysis says (the controller keeps
+    // both in the rollout's state).
+    j["canary"] = {{"progress", r.state.value("progress", json::object())},
+                   {"analysis", r.state.value("analysis", json(nullptr))}};
+  }
   return j;
 }
 
@@ -113,6 +119,11 @@ ControlApi::ControlApi(const spec::Environment& environment,
   router_.Add("GET", "/api/v1/services/{service}/history", bind(&ControlApi::History));
   router_.Add("POST", "/api/v1/services/{service}/deploy", bind(&ControlApi::Deploy));
   router_.Add("POST", "/api/v1/services/{service}/undo", bind(&ControlApi::Undo));
+  router_.Add("POST", "/api/v1/services/{service}/rollout/promote", bind(&ControlApi::Promote));
+  router_.Add("POST", "/api/v1/services/{service}/rollout/abort", bind(&ControlApi::Abort));
+  router_.Add("POST", "/api/v1/services/{service}/rollout/retry", bind(&ControlApi::Retry));
+  router_.Add("GET", "/api/v1/services/{service}/revisions/{revision}/analysis",
+              bind(&ControlApi::Analysis));
   router_.Add("GET", "/api/v1/events", bind(&ControlApi::Events));
   router_.Add("GET", "/api/v1/events/stream", bind(&ControlApi::EventStream));
   router_.Add("POST", "/api/v1/shutdown", bind(&ControlApi::Shutdown));
@@ -245,7 +256,83 @@ Response ControlApi::Undo(const Request& request) const {
       [to](controller::ServiceController& c) { return c.Undo(to); },
       absl::CancelledError("server is stopping"));
   if (!rollout.ok()) return FromStatus(rollout.status());
-  return Response::Json(201, {{"rollout", RolloutJson(*rollout)}});
+  // An undo rollout is never a canary: a canary answered is the one whose
+  // rollback window the undo flips back.
+  const bool flip = rollout->strategy == spec::Name(spec::Strategy::kCanary);
+  return Response::Json(flip ? 202 : 201, {{"rollout", RolloutJson(*rollout)}, {"flip", flip}});
+}
+
+Response ControlApi::Promote(const Request& request) const {
+  auto body = BodyObject(request);
+  if (!body.ok()) return FromStatus(body.status());
+  auto full = body->find("full");
+  if (full != body->end() && !full->is_boolean()) {
+    return Response::Error(400, "\"full\" must be true or false");
+  }
+  const bool all = full != body->end() && full->get<bool>();
+  return Command(request, all ? rollout::Command::kPromoteFull : rollout::Command::kPromote);
+}
+
+Response ControlApi::Abort(const Request& request) const {
+  return Command(request, rollout::Command::kAbort);
+}
+
+Response ControlApi::Retry(const Request& request) const {
+  return Command(request, rollout::Command::kRetry);
+}
+
+Response ControlApi::Command(const Request& request, rollout::Command command) const {
+  Response error;
+  controller::ServiceWorker* worker = WorkerFor(request, &error);
+  if (worker == nullptr) return error;
+  auto rollout = worker->Run<absl::StatusOr<store::Rollout>>(
+      [command](controller::ServiceController& c) { return c.Command(command); },
+      absl::CancelledError("server is stopping"));
+  if (!rollout.ok()) return FromStatus(rollout.status());
+  return Response::Json(202, {{"rollout", RolloutJson(*rollout)},
+                              {"command", std::string(rollout::CommandName(command))}});
+}
+
+Response ControlApi::Analysis(const Request& request) const {
+  Response error;
+  if (WorkerFor(request, &error) == nullptr) return error;
+  const std::string& service = request.path_params.at("service");
+  int revision = 0;
+  if (!absl::SimpleAtoi(request.path_params.at("revision"), &revision) || revision < 1) {
+    return Response::Error(400, "the revision must be a positive integer");
+  }
+  int attempt = 0;
+  if (auto it = request.query.find("attempt"); it != request.query.end()) {
+    if (!absl::SimpleAtoi(it->second, &attempt) || attempt < 1) {
+      return Response::Error(400, "\"attempt\" must be a positive integer");
+    }
+  }
+  controller::AnalysisKind kind = controller::AnalysisKind::kCanary;
+  if (auto it = request.query.find("kind"); it != request.query.end()) {
+    if (it->second == "window") {
+      kind = controller::AnalysisKind::kWindow;
+    } else if (it->second != "canary") {
+      return Response::Error(400, "\"kind\" must be canary or window");
+    }
+  }
+  auto rollout = store_.LatestRolloutTo(environment_.name, service, revision);
+  if (!rollout.ok()) return FromStatus(rollout.status());
+  if (!*rollout) {
+    return Response::Error(404, absl::StrCat("no rollout of ", service, " to revision ", revision,
+                                             " in ", environment_.name));
+  }
+  auto run = controller::LoadRecordedRun(store_, (*rollout)->id, attempt, kind);
+  if (!run.ok()) return FromStatus(run.status());
+  if (!*run) {
+    return Response::Error(
+        404, absl::StrCat("rollout ", (*rollout)->id, " of ", service, " to revision ", revision,
+                          " recorded no ", controller::AnalysisKindName(kind) == "canary"
+                                               ? "canary analysis"
+                                               : "rollback-window watch",
+                          attempt > 0 ? absl::StrCat(" for attempt ", attempt) : "",
+                          " (only canary rollouts with a previous revision are analysed)"));
+  }
+  return Response::Json(200, analysis::RunToJson(**run));
 }
 
 Response ControlApi::Events(const Request& request) const {

@@ -57,6 +57,13 @@ class ControlApi {
   http::Response History(const http::Request& request) const;
   http::Response Deploy(const http::Request& request) const;
   http::Response Undo(const http::Request& request) const;
+  // POST .../rollout/{promote,abort,retry}: an operator's command.
+  http::Response Promote(const http::Request& request) const;
+  http::Response Abort(const http::Request& request) const;
+  http::Response Retry(const http::Request& request) const;
+  http::Response Command(const http::Request& request, rollout::Command command) const;
+  // GET .../revisions/{revision}/analysis: the recorded analysis run.
+  http::Response Analysis(const http::Request& request) const;
   http::Response Events(const http::Request& request) const;
   http::Response EventStream(const http::Request& request) const;
   http::Response Shutdown(const http::Request& request) const;

@@ -639,6 +639,20 @@ absl::StatusOr<std::optional<Rollout>> SqliteStore::LatestRollout(const std::str
   return std::move(rollouts.front());
 }
 
+absl::StatusOr<std::optional<Rollout>> SqliteStore::LatestRolloutTo(
+    const std::string& environment, const std::string& service, int to_revision) {
+  std::lock_guard<std::mutex> lock(mu_);
+  HUT_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT " HUT_ROLLOUT_COLUMNS " FROM rollouts"
+                                            " WHERE environment = ? AND service = ?"
+                                            " AND to_revision = ? ORDER BY id DESC LIMIT 1"));
+  q.Bind(1, environment);
+  q.Bind(2, service);
+  q.Bind(3, static_cast<int64_t>(to_revision));
+  HUT_ASSIGN_OR_RETURN(std::vector<Rollout> rollouts, QueryRollouts(q));
+  if (rollouts.empty()) return std::nullopt;
+  return std::move(rollouts.front());
+}
+
 absl::StatusOr<std::vector<Rollout>> SqliteStore::UnfinishedRollouts() {
   std::lock_guard<std::mutex> lock(mu_);
   HUT_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT " HUT_ROLLOUT_COLUMNS " FROM rollouts"

@@ -71,6 +71,9 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::optional<Rollout>> GetRollout(int64_t id) override;
   absl::StatusOr<std::optional<Rollout>> LatestRollout(const std::string& environment,
                                                        const std::string& service) override;
+  absl::StatusOr<std::optional<Rollout>> LatestRolloutTo(const std::string& environment,
+                                                         const std::string& service,
+                                                         int to_revision) override;
   // Oldest first.
   absl::StatusOr<std::vector<Rollout>> UnfinishedRollouts() override;
 

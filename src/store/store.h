@@ -94,6 +94,10 @@ class Store {
   // The newest rollout of the service, finished or not.
   virtual absl::StatusOr<std::optional<Rollout>> LatestRollout(const std::string& environment,
                                                                const std::string& service) = 0;
+  // The newest rollout of the service to `to_revision`, finished or not.
+  virtual absl::StatusOr<std::optional<Rollout>> LatestRolloutTo(const std::string& environment,
+                                                                 const std::string& service,
+                                                                 int to_revision) = 0;
   // Rollouts not finished, in every environment: what a restarted server resumes.
   virtual absl::StatusOr<std::vector<Rollout>> UnfinishedRollouts() = 0;
 
