@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "src/cli/analyze.h"
 #include "src/cli/deploy.h"
 #include "src/cli/rollout.h"
 #include "src/cli/up.h"
@@ -116,6 +117,26 @@ Action ConfigureDown(CLI::App& app) {
   return [options](const Io& io) { return RunDown(*options, io); };
 }
 
+Action ConfigureAnalyze(CLI::App& app) {
+  auto o = std::make_shared<AnalyzeOptions>();
+  app.add_option("--replay", o->replay,
+                 "a recorded analysis run (JSON, as `hut rollout export` writes it)")
+      ->required();
+  CLI::Option* file = app.add_option(
+      "-f,--file", o->policy_file,
+      "replay with this policy instead of the run's: a spec (see --env) or a policy file "
+      "(JSON or YAML)");
+  app.add_option("--env", o->environment,
+                 "with a spec: the environment whose policy to use (default: production, else "
+                 "the one with the canary strategy)")
+      ->needs(file);
+  app.add_option_function<std::string>(
+         "-o,--output", [o](const std::string& format) { o->json = format == "json"; },
+         "json: print the result as one JSON object, and nothing else, on stdout")
+      ->check(CLI::IsMember({"json"}));
+  return [o](const Io& io) { return RunAnalyze(*o, io); };
+}
+
 constexpr Command kCommands[] = {
     {"up", "run an environment on this machine in the foreground: backing services, "
            "load balancer, replicas and the control plane (Ctrl-C or `hut down` stops it)",
@@ -128,6 +149,9 @@ constexpr Command kCommands[] = {
     {"deploy", "roll a new version of a service out (kubectl's habits: --wait follows it)",
      &ConfigureDeploy},
     {"rollout", "follow and steer rollouts: status, history, undo", &ConfigureRollout},
+    {"analyze", "replay a recorded canary analysis offline: when and why it would promote or "
+                "roll back, with its own policy or another (-f)",
+     &ConfigureAnalyze},
 };
 
 }  // namespace
