@@ -103,9 +103,51 @@ Action ConfigureRollout(CLI::App& app) {
                  "follow the rollout until it ends; exit 0 succeeded, 2 rolled back, 1 failed");
   AddOutputFlag(*undo, uo->json);
 
+  // The operator's commands for a canary.
+  std::vector<std::pair<CLI::App*, std::shared_ptr<RolloutCommandOptions>>> commands;
+  for (const auto& [name, help] : std::initializer_list<std::pair<const char*, const char*>>{
+           {"promote", "skip the rest of the canary's hold: next step, or promote after the last "
+                       "(--full: promote now)"},
+           {"abort", "roll the running rollout back now"},
+           {"retry", "start a rolled-back canary again, as a new attempt"}}) {
+    CLI::App* sub = app.add_subcommand(name, help);
+    auto o = std::make_shared<RolloutCommandOptions>();
+    o->command = name;
+    sub->add_option("service", o->service, "the service")->required();
+    AddEnvFlag(*sub, o->environment);
+    if (o->command == "promote") {
+      sub->add_flag("--full", o->full, "skip every remaining step and promote now");
+    }
+    sub->add_flag("--wait", o->wait,
+                  o->command == "abort"
+                      ? "follow the rollout until it ends; exit 0 rolled back, 1 failed"
+                      : "follow the rollout until it ends; exit 0 succeeded, 2 rolled back, "
+                        "1 failed");
+    AddOutputFlag(*sub, o->json);
+    commands.emplace_back(sub, o);
+  }
+
+  CLI::App* export_run = app.add_subcommand(
+      "export", "print the analysis recorded for the rollout to REVISION (JSON for `hut analyze "
+                "--replay`)");
+  auto eo = std::make_shared<RolloutExportOptions>();
+  export_run->add_option("service", eo->service, "the service")->required();
+  export_run->add_option("revision", eo->revision, "the revision the rollout went to")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  AddEnvFlag(*export_run, eo->environment);
+  export_run->add_option("--attempt", eo->attempt, "the attempt (default: the newest)")
+      ->check(CLI::PositiveNumber);
+  export_run->add_flag("--window", eo->window,
+                       "the watch of the rollback window after promotion, not the canary's");
+
   return [=](const Io& io) {
     if (status->parsed()) return RunRolloutStatus(*so, io);
     if (history->parsed()) return RunRolloutHistory(*ho, io);
+    if (export_run->parsed()) return RunRolloutExport(*eo, io);
+    for (const auto& [sub, o] : commands) {
+      if (sub->parsed()) return RunRolloutCommand(*o, io);
+    }
     return RunRolloutUndo(*uo, io);
   };
 }
@@ -148,7 +190,8 @@ constexpr Command kCommands[] = {
      &ConfigureValidate},
     {"deploy", "roll a new version of a service out (kubectl's habits: --wait follows it)",
      &ConfigureDeploy},
-    {"rollout", "follow and steer rollouts: status, history, undo", &ConfigureRollout},
+    {"rollout", "follow and steer rollouts: status, history, undo, promote, abort, retry, export",
+     &ConfigureRollout},
     {"analyze", "replay a recorded canary analysis offline: when and why it would promote or "
                 "roll back, with its own policy or another (-f)",
      &ConfigureAnalyze},

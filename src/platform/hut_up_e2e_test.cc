@@ -11,8 +11,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "src/common/subprocess.h"
+#include "src/http/client.h"
 #include "src/loadgen/load_generator.h"
 #include "src/local/haproxy.h"
 #include "testing/test_env.h"
@@ -63,6 +65,7 @@ services:
     termination_grace_period: 5s
 policies:
   rolling: {progress_deadline: 60s}
+  canary: {weight: 10%, analysis: 10s, rollback_window: 60s}
 environments:
   staging:
     runtime: local
@@ -129,6 +132,68 @@ environments:
     json j = json::parse(r.output, nullptr, false);
     EXPECT_TRUE(j.is_object()) << "not JSON: " << r.output;
     return j.is_object() ? j : json::object({{"replicas", json::array()}});
+  }
+
+  // The server's events of `service`, oldest first (the control API, with
+  // the admin token `hut up` wrote).
+  static std::vector<json> Events(const std::string& service) {
+    std::ifstream token_file(State() + "/admin-token");
+    std::string token;
+    std::getline(token_file, token);
+    http::ClientRequest request;
+    request.port = api_port_;
+    request.target = absl::StrCat("/api/v1/events?limit=1000&service=", service);
+    request.headers.emplace("Authorization", "Bearer " + token);
+    auto response = http::Fetch(request);
+    EXPECT_TRUE(response.ok()) << response.status();
+    if (!response.ok()) return {};
+    json page = json::parse(response->body, nullptr, false);
+    EXPECT_TRUE(page.is_object() && page["events"].is_array()) << response->body;
+    if (!page.is_object() || !page["events"].is_array()) return {};
+    return page["events"].get<std::vector<json>>();
+  }
+
+  // The newest event of `rollout_id` with `type` (and `weight`, when given);
+  // null when none.
+  static json LastEvent(const std::vector<json>& events, int64_t rollout_id,
+                        const std::string& type, std::optional<int> weight = std::nullopt) {
+    json found;
+    for (const json& e : events) {
+      if (e["rollout_id"] == rollout_id && e["type"] == type &&
+          (!weight || e["data"]["weight"] == *weight)) {
+        found = e;
+      }
+    }
+    return found;
+  }
+  static double Seconds(const json& event) {
+    absl::Time t;
+    std::string error;
+    if (!event.is_object() ||
+        !absl::ParseTime(absl::RFC3339_full, event["at"].get<std::string>(), &t, &error)) {
+      return std::nan("");
+    }
+    return absl::ToDoubleSeconds(t - absl::UnixEpoch());
+  }
+
+  // Polls the backend's rollout until its phase is `phase`.
+  static bool WaitForPhase(const std::string& phase, milliseconds timeout = seconds(30)) {
+    const auto until = Steady::now() + timeout;
+    while (Steady::now() < until) {
+      if (Status("backend")["rollout"]["phase"] == phase) return true;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    return false;
+  }
+
+  static int RevisionOf(const std::string& version) {
+    json history = json::parse(Hut({"rollout", "history", "backend", "-o", "json"}).output,
+                               nullptr, false);
+    if (!history.is_object()) return 0;
+    for (const json& r : history["revisions"]) {
+      if (r["version"] == version) return r["number"];
+    }
+    return 0;
   }
 
   // HAProxy's status of one server ("UP", "DRAIN", "DOWN", ...); "" when it has none.
@@ -285,6 +350,149 @@ TEST_F(HutUpEndToEndTest, BadInputGetsAClearErrorAndChangesNothing) {
   HutResult twice = Hut({"up", "-f", Spec(), "--env", "staging", "--listen", "127.0.0.1:1"});
   EXPECT_EQ(twice.code, 1);
   EXPECT_NE(twice.output.find("another hut server"), std::string::npos) << twice.output;
+}
+
+TEST_F(HutUpEndToEndTest, CanaryUnderLoadIsPromotedWhenHealthyAndRolledBackFastWhenNot) {
+  if (Status("backend")["replicas"].empty()) {
+    ASSERT_EQ(Hut({"deploy", "backend", "1.0.0", "--wait"}).code, 0);
+  }
+  const loadgen::LoadOptions load_options{.port = backend_port_,
+                                          .targets = {"/api/v1/pages?q=canary"},
+                                          .rate = 300,
+                                          .count_header = "X-Foohut-Version"};
+
+  // A healthy canary: 10 % of the traffic for its 10 s hold, then promoted.
+  auto load = loadgen::LoadGenerator::Start(load_options);
+  ASSERT_TRUE(load.ok()) << load.status();
+  const auto deployed = Steady::now();
+  HutResult healthy = Hut({"deploy", "backend", "6.0.0", "--strategy", "canary", "--wait"});
+  const double took = std::chrono::duration<double>(Steady::now() - deployed).count();
+  EXPECT_EQ(healthy.code, 0) << healthy.output;
+  EXPECT_GE(took, 10.0) << "promoted before its hold was over";
+  EXPECT_NE(healthy.output.find("kept warm for `hut rollout undo`"), std::string::npos)
+      << healthy.output;
+  loadgen::LoadReport good = (*load)->Stop();
+  std::cerr << "healthy canary: " << good.Summary() << " in " << took << " s\n";
+  EXPECT_EQ(good.failed(), 0);
+  EXPECT_GT(good.by_header["6.0.0"], 0);
+  const int64_t healthy_id = Status("backend")["rollout"]["id"];
+  const json promoted = LastEvent(Events("backend"), healthy_id, "analysis.promote");
+  ASSERT_TRUE(promoted.is_object()) << "no analysis.promote event";
+  const double canary = promoted["data"]["canary"]["requests"];
+  const double baseline = promoted["data"]["baseline"]["requests"];
+  std::cerr << "analysis: " << promoted["message"].get<std::string>() << "\n";
+  EXPECT_NEAR(canary / (canary + baseline), 0.10, 0.02) << "the canary's share of the traffic";
+  // `promote` in the rollback window releases the previous revision now.
+  HutResult release = Hut({"rollout", "promote", "backend"});
+  EXPECT_EQ(release.code, 0) << release.output;
+  EXPECT_EQ(Hut({"rollout", "status", "backend", "--watch"}).code, 0);
+
+  // A canary answering 20 % errors: rolled back within seconds, and the
+  // failures it caused are bounded by its 10 % share while it served.
+  load = loadgen::LoadGenerator::Start(load_options);
+  ASSERT_TRUE(load.ok()) << load.status();
+  HutResult bad = Hut({"deploy", "backend", "7.0.0", "--strategy", "canary", "--set",
+                       "FOOHUT_FAULTS=errors=0.2", "--wait"});
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  std::this_thread::sleep_for(milliseconds(500));
+  loadgen::LoadReport hurt = (*load)->Stop();
+  const json status = Status("backend");
+  const int64_t bad_id = status["rollout"]["id"];
+  EXPECT_EQ(status["rollout"]["phase"], "rolled-back");
+  EXPECT_NE(status["rollout"]["reason"].get<std::string>().find("error rate"), std::string::npos)
+      << status["rollout"]["reason"];
+  const std::vector<json> events = Events("backend");
+  const json serving = LastEvent(events, bad_id, "replica.serving");
+  const json analysing = LastEvent(events, bad_id, "rollout.analysing");
+  const json verdict = LastEvent(events, bad_id, "analysis.rollback");
+  const json cut = LastEvent(events, bad_id, "replica.weight", 0);
+  ASSERT_TRUE(verdict.is_object() && cut.is_object() && serving.is_object());
+  const double detection = Seconds(verdict) - Seconds(analysing);
+  const double to_zero = Seconds(cut) - Seconds(verdict);
+  const double served = Seconds(cut) - Seconds(serving);
+  std::cerr << "bad canary: " << hurt.Summary() << "; " << hurt.by_header["7.0.0"]
+            << " answered by it; analysing -> rollback " << detection << " s; rollback -> weight 0 "
+            << to_zero << " s; it served " << served << " s\n"
+            << "analysis: " << verdict["message"].get<std::string>() << "\n";
+  EXPECT_LE(detection, 15.0);
+  EXPECT_LE(to_zero, 1.0);
+  EXPECT_GT(hurt.failed(), 0) << "the canary served no request";
+  EXPECT_LE(hurt.failed(), hurt.by_header["7.0.0"]) << "a failure not caused by the canary";
+  EXPECT_LE(hurt.by_header["7.0.0"], 0.10 * 300 * (served + 1) * 1.5)
+      << "the canary took more than its share";
+
+  // A canary that never becomes ready is rolled back and never serves.
+  HutResult unready = Hut({"deploy", "backend", "8.0.0", "--strategy", "canary", "--set",
+                           "FOOHUT_FAULTS=unready", "--wait"});
+  EXPECT_EQ(unready.code, 2) << unready.output;
+  EXPECT_NE(unready.output.find("not ready"), std::string::npos) << unready.output;
+}
+
+TEST_F(HutUpEndToEndTest, CanaryOperatorCommands) {
+  if (Status("backend")["replicas"].empty()) {
+    ASSERT_EQ(Hut({"deploy", "backend", "1.0.0", "--wait"}).code, 0);
+  }
+  // The canary needs traffic to be judged (and no request may fail).
+  auto load = loadgen::LoadGenerator::Start({.port = backend_port_,
+                                             .targets = {"/api/v1/pages?q=canary"},
+                                             .rate = 100,
+                                             .count_header = "X-Foohut-Version"});
+  ASSERT_TRUE(load.ok()) << load.status();
+
+  // promote skips the hold; undo inside the window flips traffic back.
+  ASSERT_EQ(Hut({"deploy", "backend", "9.0.0", "--strategy", "canary"}).code, 0);
+  ASSERT_TRUE(WaitForPhase("analysing"));
+  const auto asked = Steady::now();
+  HutResult promote = Hut({"rollout", "promote", "backend", "--wait"});
+  EXPECT_EQ(promote.code, 0) << promote.output;
+  EXPECT_LT(Steady::now() - asked, seconds(8)) << "promote waited for the 10 s hold";
+  const size_t revisions = json::parse(Hut({"rollout", "history", "backend", "-o", "json"}).output,
+                                       nullptr, false)["revisions"]
+                               .size();
+  HutResult undo = Hut({"rollout", "undo", "backend", "--wait"});
+  EXPECT_EQ(undo.code, 0) << undo.output;
+  EXPECT_NE(undo.output.find("flips back"), std::string::npos) << undo.output;
+  json status = Status("backend");
+  EXPECT_EQ(status["rollout"]["phase"], "rolled-back");
+  for (const json& r : status["replicas"]) {
+    if (r["in_load_balancer"] == true && r["draining"] == false) EXPECT_NE(r["version"], "9.0.0");
+  }
+  EXPECT_EQ(json::parse(Hut({"rollout", "history", "backend", "-o", "json"}).output, nullptr,
+                        false)["revisions"]
+                .size(),
+            revisions)
+      << "undo in the window made a new revision";
+
+  // abort rolls back at once; retry runs the canary again and it promotes.
+  ASSERT_EQ(Hut({"deploy", "backend", "10.0.0", "--strategy", "canary"}).code, 0);
+  ASSERT_TRUE(WaitForPhase("analysing"));
+  HutResult abort = Hut({"rollout", "abort", "backend", "--wait"});
+  EXPECT_EQ(abort.code, 0) << abort.output;
+  EXPECT_NE(Status("backend")["rollout"]["reason"].get<std::string>().find("aborted"),
+            std::string::npos);
+  HutResult retry = Hut({"rollout", "retry", "backend", "--wait"});
+  EXPECT_EQ(retry.code, 0) << retry.output;
+  EXPECT_EQ(Status("backend")["rollout"]["canary"]["progress"]["attempt"], 2);
+
+  loadgen::LoadReport report = (*load)->Stop();
+  std::cerr << "load during the commands: " << report.Summary() << "\n";
+  EXPECT_EQ(report.failed(), 0);
+  EXPECT_GT(report.by_header["10.0.0"], 0);
+
+  // The recorded analysis exports and replays offline to the live verdict.
+  HutResult exported = Hut({"rollout", "export", "backend", std::to_string(RevisionOf("10.0.0"))});
+  ASSERT_EQ(exported.code, 0) << exported.output;
+  const std::string run = dir_->path() + "/run.json";
+  std::ofstream(run) << exported.output;
+  HutResult replay = Hut({"analyze", "--replay", run, "-o", "json"});
+  ASSERT_EQ(replay.code, 0) << replay.output;
+  EXPECT_EQ(json::parse(replay.output, nullptr, false)["decision"], "promote") << replay.output;
+
+  // Refusals name why; the window is closed for the tests after this one.
+  EXPECT_EQ(Hut({"rollout", "promote", "backend"}).code, 0);
+  HutResult late = Hut({"rollout", "abort", "backend"});
+  EXPECT_EQ(late.code, 1);
+  EXPECT_NE(late.output.find("cannot abort"), std::string::npos) << late.output;
 }
 
 // Runs last (gtest keeps declaration order): stops the server with `hut down`
