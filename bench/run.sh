@@ -5,5 +5,6 @@ build_dir=${1:-build}
 cd "$(dirname "$0")/.."
 bash bench/foohut_api_wrk.sh "$build_dir"
 bash bench/rollout_bench.sh "$build_dir"
+bash bench/canary_bench.sh "$build_dir"
 # Canary judges compared on the same simulated runs (docs/analysis.md).
 "$build_dir/bin/judges_bench"

@@ -3,11 +3,14 @@
 # PostgreSQL, Redis, HAProxy and the control plane; the demo deploys v1 of
 # both services (3 replicas each), puts steady load on them through the load
 # balancer, rolls the backend out to v2, then rolls out a broken v3 that never
-# becomes ready and is rolled back automatically, and prints a summary with
-# the failed-request count. Then it keeps running with the URLs shown until
+# becomes ready and is rolled back automatically; then a v4 canary promoted by
+# hand and undone inside its rollback window, and a v5 canary answering 20 %
+# errors that the analysis rolls back in seconds. It prints a summary with the
+# failed-request count. Then it keeps running with the URLs shown until
 # Ctrl-C (DEMO_EXIT=1: it stops after the summary, for scripts).
 #
-# Exit status: 0 when every rollout ended as expected and no request failed.
+# Exit status: 0 when every rollout ended as expected and no request failed
+# but the bad canary's.
 set -uo pipefail
 build_dir=${1:-build}
 cd "$(dirname "$0")/.."
@@ -63,15 +66,16 @@ done
 sed -n '1,/^Ready/p' "$work/up.log"
 
 results=()
-# deploy LABEL EXPECTED_EXIT hut-deploy-arguments...: runs one rollout to its end.
-deploy() {
+# run LABEL EXPECTED_EXIT HUT-ARGUMENTS...: one hut command that follows a
+# rollout to its end; its outcome and time go into the summary.
+run() {
   local label=$1 expected=$2
   shift 2
   step "$label"
-  echo "\$ hut deploy $* --wait"
+  echo "\$ hut $*"
   local start end code
   start=$(now)
-  "$hut" deploy "$@" --wait
+  "$hut" "$@"
   code=$?
   end=$(now)
   local outcome
@@ -83,13 +87,18 @@ deploy() {
   results+=("$(printf '  %-44s %-27s %6s s' "$label" "$outcome" "$(secs "$start" "$end")")")
   [ "$code" -eq "$expected" ] || unexpected=1
 }
+deploy() {
+  local label=$1 expected=$2
+  shift 2
+  run "$label" "$expected" deploy "$@" --wait
+}
 unexpected=0
 
 deploy "backend 1.0.0 (first deployment)" 0 backend 1.0.0
 deploy "frontend 1.0.0 (first deployment)" 0 frontend 1.0.0
 
 step "Steady load through the load balancer: 200 req/s on backend, 100 req/s on frontend"
-"$bin/hut-load" --port 8080 --rate 200 --target /healthz --target '/api/v1/pages?q=canary' \
+"$bin/hut-load" --port 8080 --rate 200 --target '/api/v1/pages?q=canary' --target '/api/v1/pages?q=demo' \
   --count-header X-Foohut-Version --json "$work/backend.json" >"$work/backend.txt" 2>&1 &
 load_pids+=($!)
 "$bin/hut-load" --port 8081 --rate 100 --target / --target /app.js --target /style.css \
@@ -100,6 +109,17 @@ sleep 2
 deploy "backend 2.0.0 (rolling update)" 0 backend 2.0.0
 deploy "frontend 2.0.0 (rolling update)" 0 frontend 2.0.0
 deploy "backend 3.0.0, broken: never becomes ready" 2 backend 3.0.0 --set FOOHUT_FAULTS=unready
+
+step "backend 4.0.0 as a canary: 10 % of the traffic, analysed against 2.0.0"
+echo "\$ hut deploy backend 4.0.0 --strategy canary"
+"$hut" deploy backend 4.0.0 --strategy canary || unexpected=1
+sleep 12
+echo "\$ hut rollout status backend"
+"$hut" rollout status backend | sed -n '1,/^Finished/p'
+run "backend 4.0.0 canary, promoted by hand" 0 rollout promote backend --wait
+run "backend undo inside the rollback window" 0 rollout undo backend --wait
+deploy "backend 5.0.0 canary, 20 % errors" 2 backend 5.0.0 --strategy canary \
+  --set FOOHUT_FAULTS=errors=0.2
 
 sleep 2
 for pid in "${load_pids[@]}"; do kill -INT "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
@@ -126,15 +146,24 @@ for svc in backend frontend; do
   printf '  load on %-9s %6d requests, %d failed (P50 %.1f ms, P99 %.1f ms); answered by %s\n' \
     "$svc" "$(jq .sent "$f")" "$(jq .failed "$f")" "$(jq .p50_ms "$f")" "$(jq .p99_ms "$f")" \
     "$versions"
-  failed_total=$((failed_total + $(jq .failed "$f")))
+  # The 5.0.0 canary answers 20 % of its API requests with 500 until it is
+  # rolled back: those are the only failures there may be.
+  canary=$(jq '.by_header["5.0.0"] // 0' "$f")
+  failed=$(jq .failed "$f")
+  if [ "$failed" -gt "$canary" ]; then
+    echo "  $svc: $failed failed requests, more than the $canary the bad canary answered" >&2
+    unexpected=1
+  fi
+  failed_total=$((failed_total + failed))
+  canary_total=$((${canary_total:-0} + canary))
   if [ "$(jq '.by_header["3.0.0"] // 0' "$f")" != 0 ]; then
     echo "  the broken 3.0.0 answered requests on $svc" >&2
     unexpected=1
   fi
 done
 echo
-echo "  failed requests during the whole demo: $failed_total"
-[ "$failed_total" -eq 0 ] || unexpected=1
+echo "  failed requests during the whole demo: $failed_total, all while the bad 5.0.0 canary served"
+echo "  (it answered $canary_total requests, 10 % of the backend's traffic, before hut rolled it back)"
 if [ "$unexpected" -ne 0 ]; then
   echo "  something did not go as expected (hut's log: .hut/logs/hut.log)"
 fi

@@ -95,8 +95,10 @@ class FakeSource : public analysis::MetricsSource {
 
 class CanaryControllerTest : public ::testing::Test {
  protected:
+  virtual std::string SpecText() const { return kSpec; }
+
   void SetUp() override {
-    spec::LoadResult loaded = spec::ParseSpec(kSpec, "test.yaml");
+    spec::LoadResult loaded = spec::ParseSpec(SpecText(), "test.yaml");
     ASSERT_TRUE(loaded.ok()) << loaded.problems[0].ToString();
     spec_ = *loaded.spec;
     auto store = store::SqliteStore::Open(":memory:", clock_);
@@ -377,6 +379,38 @@ TEST_F(CanaryControllerTest, RollingRolloutsTakeAbortButNotPromote) {
   ASSERT_TRUE(TickUntil([&] { return Finished(); }, 20));
   EXPECT_EQ(Phase(), "rolled-back");
   EXPECT_NE(Latest().reason.find("aborted by the operator"), std::string::npos);
+}
+
+// Two steps, 10 % then 50 %: one analysis for the rollout, its hold extended
+// for the second step.
+class CanaryStepsTest : public CanaryControllerTest {
+ protected:
+  std::string SpecText() const override {
+    std::string text = kSpec;
+    const std::string from = "canary: {weight: 10%, analysis: 30s, rollback_window: 60s}";
+    text.replace(text.find(from), from.size(),
+                 "canary: {steps: [{weight: 10%, hold: 20s}, {weight: 50%, hold: 20s}], "
+                 "rollback_window: 60s}");
+    return text;
+  }
+};
+
+TEST_F(CanaryStepsTest, EachStepGetsItsShareAndTheAnalysisRunsOnAcrossSteps) {
+  ASSERT_TRUE(controller_->Deploy({.version = "2.0.0"}).ok());
+  ASSERT_TRUE(TickUntil([&] { return Phase() == "analysing"; }, 10));
+  Tick();
+  EXPECT_NEAR(CanaryShare(2), 0.10, 1e-9);
+  ASSERT_TRUE(TickUntil([&] { return Latest().state["step"] == 1; }, 40));
+  ASSERT_TRUE(TickUntil([&] { return Phase() == "analysing"; }, 10));
+  Tick();
+  EXPECT_EQ(Running(2), 5);
+  EXPECT_NEAR(CanaryShare(2), 0.50, 1e-9);
+  EXPECT_EQ(Latest().state["progress"]["step"], 2);
+  ASSERT_TRUE(TickUntil([&] { return Phase() == "succeeded"; }, 60));
+  auto run = LoadRecordedRun(*store_, Latest().id, 0, AnalysisKind::kCanary);
+  ASSERT_TRUE(run.ok() && run->has_value());
+  EXPECT_EQ((*run)->extensions.size(), 1u) << "the second step extends the same analysis";
+  EXPECT_EQ(Events("analysis.promote").size(), 2u) << "one verdict per step";
 }
 
 }  // namespace

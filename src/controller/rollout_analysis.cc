@@ -105,6 +105,8 @@ AnalysisStep RolloutAnalysis::Step(const store::Rollout& rollout,
       hold_end = status.hold_started_at + step.hold;
       break;
     case CanaryPhase::kStarting:  // the next step's replicas start: keep watching
+      if (status.step > 0) kind = AnalysisKind::kCanary;
+      break;
     case CanaryPhase::kPaused:
     case CanaryPhase::kPromoting:
       kind = AnalysisKind::kCanary;
