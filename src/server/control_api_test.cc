@@ -213,5 +213,33 @@ TEST_F(ControlApiTest, EventStreamDeliversARolloutLive) {
   EXPECT_TRUE((*server)->Shutdown(std::chrono::seconds(5)));
 }
 
+TEST_F(ControlApiTest, OperatorCommandsAndExportRefuseWhatDoesNotApply) {
+  // No rollout yet: nothing to command.
+  http::Response none = Call("POST", "/api/v1/services/backend/rollout/abort");
+  EXPECT_EQ(none.status, 409) << none.body;
+  EXPECT_NE(none.body.find("has no rollout"), std::string::npos) << none.body;
+
+  ASSERT_EQ(Call("POST", "/api/v1/services/backend/deploy", R"({"version": "1.0.0"})").status,
+            201);
+  WaitFinished();
+  // A rolling rollout takes no promote, and a finished one no abort.
+  http::Response promote = Call("POST", "/api/v1/services/backend/rollout/promote");
+  EXPECT_EQ(promote.status, 409) << promote.body;
+  EXPECT_NE(promote.body.find("only a canary"), std::string::npos) << promote.body;
+  http::Response abort = Call("POST", "/api/v1/services/backend/rollout/abort");
+  EXPECT_EQ(abort.status, 409) << abort.body;
+  EXPECT_EQ(Call("POST", "/api/v1/services/backend/rollout/promote", R"({"full": "yes"})").status,
+            400);
+  EXPECT_EQ(Call("POST", "/api/v1/services/nope/rollout/retry").status, 404);
+
+  // Export: a bad revision, an unknown one, and a rollout that recorded nothing.
+  EXPECT_EQ(Call("GET", "/api/v1/services/backend/revisions/x/analysis").status, 400);
+  EXPECT_EQ(Call("GET", "/api/v1/services/backend/revisions/1/analysis?kind=other").status, 400);
+  EXPECT_EQ(Call("GET", "/api/v1/services/backend/revisions/9/analysis").status, 404);
+  http::Response nothing = Call("GET", "/api/v1/services/backend/revisions/1/analysis");
+  EXPECT_EQ(nothing.status, 404) << nothing.body;
+  EXPECT_NE(nothing.body.find("recorded no canary analysis"), std::string::npos) << nothing.body;
+}
+
 }  // namespace
 }  // namespace hut::server

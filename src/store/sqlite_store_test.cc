@@ -273,6 +273,17 @@ TEST_F(SqliteStoreTest, OneUnfinishedRolloutPerService) {
   auto none = store->LatestRollout("staging", "nope");
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());
+
+  // The newest rollout to a revision (export finds a run by revision).
+  auto to1 = store->LatestRolloutTo("staging", "backend", 1);
+  ASSERT_TRUE(to1.ok() && to1->has_value());
+  EXPECT_EQ((*to1)->id, first->id);
+  auto to2 = store->LatestRolloutTo("staging", "backend", 2);
+  ASSERT_TRUE(to2.ok() && to2->has_value());
+  EXPECT_EQ((*to2)->id, third->id);
+  auto to3 = store->LatestRolloutTo("staging", "backend", 3);
+  ASSERT_TRUE(to3.ok());
+  EXPECT_FALSE(to3->has_value());
 }
 
 TEST_F(SqliteStoreTest, ConcurrentCreateRolloutLetsExactlyOneWin) {
