@@ -6,5 +6,7 @@ cd "$(dirname "$0")/.."
 bash bench/foohut_api_wrk.sh "$build_dir"
 bash bench/rollout_bench.sh "$build_dir"
 bash bench/canary_bench.sh "$build_dir"
+# The control plane's canary work for 1 to 1,000 canaries at once.
+"$build_dir/bin/canary_controller_bench"
 # Canary judges compared on the same simulated runs (docs/analysis.md).
 "$build_dir/bin/judges_bench"

@@ -3,20 +3,20 @@
 
 #include <gtest/gtest.h>
 
-#include <cmath>
-
 #include "src/analysis/record.h"
 #include "src/controller/service_controller.h"
 #include "src/spec/load.h"
 #include "src/store/sqlite_store.h"
 #include "testing/capture_log_sink.h"
 #include "testing/fake_clock.h"
+#include "testing/fake_metrics_source.h"
 #include "testing/fake_runtime.h"
 
 namespace hut::controller {
 namespace {
 
 using std::chrono::seconds;
+using testing::FakeMetrics;
 using testing::FakeRuntime;
 
 constexpr char kSpec[] = R"(
@@ -32,66 +32,6 @@ environments:
     strategy: canary
     services: {backend: {replicas: 10}}
 )";
-
-// What each revision's replicas get and answer, per second.
-struct Traffic {
-  double rps = 0;
-  double error_rate = 0;
-  int latency_bucket = 0;  // every request lands in this bucket of kBounds
-};
-constexpr double kInf = std::numeric_limits<double>::infinity();
-const std::vector<double> kBounds = {0.05, 0.1, 0.5, 1, 2.5, kInf};
-
-// The traffic of every revision, and cumulative counters that outlive a
-// controller (a restarted controller reads on where the last one stopped).
-struct FakeMetrics {
-  std::map<int, Traffic> traffic;
-  std::map<int, double> requests;
-  std::map<int, double> errors;
-  std::map<int, TimePoint> last;
-  bool failing = false;
-  int sources = 0;
-
-  analysis::MetricSample Group(int revision, TimePoint now) {
-    Traffic t = traffic[revision];
-    if (last.count(revision) > 0) {
-      const double dt = std::chrono::duration<double>(now - last[revision]).count();
-      requests[revision] += t.rps * dt;
-      errors[revision] += t.rps * dt * t.error_rate;
-    }
-    last[revision] = now;
-    analysis::SeriesSample s;
-    s.requests = static_cast<uint64_t>(requests[revision]);
-    s.responses_5xx = static_cast<uint64_t>(errors[revision]);
-    s.latency.upper_bounds = kBounds;
-    for (size_t i = 0; i < kBounds.size(); ++i) {
-      s.latency.cumulative_counts.push_back(
-          static_cast<int>(i) >= t.latency_bucket ? s.requests : 0);
-    }
-    analysis::MetricSample m;
-    m.series["revision-" + std::to_string(revision)] = s;
-    return m;
-  }
-};
-
-class FakeSource : public analysis::MetricsSource {
- public:
-  FakeSource(FakeMetrics& metrics, int canary, int baseline)
-      : metrics_(metrics), canary_(canary), baseline_(baseline) {}
-  absl::StatusOr<analysis::Observation> Scrape(TimePoint now) override {
-    if (metrics_.failing) return absl::UnavailableError("stats socket: connection refused");
-    analysis::Observation o;
-    o.at = now;
-    o.canary = metrics_.Group(canary_, now);
-    o.baseline = metrics_.Group(baseline_, now);
-    return o;
-  }
-
- private:
-  FakeMetrics& metrics_;
-  const int canary_;
-  const int baseline_;
-};
 
 class CanaryControllerTest : public ::testing::Test {
  protected:
@@ -116,7 +56,7 @@ class CanaryControllerTest : public ::testing::Test {
     RolloutAnalysisOptions options;
     options.metrics = [this](const std::string&, int canary, int baseline) {
       ++metrics_.sources;
-      return std::make_unique<FakeSource>(metrics_, canary, baseline);
+      return std::make_unique<testing::FakeMetricsSource>(metrics_, canary, baseline);
     };
     return std::make_unique<ServiceController>(
         spec_, *spec_.FindEnvironment("staging"), *spec_.FindService("backend"), runtime_,

@@ -143,7 +143,7 @@ AnalysisStep RolloutAnalysis::Step(const store::Rollout& rollout,
     if (analyzer.ExtendHold(std::chrono::ceil<Duration>(hold_end - analyzer.analysis().hold_ends_at()))
             .ok()) {
       const analysis::HoldExtension& e = analyzer.recording().extensions.back();
-      Save(analysis::ExtensionToJson(e), e.at);
+      Record(analysis::ExtensionToJson(e), e.at);
     }
   }
   const TimePoint now = clock_.Now();
@@ -151,7 +151,7 @@ AnalysisStep RolloutAnalysis::Step(const store::Rollout& rollout,
     analyzer.Tick();
     run_->last_scrape = now;
     const analysis::RecordedScrape& scrape = analyzer.recording().samples.back();
-    Save(analysis::ScrapeToJson(scrape), scrape.at);
+    Record(analysis::ScrapeToJson(scrape), scrape.at);
     out.scraped = true;
   }
   const analysis::Verdict& verdict = analyzer.verdict();
@@ -209,7 +209,7 @@ absl::Status RolloutAnalysis::Ensure(const store::Rollout& rollout,
     }
     HUT_ASSIGN_OR_RETURN(run.analyzer, analysis::Analyzer::Start(c, *run.source, clock_));
     run_ = std::move(run);
-    Save({{"start",
+    Record({{"start",
            {{"policy", analysis::ConfigToJson(c)},
             {"started_at", FormatTimestamp(run_->analyzer->recording().started_at)}}}},
          run_->analyzer->recording().started_at);
@@ -221,14 +221,16 @@ absl::Status RolloutAnalysis::Ensure(const store::Rollout& rollout,
   return absl::OkStatus();
 }
 
-void RolloutAnalysis::Save(const nlohmann::json& record, TimePoint at) {
+void RolloutAnalysis::Record(const nlohmann::json& record, TimePoint at) {
   nlohmann::json stored = record.contains("start") ? record : nlohmann::json{{"record", record}};
   stored["attempt"] = run_->attempt;
   stored["kind"] = std::string(AnalysisKindName(run_->kind));
-  if (absl::Status s = store_.AppendAnalysisSample(run_->rollout_id, at, stored); !s.ok()) {
-    logger_.Error("cannot record an analysis sample",
-                  {{"rollout_id", run_->rollout_id}, {"error", std::string(s.message())}});
-  }
+  pending_.push_back({at, std::move(stored)});
+}
+
+void RolloutAnalysis::SaveFailed() {
+  pending_.clear();
+  run_.reset();
 }
 
 }  // namespace hut::controller

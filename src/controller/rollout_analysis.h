@@ -6,7 +6,8 @@
 // watching the new revision in the rollback window after promotion. It
 // starts, resumes (after a restart, from the store), aligns each hold with
 // the strategy's and scrapes at its own interval; every scrape and hold
-// extension is recorded in the store, so a run can be exported and replayed.
+// extension is saved in the store with the rollout, so a run can be
+// exported and replayed.
 
 #include <functional>
 #include <memory>
@@ -70,6 +71,15 @@ class RolloutAnalysis {
   AnalysisStep Step(const store::Rollout& rollout, const rollout::CanaryStatus& status,
                     const rollout::CanaryConfig& config, const spec::RollbackPolicy& rollback);
 
+  // What the steps since the last save recorded (start, scrapes, hold
+  // extensions), for the controller to save with the rollout in one
+  // transaction (Store::UpdateRolloutWithSamples); then Saved(). When the
+  // save fails, SaveFailed() forgets the run, which the next step resumes
+  // from the store, so the store and the live analysis never differ.
+  const std::vector<store::AnalysisSample>& pending() const { return pending_; }
+  void Saved() { pending_.clear(); }
+  void SaveFailed();
+
  private:
   struct Run {
     int64_t rollout_id = 0;
@@ -86,13 +96,15 @@ class RolloutAnalysis {
   absl::Status Ensure(const store::Rollout& rollout, const rollout::CanaryStatus& status,
                       AnalysisKind kind, const rollout::CanaryConfig& config,
                       const spec::RollbackPolicy& rollback, Duration hold, bool may_start);
-  void Save(const nlohmann::json& record, TimePoint at);
+  // Adds a record of the current run to pending_.
+  void Record(const nlohmann::json& record, TimePoint at);
 
   store::Store& store_;
   const Clock& clock_;
   Logger logger_;
   RolloutAnalysisOptions options_;
   std::optional<Run> run_;
+  std::vector<store::AnalysisSample> pending_;
   std::string last_error_;  // logged once until it changes
 };
 

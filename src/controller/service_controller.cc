@@ -429,8 +429,15 @@ absl::Status ServiceController::TickCanary(store::Rollout rollout) {
   } else if (auto last = rollout.state.find("analysis"); last != rollout.state.end()) {
     state["analysis"] = *last;  // the last verdict stays on show
   }
-  HUT_RETURN_IF_ERROR(Save(rollout, std::move(state), rollout::CanaryPhaseName(plan.status.phase),
-                           plan.status.reason, rollout::CanaryFinished(plan.status)));
+  // The decision and the scrapes it came from are saved together.
+  if (absl::Status saved =
+          Save(rollout, std::move(state), rollout::CanaryPhaseName(plan.status.phase),
+               plan.status.reason, rollout::CanaryFinished(plan.status), analysis_.pending());
+      !saved.ok()) {
+    analysis_.SaveFailed();
+    return saved;
+  }
+  analysis_.Saved();
   std::string cannot_start;
   absl::Status acted = Carry(rollout, plan.actions, &cannot_start);
   AnnouncePhase(rollout, rollout::CanaryPhaseName(status.phase),
@@ -461,10 +468,11 @@ absl::Status ServiceController::Carry(const store::Rollout& rollout,
 
 absl::Status ServiceController::Save(store::Rollout& rollout, nlohmann::json state,
                                      std::string_view phase, const std::string& reason,
-                                     bool finished) {
+                                     bool finished,
+                                     const std::vector<store::AnalysisSample>& samples) {
   const bool was_finished = rollout.finished_at.has_value();
   if (state == rollout.state && phase == rollout.phase && reason == rollout.reason &&
-      finished == was_finished) {
+      finished == was_finished && samples.empty()) {
     return absl::OkStatus();
   }
   rollout.state = std::move(state);
@@ -473,7 +481,8 @@ absl::Status ServiceController::Save(store::Rollout& rollout, nlohmann::json sta
   rollout.updated_at = clock_.Now();
   if (finished && !was_finished) rollout.finished_at = clock_.Now();
   if (!finished) rollout.finished_at.reset();
-  return store_.UpdateRollout(rollout);
+  return samples.empty() ? store_.UpdateRollout(rollout)
+                         : store_.UpdateRolloutWithSamples(rollout, samples);
 }
 
 void ServiceController::AnnouncePhase(const store::Rollout& rollout, std::string_view before,

@@ -78,11 +78,13 @@ class ServiceController {
   rollout::CanaryConfig CanaryConfig() const;
   int Desired() const;
   absl::Status Apply(const store::Rollout& rollout, const rollout::Action& action);
-  // Saves a new state of `rollout`; nothing when state, phase and reason are
-  // unchanged. Sets finished_at when `finished` (and clears it when not:
-  // a retried canary runs again).
+  // Saves a new state of `rollout`, with the analysis `samples` it came
+  // from; nothing when state, phase and reason are unchanged and there are
+  // no samples. Sets finished_at when `finished` (and clears it when not: a
+  // retried canary runs again).
   absl::Status Save(store::Rollout& rollout, nlohmann::json state, std::string_view phase,
-                    const std::string& reason, bool finished);
+                    const std::string& reason, bool finished,
+                    const std::vector<store::AnalysisSample>& samples = {});
   // Records an event when the phase changed.
   void AnnouncePhase(const store::Rollout& rollout, std::string_view before,
                      std::string_view after, const std::string& reason);

@@ -593,6 +593,30 @@ absl::Status SqliteStore::UpdateRollout(const Rollout& rollout) {
   HUT_ASSIGN_OR_RETURN(std::string state_text,
                        Dump(rollout.state, absl::StrCat("state of rollout ", rollout.id)));
   std::lock_guard<std::mutex> lock(mu_);
+  return UpdateRolloutLocked(rollout, state_text);
+}
+
+absl::Status SqliteStore::UpdateRolloutWithSamples(const Rollout& rollout,
+                                                   const std::vector<AnalysisSample>& samples) {
+  HUT_ASSIGN_OR_RETURN(std::string state_text,
+                       Dump(rollout.state, absl::StrCat("state of rollout ", rollout.id)));
+  std::vector<std::string> texts;
+  for (const AnalysisSample& sample : samples) {
+    HUT_ASSIGN_OR_RETURN(texts.emplace_back(),
+                         Dump(sample.data, absl::StrCat("analysis sample of rollout ", rollout.id)));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction tx(*this);
+  HUT_RETURN_IF_ERROR(tx.Begin());
+  HUT_RETURN_IF_ERROR(UpdateRolloutLocked(rollout, state_text));
+  for (size_t i = 0; i < samples.size(); ++i) {
+    HUT_RETURN_IF_ERROR(AppendSampleLocked(rollout.id, samples[i].at, texts[i]));
+  }
+  return tx.Commit();
+}
+
+absl::Status SqliteStore::UpdateRolloutLocked(const Rollout& rollout,
+                                              const std::string& state_text) {
   HUT_ASSIGN_OR_RETURN(Statement q,
                        Prepare("UPDATE rollouts SET phase = ?, reason = ?, state = ?,"
                                " updated_at = ?, finished_at = ? WHERE id = ?"));
@@ -739,6 +763,11 @@ absl::Status SqliteStore::AppendAnalysisSample(int64_t rollout_id, TimePoint at,
   HUT_ASSIGN_OR_RETURN(std::string text,
                        Dump(sample, absl::StrCat("analysis sample of rollout ", rollout_id)));
   std::lock_guard<std::mutex> lock(mu_);
+  return AppendSampleLocked(rollout_id, at, text);
+}
+
+absl::Status SqliteStore::AppendSampleLocked(int64_t rollout_id, TimePoint at,
+                                             const std::string& text) {
   HUT_ASSIGN_OR_RETURN(
       Statement q,
       Prepare("INSERT INTO analysis_samples (rollout_id, seq, at, data) VALUES (?1,"

@@ -68,6 +68,8 @@ class SqliteStore final : public Store {
   // NotFound for an unknown id; FailedPrecondition if clearing finished_at
   // would make a second unfinished rollout of the service.
   absl::Status UpdateRollout(const Rollout& rollout) override;
+  absl::Status UpdateRolloutWithSamples(const Rollout& rollout,
+                                        const std::vector<AnalysisSample>& samples) override;
   absl::StatusOr<std::optional<Rollout>> GetRollout(int64_t id) override;
   absl::StatusOr<std::optional<Rollout>> LatestRollout(const std::string& environment,
                                                        const std::string& service) override;
@@ -92,6 +94,11 @@ class SqliteStore final : public Store {
   absl::StatusOr<int> SchemaVersion();
 
  private:
+  // The statements of UpdateRollout and AppendAnalysisSample, with mu_ held.
+  absl::Status UpdateRolloutLocked(const Rollout& rollout, const std::string& state_text)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status AppendSampleLocked(int64_t rollout_id, TimePoint at, const std::string& text)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   class Statement;
   class Transaction;
 

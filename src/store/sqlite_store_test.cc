@@ -392,6 +392,32 @@ TEST_F(SqliteStoreTest, EventsHaveIncreasingIdsAndFilter) {
   EXPECT_EQ(*store->LastEventId("", "payments"), 0);
 }
 
+TEST_F(SqliteStoreTest, RolloutAndItsSamplesAreSavedAllOrNothing) {
+  auto store = OpenFile();
+  ASSERT_NE(store, nullptr);
+  auto rollout = store->CreateRollout(MakeRollout("staging", "backend", 1, 2));
+  ASSERT_TRUE(rollout.ok()) << rollout.status();
+  ASSERT_TRUE(store->AppendAnalysisSample(rollout->id, clock_.Now(), {{"i", 0}}).ok());
+  Rollout updated = *rollout;
+  updated.phase = "analysing";
+  updated.state = {{"step", 1}};
+  ASSERT_TRUE(store
+                  ->UpdateRolloutWithSamples(updated, {{clock_.Now(), {{"i", 1}}},
+                                                       {clock_.Now(), {{"i", 2}}}})
+                  .ok());
+  EXPECT_EQ((*store->GetRollout(rollout->id))->phase, "analysing");
+  auto samples = store->AnalysisSamples(rollout->id);
+  ASSERT_THAT(*samples, SizeIs(3));
+  EXPECT_EQ((*samples)[2].data["i"], 2);
+
+  // An update that fails (no such rollout) saves none of its samples.
+  Rollout missing = updated;
+  missing.id = rollout->id + 100;
+  EXPECT_EQ(store->UpdateRolloutWithSamples(missing, {{clock_.Now(), {{"i", 3}}}}).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_THAT(*store->AnalysisSamples(missing.id), SizeIs(0));
+}
+
 TEST_F(SqliteStoreTest, AnalysisSamplesComeBackInOrderPerRollout) {
   auto store = OpenFile();
   ASSERT_NE(store, nullptr);

@@ -90,6 +90,11 @@ class Store {
   virtual absl::StatusOr<Rollout> CreateRollout(Rollout rollout) = 0;
   // Saves phase, reason, state, updated_at and finished_at of an existing rollout.
   virtual absl::Status UpdateRollout(const Rollout& rollout) = 0;
+  // UpdateRollout and AppendAnalysisSample of each of `samples` (of this
+  // rollout), all or nothing: a decision and the scrapes it came from are
+  // saved together, with one write to disk.
+  virtual absl::Status UpdateRolloutWithSamples(const Rollout& rollout,
+                                                const std::vector<AnalysisSample>& samples) = 0;
   virtual absl::StatusOr<std::optional<Rollout>> GetRollout(int64_t id) = 0;
   // The newest rollout of the service, finished or not.
   virtual absl::StatusOr<std::optional<Rollout>> LatestRollout(const std::string& environment,
