@@ -135,7 +135,9 @@ Result Measure(int n, int rounds) {
 
 int main(int argc, char** argv) {
   const int rounds = argc > 1 ? std::atoi(argv[1]) : 30;
-  std::printf("| canaries analysed at once | CPU per round (ms) | wall per round (ms) | CPU per canary per tick (us) |\n");
+  std::printf(
+      "| canaries analysed at once | CPU per round (ms) | wall per round (ms) |"
+      " CPU per canary per tick (us) |\n");
   std::printf("|---|---|---|---|\n");
   std::vector<int> sizes = {1, 10, 100, 1000};
   if (argc > 2) sizes.assign(argc - 2, 0);

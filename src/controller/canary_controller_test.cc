@@ -213,7 +213,8 @@ TEST_F(CanaryControllerTest, MetricsOutageRollsBackInsteadOfPromotingBlind) {
   metrics_.failing = true;
   ASSERT_TRUE(controller_->Deploy({.version = "2.0.0"}).ok());
   ASSERT_TRUE(TickUntil([&] { return Phase() == "rolled-back"; }, 90));
-  EXPECT_NE(Latest().reason.find("rolled back: no metrics for 1m"), std::string::npos) << Latest().reason;
+  EXPECT_NE(Latest().reason.find("rolled back: no metrics for 1m"), std::string::npos)
+      << Latest().reason;
   EXPECT_EQ(Events("analysis.promote").size(), 0u);
 }
 

@@ -139,9 +139,8 @@ AnalysisStep RolloutAnalysis::Step(const store::Rollout& rollout,
   analysis::Analyzer& analyzer = *run_->analyzer;
 
   // A new step's hold, or an extended one, runs on the same evidence.
-  if (hold_end > analyzer.analysis().hold_ends_at()) {
-    if (analyzer.ExtendHold(std::chrono::ceil<Duration>(hold_end - analyzer.analysis().hold_ends_at()))
-            .ok()) {
+  if (const TimePoint ends = analyzer.analysis().hold_ends_at(); hold_end > ends) {
+    if (analyzer.ExtendHold(std::chrono::ceil<Duration>(hold_end - ends)).ok()) {
       const analysis::HoldExtension& e = analyzer.recording().extensions.back();
       Record(analysis::ExtensionToJson(e), e.at);
     }

@@ -274,8 +274,9 @@ absl::StatusOr<store::Rollout> ServiceController::Command(rollout::Command comma
                        rollout.strategy, " strategy; only a canary can be told to ", name));
     }
     if (status.phase != Phase::kProgressing) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "cannot abort rollout ", rollout.id, ": it is ", std::string(rollout::PhaseName(status.phase))));
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot abort rollout ", rollout.id, ": it is ",
+                       std::string(rollout::PhaseName(status.phase))));
     }
     RollingStatus turned = rollout::TurnAround(status, "aborted by the operator", clock_.Now());
     HUT_RETURN_IF_ERROR(Save(rollout, ToJson(turned), rollout::PhaseName(turned.phase),
@@ -402,7 +403,8 @@ absl::Status ServiceController::TickCanary(store::Rollout rollout) {
   AnalysisStep step = analysis_.Step(rollout, status, config, environment_.policies.rollback);
   seen.analysis = step.analysis;
   if (step.decided) {
-    Record(rollout, absl::StrCat("analysis.", std::string(analysis::DecisionName(step.verdict->decision))),
+    const std::string decision(analysis::DecisionName(step.verdict->decision));
+    Record(rollout, absl::StrCat("analysis.", decision),
            absl::StrCat("rollout ", rollout.id, " analysis: ", step.verdict->Message()),
            step.verdict->Json());
   }

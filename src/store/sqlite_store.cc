@@ -602,8 +602,9 @@ absl::Status SqliteStore::UpdateRolloutWithSamples(const Rollout& rollout,
                        Dump(rollout.state, absl::StrCat("state of rollout ", rollout.id)));
   std::vector<std::string> texts;
   for (const AnalysisSample& sample : samples) {
-    HUT_ASSIGN_OR_RETURN(texts.emplace_back(),
-                         Dump(sample.data, absl::StrCat("analysis sample of rollout ", rollout.id)));
+    HUT_ASSIGN_OR_RETURN(
+        texts.emplace_back(),
+        Dump(sample.data, absl::StrCat("analysis sample of rollout ", rollout.id)));
   }
   std::lock_guard<std::mutex> lock(mu_);
   Transaction tx(*this);
