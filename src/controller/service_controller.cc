@@ -103,7 +103,8 @@ absl::StatusOr<store::Rollout> ServiceController::Deploy(const DeployRequest& re
   if (latest && !latest->finished_at) {
     return absl::FailedPreconditionError(
         absl::StrCat("rollout ", latest->id, " of ", service_.name, " in ", environment_.name,
-                     " is still running (", latest->phase, "); wait for it or abort it"));
+                     " is still running (", latest->phase,
+                     "); wait for it or abort it (`hut rollout abort`)"));
   }
   store::Revision revision;
   revision.environment = environment_.name;
@@ -153,8 +154,9 @@ absl::StatusOr<store::Rollout> ServiceController::Undo(std::optional<int> to_rev
   HUT_ASSIGN_OR_RETURN(std::optional<store::Rollout> latest,
                        store_.LatestRollout(environment_.name, service_.name));
   if (latest && !latest->finished_at) {
-    return absl::FailedPreconditionError(absl::StrCat("rollout ", latest->id,
-                                                      " is still running; wait for it"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("rollout ", latest->id, " is still running (", latest->phase,
+                     "); wait for it or abort it (`hut rollout abort`)"));
   }
   store::Revision revision = *target;
   revision.number = 0;
