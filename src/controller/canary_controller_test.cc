@@ -354,5 +354,34 @@ TEST_F(CanaryStepsTest, EachStepGetsItsShareAndTheAnalysisRunsOnAcrossSteps) {
   EXPECT_EQ(Events("analysis.promote").size(), 2u) << "one verdict per step";
 }
 
+// inconclusive: pause. A paused canary waits for a human, but is still
+// watched: a canary that turns bad while paused is rolled back.
+class CanaryPauseTest : public CanaryControllerTest {
+ protected:
+  std::string SpecText() const override {
+    std::string text = kSpec;
+    const std::string from = "rollback_window: 60s}";
+    text.replace(text.find(from), from.size(), "rollback_window: 60s, inconclusive: pause}");
+    return text;
+  }
+};
+
+TEST_F(CanaryPauseTest, NoTrafficPausesAndABadCanaryIsStillRolledBackWhilePaused) {
+  metrics_.traffic[2] = {0, 0, 1};  // the canary gets no requests
+  ASSERT_TRUE(controller_->Deploy({.version = "2.0.0"}).ok());
+  ASSERT_TRUE(TickUntil([&] { return Phase() == "paused"; }, 60));
+  EXPECT_NE(Latest().reason.find("inconclusive"), std::string::npos) << Latest().reason;
+  for (int i = 0; i < 40; ++i) Tick();  // a human takes a while
+  EXPECT_EQ(Phase(), "paused") << "never promoted on no data";
+
+  metrics_.traffic[2] = {30, 0.20, 1};
+  ASSERT_TRUE(TickUntil([&] { return Phase() == "rolled-back"; }, 20));
+  EXPECT_NE(Latest().reason.find("error rate"), std::string::npos) << Latest().reason;
+  auto run = LoadRecordedRun(*store_, Latest().id, 0, AnalysisKind::kCanary);
+  ASSERT_TRUE(run.ok() && run->has_value());
+  EXPECT_EQ(analysis::Analyze(**run)->back().decision, analysis::Decision::kRollback)
+      << "the recording replays to the live outcome";
+}
+
 }  // namespace
 }  // namespace hut::controller

@@ -146,6 +146,17 @@ AnalysisStep RolloutAnalysis::Step(const store::Rollout& rollout,
     }
   }
   const TimePoint now = clock_.Now();
+  // A paused canary stays watched while a human decides: a final promote or
+  // inconclusive verdict is reopened, so the rollback rules keep running.
+  if (status.phase == CanaryPhase::kPaused && analyzer.verdict().final &&
+      analyzer.verdict().decision != analysis::Decision::kRollback) {
+    const Duration more =
+        std::chrono::ceil<Duration>(now + step.hold - analyzer.analysis().hold_ends_at());
+    if (more > Duration(0) && analyzer.ExtendHold(more).ok()) {
+      const analysis::HoldExtension& e = analyzer.recording().extensions.back();
+      Record(analysis::ExtensionToJson(e), e.at);
+    }
+  }
   if (analyzer.recording().samples.empty() || now - run_->last_scrape >= options_.scrape_interval) {
     analyzer.Tick();
     run_->last_scrape = now;
