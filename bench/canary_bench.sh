@@ -21,27 +21,8 @@ rounds=${ROUNDS:-5}
 hold=${HOLD:-30s}
 cd "$(dirname "$0")/.."
 repo=$(pwd)
-bin=$(cd "$build_dir/bin" && pwd)
-work=$(mktemp -d /tmp/hut-canary-bench-XXXXXX)
-chmod 755 "$work"
-export HOME=$work
-export HUT_ADDR=127.0.0.1:$(shuf -i 20000-32000 -n 1)
-up_pid=""
-load_pid=""
-
-cleanup() {
-  [ -n "$load_pid" ] && kill -INT "$load_pid" 2>/dev/null && wait "$load_pid" 2>/dev/null
-  if [ -n "$up_pid" ]; then
-    "$bin/hut" down >/dev/null 2>&1 || kill -TERM "$up_pid"
-    wait "$up_pid" 2>/dev/null
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
-api() { curl -fs -H "Authorization: Bearer $(cat "$work/state/admin-token")" "http://$HUT_ADDR$1"; }
-between() { python3 -c 'import sys,datetime as d; f=lambda s: d.datetime.fromisoformat(s.replace("Z","+00:00")); print("%.3f" % (f(sys.argv[2])-f(sys.argv[1])).total_seconds())' "$1" "$2"; }
+source bench/lib.sh
+bench_setup canary-bench
 
 start_load() {  # start_load JSON
   "$bin/hut-load" --port 8080 --rate 300 --target '/api/v1/pages?q=canary' \
@@ -49,7 +30,6 @@ start_load() {  # start_load JSON
   load_pid=$!
   sleep 0.5
 }
-stop_load() { kill -INT "$load_pid"; wait "$load_pid"; load_pid=""; }
 
 # The events of the backend's latest rollout.
 rollout_events() {
@@ -65,13 +45,7 @@ sed -e "s|build/bin/foohut-api|$bin/foohut-api|" -e "s|--static, web/|--static, 
   foohut.yaml >"$work/foohut.yaml"
 grep -q "analysis: $hold" "$work/foohut.yaml" || { echo "could not set the hold in foohut.yaml"; exit 1; }
 
-"$bin/hut" up -f "$work/foohut.yaml" --env staging --state "$work/state" >"$work/up.log" 2>&1 &
-up_pid=$!
-for _ in $(seq 1 600); do
-  "$bin/hut" rollout history backend >/dev/null 2>&1 && break
-  kill -0 "$up_pid" 2>/dev/null || { cat "$work/up.log"; exit 1; }
-  sleep 0.2
-done
+hut_up "$work/foohut.yaml"
 "$bin/hut" deploy backend 0.9.0 --wait >/dev/null || { echo "first deploy failed"; exit 1; }
 
 echo "# Canary at 20 % errors, 30 req/s of 300 (3 replicas + 1 canary at 10 %, 1 s scrapes)"
@@ -91,8 +65,8 @@ for i in $(seq 1 "$rounds"); do
   zero=$(jq -r '[.[] | select(.type == "replica.weight" and .data.weight == 0)][0].at // empty' <<<"$events")
   rule=$(jq -r '[.[] | select(.type == "analysis.rollback")][0].data.rule // "-"' <<<"$events")
   d=-; z=-
-  [ -n "$analysing" ] && [ -n "$verdict" ] && d=$(between "$analysing" "$verdict") && detect+=("$d")
-  [ -n "$verdict" ] && [ -n "$zero" ] && z=$(between "$verdict" "$zero") && cut+=("$z")
+  [ -n "$analysing" ] && [ -n "$verdict" ] && d=$(between "$analysing" "$verdict" 3) && detect+=("$d")
+  [ -n "$verdict" ] && [ -n "$zero" ] && z=$(between "$verdict" "$zero" 3) && cut+=("$z")
   echo "| $i | exit $code | $d | $z | $(jq --arg v "$version" '.by_header[$v] // 0' "$work/errors-$i.json") | $(jq .failed "$work/errors-$i.json") | $rule |"
 done
 echo
@@ -116,7 +90,7 @@ for i in $(seq 1 "$rounds"); do
   verdict=$(first_at "$events" analysis.rollback)
   rule=$(jq -r '[.[] | select(.type == "analysis.rollback")][0].data.rule // "-"' <<<"$events")
   d=-
-  [ -n "$analysing" ] && [ -n "$verdict" ] && d=$(between "$analysing" "$verdict") && slow+=("$d")
+  [ -n "$analysing" ] && [ -n "$verdict" ] && d=$(between "$analysing" "$verdict" 3) && slow+=("$d")
   echo "| $i | exit $code | $d | $rule |"
 done
 echo

@@ -14,29 +14,10 @@ set -uo pipefail
 build_dir=${1:-build}
 rounds=${ROUNDS:-3}
 cd "$(dirname "$0")/.."
-bin=$(cd "$build_dir/bin" && pwd)
-work=$(mktemp -d /tmp/hut-bench-XXXXXX)
-chmod 755 "$work"
-export HOME=$work
-export HUT_ADDR=127.0.0.1:$(shuf -i 20000-32000 -n 1)
-up_pid=""
-load_pid=""
-
-cleanup() {
-  [ -n "$load_pid" ] && kill -INT "$load_pid" 2>/dev/null && wait "$load_pid" 2>/dev/null
-  if [ -n "$up_pid" ]; then
-    "$bin/hut" down >/dev/null 2>&1 || kill -TERM "$up_pid"
-    wait "$up_pid" 2>/dev/null
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source bench/lib.sh
+bench_setup bench
 
 now() { date +%s.%N; }
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
-api() { curl -fs -H "Authorization: Bearer $(cat "$work/state/admin-token")" "http://$HUT_ADDR$1"; }
-# Seconds between two RFC 3339 timestamps.
-between() { python3 -c 'import sys,datetime as d; f=lambda s: d.datetime.fromisoformat(s.replace("Z","+00:00")); print("%.2f" % (f(sys.argv[2])-f(sys.argv[1])).total_seconds())' "$1" "$2"; }
 
 start_load() {  # start_load PORT RATE JSON
   "$bin/hut-load" --port "$1" --rate "$2" --target /healthz --target '/api/v1/pages?q=canary' \
@@ -44,15 +25,8 @@ start_load() {  # start_load PORT RATE JSON
   load_pid=$!
   sleep 0.5
 }
-stop_load() { kill -INT "$load_pid"; wait "$load_pid"; load_pid=""; }
 
-"$bin/hut" up -f foohut.yaml --env staging --state "$work/state" >"$work/up.log" 2>&1 &
-up_pid=$!
-for _ in $(seq 1 600); do
-  "$bin/hut" rollout history backend >/dev/null 2>&1 && break
-  kill -0 "$up_pid" 2>/dev/null || { cat "$work/up.log"; exit 1; }
-  sleep 0.2
-done
+hut_up foohut.yaml
 "$bin/hut" deploy backend 0.9.0 --wait >/dev/null || { echo "first deploy failed"; exit 1; }
 
 echo "# Rolling deployments, 3 replicas, staging policies (maxSurge 1, maxUnavailable 0, checks every 2s)"
@@ -92,7 +66,9 @@ for i in $(seq 1 "$rounds"); do
   id=$(jq .id <<<"$rollout")
   events=$(api "/api/v1/events?service=backend&limit=1000" | jq --argjson id "$id" '[.events[] | select(.rollout_id == $id)]')
   started=$(jq -r '[.[] | select(.type == "rollout.started")][0].at' <<<"$events")
-  decided=$(jq -r '[.[] | select(.type == "rollout.rolling-back")][0].at' <<<"$events")
+  # A rollback whose previous revision still serves in full ends on the tick
+  # that decides it: progressing -> rolled-back.
+  decided=$(jq -r '[.[] | select(.type == "rollout.rolling-back" or .type == "rollout.rolled-back")][0].at' <<<"$events")
   done_at=$(jq -r '[.[] | select(.type == "rollout.rolled-back")][0].at' <<<"$events")
   echo "| backend $version | exit $code | $(between "$started" "$decided") | $(between "$decided" "$done_at") | $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') | $(jq .sent "$work/broken-$i.json") | $(jq .failed "$work/broken-$i.json") |"
 done
