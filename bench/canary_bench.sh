@@ -39,6 +39,21 @@ rollout_events() {
 }
 first_at() { jq -r --arg t "$2" '[.[] | select(.type == $t)][0].at // empty' <<<"$1"; }
 
+# The backend's latest rollback, from its events: sets `detected` (analysing
+# -> rollback verdict, s), `zeroed` (verdict -> canary weight 0, s) and
+# `rule` (the rule that fired); "-" for what did not happen.
+read_rollback() {
+  local events analysing verdict zero
+  events=$(rollout_events)
+  analysing=$(first_at "$events" rollout.analysing)
+  verdict=$(first_at "$events" analysis.rollback)
+  zero=$(jq -r '[.[] | select(.type == "replica.weight" and .data.weight == 0)][0].at // empty' <<<"$events")
+  rule=$(jq -r '[.[] | select(.type == "analysis.rollback")][0].data.rule // "-"' <<<"$events")
+  detected=-; zeroed=-
+  [ -n "$analysing" ] && [ -n "$verdict" ] && detected=$(between "$analysing" "$verdict" 3)
+  [ -n "$verdict" ] && [ -n "$zero" ] && zeroed=$(between "$verdict" "$zero" 3)
+}
+
 # foohut.yaml with absolute paths, the hold shortened and no rollback window.
 sed -e "s|build/bin/foohut-api|$bin/foohut-api|" -e "s|--static, web/|--static, $repo/web/|" \
   -e "s|analysis: 5m |analysis: $hold |" -e "s|rollback_window: 5m |rollback_window: 0s |" \
@@ -59,15 +74,10 @@ for i in $(seq 1 "$rounds"); do
   "$bin/hut" deploy backend "$version" --strategy canary --set FOOHUT_FAULTS=errors=0.2 --wait >/dev/null
   code=$?
   stop_load
-  events=$(rollout_events)
-  analysing=$(first_at "$events" rollout.analysing)
-  verdict=$(first_at "$events" analysis.rollback)
-  zero=$(jq -r '[.[] | select(.type == "replica.weight" and .data.weight == 0)][0].at // empty' <<<"$events")
-  rule=$(jq -r '[.[] | select(.type == "analysis.rollback")][0].data.rule // "-"' <<<"$events")
-  d=-; z=-
-  [ -n "$analysing" ] && [ -n "$verdict" ] && d=$(between "$analysing" "$verdict" 3) && detect+=("$d")
-  [ -n "$verdict" ] && [ -n "$zero" ] && z=$(between "$verdict" "$zero" 3) && cut+=("$z")
-  echo "| $i | exit $code | $d | $z | $(jq --arg v "$version" '.by_header[$v] // 0' "$work/errors-$i.json") | $(jq .failed "$work/errors-$i.json") | $rule |"
+  read_rollback
+  [ "$detected" != - ] && detect+=("$detected")
+  [ "$zeroed" != - ] && cut+=("$zeroed")
+  echo "| $i | exit $code | $detected | $zeroed | $(jq --arg v "$version" '.by_header[$v] // 0' "$work/errors-$i.json") | $(jq .failed "$work/errors-$i.json") | $rule |"
 done
 echo
 echo "median analysing -> rollback: $(printf '%s\n' "${detect[@]}" | median) s; median verdict -> weight 0: $(printf '%s\n' "${cut[@]}" | median) s"
@@ -85,13 +95,9 @@ for i in $(seq 1 "$rounds"); do
   "$bin/hut" deploy backend "6.$i.1-slow" --strategy canary --set FOOHUT_FAULTS=latency=60ms --wait >/dev/null
   code=$?
   stop_load
-  events=$(rollout_events)
-  analysing=$(first_at "$events" rollout.analysing)
-  verdict=$(first_at "$events" analysis.rollback)
-  rule=$(jq -r '[.[] | select(.type == "analysis.rollback")][0].data.rule // "-"' <<<"$events")
-  d=-
-  [ -n "$analysing" ] && [ -n "$verdict" ] && d=$(between "$analysing" "$verdict" 3) && slow+=("$d")
-  echo "| $i | exit $code | $d | $rule |"
+  read_rollback
+  [ "$detected" != - ] && slow+=("$detected")
+  echo "| $i | exit $code | $detected | $rule |"
 done
 echo
 echo "median analysing -> rollback: $(printf '%s\n' "${slow[@]}" | median) s"

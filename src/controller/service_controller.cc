@@ -427,11 +427,13 @@ absl::Status ServiceController::TickCanary(store::Rollout rollout) {
   }
   state["progress"] = CanaryProgress(plan.status, config.policy,
                                      CanaryShare(observed, plan.status.target_revision));
-  if (step.verdict != nullptr) {
+  // The live view of the analysis changes with each scrape; between scrapes
+  // (and after the analysis ends) the last one stays on show.
+  if (step.verdict != nullptr && (step.scraped || step.decided)) {
     state["analysis"] = step.verdict->Json();
     state["analysis"]["kind"] = std::string(AnalysisKindName(step.kind));
   } else if (auto last = rollout.state.find("analysis"); last != rollout.state.end()) {
-    state["analysis"] = *last;  // the last verdict stays on show
+    state["analysis"] = *last;
   }
   // The decision and the scrapes it came from are saved together.
   if (absl::Status saved =

@@ -516,6 +516,12 @@ absl::StatusOr<Rollout> ReadRollout(const auto& q) {
 
 }  // namespace
 
+absl::StatusOr<std::optional<Rollout>> SqliteStore::QueryFirstRollout(Statement& q) {
+  HUT_ASSIGN_OR_RETURN(std::vector<Rollout> rollouts, QueryRollouts(q));
+  if (rollouts.empty()) return std::nullopt;
+  return std::move(rollouts.front());
+}
+
 absl::StatusOr<std::vector<Rollout>> SqliteStore::QueryRollouts(Statement& q) {
   std::vector<Rollout> out;
   int rc;
@@ -646,9 +652,7 @@ absl::StatusOr<std::optional<Rollout>> SqliteStore::GetRollout(int64_t id) {
   HUT_ASSIGN_OR_RETURN(Statement q,
                        Prepare("SELECT " HUT_ROLLOUT_COLUMNS " FROM rollouts WHERE id = ?"));
   q.Bind(1, id);
-  HUT_ASSIGN_OR_RETURN(std::vector<Rollout> rollouts, QueryRollouts(q));
-  if (rollouts.empty()) return std::nullopt;
-  return std::move(rollouts.front());
+  return QueryFirstRollout(q);
 }
 
 absl::StatusOr<std::optional<Rollout>> SqliteStore::LatestRollout(const std::string& environment,
@@ -659,9 +663,7 @@ absl::StatusOr<std::optional<Rollout>> SqliteStore::LatestRollout(const std::str
                                             " ORDER BY id DESC LIMIT 1"));
   q.Bind(1, environment);
   q.Bind(2, service);
-  HUT_ASSIGN_OR_RETURN(std::vector<Rollout> rollouts, QueryRollouts(q));
-  if (rollouts.empty()) return std::nullopt;
-  return std::move(rollouts.front());
+  return QueryFirstRollout(q);
 }
 
 absl::StatusOr<std::optional<Rollout>> SqliteStore::LatestRolloutTo(
@@ -673,9 +675,7 @@ absl::StatusOr<std::optional<Rollout>> SqliteStore::LatestRolloutTo(
   q.Bind(1, environment);
   q.Bind(2, service);
   q.Bind(3, static_cast<int64_t>(to_revision));
-  HUT_ASSIGN_OR_RETURN(std::vector<Rollout> rollouts, QueryRollouts(q));
-  if (rollouts.empty()) return std::nullopt;
-  return std::move(rollouts.front());
+  return QueryFirstRollout(q);
 }
 
 absl::StatusOr<std::vector<Rollout>> SqliteStore::UnfinishedRollouts() {

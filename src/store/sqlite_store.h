@@ -110,6 +110,9 @@ class SqliteStore final : public Store {
   absl::StatusOr<Statement> Prepare(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Exec(const char* sql, const std::string& what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Error(int rc, const std::string& what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The first rollout `statement` selects, if any.
+  absl::StatusOr<std::optional<Rollout>> QueryFirstRollout(Statement& statement)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::vector<Rollout>> QueryRollouts(Statement& statement)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::optional<int64_t>> UnfinishedRolloutId(const std::string& environment,
