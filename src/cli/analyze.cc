@@ -23,9 +23,11 @@
 #include "src/analysis/analysis.h"
 #include "src/analysis/record.h"
 #include "src/common/log.h"
+#include "src/common/resources.h"
 #include "src/common/units.h"
 #include "src/spec/load.h"
 #include "src/spec/spec.h"
+#include "src/spec/yaml_limits.h"
 
 namespace hut::cli {
 namespace {
@@ -48,17 +50,14 @@ absl::Status Bad(const std::string& path, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": ", what));
 }
 
+// Recorded runs are a few MiB at most; the cap keeps a wrong path (a device,
+// a huge log) from filling memory.
+constexpr size_t kMaxInputBytes = 64u << 20;
+
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return Bad(path, "cannot read file: it is a directory");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Bad(path, absl::StrCat("cannot read file: ", std::strerror(errno)));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return Bad(path, "cannot read file: read error");
-  return text.str();
+  absl::StatusOr<std::string> text = ReadFileCapped(path, kMaxInputBytes);
+  if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
+  return text;
 }
 
 absl::StatusOr<json> ParseJson(const std::string& text, const std::string& path) {
@@ -112,6 +111,10 @@ absl::StatusOr<json> ParseDocument(const std::string& text, const std::string& p
   const size_t first = text.find_first_not_of(" \t\r\n");
   if (first == std::string::npos) return Bad(path, "the file is empty");
   if (text[first] == '{' || text[first] == '[') return ParseJson(text, path);
+  if (std::optional<spec::YamlLimitError> e = spec::CheckYamlLimits(text)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ":", e->line, ":", e->column, ": ", e->message));
+  }
   try {
     return YamlToJson(YAML::Load(text));
   } catch (const YAML::Exception& e) {

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,6 +48,22 @@ std::vector<std::string> BuildEnv(const ProcessOptions& options) {
   out.reserve(vars.size());
   for (const auto& [k, v] : vars) out.push_back(absl::StrCat(k, "=", v));
   return out;
+}
+
+// Marks every descriptor above `last_kept` close-on-exec, so that a child
+// gets its stdio and nothing else of ours: not a listening socket, a
+// client's connection or a log file opened by code that forgot O_CLOEXEC
+// (Asio's sockets among them). Async-signal-safe: for the child after fork.
+void CloseOnExecAbove(int last_kept, long max_fd) {
+  constexpr unsigned kCloseRangeCloexec = 1u << 2;  // CLOSE_RANGE_CLOEXEC, Linux 5.11
+  if (syscall(SYS_close_range, static_cast<unsigned>(last_kept + 1), ~0u,
+              kCloseRangeCloexec) == 0) {
+    return;
+  }
+  for (long fd = last_kept + 1; fd < max_fd; ++fd) {
+    const int flags = fcntl(static_cast<int>(fd), F_GETFD);
+    if (flags >= 0) fcntl(static_cast<int>(fd), F_SETFD, flags | FD_CLOEXEC);
+  }
 }
 
 void CloseIfOpen(int& fd) {
@@ -114,6 +131,7 @@ absl::StatusOr<std::unique_ptr<Process>> Process::Spawn(const ProcessOptions& op
   }
   const char* working_dir = options.working_dir.empty() ? nullptr : options.working_dir.c_str();
   pid_t parent = getpid();
+  const long max_fd = sysconf(_SC_OPEN_MAX);
 
   pid_t pid = fork();
   if (pid < 0) {
@@ -137,6 +155,7 @@ absl::StatusOr<std::unique_ptr<Process>> Process::Spawn(const ProcessOptions& op
     if (child_err >= 0) dup2(child_err, STDERR_FILENO);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+    CloseOnExecAbove(STDERR_FILENO, max_fd);
     if (working_dir != nullptr && chdir(working_dir) != 0) {
       int err = errno;
       (void)!write(exec_pipe[1], &err, sizeof err);

@@ -49,7 +49,9 @@ struct ExitStatus {
   std::string ToString() const;  // "exit code 1", "killed by signal 9 (Killed)"
 };
 
-// A child process. Owns it: the destructor kills (SIGKILL) and reaps a child
+// A child process. It gets stdin from /dev/null, stdout and stderr as
+// configured, and no other descriptor of the parent's: every other one is
+// closed at exec, whether or not it was opened with O_CLOEXEC. Owns it: the destructor kills (SIGKILL) and reaps a child
 // that is still running, so a Process never outlives its owner unnoticed.
 // Not safe for concurrent use.
 class Process {

@@ -1,6 +1,11 @@
 #include "src/common/subprocess.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+
 #include <signal.h>
 
 namespace hut {
@@ -70,4 +75,25 @@ TEST(ProcessTest, DestructorKillsARunningChild) {
 }
 
 }  // namespace
+// Every descriptor but stdio is closed at exec, even one opened without
+// O_CLOEXEC.
+TEST(ProcessTest, ChildGetsOnlyStdio) {
+  int leaky[2];
+  ASSERT_EQ(pipe(leaky), 0);
+  ProcessOptions opts;
+  opts.argv = {"sleep", "5"};
+  opts.stdout_mode = OutputMode::kPipe;
+  auto p = Process::Spawn(opts);
+  close(leaky[0]);
+  close(leaky[1]);
+  ASSERT_TRUE(p.ok()) << p.status();
+  std::set<int> fds;
+  for (const auto& e : std::filesystem::directory_iterator(
+           "/proc/" + std::to_string((*p)->pid()) + "/fd")) {
+    fds.insert(std::stoi(e.path().filename().string()));
+  }
+  EXPECT_EQ(fds, (std::set<int>{0, 1, 2}));
+  (*p)->Stop(std::chrono::milliseconds(1000));
+}
+
 }  // namespace hut

@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
+#include <system_error>
 #include <type_traits>
 
 #include <boost/asio.hpp>
@@ -23,16 +25,29 @@ constexpr uint64_t kMaxResponseBody = 256ull << 20;
 constexpr size_t kMaxErrorBody = 1 << 20;  // a non-2xx answer to FetchStream
 constexpr size_t kStreamPiece = 16 * 1024;
 
-// Runs one exchange as a chain of async operations on a private io_context so
-// that a single deadline (tcp_stream expiry) covers connect, write and read.
+// The calling thread's event loop, made on first use and reused by every
+// exchange on that thread: an io_context costs an epoll and an eventfd
+// descriptor, so one per request would run a busy process out of them.
+// Throws what io_context's constructor throws (std::system_error).
+asio::io_context& ThreadLoop() {
+  thread_local std::unique_ptr<asio::io_context> loop;
+  if (!loop) loop = std::make_unique<asio::io_context>(1);
+  return *loop;
+}
+
+// Runs one exchange as a chain of async operations on the thread's event loop
+// so that a single deadline (tcp_stream expiry) covers connect, write and
+// read. Every operation has completed when Start or ReadSome returns, so the
+// loop is idle between exchanges.
 // Body is string_body for Fetch (the whole answer) and buffer_body for
 // FetchStream (the head, then the body piece by piece with ReadSome).
 template <class Body>
 class Exchange {
  public:
-  explicit Exchange(const ClientRequest& request)
+  Exchange(const ClientRequest& request, asio::io_context& ioc)
       : request_(request),
         where_(request.host + ":" + std::to_string(request.port)),
+        ioc_(ioc),
         resolver_(ioc_),
         stream_(ioc_) {}
 
@@ -42,6 +57,7 @@ class Exchange {
     if (absl::Status s = BuildRequest(); !s.ok()) return s;
     deadline_ = std::chrono::steady_clock::now() + request_.timeout;
     stream_.expires_at(deadline_);
+    ioc_.restart();
     error_code ec;
     const asio::ip::address address = asio::ip::make_address(request_.host, ec);
     if (!ec) {
@@ -171,7 +187,7 @@ class Exchange {
 
   const ClientRequest& request_;
   const std::string where_;
-  asio::io_context ioc_;
+  asio::io_context& ioc_;
   tcp::resolver resolver_;
   beast::tcp_stream stream_;
   std::chrono::steady_clock::time_point deadline_;
@@ -182,6 +198,30 @@ class Exchange {
   absl::Status status_;
 };
 
+// Runs `exchange` on the thread's loop. Asio reports what the system refuses
+// it (no descriptor left for an event loop or a socket, no memory) by
+// throwing; here that becomes a status, so running short of descriptors
+// fails a request, never the process.
+absl::Status Exhausted(const ClientRequest& request, std::string_view why) {
+  return absl::ResourceExhaustedError(request.method + " " + request.target + " to " +
+                                      request.host + ":" + std::to_string(request.port) + ": " +
+                                      std::string(why));
+}
+
+template <class F>
+absl::StatusOr<ClientResponse> Guarded(const ClientRequest& request, F&& exchange) {
+  try {
+    return exchange(ThreadLoop());
+  } catch (const std::system_error& e) {
+    return Exhausted(request, e.what());
+  } catch (const boost::system::system_error& e) {
+    return Exhausted(request, e.what());
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(request.method + " " + request.target +
+                                        ": out of memory");
+  }
+}
+
 }  // namespace
 
 std::optional<std::string> ClientResponse::Header(std::string_view name) const {
@@ -191,39 +231,43 @@ std::optional<std::string> ClientResponse::Header(std::string_view name) const {
 }
 
 absl::StatusOr<ClientResponse> Fetch(const ClientRequest& request) {
-  Exchange<bhttp::string_body> exchange(request);
-  HUT_RETURN_IF_ERROR(exchange.Start());
-  return exchange.Result();
+  return Guarded(request, [&](asio::io_context& ioc) -> absl::StatusOr<ClientResponse> {
+    Exchange<bhttp::string_body> exchange(request, ioc);
+    HUT_RETURN_IF_ERROR(exchange.Start());
+    return exchange.Result();
+  });
 }
 
 absl::StatusOr<ClientResponse> FetchStream(const ClientRequest& request,
                                            const StreamCallback& on_data) {
-  Exchange<bhttp::buffer_body> exchange(request);
-  HUT_RETURN_IF_ERROR(exchange.Start());
-  ClientResponse out = exchange.Result();
-  const bool streamed = out.status >= 200 && out.status < 300;
-  // Not eager: an eager parser that has delivered a chunk goes on to read the
-  // next chunk's header, and so would wait for the next chunk to arrive.
-  auto& parser = exchange.parser();
-  std::string piece(kStreamPiece, '\0');
-  while (!parser.is_done()) {
-    bhttp::buffer_body::value_type& body = parser.get().body();
-    body.data = piece.data();
-    body.size = piece.size();
-    const absl::Status read = exchange.ReadSome();
-    const size_t n = piece.size() - body.size;
-    if (n > 0) {
-      const std::string_view got(piece.data(), n);
-      if (streamed) {
-        if (!on_data(got)) return out;
-      } else {
-        out.body.append(got.substr(0, kMaxErrorBody - out.body.size()));
-        if (out.body.size() == kMaxErrorBody) return out;
+  return Guarded(request, [&](asio::io_context& ioc) -> absl::StatusOr<ClientResponse> {
+    Exchange<bhttp::buffer_body> exchange(request, ioc);
+    HUT_RETURN_IF_ERROR(exchange.Start());
+    ClientResponse out = exchange.Result();
+    const bool streamed = out.status >= 200 && out.status < 300;
+    // Not eager: an eager parser that has delivered a chunk goes on to read
+    // the next chunk's header, and so would wait for the next chunk to arrive.
+    auto& parser = exchange.parser();
+    std::string piece(kStreamPiece, '\0');
+    while (!parser.is_done()) {
+      bhttp::buffer_body::value_type& body = parser.get().body();
+      body.data = piece.data();
+      body.size = piece.size();
+      const absl::Status read = exchange.ReadSome();
+      const size_t n = piece.size() - body.size;
+      if (n > 0) {
+        const std::string_view got(piece.data(), n);
+        if (streamed) {
+          if (!on_data(got)) return out;
+        } else {
+          out.body.append(got.substr(0, kMaxErrorBody - out.body.size()));
+          if (out.body.size() == kMaxErrorBody) return out;
+        }
       }
+      HUT_RETURN_IF_ERROR(read);
     }
-    HUT_RETURN_IF_ERROR(read);
-  }
-  return out;
+    return out;
+  });
 }
 
 }  // namespace hut::http

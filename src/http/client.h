@@ -31,6 +31,9 @@ struct ClientResponse {
 
 // One request on a fresh connection, synchronously. A transport failure
 // (refused, reset, timeout) is an error status; any HTTP status is a value.
+// Each calling thread keeps one event loop for all its requests; when the
+// process is out of file descriptors or memory the answer is
+// ResourceExhausted, never an exception. Safe to call from any thread.
 absl::StatusOr<ClientResponse> Fetch(const ClientRequest& request);
 
 // Receives a streamed body piece by piece; false stops reading.

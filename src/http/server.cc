@@ -34,6 +34,7 @@ constexpr size_t kReadChunk = 4096;
 constexpr std::chrono::milliseconds kLingerTime{1000};
 constexpr size_t kLingerBytes = 1 << 20;
 constexpr std::chrono::milliseconds kAcceptRetry{50};
+constexpr std::chrono::seconds kReportEvery{5};
 
 std::string EndpointString(const tcp::endpoint& endpoint) {
   const asio::ip::address address = endpoint.address();
@@ -118,6 +119,18 @@ class Session : public std::enable_shared_from_this<Session> {
   void CloseIfIdle();
   // Only when no I/O thread runs.
   void ForceClose();
+  // Closes the connection if it is idle or still reading a request (an idle
+  // keep-alive or a slow client), to make room for a new one. Posts to the
+  // strand.
+  void Evict();
+  // For choosing whom to evict, from any thread: 2 idle, 1 reading a
+  // request, 0 busy (handling, writing, streaming) or closed.
+  int evictable() const { return evictable_.load(std::memory_order_relaxed); }
+  // When the connection entered its current state (steady clock).
+  std::chrono::steady_clock::time_point since() const {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(since_.load(std::memory_order_relaxed)));
+  }
 
   // A streamed response, on the strand; posted by StreamChannel. BeginStream
   // writes the head, StreamWrite one piece, EndStream the end (after the body
@@ -151,12 +164,16 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnLinger(error_code ec, size_t bytes);
   void Close();
   void SetActive(bool active);
+  void SetState(State state);
 
   ServerImpl& server_;
   beast::tcp_stream stream_;
   std::string remote_;
   uint64_t id_ = 0;
   State state_ = State::kIdle;
+  std::atomic<int> evictable_{2};  // mirrors state_ for other threads
+  std::atomic<std::chrono::steady_clock::rep> since_{
+      std::chrono::steady_clock::now().time_since_epoch().count()};
   bool active_ = false;  // counted in ServerImpl::active_
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -508,17 +525,74 @@ class ServerImpl final : public Server {
   void OnAccept(error_code ec, tcp::socket socket) {
     if (stopping_ || ec == asio::error::operation_aborted) return;
     if (ec) {
-      // Out of file descriptors, typically: wait a little rather than spin.
-      logger_.Error("accept failed", {{"error", ec.message()}});
+      // Out of file descriptors, typically: wait a little rather than spin,
+      // and say so once in a while rather than on every retry.
+      ++accept_failures_;
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_accept_report_ >= kReportEvery) {
+        logger_.Error("accept failed", {{"error", ec.message()}, {"failures", accept_failures_}});
+        last_accept_report_ = now;
+        accept_failures_ = 0;
+      }
       accept_retry_.expires_after(kAcceptRetry);
       accept_retry_.async_wait([this](error_code ec) {
         if (!ec && !stopping_) Accept();
       });
       return;
     }
+    if (!MakeRoom()) {
+      error_code ignored;
+      socket.close(ignored);  // every connection is busy: refuse this one
+      Accept();
+      return;
+    }
     socket.set_option(tcp::no_delay(true), ec);
     std::make_shared<Session>(*this, std::move(socket))->Start();
     Accept();
+  }
+
+  // At max_connections, evicts the connection that has waited longest while
+  // idle, else the one that has been reading its request longest; false when
+  // every connection is busy. A flood of idle or slow connections so costs
+  // the oldest of them, never the server's descriptors or a real client.
+  bool MakeRoom() {
+    std::shared_ptr<Session> victim;
+    size_t live = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (options_.max_connections <= 0 ||
+          sessions_.size() < static_cast<size_t>(options_.max_connections)) {
+        return true;
+      }
+      live = sessions_.size();
+      int best_rank = 0;
+      auto best_since = std::chrono::steady_clock::time_point::max();
+      for (auto& [id, weak] : sessions_) {
+        std::shared_ptr<Session> s = weak.lock();
+        if (!s) continue;
+        const int rank = s->evictable();
+        if (rank == 0) continue;
+        const auto since = s->since();
+        if (rank > best_rank || (rank == best_rank && since < best_since)) {
+          best_rank = rank;
+          best_since = since;
+          victim = std::move(s);
+        }
+      }
+    }
+    ++evictions_;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_eviction_report_ >= kReportEvery) {
+      logger_.Warn(victim ? "connection limit reached: closing the oldest idle or slow connection"
+                          : "connection limit reached and every connection busy: refusing",
+                   {{"limit", options_.max_connections}, {"open", live},
+                    {"since_last_report", evictions_}});
+      last_eviction_report_ = now;
+      evictions_ = 0;
+    }
+    if (!victim) return false;
+    victim->Evict();
+    return true;
   }
 
   ServerOptions options_;
@@ -548,6 +622,11 @@ class ServerImpl final : public Server {
   asio::strand<asio::io_context::executor_type> accept_strand_;
   tcp::acceptor acceptor_;
   asio::steady_timer accept_retry_;
+  // On accept_strand_: rate-limited reports of accept failures and evictions.
+  int accept_failures_ = 0;
+  int evictions_ = 0;
+  std::chrono::steady_clock::time_point last_accept_report_{};
+  std::chrono::steady_clock::time_point last_eviction_report_{};
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::vector<std::thread> io_threads_;
   asio::thread_pool workers_;
@@ -581,6 +660,21 @@ void Session::ForceClose() {
   if (state_ != State::kClosed) Close();
 }
 
+void Session::Evict() {
+  evictable_.store(0, std::memory_order_relaxed);  // not chosen twice
+  asio::post(stream_.get_executor(), [self = shared_from_this()] {
+    if (self->state_ == State::kIdle || self->state_ == State::kReading) self->Close();
+  });
+}
+
+void Session::SetState(State state) {
+  state_ = state;
+  const int rank = state == State::kIdle ? 2 : state == State::kReading ? 1 : 0;
+  evictable_.store(rank, std::memory_order_relaxed);
+  since_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+               std::memory_order_relaxed);
+}
+
 void Session::SetActive(bool active) {
   if (active == active_) return;
   active_ = active;
@@ -602,7 +696,7 @@ void Session::DoRead() {
     Close();
     return;
   }
-  state_ = State::kIdle;
+  SetState(State::kIdle);
   stream_.expires_after(options.idle_timeout);
   stream_.async_read_some(buffer_.prepare(kReadChunk),
                           beast::bind_front_handler(&Session::OnIdleRead, shared_from_this()));
@@ -618,7 +712,7 @@ void Session::OnIdleRead(error_code ec, size_t bytes) {
 }
 
 void Session::ReadRequest() {
-  state_ = State::kReading;
+  SetState(State::kReading);
   SetActive(true);
   stream_.expires_after(server_.options().read_timeout);  // headers and body together
   bhttp::async_read_header(stream_, buffer_, *parser_,
@@ -709,7 +803,7 @@ void Session::Dispatch() {
   request.body = std::move(message.body());
   request.remote_address = remote_;
 
-  state_ = State::kHandling;
+  SetState(State::kHandling);
   server_.handling().fetch_add(1);
   asio::post(server_.workers(), [self = shared_from_this(), request = std::move(request), head] {
     Response response = self->server_.Call(request);
@@ -754,7 +848,7 @@ void Session::BeginStream(Response response, std::shared_ptr<StreamChannel> chan
     channel_->Written(false);
     return;
   }
-  state_ = State::kStreaming;
+  SetState(State::kStreaming);
   chunked_ = version_ != 10;
   stream_head_.emplace();
   bhttp::response<bhttp::empty_body>& head = *stream_head_;
@@ -830,14 +924,14 @@ void Session::FinishStream() {
     Close();  // close-delimited: closing is the end; else the client sees it cut
     return;
   }
-  state_ = State::kWriting;
+  SetState(State::kWriting);
   stream_.expires_after(server_.options().read_timeout);
   asio::async_write(stream_, bhttp::make_chunk_last(),
                     [self = shared_from_this()](error_code, size_t) { self->Close(); });
 }
 
 void Session::Write(Response response, bool close, bool head) {
-  state_ = State::kWriting;
+  SetState(State::kWriting);
   SetActive(true);
   if (response.status < 100 || response.status > 999) {
     server_.LogError("handler returned an invalid status", {{"status", response.status}});
@@ -880,7 +974,7 @@ void Session::OnWrite(bool keep_alive, bool linger, error_code ec, size_t bytes)
 }
 
 void Session::Linger() {
-  state_ = State::kLingering;
+  SetState(State::kLingering);
   SetActive(false);
   error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -901,7 +995,7 @@ void Session::OnLinger(error_code ec, size_t bytes) {
 
 void Session::Close() {
   if (state_ == State::kClosed) return;
-  state_ = State::kClosed;
+  SetState(State::kClosed);
   SetActive(false);
   error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);

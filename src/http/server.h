@@ -34,6 +34,13 @@ struct ServerOptions {
   // refuses every stream.
   int max_streams = 8;
   size_t max_body_bytes = 1 << 20;
+  // Open connections at most. A connection accepted at the limit evicts the
+  // one idle longest, else the one that has been reading its request
+  // longest (a slow or stalled client); when every connection is busy
+  // handling or writing, the new one is closed at once. Keeps a flood of idle
+  // or slowloris connections from running the process out of descriptors or
+  // locking real clients out. 0: no limit.
+  int max_connections = 1024;
   // Per request: reading headers and body; also bounds writing the answer
   // (for a stream: each Write).
   std::chrono::milliseconds read_timeout{30'000};

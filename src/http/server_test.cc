@@ -500,5 +500,67 @@ TEST(ServerShutdownTest, DestructorShutsDown) {
   EXPECT_FALSE(probe.Connect(port));
 }
 
+// A flood of idle connections past max_connections costs the oldest of them,
+// never a real client: the newest connection still gets its answer.
+TEST(ServerTest, ConnectionLimitEvictsTheOldestIdleConnection) {
+  ServerOptions options;
+  options.max_connections = 8;
+  auto server = StartServer(options);
+  std::vector<std::unique_ptr<TestSocket>> idle;
+  for (int i = 0; i < 40; ++i) {
+    idle.push_back(std::make_unique<TestSocket>());
+    ASSERT_TRUE(idle.back()->Connect(server->port(), milliseconds(3000)));
+  }
+  auto r = Get(server->port(), "/after-the-flood");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  // The first connections were closed to make room; the newest are open.
+  EXPECT_TRUE(idle.front()->WaitClosed());
+  ASSERT_TRUE(idle.back()->Send("GET /still-here HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::optional<std::string> answer = idle.back()->ReadResponse();
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_NE(answer->find("200 OK"), std::string::npos);
+}
+
+// Slowloris: clients that never finish their request headers are evicted
+// (after every idle one), so they cannot lock real clients out either.
+TEST(ServerTest, ConnectionLimitEvictsSlowClientsToo) {
+  ServerOptions options;
+  options.max_connections = 6;
+  auto server = StartServer(options);
+  std::vector<std::unique_ptr<TestSocket>> slow;
+  for (int i = 0; i < 20; ++i) {
+    slow.push_back(std::make_unique<TestSocket>());
+    ASSERT_TRUE(slow.back()->Connect(server->port(), milliseconds(3000)));
+    ASSERT_TRUE(slow.back()->Send("GET / HTTP/1.1\r\nX-Slow: "));
+  }
+  for (int i = 0; i < 5; ++i) {
+    auto r = Get(server->port(), "/real");
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 200);
+  }
+  EXPECT_TRUE(slow.front()->WaitClosed());
+}
+
+// Busy connections are never evicted: at the limit with every connection
+// handling a request, a new one is refused and the busy ones complete.
+TEST(ServerTest, ConnectionLimitNeverCutsARequestBeingHandled) {
+  ServerOptions options;
+  options.max_connections = 2;
+  auto server = StartServer(options);
+  auto a = std::async(std::launch::async, [&] { return Get(server->port(), "/slow?ms=600"); });
+  auto b = std::async(std::launch::async, [&] { return Get(server->port(), "/slow?ms=600"); });
+  ASSERT_TRUE(WaitFor([&] { return server->in_flight() == 2; }));
+  TestSocket extra;
+  ASSERT_TRUE(extra.Connect(server->port(), milliseconds(3000)));
+  EXPECT_TRUE(extra.WaitClosed());
+  auto ra = a.get();
+  auto rb = b.get();
+  ASSERT_TRUE(ra.ok()) << ra.status();
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  EXPECT_EQ(ra->status, 200);
+  EXPECT_EQ(rb->status, 200);
+}
+
 }  // namespace
 }  // namespace hut::http

@@ -73,9 +73,51 @@ LocalRuntime::Replica* LocalRuntime::Find(const std::string& service, const std:
   return r == s->second.end() ? nullptr : r->second.get();
 }
 
+namespace {
+
+// FNV-1a: a hash that stays the same across builds and runs.
+uint32_t StableHash(std::string_view text) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : text) h = (h ^ c) * 16777619u;
+  return h;
+}
+
+// Whether the release names {{secrets.NAME.…}} anywhere.
+bool NamesSecret(const spec::Release& release, const std::string& secret) {
+  const std::string needle = absl::StrCat("secrets.", secret, ".");
+  for (const std::string& arg : release.command) {
+    if (arg.find(needle) != std::string::npos) return true;
+  }
+  for (const auto& [name, value] : release.env) {
+    if (value.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+SandboxIdentity LocalRuntime::ServiceUser(const std::string& service) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = service_uids_.find(service); it != service_uids_.end()) {
+    return {it->second, static_cast<gid_t>(it->second)};
+  }
+  uid_t uid = kServiceUidBase +
+              StableHash(absl::StrCat(options_.state_dir, "\n", service)) % kServiceUidRange;
+  auto taken = [&](uid_t u) {
+    for (const auto& [name, used] : service_uids_) {
+      if (used == u) return true;
+    }
+    return false;
+  };
+  while (taken(uid)) uid = kServiceUidBase + (uid - kServiceUidBase + 1) % kServiceUidRange;
+  service_uids_[service] = uid;
+  return {uid, static_cast<gid_t>(uid)};
+}
+
 absl::StatusOr<std::string> LocalRuntime::InstallSecretFile(const std::string& source,
                                                             const std::string& private_dir,
-                                                            const std::string& secret) const {
+                                                            const std::string& secret,
+                                                            SandboxIdentity owner) const {
   namespace fs = std::filesystem;
   const std::string dir = absl::StrCat(private_dir, "/secrets");
   const std::string copy = absl::StrCat(dir, "/", secret);
@@ -92,9 +134,9 @@ absl::StatusOr<std::string> LocalRuntime::InstallSecretFile(const std::string& s
   if (chmod(dir.c_str(), 0700) != 0 || chmod(copy.c_str(), 0400) != 0) {
     return fail(copy, strerror(errno));
   }
-  if (sandbox_.available && (chown(private_dir.c_str(), sandbox_.uid, sandbox_.gid) != 0 ||
-                             chown(dir.c_str(), sandbox_.uid, sandbox_.gid) != 0 ||
-                             chown(copy.c_str(), sandbox_.uid, sandbox_.gid) != 0)) {
+  if (sandbox_.available && (chown(private_dir.c_str(), owner.uid, owner.gid) != 0 ||
+                             chown(dir.c_str(), owner.uid, owner.gid) != 0 ||
+                             chown(copy.c_str(), owner.uid, owner.gid) != 0)) {
     return fail(copy, strerror(errno));
   }
   return copy;
@@ -108,6 +150,13 @@ absl::StatusOr<std::string> LocalRuntime::StartReplica(const runtime::ReplicaTem
 
   ReplicaOptions& p = replica->process_options;
   p.private_dir = absl::StrCat(replicas_dir_, "/", name);
+  const SandboxIdentity user = ServiceUser(t.service);
+  p.uid = user.uid;
+  p.gid = user.gid;
+  // hut's state (the admin token, the store, other replicas' folders) is not
+  // the replica's to see.
+  p.hidden = {options_.state_dir};
+  if (!replicas_dir_.starts_with(options_.state_dir + "/")) p.hidden.push_back(replicas_dir_);
 
   spec::ReleaseContext context;
   context.version = t.version;
@@ -116,8 +165,9 @@ absl::StatusOr<std::string> LocalRuntime::StartReplica(const runtime::ReplicaTem
   context.environment = options_.environment;
   context.backing_urls = options_.backing_urls;
   for (const auto& [secret, source] : options_.secret_files) {
+    if (!NamesSecret(t.release, secret)) continue;
     HUT_ASSIGN_OR_RETURN(context.secret_files[secret],
-                         InstallSecretFile(source, p.private_dir, secret));
+                         InstallSecretFile(source, p.private_dir, secret, user));
   }
   spec::Release release = spec::ExpandRelease(t.release, context);
 

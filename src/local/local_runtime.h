@@ -24,6 +24,19 @@
 
 namespace hut::local {
 
+// A sandboxed service's user and group.
+struct SandboxIdentity {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+// Replicas of a service run as uid kServiceUidBase + (a hash of the state
+// folder and the service name) mod kServiceUidRange, far above any account,
+// so that no two services (nor two environments on one machine, but by a
+// one-in-a-billion chance) share a user.
+inline constexpr uid_t kServiceUidBase = 1'000'000'000;
+inline constexpr uid_t kServiceUidRange = 1'000'000'000;
+
 struct LocalRuntimeOptions {
   std::string environment;  // fills {{environment}}
   std::string state_dir;    // replicas' private folders: <state_dir>/replicas/<name>
@@ -31,9 +44,10 @@ struct LocalRuntimeOptions {
   // resolve (the spec's folder); "" : each replica's private folder.
   std::string working_dir;
   std::map<std::string, std::string> backing_urls;  // fills {{backing.NAME.url}}
-  // Secret name -> file. Each replica gets its own copy in its private folder,
-  // readable by the replica's user only; the copy's path fills
-  // {{secrets.NAME.file}}.
+  // Secret name -> file. Each replica whose release names the secret gets
+  // its own copy in its private folder, readable by the replica's user only;
+  // the copy's path fills {{secrets.NAME.file}}. A release that does not
+  // name a secret does not get it.
   std::map<std::string, std::string> secret_files;
   SandboxMode sandbox = SandboxMode::kAuto;
   // A crashed replica is restarted after `restart_backoff`, doubled after each
@@ -87,11 +101,15 @@ class LocalRuntime final : public runtime::Runtime {
   // runs on its own thread so one slow replica holds up nothing else.
   void Retire(std::string service, std::string name);
   Replica* Find(const std::string& service, const std::string& name);  // needs mu_
-  // Copies `source` to <private_dir>/secrets/<secret>, owned by the replica's
-  // user with mode 0400; returns the copy's path.
+  // The sandbox user of `service`'s replicas: its own uid (and gid) from a
+  // range no account uses, the same across restarts of this environment.
+  SandboxIdentity ServiceUser(const std::string& service);
+  // Copies `source` to <private_dir>/secrets/<secret>, owned by `owner` (when
+  // sandboxed) with mode 0400; returns the copy's path.
   absl::StatusOr<std::string> InstallSecretFile(const std::string& source,
                                                 const std::string& private_dir,
-                                                const std::string& secret) const;
+                                                const std::string& secret,
+                                                SandboxIdentity owner) const;
 
   const LocalRuntimeOptions options_;
   Haproxy& lb_;
@@ -107,6 +125,7 @@ class LocalRuntime final : public runtime::Runtime {
   std::mutex mu_;
   std::map<std::string, std::map<std::string, std::unique_ptr<Replica>>> replicas_;  // mu_
   std::vector<std::future<void>> retiring_;  // mu_
+  std::map<std::string, uid_t> service_uids_;  // mu_
   bool stopping_ = false;                     // mu_
   std::condition_variable cv_;
   std::thread monitor_;

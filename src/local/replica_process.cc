@@ -65,25 +65,44 @@ std::string QuotedCommand(const std::vector<std::string>& argv) {
   return absl::StrCat("\"", absl::StrJoin(argv, " "), "\"");
 }
 
+// Who a sandboxed replica runs as.
+struct SandboxUser {
+  uid_t uid;
+  gid_t gid;
+};
+
 // bwrap's arguments up to and including setpriv's, before the workload's argv.
 // `keep_visible`: paths under /tmp (the program, its files) that the fresh
-// /tmp would hide; they are bound back read-only.
-std::vector<std::string> SandboxPrefix(const SandboxSupport& s, const std::string& private_dir,
+// /tmp would hide; they are bound back read-only. `hidden`: folders replaced
+// by an empty tmpfs; the private folder is bound back inside them.
+std::vector<std::string> SandboxPrefix(const SandboxSupport& s, SandboxUser user,
+                                       const std::string& private_dir,
                                        const std::string& working_dir,
-                                       const std::vector<std::string>& keep_visible = {}) {
+                                       const std::vector<std::string>& keep_visible = {},
+                                       const std::vector<std::string>& hidden = {}) {
   std::vector<std::string> args = {s.bwrap_path, "--ro-bind", "/", "/", "--dev", "/dev",
                                    "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"};
-  // bwrap creates missing parents in the fresh /tmp as root-only folders;
-  // make them traversable first.
-  auto open_parents = [&args](const std::string& path) {
-    std::filesystem::path parent = std::filesystem::path(path).parent_path();
-    std::vector<std::string> parents;
-    for (; parent.string().size() > 4 && parent.string().starts_with("/tmp/");
-         parent = parent.parent_path()) {
-      parents.push_back(parent.string());
-    }
-    for (auto it = parents.rbegin(); it != parents.rend(); ++it) {
-      args.insert(args.end(), {"--perms", "0755", "--dir", *it});
+  std::vector<std::string> tmpfs_roots = {"/tmp"};
+  for (const std::string& dir : hidden) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) continue;
+    args.insert(args.end(), {"--perms", "0755", "--tmpfs", dir});
+    tmpfs_roots.push_back(dir);
+  }
+  // bwrap creates missing parents inside a tmpfs as root-only folders; make
+  // them traversable first.
+  auto open_parents = [&](const std::string& path) {
+    for (const std::string& root : tmpfs_roots) {
+      if (!path.starts_with(root + "/")) continue;
+      std::vector<std::string> parents;
+      for (std::filesystem::path parent = std::filesystem::path(path).parent_path();
+           parent.string().size() > root.size() && parent.string().starts_with(root + "/");
+           parent = parent.parent_path()) {
+        parents.push_back(parent.string());
+      }
+      for (auto it = parents.rbegin(); it != parents.rend(); ++it) {
+        args.insert(args.end(), {"--perms", "0755", "--dir", *it});
+      }
     }
   };
   for (const std::string& path : keep_visible) {
@@ -97,9 +116,20 @@ std::vector<std::string> SandboxPrefix(const SandboxSupport& s, const std::strin
   if (!working_dir.empty()) args.insert(args.end(), {"--chdir", working_dir});
   args.insert(args.end(),
               {"--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
-               "--new-session", "--", s.setpriv_path, absl::StrCat("--reuid=", s.uid),
-               absl::StrCat("--regid=", s.gid), "--clear-groups", "--no-new-privs"});
+               "--new-session", "--", s.setpriv_path, absl::StrCat("--reuid=", user.uid),
+               absl::StrCat("--regid=", user.gid), "--clear-groups", "--no-new-privs"});
   return args;
+}
+
+// A replica's whole environment: a minimal base, then the spec's variables.
+std::map<std::string, std::string> ReplicaEnv(const ReplicaOptions& options) {
+  std::map<std::string, std::string> env = {
+      {"PATH", "/usr/local/bin:/usr/bin:/bin"},
+      {"HOME", options.private_dir},
+      {"LANG", "C.UTF-8"},
+  };
+  for (const auto& [name, value] : options.env) env[name] = value;
+  return env;
 }
 
 // The first child of `pid` (single-threaded), from /proc; -1 if none.
@@ -153,7 +183,7 @@ SandboxSupport ProbeSandbox() {
     return s;
   }
   ProcessOptions probe;
-  probe.argv = SandboxPrefix(s, "", "/");
+  probe.argv = SandboxPrefix(s, {s.uid, s.gid}, "", "/");
   probe.argv.push_back("true");
   absl::StatusOr<CommandResult> r = RunCommand(probe, milliseconds(10'000));
   if (!r.ok()) {
@@ -210,8 +240,10 @@ absl::StatusOr<std::unique_ptr<ReplicaProcess>> ReplicaProcess::Start(
 
   // The command must exist, so that a typo is an error here, not a replica
   // that exits 127 (inside the sandbox setpriv would be the one to fail).
-  auto path_it = options.env.find("PATH");
-  std::string path_var = path_it != options.env.end() ? path_it->second : HutPath();
+  const std::map<std::string, std::string> env = ReplicaEnv(options);
+  const std::string& path_var = env.at("PATH");
+  const SandboxUser user = options.uid != 0 ? SandboxUser{options.uid, options.gid}
+                                            : SandboxUser{sandbox.uid, sandbox.gid};
   std::optional<std::string> command = FindCommand(options.argv[0], path_var, working_dir);
   if (!command.has_value()) {
     return absl::NotFoundError(absl::StrCat("cannot start ", QuotedCommand(options.argv),
@@ -230,7 +262,7 @@ absl::StatusOr<std::unique_ptr<ReplicaProcess>> ReplicaProcess::Start(
       }
     }
     for (const std::string& path : paths) {
-      std::string why = UnreachableReason(path, sandbox.uid, sandbox.gid);
+      std::string why = UnreachableReason(path, user.uid, user.gid);
       if (why.empty()) continue;
       if (options.sandbox == SandboxMode::kOn) {
         return absl::FailedPreconditionError(
@@ -251,7 +283,7 @@ absl::StatusOr<std::unique_ptr<ReplicaProcess>> ReplicaProcess::Start(
     return absl::InternalError(absl::StrCat("replica ", options.replica, ": cannot create ",
                                             options.private_dir, ": ", ec.message()));
   }
-  if (r->sandboxed_ && chown(options.private_dir.c_str(), sandbox.uid, sandbox.gid) != 0) {
+  if (r->sandboxed_ && chown(options.private_dir.c_str(), user.uid, user.gid) != 0) {
     return absl::InternalError(absl::StrCat("replica ", options.replica, ": cannot chown ",
                                             options.private_dir, ": ", strerror(errno)));
   }
@@ -274,10 +306,12 @@ absl::StatusOr<std::unique_ptr<ReplicaProcess>> ReplicaProcess::Start(
         keep_visible.push_back(path);
       }
     }
-    popts.argv = SandboxPrefix(sandbox, options.private_dir, working_dir, keep_visible);
+    popts.argv = SandboxPrefix(sandbox, user, options.private_dir, working_dir, keep_visible,
+                               options.hidden);
   }
   popts.argv.insert(popts.argv.end(), options.argv.begin(), options.argv.end());
-  popts.env = options.env;
+  popts.clear_env = true;
+  popts.env = env;
   popts.working_dir = working_dir;
   popts.stdout_mode = OutputMode::kPipe;
   popts.stderr_mode = OutputMode::kPipe;

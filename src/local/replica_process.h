@@ -58,7 +58,9 @@ struct ReplicaOptions {
   // The command, already expanded; argv[0] is looked up in PATH (env's PATH
   // when set there, else hut's).
   std::vector<std::string> argv;
-  // Variables set on top of hut's environment (PORT among them).
+  // The replica's whole environment (PORT among them), on top of a minimal
+  // base: PATH (a system default unless set here), HOME (the private
+  // folder) and LANG. Nothing of hut's own environment reaches a replica.
   std::map<std::string, std::string> env;
   std::string working_dir;  // empty: private_dir
   // The replica's own writable folder: created if missing, mode 0700, owned by
@@ -66,6 +68,14 @@ struct ReplicaOptions {
   // places are this folder (same path) and a fresh /tmp. Required.
   std::string private_dir;
   SandboxMode sandbox = SandboxMode::kAuto;
+  // The user and group the sandboxed replica runs as; 0: the sandbox's
+  // user (SandboxSupport::uid). One per service keeps services from reading
+  // each other's private folders.
+  uid_t uid = 0;
+  gid_t gid = 0;
+  // Folders the sandbox hides behind an empty read-only tmpfs (hut's state
+  // folder, say); the private folder stays visible even when inside one.
+  std::vector<std::string> hidden;
   // Between SIGTERM and SIGKILL in Stop() and the destructor.
   std::chrono::milliseconds grace{10'000};
   // Longest output line kept; the rest of the line is dropped and the record

@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/http/client.h"
@@ -271,6 +272,37 @@ TEST_F(ReplicaProcessTest, SandboxAutoFallsBackWithWarning) {
   EXPECT_EQ(warn[0]["replica"], "backend-r3-a1b2");
 }
 
+// A replica gets its stdio and nothing else of hut's: not a descriptor hut
+// opened without O_CLOEXEC (as Asio opens its sockets), nor hut's
+// environment (HUT_TOKEN where `hut up` was started, say).
+TEST_F(ReplicaProcessTest, InheritsNoDescriptorAndNoVariableOfHuts) {
+  int leaky[2];
+  ASSERT_EQ(pipe(leaky), 0);  // deliberately without O_CLOEXEC
+  setenv("HUT_TOKEN", "secret-admin-token", 1);
+  setenv("HUT_ADDR", "127.0.0.1:7480", 1);
+  ReplicaOptions o = Options("echo fds: $(ls /proc/self/fd); env | sort");
+  o.env["FOOHUT_VERSION"] = "v2";
+  auto r = Start(o);
+  unsetenv("HUT_TOKEN");
+  unsetenv("HUT_ADDR");
+  close(leaky[0]);
+  close(leaky[1]);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE((*r)->WaitFor(kTimeout).has_value());
+  // ls's: stdin, stdout, stderr and the folder it lists (3), nothing else.
+  EXPECT_EQ(WithMsg("fds: 0 1 2 3").size(), 1u) << absl::StrJoin(sink_.lines(), "\n");
+  std::vector<std::string> env;
+  for (const nlohmann::json& j : sink_.Parsed()) {
+    const std::string msg = j.value("msg", "");
+    if (msg.find('=') != std::string::npos && msg.find(' ') == std::string::npos) {
+      env.push_back(msg.substr(0, msg.find('=')));
+    }
+  }
+  for (const std::string& name : env) EXPECT_FALSE(name.starts_with("HUT_")) << name;
+  EXPECT_THAT(env, ::testing::IsSupersetOf({"FOOHUT_VERSION", "HOME", "PATH"}));
+  EXPECT_EQ(WithMsg("HOME=" + private_dir()).size(), 1u);
+}
+
 // A sink that takes 5 ms per line.
 class SlowSink final : public LogSink {
  public:
@@ -351,6 +383,38 @@ TEST_F(SandboxTest, ReadOnlyRootWritablePrivateFolderUnprivilegedUser) {
   struct stat st;
   ASSERT_EQ(stat((private_dir() + "/private-file").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, support_.uid);
+}
+
+// A replica runs as its service's own user, and the folders hut hides
+// (its state folder) are empty to it, but for its own private folder inside.
+TEST_F(SandboxTest, OwnUserAndHiddenStateFolder) {
+  const std::string state = tmp_.path() + "/state";
+  std::filesystem::create_directories(state + "/replicas");
+  {
+    std::ofstream token(state + "/admin-token");
+    token << "secret";
+  }
+  chmod((state + "/admin-token").c_str(), 0644);  // even a readable file stays hidden
+  ReplicaOptions o = Options(
+      "echo uid=$(id -u) gid=$(id -g); echo state: $(ls -A " + state + "); "
+      "cat " + state + "/admin-token 2>/dev/null || echo no-token; "
+      "echo mine > own && echo private-ok");
+  o.private_dir = state + "/replicas/backend-r1-aaaa";
+  o.uid = 1'234'567'890;
+  o.gid = 1'234'567'890;
+  o.hidden = {state};
+  auto r = Start(o, support_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE((*r)->WaitFor(kTimeout).has_value());
+  EXPECT_EQ(WithMsg("uid=1234567890 gid=1234567890").size(), 1u)
+      << absl::StrJoin(sink_.lines(), "\n");
+  EXPECT_EQ(WithMsg("state: replicas").size(), 1u);  // only the path to its own folder
+  EXPECT_EQ(WithMsg("no-token").size(), 1u);
+  EXPECT_TRUE(WithMsg("secret").empty());
+  EXPECT_EQ(WithMsg("private-ok").size(), 1u);
+  struct stat st;
+  ASSERT_EQ(stat((o.private_dir + "/own").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 1'234'567'890u);
 }
 
 TEST_F(SandboxTest, StopSendsTermToTheWorkload) {

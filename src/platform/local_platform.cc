@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "src/common/ports.h"
+#include "src/common/resources.h"
 #include "src/common/status.h"
 #include "src/controller/service_worker.h"
 #include "src/http/server.h"
@@ -38,7 +40,7 @@ class FileLogSink final : public LogSink {
  public:
   static absl::StatusOr<std::unique_ptr<FileLogSink>> Open(const std::string& path,
                                                           LogSink* echo) {
-    FILE* f = std::fopen(path.c_str(), "a");
+    FILE* f = std::fopen(path.c_str(), "ae");  // e: O_CLOEXEC
     if (f == nullptr) {
       return absl::InternalError(absl::StrCat("cannot open log file ", path, ": ",
                                               std::strerror(errno)));
@@ -211,7 +213,9 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec s
   HUT_ASSIGN_OR_RETURN(parts.replica_log, FileLogSink::Open(state + "/logs/replicas.log", nullptr));
   parts.log.emplace(*parts.hut_log, parts.clock, "hut");
   Logger& log = *parts.log;
-  log.Info("starting", {{"environment", env.name}, {"state_dir", state}});
+  const int open_files = RaiseOpenFileLimit();
+  log.Info("starting",
+           {{"environment", env.name}, {"state_dir", state}, {"open_file_limit", open_files}});
 
   HUT_ASSIGN_OR_RETURN(Secret token, server::LoadOrCreateToken(state));
   p->token_file_ = absl::StrCat(state, "/", server::kTokenFileName);
@@ -328,6 +332,9 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec s
   http::ServerOptions so;
   so.address = options.listen.host;
   so.port = options.listen.port;
+  // A quarter of the descriptors at most for API clients: the rest stay for
+  // replicas, probes, the load balancer and the store, whatever the clients do.
+  so.max_connections = std::clamp(open_files / 4, 16, 4096);
   so.logger = log.ForComponent("http");
   server::ControlApi* api = parts.api.get();
   auto http = http::Server::Start(so, [api](const http::Request& r) { return api->Handle(r); });

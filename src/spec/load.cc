@@ -16,7 +16,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "src/common/resources.h"
 #include "src/common/units.h"
+#include "src/spec/yaml_limits.h"
 #include "yaml-cpp/yaml.h"
 
 namespace hut::spec {
@@ -1097,6 +1099,17 @@ void ReadSpec(Loader& l, const YAML::Node& root, Spec* spec) {
 LoadResult ParseSpec(std::string_view yaml, std::string_view file_name) {
   Loader loader{std::string(file_name)};
   Spec spec;
+  if (yaml.size() > kMaxSpecBytes) {
+    LoadResult result;
+    result.problems.push_back(Problem{std::string(file_name), 0, 0, "",
+                                      Cat("spec is larger than ", ByteSize(kMaxSpecBytes))});
+    return result;
+  }
+  if (std::optional<YamlLimitError> e = CheckYamlLimits(yaml)) {
+    LoadResult result;
+    result.problems.push_back(Problem{std::string(file_name), e->line, e->column, "", e->message});
+    return result;
+  }
   try {
     std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
     if (docs.empty()) {
@@ -1122,27 +1135,16 @@ LoadResult ParseSpec(std::string_view yaml, std::string_view file_name) {
 }
 
 LoadResult LoadSpecFile(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
+  absl::StatusOr<std::string> text = ReadFileCapped(path, kMaxSpecBytes);
+  if (!text.ok()) {
+    // ReadFileCapped's message starts with the path; Problem adds it again.
+    std::string message(text.status().message());
+    if (message.starts_with(path + ": ")) message.erase(0, path.size() + 2);
     LoadResult result;
-    result.problems.push_back(Problem{path, 0, 0, "", "cannot read file: it is a directory"});
+    result.problems.push_back(Problem{path, 0, 0, "", message});
     return result;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    LoadResult result;
-    result.problems.push_back(
-        Problem{path, 0, 0, "", Cat("cannot read file: ", std::strerror(errno))});
-    return result;
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) {
-    LoadResult result;
-    result.problems.push_back(Problem{path, 0, 0, "", "cannot read file: read error"});
-    return result;
-  }
-  return ParseSpec(text.str(), path);
+  return ParseSpec(*text, path);
 }
 
 }  // namespace hut::spec

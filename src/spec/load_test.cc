@@ -1,11 +1,13 @@
 #include "src/spec/load.h"
 
+#include <cstdio>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "src/spec/yaml_limits.h"
 #include "testing/test_env.h"
 
 namespace hut::spec {
@@ -327,6 +329,66 @@ TEST(LoadTest, NeverThrowsOnOddYaml) {
     LoadResult r = ParseSpec(yaml, "t.yaml");
     EXPECT_FALSE(r.ok()) << yaml;
   }
+}
+
+TEST(LoadTest, DeviceWithoutEndIsRefusedAtTheSizeCap) {
+  LoadResult r = LoadSpecFile("/dev/zero");
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(r.problems[0].ToString(), "/dev/zero: cannot read file: it is larger than 1 MiB");
+}
+
+TEST(LoadTest, FileOverTheSizeCapIsRefused) {
+  const std::string path = ::testing::TempDir() + "/big.yaml";
+  {
+    std::ofstream out(path, std::ios::trunc);
+    const std::string line = "# " + std::string(1000, 'x') + "\n";
+    for (size_t written = 0; written <= kMaxSpecBytes; written += line.size()) out << line;
+  }
+  LoadResult r = LoadSpecFile(path);
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(r.problems[0].message, "cannot read file: it is larger than 1 MiB");
+  std::remove(path.c_str());
+}
+
+TEST(LoadTest, DirectoryIsOneProblem) {
+  LoadResult r = LoadSpecFile(::testing::TempDir());
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(r.problems[0].message, "cannot read file: it is a directory");
+}
+
+TEST(LoadTest, DeepNestingIsRefusedWithItsPlace) {
+  // 10,000 nested flow sequences, and 1,000 block maps (10,000 would be
+  // 50 MB of indentation, over the size cap).
+  const std::string flow = "services: " + std::string(10'000, '[') + std::string(10'000, ']');
+  LoadResult r = ParseSpec(flow, "t.yaml");
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(r.problems[0].ToString(),
+            "t.yaml:1:74: YAML nested deeper than 64 levels (a spec is far shallower)");
+  std::string block;
+  for (int i = 0; i < 1'000; ++i) block += std::string(i, ' ') + "k:\n";
+  r = ParseSpec(block, "t.yaml");
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(r.problems[0].line, 65);
+  EXPECT_EQ(r.problems[0].message, "YAML nested deeper than 64 levels (a spec is far shallower)");
+}
+
+TEST(LoadTest, NestingWithinTheLimitIsParsed) {
+  // 60 levels is odd for a spec but allowed: the loader names the key instead.
+  const std::string yaml = "version: 1\nx: " + std::string(60, '[') + std::string(60, ']');
+  LoadResult r = ParseSpec(yaml, "t.yaml");
+  ASSERT_FALSE(r.ok());
+  for (const Problem& p : r.problems) {
+    EXPECT_EQ(p.message.find("nested deeper"), std::string::npos) << p.ToString();
+  }
+}
+
+TEST(LoadTest, TooManyNodesAreRefused) {
+  std::string yaml = "x: [";
+  for (size_t i = 0; i <= kMaxYamlNodes; ++i) yaml += "1,";
+  yaml += "1]";
+  LoadResult r = ParseSpec(yaml, "t.yaml");
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_NE(r.problems[0].message.find("more than 100000 YAML nodes"), std::string::npos);
 }
 
 }  // namespace
