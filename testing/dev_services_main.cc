@@ -3,7 +3,8 @@
 //
 //   hut-dev-services DIR [--pg-port N] [--redis-port N]
 //
-// Once both answer, writes DIR/env (FOOHUT_DATABASE_URL=..., FOOHUT_REDIS_URL=...)
+// Once both answer, writes DIR/env (FOOHUT_DATABASE_URL=..., FOOHUT_REDIS_URL=...,
+// FOOHUT_REDIS_PASSWORD_FILE=...)
 // and prints the same lines on stdout.
 #include <signal.h>
 
@@ -49,7 +50,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::string env = "FOOHUT_DATABASE_URL=" + (*pg)->url() + "\nFOOHUT_REDIS_URL=" +
-                    (*redis)->url() + "\n";
+                    (*redis)->url() + "\nFOOHUT_REDIS_PASSWORD_FILE=" +
+                    (*redis)->password_file() + "\n";
   {
     std::ofstream out(dir + "/env.tmp");
     out << env;

@@ -42,18 +42,21 @@ void Backends::StartRedis() {
 
 void Backends::StopRedis() { redis_->Stop(); }
 
-std::string Backends::database_url() const {
-  return "postgresql://" + pg_options_.user + "@127.0.0.1:" + std::to_string(pg_options_.port) +
-         "/" + pg_options_.database;
-}
+std::string Backends::database_url() const { return postgres_->url(); }
 
-std::string Backends::redis_url() const {
-  return "redis://127.0.0.1:" + std::to_string(redis_options_.port);
+std::string Backends::redis_url() const { return redis_->url(); }
+
+RedisAddress Backends::redis_address() const {
+  std::ifstream in(redis_->password_file());
+  std::string password;
+  std::getline(in, password);
+  return {"127.0.0.1", redis_port(), redis_options_.user, Secret(password)};
 }
 
 Env Backends::BaseEnv() const {
   return {{"FOOHUT_DATABASE_URL", database_url()},
           {"FOOHUT_REDIS_URL", redis_url()},
+          {"FOOHUT_REDIS_PASSWORD_FILE", redis_->password_file()},
           {"FOOHUT_JWT_KEYS_FILE", keys_file_},
           {"FOOHUT_ENV", "staging"},
           {"FOOHUT_VERSION", "9.9.9"},

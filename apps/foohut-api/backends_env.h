@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "apps/foohut-api/config.h"
 #include "gtest/gtest.h"
 #include "src/local/postgres_server.h"
 #include "src/local/redis_server.h"
@@ -30,6 +31,8 @@ class Backends : public ::testing::Environment {
 
   std::string database_url() const;
   std::string redis_url() const;
+  // Host, port, user and password: what foohut-api gets from its environment.
+  RedisAddress redis_address() const;
   uint16_t redis_port() const { return redis_options_.port; }
   const std::string& keys_file() const { return keys_file_; }
   const std::string& dir() const { return dir_->path(); }

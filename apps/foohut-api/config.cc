@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "apps/foohut-api/strings.h"
+#include "src/common/resources.h"
 #include "src/common/units.h"
 
 namespace hut::foohut {
@@ -76,11 +77,23 @@ absl::StatusOr<RedisAddress> ParseRedisUrl(std::string_view url) {
   }
   std::string_view rest = url.substr(kScheme.size());
   if (rest.ends_with("/")) rest.remove_suffix(1);
+  RedisAddress address;
+  if (size_t at = rest.find('@'); at != std::string_view::npos) {
+    const std::string_view user = rest.substr(0, at);
+    if (user.find(':') != std::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "\"", Absl(url), "\": no password in the URL (put it in FOOHUT_REDIS_PASSWORD_FILE)"));
+    }
+    if (user.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("\"", Absl(url), "\": empty user before @"));
+    }
+    address.user = std::string(user);
+    rest.remove_prefix(at + 1);
+  }
   if (rest.find('@') != std::string_view::npos || rest.find('/') != std::string_view::npos) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "\"", Absl(url), "\": only redis://host:port is supported (no credentials, no database)"));
+        "\"", Absl(url), "\": only redis://[user@]host:port is supported (no database)"));
   }
-  RedisAddress address;
   std::string_view host = rest;
   if (size_t colon = rest.rfind(':'); colon != std::string_view::npos) {
     host = rest.substr(0, colon);
@@ -113,6 +126,13 @@ absl::StatusOr<Config> ConfigFromEnv(const EnvLookup& env, bool need_redis,
     c.redis = *r;
   } else if (need_redis) {
     return Bad("FOOHUT_REDIS_URL", "not set (redis://host:port)");
+  }
+  if (auto v = env("FOOHUT_REDIS_PASSWORD_FILE")) {
+    absl::StatusOr<std::string> text = ReadFileCapped(*v, 4096);
+    if (!text.ok()) return Bad("FOOHUT_REDIS_PASSWORD_FILE", Msg(text.status()));
+    std::string password = text->substr(0, text->find_first_of("\r\n"));
+    if (password.empty()) return Bad("FOOHUT_REDIS_PASSWORD_FILE", *v + ": the file is empty");
+    c.redis.password = Secret(std::move(password));
   }
   if (auto v = env("FOOHUT_JWT_KEYS_FILE")) c.jwt_keys_file = *v;
   if (auto v = env("FOOHUT_BIND_ADDRESS")) c.bind_address = *v;

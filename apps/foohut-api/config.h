@@ -21,7 +21,14 @@ std::string_view EnvironmentName(Environment env);
 struct RedisAddress {
   std::string host;
   uint16_t port = 6379;
-  friend bool operator==(const RedisAddress&, const RedisAddress&) = default;
+  std::string user;  // ACL user from redis://USER@host:port; "" for none
+  // FOOHUT_REDIS_PASSWORD_FILE's content (first line): sent with AUTH after
+  // connecting, when set.
+  Secret password;
+  friend bool operator==(const RedisAddress& a, const RedisAddress& b) {
+    return a.host == b.host && a.port == b.port && a.user == b.user &&
+           a.password.Reveal() == b.password.Reveal();
+  }
 };
 
 // Everything foohut-api reads from its environment, parsed and validated once.

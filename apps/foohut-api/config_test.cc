@@ -128,6 +128,24 @@ TEST(ConfigTest, RedisUrlForms) {
   EXPECT_FALSE(ParseRedisUrl("redis://cache:7000/1").ok());
 }
 
+TEST(ConfigTest, RedisUserAndPasswordFile) {
+  const std::string file = ::testing::TempDir() + "/redis-password";
+  std::ofstream(file) << "s3cret\n";
+  auto env = Minimal();
+  env["FOOHUT_REDIS_URL"] = "redis://foohut@127.0.0.1:6380";
+  env["FOOHUT_REDIS_PASSWORD_FILE"] = file;
+  absl::StatusOr<Config> c = ConfigFromEnv(FromMap(env));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->redis.user, "foohut");
+  EXPECT_EQ(c->redis.port, 6380);
+  EXPECT_EQ(c->redis.password.Reveal(), "s3cret");
+  env["FOOHUT_REDIS_PASSWORD_FILE"] = "/nonexistent";
+  c = ConfigFromEnv(FromMap(env));
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), StartsWith("FOOHUT_REDIS_PASSWORD_FILE: "));
+  std::remove(file.c_str());
+}
+
 TEST(ResolveJwtKeysTest, MissingFileRefusedOutsideDevelopment) {
   for (Environment env : {Environment::kStaging, Environment::kProduction}) {
     Config c;

@@ -53,6 +53,21 @@ absl::StatusOr<RedisCache::ContextPtr> RedisCache::Acquire(bool ignore_backoff) 
   if (redisSetTimeout(ctx.get(), ToTimeval(options_.command_timeout)) != REDIS_OK) {
     return absl::UnavailableError("redis: cannot set the command timeout");
   }
+  if (!address_.password.Reveal().empty()) {
+    const std::string& password = address_.password.Reveal();
+    ReplyPtr reply(static_cast<redisReply*>(
+        address_.user.empty()
+            ? redisCommand(ctx.get(), "AUTH %b", password.data(), password.size())
+            : redisCommand(ctx.get(), "AUTH %b %b", address_.user.data(), address_.user.size(),
+                           password.data(), password.size())));
+    if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) {
+      const std::string why = reply == nullptr ? ctx->errstr : std::string(reply->str, reply->len);
+      MarkFailed();
+      return absl::UnavailableError(absl::StrCat("redis: AUTH as ",
+                                                 address_.user.empty() ? "default" : address_.user,
+                                                 " refused: ", why));
+    }
+  }
   return ctx;
 }
 

@@ -10,7 +10,20 @@ namespace {
 
 using std::chrono::milliseconds;
 
-RedisAddress Address() { return {"127.0.0.1", TestBackends().redis_port()}; }
+RedisAddress Address() { return TestBackends().redis_address(); }
+
+// Redis runs with ACLs: no password, or a wrong one, is a clear error.
+TEST(RedisCacheTest, WrongPasswordIsRefused) {
+  testing::FakeClock clock;
+  RedisAddress address = Address();
+  address.password = Secret("guess");
+  RedisCache cache(address, clock);
+  absl::Status ping = cache.Ping();
+  ASSERT_FALSE(ping.ok());
+  EXPECT_NE(ping.message().find("AUTH as foohut refused: WRONGPASS"), std::string::npos) << ping;
+  RedisCache anonymous({"127.0.0.1", TestBackends().redis_port()}, clock);
+  EXPECT_FALSE(anonymous.Get("k").ok());
+}
 
 TEST(RedisCacheTest, SetGetMiss) {
   testing::FakeClock clock;

@@ -1,10 +1,12 @@
 #ifndef HUT_COMMON_SECRET_H_
 #define HUT_COMMON_SECRET_H_
 
+#include <cstddef>
 #include <ostream>
 #include <string>
 #include <string_view>
 
+#include "absl/status/status.h"
 #include "nlohmann/json_fwd.hpp"
 
 namespace hut {
@@ -37,6 +39,15 @@ class Secret {
   void Wipe();
   std::string value_;
 };
+
+// A new random value of `bytes` bytes from libsodium, as lowercase hex
+// (2 × bytes characters): for tokens and passwords.
+Secret RandomSecretHex(size_t bytes);
+
+// Writes `content` to `path` with mode 0600 (created through a temporary
+// file beside it and renamed, so a reader never sees half of it, nor a moment
+// when it is readable by others). Errors name the path.
+absl::Status WritePrivateFile(const std::string& path, std::string_view content);
 
 // nlohmann::json conversion: serialises as "[REDACTED]". There is no from_json:
 // secrets are read explicitly, never by accident.

@@ -1,6 +1,11 @@
 // Starts the real PostgreSQL and Redis servers from Debian on loopback.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <map>
+
+#include "src/common/resources.h"
 #include "src/common/subprocess.h"
 #include "src/local/postgres_server.h"
 #include "src/local/redis_server.h"
@@ -11,9 +16,12 @@ namespace {
 
 using std::chrono::milliseconds;
 
-std::string Psql(const std::string& url, const std::string& sql) {
+std::string Psql(const std::string& url, const std::string& sql,
+                 std::map<std::string, std::string> env = {}) {
   ProcessOptions opts;
   opts.argv = {"psql", url, "-Atqc", sql};
+  opts.env = std::move(env);
+  opts.env["PGCONNECT_TIMEOUT"] = "5";
   auto r = RunCommand(opts, milliseconds(10'000));
   if (!r.ok()) return "error: " + std::string(r.status().message());
   return r->output;
@@ -29,7 +37,7 @@ TEST(PostgresServerTest, StartsCreatesDatabaseAndKeepsDataAcrossRestarts) {
     auto pg = PostgresServer::Start(opts);
     ASSERT_TRUE(pg.ok()) << pg.status();
     EXPECT_EQ((*pg)->url(), "postgresql://foohut@127.0.0.1:" + std::to_string(opts.port) +
-                                "/foohut");
+                                "/foohut?passfile=" + opts.data_dir + ".pgpass");
     EXPECT_EQ(Psql((*pg)->url(), "CREATE TABLE t (x int); INSERT INTO t VALUES (42);"), "");
   }
   auto pg = PostgresServer::Start(opts);
@@ -39,6 +47,42 @@ TEST(PostgresServerTest, StartsCreatesDatabaseAndKeepsDataAcrossRestarts) {
   EXPECT_NE(Psql("postgresql://foohut@127.0.0.1:" + std::to_string(opts.port) + "/foohut",
                  "SELECT 1"),
             "1\n");
+}
+
+// No one is trusted: without the password neither the application's role
+// nor the superuser logs in over TCP, and a wrong password is refused.
+TEST(PostgresServerTest, PasswordAuthenticationForEveryone) {
+  testing::TempDir dir;
+  PostgresOptions opts;
+  opts.data_dir = dir.path() + "/pg";
+  opts.port = testing::PickFreePort();
+  opts.unsafe_no_fsync = true;
+  auto pg = PostgresServer::Start(opts);
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  struct stat st;
+  ASSERT_EQ(stat((*pg)->password_file().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const std::string host = "postgresql://%s@127.0.0.1:" + std::to_string(opts.port) + "/foohut";
+  auto as = [&](const std::string& user) {
+    std::string url = host;
+    url.replace(url.find("%s"), 2, user);
+    return url;
+  };
+  const std::map<std::string, std::string> no_passfile = {{"PGPASSFILE", "/nonexistent"}};
+  EXPECT_EQ(Psql((*pg)->url(), "SELECT current_user"), "foohut\n");
+  for (const std::string user : {"foohut", "postgres"}) {
+    const std::string out = Psql(as(user), "SELECT 1", no_passfile);
+    EXPECT_NE(out, "1\n") << user;
+    EXPECT_NE(out.find("password"), std::string::npos) << user << ": " << out;
+    const std::string wrong =
+        Psql(as(user), "SELECT 1", {{"PGPASSWORD", "guess"}, {"PGPASSFILE", "/nonexistent"}});
+    EXPECT_NE(wrong.find("password authentication failed"), std::string::npos) << wrong;
+  }
+  // The password survives a restart (the file is the source of truth).
+  (*pg)->Stop();
+  pg = PostgresServer::Start(opts);
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  EXPECT_EQ(Psql((*pg)->url(), "SELECT 1"), "1\n");
 }
 
 TEST(PostgresServerTest, PortInUseIsAClearError) {
@@ -64,9 +108,24 @@ TEST(RedisServerTest, StartsAnswersAndStops) {
   opts.port = testing::PickFreePort();
   auto redis = RedisServer::Start(opts);
   ASSERT_TRUE(redis.ok()) << redis.status();
+  EXPECT_EQ((*redis)->url(), "redis://foohut@127.0.0.1:" + std::to_string(opts.port));
   ProcessOptions cli;
+  // Without the password (and as "default") nothing is allowed.
   cli.argv = {"redis-cli", "-p", std::to_string(opts.port), "SET", "k", "v"};
   auto r = RunCommand(cli, milliseconds(5000));
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->output.find("NOAUTH"), std::string::npos) << r->output;
+  cli.argv = {"redis-cli", "-p", std::to_string(opts.port), "--user", "foohut", "--pass", "guess",
+              "--no-auth-warning", "SET", "k", "v"};
+  r = RunCommand(cli, milliseconds(5000));
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->output.find("WRONGPASS"), std::string::npos) << r->output;
+  auto text = ReadFileCapped((*redis)->password_file(), 4096);
+  ASSERT_TRUE(text.ok()) << text.status();
+  const std::string password = text->substr(0, text->find('\n'));
+  cli.argv = {"redis-cli", "-p", std::to_string(opts.port), "--user", "foohut", "--pass", password,
+              "--no-auth-warning", "SET", "k", "v"};
+  r = RunCommand(cli, milliseconds(5000));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->output, "OK\n");
   pid_t pid = (*redis)->pid();
@@ -75,7 +134,8 @@ TEST(RedisServerTest, StartsAnswersAndStops) {
   // Append-only file: the key survives a restart.
   auto again = RedisServer::Start(opts);
   ASSERT_TRUE(again.ok()) << again.status();
-  cli.argv = {"redis-cli", "-p", std::to_string(opts.port), "GET", "k"};
+  cli.argv = {"redis-cli", "-p",       std::to_string(opts.port), "--user", "foohut",
+              "--pass",    password,   "--no-auth-warning",       "GET",    "k"};
   r = RunCommand(cli, milliseconds(5000));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->output, "v\n");

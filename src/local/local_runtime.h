@@ -37,13 +37,25 @@ struct SandboxIdentity {
 inline constexpr uid_t kServiceUidBase = 1'000'000'000;
 inline constexpr uid_t kServiceUidRange = 1'000'000'000;
 
+// How replicas reach one backing service.
+struct BackingAccess {
+  std::string url;            // without a password; fills {{backing.NAME.url}}
+  std::string password_file;  // the URL's user's password (hut's copy, root's)
+  // libpq: the URL gets "?passfile=<the replica's copy>", so that it works as
+  // it is; the file is then in libpq's format.
+  bool passfile_in_url = false;
+};
+
 struct LocalRuntimeOptions {
   std::string environment;  // fills {{environment}}
   std::string state_dir;    // replicas' private folders: <state_dir>/replicas/<name>
   // Replicas' current folder, against which relative paths in a release
   // resolve (the spec's folder); "" : each replica's private folder.
   std::string working_dir;
-  std::map<std::string, std::string> backing_urls;  // fills {{backing.NAME.url}}
+  // Backing service name -> how replicas reach it. A replica whose release
+  // names {{backing.NAME.…}} gets its own copy of the password file (mode
+  // 0400, its user's), whose path fills {{backing.NAME.password_file}}.
+  std::map<std::string, BackingAccess> backing;
   // Secret name -> file. Each replica whose release names the secret gets
   // its own copy in its private folder, readable by the replica's user only;
   // the copy's path fills {{secrets.NAME.file}}. A release that does not

@@ -5,11 +5,15 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
+#include <vector>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "src/common/resources.h"
+#include "src/common/secret.h"
 #include "src/common/status.h"
 #include "src/local/server_util.h"
 
@@ -43,12 +47,23 @@ std::vector<std::string> AsPostgresUser(std::vector<std::string> argv) {
   return out;
 }
 
-absl::Status Psql(const std::string& bin_dir, uint16_t port, const std::string& database,
-                  const std::string& sql, std::string* output = nullptr) {
+// Runs psql as the superuser through the Unix socket in the data folder
+// (peer authentication as the "postgres" OS user). `env` reaches psql only:
+// a password passed this way (\getenv) never shows in a command line.
+absl::Status Psql(const std::string& bin_dir, const std::string& socket_dir, uint16_t port,
+                  const std::string& database, const std::vector<std::string>& commands,
+                  std::string* output = nullptr,
+                  const std::map<std::string, std::string>& env = {},
+                  const std::string& script = "") {
   ProcessOptions opts;
   opts.working_dir = "/";  // the postgres user may not reach ours
-  opts.argv = {bin_dir + "/psql", "-h", "127.0.0.1", "-p", std::to_string(port), "-U", "postgres",
-               "-d", database, "-v", "ON_ERROR_STOP=1", "-Atqc", sql};
+  std::vector<std::string> argv = {bin_dir + "/psql", "-h", socket_dir, "-p",
+                                   std::to_string(port), "-U", "postgres", "-d", database,
+                                   "-v", "ON_ERROR_STOP=1", "-Atq"};
+  for (const std::string& c : commands) argv.insert(argv.end(), {"-c", c});
+  if (!script.empty()) argv.insert(argv.end(), {"-f", script});
+  opts.argv = AsPostgresUser(argv);
+  opts.env = env;
   opts.env["PGCONNECT_TIMEOUT"] = "5";
   HUT_ASSIGN_OR_RETURN(CommandResult r, RunCommand(opts, std::chrono::seconds(30)));
   if (!r.status.success()) {
@@ -56,6 +71,32 @@ absl::Status Psql(const std::string& bin_dir, uint16_t port, const std::string& 
   }
   if (output != nullptr) *output = r.output;
   return absl::OkStatus();
+}
+
+// Who may log in, and how: written at every start, so an older cluster's
+// "trust" lines go too.
+constexpr char kHba[] =
+    "# Written by hut at every start; edits are lost.\n"
+    "local all postgres peer\n"
+    "host all all 127.0.0.1/32 scram-sha-256\n"
+    "host all all ::1/128 scram-sha-256\n";
+
+// The password in `path` ("*:*:*:USER:PASSWORD"), created when missing.
+absl::StatusOr<std::string> EnsurePassword(const std::string& path, const std::string& user) {
+  if (fs::exists(path)) {
+    HUT_ASSIGN_OR_RETURN(std::string line, ReadFileCapped(path, 4096));
+    const std::string prefix = absl::StrCat("*:*:*:", user, ":");
+    line = line.substr(0, line.find('\n'));
+    if (!line.starts_with(prefix) || line.size() == prefix.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": not a password file for ", user, " (expected \"", prefix, "PASSWORD\")"));
+    }
+    return line.substr(prefix.size());
+  }
+  const Secret password = RandomSecretHex(24);
+  HUT_RETURN_IF_ERROR(
+      WritePrivateFile(path, absl::StrCat("*:*:*:", user, ":", password.Reveal(), "\n")));
+  return password.Reveal();
 }
 
 }  // namespace
@@ -80,13 +121,24 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
     ProcessOptions init;
     init.working_dir = "/";  // the postgres user may not reach ours
     init.argv = AsPostgresUser({bin_dir + "/initdb", "-D", opts.data_dir, "-U", "postgres",
-                                "--auth=trust", "--encoding=UTF8", "--no-locale"});
+                                "--auth-local=peer", "--auth-host=scram-sha-256",
+                                "--encoding=UTF8", "--no-locale"});
     HUT_ASSIGN_OR_RETURN(CommandResult r, RunCommand(init, std::chrono::seconds(120)));
     if (!r.status.success()) {
       return absl::InternalError(
           absl::StrCat("initdb failed (", r.status.ToString(), "):\n", r.output));
     }
   }
+
+  if (opts.password_file.empty()) opts.password_file = opts.data_dir + ".pgpass";
+  HUT_ASSIGN_OR_RETURN(const std::string password, EnsurePassword(opts.password_file, opts.user));
+  const std::string hba = opts.data_dir + "/pg_hba.conf";
+  {
+    std::ofstream out(hba, std::ios::trunc);
+    out << kHba;
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", hba));
+  }
+  HUT_RETURN_IF_ERROR(GiveToUser(hba, "postgres", 0600));
 
   ProcessOptions run;
   run.working_dir = "/";  // the postgres user may not reach ours
@@ -115,7 +167,8 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
     }
     // Another server may already hold the port: only ours counts as ready.
     std::string data_dir;
-    if (Psql(bin_dir, opts.port, "postgres", "SHOW data_directory", &data_dir).ok()) {
+    if (Psql(bin_dir, opts.data_dir, opts.port, "postgres", {"SHOW data_directory"}, &data_dir)
+            .ok()) {
       if (data_dir == opts.data_dir + "\n") break;
       server->Stop();
       return absl::AlreadyExistsError(absl::StrCat("port ", opts.port,
@@ -131,32 +184,55 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 
-  // The application's role and database, created once.
+  // The application's role and database, created once; the role's password
+  // set from its file at every start (the file is the source of truth).
+  const std::string role = absl::StrCat("\"", opts.user, "\"");
   std::string exists;
-  HUT_RETURN_IF_ERROR(Psql(bin_dir, opts.port, "postgres",
-                           absl::StrCat("SELECT 1 FROM pg_roles WHERE rolname = '", opts.user, "'"),
+  HUT_RETURN_IF_ERROR(Psql(bin_dir, opts.data_dir, opts.port, "postgres",
+                           {absl::StrCat("SELECT 1 FROM pg_roles WHERE rolname = '", opts.user,
+                                         "'")},
                            &exists));
   if (exists.empty()) {
-    HUT_RETURN_IF_ERROR(
-        Psql(bin_dir, opts.port, "postgres", absl::StrCat("CREATE ROLE \"", opts.user, "\" LOGIN")));
+    HUT_RETURN_IF_ERROR(Psql(bin_dir, opts.data_dir, opts.port, "postgres",
+                             {absl::StrCat("CREATE ROLE ", role, " LOGIN")}));
   }
+  // psql interpolates variables in a script, not in -c: the script holds no
+  // secret, the password comes from psql's environment.
+  const std::string script = opts.data_dir + "/hut-set-password.sql";
+  {
+    std::ofstream out(script, std::ios::trunc);
+    out << "SET password_encryption = 'scram-sha-256';\n"
+        << "\\getenv password HUT_ROLE_PASSWORD\n"
+        << "ALTER ROLE " << role << " LOGIN PASSWORD :'password';\n";
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", script));
+  }
+  HUT_RETURN_IF_ERROR(GiveToUser(script, "postgres", 0600));
+  const absl::Status set = Psql(bin_dir, opts.data_dir, opts.port, "postgres",
+                                {}, nullptr, {{"HUT_ROLE_PASSWORD", password}}, script);
+  fs::remove(script, ec);
+  HUT_RETURN_IF_ERROR(set);
   exists.clear();
   HUT_RETURN_IF_ERROR(Psql(
-      bin_dir, opts.port, "postgres",
-      absl::StrCat("SELECT 1 FROM pg_database WHERE datname = '", opts.database, "'"), &exists));
+      bin_dir, opts.data_dir, opts.port, "postgres",
+      {absl::StrCat("SELECT 1 FROM pg_database WHERE datname = '", opts.database, "'")},
+      &exists));
   if (exists.empty()) {
-    HUT_RETURN_IF_ERROR(Psql(bin_dir, opts.port, "postgres",
-                             absl::StrCat("CREATE DATABASE \"", opts.database, "\" OWNER \"",
-                                          opts.user, "\"")));
+    HUT_RETURN_IF_ERROR(Psql(bin_dir, opts.data_dir, opts.port, "postgres",
+                             {absl::StrCat("CREATE DATABASE \"", opts.database, "\" OWNER ",
+                                           role)}));
   }
   return server;
 }
 
 PostgresServer::~PostgresServer() { Stop(); }
 
-std::string PostgresServer::url() const {
+std::string PostgresServer::base_url() const {
   return absl::StrCat("postgresql://", options_.user, "@127.0.0.1:", options_.port, "/",
                       options_.database);
+}
+
+std::string PostgresServer::UrlWithPassfile(const std::string& passfile) const {
+  return absl::StrCat(base_url(), "?passfile=", passfile);
 }
 
 void PostgresServer::Stop() {

@@ -17,7 +17,15 @@ struct PostgresOptions {
   std::string data_dir;
   uint16_t port = 5432;          // listens on 127.0.0.1 only
   std::string database = "foohut";
-  std::string user = "foohut";   // owner of `database`; trust auth on loopback
+  // Owner of `database`, the application's role; it logs in over TCP with a
+  // password (scram-sha-256). No one is trusted: the superuser "postgres"
+  // has no password, so it can log in only through the Unix socket in the
+  // data folder as the "postgres" OS user (peer), which is how hut runs psql.
+  std::string user = "foohut";
+  // `user`'s password as a libpq password file ("*:*:*:USER:PASSWORD", mode
+  // 0600): created with a random password when missing, and the role's
+  // password set from it at every start. Default "<data_dir>.pgpass".
+  std::string password_file;
   std::string log_file;          // server log; default "<data_dir>.log"
   // Tests only: fsync and synchronous commit off. Faster, loses data on a crash.
   bool unsafe_no_fsync = false;
@@ -32,8 +40,14 @@ class PostgresServer {
   static absl::StatusOr<std::unique_ptr<PostgresServer>> Start(const PostgresOptions& options);
   ~PostgresServer();
 
-  // libpq URI for `database` as `user`: postgresql://foohut@127.0.0.1:PORT/foohut
-  std::string url() const;
+  // libpq URI for `database` as `user`, without a password:
+  // postgresql://foohut@127.0.0.1:PORT/foohut
+  std::string base_url() const;
+  // base_url() reading the password from `passfile`: "…/foohut?passfile=PATH".
+  std::string UrlWithPassfile(const std::string& passfile) const;
+  // The same with options().password_file (readable by root only).
+  std::string url() const { return UrlWithPassfile(options_.password_file); }
+  const std::string& password_file() const { return options_.password_file; }
   uint16_t port() const { return options_.port; }
   pid_t pid() const { return process_ ? process_->pid() : -1; }
   // Fast shutdown (SIGINT), then SIGKILL after 10 s. Idempotent.

@@ -11,14 +11,17 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "src/common/resources.h"
+#include "src/common/secret.h"
 #include "src/common/status.h"
 #include "src/local/server_util.h"
 
 namespace hut::local {
 namespace {
 
-// True when a Redis server on 127.0.0.1:port answers PING with +PONG.
-bool Pings(uint16_t port) {
+// True when a Redis server on 127.0.0.1:port accepts `user`'s password and
+// answers PING with +PONG.
+bool Pings(uint16_t port, const std::string& user, const Secret& password) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
   timeval tv{0, 500'000};
@@ -30,12 +33,22 @@ bool Pings(uint16_t port) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   bool ok = false;
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    constexpr std::string_view kPing = "PING\r\n";
-    char buf[16] = {};
-    if (write(fd, kPing.data(), kPing.size()) == static_cast<ssize_t>(kPing.size()) &&
-        read(fd, buf, sizeof buf - 1) > 0) {
-      ok = std::string_view(buf).starts_with("+PONG");
+    // RESP arrays, so that no character of the password is taken for syntax.
+    auto bulk = [](const std::string& s) {
+      return absl::StrCat("$", s.size(), "\r\n", s, "\r\n");
+    };
+    const std::string request = absl::StrCat("*3\r\n", bulk("AUTH"), bulk(user),
+                                             bulk(password.Reveal()), "*1\r\n", bulk("PING"));
+    std::string answer;
+    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+      char buf[64];
+      ssize_t n;
+      while (answer.find("\r\n", answer.find("\r\n") + 1) == std::string::npos &&
+             (n = read(fd, buf, sizeof buf)) > 0) {
+        answer.append(buf, static_cast<size_t>(n));
+      }
     }
+    ok = answer.starts_with("+OK\r\n+PONG");
   }
   close(fd);
   return ok;
@@ -54,8 +67,26 @@ absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(const RedisOptio
                                             ec.message()));
   }
   std::string log_file = opts.dir + "/redis.log";
+  if (opts.password_file.empty()) opts.password_file = opts.dir + "/password";
+  Secret password;
+  if (std::filesystem::exists(opts.password_file)) {
+    HUT_ASSIGN_OR_RETURN(std::string text, ReadFileCapped(opts.password_file, 4096));
+    password = Secret(text.substr(0, text.find('\n')));
+    if (password.empty()) {
+      return absl::InvalidArgumentError(opts.password_file + ": empty password file");
+    }
+  } else {
+    password = RandomSecretHex(24);
+    HUT_RETURN_IF_ERROR(WritePrivateFile(opts.password_file, password.Reveal() + "\n"));
+  }
+  // The ACL goes in a private file: a command line is readable by everyone.
+  const std::string config = opts.dir + "/redis.conf";
+  HUT_RETURN_IF_ERROR(WritePrivateFile(
+      config, absl::StrCat("# Written by hut at every start; edits are lost.\n",
+                           "user default off\n", "user ", opts.user, " on >", password.Reveal(),
+                           " ~* &* +@all\n")));
   ProcessOptions run;
-  run.argv = {"redis-server",   "--port", std::to_string(opts.port), "--bind", "127.0.0.1",
+  run.argv = {"redis-server",   config, "--port", std::to_string(opts.port), "--bind", "127.0.0.1",
               "--daemonize",    "no",     "--dir",  opts.dir,   "--save", "",
               "--appendonly",   opts.persist ? "yes" : "no",
               "--protected-mode", "yes"};
@@ -66,7 +97,7 @@ absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(const RedisOptio
   HUT_ASSIGN_OR_RETURN(server->process_, Process::Spawn(run));
 
   auto deadline = std::chrono::steady_clock::now() + opts.start_timeout;
-  while (!Pings(opts.port)) {
+  while (!Pings(opts.port, opts.user, password)) {
     if (auto exited = server->process_->TryWait()) {
       server->process_.reset();
       return absl::UnavailableError(absl::StrCat("Redis on port ", opts.port, " exited (",
@@ -86,7 +117,9 @@ absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(const RedisOptio
 
 RedisServer::~RedisServer() { Stop(); }
 
-std::string RedisServer::url() const { return absl::StrCat("redis://127.0.0.1:", options_.port); }
+std::string RedisServer::url() const {
+  return absl::StrCat("redis://", options_.user, "@127.0.0.1:", options_.port);
+}
 
 void RedisServer::Stop() {
   if (!process_) return;

@@ -15,6 +15,11 @@ struct RedisOptions {
   std::string dir;        // working folder (append-only file, log)
   uint16_t port = 6379;   // listens on 127.0.0.1 only
   bool persist = true;    // append-only file in `dir`, so data survives restarts
+  // The only ACL user ("default" is off): it authenticates with the password
+  // in `password_file` (created random when missing, mode 0600; default
+  // "<dir>/password"), and may run every command on every key.
+  std::string user = "foohut";
+  std::string password_file;
   std::chrono::milliseconds start_timeout{10'000};
 };
 
@@ -25,7 +30,8 @@ class RedisServer {
   static absl::StatusOr<std::unique_ptr<RedisServer>> Start(const RedisOptions& options);
   ~RedisServer();
 
-  std::string url() const;  // redis://127.0.0.1:PORT
+  std::string url() const;  // redis://USER@127.0.0.1:PORT (no password)
+  const std::string& password_file() const { return options_.password_file; }
   uint16_t port() const { return options_.port; }
   pid_t pid() const { return process_ ? process_->pid() : -1; }
   // SIGTERM, then SIGKILL after 5 s. Idempotent.

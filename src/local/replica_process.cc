@@ -83,12 +83,6 @@ std::vector<std::string> SandboxPrefix(const SandboxSupport& s, SandboxUser user
   std::vector<std::string> args = {s.bwrap_path, "--ro-bind", "/", "/", "--dev", "/dev",
                                    "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"};
   std::vector<std::string> tmpfs_roots = {"/tmp"};
-  for (const std::string& dir : hidden) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(dir, ec)) continue;
-    args.insert(args.end(), {"--perms", "0755", "--tmpfs", dir});
-    tmpfs_roots.push_back(dir);
-  }
   // bwrap creates missing parents inside a tmpfs as root-only folders; make
   // them traversable first.
   auto open_parents = [&](const std::string& path) {
@@ -108,6 +102,14 @@ std::vector<std::string> SandboxPrefix(const SandboxSupport& s, SandboxUser user
   for (const std::string& path : keep_visible) {
     open_parents(path);
     args.insert(args.end(), {"--ro-bind", path, path});
+  }
+  // After the binds above: hiding wins over a release folder that holds it.
+  for (const std::string& dir : hidden) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) continue;
+    open_parents(dir);
+    args.insert(args.end(), {"--perms", "0755", "--tmpfs", dir});
+    tmpfs_roots.push_back(dir);
   }
   if (!private_dir.empty()) {
     open_parents(private_dir);

@@ -5,7 +5,11 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
 #include <fstream>
 #include <thread>
 
@@ -13,7 +17,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "src/common/resources.h"
 #include "src/common/subprocess.h"
+#include "src/http/test_socket.h"
 #include "src/http/client.h"
 #include "src/loadgen/load_generator.h"
 #include "src/local/haproxy.h"
@@ -52,6 +58,7 @@ services:
         FOOHUT_ENV: "{{environment}}"
         FOOHUT_DATABASE_URL: "{{backing.postgres.url}}"
         FOOHUT_REDIS_URL: "{{backing.redis.url}}"
+        FOOHUT_REDIS_PASSWORD_FILE: "{{backing.redis.password_file}}"
         FOOHUT_JWT_KEYS_FILE: "{{secrets.jwt.file}}"
         FOOHUT_LOG_LEVEL: WARN
     health: {interval: 300ms, timeout: 300ms, failure_threshold: 3, start_period: 3s}
@@ -92,10 +99,16 @@ environments:
     return {{"HOME", dir_->path()}, {"HUT_ADDR", absl::StrCat("127.0.0.1:", api_port_)}};
   }
 
+  // hut up runs as a user would start it: Debian's default limit of 1,024
+  // open files (hard, so hut cannot raise it), and HUT_TOKEN exported where
+  // it was started, which no replica may see.
   static void StartHutUp() {
     ProcessOptions o;
-    o.argv = {testing::BinPath("hut"), "up", "-f", Spec(), "--env", "staging"};
+    o.argv = {"prlimit", "--nofile=1024:1024", "--",   testing::BinPath("hut"),
+              "up",      "-f",                 Spec(), "--env",
+              "staging"};
     o.env = Env();
+    o.env["HUT_TOKEN"] = kLeakedToken;
     o.stdout_mode = o.stderr_mode = OutputMode::kFile;
     o.stdout_path = o.stderr_path = dir_->path() + "/up.log";
     auto p = Process::Spawn(o);
@@ -206,6 +219,60 @@ environments:
     return "";
   }
 
+  // A replica's pid, user, environment, descriptors' targets, as /proc has them.
+  struct ReplicaView {
+    int pid = 0;
+    uid_t uid = 0;
+    std::map<std::string, std::string> env;
+    std::vector<std::string> fds;  // readlink of each /proc/PID/fd/N
+  };
+  static ReplicaView View(int pid) {
+    ReplicaView v;
+    v.pid = pid;
+    const std::string proc = absl::StrCat("/proc/", pid);
+    std::ifstream status(proc + "/status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.starts_with("Uid:")) v.uid = std::stoul(line.substr(4));
+    }
+    std::ifstream environ(proc + "/environ");
+    for (std::string entry; std::getline(environ, entry, '\0');) {
+      const size_t eq = entry.find('=');
+      if (eq != std::string::npos) v.env[entry.substr(0, eq)] = entry.substr(eq + 1);
+    }
+    std::error_code ec;
+    for (const auto& fd : std::filesystem::directory_iterator(proc + "/fd", ec)) {
+      v.fds.push_back(std::filesystem::read_symlink(fd.path(), ec).string());
+    }
+    return v;
+  }
+  static int FirstReplicaPid(const std::string& service) {
+    const json status = Status(service);
+    for (const json& r : status["replicas"]) {
+      if (r.value("ready", false) && r.value("pid", 0) > 0) return r["pid"];
+    }
+    return 0;
+  }
+  // Runs `argv` inside the sandbox of replica `pid` (its mount and PID
+  // namespaces), as its user.
+  static CommandResult AsReplica(const ReplicaView& replica, std::vector<std::string> argv) {
+    ProcessOptions o;
+    o.argv = {"nsenter",
+              absl::StrCat("--target=", replica.pid),
+              "--mount",
+              "--",
+              "setpriv",
+              absl::StrCat("--reuid=", replica.uid),
+              absl::StrCat("--regid=", replica.uid),
+              "--clear-groups",
+              "--"};
+    o.argv.insert(o.argv.end(), argv.begin(), argv.end());
+    o.env = {{"PGCONNECT_TIMEOUT", "5"}, {"PGPASSFILE", "/nonexistent"}};
+    auto r = RunCommand(o, seconds(30));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : CommandResult{};
+  }
+
+  static constexpr char kLeakedToken[] = "token-exported-where-hut-up-started";
   static testing::TempDir* dir_;
   static uint16_t api_port_, backend_port_, frontend_port_;
   static Process* up_;
@@ -498,6 +565,114 @@ TEST_F(HutUpEndToEndTest, CanaryOperatorCommands) {
 // Runs last (gtest keeps declaration order): stops the server with `hut down`
 // and checks that nothing it started is left, then that state survives a
 // restart.
+// What an attacker on the machine, or code in a replica, can do: F4's
+// hostile tests. 1,000 idle connections and 100 slowloris clients against the
+// API under a 1,024-file limit; a replica's descriptors, environment and view
+// of the machine.
+TEST_F(HutUpEndToEndTest, ConnectionFloodsNeitherKillNorStarveTheApi) {
+  RaiseOpenFileLimit();
+  if (FirstReplicaPid("backend") == 0) {
+    ASSERT_EQ(Hut({"deploy", "backend", "1.0.0", "--wait"}).code, 0);
+  }
+  auto load = loadgen::LoadGenerator::Start(
+      {.port = backend_port_, .targets = {"/healthz", "/api/v1/pages?q=flood"}, .rate = 200});
+  ASSERT_TRUE(load.ok()) << load.status();
+  std::vector<std::unique_ptr<http::TestSocket>> idle, slow;
+  for (int i = 0; i < 1000; ++i) {
+    idle.push_back(std::make_unique<http::TestSocket>());
+    ASSERT_TRUE(idle.back()->Connect(api_port_)) << "connection " << i;
+  }
+  for (int i = 0; i < 100; ++i) {
+    slow.push_back(std::make_unique<http::TestSocket>());
+    ASSERT_TRUE(slow.back()->Connect(api_port_)) << "slow connection " << i;
+    slow.back()->Send("GET /api/v1/services HTTP/1.1\r\nHost: x\r\n");
+  }
+  std::vector<double> times;
+  for (int round = 0; round < 10; ++round) {
+    for (auto& s : slow) s->Send("X-a: b\r\n");  // headers that never end
+    const auto start = Steady::now();
+    HutResult status = Hut({"rollout", "status", "backend"}, seconds(10));
+    times.push_back(std::chrono::duration<double>(Steady::now() - start).count());
+    EXPECT_EQ(status.code, 0) << status.output;
+    EXPECT_LT(times.back(), 1.0) << "round " << round;
+  }
+  std::sort(times.begin(), times.end());
+  std::cout << "rollout status under 1,000 idle + 100 slowloris connections: median "
+            << times[times.size() / 2] << " s, max " << times.back() << " s\n";
+  idle.clear();
+  slow.clear();
+  loadgen::LoadReport served = (*load)->Stop();
+  EXPECT_FALSE(up_->TryWait().has_value()) << "hut up died:\n" << UpLog();
+  EXPECT_EQ(served.failed(), 0);
+  EXPECT_GT(served.ok, 0);
+  std::cout << "requests through the load balancer meanwhile: " << served.sent << " sent, "
+            << served.failed() << " failed\n";
+}
+
+TEST_F(HutUpEndToEndTest, ReplicasSeeNeitherHutNorEachOther) {
+  if (FirstReplicaPid("backend") == 0) {
+    ASSERT_EQ(Hut({"deploy", "backend", "1.0.0", "--wait"}).code, 0);
+  }
+  if (FirstReplicaPid("frontend") == 0) {
+    ASSERT_EQ(Hut({"deploy", "frontend", "1.0.0", "--wait"}).code, 0);
+  }
+  const ReplicaView backend = View(FirstReplicaPid("backend"));
+  const ReplicaView frontend = View(FirstReplicaPid("frontend"));
+  ASSERT_GT(backend.pid, 0) << Status("backend").dump(2);
+  ASSERT_GT(frontend.pid, 0) << Status("frontend").dump(2);
+
+  // Descriptors: nothing of hut's (its sockets, its logs, its store).
+  const ReplicaView hut = View(up_->pid());
+  const std::set<std::string> huts(hut.fds.begin(), hut.fds.end());
+  for (const ReplicaView* r : {&backend, &frontend}) {
+    for (const std::string& target : r->fds) {
+      EXPECT_FALSE(target.starts_with("socket:") && huts.count(target)) << target;
+      EXPECT_EQ(target.find("/.hut/"), std::string::npos) << target;
+      EXPECT_EQ(target.find("hut.log"), std::string::npos) << target;
+    }
+    // Environment: the spec's and a minimal base, no HUT_ variable.
+    for (const auto& [name, value] : r->env) {
+      EXPECT_FALSE(name.starts_with("HUT_")) << name;
+      EXPECT_EQ(value.find(kLeakedToken), std::string::npos) << name;
+    }
+    EXPECT_NE(r->uid, 0u);
+  }
+  // One user per service.
+  EXPECT_NE(backend.uid, frontend.uid);
+  // The frontend has no secret of its own and cannot read the backend's.
+  EXPECT_EQ(frontend.env.count("FOOHUT_JWT_KEYS_FILE"), 0u);
+  const std::string backend_keys = backend.env.at("FOOHUT_JWT_KEYS_FILE");
+  EXPECT_NE(AsReplica(backend, {"cat", backend_keys}).output.find("active_kid"),
+            std::string::npos);
+  CommandResult steal = AsReplica(frontend, {"cat", backend_keys});
+  EXPECT_FALSE(steal.status.success()) << steal.output;
+  EXPECT_EQ(steal.output.find("active_kid"), std::string::npos);
+  // hut's state folder is empty to a replica: no admin token, no store.
+  CommandResult token = AsReplica(frontend, {"cat", State() + "/admin-token"});
+  EXPECT_FALSE(token.status.success()) << token.output;
+  CommandResult listing = AsReplica(frontend, {"ls", "-A", State()});
+  EXPECT_EQ(listing.output.find("admin-token"), std::string::npos) << listing.output;
+  EXPECT_EQ(listing.output.find("hut.db"), std::string::npos) << listing.output;
+  // PostgreSQL: neither the superuser nor the backend's role without its password.
+  const std::string db = backend.env.at("FOOHUT_DATABASE_URL");
+  const std::string host = db.substr(db.find('@') + 1, db.find('?') - db.find('@') - 1);
+  for (const std::string user : {"postgres", "foohut"}) {
+    CommandResult login = AsReplica(
+        frontend, {"psql", absl::StrCat("postgresql://", user, "@", host), "-Atc", "SELECT 1"});
+    EXPECT_FALSE(login.status.success()) << user << ": " << login.output;
+    EXPECT_NE(login.output.find("password"), std::string::npos) << user << ": " << login.output;
+  }
+  // The backend logs in with its own copy of the password file.
+  CommandResult own = AsReplica(backend, {"psql", db, "-Atc", "SELECT current_user"});
+  EXPECT_EQ(own.output, "foohut\n");
+  // Redis: nothing without the password.
+  const std::string redis = backend.env.at("FOOHUT_REDIS_URL");
+  const std::string redis_port = redis.substr(redis.rfind(':') + 1);
+  CommandResult anonymous =
+      AsReplica(frontend, {"redis-cli", "-p", redis_port, "GET", "anything"});
+  EXPECT_NE(anonymous.output.find("NOAUTH"), std::string::npos) << anonymous.output;
+}
+
 TEST_F(HutUpEndToEndTest, DownStopsEverythingAndStateSurvivesARestart) {
   if (Status("backend")["replicas"].empty()) {
     ASSERT_EQ(Hut({"deploy", "backend", "1.0.0", "--wait"}).code, 0);

@@ -221,7 +221,7 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec s
   p->token_file_ = absl::StrCat(state, "/", server::kTokenFileName);
 
   // Backing services, standing in for RDS and ElastiCache.
-  std::map<std::string, std::string> backing_urls;
+  std::map<std::string, local::BackingAccess> backing;
   for (const spec::BackingService& b : env.backing_services) {
     HUT_ASSIGN_OR_RETURN(uint16_t port, FreeLoopbackPort());
     const std::string dir = absl::StrCat(state, "/backing/", b.name);
@@ -243,7 +243,9 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec s
                             absl::StrCat("backing service ", b.name, " (PostgreSQL): ",
                                          server.status().message()));
       }
-      backing_urls[b.name] = (*server)->url();
+      backing[b.name] = {.url = (*server)->base_url(),
+                         .password_file = (*server)->password_file(),
+                         .passfile_in_url = true};
       parts.postgres.push_back(std::move(*server));
     } else {
       local::RedisOptions o;
@@ -255,10 +257,10 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec s
                             absl::StrCat("backing service ", b.name, " (Redis): ",
                                          server.status().message()));
       }
-      backing_urls[b.name] = (*server)->url();
+      backing[b.name] = {.url = (*server)->url(), .password_file = (*server)->password_file()};
       parts.redis.push_back(std::move(*server));
     }
-    log.Info("backing service ready", {{"name", b.name}, {"url", backing_urls[b.name]}});
+    log.Info("backing service ready", {{"name", b.name}, {"url", backing[b.name].url}});
   }
 
   // The load balancer: one frontend per service of the environment.
@@ -293,7 +295,7 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec s
   ro.working_dir = fs::absolute(options.spec_dir.empty() ? "." : options.spec_dir)
                        .lexically_normal()
                        .string();
-  ro.backing_urls = backing_urls;
+  ro.backing = backing;
   ro.secret_files = {{"jwt", jwt_keys}};
   ro.sandbox = options.sandbox;
   parts.runtime = std::make_unique<local::LocalRuntime>(

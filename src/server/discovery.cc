@@ -1,6 +1,8 @@
 #include "src/server/discovery.h"
 
 #include <sodium.h>
+
+#include "src/common/status.h"
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -94,29 +96,8 @@ absl::StatusOr<Secret> ReadToken(const std::string& path) {
 absl::StatusOr<Secret> LoadOrCreateToken(const std::string& state_dir) {
   const std::string path = absl::StrCat(state_dir, "/", kTokenFileName);
   if (fs::exists(path)) return ReadToken(path);
-  if (sodium_init() < 0) return absl::InternalError("libsodium failed to initialise");
-  unsigned char bytes[32];
-  randombytes_buf(bytes, sizeof bytes);
-  char hex[sizeof bytes * 2 + 1];
-  sodium_bin2hex(hex, sizeof hex, bytes, sizeof bytes);
-  Secret token{std::string(hex)};
-  sodium_memzero(bytes, sizeof bytes);
-  sodium_memzero(hex, sizeof hex);
-  const std::string tmp = path + ".tmp";
-  const mode_t old = umask(077);
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << token.Reveal() << "\n";
-    if (!out) {
-      umask(old);
-      return absl::InternalError(absl::StrCat("cannot write ", tmp));
-    }
-  }
-  umask(old);
-  chmod(tmp.c_str(), 0600);
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot write ", path, ": ", ec.message()));
+  Secret token = RandomSecretHex(32);
+  HUT_RETURN_IF_ERROR(WritePrivateFile(path, token.Reveal() + "\n"));
   return token;
 }
 

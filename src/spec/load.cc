@@ -109,7 +109,8 @@ constexpr std::string_view kPlaceholders[] = {"version", "port", "replica", "ser
                                               "environment"};
 
 // Checks the {{name}} placeholders of `s`; returns an error message or "". Adds
-// the NAME of each {{backing.NAME.url}} to `*backing`.
+// the NAME of each {{backing.NAME.url}} and {{backing.NAME.password_file}} to
+// `*backing`.
 std::string CheckPlaceholders(std::string_view s, std::set<std::string>* backing) {
   size_t pos = 0;
   while ((pos = s.find("{{", pos)) != std::string_view::npos) {
@@ -122,6 +123,7 @@ std::string CheckPlaceholders(std::string_view s, std::set<std::string>* backing
         absl::StripAsciiWhitespace(absl::string_view(inner.data(), inner.size()));
     std::string_view name(stripped.data(), stripped.size());
     constexpr std::string_view kBackingPrefix = "backing.", kBackingSuffix = ".url";
+    constexpr std::string_view kPasswordSuffix = ".password_file";
     constexpr std::string_view kSecretPrefix = "secrets.", kSecretSuffix = ".file";
     if (name.starts_with(kSecretPrefix) && name.ends_with(kSecretSuffix) &&
         name.size() > kSecretPrefix.size() + kSecretSuffix.size()) {
@@ -136,11 +138,16 @@ std::string CheckPlaceholders(std::string_view s, std::set<std::string>* backing
         name.starts_with(kBackingPrefix) && name.ends_with(kBackingSuffix)) {
       backing->insert(std::string(name.substr(
           kBackingPrefix.size(), name.size() - kBackingPrefix.size() - kBackingSuffix.size())));
+    } else if (name.size() > kBackingPrefix.size() + kPasswordSuffix.size() &&
+               name.starts_with(kBackingPrefix) && name.ends_with(kPasswordSuffix)) {
+      backing->insert(std::string(name.substr(
+          kBackingPrefix.size(), name.size() - kBackingPrefix.size() - kPasswordSuffix.size())));
     } else if (std::find(std::begin(kPlaceholders), std::end(kPlaceholders), name) ==
                std::end(kPlaceholders)) {
       return Cat("unknown placeholder \"{{", name,
                  "}}\" (expected one of {{version}}, {{port}}, {{replica}}, {{service}}, "
-                 "{{environment}}, {{backing.NAME.url}}, {{secrets.jwt.file}})");
+                 "{{environment}}, {{backing.NAME.url}}, {{backing.NAME.password_file}}, "
+                 "{{secrets.jwt.file}})");
     }
     pos = end + 2;
   }

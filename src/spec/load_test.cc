@@ -162,7 +162,7 @@ const std::vector<BadSpec>& BadSpecs() {
        "environments: {dev: {runtime: local}}\n",
        "5:29: services.backend.release.env.FOOHUT_VERSION: unknown placeholder \"{{vesion}}\" "
        "(expected one of {{version}}, {{port}}, {{replica}}, {{service}}, {{environment}}, "
-       "{{backing.NAME.url}}, {{secrets.jwt.file}})"},
+       "{{backing.NAME.url}}, {{backing.NAME.password_file}}, {{secrets.jwt.file}})"},
       {"UnknownSecretFile",
        "services:\n  backend:\n    release:\n      command: [app]\n"
        "      env: {KEYS: \"{{secrets.stripe.file}}\"}\n"

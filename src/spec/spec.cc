@@ -136,6 +136,10 @@ std::string ExpandPlaceholders(std::string_view text, const ReleaseContext& cont
     } else if (name.starts_with("backing.") && name.ends_with(".url")) {
       auto it = context.backing_urls.find(std::string(name.substr(8, name.size() - 8 - 4)));
       if (it != context.backing_urls.end()) value = it->second;
+    } else if (name.starts_with("backing.") && name.ends_with(".password_file")) {
+      auto it = context.backing_password_files.find(
+          std::string(name.substr(8, name.size() - 8 - 14)));
+      if (it != context.backing_password_files.end()) value = it->second;
     } else if (name.starts_with("secrets.") && name.ends_with(".file")) {
       auto it = context.secret_files.find(std::string(name.substr(8, name.size() - 8 - 5)));
       if (it != context.secret_files.end()) value = it->second;

@@ -234,7 +234,9 @@ struct Policies {
 // How to start one replica of a version. Strings may contain the placeholders
 // {{version}}, {{port}}, {{replica}}, {{service}}, {{environment}} and
 // {{backing.NAME.url}} (the URL of the environment's backing service NAME, e.g.
-// postgresql://… or redis://…) and {{secrets.jwt.file}} (a file, readable by
+// postgresql://… or redis://…, without the password), {{backing.NAME.password_file}}
+// (a file, readable by the replica only, holding that URL's user's password)
+// and {{secrets.jwt.file}} (a file, readable by
 // the replica only, with the environment's JWT signing keys); the runtime
 // substitutes them per replica with ExpandRelease() and also sets PORT. Every
 // environment provides each NAME used.
@@ -330,6 +332,8 @@ struct ReleaseContext {
   std::string service;
   std::string environment;
   std::map<std::string, std::string> backing_urls;  // backing service name -> URL
+  // backing service name -> a file holding the password of its URL's user
+  std::map<std::string, std::string> backing_password_files;
   std::map<std::string, std::string> secret_files;  // secret name ("jwt") -> file path
 };
 
