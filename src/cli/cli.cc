@@ -6,9 +6,12 @@
 #include <exception>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
 #include "src/cli/commands.h"
 
 #ifndef HUT_VERSION
@@ -26,6 +29,35 @@ Io ProcessIo() {
             },
             isatty(STDOUT_FILENO) == 1};
 }
+
+namespace {
+
+// "hut: unknown command "x" (commands: up, server, …)" when argv names a
+// command that does not exist, at any level; CLI11 alone says only "A
+// subcommand is required".
+std::optional<std::string> UnknownCommand(CLI::App& app, int argc, const char* const* argv) {
+  CLI::App* current = &app;
+  std::string path = "hut";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const std::vector<CLI::App*> subs = current->get_subcommands({});
+    if (arg.starts_with("-") || subs.empty()) return std::nullopt;
+    CLI::App* next = nullptr;
+    std::string known;
+    for (CLI::App* sub : subs) {
+      if (sub->get_name() == arg) next = sub;
+      absl::StrAppend(&known, known.empty() ? "" : ", ", sub->get_name());
+    }
+    if (next == nullptr) {
+      return absl::StrCat(path, ": unknown command \"", arg, "\" (commands: ", known, ")");
+    }
+    current = next;
+    path += " " + arg;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
 
 int Run(int argc, const char* const* argv, const Io& io) {
   CLI::App app{"hut: deploys and runs Foohut (ADR-009)", "hut"};
@@ -45,6 +77,10 @@ int Run(int argc, const char* const* argv, const Io& io) {
     actions.emplace_back(sub, command.configure(*sub));
   }
 
+  if (std::optional<std::string> unknown = UnknownCommand(app, argc, argv)) {
+    io.err << *unknown << "\n";
+    return kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,5 +1,7 @@
 #include "src/cli/cli.h"
 
+#include <filesystem>
+
 #include <map>
 #include <sstream>
 #include <string>
@@ -104,6 +106,27 @@ TEST(CliTest, UsageErrorsExit64) {
   EXPECT_EQ(RunHut({"rollout"}).code, kExitUsage);
   EXPECT_EQ(RunHut({"rollout", "undo", "backend", "--to-revision", "0"}).code, kExitUsage);
   EXPECT_EQ(RunHut({"rollout", "history", "backend", "-o", "wide"}).code, kExitUsage);
+}
+
+TEST(CliTest, UnknownCommandNamesTheKnownOnes) {
+  Result r = RunHut({"frobnicate"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("hut: unknown command \"frobnicate\" (commands: "));
+  EXPECT_THAT(r.err, HasSubstr("deploy"));
+  EXPECT_THAT(r.err, HasSubstr("rollout"));
+  r = RunHut({"rollout", "frob", "backend"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("hut rollout: unknown command \"frob\" (commands: status, "));
+}
+
+// Stopping what does not run is done already: it says so and succeeds.
+TEST(CliTest, DownWithNothingRunningSaysSo) {
+  const std::string home = ::testing::TempDir() + "/down-home";
+  std::filesystem::create_directories(home);
+  const std::string address = "127.0.0.1:" + std::to_string(hut::testing::PickFreePort());
+  Result r = RunHut({"down"}, {{"HOME", home}, {"HUT_ADDR", address}});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "hut down: no hut server is running at " + address + "; nothing to stop\n");
 }
 
 TEST(CliTest, VersionAndHelp) {

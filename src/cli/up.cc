@@ -189,7 +189,19 @@ int RunDown(const DownOptions& options, const Io& io) {
   }
   const std::string address = target->address.ToString();
   if (!target->token) {
-    io.err << "hut down: no admin token found (looked at " << target->token_source << ")\n";
+    // Without a token, tell "nothing runs" (the usual case) from "a server
+    // runs but its token is not here".
+    http::ClientRequest probe;
+    probe.host = target->address.host;
+    probe.port = target->address.port;
+    probe.target = "/healthz";
+    probe.timeout = std::chrono::milliseconds(2000);
+    if (!http::Fetch(probe).ok()) {
+      io.out << "hut down: no hut server is running at " << address << "; nothing to stop\n";
+      return kExitOk;
+    }
+    io.err << "hut down: a server answers at " << address << " but no admin token was found ("
+           << target->token_source << ")\n";
     return kExitFailure;
   }
   // The server's pid, to wait for the whole environment to stop.
@@ -205,10 +217,14 @@ int RunDown(const DownOptions& options, const Io& io) {
   request.target = "/api/v1/shutdown";
   request.headers.emplace("Authorization", "Bearer " + target->token->Reveal());
   auto answer = http::Fetch(request);
-  if (!answer.ok()) {
-    io.err << "hut down: no hut server is running at " << address << " ("
+  if (!answer.ok() && absl::IsDeadlineExceeded(answer.status())) {
+    io.err << "hut down: the server at " << address << " does not answer ("
            << answer.status().message() << ")\n";
     return kExitFailure;
+  }
+  if (!answer.ok()) {
+    io.out << "hut down: no hut server is running at " << address << "; nothing to stop\n";
+    return kExitOk;
   }
   if (answer->status == 401) {
     io.err << "hut down: the server at " << address << " refused the admin token from "

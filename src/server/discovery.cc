@@ -12,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 
 namespace hut::server {
@@ -82,7 +83,7 @@ absl::StatusOr<Secret> ReadToken(const std::string& path) {
   if ((st.st_mode & 077) != 0) {
     return absl::PermissionDeniedError(absl::StrCat(
         "admin token file ", path, " is readable by others (mode ",
-        absl::StrCat(absl::Hex(st.st_mode & 0777)), "); chmod 600 it"));
+        absl::StrFormat("%04o", st.st_mode & 0777), "); chmod 600 it"));
   }
   std::ifstream in(path);
   std::stringstream text;
