@@ -1,9 +1,12 @@
 // Starts the real PostgreSQL and Redis servers from Debian on loopback.
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <map>
+#include <thread>
 
 #include "src/common/resources.h"
 #include "src/common/subprocess.h"
@@ -83,6 +86,32 @@ TEST(PostgresServerTest, PasswordAuthenticationForEveryone) {
   pg = PostgresServer::Start(opts);
   ASSERT_TRUE(pg.ok()) << pg.status();
   EXPECT_EQ(Psql((*pg)->url(), "SELECT 1"), "1\n");
+}
+
+// A PostgreSQL killed with SIGKILL (as when hut itself is killed) leaves its
+// postmaster.pid and, for a moment, backends that hold its shared memory; a
+// start right after must wait them out, not fail.
+TEST(PostgresServerTest, StartsAtOnceAfterBeingKilled) {
+  testing::TempDir dir;
+  PostgresOptions opts;
+  opts.data_dir = dir.path() + "/pg";
+  opts.port = testing::PickFreePort();
+  opts.unsafe_no_fsync = false;  // a killed server keeps what it committed
+  auto pg = PostgresServer::Start(opts);
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  ASSERT_EQ(Psql((*pg)->url(), "CREATE TABLE k (x int); INSERT INTO k VALUES (7);"), "");
+  // A backend that outlives its postmaster for a moment, as after a kill.
+  ProcessOptions session;
+  session.argv = {"psql", (*pg)->url(), "-Atqc", "SELECT pg_sleep(2)"};
+  auto busy = Process::Spawn(session);
+  ASSERT_TRUE(busy.ok()) << busy.status();
+  std::this_thread::sleep_for(milliseconds(300));  // psql connects (a real server)
+  ASSERT_EQ(kill((*pg)->pid(), SIGKILL), 0);
+  pg->reset();  // reaps it
+  EXPECT_TRUE(std::filesystem::exists(opts.data_dir + "/postmaster.pid"));
+  auto again = PostgresServer::Start(opts);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(Psql((*again)->url(), "SELECT x FROM k"), "7\n");
 }
 
 TEST(PostgresServerTest, PortInUseIsAClearError) {
