@@ -181,6 +181,7 @@ void PrintStatus(const std::string& service, const json& state, const Io& io) {
         {"Phase:", Str(rollout, "phase")},
     };
     if (!Str(rollout, "reason").empty()) rows.push_back({"Reason:", Str(rollout, "reason")});
+    if (!Str(state, "waiting").empty()) rows.push_back({"Waiting:", Str(state, "waiting")});
     if (std::string canary = CanaryProgressText(rollout); !canary.empty()) {
       rows.push_back({"Canary:", canary});
     }

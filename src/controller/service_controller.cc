@@ -68,7 +68,8 @@ spec::RollingPolicy PolicyFor(const std::string& strategy, const spec::RollingPo
 ServiceController::ServiceController(const spec::Spec& spec, const spec::Environment& environment,
                                      const spec::Service& service, runtime::Runtime& runtime,
                                      store::Store& store, const Clock& clock, Logger logger,
-                                     RolloutAnalysisOptions analysis)
+                                     RolloutAnalysisOptions analysis,
+                                     const Dependencies* dependencies)
     : spec_(spec),
       environment_(environment),
       service_(service),
@@ -76,7 +77,8 @@ ServiceController::ServiceController(const spec::Spec& spec, const spec::Environ
       store_(store),
       clock_(clock),
       logger_(logger.With({{"environment", environment.name}, {"service", service.name}})),
-      analysis_(store, clock, logger_.With({{"component", "analysis"}}), std::move(analysis)) {}
+      analysis_(store, clock, logger_.With({{"component", "analysis"}}), std::move(analysis)),
+      dependencies_(dependencies) {}
 
 absl::StatusOr<int> ServiceController::CurrentRevision() {
   HUT_ASSIGN_OR_RETURN(std::optional<store::Rollout> latest,
@@ -301,14 +303,46 @@ absl::StatusOr<store::Rollout> ServiceController::Command(rollout::Command comma
   return rollout;
 }
 
+std::optional<std::string> ServiceController::Waiting() const {
+  return dependencies_ != nullptr ? dependencies_->Blocked(service_.name) : std::nullopt;
+}
+
 absl::Status ServiceController::Tick() {
   HUT_ASSIGN_OR_RETURN(std::optional<store::Rollout> latest,
                        store_.LatestRollout(environment_.name, service_.name));
   if (!latest) return absl::OkStatus();
+  if (std::optional<std::string> blocked = Waiting()) {
+    if (!latest->finished_at && *blocked != waiting_) {
+      Record(*latest, "rollout.waiting",
+             absl::StrCat("rollout ", latest->id, " waits: ", *blocked));
+      if (waiting_.empty()) waiting_since_ = clock_.Now();
+      waiting_ = *blocked;
+    }
+    return absl::OkStatus();
+  }
+  if (!waiting_.empty()) {
+    waiting_.clear();
+    HUT_RETURN_IF_ERROR(
+        Resume(*latest, std::chrono::duration_cast<Duration>(clock_.Now() - waiting_since_)));
+  }
   if (latest->strategy == spec::Name(spec::Strategy::kCanary)) {
     return TickCanary(*std::move(latest));
   }
   return TickRolling(*std::move(latest));
+}
+
+absl::Status ServiceController::Resume(store::Rollout& rollout, Duration waited) {
+  const std::string message = absl::StrCat("rollout ", rollout.id, " resumes after ",
+                                           FormatDuration(waited),
+                                           ": its dependencies are back");
+  if (rollout.strategy != spec::Name(spec::Strategy::kCanary) && !rollout.finished_at) {
+    // The wait was not the release's: its progress deadline starts again.
+    HUT_ASSIGN_OR_RETURN(RollingStatus status, FromJson(rollout.state));
+    status.last_progress += waited;
+    HUT_RETURN_IF_ERROR(Save(rollout, ToJson(status), rollout.phase, rollout.reason, false));
+  }
+  Record(rollout, "rollout.resumed", message, {{"waited_ms", waited.count()}});
+  return absl::OkStatus();
 }
 
 std::vector<ReplicaView> ServiceController::Views(

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "src/common/clock.h"
 #include "src/common/log.h"
+#include "src/controller/dependencies.h"
 #include "src/controller/rollout_analysis.h"
 #include "src/rollout/canary.h"
 #include "src/rollout/rolling.h"
@@ -40,7 +41,8 @@ class ServiceController {
  public:
   ServiceController(const spec::Spec& spec, const spec::Environment& environment,
                     const spec::Service& service, runtime::Runtime& runtime, store::Store& store,
-                    const Clock& clock, Logger logger, RolloutAnalysisOptions analysis = {});
+                    const Clock& clock, Logger logger, RolloutAnalysisOptions analysis = {},
+                    const Dependencies* dependencies = nullptr);
 
   // Records a new revision and starts a rollout to it. FailedPrecondition
   // while another rollout of the service runs (refused, not queued), and
@@ -57,8 +59,13 @@ class ServiceController {
   // FailedPrecondition when the rollout's phase does not allow it. A rolling
   // rollout takes only abort.
   absl::StatusOr<store::Rollout> Command(rollout::Command command);
-  // One reconcile step of the newest rollout. Call on a timer.
+  // One reconcile step of the newest rollout. Call on a timer. While a
+  // dependency is blocked (Dependencies), nothing is decided or done: the
+  // rollout waits, with a "rollout.waiting" event, and resumes
+  // ("rollout.resumed") when it is back.
   absl::Status Tick();
+  // Why the service's rollouts wait now, or nullopt.
+  std::optional<std::string> Waiting() const;
 
   // The revision serving now: 0 before the first successful rollout.
   absl::StatusOr<int> CurrentRevision();
@@ -67,6 +74,9 @@ class ServiceController {
   absl::StatusOr<store::Rollout> StartRollout(const store::Revision& revision,
                                               spec::Strategy strategy);
   absl::Status TickRolling(store::Rollout rollout);
+  // After a wait for dependencies: a rolling rollout's progress deadline is
+  // moved by `waited`; the resumption is recorded.
+  absl::Status Resume(store::Rollout& rollout, Duration waited);
   absl::Status TickCanary(store::Rollout rollout);
   // Carries out a plan's actions in order. A non-transient failure to start
   // a replica is returned in `cannot_start` (the release will not start on
@@ -100,6 +110,9 @@ class ServiceController {
   const Clock& clock_;
   Logger logger_;
   RolloutAnalysis analysis_;
+  const Dependencies* dependencies_;  // may be null
+  std::string waiting_;  // the reason announced in the last "rollout.waiting"
+  TimePoint waiting_since_;
   std::string cannot_start_;  // canary: a start failure to roll back for on the next tick
 };
 

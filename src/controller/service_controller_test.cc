@@ -182,6 +182,63 @@ TEST_F(ServiceControllerTest, FailingHealthChecksRollBackAndSayWhy) {
   EXPECT_TRUE(found);
 }
 
+// A dependency that is down or up, as a test says.
+class SwitchedDependencies final : public Dependencies {
+ public:
+  std::optional<std::string> Blocked(const std::string& service) const override {
+    return blocked;
+  }
+  std::optional<std::string> blocked;
+};
+
+// While a dependency is down the release's failing checks are not its
+// fault: the rollout waits (not rolled back, however long), then resumes
+// and finishes once the dependency is back.
+TEST_F(ServiceControllerTest, ARolloutWaitsForADependencyInsteadOfBlamingTheRelease) {
+  SwitchedDependencies deps;
+  controller_ = std::make_unique<ServiceController>(
+      spec_, *spec_.FindEnvironment("staging"), *spec_.FindService("backend"), runtime_, *store_,
+      clock_, Logger(sink_, clock_, "controller"), RolloutAnalysisOptions{}, &deps);
+  ASSERT_TRUE(controller_->Deploy({.version = "1.0.0"}).ok());
+  RunToEnd();
+  ASSERT_TRUE(controller_->Deploy({.version = "2.0.0"}).ok());
+  ASSERT_TRUE(controller_->Tick().ok());  // starts the first new replica
+  runtime_.SetHealth("2.0.0", FakeRuntime::Health::kNeverReady);  // its database is gone
+  deps.blocked = "backing service postgres is down (killed by signal 9 (Killed)); restarting it";
+  for (int i = 0; i < 60; ++i) {  // a minute: past the start period and the 30 s deadline's half
+    ASSERT_TRUE(controller_->Tick().ok());
+    clock_.Advance(seconds(1));
+    runtime_.Step();
+  }
+  auto latest = store_->LatestRollout("staging", "backend");
+  EXPECT_EQ((*latest)->phase, "progressing");
+  EXPECT_FALSE((*latest)->finished_at.has_value());
+  EXPECT_EQ(controller_->Waiting(), deps.blocked);
+  // Back: the replicas' checks pass again while the dependency still asks
+  // for a moment (its settle period), then the rollout goes on.
+  runtime_.SetHealth("2.0.0", FakeRuntime::Health::kHealthy);
+  deps.blocked = "backing service postgres is back; waiting for the replicas' checks";
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(controller_->Tick().ok());
+    clock_.Advance(seconds(1));
+    runtime_.Step();
+  }
+  deps.blocked.reset();
+  EXPECT_EQ(RunToEnd().phase, "succeeded");
+  EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"2.0.0", 3}}));
+  std::vector<std::string> waits;
+  const std::vector<store::Event> events = *store_->EventsAfter(0, 1000);
+  for (const store::Event& e : events) {
+    if (e.type == "rollout.waiting" || e.type == "rollout.resumed") waits.push_back(e.message);
+  }
+  EXPECT_EQ(waits, (std::vector<std::string>{
+                       "rollout 2 waits: backing service postgres is down (killed by signal 9 "
+                       "(Killed)); restarting it",
+                       "rollout 2 waits: backing service postgres is back; waiting for the "
+                       "replicas' checks",
+                       "rollout 2 resumes after 1m3s: its dependencies are back"}));
+}
+
 TEST_F(ServiceControllerTest, UndoRestoresThePreviousReleaseAsANewRevision) {
   ASSERT_TRUE(controller_->Deploy({.version = "1.0.0", .env = {{"A", "1"}}}).ok());
   RunToEnd();

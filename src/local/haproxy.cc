@@ -131,7 +131,6 @@ absl::StatusOr<std::unique_ptr<Haproxy>> Haproxy::Start(const HaproxyOptions& op
     for (const LbServiceOptions& svc : options.services) lb->servers_[svc.name];
     HUT_RETURN_IF_ERROR(lb->WriteConfig());
   }
-  std::string log_file = options.dir + "/haproxy.log";
   ProcessOptions check;
   check.argv = {options.binary, "-c", "-q", "-f", lb->config_path_};
   HUT_ASSIGN_OR_RETURN(CommandResult checked, RunCommand(check, milliseconds(10'000)));
@@ -139,32 +138,72 @@ absl::StatusOr<std::unique_ptr<Haproxy>> Haproxy::Start(const HaproxyOptions& op
     return absl::InvalidArgumentError(
         absl::StrCat("HAProxy rejected its configuration ", lb->config_path_, ":\n", checked.output));
   }
+  HUT_RETURN_IF_ERROR(lb->Launch());
+  return lb;
+}
+
+absl::Status Haproxy::Launch() {
+  const std::string log_file = options_.dir + "/haproxy.log";
   ProcessOptions run;
-  run.argv = {options.binary, "-W", "-db", "-f", lb->config_path_};
+  run.argv = {options_.binary, "-W", "-db", "-f", config_path_};
   run.stdout_mode = OutputMode::kFile;
   run.stdout_path = log_file;
   run.stderr_mode = OutputMode::kFile;
   run.stderr_path = log_file;
-  HUT_ASSIGN_OR_RETURN(lb->process_, Process::Spawn(run));
-  auto deadline = std::chrono::steady_clock::now() + options.start_timeout;
-  while (!lb->Command("show info").ok()) {
-    if (auto exited = lb->process_->TryWait()) {
-      lb->process_.reset();
-      return absl::UnavailableError(absl::StrCat("HAProxy exited (", exited->ToString(),
-                                                 "); its log ends:\n", TailOfFile(log_file, 2000)));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    HUT_ASSIGN_OR_RETURN(process_, Process::Spawn(run));
+  }
+  auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+  while (!Command("show info").ok()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto exited = process_->TryWait()) {
+        process_.reset();
+        return absl::UnavailableError(absl::StrCat(
+            "HAProxy exited (", exited->ToString(), "); its log ends:\n", TailOfFile(log_file, 2000)));
+      }
     }
     if (std::chrono::steady_clock::now() > deadline) {
-      lb->Stop(milliseconds(0));
+      Stop(milliseconds(0));
       return absl::DeadlineExceededError("HAProxy did not open its admin socket in time");
     }
     std::this_thread::sleep_for(milliseconds(20));
   }
-  return lb;
+  return absl::OkStatus();
+}
+
+std::optional<std::string> Haproxy::Down() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!process_) return "not running";
+  if (std::optional<ExitStatus> exit = process_->TryWait()) return exit->ToString();
+  return std::nullopt;
+}
+
+absl::Status Haproxy::Restart() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (process_ && !process_->TryWait().has_value()) return absl::OkStatus();
+    process_.reset();
+    // The saved runtime state is from before the crash: servers start from
+    // the configuration (their weights) and their checks.
+    std::error_code ec;
+    std::filesystem::remove(state_path_, ec);
+    std::filesystem::remove(socket_path_, ec);
+    HUT_RETURN_IF_ERROR(WriteConfig());
+  }
+  return Launch();
+}
+
+pid_t Haproxy::pid() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return process_ ? process_->pid() : -1;
 }
 
 Haproxy::~Haproxy() { Stop(milliseconds(0)); }
 
 void Haproxy::Stop(milliseconds grace) {
+  std::lock_guard<std::mutex> lock(mu_);
   if (!process_) return;
   process_->Stop(grace, SIGUSR1);
   process_.reset();
@@ -174,6 +213,8 @@ std::string Haproxy::RenderConfig() const {
   std::string c = absl::StrCat(
       "# Written by hut; rewritten on every reload. Do not edit.\n"
       "global\n"
+      // HAProxy 2.6's master exits with its last worker, whatever
+      // no-exit-on-failure says: hut's supervisor starts it again.
       "  master-worker\n"
       "  stats socket ", socket_path_, " mode 600 level admin expose-fd listeners\n"
       "  server-state-file ", state_path_, "\n"

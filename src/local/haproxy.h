@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,13 +90,23 @@ class Haproxy {
   // One raw admin-socket command; returns HAProxy's answer.
   absl::StatusOr<std::string> Command(std::string_view command);
 
-  pid_t pid() const { return process_ ? process_->pid() : -1; }
+  // Why HAProxy is not running (its master exited: in HAProxy 2.6 a killed
+  // worker takes the master with it), or nullopt while it runs. Does not
+  // block.
+  std::optional<std::string> Down();
+  // Starts HAProxy again after it died, with the servers it knew (their
+  // weights; drain state and health start afresh). A no-op while it runs.
+  absl::Status Restart();
+
+  pid_t pid() const;
   const std::string& config_path() const { return config_path_; }
   // Soft stop (SIGUSR1: finish connections), SIGKILL after `grace`. Idempotent.
   void Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
 
  private:
   explicit Haproxy(HaproxyOptions options);
+  // Spawns the master (config already written) and waits for its admin socket.
+  absl::Status Launch();
   std::string RenderConfig() const;  // requires mu_
   absl::Status WriteConfig() const;  // requires mu_
   absl::StatusOr<std::string> CommandLocked(std::string_view command);
@@ -105,7 +116,7 @@ class Haproxy {
   const std::string config_path_;
   const std::string socket_path_;
   const std::string state_path_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   // service -> server name -> server
   std::map<std::string, std::map<std::string, LbServer, std::less<>>, std::less<>> servers_;
   std::unique_ptr<Process> process_;

@@ -82,9 +82,9 @@ uint32_t StableHash(std::string_view text) {
   return h;
 }
 
-// Whether the release names a placeholder that starts with `prefix`
-// ("secrets.jwt.", "backing.postgres.") anywhere.
-bool Names(const spec::Release& release, const std::string& needle) {
+// Whether the release names `secret` ({{secrets.NAME.file}}) anywhere.
+bool NamesSecret(const spec::Release& release, const std::string& secret) {
+  const std::string needle = absl::StrCat("secrets.", secret, ".");
   for (const std::string& arg : release.command) {
     if (arg.find(needle) != std::string::npos) return true;
   }
@@ -163,8 +163,9 @@ absl::StatusOr<std::string> LocalRuntime::StartReplica(const runtime::ReplicaTem
   context.port = port;
   context.service = t.service;
   context.environment = options_.environment;
+  const std::set<std::string> named = spec::BackingServicesNamed(t.release);
   for (const auto& [backing, access] : options_.backing) {
-    if (!Names(t.release, absl::StrCat("backing.", backing, "."))) continue;
+    if (!named.contains(backing)) continue;
     HUT_ASSIGN_OR_RETURN(
         const std::string copy,
         InstallSecretFile(access.password_file, p.private_dir, "backing-" + backing, user));
@@ -173,7 +174,7 @@ absl::StatusOr<std::string> LocalRuntime::StartReplica(const runtime::ReplicaTem
         access.passfile_in_url ? absl::StrCat(access.url, "?passfile=", copy) : access.url;
   }
   for (const auto& [secret, source] : options_.secret_files) {
-    if (!Names(t.release, absl::StrCat("secrets.", secret, "."))) continue;
+    if (!NamesSecret(t.release, secret)) continue;
     HUT_ASSIGN_OR_RETURN(context.secret_files[secret],
                          InstallSecretFile(source, p.private_dir, secret, user));
   }

@@ -226,6 +226,19 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
 
 PostgresServer::~PostgresServer() { Stop(); }
 
+std::optional<std::string> PostgresServer::Down() {
+  if (!process_) return "not running";
+  if (std::optional<ExitStatus> exit = process_->TryWait()) return exit->ToString();
+  return std::nullopt;
+}
+
+absl::Status PostgresServer::Restart() {
+  Stop();
+  HUT_ASSIGN_OR_RETURN(std::unique_ptr<PostgresServer> fresh, Start(options_));
+  process_ = std::move(fresh->process_);
+  return absl::OkStatus();
+}
+
 std::string PostgresServer::base_url() const {
   return absl::StrCat("postgresql://", options_.user, "@127.0.0.1:", options_.port, "/",
                       options_.database);

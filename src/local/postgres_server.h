@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -52,6 +53,12 @@ class PostgresServer {
   pid_t pid() const { return process_ ? process_->pid() : -1; }
   // Fast shutdown (SIGINT), then SIGKILL after 10 s. Idempotent.
   void Stop();
+  // Why the server is not running ("killed by signal 9 (Killed)"), or
+  // nullopt while it runs. Does not block.
+  std::optional<std::string> Down();
+  // Starts the server again on the same folder, port and password (after it
+  // died, say): as Start, with a stale postmaster.pid handled by PostgreSQL.
+  absl::Status Restart();
 
  private:
   explicit PostgresServer(PostgresOptions options) : options_(std::move(options)) {}

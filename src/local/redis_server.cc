@@ -117,6 +117,19 @@ absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(const RedisOptio
 
 RedisServer::~RedisServer() { Stop(); }
 
+std::optional<std::string> RedisServer::Down() {
+  if (!process_) return "not running";
+  if (std::optional<ExitStatus> exit = process_->TryWait()) return exit->ToString();
+  return std::nullopt;
+}
+
+absl::Status RedisServer::Restart() {
+  Stop();
+  HUT_ASSIGN_OR_RETURN(std::unique_ptr<RedisServer> fresh, Start(options_));
+  process_ = std::move(fresh->process_);
+  return absl::OkStatus();
+}
+
 std::string RedisServer::url() const {
   return absl::StrCat("redis://", options_.user, "@127.0.0.1:", options_.port);
 }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -36,6 +37,10 @@ class RedisServer {
   pid_t pid() const { return process_ ? process_->pid() : -1; }
   // SIGTERM, then SIGKILL after 5 s. Idempotent.
   void Stop();
+  // Why the server is not running, or nullopt while it runs. Does not block.
+  std::optional<std::string> Down();
+  // Starts the server again with the same folder, port and password.
+  absl::Status Restart();
 
  private:
   explicit RedisServer(RedisOptions options) : options_(std::move(options)) {}

@@ -272,6 +272,50 @@ environments:
     return r.ok() ? *r : CommandResult{};
   }
 
+  // The pid of the first child of `parent` whose command name is `comm`; 0
+  // when none.
+  static int ChildNamed(int parent, const std::string& comm) {
+    std::error_code ec;
+    for (const auto& task :
+         std::filesystem::directory_iterator(absl::StrCat("/proc/", parent, "/task"), ec)) {
+      std::ifstream children(task.path() / "children");
+      for (int child; children >> child;) {
+        std::ifstream name(absl::StrCat("/proc/", child, "/comm"));
+        std::string got;
+        std::getline(name, got);
+        if (got == comm) return child;
+      }
+    }
+    return 0;
+  }
+  // Seconds from now until GET http://127.0.0.1:port/healthz answers 200
+  // (polled every 10 ms), at most `limit`; NaN when it never does.
+  static double SecondsUntilServing(uint16_t port, milliseconds limit = seconds(30)) {
+    const auto start = Steady::now();
+    while (Steady::now() - start < limit) {
+      auto r = http::Fetch({.port = port, .target = "/healthz", .timeout = milliseconds(200)});
+      if (r.ok() && r->status == 200) {
+        return std::chrono::duration<double>(Steady::now() - start).count();
+      }
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return std::nan("");
+  }
+  static std::vector<std::string> TypesOf(const std::vector<json>& events, int64_t after_id) {
+    std::vector<std::string> out;
+    for (const json& e : events) {
+      if (e["id"].get<int64_t>() > after_id) out.push_back(e["type"]);
+    }
+    return out;
+  }
+  static int64_t LastEventId() {
+    int64_t last = 0;
+    for (const std::string service : {"backend", "frontend", "load-balancer", "postgres"}) {
+      for (const json& e : Events(service)) last = std::max(last, e["id"].get<int64_t>());
+    }
+    return last;
+  }
+
   static constexpr char kLeakedToken[] = "token-exported-where-hut-up-started";
   static testing::TempDir* dir_;
   static uint16_t api_port_, backend_port_, frontend_port_;
@@ -671,6 +715,76 @@ TEST_F(HutUpEndToEndTest, ReplicasSeeNeitherHutNorEachOther) {
   CommandResult anonymous =
       AsReplica(frontend, {"redis-cli", "-p", redis_port, "GET", "anything"});
   EXPECT_NE(anonymous.output.find("NOAUTH"), std::string::npos) << anonymous.output;
+}
+
+// Kill-points under load: what hut starts is supervised, and a rollout does
+// not blame its release for a dependency that died.
+TEST_F(HutUpEndToEndTest, AKilledLoadBalancerIsRestartedAndServesAgain) {
+  if (FirstReplicaPid("backend") == 0) {
+    ASSERT_EQ(Hut({"deploy", "backend", "1.0.0", "--wait"}).code, 0);
+  }
+  auto load = loadgen::LoadGenerator::Start(
+      {.port = backend_port_, .targets = {"/healthz", "/api/v1/pages?q=lb"}, .rate = 200});
+  ASSERT_TRUE(load.ok()) << load.status();
+  std::this_thread::sleep_for(milliseconds(500));  // load under way (real traffic)
+  const int master = ChildNamed(up_->pid(), "haproxy");
+  ASSERT_GT(master, 0);
+  const int worker = ChildNamed(master, "haproxy");
+  ASSERT_GT(worker, 0);
+  const int64_t before = LastEventId();
+  ASSERT_EQ(kill(worker, SIGKILL), 0);
+  std::this_thread::sleep_for(milliseconds(50));  // let the master notice and go
+  const double back = SecondsUntilServing(backend_port_);
+  std::cout << "HAProxy worker SIGKILLed: serving again after " << back << " s\n";
+  EXPECT_LT(back, 5.0);
+  std::this_thread::sleep_for(milliseconds(500));
+  loadgen::LoadReport report = (*load)->Stop();
+  std::cout << "load during the kill: " << report.sent << " sent, " << report.failed()
+            << " failed\n";
+  for (const auto& [error, count] : report.errors) std::cout << "  " << count << "x " << error << "\n";
+  const std::vector<std::string> types = TypesOf(Events("load-balancer"), before);
+  EXPECT_NE(std::find(types.begin(), types.end(), "dependency.down"), types.end());
+  EXPECT_NE(std::find(types.begin(), types.end(), "dependency.restarted"), types.end());
+  // HAProxy 2.6's master exits with its only worker: a new one serves.
+  EXPECT_NE(ChildNamed(up_->pid(), "haproxy"), master);
+  // Every replica is back in the (new) load balancer, and a rollout after
+  // it succeeds only with its replicas in it.
+  HutResult next = Hut({"deploy", "backend", "1.1.0", "--wait"});
+  EXPECT_EQ(next.code, 0) << next.output;
+  for (const json& r : Status("backend")["replicas"]) {
+    EXPECT_EQ(LbStatus("backend", r["name"]), "UP") << r.dump();
+  }
+}
+
+TEST_F(HutUpEndToEndTest, AKilledDatabasePausesTheRolloutWhichThenFinishes) {
+  if (FirstReplicaPid("backend") == 0) {
+    ASSERT_EQ(Hut({"deploy", "backend", "1.0.0", "--wait"}).code, 0);
+  }
+  auto load = loadgen::LoadGenerator::Start(
+      {.port = backend_port_, .targets = {"/healthz", "/api/v1/pages?q=pg"}, .rate = 200});
+  ASSERT_TRUE(load.ok()) << load.status();
+  const int64_t before = LastEventId();
+  HutResult started = Hut({"deploy", "backend", "2.5.0"});
+  ASSERT_EQ(started.code, 0) << started.output;
+  const int postgres = ChildNamed(up_->pid(), "postgres");
+  ASSERT_GT(postgres, 0);
+  ASSERT_EQ(kill(postgres, SIGKILL), 0);
+  HutResult waited = Hut({"rollout", "status", "backend", "--watch"}, seconds(180));
+  loadgen::LoadReport report = (*load)->Stop();
+  std::cout << "load while PostgreSQL was killed and restarted: " << report.sent << " sent, "
+            << report.failed() << " failed\n";
+  for (const auto& [error, count] : report.errors) std::cout << "  " << count << "x " << error << "\n";
+  EXPECT_EQ(waited.code, 0) << waited.output;
+  json status = Status("backend");
+  EXPECT_EQ(status["rollout"]["phase"], "succeeded") << status.dump(2);
+  const std::vector<std::string> pg = TypesOf(Events("postgres"), before);
+  EXPECT_NE(std::find(pg.begin(), pg.end(), "dependency.down"), pg.end());
+  EXPECT_NE(std::find(pg.begin(), pg.end(), "dependency.restarted"), pg.end());
+  const std::vector<std::string> rollout = TypesOf(Events("backend"), before);
+  EXPECT_NE(std::find(rollout.begin(), rollout.end(), "rollout.waiting"), rollout.end());
+  EXPECT_NE(std::find(rollout.begin(), rollout.end(), "rollout.resumed"), rollout.end());
+  EXPECT_EQ(std::find(rollout.begin(), rollout.end(), "rollout.rolling-back"), rollout.end());
+  EXPECT_EQ(std::find(rollout.begin(), rollout.end(), "rollout.rolled-back"), rollout.end());
 }
 
 TEST_F(HutUpEndToEndTest, DownStopsEverythingAndStateSurvivesARestart) {

@@ -27,6 +27,7 @@
 #include "src/local/redis_server.h"
 #include "src/local/replica_traffic.h"
 #include "src/local/server_util.h"
+#include "src/local/supervisor.h"
 #include "src/server/control_api.h"
 #include "src/store/sqlite_store.h"
 
@@ -100,6 +101,57 @@ absl::StatusOr<std::string> PostgresDataDir(const std::string& state, const std:
   return dir;
 }
 
+// The load balancer and the backing services each service's release names,
+// as the supervisor sees them. A service is blocked while one is down and,
+// once it is back, for as long as the service's checks need to pass again
+// (its failure threshold of health intervals, and one more).
+class LocalDependencies final : public controller::Dependencies {
+ public:
+  static constexpr char kLoadBalancer[] = "load-balancer";
+
+  LocalDependencies(const spec::Spec& spec, const spec::Environment& env,
+                    const local::Supervisor& supervisor, const Clock& clock)
+      : supervisor_(supervisor), clock_(clock) {
+    for (const spec::ServiceDeployment& d : env.services) {
+      const spec::Service& svc = *spec.FindService(d.service);
+      Needs& needs = needs_[svc.name];
+      needs.names.push_back(kLoadBalancer);
+      for (const std::string& b : spec::BackingServicesNamed(svc.release)) {
+        needs.names.push_back(b);
+      }
+      needs.settle = svc.health.interval * (svc.health.failure_threshold + 1) + svc.health.timeout;
+    }
+  }
+
+  std::optional<std::string> Blocked(const std::string& service) const override {
+    auto it = needs_.find(service);
+    if (it == needs_.end()) return std::nullopt;
+    for (const std::string& name : it->second.names) {
+      std::optional<local::SupervisedState> state = supervisor_.State(name);
+      if (!state) continue;
+      const std::string what =
+          name == kLoadBalancer ? std::string("the load balancer")
+                                : absl::StrCat("backing service ", name);
+      if (!state->up) {
+        return absl::StrCat(what, " is down (", state->last_down, "); hut is restarting it");
+      }
+      if (state->restarts > 0 && clock_.Now() - state->since < it->second.settle) {
+        return absl::StrCat(what, " is back; waiting for the replicas' checks to pass again");
+      }
+    }
+    return std::nullopt;
+  }
+
+ private:
+  struct Needs {
+    std::vector<std::string> names;
+    Duration settle{0};
+  };
+  const local::Supervisor& supervisor_;
+  const Clock& clock_;
+  std::map<std::string, Needs> needs_;
+};
+
 }  // namespace
 
 absl::Status EnsureJwtKeys(const std::string& path, const Clock& clock) {
@@ -142,6 +194,8 @@ struct LocalPlatform::Parts {
   std::vector<std::unique_ptr<local::RedisServer>> redis;
   std::unique_ptr<local::Haproxy> haproxy;
   std::unique_ptr<store::Store> store;
+  std::unique_ptr<local::Supervisor> supervisor;
+  std::unique_ptr<LocalDependencies> dependencies;
   std::unique_ptr<local::LocalRuntime> runtime;
   std::map<std::string, std::unique_ptr<local::TrafficObserver>> traffic;  // by service
   std::map<std::string, std::unique_ptr<controller::ServiceWorker>> workers;
@@ -153,6 +207,8 @@ struct LocalPlatform::Parts {
     http.reset();
     api.reset();
     workers.clear();
+    // Before anything it watches is stopped on purpose.
+    if (supervisor) supervisor->Stop();
     runtime.reset();  // drains and stops every replica
     if (haproxy) haproxy->Stop();
     haproxy.reset();
@@ -301,6 +357,41 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec s
   parts.runtime = std::make_unique<local::LocalRuntime>(
       ro, *parts.haproxy, *parts.replica_log, parts.clock, log.ForComponent("runtime"));
 
+  // HAProxy, PostgreSQL and Redis are watched like replicas: one that dies
+  // is restarted with backoff, and its death and restart are events.
+  std::vector<local::Supervised> supervised;
+  local::Haproxy* lb_process = parts.haproxy.get();
+  supervised.push_back({LocalDependencies::kLoadBalancer, [lb_process] { return lb_process->Down(); },
+                        [lb_process] { return lb_process->Restart(); }});
+  size_t pg_index = 0, redis_index = 0;
+  for (const spec::BackingService& b : env.backing_services) {
+    if (b.kind == spec::BackingKind::kPostgresql) {
+      local::PostgresServer* server = parts.postgres[pg_index++].get();
+      supervised.push_back(
+          {b.name, [server] { return server->Down(); }, [server] { return server->Restart(); }});
+    } else {
+      local::RedisServer* server = parts.redis[redis_index++].get();
+      supervised.push_back(
+          {b.name, [server] { return server->Down(); }, [server] { return server->Restart(); }});
+    }
+  }
+  store::Store* store = parts.store.get();
+  const std::string env_name = env.name;
+  parts.supervisor = std::make_unique<local::Supervisor>(
+      std::move(supervised), parts.clock, log.ForComponent("supervisor"),
+      [store, env_name, clock = &parts.clock](const local::SupervisorEvent& e) {
+        store::Event event;
+        event.at = clock->Now();
+        event.environment = env_name;
+        event.service = e.name;
+        event.type = e.Type();
+        event.message = e.Message();
+        event.data = {{"name", e.name}, {"detail", e.detail}, {"restarts", e.restarts}};
+        (void)store->AppendEvent(std::move(event));
+      });
+  parts.dependencies =
+      std::make_unique<LocalDependencies>(p->spec_, env, *parts.supervisor, parts.clock);
+
   std::map<std::string, controller::ServiceWorker*> workers;
   for (const spec::ServiceDeployment& d : env.services) {
     const spec::Service& svc = *p->spec_.FindService(d.service);
@@ -320,15 +411,17 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec s
     };
     auto controller = std::make_unique<controller::ServiceController>(
         p->spec_, env, svc, *parts.runtime, *parts.store, parts.clock,
-        log.ForComponent("controller"), std::move(analysis));
+        log.ForComponent("controller"), std::move(analysis), parts.dependencies.get());
     auto worker = std::make_unique<controller::ServiceWorker>(
         std::move(controller), options.tick_interval, log.ForComponent("worker"));
     workers[svc.name] = worker.get();
     parts.workers[svc.name] = std::move(worker);
   }
 
-  parts.api = std::make_unique<server::ControlApi>(
-      env, workers, *parts.runtime, *parts.store, std::move(token), log.ForComponent("api"));
+  parts.api = std::make_unique<server::ControlApi>(env, workers, *parts.runtime, *parts.store,
+                                                   std::move(token), log.ForComponent("api"),
+                                                   parts.dependencies.get());
+  parts.supervisor->Start();
   LocalPlatform* self = p.get();
   parts.api->OnShutdownRequest([self] { self->shutdown_requested_.store(true); });
   http::ServerOptions so;

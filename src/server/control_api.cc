@@ -104,11 +104,12 @@ json ReplicaJson(const runtime::ReplicaStatus& r) {
 ControlApi::ControlApi(const spec::Environment& environment,
                        std::map<std::string, controller::ServiceWorker*> workers,
                        runtime::Runtime& runtime, store::Store& store, Secret admin_token,
-                       Logger logger)
+                       Logger logger, const controller::Dependencies* dependencies)
     : environment_(environment),
       workers_(std::move(workers)),
       runtime_(runtime),
       store_(store),
+      dependencies_(dependencies),
       admin_token_(std::move(admin_token)),
       logger_(std::move(logger)) {
   auto bind = [this](Response (ControlApi::*handler)(const Request&) const) {
@@ -187,8 +188,13 @@ Response ControlApi::Rollout(const Request& request) const {
   if (!replicas.ok()) return FromStatus(replicas.status());
   json list = json::array();
   for (const auto& r : *replicas) list.push_back(ReplicaJson(r));
-  return Response::Json(200, {{"rollout", *latest ? RolloutJson(**latest) : json(nullptr)},
-                              {"replicas", list}});
+  json body = {{"rollout", *latest ? RolloutJson(**latest) : json(nullptr)}, {"replicas", list}};
+  if (dependencies_ != nullptr) {
+    // Why the service's rollouts are held now (a dependency down), if they are.
+    std::optional<std::string> blocked = dependencies_->Blocked(service);
+    body["waiting"] = blocked ? json(*blocked) : json(nullptr);
+  }
+  return Response::Json(200, body);
 }
 
 Response ControlApi::History(const Request& request) const {

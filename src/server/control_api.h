@@ -29,6 +29,7 @@
 #include "src/common/clock.h"
 #include "src/common/log.h"
 #include "src/common/secret.h"
+#include "src/controller/dependencies.h"
 #include "src/controller/service_worker.h"
 #include "src/http/router.h"
 #include "src/runtime/runtime.h"
@@ -42,7 +43,8 @@ class ControlApi {
   // `workers` maps service name to its worker; all references outlive this.
   ControlApi(const spec::Environment& environment,
              std::map<std::string, controller::ServiceWorker*> workers,
-             runtime::Runtime& runtime, store::Store& store, Secret admin_token, Logger logger);
+             runtime::Runtime& runtime, store::Store& store, Secret admin_token, Logger logger,
+             const controller::Dependencies* dependencies = nullptr);
 
   // Called (on a handler thread) when a client asks the server to stop; set
   // before serving. Without it, /api/v1/shutdown answers 501.
@@ -76,6 +78,7 @@ class ControlApi {
   std::map<std::string, controller::ServiceWorker*> workers_;
   runtime::Runtime& runtime_;
   store::Store& store_;
+  const controller::Dependencies* dependencies_;  // may be null: "waiting" is never set
   Secret admin_token_;
   Logger logger_;
   http::Router router_;

@@ -149,6 +149,29 @@ std::string ExpandPlaceholders(std::string_view text, const ReleaseContext& cont
   }
 }
 
+std::set<std::string> BackingServicesNamed(const Release& release) {
+  std::set<std::string> out;
+  auto scan = [&out](std::string_view text) {
+    for (size_t open = text.find("{{"); open != std::string_view::npos;
+         open = text.find("{{", open + 2)) {
+      const size_t close = text.find("}}", open + 2);
+      if (close == std::string_view::npos) return;
+      std::string_view name = text.substr(open + 2, close - open - 2);
+      while (!name.empty() && std::isspace(static_cast<unsigned char>(name.front()))) {
+        name.remove_prefix(1);
+      }
+      constexpr std::string_view kPrefix = "backing.";
+      const size_t last_dot = name.rfind('.');
+      if (name.starts_with(kPrefix) && last_dot > kPrefix.size()) {
+        out.insert(std::string(name.substr(kPrefix.size(), last_dot - kPrefix.size())));
+      }
+    }
+  };
+  for (const std::string& arg : release.command) scan(arg);
+  for (const auto& [name, value] : release.env) scan(value);
+  return out;
+}
+
 Release ExpandRelease(const Release& release, const ReleaseContext& context) {
   Release out;
   for (const std::string& arg : release.command) {

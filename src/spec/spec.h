@@ -13,6 +13,7 @@
 #include <array>
 #include <chrono>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -344,6 +345,10 @@ inline constexpr std::string_view kSecretFiles[] = {"jwt"};
 // `context`. A placeholder without a value (which a loaded spec cannot contain)
 // is left as written.
 std::string ExpandPlaceholders(std::string_view text, const ReleaseContext& context);
+
+// The backing services `release` names: NAME of every {{backing.NAME.url}}
+// and {{backing.NAME.password_file}} in its command and env.
+std::set<std::string> BackingServicesNamed(const Release& release);
 
 // `release` with every string expanded by ExpandPlaceholders.
 Release ExpandRelease(const Release& release, const ReleaseContext& context);

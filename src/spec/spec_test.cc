@@ -238,6 +238,15 @@ environments:
             "min_replicas 25 is above max_replicas 20 (expected min_replicas <= max_replicas)");
 }
 
+TEST(ExpandTest, BackingServicesNamedByARelease) {
+  Release r;
+  r.command = {"app", "--db={{backing.postgres.url}}"};
+  r.env = {{"R", "{{ backing.redis.password_file }}"}, {"V", "{{version}}"},
+           {"J", "{{secrets.jwt.file}}"}};
+  EXPECT_EQ(BackingServicesNamed(r), (std::set<std::string>{"postgres", "redis"}));
+  EXPECT_TRUE(BackingServicesNamed(Release{{"app"}, {}, ""}).empty());
+}
+
 TEST(ExpandTest, ReplacesEveryPlaceholder) {
   ReleaseContext c;
   c.version = "1.2.3";
@@ -254,6 +263,9 @@ TEST(ExpandTest, ReplacesEveryPlaceholder) {
   EXPECT_EQ(ExpandPlaceholders("{{backing.redis.url}} {{x}} {{open", c),
             "{{backing.redis.url}} {{x}} {{open");
   EXPECT_EQ(ExpandPlaceholders("{{secrets.jwt.file}}", c), "{{secrets.jwt.file}}");
+  c.backing_password_files = {{"redis", "/state/replicas/backend-1/secrets/backing-redis"}};
+  EXPECT_EQ(ExpandPlaceholders("{{ backing.redis.password_file }}", c),
+            "/state/replicas/backend-1/secrets/backing-redis");
   c.secret_files = {{"jwt", "/state/replicas/backend-1/secrets/jwt"}};
   EXPECT_EQ(ExpandPlaceholders("{{secrets.jwt.file}}", c), "/state/replicas/backend-1/secrets/jwt");
   EXPECT_EQ(ExpandPlaceholders("", c), "");

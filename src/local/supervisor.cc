@@ -1,0 +1,143 @@
+#include "src/local/supervisor.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace hut::local {
+
+std::string SupervisorEvent::Message() const {
+  switch (kind) {
+    case Kind::kDown:
+      return absl::StrCat(name, " died (", detail, "); restarting it");
+    case Kind::kRestarted:
+      return absl::StrCat(name, " restarted (", restarts, restarts == 1 ? " restart" : " restarts",
+                          " so far)");
+    case Kind::kRestartFailed:
+      return absl::StrCat(name, " could not be restarted: ", detail, "; trying again");
+  }
+  return name;
+}
+
+std::string SupervisorEvent::Type() const {
+  switch (kind) {
+    case Kind::kDown:
+      return "dependency.down";
+    case Kind::kRestarted:
+      return "dependency.restarted";
+    case Kind::kRestartFailed:
+      return "dependency.restart-failed";
+  }
+  return "dependency";
+}
+
+Supervisor::Supervisor(std::vector<Supervised> processes, const Clock& clock, Logger logger,
+                       std::function<void(const SupervisorEvent&)> on_event,
+                       SupervisorOptions options)
+    : options_(options),
+      clock_(clock),
+      logger_(std::move(logger)),
+      on_event_(std::move(on_event)) {
+  const TimePoint now = clock_.Now();
+  for (Supervised& p : processes) {
+    entries_.push_back({std::move(p), {.up = true, .since = now}, now, options_.backoff});
+  }
+}
+
+Supervisor::~Supervisor() { Stop(); }
+
+void Supervisor::Start() {
+  thread_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stopping_) {
+      lock.unlock();
+      CheckOnce();
+      lock.lock();
+      cv_.wait_for(lock, options_.check_interval, [this] { return stopping_; });
+    }
+  });
+}
+
+void Supervisor::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Supervisor::CheckOnce() {
+  std::lock_guard<std::mutex> one(check_mu_);
+  for (size_t i = 0;; ++i) {
+    Supervised process;
+    bool was_up;
+    TimePoint next_attempt;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (i >= entries_.size() || stopping_) return;
+      process = entries_[i].process;
+      was_up = entries_[i].state.up;
+      next_attempt = entries_[i].next_attempt;
+    }
+    std::vector<SupervisorEvent> events;
+    const std::optional<std::string> down = process.down();
+    if (!down) {
+      if (!was_up) {  // came back by itself: take it as a restart
+        std::lock_guard<std::mutex> lock(mu_);
+        Entry& e = entries_[i];
+        e.state.up = true;
+        e.state.since = clock_.Now();
+        e.backoff = options_.backoff;
+      }
+      continue;
+    }
+    const TimePoint now = clock_.Now();
+    if (was_up) {
+      std::lock_guard<std::mutex> lock(mu_);
+      Entry& e = entries_[i];
+      e.state.up = false;
+      e.state.since = now;
+      e.state.last_down = *down;
+      e.next_attempt = now;  // the first restart at once
+      next_attempt = now;
+      events.push_back({SupervisorEvent::Kind::kDown, process.name, *down, e.state.restarts});
+    }
+    if (now >= next_attempt) {
+      const absl::Status restarted = process.restart();
+      std::lock_guard<std::mutex> lock(mu_);
+      Entry& e = entries_[i];
+      if (restarted.ok()) {
+        e.state.up = true;
+        e.state.since = clock_.Now();
+        ++e.state.restarts;
+        e.backoff = options_.backoff;
+        events.push_back({SupervisorEvent::Kind::kRestarted, process.name, "", e.state.restarts});
+      } else {
+        e.next_attempt = clock_.Now() + e.backoff;
+        e.backoff = std::min(e.backoff * 2, options_.max_backoff);
+        events.push_back({SupervisorEvent::Kind::kRestartFailed, process.name,
+                          std::string(restarted.message()), e.state.restarts});
+      }
+    }
+    for (const SupervisorEvent& event : events) {
+      if (event.kind == SupervisorEvent::Kind::kRestarted) {
+        logger_.Info(event.Message(), {{"event", event.Type()}, {"name", event.name}});
+      } else {
+        logger_.Warn(event.Message(), {{"event", event.Type()}, {"name", event.name}});
+      }
+      if (on_event_) on_event_(event);
+    }
+  }
+}
+
+std::optional<SupervisedState> Supervisor::State(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Entry& e : entries_) {
+    if (e.process.name == name) return e.state;
+  }
+  return std::nullopt;
+}
+
+}  // namespace hut::local
