@@ -73,6 +73,16 @@ absl::Status Psql(const std::string& bin_dir, const std::string& socket_dir, uin
   return absl::OkStatus();
 }
 
+// What `path` holds from byte `offset` on (at most 64 KiB); "" if unreadable.
+std::string ReadFrom(const std::string& path, size_t offset) {
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::string out(64 * 1024, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+  return out;
+}
+
 // Who may log in, and how: written at every start, so an older cluster's
 // "trust" lines go too.
 constexpr char kHba[] =
@@ -155,12 +165,30 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
   run.stdout_path = opts.log_file;
   run.stderr_mode = OutputMode::kFile;
   run.stderr_path = opts.log_file;
+  auto log_size = [&opts] {
+    std::error_code size_ec;
+    const auto size = fs::file_size(opts.log_file, size_ec);
+    return size_ec ? 0 : static_cast<size_t>(size);
+  };
+  size_t log_start = log_size();
   HUT_ASSIGN_OR_RETURN(server->process_, Process::Spawn(run));
 
   auto deadline = std::chrono::steady_clock::now() + opts.start_timeout;
   while (true) {
     if (auto exited = server->process_->TryWait()) {
       server->process_.reset();
+      // The previous server of this folder is still going away (it died
+      // with a hut that was killed, and it or one of its backends still
+      // holds the lock file or the shared memory): wait, then start again.
+      const std::string said = ReadFrom(opts.log_file, log_start);
+      if ((said.find("is still in use") != std::string::npos ||
+           said.find("already exists") != std::string::npos) &&
+          std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        log_start = log_size();
+        HUT_ASSIGN_OR_RETURN(server->process_, Process::Spawn(run));
+        continue;
+      }
       return absl::UnavailableError(absl::StrCat("PostgreSQL on port ", opts.port, " exited (",
                                                  exited->ToString(), "); its log ends:\n",
                                                  TailOfFile(opts.log_file, 2000)));

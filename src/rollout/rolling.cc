@@ -113,10 +113,20 @@ RollingPlan DecideRolling(const spec::RollingPolicy& policy, int desired,
     leaving.insert(r.name);
   };
 
+  // While progressing, the previous revision is the stable one: a replica of
+  // it that is not in the load balancer is one started to restore capacity
+  // (after hut itself restarted, say), kept until it is known to be needed.
+  const int stable = st.phase == Phase::kProgressing ? st.previous_revision : 0;
+  auto restoring = [&](const ReplicaView& r) {
+    return stable > 0 && r.revision == stable && !r.in_load_balancer &&
+           r.state != ReplicaState::kFailed;
+  };
+
   // Replicas that serve nothing go at once: other revisions not in the load
   // balancer, and failed replicas (the load balancer's checks took them out).
   int serving = 0;
   for (const ReplicaView* r : active) {
+    if (restoring(*r)) continue;
     if (r->revision != want && !r->in_load_balancer) {
       leave(*r);
     } else if (r->state == ReplicaState::kFailed) {
@@ -124,6 +134,30 @@ RollingPlan DecideRolling(const spec::RollingPolicy& policy, int desired,
     } else if (Serving(*r)) {
       ++serving;
     }
+  }
+
+  // Capacity first: with fewer than min_serving replicas serving (all of
+  // them gone with a crashed control plane, say), stable replicas are
+  // started, and join as they become ready, before the rollout goes on.
+  bool restoring_capacity = false;
+  if (stable > 0) {
+    int booting = 0;
+    for (const ReplicaView* r : active) {
+      if (!restoring(*r)) continue;
+      if (r->state == ReplicaState::kReady && serving < min_serving) {
+        plan.actions.push_back({ActionKind::kAddToLoadBalancer, 0, r->name});
+        ++serving;
+      } else if (r->state == ReplicaState::kReady || serving + booting >= min_serving) {
+        leave(*r);  // not needed (any more)
+      } else {
+        ++booting;
+      }
+    }
+    const int missing = min_serving - serving - booting;
+    for (int i = 0; i < missing; ++i) {
+      plan.actions.push_back({ActionKind::kStartReplica, stable, ""});
+    }
+    restoring_capacity = serving < min_serving;
   }
 
   // Ready replicas of the wanted revision join the load balancer.
@@ -170,6 +204,7 @@ RollingPlan DecideRolling(const spec::RollingPolicy& policy, int desired,
     if (leaving.count(r->name) == 0) ++pods;
   }
   int to_start = std::min(desired - wanted_count, max_pods - pods);
+  if (restoring_capacity) to_start = 0;
   for (int i = 0; i < to_start; ++i) plan.actions.push_back({ActionKind::kStartReplica, want, ""});
 
   // Done when exactly the desired replicas of the wanted revision serve and

@@ -143,6 +143,53 @@ TEST(RollingTest, ReplacesOneAtATimeKeepingEveryReplicaServing) {
   EXPECT_LE(w.max_pods_seen(), 4);     // maxSurge 1
 }
 
+// After the control plane restarted with every replica gone, mid-rollout:
+// the stable revision comes back at full size first, then the rollout goes
+// on one at a time (with a good release) or rolls back (with a broken one),
+// and the stable revision never serves fewer than it did once it is back.
+TEST(RollingTest, AfterLosingEveryReplicaTheStableRevisionComesBackFirst) {
+  for (World::Health health : {World::Health::kHealthy, World::Health::kNeverReady}) {
+    World w(3, spec::RollingPolicy{});
+    w.SetHealth(2, health);
+    // Nothing runs: the rollout 1 -> 2 was under way when everything died.
+    RollingStatus status = Begin(2, 1, w.clock().Now());
+    RollingPlan first = DecideRolling(spec::RollingPolicy{}, 3, status, {}, w.clock().Now());
+    ASSERT_EQ(first.actions.size(), 3u);
+    for (const Action& a : first.actions) {
+      EXPECT_EQ(a.kind, ActionKind::kStartReplica);
+      EXPECT_EQ(a.revision, 1) << "the stable revision first";
+    }
+    EXPECT_EQ(first.status.phase, Phase::kProgressing);
+    RollingStatus end = w.Run(status, /*max_ticks=*/1000);  // past the 10 min deadline
+    if (health == World::Health::kHealthy) {
+      EXPECT_EQ(end.phase, Phase::kSucceeded);
+      EXPECT_EQ(w.Serving(2), 3);
+    } else {
+      EXPECT_EQ(end.phase, Phase::kRolledBack);
+      EXPECT_EQ(w.Serving(1), 3);
+      EXPECT_FALSE(w.EverServed(2));
+    }
+    EXPECT_LE(w.max_pods_seen(), 4);  // desired + max_surge
+  }
+}
+
+// Once the stable revision serves again, the surplus of restored replicas
+// (a stable replica that became ready after capacity was back) leaves.
+TEST(RollingTest, RestoredStableReplicasBeyondNeedLeave) {
+  World w(2, spec::RollingPolicy{});
+  w.Seed(1, 2);  // capacity is there
+  RollingStatus status = Begin(2, 1, w.clock().Now());
+  std::vector<ReplicaView> replicas = {
+      {"a", 1, ReplicaState::kReady, true, w.clock().Now(), ""},
+      {"b", 1, ReplicaState::kReady, true, w.clock().Now(), ""},
+      {"c", 1, ReplicaState::kReady, false, w.clock().Now(), ""},  // restored, not needed
+  };
+  RollingPlan plan = DecideRolling(spec::RollingPolicy{}, 2, status, replicas, w.clock().Now());
+  bool c_leaves = false;
+  for (const Action& a : plan.actions) c_leaves |= a.replica == "c" && a.kind == ActionKind::kStop;
+  EXPECT_TRUE(c_leaves);
+}
+
 TEST(RollingTest, SurgeAndUnavailableAreHonoured) {
   spec::RollingPolicy p;
   p.max_surge = 2;
