@@ -215,6 +215,18 @@ absl::StatusOr<json> ApiClient::Undo(const std::string& service, std::optional<i
   return Call("POST", absl::StrCat("/api/v1/services/", Encode(service), "/undo"), {}, &body);
 }
 
+absl::StatusOr<json> ApiClient::Rollouts(const std::string& service, int limit) {
+  std::map<std::string, std::string> query = {{"limit", std::to_string(limit)}};
+  if (!service.empty()) query["service"] = service;
+  return Call("GET", "/api/v1/rollouts", std::move(query), nullptr);
+}
+
+absl::StatusOr<json> ApiClient::Restart(const std::string& service) {
+  json body = json::object();
+  return Call("POST", absl::StrCat("/api/v1/services/", Encode(service), "/rollout/restart"), {},
+              &body);
+}
+
 absl::StatusOr<json> ApiClient::Command(const std::string& service, const std::string& command,
                                         bool full) {
   json body = json::object();

@@ -62,6 +62,8 @@ class ApiClient {
 
   // GET /api/v1/services: {"environment", "services": [{"name", "current_revision", "rollout"}]}
   absl::StatusOr<nlohmann::json> Services();
+  // GET /api/v1/rollouts: the newest `limit` rollouts (of `service` unless "").
+  absl::StatusOr<nlohmann::json> Rollouts(const std::string& service, int limit);
   // GET .../rollout: {"rollout": {...} or null, "replicas": [...]}
   absl::StatusOr<nlohmann::json> Rollout(const std::string& service);
   // GET .../history: {"revisions": [...]}, newest first
@@ -70,6 +72,8 @@ class ApiClient {
   absl::StatusOr<nlohmann::json> Deploy(const std::string& service, const DeployRequest& request);
   // POST .../undo: {"rollout": {...}}
   absl::StatusOr<nlohmann::json> Undo(const std::string& service, std::optional<int> to_revision);
+  // POST …/rollout/restart: new replicas of the current revision.
+  absl::StatusOr<nlohmann::json> Restart(const std::string& service);
   // POST .../rollout/{promote,abort,retry} (`command`): {"rollout", "command"}.
   // `full` (promote only): skip every remaining canary step.
   absl::StatusOr<nlohmann::json> Command(const std::string& service, const std::string& command,

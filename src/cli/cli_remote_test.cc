@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -628,4 +629,54 @@ TEST(ResolveServerTest, DefaultsAndOrder) {
 }
 
 }  // namespace
+TEST_F(CliRemoteTest, RolloutRestartReplacesEveryReplicaWithTheSameRelease) {
+  Result none = Hut({"rollout", "restart", "backend"});
+  EXPECT_EQ(none.code, kExitFailure);
+  EXPECT_THAT(none.err, HasSubstr("nothing to restart"));
+  ASSERT_EQ(Hut({"deploy", "backend", "1.0.0", "--wait"}).code, kExitOk);
+  std::set<std::string> before;
+  const auto first = *runtime_.Replicas("backend");
+  for (const auto& r : first) before.insert(r.name);
+  Result restart = Hut({"rollout", "restart", "backend", "--wait"});
+  EXPECT_EQ(restart.code, kExitOk) << restart.out << restart.err;
+  EXPECT_THAT(restart.out, HasSubstr("revision 1 -> 2"));
+  EXPECT_EQ(Serving(), (std::map<std::string, int>{{"1.0.0", 2}}));
+  const auto after = *runtime_.Replicas("backend");
+  for (const auto& r : after) {
+    if (!r.draining) EXPECT_EQ(before.count(r.name), 0u) << r.name << " was not replaced";
+  }
+  Result history = Hut({"rollout", "history", "backend"});
+  EXPECT_THAT(history.out, HasSubstr("restart of revision 1"));
+  // Undo to the current revision points at restart.
+  Result undo = Hut({"rollout", "undo", "backend", "--to-revision", "2"});
+  EXPECT_EQ(undo.code, kExitFailure);
+  EXPECT_THAT(undo.err, HasSubstr("`hut rollout restart` starts new replicas of it"));
+}
+
+TEST_F(CliRemoteTest, GetServicesAndRollouts) {
+  ASSERT_EQ(Hut({"deploy", "backend", "1.0.0", "--wait"}).code, kExitOk);
+  ASSERT_EQ(Hut({"deploy", "backend", "1.1.0", "--wait"}).code, kExitOk);
+  Result services = Hut({"get", "services"});
+  EXPECT_EQ(services.code, kExitOk) << services.err;
+  EXPECT_THAT(services.out, HasSubstr("NAME"));
+  EXPECT_THAT(services.out, ::testing::ContainsRegex("backend +2 +2/2 +2 +2 +succeeded"));
+  EXPECT_THAT(services.out, ::testing::ContainsRegex("frontend +- +0/1 +0 +- +-"));
+  Result wide = Hut({"get", "services", "-o", "wide"});
+  EXPECT_THAT(wide.out, HasSubstr("STRATEGY"));
+  Result rollouts = Hut({"get", "rollouts", "backend", "-o", "wide"});
+  EXPECT_EQ(rollouts.code, kExitOk) << rollouts.err;
+  EXPECT_THAT(rollouts.out, ::testing::ContainsRegex("2 +backend +1 -> 2 +rolling +succeeded"));
+  EXPECT_THAT(rollouts.out, ::testing::ContainsRegex("1 +backend +1 +rolling +succeeded"));
+  EXPECT_LT(rollouts.out.find("1 -> 2"), rollouts.out.find("\n1 "));  // newest first
+  Result as_json = Hut({"get", "rollouts", "-o", "json", "--limit", "1"});
+  json page = json::parse(as_json.out, nullptr, false);
+  ASSERT_TRUE(page.is_object()) << as_json.out;
+  ASSERT_EQ(page["rollouts"].size(), 1u);
+  EXPECT_EQ(page["rollouts"][0]["to_revision"], 2);
+  Result unknown = Hut({"get", "rollouts", "cache"});
+  EXPECT_EQ(unknown.code, kExitFailure);
+  EXPECT_THAT(unknown.err, HasSubstr("no service \"cache\""));
+  EXPECT_EQ(Hut({"get", "pods"}).code, kExitUsage);
+}
+
 }  // namespace hut::cli

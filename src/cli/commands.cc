@@ -5,6 +5,7 @@
 
 #include "src/cli/analyze.h"
 #include "src/cli/deploy.h"
+#include "src/cli/get.h"
 #include "src/cli/rollout.h"
 #include "src/cli/up.h"
 #include "src/cli/validate.h"
@@ -103,6 +104,15 @@ Action ConfigureRollout(CLI::App& app) {
                  "follow the rollout until it ends; exit 0 succeeded, 2 rolled back, 1 failed");
   AddOutputFlag(*undo, uo->json);
 
+  CLI::App* restart = app.add_subcommand(
+      "restart", "replace every replica with a new one of the current revision, rolling");
+  auto ro = std::make_shared<RolloutRestartOptions>();
+  restart->add_option("service", ro->service, "the service")->required();
+  AddEnvFlag(*restart, ro->environment);
+  restart->add_flag("--wait", ro->wait,
+                    "follow the rollout until it ends; exit 0 succeeded, 2 rolled back, 1 failed");
+  AddOutputFlag(*restart, ro->json);
+
   // The operator's commands for a canary.
   std::vector<std::pair<CLI::App*, std::shared_ptr<RolloutCommandOptions>>> commands;
   for (const auto& [name, help] : std::initializer_list<std::pair<const char*, const char*>>{
@@ -145,6 +155,7 @@ Action ConfigureRollout(CLI::App& app) {
     if (status->parsed()) return RunRolloutStatus(*so, io);
     if (history->parsed()) return RunRolloutHistory(*ho, io);
     if (export_run->parsed()) return RunRolloutExport(*eo, io);
+    if (restart->parsed()) return RunRolloutRestart(*ro, io);
     for (const auto& [sub, o] : commands) {
       if (sub->parsed()) return RunRolloutCommand(*o, io);
     }
@@ -179,6 +190,21 @@ Action ConfigureAnalyze(CLI::App& app) {
   return [o](const Io& io) { return RunAnalyze(*o, io); };
 }
 
+Action ConfigureGet(CLI::App& app) {
+  auto o = std::make_shared<GetOptions>();
+  app.add_option("kind", o->kind, "services or rollouts")
+      ->required()
+      ->check(CLI::IsMember({"services", "rollouts"}));
+  app.add_option("service", o->service, "rollouts: of this service only");
+  AddEnvFlag(app, o->environment);
+  app.add_option("-o,--output", o->output,
+                 "wide: more columns; json: the API's JSON, and nothing else, on stdout")
+      ->check(CLI::IsMember({"wide", "json"}));
+  app.add_option("--limit", o->limit, "rollouts: how many, newest first (default 20)")
+      ->check(CLI::Range(1, 1000));
+  return [o](const Io& io) { return RunGet(*o, io); };
+}
+
 constexpr Command kCommands[] = {
     {"up", "run an environment on this machine in the foreground: backing services, "
            "load balancer, replicas and the control plane (Ctrl-C or `hut down` stops it)",
@@ -190,8 +216,12 @@ constexpr Command kCommands[] = {
      &ConfigureValidate},
     {"deploy", "roll a new version of a service out (kubectl's habits: --wait follows it)",
      &ConfigureDeploy},
-    {"rollout", "follow and steer rollouts: status, history, undo, promote, abort, retry, export",
+    {"rollout", "follow and steer rollouts: status, history, undo, restart, promote, abort, retry, "
+     "export",
      &ConfigureRollout},
+    {"get", "list what the server knows: services (replicas, current revision, rollout) or "
+            "rollouts (-o wide|json)",
+     &ConfigureGet},
     {"analyze", "replay a recorded canary analysis offline: when and why it would promote or "
                 "roll back, with its own policy or another (-f)",
      &ConfigureAnalyze},

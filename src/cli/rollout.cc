@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "src/cli/output.h"
 
 namespace hut::cli {
 namespace {
@@ -23,58 +24,6 @@ using nlohmann::json;
 constexpr int kEventPage = 500;
 // Polls to wait, after the rollout is seen finished, for its final event.
 constexpr int kEndGrace = 3;
-
-// Tolerant reads of the API's JSON: a missing or mistyped field reads as empty.
-std::string Str(const json& j, const char* key) {
-  if (!j.is_object()) return "";
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return "";
-  return it->is_string() ? it->get<std::string>() : it->dump();
-}
-int64_t Int(const json& j, const char* key) {
-  if (!j.is_object()) return 0;
-  auto it = j.find(key);
-  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
-}
-bool Bool(const json& j, const char* key) {
-  if (!j.is_object()) return false;
-  auto it = j.find(key);
-  return it != j.end() && it->is_boolean() && it->get<bool>();
-}
-json Field(const json& j, const char* key) {
-  if (!j.is_object()) return json();
-  auto it = j.find(key);
-  return it == j.end() ? json() : *it;
-}
-
-// An API timestamp (RFC 3339) in local time with `format`; as given when unreadable.
-std::string LocalTime(const std::string& rfc3339, const char* format) {
-  absl::Time t;
-  std::string error;
-  if (!absl::ParseTime(absl::RFC3339_full, rfc3339, &t, &error)) return rfc3339;
-  return absl::FormatTime(format, t, absl::LocalTimeZone());
-}
-std::string ClockTime(const std::string& rfc3339) { return LocalTime(rfc3339, "%H:%M:%S"); }
-std::string DateTime(const std::string& rfc3339) {
-  return rfc3339.empty() ? "-" : LocalTime(rfc3339, "%Y-%m-%d %H:%M:%S");
-}
-
-// Columns separated by two spaces, each as wide as its widest cell.
-void PrintTable(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()));
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-    }
-    out << line << "\n";
-  }
-}
 
 // VAR=VALUE pairs separated by spaces; a value that is empty or holds
 // anything but plain characters is double-quoted.
@@ -98,13 +47,6 @@ std::string EnvText(const json& env) {
     absl::StrAppend(&out, out.empty() ? "" : " ", name, "=", v);
   }
   return out;
-}
-
-std::string Revisions(const json& rollout) {
-  const int64_t from = Int(rollout, "from_revision");
-  const int64_t to = Int(rollout, "to_revision");
-  return from == 0 ? absl::StrCat("revision ", to, " (first deployment)")
-                   : absl::StrCat("revision ", from, " -> ", to);
 }
 
 double Num(const json& j, const char* key) {
@@ -508,6 +450,17 @@ int RunRolloutUndo(const RolloutUndoOptions& options, const Io& io) {
     }
   }
   return ReportStarted(*client, command, *answer, version, *after, options.wait, options.json, io);
+}
+
+int RunRolloutRestart(const RolloutRestartOptions& options, const Io& io) {
+  const std::string command = "hut rollout restart";
+  absl::StatusOr<ApiClient> client = Connect(options.environment, io);
+  if (!client.ok()) return PrintError(command, client.status(), io);
+  absl::StatusOr<int64_t> after = client->FollowFrom(options.service, options.wait);
+  if (!after.ok()) return PrintError(command, after.status(), io);
+  absl::StatusOr<json> answer = client->Restart(options.service);
+  if (!answer.ok()) return PrintError(command, answer.status(), io);
+  return ReportStarted(*client, command, *answer, "", *after, options.wait, options.json, io);
 }
 
 int RunRolloutCommand(const RolloutCommandOptions& options, const Io& io) {

@@ -48,6 +48,15 @@ struct RolloutUndoOptions {
 // Starts a rollout back to an earlier revision; like RunDeploy.
 int RunRolloutUndo(const RolloutUndoOptions& options, const Io& io);
 
+struct RolloutRestartOptions {
+  std::string service;
+  std::string environment;
+  bool wait = false;
+  bool json = false;
+};
+// Starts a rollout of new replicas of the current revision; like RunDeploy.
+int RunRolloutRestart(const RolloutRestartOptions& options, const Io& io);
+
 struct RolloutCommandOptions {
   std::string service;
   std::string environment;

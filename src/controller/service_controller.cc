@@ -150,9 +150,30 @@ absl::StatusOr<store::Rollout> ServiceController::Undo(std::optional<int> to_rev
                                    " to go back to"));
   }
   if (target->number == current) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("revision ", current, " is already the current one"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "revision ", current,
+        " is already the current one (`hut rollout restart` starts new replicas of it)"));
   }
+  return Reissue(*target, absl::StrCat("undo to revision ", target->number));
+}
+
+absl::StatusOr<store::Rollout> ServiceController::Restart() {
+  HUT_ASSIGN_OR_RETURN(int current, CurrentRevision());
+  if (current == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        service_.name, " has no revision that served yet: nothing to restart (deploy one)"));
+  }
+  HUT_ASSIGN_OR_RETURN(std::vector<store::Revision> revisions,
+                       store_.ListRevisions(environment_.name, service_.name));
+  for (const store::Revision& r : revisions) {
+    if (r.number == current) return Reissue(r, absl::StrCat("restart of revision ", current));
+  }
+  return absl::NotFoundError(absl::StrCat("revision ", current, " of ", service_.name,
+                                          " is no longer in the history"));
+}
+
+absl::StatusOr<store::Rollout> ServiceController::Reissue(const store::Revision& source,
+                                                          std::string cause) {
   HUT_ASSIGN_OR_RETURN(std::optional<store::Rollout> latest,
                        store_.LatestRollout(environment_.name, service_.name));
   if (latest && !latest->finished_at) {
@@ -160,13 +181,13 @@ absl::StatusOr<store::Rollout> ServiceController::Undo(std::optional<int> to_rev
         absl::StrCat("rollout ", latest->id, " is still running (", latest->phase,
                      "); wait for it or abort it (`hut rollout abort`)"));
   }
-  store::Revision revision = *target;
+  store::Revision revision = source;
   revision.number = 0;
-  revision.cause = absl::StrCat("undo to revision ", target->number);
+  revision.cause = std::move(cause);
   revision.created_at = clock_.Now();
   HUT_ASSIGN_OR_RETURN(store::Revision saved, store_.AddRevision(revision, kHistoryLimit));
-  // Going back to a revision that served before needs no canary analysis:
-  // a rolling update, health-gated like a deploy.
+  // A release that served before needs no canary analysis: a rolling
+  // update, health-gated like a deploy.
   spec::Strategy strategy = environment_.strategy == spec::Strategy::kCanary
                                 ? spec::Strategy::kRolling
                                 : environment_.strategy;

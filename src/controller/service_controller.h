@@ -54,6 +54,11 @@ class ServiceController {
   // unknown revision. Inside a canary's rollback window, going back to the
   // previous revision is a weight flip of the same rollout instead.
   absl::StatusOr<store::Rollout> Undo(std::optional<int> to_revision);
+  // A new revision with the current revision's release, rolled out like an
+  // undo: every replica replaced, one at a time (as `kubectl rollout
+  // restart`). Brings back a service left without replicas. Refused while
+  // a rollout runs, and before any revision has served.
+  absl::StatusOr<store::Rollout> Restart();
   // Queues an operator's command (promote, promote --full, abort, retry,
   // undo) for the newest rollout; the next Tick() applies it. Refused with
   // FailedPrecondition when the rollout's phase does not allow it. A rolling
@@ -73,6 +78,9 @@ class ServiceController {
  private:
   absl::StatusOr<store::Rollout> StartRollout(const store::Revision& revision,
                                               spec::Strategy strategy);
+  // Records a copy of `source` as a new revision (with `cause`) and rolls it
+  // out without canary: the tail of Undo and Restart.
+  absl::StatusOr<store::Rollout> Reissue(const store::Revision& source, std::string cause);
   absl::Status TickRolling(store::Rollout rollout);
   // After a wait for dependencies: a rolling rollout's progress deadline is
   // moved by `waited`; the resumption is recorded.

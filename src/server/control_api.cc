@@ -120,11 +120,14 @@ ControlApi::ControlApi(const spec::Environment& environment,
   router_.Add("GET", "/api/v1/services/{service}/history", bind(&ControlApi::History));
   router_.Add("POST", "/api/v1/services/{service}/deploy", bind(&ControlApi::Deploy));
   router_.Add("POST", "/api/v1/services/{service}/undo", bind(&ControlApi::Undo));
+  router_.Add("POST", "/api/v1/services/{service}/rollout/restart",
+              bind(&ControlApi::RestartRollout));
   router_.Add("POST", "/api/v1/services/{service}/rollout/promote", bind(&ControlApi::Promote));
   router_.Add("POST", "/api/v1/services/{service}/rollout/abort", bind(&ControlApi::Abort));
   router_.Add("POST", "/api/v1/services/{service}/rollout/retry", bind(&ControlApi::Retry));
   router_.Add("GET", "/api/v1/services/{service}/revisions/{revision}/analysis",
               bind(&ControlApi::Analysis));
+  router_.Add("GET", "/api/v1/rollouts", bind(&ControlApi::Rollouts));
   router_.Add("GET", "/api/v1/events", bind(&ControlApi::Events));
   router_.Add("GET", "/api/v1/events/stream", bind(&ControlApi::EventStream));
   router_.Add("POST", "/api/v1/shutdown", bind(&ControlApi::Shutdown));
@@ -171,11 +174,50 @@ Response ControlApi::Services(const Request&) const {
     if (!current.ok()) return FromStatus(current.status());
     auto latest = store_.LatestRollout(environment_.name, name);
     if (!latest.ok()) return FromStatus(latest.status());
-    services.push_back({{"name", name},
-                        {"current_revision", *current},
-                        {"rollout", *latest ? RolloutJson(**latest) : json(nullptr)}});
+    auto replicas = runtime_.Replicas(name);
+    if (!replicas.ok()) return FromStatus(replicas.status());
+    int ready = 0, serving = 0;
+    for (const runtime::ReplicaStatus& r : *replicas) {
+      ready += r.ready ? 1 : 0;
+      serving += r.ready && r.in_load_balancer && !r.draining ? 1 : 0;
+    }
+    const spec::ServiceDeployment* deployment = environment_.FindService(name);
+    json service = {{"name", name},
+                    {"current_revision", *current},
+                    {"rollout", *latest ? RolloutJson(**latest) : json(nullptr)},
+                    {"replicas", {{"desired", deployment ? deployment->replicas : 0},
+                                  {"running", replicas->size()},
+                                  {"ready", ready},
+                                  {"serving", serving}}}};
+    if (dependencies_ != nullptr) {
+      std::optional<std::string> blocked = dependencies_->Blocked(name);
+      service["waiting"] = blocked ? json(*blocked) : json(nullptr);
+    }
+    services.push_back(std::move(service));
   }
   return Response::Json(200, {{"environment", environment_.name}, {"services", services}});
+}
+
+Response ControlApi::Rollouts(const Request& request) const {
+  int limit = 20;
+  if (auto it = request.query.find("limit"); it != request.query.end()) {
+    if (!absl::SimpleAtoi(it->second, &limit) || limit < 1 || limit > 1000) {
+      return Response::Error(400, "\"limit\" must be an integer in 1..1000");
+    }
+  }
+  std::string service;
+  if (auto it = request.query.find("service"); it != request.query.end()) {
+    service = it->second;
+    if (!workers_.contains(service)) {
+      return Response::Error(404, absl::StrCat("no service \"", service, "\" in ",
+                                               environment_.name));
+    }
+  }
+  auto rollouts = store_.ListRollouts(environment_.name, service, limit);
+  if (!rollouts.ok()) return FromStatus(rollouts.status());
+  json list = json::array();
+  for (const store::Rollout& r : *rollouts) list.push_back(RolloutJson(r));
+  return Response::Json(200, {{"environment", environment_.name}, {"rollouts", list}});
 }
 
 Response ControlApi::Rollout(const Request& request) const {
@@ -266,6 +308,17 @@ Response ControlApi::Undo(const Request& request) const {
   // rollback window the undo flips back.
   const bool flip = rollout->strategy == spec::Name(spec::Strategy::kCanary);
   return Response::Json(flip ? 202 : 201, {{"rollout", RolloutJson(*rollout)}, {"flip", flip}});
+}
+
+Response ControlApi::RestartRollout(const Request& request) const {
+  Response error;
+  controller::ServiceWorker* worker = WorkerFor(request, &error);
+  if (worker == nullptr) return error;
+  auto rollout = worker->Run<absl::StatusOr<store::Rollout>>(
+      [](controller::ServiceController& c) { return c.Restart(); },
+      absl::CancelledError("server is stopping"));
+  if (!rollout.ok()) return FromStatus(rollout.status());
+  return Response::Json(201, {{"rollout", RolloutJson(*rollout)}});
 }
 
 Response ControlApi::Promote(const Request& request) const {

@@ -59,6 +59,9 @@ class ControlApi {
   http::Response History(const http::Request& request) const;
   http::Response Deploy(const http::Request& request) const;
   http::Response Undo(const http::Request& request) const;
+  http::Response RestartRollout(const http::Request& request) const;
+  // GET /api/v1/rollouts[?service=S&limit=N]: the newest rollouts, newest first.
+  http::Response Rollouts(const http::Request& request) const;
   // POST .../rollout/{promote,abort,retry}: an operator's command.
   http::Response Promote(const http::Request& request) const;
   http::Response Abort(const http::Request& request) const;

@@ -685,6 +685,20 @@ absl::StatusOr<std::vector<Rollout>> SqliteStore::UnfinishedRollouts() {
   return QueryRollouts(q);
 }
 
+absl::StatusOr<std::vector<Rollout>> SqliteStore::ListRollouts(const std::string& environment,
+                                                               const std::string& service,
+                                                               int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  HUT_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT " HUT_ROLLOUT_COLUMNS " FROM rollouts"
+                                            " WHERE environment = ? AND (? = '' OR service = ?)"
+                                            " ORDER BY id DESC LIMIT ?"));
+  q.Bind(1, environment);
+  q.Bind(2, service);
+  q.Bind(3, service);
+  q.Bind(4, static_cast<int64_t>(limit));
+  return QueryRollouts(q);
+}
+
 #undef HUT_REVISION_COLUMNS
 #undef HUT_ROLLOUT_COLUMNS
 

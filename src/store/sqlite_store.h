@@ -78,6 +78,9 @@ class SqliteStore final : public Store {
                                                          int to_revision) override;
   // Oldest first.
   absl::StatusOr<std::vector<Rollout>> UnfinishedRollouts() override;
+  absl::StatusOr<std::vector<Rollout>> ListRollouts(const std::string& environment,
+                                                    const std::string& service,
+                                                    int limit) override;
 
   absl::StatusOr<Event> AppendEvent(Event event) override;
   // InvalidArgument when limit < 1.

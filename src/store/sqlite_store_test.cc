@@ -241,6 +241,26 @@ TEST_F(SqliteStoreTest, RolloutRoundTripsEveryField) {
   EXPECT_EQ(store->UpdateRollout(ghost).code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(SqliteStoreTest, ListRolloutsNewestFirstByEnvironmentAndService) {
+  auto store = OpenFile();
+  ASSERT_NE(store, nullptr);
+  auto a = store->CreateRollout(MakeRollout("staging", "backend", 0, 1));
+  auto b = store->CreateRollout(MakeRollout("staging", "frontend", 0, 1));
+  auto c = store->CreateRollout(MakeRollout("production", "backend", 0, 1));
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  auto all = store->ListRollouts("staging", "", 10);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].id, b->id);
+  EXPECT_EQ((*all)[1].id, a->id);
+  auto backend = store->ListRollouts("staging", "backend", 10);
+  ASSERT_TRUE(backend.ok());
+  ASSERT_EQ(backend->size(), 1u);
+  EXPECT_EQ((*backend)[0], *a);
+  EXPECT_EQ(store->ListRollouts("staging", "", 1)->size(), 1u);
+  EXPECT_TRUE(store->ListRollouts("development", "", 10)->empty());
+}
+
 TEST_F(SqliteStoreTest, OneUnfinishedRolloutPerService) {
   auto store = OpenFile();
   ASSERT_NE(store, nullptr);

@@ -105,6 +105,11 @@ class Store {
                                                                  int to_revision) = 0;
   // Rollouts not finished, in every environment: what a restarted server resumes.
   virtual absl::StatusOr<std::vector<Rollout>> UnfinishedRollouts() = 0;
+  // The newest `limit` rollouts of `environment` (of `service` only, unless
+  // it is ""), newest first.
+  virtual absl::StatusOr<std::vector<Rollout>> ListRollouts(const std::string& environment,
+                                                            const std::string& service,
+                                                            int limit) = 0;
 
   // Appends an event and returns it with its id.
   virtual absl::StatusOr<Event> AppendEvent(Event event) = 0;
