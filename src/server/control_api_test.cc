@@ -151,6 +151,20 @@ TEST_F(ControlApiTest, BadRequestsGetClearErrors) {
   EXPECT_NE(busy.body.find("still running"), std::string::npos);
 }
 
+// A body nested as deep as the 1 MiB request cap allows (a stack-hungry
+// parse or destruction would crash the control plane) is a clear 400.
+TEST_F(ControlApiTest, DeeplyNestedBodiesAreRefusedNotACrash) {
+  const std::string deep = std::string(500'000, '[') + std::string(500'000, ']');
+  http::Response r = Call("POST", "/api/v1/services/backend/deploy", deep);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("JSON object"), std::string::npos) << r.body;
+  const std::string deep_object = "{\"version\":" + std::string(400'000, '[') + "1" +
+                                  std::string(400'000, ']') + "}";
+  r = Call("POST", "/api/v1/services/backend/deploy", deep_object);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(Call("GET", "/api/v1/services").status, 200);  // and it still answers
+}
+
 // The live feed over a real connection: events arrive as server-sent events,
 // in order, while the rollout runs; the feed needs the token too.
 TEST_F(ControlApiTest, EventStreamDeliversARolloutLive) {
