@@ -753,6 +753,7 @@ TEST_F(HutUpEndToEndTest, AKilledLoadBalancerIsRestartedAndServesAgain) {
   EXPECT_EQ(next.code, 0) << next.output;
   const json after = Status("backend");
   for (const json& r : after["replicas"]) {
+    if (r.value("draining", false)) continue;  // the previous version, leaving
     // "UP", or "UP 1/3" after one slow check on a loaded machine: in rotation.
     EXPECT_TRUE(LbStatus("backend", r["name"]).starts_with("UP"))
         << LbStatus("backend", r["name"]) << " " << r.dump();

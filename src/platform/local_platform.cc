@@ -17,6 +17,7 @@
 #include "nlohmann/json.hpp"
 #include "src/common/ports.h"
 #include "src/common/resources.h"
+#include "src/common/secret.h"
 #include "src/common/status.h"
 #include "src/controller/service_worker.h"
 #include "src/http/server.h"
@@ -171,16 +172,7 @@ absl::Status EnsureJwtKeys(const std::string& path, const Clock& clock) {
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", path, ": ", ec.message()));
-  const std::string tmp = path + ".tmp";
-  const mode_t old = umask(077);
-  std::ofstream out(tmp, std::ios::trunc);
-  out << keys.dump() << "\n";
-  out.close();
-  umask(old);
-  if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
-  fs::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot write ", path, ": ", ec.message()));
-  return absl::OkStatus();
+  return WritePrivateFile(path, keys.dump() + "\n");
 }
 
 // Everything that runs, in start order; destroyed in reverse.
