@@ -47,8 +47,11 @@ absl::StatusOr<std::optional<analysis::RecordedRun>> LoadRecordedRun(store::Stor
                        store.AnalysisSamples(rollout_id));
   const std::string kind_name(AnalysisKindName(kind));
   auto of_kind = [&](const nlohmann::json& r) {
-    return r.is_object() && r.value("kind", "") == kind_name && r.contains("attempt") &&
-           r["attempt"].is_number_integer();
+    if (!r.is_object()) return false;
+    auto kind = r.find("kind");
+    auto attempt = r.find("attempt");
+    return kind != r.end() && kind->is_string() && *kind == kind_name && attempt != r.end() &&
+           attempt->is_number_integer();
   };
   if (attempt == 0) {
     for (const store::AnalysisSample& s : records) {

@@ -207,8 +207,15 @@ const spec::CanaryStep& StepOf(const std::vector<spec::CanaryStep>& steps, int s
 std::pair<rollout::Command, int64_t> PendingCommand(const nlohmann::json& state) {
   auto c = state.find("command");
   if (c == state.end() || !c->is_object()) return {rollout::Command::kNone, 0};
-  const std::string name = c->value("name", "");
-  const int64_t id = c->value("id", int64_t{0});
+  // A corrupt command (mistyped fields) is no command, never an exception.
+  auto name_it = c->find("name");
+  auto id_it = c->find("id");
+  if (name_it == c->end() || !name_it->is_string() || id_it == c->end() ||
+      !id_it->is_number_integer()) {
+    return {rollout::Command::kNone, 0};
+  }
+  const std::string name = name_it->get<std::string>();
+  const int64_t id = id_it->get<int64_t>();
   for (rollout::Command command :
        {rollout::Command::kPromote, rollout::Command::kPromoteFull, rollout::Command::kAbort,
         rollout::Command::kRetry, rollout::Command::kUndo}) {

@@ -1,5 +1,7 @@
 #include "src/controller/service_worker.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace hut::controller {
 
 ServiceWorker::ServiceWorker(std::unique_ptr<ServiceController> controller,
@@ -32,6 +34,19 @@ void ServiceWorker::Post(std::function<void(ServiceController*)> task) {
   task(nullptr);
 }
 
+absl::Status ServiceWorker::GuardedTick() {
+  // The controller returns errors as statuses; this is the last line, so
+  // that a bug or a corrupt row it did not foresee costs a tick, never the
+  // control plane.
+  try {
+    return controller_->Tick();
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("reconcile threw: ", e.what()));
+  } catch (...) {
+    return absl::InternalError("reconcile threw an unknown exception");
+  }
+}
+
 void ServiceWorker::Loop() {
   auto next_tick = std::chrono::steady_clock::now();
   std::string last_error;  // logged once until it changes or clears
@@ -48,7 +63,7 @@ void ServiceWorker::Loop() {
     }
     if (task) task(controller_.get());
     // A request may have started a rollout: reconcile at once.
-    if (absl::Status s = controller_->Tick(); !s.ok()) {
+    if (absl::Status s = GuardedTick(); !s.ok()) {
       if (s.ToString() != last_error) {
         logger_.Error("reconcile failed", {{"error", s.ToString()}});
         last_error = s.ToString();

@@ -46,6 +46,7 @@ class ServiceWorker {
  private:
   void Post(std::function<void(ServiceController*)> task);
   void Loop();
+  absl::Status GuardedTick();
 
   std::unique_ptr<ServiceController> controller_;
   const std::chrono::milliseconds tick_interval_;

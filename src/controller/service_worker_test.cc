@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <stdexcept>
 #include <thread>
 
 #include "src/spec/load.h"
@@ -59,6 +61,103 @@ environments:
   auto current = worker.Run<absl::StatusOr<int>>(
       [](ServiceController& c) { return c.CurrentRevision(); }, absl::CancelledError("stopped"));
   EXPECT_EQ(*current, 1);
+}
+
+// A runtime whose Replicas() throws, as a bug below the controller might.
+class ThrowingRuntime final : public runtime::Runtime {
+ public:
+  explicit ThrowingRuntime(runtime::Runtime& inner) : inner_(inner) {}
+  absl::StatusOr<std::string> StartReplica(const runtime::ReplicaTemplate& t) override {
+    return inner_.StartReplica(t);
+  }
+  absl::Status AddToLoadBalancer(const std::string& s, const std::string& r, int w) override {
+    return inner_.AddToLoadBalancer(s, r, w);
+  }
+  absl::Status SetWeight(const std::string& s, const std::string& r, int w) override {
+    return inner_.SetWeight(s, r, w);
+  }
+  absl::Status DrainAndStop(const std::string& s, const std::string& r) override {
+    return inner_.DrainAndStop(s, r);
+  }
+  absl::Status Stop(const std::string& s, const std::string& r) override {
+    return inner_.Stop(s, r);
+  }
+  absl::StatusOr<std::vector<runtime::ReplicaStatus>> Replicas(const std::string& s) override {
+    if (throwing) throw std::runtime_error("boom in Replicas");
+    return inner_.Replicas(s);
+  }
+  std::atomic<bool> throwing{false};
+
+ private:
+  runtime::Runtime& inner_;
+};
+
+// Corrupt saved state and an exception from below cost ticks, not the
+// control plane: the worker logs them, keeps answering, and reconciles again
+// once the cause is gone.
+TEST(ServiceWorkerTest, SurvivesCorruptStateAndExceptions) {
+  spec::LoadResult loaded = spec::ParseSpec(R"(
+services:
+  backend:
+    release: {command: [foohut-api, serve]}
+environments:
+  staging:
+    runtime: local
+    strategy: canary
+    services: {backend: {replicas: 3}}
+)",
+                                            "test.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.problems[0].ToString();
+  const spec::Spec& spec = *loaded.spec;
+  testing::FakeClock clock;
+  testing::CaptureLogSink sink;
+  testing::FakeRuntime fake(clock);
+  ThrowingRuntime runtime(fake);
+  auto store = store::SqliteStore::Open(":memory:", clock);
+  ASSERT_TRUE(store.ok()) << store.status();
+  Logger log(sink, clock, "worker");
+  ServiceWorker worker(
+      std::make_unique<ServiceController>(spec, *spec.FindEnvironment("staging"),
+                                          *spec.FindService("backend"), runtime, **store, clock,
+                                          log),
+      milliseconds(5), log);
+  auto started = worker.Run<absl::StatusOr<store::Rollout>>(
+      [](ServiceController& c) { return c.Deploy({.version = "1.0.0"}); },
+      absl::CancelledError("stopped"));
+  ASSERT_TRUE(started.ok()) << started.status();
+
+  auto logged = [&sink](const std::string& what) {
+    for (int i = 0; i < 500; ++i) {
+      for (const std::string& line : sink.lines()) {
+        if (line.find(what) != std::string::npos) return true;
+      }
+      std::this_thread::sleep_for(milliseconds(2));
+    }
+    return false;
+  };
+  auto answers = [&worker] {
+    return worker
+        .Run<absl::StatusOr<int>>([](ServiceController& c) { return c.CurrentRevision(); },
+                                  absl::CancelledError("stopped"))
+        .ok();
+  };
+
+  // 1. An exception from the runtime.
+  runtime.throwing = true;
+  EXPECT_TRUE(logged("reconcile threw: boom in Replicas"));
+  EXPECT_TRUE(answers());
+  runtime.throwing = false;
+
+  // 2. Corrupt state: every field of the wrong type, and a mistyped command.
+  store::Rollout corrupt = *(*(*store)->GetRollout(started->id));
+  corrupt.state = {{"phase", 7}, {"command", {{"name", 5}, {"id", "x"}}}, {"step", "one"}};
+  ASSERT_TRUE((*store)->UpdateRollout(corrupt).ok());
+  EXPECT_TRUE(logged("saved canary state is unreadable"));
+  EXPECT_TRUE(answers());
+  corrupt.state = nlohmann::json::array({1, 2, 3});
+  ASSERT_TRUE((*store)->UpdateRollout(corrupt).ok());
+  EXPECT_TRUE(logged("expected an object, got array"));
+  EXPECT_TRUE(answers());
 }
 
 }  // namespace

@@ -67,11 +67,15 @@ absl::StatusOr<ServerInfo> ReadPointer(const std::string& path) {
     return absl::DataLossError(absl::StrCat(path, ": not a JSON object"));
   }
   ServerInfo info;
-  info.address = j.value("address", "");
-  info.state_dir = j.value("state_dir", "");
-  info.token_file = j.value("token_file", "");
-  info.environment = j.value("environment", "");
-  info.pid = j.value("pid", 0);
+  try {
+    info.address = j.value("address", "");
+    info.state_dir = j.value("state_dir", "");
+    info.token_file = j.value("token_file", "");
+    info.environment = j.value("environment", "");
+    info.pid = j.value("pid", 0);
+  } catch (const nlohmann::json::exception& e) {  // a field of the wrong type
+    return absl::DataLossError(absl::StrCat(path, ": ", e.what()));
+  }
   return info;
 }
 
