@@ -10,8 +10,8 @@
 #include <string>
 
 #include "src/analysis/analyzer.h"
-#include "src/analysis/simulator.h"
-#include "src/analysis/testdata_runs.h"
+#include "testing/analysis_simulator.h"
+#include "testing/analysis_testdata_runs.h"
 #include "testing/fake_clock.h"
 
 namespace hut::analysis {

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "src/analysis/simulator.h"
+#include "testing/analysis_simulator.h"
 
 namespace hut::analysis {
 namespace {

@@ -14,7 +14,7 @@
 
 #include "src/analysis/analysis.h"
 #include "src/analysis/histogram.h"
-#include "src/analysis/simulator.h"
+#include "testing/analysis_simulator.h"
 
 namespace hut::analysis {
 namespace {

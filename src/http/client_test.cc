@@ -8,7 +8,7 @@
 #include <filesystem>
 
 #include "src/http/server.h"
-#include "src/http/test_socket.h"
+#include "testing/test_socket.h"
 
 namespace hut::http {
 namespace {

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "src/http/client.h"
-#include "src/http/test_socket.h"
+#include "testing/test_socket.h"
 
 namespace hut::http {
 namespace {

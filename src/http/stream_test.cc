@@ -17,7 +17,7 @@
 #include "src/http/client.h"
 #include "src/http/server.h"
 #include "src/http/sse.h"
-#include "src/http/test_socket.h"
+#include "testing/test_socket.h"
 #include "testing/capture_log_sink.h"
 #include "testing/fake_clock.h"
 

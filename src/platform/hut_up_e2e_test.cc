@@ -19,7 +19,7 @@
 #include "nlohmann/json.hpp"
 #include "src/common/resources.h"
 #include "src/common/subprocess.h"
-#include "src/http/test_socket.h"
+#include "testing/test_socket.h"
 #include "src/http/client.h"
 #include "src/loadgen/load_generator.h"
 #include "src/local/haproxy.h"

@@ -1,8 +1,8 @@
-#include "src/analysis/testdata_runs.h"
+#include "testing/analysis_testdata_runs.h"
 
 #include <chrono>
 
-#include "src/analysis/simulator.h"
+#include "testing/analysis_simulator.h"
 
 namespace hut::analysis {
 

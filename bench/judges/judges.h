@@ -1,5 +1,5 @@
-#ifndef HUT_ANALYSIS_JUDGES_H_
-#define HUT_ANALYSIS_JUDGES_H_
+#ifndef HUT_BENCH_JUDGES_JUDGES_H_
+#define HUT_BENCH_JUDGES_JUDGES_H_
 
 // Alternative canary judges, for comparison benchmarks only (judges_bench.cc,
 // docs/analysis.md "Compared with other judges"); hut itself does not use
@@ -190,4 +190,4 @@ class KayentaJudge final : public Judge {
 
 }  // namespace hut::analysis
 
-#endif  // HUT_ANALYSIS_JUDGES_H_
+#endif  // HUT_BENCH_JUDGES_JUDGES_H_

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "src/analysis/analysis.h"
-#include "src/analysis/simulator.h"
+#include "testing/analysis_simulator.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "src/analysis/judges.h"
+#include "bench/judges/judges.h"
 
 #include <algorithm>
 #include <cmath>

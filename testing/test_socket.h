@@ -1,5 +1,5 @@
-#ifndef HUT_HTTP_TEST_SOCKET_H_
-#define HUT_HTTP_TEST_SOCKET_H_
+#ifndef HUT_TESTING_TEST_SOCKET_H_
+#define HUT_TESTING_TEST_SOCKET_H_
 
 // Test-only: a blocking loopback TCP client for what Fetch cannot do (two
 // requests on one connection, garbage, half-sent requests). Every read is
@@ -114,4 +114,4 @@ class TestSocket {
 
 }  // namespace hut::http
 
-#endif  // HUT_HTTP_TEST_SOCKET_H_
+#endif  // HUT_TESTING_TEST_SOCKET_H_

@@ -18,8 +18,8 @@
 
 #include "absl/strings/str_format.h"
 #include "src/analysis/histogram.h"
-#include "src/analysis/judges.h"
-#include "src/analysis/simulator.h"
+#include "bench/judges/judges.h"
+#include "testing/analysis_simulator.h"
 
 namespace hut::analysis {
 namespace {
@@ -191,7 +191,7 @@ int Main(int argc, char** argv) {
   const Outcomes l = RunAll(judges, slow, 30000, bad_runs, &p99_slow);
   const Outcomes h = RunAll(judges, healthy, 1000, healthy_runs, &p99_healthy);
 
-  std::printf("Simulated runs (src/analysis/simulator.h), 1 s scrapes, the same seeds for every "
+  std::printf("Simulated runs (testing/analysis_simulator.h), 1 s scrapes, the same seeds for every "
               "judge: %d with 20 %% canary errors (seeds 20000+), %d with a 3x slower canary "
               "(seeds 30000+), %d healthy (seeds 1000+). Times from the start of the analysis, "
               "m:ss, median / max over the runs that rolled back.\n\n",

@@ -1,4 +1,4 @@
-// Writes the recorded runs of testdata_runs.h as JSON files:
+// Writes the recorded runs of analysis_testdata_runs.h as JSON files:
 //   analysis_testdata OUTPUT_DIR     (src/analysis/testdata in the tree)
 // Deterministic: the same build writes the same files.
 
@@ -7,7 +7,7 @@
 #include <string>
 
 #include "src/analysis/record.h"
-#include "src/analysis/testdata_runs.h"
+#include "testing/analysis_testdata_runs.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) {

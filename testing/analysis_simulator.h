@@ -1,5 +1,5 @@
-#ifndef HUT_ANALYSIS_SIMULATOR_H_
-#define HUT_ANALYSIS_SIMULATOR_H_
+#ifndef HUT_TESTING_ANALYSIS_SIMULATOR_H_
+#define HUT_TESTING_ANALYSIS_SIMULATOR_H_
 
 // A deterministic simulation of a canary and a baseline serving traffic, for
 // the analysis' tests, its benchmark and the recorded runs in testdata/. Not
@@ -108,4 +108,4 @@ RecordedRun SimulateRun(const SimProfile& profile, uint64_t seed, const Analysis
 
 }  // namespace hut::analysis
 
-#endif  // HUT_ANALYSIS_SIMULATOR_H_
+#endif  // HUT_TESTING_ANALYSIS_SIMULATOR_H_

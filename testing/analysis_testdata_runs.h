@@ -1,5 +1,5 @@
-#ifndef HUT_ANALYSIS_TESTDATA_RUNS_H_
-#define HUT_ANALYSIS_TESTDATA_RUNS_H_
+#ifndef HUT_TESTING_ANALYSIS_TESTDATA_RUNS_H_
+#define HUT_TESTING_ANALYSIS_TESTDATA_RUNS_H_
 
 // The recorded runs shipped in src/analysis/testdata/, as generated: written
 // by analysis_testdata, replayed by record_test.cc.
@@ -25,4 +25,4 @@ std::vector<TestdataRun> MakeTestdataRuns();
 
 }  // namespace hut::analysis
 
-#endif  // HUT_ANALYSIS_TESTDATA_RUNS_H_
+#endif  // HUT_TESTING_ANALYSIS_TESTDATA_RUNS_H_

@@ -1,4 +1,4 @@
-#include "src/analysis/simulator.h"
+#include "testing/analysis_simulator.h"
 
 #include <algorithm>
 #include <cmath>
