@@ -72,6 +72,7 @@ int RunUp(const UpOptions& options, const Io& io) {
   const char* cmd = options.server_mode ? "hut server" : "hut up";
   const std::string path = SpecPath(options.file, io);
   spec::LoadResult loaded = spec::LoadSpecFile(path);
+  for (const spec::Problem& w : loaded.warnings) io.err << "warning: " << w.ToString() << "\n";
   if (!loaded.ok()) {
     for (const spec::Problem& p : loaded.problems) io.err << p.ToString() << "\n";
     io.err << cmd << ": " << path << " has problems; nothing was started\n";

@@ -37,6 +37,7 @@ std::string SpecPath(const std::string& flag, const Io& io) {
 int RunValidate(const ValidateOptions& options, const Io& io) {
   const std::string path = SpecPath(options.file, io);
   spec::LoadResult result = spec::LoadSpecFile(path);
+  for (const spec::Problem& w : result.warnings) io.err << "warning: " << w.ToString() << "\n";
   if (!result.ok()) {
     for (const spec::Problem& p : result.problems) io.err << p.ToString() << "\n";
     io.err << "hut validate: " << Count(result.problems.size(), "problem", "problems") << " in "

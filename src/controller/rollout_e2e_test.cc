@@ -33,7 +33,7 @@ services:
       command: [")", testing::BinPath("foohut-api"), R"(", serve, --static, ")",
                                     testing::SourceDir(), R"(/web"]
       env: {FOOHUT_VERSION: "{{version}}", FOOHUT_LOG_LEVEL: WARN}
-    health: {interval: 200ms, timeout: 200ms, failure_threshold: 3}
+    health: {interval: 200ms, timeout: 200ms}
     termination_grace_period: 5s
 policies:
   rolling: {progress_deadline: 8s}
@@ -53,7 +53,8 @@ environments:
     lb.services.push_back({.name = "frontend", .port = port_,
                            .health_path = svc.health.readiness_path,
                            .check_interval = svc.health.interval,
-                           .fall = svc.health.failure_threshold});
+                           .fall = spec::HealthCheckFailures(spec_.environments[0].policies,
+                                                             svc)});
     auto haproxy = local::Haproxy::Start(lb);
     ASSERT_TRUE(haproxy.ok()) << haproxy.status();
     haproxy_ = std::move(*haproxy);

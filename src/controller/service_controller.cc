@@ -359,6 +359,12 @@ absl::Status ServiceController::Tick() {
   return TickRolling(*std::move(latest));
 }
 
+spec::RollbackPolicy ServiceController::Rollback() const {
+  spec::RollbackPolicy rollback = environment_.policies.rollback;
+  rollback.health_check_failures = spec::HealthCheckFailures(environment_.policies, service_);
+  return rollback;
+}
+
 absl::Status ServiceController::Resume(store::Rollout& rollout, Duration waited) {
   const std::string message = absl::StrCat("rollout ", rollout.id, " resumes after ",
                                            FormatDuration(waited),
@@ -375,7 +381,7 @@ absl::Status ServiceController::Resume(store::Rollout& rollout, Duration waited)
 
 std::vector<ReplicaView> ServiceController::Views(
     const std::vector<runtime::ReplicaStatus>& observed) {
-  const int threshold = environment_.policies.rollback.health_check_failures;
+  const int threshold = spec::HealthCheckFailures(environment_.policies, service_);
   const TimePoint now = clock_.Now();
   std::vector<ReplicaView> views;
   for (const runtime::ReplicaStatus& r : observed) {
@@ -464,7 +470,7 @@ absl::Status ServiceController::TickCanary(store::Rollout rollout) {
   }
   std::tie(seen.command, seen.command_id) = PendingCommand(rollout.state);
 
-  AnalysisStep step = analysis_.Step(rollout, status, config, environment_.policies.rollback);
+  AnalysisStep step = analysis_.Step(rollout, status, config, Rollback());
   seen.analysis = step.analysis;
   if (step.decided) {
     const std::string decision(analysis::DecisionName(step.verdict->decision));
@@ -578,6 +584,7 @@ absl::Status ServiceController::Apply(const store::Rollout& rollout,
       t.release = service_.release;
       t.env = revision->env;
       t.health = service_.health;
+      t.health.failure_threshold = spec::HealthCheckFailures(environment_.policies, service_);
       t.termination_grace = service_.termination_grace_period;
       HUT_ASSIGN_OR_RETURN(std::string name, runtime_.StartReplica(t));
       Record(rollout, "replica.started",

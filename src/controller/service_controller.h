@@ -94,6 +94,8 @@ class ServiceController {
   // What the strategies see of the observed replicas.
   std::vector<rollout::ReplicaView> Views(const std::vector<runtime::ReplicaStatus>& observed);
   rollout::CanaryConfig CanaryConfig() const;
+  // The environment's rollback policy with this service's health threshold.
+  spec::RollbackPolicy Rollback() const;
   int Desired() const;
   absl::Status Apply(const store::Rollout& rollout, const rollout::Action& action);
   // Saves a new state of `rollout`, with the analysis `samples` it came

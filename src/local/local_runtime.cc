@@ -194,7 +194,8 @@ absl::StatusOr<std::string> LocalRuntime::StartReplica(const runtime::ReplicaTem
   HUT_ASSIGN_OR_RETURN(replica->process, spawner_.Run([&] {
     return ReplicaProcess::Start(p, sandbox_, sink_, clock_);
   }));
-  replica->readiness = health::FailureCounter(t.health.failure_threshold);
+  // The controller sets the effective threshold (spec::HealthCheckFailures).
+  replica->readiness = health::FailureCounter(t.health.failure_threshold.value_or(3));
   replica->status.name = name;
   replica->status.revision = t.revision;
   replica->status.version = t.version;

@@ -61,14 +61,14 @@ services:
         FOOHUT_REDIS_PASSWORD_FILE: "{{backing.redis.password_file}}"
         FOOHUT_JWT_KEYS_FILE: "{{secrets.jwt.file}}"
         FOOHUT_LOG_LEVEL: WARN
-    health: {interval: 300ms, timeout: 300ms, failure_threshold: 3, start_period: 3s}
+    health: {interval: 300ms, timeout: 300ms, start_period: 3s}
     termination_grace_period: 5s
   frontend:
     port: )", frontend_port_, R"(
     release:
       command: [")", bin, R"(", serve, --static, ")", testing::SourceDir(), R"(/web"]
       env: {FOOHUT_VERSION: "{{version}}", FOOHUT_LOG_LEVEL: WARN}
-    health: {interval: 300ms, timeout: 300ms, failure_threshold: 3, start_period: 3s}
+    health: {interval: 300ms, timeout: 300ms, start_period: 3s}
     termination_grace_period: 5s
 policies:
   rolling: {progress_deadline: 60s}
@@ -401,7 +401,7 @@ TEST_F(HutUpEndToEndTest, AKilledReplicaLeavesTheLoadBalancerAtOnceAndIsRestarte
   std::cerr << "load balancer stopped sending to " << name << " after " << out_after.count()
             << " ms (status " << lb << "; health-check window 900 ms)\n";
   EXPECT_FALSE(lb.starts_with("UP")) << lb;
-  EXPECT_LE(out_after, milliseconds(900));  // interval 300ms x failure_threshold 3
+  EXPECT_LE(out_after, milliseconds(900));  // interval 300ms x health_check_failures 3
 
   // Restarted in place (same name, new pid) and serving again.
   json again;

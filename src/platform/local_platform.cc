@@ -120,7 +120,8 @@ class LocalDependencies final : public controller::Dependencies {
       for (const std::string& b : spec::BackingServicesNamed(svc.release)) {
         needs.names.push_back(b);
       }
-      needs.settle = svc.health.interval * (svc.health.failure_threshold + 1) + svc.health.timeout;
+      needs.settle = svc.health.interval * (spec::HealthCheckFailures(env.policies, svc) + 1) +
+                     svc.health.timeout;
     }
   }
 
@@ -321,7 +322,7 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec s
                            .port = static_cast<uint16_t>(svc.port),
                            .health_path = svc.health.readiness_path,
                            .check_interval = svc.health.interval,
-                           .fall = svc.health.failure_threshold});
+                           .fall = spec::HealthCheckFailures(env.policies, svc)});
     p->endpoints_.push_back({svc.name, absl::StrCat("http://127.0.0.1:", svc.port)});
   }
   auto haproxy = local::Haproxy::Start(lb);

@@ -234,6 +234,12 @@ class Loader {
     problems_.push_back(std::move(p));
   }
   void Error(const Value& v, std::string message) { Error(v.mark, v.path, std::move(message)); }
+  void Warn(const Value& v, std::string message) {
+    Error(v, std::move(message));
+    warnings_.push_back(std::move(problems_.back()));
+    problems_.pop_back();
+  }
+  std::vector<Problem> TakeWarnings() { return std::move(warnings_); }
 
   std::vector<Problem> TakeProblems() {
     std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
@@ -355,6 +361,7 @@ class Loader {
  private:
   std::string file_;
   std::vector<Problem> problems_;
+  std::vector<Problem> warnings_;
 };
 
 // The entries of a mapping, each key once. Reports a node that is not a mapping,
@@ -818,7 +825,12 @@ void ReadHealth(Loader& l, const Value& v, HealthCheck* out) {
   }
   Set(m.Dur("interval", true), &out->interval);
   Set(m.Dur("timeout", true), &out->timeout);
-  Set(m.Int("failure_threshold", 1), &out->failure_threshold);
+  if (std::optional<int> threshold = m.Int("failure_threshold", 1)) {
+    out->failure_threshold = *threshold;
+    l.Warn(*m.Get("failure_threshold"),
+           "deprecated: hut judges replica health by policies.rollback.health_check_failures "
+           "(3 by default); this value still overrides it for this service");
+  }
   Set(m.Dur("start_period", false), &out->start_period);
   if (out->timeout > out->interval) {
     ReportRelation(m, {"timeout", "interval"},
@@ -1137,6 +1149,7 @@ LoadResult ParseSpec(std::string_view yaml, std::string_view file_name) {
   }
   LoadResult result;
   result.problems = loader.TakeProblems();
+  result.warnings = loader.TakeWarnings();
   if (result.problems.empty()) result.spec = std::move(spec);
   return result;
 }

@@ -31,6 +31,8 @@ struct Problem {
 struct LoadResult {
   std::optional<Spec> spec;       // set if and only if problems is empty
   std::vector<Problem> problems;  // ordered by line, then column
+  // What is accepted but should change (a deprecated key), in file order.
+  std::vector<Problem> warnings;
   bool ok() const { return problems.empty(); }
 };
 

@@ -331,6 +331,31 @@ TEST(LoadTest, NeverThrowsOnOddYaml) {
   }
 }
 
+// One health knob: the rollback policy. The old per-service key is still
+// accepted, overrides it for its service, and is flagged.
+TEST(LoadTest, HealthFailureThresholdIsADeprecatedOverride) {
+  const std::string yaml =
+      "services:\n"
+      "  backend:\n"
+      "    release: {command: [app]}\n"
+      "    health: {failure_threshold: 5}\n"
+      "  frontend:\n"
+      "    release: {command: [app]}\n"
+      "policies:\n"
+      "  rollback: {health_check_failures: 2}\n"
+      "environments: {dev: {runtime: local}}\n";
+  LoadResult r = ParseSpec(yaml, "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.problems[0].ToString();
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0].ToString(),
+            "t.yaml:4:33: services.backend.health.failure_threshold: deprecated: hut judges "
+            "replica health by policies.rollback.health_check_failures (3 by default); this "
+            "value still overrides it for this service");
+  const Policies& dev = *r.spec->PoliciesFor("dev");
+  EXPECT_EQ(HealthCheckFailures(dev, *r.spec->FindService("backend")), 5);
+  EXPECT_EQ(HealthCheckFailures(dev, *r.spec->FindService("frontend")), 2);
+}
+
 TEST(LoadTest, DeviceWithoutEndIsRefusedAtTheSizeCap) {
   LoadResult r = LoadSpecFile("/dev/zero");
   ASSERT_EQ(r.problems.size(), 1u);

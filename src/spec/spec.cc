@@ -205,6 +205,10 @@ const Environment* Spec::FindEnvironment(std::string_view name) const {
   return nullptr;
 }
 
+int HealthCheckFailures(const Policies& policies, const Service& service) {
+  return service.health.failure_threshold.value_or(policies.rollback.health_check_failures);
+}
+
 const Policies* Spec::PoliciesFor(std::string_view env) const {
   const Environment* e = FindEnvironment(env);
   return e == nullptr ? nullptr : &e->policies;

@@ -253,9 +253,12 @@ struct HealthCheck {
   std::string readiness_path = "/readyz";       // ready for traffic
   Duration interval = std::chrono::seconds(2);  // between checks, > 0
   Duration timeout = std::chrono::seconds(1);   // per check, > 0 and <= interval
-  int failure_threshold = 3;                    // consecutive failures that mark it down, >= 1
+  // Deprecated: consecutive failed checks that mark a replica down, for this
+  // service only. The one knob is policies.rollback.health_check_failures
+  // (HealthCheckFailures); when set, this overrides it, with a warning.
+  std::optional<int> failure_threshold;
   // A replica that is still not ready this long after it started, and has
-  // failed its last failure_threshold checks, has failed (as Docker's
+  // failed its last HealthCheckFailures() checks, has failed (as Docker's
   // HEALTHCHECK --start-period): a broken release is rolled back without
   // waiting for the progress deadline. >= 0.
   Duration start_period = std::chrono::seconds(10);
@@ -368,6 +371,13 @@ struct Spec {
   const Policies* PoliciesFor(std::string_view env) const;
   bool operator==(const Spec&) const = default;
 };
+
+// Consecutive failed readiness checks that mark a replica of `service` down
+// in an environment with `policies`: policies.rollback.health_check_failures
+// (ADR-009: 3), unless the service still sets the deprecated
+// health.failure_threshold. Every judge of replica health uses this one
+// number: the load balancer's checks, the runtime, the rollout, the analysis.
+int HealthCheckFailures(const Policies& policies, const Service& service);
 
 }  // namespace hut::spec
 

@@ -103,7 +103,8 @@ TEST(SpecDefaultsTest, MinimalSpecGetsEveryDefault) {
   EXPECT_EQ(backend.health.readiness_path, "/readyz");
   EXPECT_EQ(backend.health.interval, seconds(2));
   EXPECT_EQ(backend.health.timeout, seconds(1));
-  EXPECT_EQ(backend.health.failure_threshold, 3);
+  EXPECT_FALSE(backend.health.failure_threshold.has_value());  // the rollback policy's
+  EXPECT_EQ(HealthCheckFailures(spec.policies, backend), 3);
   EXPECT_EQ(backend.termination_grace_period, seconds(30));
 
   ASSERT_EQ(spec.environments.size(), 1u);
