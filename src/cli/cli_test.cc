@@ -1,6 +1,9 @@
 #include "src/cli/cli.h"
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
 
 #include <map>
 #include <sstream>
@@ -171,6 +174,40 @@ TEST(HutBinaryTest, ValidateExitCodes) {
   r = RunCommand(usage, std::chrono::seconds(20));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status.code, 64) << r->output;
+}
+
+// `hut up` on an environment whose runtime is kubernetes says plainly that
+// it runs it here, on the local runtime.
+TEST(HutBinaryTest, UpOnAKubernetesEnvironmentSaysItRunsLocally) {
+  hut::testing::TempDir dir;
+  const std::string spec = dir.path() + "/foohut.yaml";
+  std::ofstream(spec) << "services:\n  web:\n    port: " << hut::testing::PickFreePort()
+                      << "\n    release: {command: [sleep, '60']}\n"
+                         "environments: {production: {runtime: kubernetes}}\n";
+  const std::string address = "127.0.0.1:" + std::to_string(hut::testing::PickFreePort());
+  ProcessOptions up;
+  up.argv = {HUT_BINARY, "up", "-f", spec, "--env", "production", "--listen", address};
+  up.env = {{"HOME", dir.path()}};
+  up.stdout_mode = up.stderr_mode = OutputMode::kFile;
+  up.stdout_path = up.stderr_path = dir.path() + "/up.log";
+  auto process = Process::Spawn(up);
+  ASSERT_TRUE(process.ok()) << process.status();
+  std::string log;
+  for (int i = 0; i < 200 && log.find("control API") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a real server starting
+    std::ifstream in(dir.path() + "/up.log");
+    log.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_THAT(log, HasSubstr("production names the kubernetes runtime; hut up runs it on this "
+                             "machine with the local runtime instead"));
+  ProcessOptions down;
+  down.argv = {HUT_BINARY, "down"};
+  down.env = {{"HOME", dir.path()}, {"HUT_ADDR", address}};
+  down.working_dir = dir.path();
+  auto stopped = RunCommand(down, std::chrono::seconds(60));
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_TRUE(stopped->status.success()) << stopped->output;
+  EXPECT_TRUE((*process)->WaitFor(std::chrono::seconds(30)).has_value()) << log;
 }
 
 }  // namespace

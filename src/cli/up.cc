@@ -134,6 +134,11 @@ int RunUp(const UpOptions& options, const Io& io) {
 
   io.out << cmd << ": starting " << env->name << " from " << path << " (state in "
          << po.state_dir << ")\n";
+  if (env->runtime != spec::Runtime::kLocal) {
+    io.out << cmd << ": " << env->name << " names the " << spec::Name(env->runtime)
+           << " runtime; hut up runs it on this machine with the local runtime instead "
+              "(processes, HAProxy, local PostgreSQL and Redis)\n";
+  }
   io.out.flush();
   auto started = platform::LocalPlatform::Start(spec, po);
   if (!started.ok()) {
