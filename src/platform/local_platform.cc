@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <pwd.h>
-#include <sodium.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,7 +9,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -29,6 +27,7 @@
 #include "src/local/replica_traffic.h"
 #include "src/local/server_util.h"
 #include "src/local/supervisor.h"
+#include "src/secrets/jwt_keys.h"
 #include "src/server/control_api.h"
 #include "src/store/sqlite_store.h"
 
@@ -155,26 +154,6 @@ class LocalDependencies final : public controller::Dependencies {
 };
 
 }  // namespace
-
-absl::Status EnsureJwtKeys(const std::string& path, const Clock& clock) {
-  if (fs::exists(path)) return absl::OkStatus();
-  if (sodium_init() < 0) return absl::InternalError("libsodium failed to initialise");
-  unsigned char key[32];
-  randombytes_buf(key, sizeof key);
-  std::string b64(sodium_base64_ENCODED_LEN(sizeof key, sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(b64.data(), b64.size(), key, sizeof key, sodium_base64_VARIANT_ORIGINAL);
-  b64.resize(std::strlen(b64.c_str()));
-  sodium_memzero(key, sizeof key);
-  const std::string kid = absl::StrCat(
-      "hut-", std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch())
-                  .count());
-  nlohmann::json keys = {{"active_kid", kid}, {"keys", {{kid, b64}}}};
-  sodium_memzero(b64.data(), b64.size());
-  std::error_code ec;
-  fs::create_directories(fs::path(path).parent_path(), ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create ", path, ": ", ec.message()));
-  return WritePrivateFile(path, keys.dump() + "\n");
-}
 
 // Everything that runs, in start order; destroyed in reverse.
 struct LocalPlatform::Parts {
@@ -336,7 +315,7 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec s
   HUT_ASSIGN_OR_RETURN(parts.store, store::SqliteStore::Open(state + "/hut.db", parts.clock));
 
   const std::string jwt_keys = state + "/secrets/jwt-keys.json";
-  HUT_RETURN_IF_ERROR(EnsureJwtKeys(jwt_keys, parts.clock));
+  HUT_RETURN_IF_ERROR(secrets::EnsureJwtKeys(jwt_keys, parts.clock));
 
   local::LocalRuntimeOptions ro;
   ro.environment = env.name;

@@ -98,10 +98,6 @@ class LocalPlatform {
   bool stopped_ = false;
 };
 
-// Writes a new JWT key set ({"active_kid", "keys": {kid: base64}}) at `path`
-// (mode 0600) unless one exists there.
-absl::Status EnsureJwtKeys(const std::string& path, const Clock& clock);
-
 }  // namespace hut::platform
 
 #endif  // HUT_PLATFORM_LOCAL_PLATFORM_H_
