@@ -555,8 +555,10 @@ absl::Status ServiceController::Save(store::Rollout& rollout, nlohmann::json sta
   rollout.updated_at = clock_.Now();
   if (finished && !was_finished) rollout.finished_at = clock_.Now();
   if (!finished) rollout.finished_at.reset();
-  return samples.empty() ? store_.UpdateRollout(rollout)
-                         : store_.UpdateRolloutWithSamples(rollout, samples);
+  HUT_RETURN_IF_ERROR(samples.empty() ? store_.UpdateRollout(rollout)
+                                      : store_.UpdateRolloutWithSamples(rollout, samples));
+  ++rollout.version;  // as stored now
+  return absl::OkStatus();
 }
 
 void ServiceController::AnnouncePhase(const store::Rollout& rollout, std::string_view before,

@@ -149,13 +149,20 @@ environments:
   runtime.throwing = false;
 
   // 2. Corrupt state: every field of the wrong type, and a mistyped command.
-  store::Rollout corrupt = *(*(*store)->GetRollout(started->id));
-  corrupt.state = {{"phase", 7}, {"command", {{"name", 5}, {"id", "x"}}}, {"step", "one"}};
-  ASSERT_TRUE((*store)->UpdateRollout(corrupt).ok());
+  // Written as another writer would: the worker's own saves may conflict,
+  // so each write reads first and retries.
+  auto overwrite = [&](const nlohmann::json& state) {
+    for (int i = 0; i < 100; ++i) {
+      store::Rollout r = *(*(*store)->GetRollout(started->id));
+      r.state = state;
+      if ((*store)->UpdateRollout(r).ok()) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(overwrite({{"phase", 7}, {"command", {{"name", 5}, {"id", "x"}}}, {"step", "one"}}));
   EXPECT_TRUE(logged("saved canary state is unreadable"));
   EXPECT_TRUE(answers());
-  corrupt.state = nlohmann::json::array({1, 2, 3});
-  ASSERT_TRUE((*store)->UpdateRollout(corrupt).ok());
+  ASSERT_TRUE(overwrite(nlohmann::json::array({1, 2, 3})));
   EXPECT_TRUE(logged("expected an object, got array"));
   EXPECT_TRUE(answers());
 }

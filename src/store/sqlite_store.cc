@@ -77,6 +77,10 @@ CREATE TABLE analysis_samples (
   PRIMARY KEY (rollout_id, seq)
 );
 )sql"},
+    {3, R"sql(
+-- Optimistic concurrency: every update names the version it read.
+ALTER TABLE rollouts ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+)sql"},
 };
 
 constexpr int kLatestVersion = kMigrations[std::size(kMigrations) - 1].version;
@@ -373,7 +377,7 @@ absl::StatusOr<int> SqliteStore::SchemaVersion() {
 #define HUT_REVISION_COLUMNS "environment, service, number, version, env, cause, created_at"
 #define HUT_ROLLOUT_COLUMNS                                                                  \
   "id, environment, service, from_revision, to_revision, strategy, phase, reason, state, " \
-  "created_at, updated_at, finished_at"
+  "created_at, updated_at, finished_at, version"
 
 absl::StatusOr<Revision> SqliteStore::AddRevision(Revision revision, int history_limit) {
   if (revision.environment.empty() || revision.service.empty()) {
@@ -511,6 +515,7 @@ absl::StatusOr<Rollout> ReadRollout(const auto& q) {
   r.created_at = FromMillis(q.Int(9));
   r.updated_at = FromMillis(q.Int(10));
   if (!q.IsNull(11)) r.finished_at = FromMillis(q.Int(11));
+  r.version = q.Int(12);
   return r;
 }
 
@@ -591,6 +596,7 @@ absl::StatusOr<Rollout> SqliteStore::CreateRollout(Rollout rollout) {
   int rc = ins.Step();
   if (rc != SQLITE_DONE) return Error(rc, what);
   rollout.id = sqlite3_last_insert_rowid(db_);
+  rollout.version = 1;
   HUT_RETURN_IF_ERROR(tx.Commit());
   return rollout;
 }
@@ -626,13 +632,15 @@ absl::Status SqliteStore::UpdateRolloutLocked(const Rollout& rollout,
                                               const std::string& state_text) {
   HUT_ASSIGN_OR_RETURN(Statement q,
                        Prepare("UPDATE rollouts SET phase = ?, reason = ?, state = ?,"
-                               " updated_at = ?, finished_at = ? WHERE id = ?"));
+                               " updated_at = ?, finished_at = ?, version = version + 1"
+                               " WHERE id = ? AND version = ?"));
   q.Bind(1, rollout.phase);
   q.Bind(2, rollout.reason);
   q.Bind(3, state_text);
   q.Bind(4, std::optional<TimePoint>(rollout.updated_at));
   q.Bind(5, rollout.finished_at);
   q.Bind(6, rollout.id);
+  q.Bind(7, rollout.version);
   int rc = q.Step();
   if ((rc & 0xff) == SQLITE_CONSTRAINT) {
     return absl::FailedPreconditionError(
@@ -642,7 +650,14 @@ absl::Status SqliteStore::UpdateRolloutLocked(const Rollout& rollout,
   }
   if (rc != SQLITE_DONE) return Error(rc, absl::StrCat("update rollout ", rollout.id));
   if (sqlite3_changes(db_) == 0) {
-    return absl::NotFoundError(absl::StrCat("sqlite: no rollout ", rollout.id));
+    HUT_ASSIGN_OR_RETURN(Statement v, Prepare("SELECT version FROM rollouts WHERE id = ?"));
+    v.Bind(1, rollout.id);
+    rc = v.Step();
+    if (rc == SQLITE_DONE) return absl::NotFoundError(absl::StrCat("sqlite: no rollout ", rollout.id));
+    if (rc != SQLITE_ROW) return Error(rc, absl::StrCat("read version of rollout ", rollout.id));
+    return absl::AbortedError(absl::StrCat(
+        "sqlite: rollout ", rollout.id, " changed since it was read (version ", rollout.version,
+        ", stored ", v.Int(0), "); nothing was written: read it again"));
   }
   return absl::OkStatus();
 }

@@ -229,9 +229,11 @@ TEST_F(SqliteStoreTest, RolloutRoundTripsEveryField) {
   done.updated_at = clock_.Now();
   done.finished_at = clock_.Now() + std::chrono::milliseconds(7);
   ASSERT_TRUE(store->UpdateRollout(done).ok());
+  ++done.version;  // as stored now
   got = store->GetRollout(saved->id);
   ASSERT_TRUE(got.ok() && got->has_value());
   EXPECT_EQ(**got, done);
+  EXPECT_EQ((*got)->version, 2);
 
   auto missing = store->GetRollout(12345);
   ASSERT_TRUE(missing.ok());
@@ -279,6 +281,7 @@ TEST_F(SqliteStoreTest, OneUnfinishedRolloutPerService) {
   finished.phase = "succeeded";
   finished.finished_at = clock_.Now();
   ASSERT_TRUE(store->UpdateRollout(finished).ok());
+  ++finished.version;
   auto third = store->CreateRollout(MakeRollout("staging", "backend", 1, 2));
   ASSERT_TRUE(third.ok()) << third.status();
   EXPECT_GT(third->id, first->id);
@@ -304,6 +307,32 @@ TEST_F(SqliteStoreTest, OneUnfinishedRolloutPerService) {
   auto to3 = store->LatestRolloutTo("staging", "backend", 3);
   ASSERT_TRUE(to3.ok());
   EXPECT_FALSE(to3->has_value());
+}
+
+// Two writers read version 1; the second to write is refused, whole, and
+// says so; it writes after reading again. No update is ever lost.
+TEST_F(SqliteStoreTest, AConflictingUpdateIsRefusedNeverLost) {
+  auto store = OpenFile();
+  ASSERT_NE(store, nullptr);
+  auto created = store->CreateRollout(MakeRollout("staging", "backend", 0, 1));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->version, 1);
+  Rollout a = *created, b = *created;
+  a.state = {{"by", "a"}};
+  b.state = {{"by", "b"}};
+  ASSERT_TRUE(store->UpdateRollout(a).ok());
+  absl::Status conflict = store->UpdateRollout(b);
+  EXPECT_EQ(conflict.code(), absl::StatusCode::kAborted) << conflict;
+  EXPECT_THAT(conflict.message(), HasSubstr("changed since it was read (version 1, stored 2)"));
+  EXPECT_EQ((*store->GetRollout(created->id))->state, a.state);
+  EXPECT_EQ(store->UpdateRolloutWithSamples(b, {{clock_.Now(), {{"i", 1}}}}).code(),
+            absl::StatusCode::kAborted);
+  EXPECT_TRUE(store->AnalysisSamples(created->id)->empty());  // all or nothing
+  Rollout again = *(*store->GetRollout(created->id));
+  again.state = b.state;
+  ASSERT_TRUE(store->UpdateRollout(again).ok());
+  EXPECT_EQ((*store->GetRollout(created->id))->state, b.state);
+  EXPECT_EQ((*store->GetRollout(created->id))->version, 3);
 }
 
 TEST_F(SqliteStoreTest, ConcurrentCreateRolloutLetsExactlyOneWin) {

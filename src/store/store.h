@@ -46,6 +46,9 @@ struct Rollout {
   TimePoint created_at;
   TimePoint updated_at;
   std::optional<TimePoint> finished_at;
+  // Bumped by every update: 1 once created. An update names the version it
+  // read and is refused (Aborted) when another writer came first.
+  int64_t version = 0;
   bool operator==(const Rollout&) const = default;
 };
 
@@ -88,7 +91,11 @@ class Store {
   // FailedPrecondition when (environment, service) already has a rollout
   // that has not finished: one rollout at a time per service.
   virtual absl::StatusOr<Rollout> CreateRollout(Rollout rollout) = 0;
-  // Saves phase, reason, state, updated_at and finished_at of an existing rollout.
+  // Saves phase, reason, state, updated_at and finished_at of an existing
+  // rollout, if its stored version is still rollout.version; the stored
+  // version is then rollout.version + 1 (the caller bumps its copy to write
+  // again). A conflict (another writer came first) is Aborted and writes
+  // nothing: never a lost write. NotFound for an unknown rollout.
   virtual absl::Status UpdateRollout(const Rollout& rollout) = 0;
   // UpdateRollout and AppendAnalysisSample of each of `samples` (of this
   // rollout), all or nothing: a decision and the scrapes it came from are
