@@ -621,6 +621,8 @@ TEST_F(HutUpEndToEndTest, ConnectionFloodsNeitherKillNorStarveTheApi) {
   auto load = loadgen::LoadGenerator::Start(
       {.port = backend_port_, .targets = {"/healthz", "/api/v1/pages?q=flood"}, .rate = 200});
   ASSERT_TRUE(load.ok()) << load.status();
+  std::cout << "hut holds " << View(up_->pid()).fds.size()
+            << " descriptors before the flood (limit 1024)\n";
   std::vector<std::unique_ptr<http::TestSocket>> idle, slow;
   for (int i = 0; i < 1000; ++i) {
     idle.push_back(std::make_unique<http::TestSocket>());
@@ -640,6 +642,7 @@ TEST_F(HutUpEndToEndTest, ConnectionFloodsNeitherKillNorStarveTheApi) {
     EXPECT_EQ(status.code, 0) << status.output;
     EXPECT_LT(times.back(), 1.0) << "round " << round;
   }
+  std::cout << "hut holds " << View(up_->pid()).fds.size() << " descriptors during the flood\n";
   std::sort(times.begin(), times.end());
   std::cout << "rollout status under 1,000 idle + 100 slowloris connections: median "
             << times[times.size() / 2] << " s, max " << times.back() << " s\n";

@@ -241,28 +241,56 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec s
   HUT_ASSIGN_OR_RETURN(parts.hut_log, FileLogSink::Open(state + "/logs/hut.log", options.log_echo));
   HUT_ASSIGN_OR_RETURN(parts.replica_log, FileLogSink::Open(state + "/logs/replicas.log", nullptr));
   parts.log.emplace(*parts.hut_log, parts.clock, "hut");
-  Logger& log = *parts.log;
   const int open_files = RaiseOpenFileLimit();
-  log.Info("starting",
-           {{"environment", env.name}, {"state_dir", state}, {"open_file_limit", open_files}});
+  parts.log->Info("starting",
+                  {{"environment", env.name}, {"state_dir", state}, {"open_file_limit", open_files}});
 
   HUT_ASSIGN_OR_RETURN(Secret token, server::LoadOrCreateToken(state));
   p->token_file_ = absl::StrCat(state, "/", server::kTokenFileName);
+  HUT_ASSIGN_OR_RETURN(auto backing, p->StartBackingServices(state, options));
+  HUT_RETURN_IF_ERROR(p->StartLoadBalancer(state));
+  HUT_ASSIGN_OR_RETURN(parts.store, store::SqliteStore::Open(state + "/hut.db", parts.clock));
+  const std::string jwt_keys = state + "/secrets/jwt-keys.json";
+  HUT_RETURN_IF_ERROR(secrets::EnsureJwtKeys(jwt_keys, parts.clock));
 
-  // Backing services, standing in for RDS and ElastiCache.
+  local::LocalRuntimeOptions ro;
+  ro.environment = env.name;
+  ro.state_dir = state;
+  ro.working_dir = fs::absolute(options.spec_dir.empty() ? "." : options.spec_dir)
+                       .lexically_normal()
+                       .string();
+  ro.backing = std::move(backing);
+  ro.secret_files = {{"jwt", jwt_keys}};
+  ro.sandbox = options.sandbox;
+  parts.runtime = std::make_unique<local::LocalRuntime>(
+      ro, *parts.haproxy, *parts.replica_log, parts.clock, parts.log->ForComponent("runtime"));
+
+  p->StartSupervisor();
+  parts.api = std::make_unique<server::ControlApi>(
+      env, p->StartWorkers(options), *parts.runtime, *parts.store, std::move(token),
+      parts.log->ForComponent("api"), parts.dependencies.get());
+  parts.supervisor->Start();
+  HUT_RETURN_IF_ERROR(p->StartApi(options, open_files, state));
+  parts.log->Info("ready", {{"address", p->address_}, {"environment", env.name}});
+  return p;
+}
+
+absl::StatusOr<std::map<std::string, local::BackingAccess>> LocalPlatform::StartBackingServices(
+    const std::string& state, const PlatformOptions& options) {
+  // Standing in for RDS and ElastiCache.
+  Parts& parts = *parts_;
   std::map<std::string, local::BackingAccess> backing;
-  for (const spec::BackingService& b : env.backing_services) {
+  for (const spec::BackingService& b : environment_->backing_services) {
     HUT_ASSIGN_OR_RETURN(uint16_t port, FreeLoopbackPort());
-    const std::string dir = absl::StrCat(state, "/backing/", b.name);
     if (b.kind == spec::BackingKind::kPostgresql) {
       local::PostgresOptions o;
-      HUT_ASSIGN_OR_RETURN(o.data_dir, PostgresDataDir(state, b.name, &p->warnings_));
+      HUT_ASSIGN_OR_RETURN(o.data_dir, PostgresDataDir(state, b.name, &warnings_));
       o.port = port;
-      o.database = p->spec_.project;
-      o.user = p->spec_.project;
+      o.database = spec_.project;
+      o.user = spec_.project;
       o.unsafe_no_fsync = options.unsafe_fast_database;
       for (const std::string& ext : b.extensions) {
-        p->warnings_.push_back(absl::StrCat(
+        warnings_.push_back(absl::StrCat(
             "backing service ", b.name, ": extension ", ext,
             " is not installed locally (Debian 12 has no package for it); it is skipped"));
       }
@@ -278,7 +306,7 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec s
       parts.postgres.push_back(std::move(*server));
     } else {
       local::RedisOptions o;
-      o.dir = dir;
+      o.dir = absl::StrCat(state, "/backing/", b.name);
       o.port = port;
       auto server = local::RedisServer::Start(o);
       if (!server.ok()) {
@@ -289,55 +317,45 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec s
       backing[b.name] = {.url = (*server)->url(), .password_file = (*server)->password_file()};
       parts.redis.push_back(std::move(*server));
     }
-    log.Info("backing service ready", {{"name", b.name}, {"url", backing[b.name].url}});
+    parts.log->Info("backing service ready", {{"name", b.name}, {"url", backing[b.name].url}});
   }
+  return backing;
+}
 
-  // The load balancer: one frontend per service of the environment.
+absl::Status LocalPlatform::StartLoadBalancer(const std::string& state) {
+  // One frontend per service of the environment.
   local::HaproxyOptions lb;
   lb.dir = state + "/haproxy";
   HUT_ASSIGN_OR_RETURN(lb.stats_port, FreeLoopbackPort());
-  for (const spec::ServiceDeployment& d : env.services) {
-    const spec::Service& svc = *p->spec_.FindService(d.service);
+  for (const spec::ServiceDeployment& d : environment_->services) {
+    const spec::Service& svc = *spec_.FindService(d.service);
     lb.services.push_back({.name = svc.name,
                            .port = static_cast<uint16_t>(svc.port),
                            .health_path = svc.health.readiness_path,
                            .check_interval = svc.health.interval,
-                           .fall = spec::HealthCheckFailures(env.policies, svc)});
-    p->endpoints_.push_back({svc.name, absl::StrCat("http://127.0.0.1:", svc.port)});
+                           .fall = spec::HealthCheckFailures(environment_->policies, svc)});
+    endpoints_.push_back({svc.name, absl::StrCat("http://127.0.0.1:", svc.port)});
   }
   auto haproxy = local::Haproxy::Start(lb);
   if (!haproxy.ok()) {
     return absl::Status(haproxy.status().code(),
                         absl::StrCat("load balancer (HAProxy): ", haproxy.status().message()));
   }
-  parts.haproxy = std::move(*haproxy);
-  log.Info("load balancer ready", {{"pid", parts.haproxy->pid()}});
+  parts_->haproxy = std::move(*haproxy);
+  parts_->log->Info("load balancer ready", {{"pid", parts_->haproxy->pid()}});
+  return absl::OkStatus();
+}
 
-  HUT_ASSIGN_OR_RETURN(parts.store, store::SqliteStore::Open(state + "/hut.db", parts.clock));
-
-  const std::string jwt_keys = state + "/secrets/jwt-keys.json";
-  HUT_RETURN_IF_ERROR(secrets::EnsureJwtKeys(jwt_keys, parts.clock));
-
-  local::LocalRuntimeOptions ro;
-  ro.environment = env.name;
-  ro.state_dir = state;
-  ro.working_dir = fs::absolute(options.spec_dir.empty() ? "." : options.spec_dir)
-                       .lexically_normal()
-                       .string();
-  ro.backing = backing;
-  ro.secret_files = {{"jwt", jwt_keys}};
-  ro.sandbox = options.sandbox;
-  parts.runtime = std::make_unique<local::LocalRuntime>(
-      ro, *parts.haproxy, *parts.replica_log, parts.clock, log.ForComponent("runtime"));
-
+void LocalPlatform::StartSupervisor() {
   // HAProxy, PostgreSQL and Redis are watched like replicas: one that dies
   // is restarted with backoff, and its death and restart are events.
+  Parts& parts = *parts_;
   std::vector<local::Supervised> supervised;
-  local::Haproxy* lb_process = parts.haproxy.get();
-  supervised.push_back({LocalDependencies::kLoadBalancer, [lb_process] { return lb_process->Down(); },
-                        [lb_process] { return lb_process->Restart(); }});
+  local::Haproxy* lb = parts.haproxy.get();
+  supervised.push_back({LocalDependencies::kLoadBalancer, [lb] { return lb->Down(); },
+                        [lb] { return lb->Restart(); }});
   size_t pg_index = 0, redis_index = 0;
-  for (const spec::BackingService& b : env.backing_services) {
+  for (const spec::BackingService& b : environment_->backing_services) {
     if (b.kind == spec::BackingKind::kPostgresql) {
       local::PostgresServer* server = parts.postgres[pg_index++].get();
       supervised.push_back(
@@ -349,9 +367,9 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec s
     }
   }
   store::Store* store = parts.store.get();
-  const std::string env_name = env.name;
+  const std::string env_name = environment_->name;
   parts.supervisor = std::make_unique<local::Supervisor>(
-      std::move(supervised), parts.clock, log.ForComponent("supervisor"),
+      std::move(supervised), parts.clock, parts.log->ForComponent("supervisor"),
       [store, env_name, clock = &parts.clock](const local::SupervisorEvent& e) {
         store::Event event;
         event.at = clock->Now();
@@ -363,11 +381,15 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec s
         (void)store->AppendEvent(std::move(event));
       });
   parts.dependencies =
-      std::make_unique<LocalDependencies>(p->spec_, env, *parts.supervisor, parts.clock);
+      std::make_unique<LocalDependencies>(spec_, *environment_, *parts.supervisor, parts.clock);
+}
 
+std::map<std::string, controller::ServiceWorker*> LocalPlatform::StartWorkers(
+    const PlatformOptions& options) {
+  Parts& parts = *parts_;
   std::map<std::string, controller::ServiceWorker*> workers;
-  for (const spec::ServiceDeployment& d : env.services) {
-    const spec::Service& svc = *p->spec_.FindService(d.service);
+  for (const spec::ServiceDeployment& d : environment_->services) {
+    const spec::Service& svc = *spec_.FindService(d.service);
     // Canary analysis reads what HAProxy saw of each replica and the
     // replica's own latency histogram, probes left out.
     local::TrafficOptions traffic;
@@ -383,27 +405,27 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec s
                                                            baseline);
     };
     auto controller = std::make_unique<controller::ServiceController>(
-        p->spec_, env, svc, *parts.runtime, *parts.store, parts.clock,
-        log.ForComponent("controller"), std::move(analysis), parts.dependencies.get());
+        spec_, *environment_, svc, *parts.runtime, *parts.store, parts.clock,
+        parts.log->ForComponent("controller"), std::move(analysis), parts.dependencies.get());
     auto worker = std::make_unique<controller::ServiceWorker>(
-        std::move(controller), options.tick_interval, log.ForComponent("worker"));
+        std::move(controller), options.tick_interval, parts.log->ForComponent("worker"));
     workers[svc.name] = worker.get();
     parts.workers[svc.name] = std::move(worker);
   }
+  return workers;
+}
 
-  parts.api = std::make_unique<server::ControlApi>(env, workers, *parts.runtime, *parts.store,
-                                                   std::move(token), log.ForComponent("api"),
-                                                   parts.dependencies.get());
-  parts.supervisor->Start();
-  LocalPlatform* self = p.get();
-  parts.api->OnShutdownRequest([self] { self->shutdown_requested_.store(true); });
+absl::Status LocalPlatform::StartApi(const PlatformOptions& options, int open_files,
+                                     const std::string& state) {
+  Parts& parts = *parts_;
+  parts.api->OnShutdownRequest([this] { shutdown_requested_.store(true); });
   http::ServerOptions so;
   so.address = options.listen.host;
   so.port = options.listen.port;
   // A quarter of the descriptors at most for API clients: the rest stay for
   // replicas, probes, the load balancer and the store, whatever the clients do.
   so.max_connections = std::clamp(open_files / 4, 16, 4096);
-  so.logger = log.ForComponent("http");
+  so.logger = parts.log->ForComponent("http");
   server::ControlApi* api = parts.api.get();
   auto http = http::Server::Start(so, [api](const http::Request& r) { return api->Handle(r); });
   if (!http.ok()) {
@@ -413,21 +435,18 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(spec::Spec s
                                      "--listen or HUT_ADDR picks another address)"));
   }
   parts.http = std::move(*http);
-  p->address_ = absl::StrCat(options.listen.host, ":", parts.http->port());
-
-  if (auto pointer = server::PointerPath(
-          options.home, {options.listen.host, parts.http->port()})) {
-    server::ServerInfo info{p->address_, state, p->token_file_, env.name,
+  address_ = absl::StrCat(options.listen.host, ":", parts.http->port());
+  if (auto pointer = server::PointerPath(options.home, {options.listen.host, parts.http->port()})) {
+    server::ServerInfo info{address_, state, token_file_, environment_->name,
                             static_cast<int>(getpid())};
     if (absl::Status s = server::WritePointer(*pointer, info); s.ok()) {
-      p->pointer_file_ = *pointer;
+      pointer_file_ = *pointer;
     } else {
-      p->warnings_.push_back(absl::StrCat("the CLI will not find this server by itself: ",
-                                          s.message()));
+      warnings_.push_back(absl::StrCat("the CLI will not find this server by itself: ",
+                                       s.message()));
     }
   }
-  log.Info("ready", {{"address", p->address_}, {"environment", env.name}});
-  return p;
+  return absl::OkStatus();
 }
 
 }  // namespace hut::platform

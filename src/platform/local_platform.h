@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,10 +31,15 @@
 #include "absl/status/statusor.h"
 #include "src/common/clock.h"
 #include "src/common/log.h"
+#include "src/local/local_runtime.h"
 #include "src/local/replica_process.h"
 #include "src/server/discovery.h"
 #include "src/spec/spec.h"
 #include "src/store/store.h"
+
+namespace hut::controller {
+class ServiceWorker;
+}  // namespace hut::controller
 
 namespace hut::platform {
 
@@ -85,6 +91,13 @@ class LocalPlatform {
  private:
   struct Parts;
   LocalPlatform();
+  // The steps of Start, in order; each adds what it starts to parts_.
+  absl::StatusOr<std::map<std::string, local::BackingAccess>> StartBackingServices(
+      const std::string& state, const PlatformOptions& options);
+  absl::Status StartLoadBalancer(const std::string& state);
+  void StartSupervisor();  // and the dependencies the controllers consult
+  std::map<std::string, controller::ServiceWorker*> StartWorkers(const PlatformOptions& options);
+  absl::Status StartApi(const PlatformOptions& options, int open_files, const std::string& state);
 
   std::unique_ptr<Parts> parts_;
   spec::Spec spec_;
