@@ -556,28 +556,32 @@ class ServerImpl final : public Server {
   // every connection is busy. A flood of idle or slow connections so costs
   // the oldest of them, never the server's descriptors or a real client.
   bool MakeRoom() {
-    std::shared_ptr<Session> victim;
-    size_t live = 0;
+    // Sessions are locked into a list that outlives mu_: the last reference
+    // to a session may be one of these, and its destructor takes mu_.
+    std::vector<std::shared_ptr<Session>> alive;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (options_.max_connections <= 0 ||
           sessions_.size() < static_cast<size_t>(options_.max_connections)) {
         return true;
       }
-      live = sessions_.size();
-      int best_rank = 0;
-      auto best_since = std::chrono::steady_clock::time_point::max();
+      alive.reserve(sessions_.size());
       for (auto& [id, weak] : sessions_) {
-        std::shared_ptr<Session> s = weak.lock();
-        if (!s) continue;
-        const int rank = s->evictable();
-        if (rank == 0) continue;
-        const auto since = s->since();
-        if (rank > best_rank || (rank == best_rank && since < best_since)) {
-          best_rank = rank;
-          best_since = since;
-          victim = std::move(s);
-        }
+        if (std::shared_ptr<Session> s = weak.lock()) alive.push_back(std::move(s));
+      }
+    }
+    const size_t live = alive.size();
+    std::shared_ptr<Session> victim;
+    int best_rank = 0;
+    auto best_since = std::chrono::steady_clock::time_point::max();
+    for (std::shared_ptr<Session>& s : alive) {
+      const int rank = s->evictable();
+      if (rank == 0) continue;
+      const auto since = s->since();
+      if (rank > best_rank || (rank == best_rank && since < best_since)) {
+        best_rank = rank;
+        best_since = since;
+        victim = s;
       }
     }
     ++evictions_;
