@@ -542,6 +542,29 @@ TEST(ServerTest, ConnectionLimitEvictsSlowClientsToo) {
   EXPECT_TRUE(slow.front()->WaitClosed());
 }
 
+// Connections opening and closing fast at the cap, from many threads: the
+// evictions race with sessions ending, and the server keeps answering.
+TEST(ServerTest, ConnectionChurnAtTheLimitKeepsTheServerAnswering) {
+  ServerOptions options;
+  options.max_connections = 4;
+  auto server = StartServer(options);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) {
+        TestSocket s;
+        if (!s.Connect(server->port(), milliseconds(500))) continue;
+        if (i % 3 == 0) s.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+      }  // closed at once, often while being evicted
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto r = Fetch({.port = server->port(), .target = "/after", .timeout = milliseconds(3000)});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(server->Shutdown(milliseconds(2000)));
+}
+
 // Busy connections are never evicted: at the limit with every connection
 // handling a request, a new one is refused and the busy ones complete.
 TEST(ServerTest, ConnectionLimitNeverCutsARequestBeingHandled) {
