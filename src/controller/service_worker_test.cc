@@ -17,7 +17,8 @@ namespace {
 
 using std::chrono::milliseconds;
 
-TEST(ServiceWorkerTest, RunsRequestsAndReconcilesOnItsOwnThread) {
+// One service, 3 replicas, in staging with `strategy`.
+spec::Spec StagingSpec(const std::string& strategy) {
   spec::LoadResult loaded = spec::ParseSpec(R"(
 services:
   backend:
@@ -25,12 +26,16 @@ services:
 environments:
   staging:
     runtime: local
-    strategy: rolling
+    strategy: )" + strategy + R"(
     services: {backend: {replicas: 3}}
 )",
                                             "test.yaml");
-  ASSERT_TRUE(loaded.ok()) << loaded.problems[0].ToString();
-  const spec::Spec& spec = *loaded.spec;
+  EXPECT_TRUE(loaded.ok()) << loaded.problems[0].ToString();
+  return loaded.ok() ? *loaded.spec : spec::Spec{};
+}
+
+TEST(ServiceWorkerTest, RunsRequestsAndReconcilesOnItsOwnThread) {
+  const spec::Spec spec = StagingSpec("rolling");
   testing::FakeClock clock;
   testing::CaptureLogSink sink;
   testing::FakeRuntime runtime(clock);
@@ -96,19 +101,7 @@ class ThrowingRuntime final : public runtime::Runtime {
 // control plane: the worker logs them, keeps answering, and reconciles again
 // once the cause is gone.
 TEST(ServiceWorkerTest, SurvivesCorruptStateAndExceptions) {
-  spec::LoadResult loaded = spec::ParseSpec(R"(
-services:
-  backend:
-    release: {command: [foohut-api, serve]}
-environments:
-  staging:
-    runtime: local
-    strategy: canary
-    services: {backend: {replicas: 3}}
-)",
-                                            "test.yaml");
-  ASSERT_TRUE(loaded.ok()) << loaded.problems[0].ToString();
-  const spec::Spec& spec = *loaded.spec;
+  const spec::Spec spec = StagingSpec("canary");
   testing::FakeClock clock;
   testing::CaptureLogSink sink;
   testing::FakeRuntime fake(clock);
