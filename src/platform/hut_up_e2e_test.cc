@@ -843,7 +843,10 @@ TEST_F(HutUpEndToEndTest, AKilledHutRestartsWithTheStableRevisionFirst) {
       json status = Status("backend");
       int serving = 0;
       for (const json& r : status["replicas"]) {
-        if (r.value("ready", false) && r.value("in_load_balancer", false)) ++serving;
+        if (r.value("ready", false) && r.value("in_load_balancer", false) &&
+            !r.value("draining", false)) {
+          ++serving;
+        }
       }
       serving_max = std::max(serving_max, serving);
       if (serving_max >= 3) serving_min_after = std::min(serving_min_after, serving);
@@ -864,8 +867,9 @@ TEST_F(HutUpEndToEndTest, AKilledHutRestartsWithTheStableRevisionFirst) {
     EXPECT_EQ(status.code, 0) << status.output;
     std::map<std::string, int> serving_versions;
     const json end = Status("backend");
-    for (const json& r : end["replicas"]) {
-      if (r.value("ready", false) && r.value("in_load_balancer", false)) {
+    for (const json& r : end["replicas"]) {  // a draining one is leaving: not serving
+      if (r.value("ready", false) && r.value("in_load_balancer", false) &&
+          !r.value("draining", false)) {
         ++serving_versions[r["version"]];
       }
     }
