@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <set>
+#include <thread>
+#include <fstream>
 
 #include <signal.h>
 
@@ -82,11 +84,20 @@ TEST(ProcessTest, ChildGetsOnlyStdio) {
   ASSERT_EQ(pipe(leaky), 0);
   ProcessOptions opts;
   opts.argv = {"sleep", "5"};
+  opts.clear_env = true;  // no locale to load: sleep opens nothing of its own
   opts.stdout_mode = OutputMode::kPipe;
   auto p = Process::Spawn(opts);
   close(leaky[0]);
   close(leaky[1]);
   ASSERT_TRUE(p.ok()) << p.status();
+  // Listed once the child sleeps, past whatever its own start-up opened.
+  const std::string stat_path = "/proc/" + std::to_string((*p)->pid()) + "/stat";
+  for (int i = 0; i < 200; ++i) {
+    std::ifstream stat(stat_path);
+    std::string pid, comm, state;
+    if (stat >> pid >> comm >> state && state == "S") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   std::set<int> fds;
   for (const auto& e : std::filesystem::directory_iterator(
            "/proc/" + std::to_string((*p)->pid()) + "/fd")) {
