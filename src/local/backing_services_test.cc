@@ -30,12 +30,19 @@ std::string Psql(const std::string& url, const std::string& sql,
   return r->output;
 }
 
+// A cluster in `dir`/`name` on a free port; fsync off unless asked.
+PostgresOptions Options(const testing::TempDir& dir, const std::string& name,
+                        bool unsafe_no_fsync = true) {
+  PostgresOptions opts;
+  opts.data_dir = dir.path() + "/" + name;
+  opts.port = testing::PickFreePort();
+  opts.unsafe_no_fsync = unsafe_no_fsync;
+  return opts;
+}
+
 TEST(PostgresServerTest, StartsCreatesDatabaseAndKeepsDataAcrossRestarts) {
   testing::TempDir dir;
-  PostgresOptions opts;
-  opts.data_dir = dir.path() + "/pg";
-  opts.port = testing::PickFreePort();
-  opts.unsafe_no_fsync = true;
+  PostgresOptions opts = Options(dir, "pg");
   {
     auto pg = PostgresServer::Start(opts);
     ASSERT_TRUE(pg.ok()) << pg.status();
@@ -56,10 +63,7 @@ TEST(PostgresServerTest, StartsCreatesDatabaseAndKeepsDataAcrossRestarts) {
 // nor the superuser logs in over TCP, and a wrong password is refused.
 TEST(PostgresServerTest, PasswordAuthenticationForEveryone) {
   testing::TempDir dir;
-  PostgresOptions opts;
-  opts.data_dir = dir.path() + "/pg";
-  opts.port = testing::PickFreePort();
-  opts.unsafe_no_fsync = true;
+  PostgresOptions opts = Options(dir, "pg");
   auto pg = PostgresServer::Start(opts);
   ASSERT_TRUE(pg.ok()) << pg.status();
   struct stat st;
@@ -93,10 +97,7 @@ TEST(PostgresServerTest, PasswordAuthenticationForEveryone) {
 // start right after must wait them out, not fail.
 TEST(PostgresServerTest, StartsAtOnceAfterBeingKilled) {
   testing::TempDir dir;
-  PostgresOptions opts;
-  opts.data_dir = dir.path() + "/pg";
-  opts.port = testing::PickFreePort();
-  opts.unsafe_no_fsync = false;  // a killed server keeps what it committed
+  PostgresOptions opts = Options(dir, "pg", /*unsafe_no_fsync=*/false);  // a killed server keeps what it committed
   auto pg = PostgresServer::Start(opts);
   ASSERT_TRUE(pg.ok()) << pg.status();
   ASSERT_EQ(Psql((*pg)->url(), "CREATE TABLE k (x int); INSERT INTO k VALUES (7);"), "");
@@ -116,10 +117,7 @@ TEST(PostgresServerTest, StartsAtOnceAfterBeingKilled) {
 
 TEST(PostgresServerTest, PortInUseIsAClearError) {
   testing::TempDir dir;
-  PostgresOptions opts;
-  opts.data_dir = dir.path() + "/pg1";
-  opts.port = testing::PickFreePort();
-  opts.unsafe_no_fsync = true;
+  PostgresOptions opts = Options(dir, "pg1");
   auto first = PostgresServer::Start(opts);
   ASSERT_TRUE(first.ok()) << first.status();
   opts.data_dir = dir.path() + "/pg2";

@@ -175,9 +175,7 @@ absl::Status Haproxy::Launch() {
 
 std::optional<std::string> Haproxy::Down() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!process_) return "not running";
-  if (std::optional<ExitStatus> exit = process_->TryWait()) return exit->ToString();
-  return std::nullopt;
+  return DownReason(process_.get());
 }
 
 absl::Status Haproxy::Restart() {

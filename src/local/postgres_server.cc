@@ -254,11 +254,7 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
 
 PostgresServer::~PostgresServer() { Stop(); }
 
-std::optional<std::string> PostgresServer::Down() {
-  if (!process_) return "not running";
-  if (std::optional<ExitStatus> exit = process_->TryWait()) return exit->ToString();
-  return std::nullopt;
-}
+std::optional<std::string> PostgresServer::Down() { return DownReason(process_.get()); }
 
 absl::Status PostgresServer::Restart() {
   Stop();

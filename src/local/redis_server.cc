@@ -117,11 +117,7 @@ absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(const RedisOptio
 
 RedisServer::~RedisServer() { Stop(); }
 
-std::optional<std::string> RedisServer::Down() {
-  if (!process_) return "not running";
-  if (std::optional<ExitStatus> exit = process_->TryWait()) return exit->ToString();
-  return std::nullopt;
-}
+std::optional<std::string> RedisServer::Down() { return DownReason(process_.get()); }
 
 absl::Status RedisServer::Restart() {
   Stop();

@@ -28,6 +28,12 @@ absl::Status GiveToUser(const std::string& path, const std::string& user, unsign
   return absl::OkStatus();
 }
 
+std::optional<std::string> DownReason(Process* process) {
+  if (process == nullptr) return "not running";
+  if (std::optional<ExitStatus> exit = process->TryWait()) return exit->ToString();
+  return std::nullopt;
+}
+
 std::string TailOfFile(const std::string& path, size_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return "";

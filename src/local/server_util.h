@@ -3,10 +3,12 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "src/common/subprocess.h"
 
 namespace hut::local {
 
@@ -24,6 +26,10 @@ std::string UnreachableReason(const std::string& path, uid_t uid, gid_t gid);
 // so. Creates the folder.
 absl::StatusOr<std::string> ReachableFolder(const std::string& dir, uid_t uid, gid_t gid,
                                             std::string* note);
+
+// Why the server process `process` (null: none) is not running ("not
+// running", "killed by signal 9 (Killed)"), or nullopt while it runs.
+std::optional<std::string> DownReason(Process* process);
 
 // The last `max_bytes` of a file ("" if unreadable): for error messages that
 // quote a server's log.
