@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "src/common/status.h"
+#include "src/store/rules.h"
 
 namespace hut::store {
 namespace {
@@ -81,19 +82,20 @@ CREATE TABLE analysis_samples (
 -- Optimistic concurrency: every update names the version it read.
 ALTER TABLE rollouts ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
 )sql"},
+    {4, R"sql(
+-- Leases with fencing tokens: the active controller among several servers.
+CREATE TABLE leases (
+  name TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  token INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+)sql"},
 };
 
 constexpr int kLatestVersion = kMigrations[std::size(kMigrations) - 1].version;
 
-int64_t ToMillis(TimePoint t) {
-  return std::chrono::floor<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-TimePoint FromMillis(int64_t ms) {
-  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::milliseconds(ms)));
-}
-
-TimePoint Truncate(TimePoint t) { return FromMillis(ToMillis(t)); }
+TimePoint Truncate(TimePoint t) { return TruncateToMillis(t); }
 
 // nlohmann throws on invalid UTF-8; the caller gets InvalidArgument instead.
 absl::StatusOr<std::string> Dump(const json& value, const std::string& what) {
@@ -102,6 +104,15 @@ absl::StatusOr<std::string> Dump(const json& value, const std::string& what) {
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("sqlite: cannot encode ", what, ": ", e.what()));
   }
+}
+
+absl::StatusOr<std::vector<std::string>> DumpEvents(const std::vector<Event>& events) {
+  std::vector<std::string> texts;
+  for (const Event& event : events) {
+    HUT_ASSIGN_OR_RETURN(texts.emplace_back(),
+                         Dump(event.data, absl::StrCat("data of event ", event.type)));
+  }
+  return texts;
 }
 
 absl::StatusOr<json> Parse(const std::string& text, const std::string& what) {
@@ -396,6 +407,7 @@ absl::StatusOr<Revision> SqliteStore::AddRevision(Revision revision, int history
 
   Transaction tx(*this);
   HUT_RETURN_IF_ERROR(tx.Begin());
+  HUT_RETURN_IF_ERROR(CheckFenceLocked());
   {
     HUT_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT COALESCE(MAX(number), 0) FROM revisions"
                                               " WHERE environment = ? AND service = ?"));
@@ -551,11 +563,18 @@ absl::StatusOr<std::optional<int64_t>> SqliteStore::UnfinishedRolloutId(
 }
 
 absl::StatusOr<Rollout> SqliteStore::CreateRollout(Rollout rollout) {
+  HUT_ASSIGN_OR_RETURN(CreatedRollout created, CreateRolloutWithEvents(std::move(rollout), {}));
+  return std::move(created.rollout);
+}
+
+absl::StatusOr<CreatedRollout> SqliteStore::CreateRolloutWithEvents(Rollout rollout,
+                                                                    std::vector<Event> events) {
   if (rollout.environment.empty() || rollout.service.empty()) {
     return absl::InvalidArgumentError("sqlite: a rollout needs an environment and a service");
   }
   HUT_ASSIGN_OR_RETURN(std::string state_text,
                        Dump(rollout.state, absl::StrCat("state of rollout of ", rollout.service)));
+  HUT_ASSIGN_OR_RETURN(std::vector<std::string> event_texts, DumpEvents(events));
   std::lock_guard<std::mutex> lock(mu_);
   if (rollout.created_at == TimePoint()) rollout.created_at = clock_.Now();
   if (rollout.updated_at == TimePoint()) rollout.updated_at = rollout.created_at;
@@ -567,6 +586,7 @@ absl::StatusOr<Rollout> SqliteStore::CreateRollout(Rollout rollout) {
 
   Transaction tx(*this);
   HUT_RETURN_IF_ERROR(tx.Begin());
+  HUT_RETURN_IF_ERROR(CheckFenceLocked());
   if (!rollout.finished_at) {
     // The unique index is the guarantee; this check gives the error its id.
     HUT_ASSIGN_OR_RETURN(std::optional<int64_t> running,
@@ -597,19 +617,27 @@ absl::StatusOr<Rollout> SqliteStore::CreateRollout(Rollout rollout) {
   if (rc != SQLITE_DONE) return Error(rc, what);
   rollout.id = sqlite3_last_insert_rowid(db_);
   rollout.version = 1;
+  const TimePoint now = clock_.Now();
+  for (size_t i = 0; i < events.size(); ++i) {
+    CompleteEvent(rollout, now, events[i]);
+    HUT_RETURN_IF_ERROR(AppendEventLocked(events[i], event_texts[i]));
+  }
   HUT_RETURN_IF_ERROR(tx.Commit());
-  return rollout;
+  return CreatedRollout{std::move(rollout), std::move(events)};
 }
 
 absl::Status SqliteStore::UpdateRollout(const Rollout& rollout) {
-  HUT_ASSIGN_OR_RETURN(std::string state_text,
-                       Dump(rollout.state, absl::StrCat("state of rollout ", rollout.id)));
-  std::lock_guard<std::mutex> lock(mu_);
-  return UpdateRolloutLocked(rollout, state_text);
+  return UpdateRolloutWithEvents(rollout, {}, {}).status();
 }
 
 absl::Status SqliteStore::UpdateRolloutWithSamples(const Rollout& rollout,
                                                    const std::vector<AnalysisSample>& samples) {
+  return UpdateRolloutWithEvents(rollout, samples, {}).status();
+}
+
+absl::StatusOr<std::vector<Event>> SqliteStore::UpdateRolloutWithEvents(
+    const Rollout& rollout, const std::vector<AnalysisSample>& samples,
+    std::vector<Event> events) {
   HUT_ASSIGN_OR_RETURN(std::string state_text,
                        Dump(rollout.state, absl::StrCat("state of rollout ", rollout.id)));
   std::vector<std::string> texts;
@@ -618,14 +646,22 @@ absl::Status SqliteStore::UpdateRolloutWithSamples(const Rollout& rollout,
         texts.emplace_back(),
         Dump(sample.data, absl::StrCat("analysis sample of rollout ", rollout.id)));
   }
+  HUT_ASSIGN_OR_RETURN(std::vector<std::string> event_texts, DumpEvents(events));
   std::lock_guard<std::mutex> lock(mu_);
   Transaction tx(*this);
   HUT_RETURN_IF_ERROR(tx.Begin());
+  HUT_RETURN_IF_ERROR(CheckFenceLocked());
   HUT_RETURN_IF_ERROR(UpdateRolloutLocked(rollout, state_text));
   for (size_t i = 0; i < samples.size(); ++i) {
     HUT_RETURN_IF_ERROR(AppendSampleLocked(rollout.id, samples[i].at, texts[i]));
   }
-  return tx.Commit();
+  const TimePoint now = clock_.Now();
+  for (size_t i = 0; i < events.size(); ++i) {
+    CompleteEvent(rollout, now, events[i]);
+    HUT_RETURN_IF_ERROR(AppendEventLocked(events[i], event_texts[i]));
+  }
+  HUT_RETURN_IF_ERROR(tx.Commit());
+  return events;
 }
 
 absl::Status SqliteStore::UpdateRolloutLocked(const Rollout& rollout,
@@ -725,6 +761,22 @@ absl::StatusOr<Event> SqliteStore::AppendEvent(Event event) {
   std::lock_guard<std::mutex> lock(mu_);
   if (event.at == TimePoint()) event.at = clock_.Now();
   event.at = Truncate(event.at);
+  Transaction tx(*this);
+  HUT_RETURN_IF_ERROR(tx.Begin());
+  HUT_RETURN_IF_ERROR(CheckFenceLocked());
+  HUT_RETURN_IF_ERROR(AppendEventLocked(event, data_text));
+  HUT_RETURN_IF_ERROR(tx.Commit());
+  return event;
+}
+
+// Event ids in commit order: an id is assigned (AUTOINCREMENT: one past the
+// largest ever used) inside a write transaction, and SQLite lets one write
+// transaction run at a time on a file, across connections and processes
+// (BEGIN IMMEDIATE takes the write lock up front and holds it to COMMIT).
+// So the transaction that takes id N+1 starts after the one with id N
+// committed, and a reader's snapshot (WAL) holds a prefix of the commits:
+// it can never see N+1 without N.
+absl::Status SqliteStore::AppendEventLocked(Event& event, const std::string& data_text) {
   HUT_ASSIGN_OR_RETURN(Statement q,
                        Prepare("INSERT INTO events (at, environment, service, rollout_id, type,"
                                " message, data) VALUES (?, ?, ?, ?, ?, ?, ?)"));
@@ -738,7 +790,7 @@ absl::StatusOr<Event> SqliteStore::AppendEvent(Event event) {
   int rc = q.Step();
   if (rc != SQLITE_DONE) return Error(rc, absl::StrCat("append event ", event.type));
   event.id = sqlite3_last_insert_rowid(db_);
-  return event;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<Event>> SqliteStore::EventsAfter(int64_t after_id, int limit,
@@ -793,7 +845,11 @@ absl::Status SqliteStore::AppendAnalysisSample(int64_t rollout_id, TimePoint at,
   HUT_ASSIGN_OR_RETURN(std::string text,
                        Dump(sample, absl::StrCat("analysis sample of rollout ", rollout_id)));
   std::lock_guard<std::mutex> lock(mu_);
-  return AppendSampleLocked(rollout_id, at, text);
+  Transaction tx(*this);
+  HUT_RETURN_IF_ERROR(tx.Begin());
+  HUT_RETURN_IF_ERROR(CheckFenceLocked());
+  HUT_RETURN_IF_ERROR(AppendSampleLocked(rollout_id, at, text));
+  return tx.Commit();
 }
 
 absl::Status SqliteStore::AppendSampleLocked(int64_t rollout_id, TimePoint at,
@@ -831,6 +887,78 @@ absl::StatusOr<std::vector<AnalysisSample>> SqliteStore::AnalysisSamples(int64_t
     return Error(rc, absl::StrCat("read the analysis samples of rollout ", rollout_id));
   }
   return out;
+}
+
+// ---- Leases ----
+
+absl::StatusOr<std::optional<Lease>> SqliteStore::ReadLeaseLocked(std::string_view name) {
+  HUT_ASSIGN_OR_RETURN(Statement q,
+                       Prepare("SELECT holder, token, expires_at FROM leases WHERE name = ?"));
+  q.Bind(1, std::string(name));
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::nullopt;
+  if (rc != SQLITE_ROW) return Error(rc, absl::StrCat("read lease ", std::string(name)));
+  Lease lease;
+  lease.name = std::string(name);
+  lease.holder = q.Text(0);
+  lease.token = q.Int(1);
+  lease.expires_at = FromMillis(q.Int(2));
+  return lease;
+}
+
+absl::Status SqliteStore::WriteLeaseLocked(const Lease& lease) {
+  HUT_ASSIGN_OR_RETURN(Statement q,
+                       Prepare("INSERT INTO leases (name, holder, token, expires_at)"
+                               " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET"
+                               " holder = ?2, token = ?3, expires_at = ?4"));
+  q.Bind(1, lease.name);
+  q.Bind(2, lease.holder);
+  q.Bind(3, lease.token);
+  q.Bind(4, std::optional<TimePoint>(lease.expires_at));
+  int rc = q.Step();
+  if (rc != SQLITE_DONE) return Error(rc, absl::StrCat("write lease ", lease.name));
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::CheckFenceLocked() {
+  if (!fence_) return absl::OkStatus();
+  HUT_ASSIGN_OR_RETURN(std::optional<Lease> stored, ReadLeaseLocked(fence_->name));
+  return CheckFence(stored, fence_->name, fence_->token);
+}
+
+absl::StatusOr<Lease> SqliteStore::AcquireLease(std::string_view name, std::string_view holder,
+                                                Duration ttl, TimePoint now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction tx(*this);
+  HUT_RETURN_IF_ERROR(tx.Begin());
+  HUT_ASSIGN_OR_RETURN(std::optional<Lease> stored, ReadLeaseLocked(name));
+  HUT_ASSIGN_OR_RETURN(Lease lease, DecideAcquire(stored, name, holder, ttl, now));
+  HUT_RETURN_IF_ERROR(WriteLeaseLocked(lease));
+  HUT_RETURN_IF_ERROR(tx.Commit());
+  return lease;
+}
+
+absl::Status SqliteStore::ReleaseLease(std::string_view name, std::string_view holder,
+                                       int64_t token) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction tx(*this);
+  HUT_RETURN_IF_ERROR(tx.Begin());
+  HUT_ASSIGN_OR_RETURN(std::optional<Lease> stored, ReadLeaseLocked(name));
+  if (!stored || stored->holder != holder || stored->token != token) return absl::OkStatus();
+  stored->holder.clear();
+  stored->expires_at = TimePoint();
+  HUT_RETURN_IF_ERROR(WriteLeaseLocked(*stored));
+  return tx.Commit();
+}
+
+absl::StatusOr<std::optional<Lease>> SqliteStore::GetLease(std::string_view name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ReadLeaseLocked(name);
+}
+
+void SqliteStore::Fence(std::string name, int64_t token) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fence_ = FenceSetting{std::move(name), token};
 }
 
 }  // namespace hut::store

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "src/common/clock.h"
+#include "src/store/rules.h"
 #include "src/store/store.h"
 
 struct sqlite3;
@@ -45,6 +46,11 @@ struct SqliteStoreOptions {
 // for concurrent use and calls run one at a time. Several SqliteStores (or
 // processes) may share a file; writes then wait up to `busy_timeout`.
 // Errors are statuses naming what failed; a corrupt stored value is DataLoss.
+//
+// More than one writer (store.h): SQLite runs one write transaction at a time
+// per file, and every write here is one transaction (BEGIN IMMEDIATE ...
+// COMMIT) that also checks the fence and assigns event ids, so event ids are
+// committed in increasing order and the fence check cannot race a takeover.
 class SqliteStore final : public Store {
  public:
   // `path` is a file path or ":memory:". `clock` must outlive the store.
@@ -65,11 +71,16 @@ class SqliteStore final : public Store {
 
   // The error for a second unfinished rollout names the running one's id.
   absl::StatusOr<Rollout> CreateRollout(Rollout rollout) override;
+  absl::StatusOr<CreatedRollout> CreateRolloutWithEvents(Rollout rollout,
+                                                         std::vector<Event> events) override;
   // NotFound for an unknown id; FailedPrecondition if clearing finished_at
   // would make a second unfinished rollout of the service.
   absl::Status UpdateRollout(const Rollout& rollout) override;
   absl::Status UpdateRolloutWithSamples(const Rollout& rollout,
                                         const std::vector<AnalysisSample>& samples) override;
+  absl::StatusOr<std::vector<Event>> UpdateRolloutWithEvents(
+      const Rollout& rollout, const std::vector<AnalysisSample>& samples,
+      std::vector<Event> events) override;
   absl::StatusOr<std::optional<Rollout>> GetRollout(int64_t id) override;
   absl::StatusOr<std::optional<Rollout>> LatestRollout(const std::string& environment,
                                                        const std::string& service) override;
@@ -93,6 +104,13 @@ class SqliteStore final : public Store {
                                                  const std::string& environment = "",
                                                  const std::string& service = "") override;
 
+  absl::StatusOr<Lease> AcquireLease(std::string_view name, std::string_view holder,
+                                     Duration ttl, TimePoint now) override;
+  absl::Status ReleaseLease(std::string_view name, std::string_view holder,
+                            int64_t token) override;
+  absl::StatusOr<std::optional<Lease>> GetLease(std::string_view name) override;
+  void Fence(std::string name, int64_t token) override;
+
   // The schema version of the open file (the newest this build knows).
   absl::StatusOr<int> SchemaVersion();
 
@@ -102,6 +120,15 @@ class SqliteStore final : public Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status AppendSampleLocked(int64_t rollout_id, TimePoint at, const std::string& text)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Inserts `event` (its time already stamped) and sets its id.
+  absl::Status AppendEventLocked(Event& event, const std::string& data_text)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::optional<Lease>> ReadLeaseLocked(std::string_view name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteLeaseLocked(const Lease& lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK unless fenced and the fence's lease has another token; run inside the
+  // write's transaction, so no other writer can move the token before COMMIT.
+  absl::Status CheckFenceLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   class Statement;
   class Transaction;
 
@@ -129,6 +156,7 @@ class SqliteStore final : public Store {
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
   // Prepared statements, keyed by their SQL text, finalized by the destructor.
   std::map<std::string, sqlite3_stmt*> statements_ ABSL_GUARDED_BY(mu_);
+  std::optional<FenceSetting> fence_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace hut::store

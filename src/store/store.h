@@ -1,14 +1,30 @@
 #ifndef HUT_STORE_STORE_H_
 #define HUT_STORE_STORE_H_
 
-// hut's state: revisions, rollouts and the event (audit) log. The server is
-// the only writer. Implementations: SQLite (embedded default), later
-// PostgreSQL. Every method is safe for concurrent use.
+// hut's state: revisions, rollouts, the event (audit) log and leases.
+// Implementations: SQLite (embedded default, sqlite_store.h) and PostgreSQL
+// (postgres_store.h); OpenStore (open.h) picks one from a URL. Every method is
+// safe for concurrent use.
+//
+// More than one writer. Several Store objects (several `hut server`s on one
+// PostgreSQL, or two processes on one SQLite file) may write at once:
+//  - rollout updates are version-checked (Rollout::version): a conflict is
+//    Aborted and writes nothing;
+//  - events are written in the same transaction as the state they describe
+//    (CreateRolloutWithEvents, UpdateRolloutWithEvents), so the log never
+//    tells of a change that was not saved, nor misses one that was;
+//  - event ids become visible in commit order: once a reader has seen event
+//    N, no event with an id below N commits later. EventsAfter(last seen id)
+//    therefore never skips an event (the SSE stream resumes from an id);
+//  - a lease elects the active controller, and its fencing token (Fence)
+//    makes every write of a controller that lost the lease fail, inside the
+//    write's own transaction, instead of overwriting its successor's work.
 
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -72,6 +88,28 @@ struct AnalysisSample {
   bool operator==(const AnalysisSample&) const = default;
 };
 
+// A named lease: at most one holder at a time, until `expires_at`.
+// `token` is the fencing token: it increases by one every time the holder
+// changes (never on a renewal), so a higher token always means a later holder.
+struct Lease {
+  std::string name;
+  std::string holder;  // "" once released
+  int64_t token = 0;
+  TimePoint expires_at;
+  bool operator==(const Lease&) const = default;
+};
+
+// A rollout as CreateRolloutWithEvents saved it, with its events.
+struct CreatedRollout {
+  Rollout rollout;
+  std::vector<Event> events;
+  bool operator==(const CreatedRollout&) const = default;
+};
+
+// Writes and fencing. Every method that writes (all but the readers and the
+// lease methods) first checks, in its own transaction, the fence set by
+// Fence(); when the fenced lease's token has moved on, the write fails with
+// FailedPrecondition ("fenced: ...") and writes nothing.
 class Store {
  public:
   virtual ~Store() = default;
@@ -91,6 +129,13 @@ class Store {
   // FailedPrecondition when (environment, service) already has a rollout
   // that has not finished: one rollout at a time per service.
   virtual absl::StatusOr<Rollout> CreateRollout(Rollout rollout) = 0;
+  // CreateRollout and AppendEvent of each of `events` (e.g. "rollout.started"),
+  // all or nothing: when the rollout is refused, no event is written. An event
+  // whose rollout_id is 0 gets the new rollout's id, and an empty environment
+  // or service the rollout's. Returns the rollout and the events with their
+  // ids, in order.
+  virtual absl::StatusOr<CreatedRollout> CreateRolloutWithEvents(Rollout rollout,
+                                                                 std::vector<Event> events) = 0;
   // Saves phase, reason, state, updated_at and finished_at of an existing
   // rollout, if its stored version is still rollout.version; the stored
   // version is then rollout.version + 1 (the caller bumps its copy to write
@@ -102,6 +147,13 @@ class Store {
   // saved together, with one write to disk.
   virtual absl::Status UpdateRolloutWithSamples(const Rollout& rollout,
                                                 const std::vector<AnalysisSample>& samples) = 0;
+  // UpdateRolloutWithSamples and AppendEvent of each of `events`, all or
+  // nothing: a version conflict (Aborted) or any other failure writes neither
+  // the rollout, nor a sample, nor an event. Events are completed as in
+  // CreateRolloutWithEvents. Returns the events with their ids, in order.
+  virtual absl::StatusOr<std::vector<Event>> UpdateRolloutWithEvents(
+      const Rollout& rollout, const std::vector<AnalysisSample>& samples,
+      std::vector<Event> events) = 0;
   virtual absl::StatusOr<std::optional<Rollout>> GetRollout(int64_t id) = 0;
   // The newest rollout of the service, finished or not.
   virtual absl::StatusOr<std::optional<Rollout>> LatestRollout(const std::string& environment,
@@ -118,7 +170,8 @@ class Store {
                                                             const std::string& service,
                                                             int limit) = 0;
 
-  // Appends an event and returns it with its id.
+  // Appends an event and returns it with its id. Ids increase, and become
+  // visible in the order of their ids (see "More than one writer" above).
   virtual absl::StatusOr<Event> AppendEvent(Event event) = 0;
   // Events with id > `after_id`, oldest first, at most `limit`; optionally of
   // one environment/service ("" matches all).
@@ -135,6 +188,33 @@ class Store {
   // follower starts to see only what happens next.
   virtual absl::StatusOr<int64_t> LastEventId(const std::string& environment = "",
                                               const std::string& service = "") = 0;
+
+  // ---- Leases: one active controller among several servers ----
+  //
+  // Takes lease `name` for `holder` until now + ttl when it is free (never
+  // taken, released, or expired at `now`), incrementing its token; renews it
+  // (new expiry, same token) when `holder` already holds it, even expired:
+  // no one else held it in between. Otherwise FailedPrecondition naming the
+  // holder and its expiry. InvalidArgument for an empty name or holder or a
+  // ttl <= 0. `now` comes from the caller's Clock, the same for every server
+  // (leases assume clocks agree to well within a ttl).
+  virtual absl::StatusOr<Lease> AcquireLease(std::string_view name, std::string_view holder,
+                                             Duration ttl, TimePoint now) = 0;
+  // Gives the lease up when `holder` holds it with `token`: it is free at
+  // once, and the next holder's token is token + 1. Otherwise does nothing
+  // (safe to repeat; a holder that lost it has nothing to release).
+  virtual absl::Status ReleaseLease(std::string_view name, std::string_view holder,
+                                    int64_t token) = 0;
+  // The lease as stored, if it was ever taken.
+  virtual absl::StatusOr<std::optional<Lease>> GetLease(std::string_view name) = 0;
+  // From now on every write by this Store object checks, inside its own
+  // transaction, that lease `name` still has token `token`, and fails with
+  // FailedPrecondition ("fenced: <holder> now holds the lease ...") writing
+  // nothing when it does not (or the lease does not exist). Only the token
+  // counts: an expired lease no one else took still admits its holder's
+  // writes. Replaces any earlier fence; reads and the lease methods are
+  // never fenced. Call it with the token AcquireLease returned.
+  virtual void Fence(std::string name, int64_t token) = 0;
 };
 
 }  // namespace hut::store

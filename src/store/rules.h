@@ -1,0 +1,50 @@
+#ifndef HUT_STORE_RULES_H_
+#define HUT_STORE_RULES_H_
+
+// The decisions every Store implementation shares, as pure functions: the
+// lease rule, the fencing check and how events and times are completed. Not
+// part of the Store interface; used by its implementations and their tests.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "src/common/clock.h"
+#include "src/store/store.h"
+
+namespace hut::store {
+
+// Times are stored as integer milliseconds since the Unix epoch (UTC).
+int64_t ToMillis(TimePoint t);
+TimePoint FromMillis(int64_t ms);
+TimePoint TruncateToMillis(TimePoint t);
+
+// The lease AcquireLease stores, given the stored one (nullopt: never taken),
+// or the refusal (see Store::AcquireLease). expires_at is truncated to
+// milliseconds.
+absl::StatusOr<Lease> DecideAcquire(const std::optional<Lease>& stored, std::string_view name,
+                                    std::string_view holder, Duration ttl, TimePoint now);
+
+// A write fenced with (name, token) may go ahead only if the stored lease
+// `name` still has `token`: OK, or FailedPrecondition "fenced: ...".
+absl::Status CheckFence(const std::optional<Lease>& stored, std::string_view name, int64_t token);
+
+// What a write with events completes in each event: rollout_id 0 becomes
+// `rollout`'s id, an empty environment/service the rollout's, a zero time
+// `now`; every time is truncated to milliseconds.
+void CompleteEvent(const Rollout& rollout, TimePoint now, Event& event);
+
+// A Fence() setting: the lease a Store's writes must still hold.
+struct FenceSetting {
+  std::string name;
+  int64_t token = 0;
+};
+
+}  // namespace hut::store
+
+#endif  // HUT_STORE_RULES_H_
