@@ -1,20 +1,22 @@
 #ifndef HUT_TESTING_FAKE_RUNTIME_H_
 #define HUT_TESTING_FAKE_RUNTIME_H_
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "src/runtime/runtime.h"
 
 namespace hut::testing {
 
-// A Runtime that keeps replicas in memory. Step() moves the world on: a
-// starting replica of a healthy version becomes ready, draining and stopped
-// replicas disappear, a version marked failing fails its checks once ready.
-// Thread-safe.
+// A Runtime that keeps replicas in memory and carries plans out at once, as
+// runtime.h says a runtime does. Step() moves the world on: a starting
+// replica of a healthy version becomes ready, draining replicas are gone, a
+// version marked failing fails once ready. Thread-safe.
 class FakeRuntime final : public runtime::Runtime {
  public:
   enum class Health { kHealthy, kNeverReady, kFailsAfterReady, kCrashLoops };
@@ -25,117 +27,183 @@ class FakeRuntime final : public runtime::Runtime {
     std::lock_guard<std::mutex> lock(mu_);
     health_[version] = health;
   }
-
-  void Step() {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::erase_if(replicas_, [](const runtime::ReplicaStatus& r) { return r.draining; });
-    for (runtime::ReplicaStatus& r : replicas_) {
-      Health h = health_.count(r.version) ? health_[r.version] : Health::kHealthy;
-      if (h == Health::kCrashLoops) {  // exits at once, every time it is restarted
-        ++r.restarts;
-        ++r.consecutive_failures;
-        r.last_failure = "exited: code 1";
-        continue;
-      }
-      if (!r.ever_ready && h != Health::kNeverReady) {
-        r.ready = r.ever_ready = true;
-        r.consecutive_failures = 0;  // a passing check ends the run of failures
-      } else if (r.ever_ready && h == Health::kFailsAfterReady) {
-        r.ready = false;
-        ++r.consecutive_failures;
-        r.last_failure = "HTTP 500";
-      } else if (!r.ever_ready) {
-        ++r.consecutive_failures;
-        r.last_failure = "HTTP 503";
-      }
-    }
-  }
-
-  // StartReplica of `version` fails with `error` from now on.
+  // Replicas of `version` cannot be started from now on, with `error`.
   void SetStartError(const std::string& version, absl::Status error) {
     std::lock_guard<std::mutex> lock(mu_);
     start_errors_[version] = std::move(error);
   }
 
-  absl::StatusOr<std::string> StartReplica(const runtime::ReplicaTemplate& t) override {
+  void Step() {
+    using runtime::ReplicaState;
     std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = start_errors_.find(t.version); it != start_errors_.end()) return it->second;
-    runtime::ReplicaStatus r;
-    r.name = t.service + "-r" + std::to_string(t.revision) + "-" + std::to_string(next_++);
-    r.revision = t.revision;
-    r.version = t.version;
-    r.address = "127.0.0.1";
-    r.started_at = r.process_started_at = clock_.Now();
-    replicas_.push_back(r);
-    started_env_[r.name] = t.env;
-    service_of_[r.name] = t.service;
-    return r.name;
-  }
-  absl::Status AddToLoadBalancer(const std::string&, const std::string& replica,
-                                 int weight) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    runtime::ReplicaStatus* r = Find(replica);
-    if (r == nullptr) return absl::NotFoundError(replica);
-    r->in_load_balancer = true;
-    r->weight = weight;
-    ever_served_.insert(r->version);
-    return absl::OkStatus();
-  }
-  absl::Status SetWeight(const std::string&, const std::string& replica, int weight) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    runtime::ReplicaStatus* r = Find(replica);
-    if (r == nullptr) return absl::NotFoundError(replica);
-    r->weight = weight;
-    return absl::OkStatus();
-  }
-  absl::Status DrainAndStop(const std::string&, const std::string& replica) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (runtime::ReplicaStatus* r = Find(replica)) {
-      r->draining = true;
-      r->in_load_balancer = false;
+    std::erase_if(replicas_, [](const Entry& e) { return e.r.state == ReplicaState::kDraining; });
+    for (Entry& e : replicas_) {
+      const Health h = health_.count(e.r.version) ? health_[e.r.version] : Health::kHealthy;
+      if (h == Health::kCrashLoops) {
+        e.r.reason = "exited: code 1";
+        if (++e.r.restarts >= 3) {
+          e.r.state = ReplicaState::kCrashLooping;
+          e.r.reason = "crash-looping: exited 3 times (last: exited: code 1)";
+        }
+      } else if ((e.r.state == ReplicaState::kStarting || e.r.state == ReplicaState::kFailing) &&
+                 h != Health::kNeverReady && h != Health::kFailsAfterReady) {
+        e.r.state = ReplicaState::kReady;  // its checks pass (again)
+      } else if (e.r.state == ReplicaState::kStarting && h == Health::kFailsAfterReady) {
+        e.r.state = ReplicaState::kReady;
+      } else if (e.r.state == ReplicaState::kReady && h == Health::kFailsAfterReady) {
+        e.r.state = ReplicaState::kFailing;
+        e.r.serving = false;
+        e.r.reason = "3 consecutive failed health checks (last: HTTP 500)";
+      } else if (e.r.state == ReplicaState::kStarting &&
+                 clock_.Now() - e.r.started_at >= e.start_period) {
+        e.r.state = ReplicaState::kFailing;
+        e.r.reason = "not ready after its start period: HTTP 503";
+      }
     }
-    return absl::OkStatus();
-  }
-  absl::Status Stop(const std::string&, const std::string& replica) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::erase_if(replicas_, [&](const runtime::ReplicaStatus& r) { return r.name == replica; });
-    return absl::OkStatus();
-  }
-  absl::StatusOr<std::vector<runtime::ReplicaStatus>> Replicas(
-      const std::string& service) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<runtime::ReplicaStatus> out;
-    for (const runtime::ReplicaStatus& r : replicas_) {
-      if (service_of_[r.name] == service) out.push_back(r);
-    }
-    return out;
   }
 
-  // Versions that ever received traffic.
+  runtime::ApplyResult Apply(const std::string& service, const runtime::ServicePlan& plan,
+                             const std::map<int, runtime::RevisionTemplate>& templates) override {
+    using runtime::ReplicaState;
+    std::lock_guard<std::mutex> lock(mu_);
+    runtime::ApplyResult result;
+    auto note = [&](std::string type, std::string message) {
+      result.changes.push_back({std::move(type), std::move(message)});
+    };
+    auto leave = [&](Entry& e) {
+      if (e.r.serving) {
+        note("replica.draining", "draining and stopping " + e.r.name);
+      } else {
+        note("replica.stopped", "stopped " + e.r.name + " (it served no traffic)");
+      }
+      e.r.state = ReplicaState::kDraining;
+      e.r.serving = false;
+    };
+    std::vector<Entry*> mine;  // this service's replicas that stay, youngest first
+    for (Entry& e : replicas_) {
+      if (e.service != service || e.r.state == ReplicaState::kDraining) continue;
+      const runtime::RevisionTarget* t = plan.Find(e.r.revision);
+      if (t == nullptr || t->replicas == 0 || runtime::Unhealthy(e.r.state)) {
+        leave(e);
+      } else {
+        mine.push_back(&e);
+      }
+    }
+    std::stable_sort(mine.begin(), mine.end(), [](const Entry* a, const Entry* b) {
+      if (a->r.serving != b->r.serving) return !a->r.serving;  // not serving first
+      return a->r.started_at > b->r.started_at;
+    });
+    for (const runtime::RevisionTarget& t : plan.revisions) {
+      int have = static_cast<int>(std::count_if(
+          mine.begin(), mine.end(), [&](const Entry* e) { return e->r.revision == t.revision; }));
+      for (Entry* e : mine) {
+        if (have > t.replicas && e->r.revision == t.revision) {
+          leave(*e);
+          --have;
+        }
+      }
+      for (; have < t.replicas; ++have) {
+        auto tmpl = templates.find(t.revision);
+        if (tmpl == templates.end()) {
+          result.status = absl::InvalidArgumentError(absl::StrCat("no template for ", t.revision));
+          break;
+        }
+        if (auto err = start_errors_.find(tmpl->second.version); err != start_errors_.end()) {
+          cannot_start_[{service, t.revision}] = std::string(err->second.message());
+          break;
+        }
+        cannot_start_.erase({service, t.revision});
+        Entry e{service, {}, tmpl->second.health.start_period, tmpl->second.env};
+        e.r.name = absl::StrCat(service, "-r", t.revision, "-", next_++);
+        e.r.revision = t.revision;
+        e.r.version = tmpl->second.version;
+        e.r.started_at = clock_.Now();
+        note("replica.started", absl::StrCat("started ", e.r.name, " (revision ", t.revision,
+                                             ", ", e.r.version, ")"));
+        replicas_.push_back(std::move(e));
+      }
+    }
+    for (Entry& e : replicas_) {  // ready replicas that stay get traffic
+      if (e.service == service && e.r.state == ReplicaState::kReady && !e.r.serving) {
+        e.r.serving = true;
+        note("replica.serving", e.r.name + " is ready: now serving");
+      }
+    }
+    plans_[service] = plan;
+    return result;
+  }
+
+  absl::StatusOr<runtime::Observation> Observe(const std::string& service) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    runtime::Observation o;
+    const runtime::ServicePlan& plan = plans_[service];
+    std::map<int, int> serving;  // per revision
+    std::map<int, std::string> version;
+    for (const Entry& e : replicas_) {
+      if (e.service != service) continue;
+      o.replicas.push_back(e.r);
+      if (e.r.serving) ++serving[e.r.revision];
+      version[e.r.revision] = e.r.version;
+    }
+    // With a split a revision's serving replicas share its part; without,
+    // every serving replica takes an equal part.
+    std::map<int, double> weight;
+    double total = 0;
+    for (const auto& [revision, n] : serving) {
+      const runtime::RevisionTarget* t = plan.Find(revision);
+      weight[revision] = !plan.split ? n : t == nullptr ? 0.0 : t->share;
+      total += weight[revision];
+    }
+    if (total == 0) {  // fail open: whoever serves shares the traffic
+      for (const auto& [revision, n] : serving) total += weight[revision] = n;
+    }
+    for (const auto& [revision, w] : weight) {
+      if (total > 0 && w > 0) {
+        o.traffic[revision] = w / total;
+        ever_served_.insert(version[revision]);
+      }
+    }
+    for (const auto& [key, why] : cannot_start_) {
+      if (key.first == service) o.cannot_start[key.second] = why;
+    }
+    return o;
+  }
+
+  // Observe(service).replicas.
+  std::vector<runtime::Replica> Replicas(const std::string& service) {
+    return Observe(service)->replicas;
+  }
+  // The share of traffic each revision takes now.
+  std::map<int, double> Traffic(const std::string& service) { return Observe(service)->traffic; }
+
+  // Versions that ever took traffic (as Observe saw it).
   bool EverServed(const std::string& version) {
     std::lock_guard<std::mutex> lock(mu_);
     return ever_served_.count(version) > 0;
   }
   std::map<std::string, std::string> EnvOf(const std::string& replica) {
     std::lock_guard<std::mutex> lock(mu_);
-    return started_env_[replica];
+    for (const Entry& e : replicas_) {
+      if (e.r.name == replica) return e.env;
+    }
+    return {};
   }
 
  private:
-  runtime::ReplicaStatus* Find(const std::string& name) {
-    for (auto& r : replicas_) {
-      if (r.name == name) return &r;
-    }
-    return nullptr;
-  }
+  struct Entry {
+    std::string service;
+    runtime::Replica r;
+    Duration start_period{0};
+    std::map<std::string, std::string> env;
+  };
 
   const Clock& clock_;
   std::mutex mu_;
-  std::vector<runtime::ReplicaStatus> replicas_;
+  std::vector<Entry> replicas_;
+  std::map<std::string, runtime::ServicePlan> plans_;  // by service: the last one applied
   std::map<std::string, Health> health_;
   std::map<std::string, absl::Status> start_errors_;
-  std::map<std::string, std::string> service_of_;  // replica name -> service
-  std::map<std::string, std::map<std::string, std::string>> started_env_;
+  std::map<std::pair<std::string, int>, std::string> cannot_start_;
   std::set<std::string> ever_served_;
   int next_ = 0;
 };

@@ -205,9 +205,8 @@ class CliRemoteTest : public ::testing::Test {
   // Versions of the replicas of backend that serve (ready, in the load balancer).
   std::map<std::string, int> Serving() {
     std::map<std::string, int> out;
-    auto replicas = runtime_.Replicas("backend");
-    for (const auto& r : *replicas) {
-      if (r.ready && r.in_load_balancer && !r.draining) ++out[r.version];
+    for (const auto& r : runtime_.Replicas("backend")) {
+      if (r.serving && r.state == runtime::ReplicaState::kReady) ++out[r.version];
     }
     return out;
   }
@@ -247,9 +246,9 @@ TEST_F(CliRemoteTest, DeployWaitFollowsTheRolloutToSuccess) {
   EXPECT_EQ(latest->phase, "succeeded");
   EXPECT_EQ(Serving(), (std::map<std::string, int>{{"1.0.0", 2}}));
   // --set reached every replica of the release.
-  auto replicas = runtime_.Replicas("backend");
-  ASSERT_FALSE(replicas->empty());
-  for (const auto& replica : *replicas) {
+  const auto replicas = runtime_.Replicas("backend");
+  ASSERT_FALSE(replicas.empty());
+  for (const auto& replica : replicas) {
     EXPECT_EQ(runtime_.EnvOf(replica.name), (std::map<std::string, std::string>{
                                                 {"GREETING", "hello world"}, {"LEVEL", "debug"}}));
   }
@@ -419,9 +418,9 @@ TEST_F(CliRemoteTest, BadSetIsRefusedBeforeAnythingIsSent) {
   Result r = Hut({"deploy", "backend", "1.0.0", "--set", "A=b=c", "--set", "EMPTY="});
   EXPECT_EQ(r.code, kExitOk) << r.err;
   WaitFinished();
-  auto replicas = runtime_.Replicas("backend");
-  ASSERT_FALSE(replicas->empty());
-  EXPECT_EQ(runtime_.EnvOf(replicas->front().name),
+  const auto replicas = runtime_.Replicas("backend");
+  ASSERT_FALSE(replicas.empty());
+  EXPECT_EQ(runtime_.EnvOf(replicas.front().name),
             (std::map<std::string, std::string>{{"A", "b=c"}, {"EMPTY", ""}}));
 }
 
@@ -493,9 +492,9 @@ TEST_F(CliRemoteTest, StatusShowsTheRolloutAndAReplicaTable) {
   EXPECT_THAT(r.out, StartsWith("Service:   backend in staging\n"
                                 "Rollout:   1 (rolling), revision 1 (first deployment)\n"
                                 "Phase:     succeeded\n"));
-  EXPECT_THAT(r.out, ContainsRegex("\nNAME +REVISION +VERSION +READY +IN LB +WEIGHT +RESTARTS "
-                                   "+LAST FAILURE\n"));
-  EXPECT_THAT(r.out, ContainsRegex("\nbackend-r1-[0-9]+ +1 +1\\.0\\.0 +yes +yes +100 +0 +-\n"));
+  EXPECT_THAT(r.out, HasSubstr("\nTraffic:   revision 1 100%\n"));
+  EXPECT_THAT(r.out, ContainsRegex("\nNAME +REVISION +VERSION +STATE +SERVING +RESTARTS +REASON\n"));
+  EXPECT_THAT(r.out, ContainsRegex("\nbackend-r1-[0-9]+ +1 +1\\.0\\.0 +ready +yes +0 +-\n"));
 
   // --env must be the server's.
   r = Hut({"rollout", "status", "backend", "--env", "production"});
@@ -635,15 +634,15 @@ TEST_F(CliRemoteTest, RolloutRestartReplacesEveryReplicaWithTheSameRelease) {
   EXPECT_THAT(none.err, HasSubstr("nothing to restart"));
   ASSERT_EQ(Hut({"deploy", "backend", "1.0.0", "--wait"}).code, kExitOk);
   std::set<std::string> before;
-  const auto first = *runtime_.Replicas("backend");
+  const auto first = runtime_.Replicas("backend");
   for (const auto& r : first) before.insert(r.name);
   Result restart = Hut({"rollout", "restart", "backend", "--wait"});
   EXPECT_EQ(restart.code, kExitOk) << restart.out << restart.err;
   EXPECT_THAT(restart.out, HasSubstr("revision 1 -> 2"));
   EXPECT_EQ(Serving(), (std::map<std::string, int>{{"1.0.0", 2}}));
-  const auto after = *runtime_.Replicas("backend");
+  const auto after = runtime_.Replicas("backend");
   for (const auto& r : after) {
-    if (!r.draining) EXPECT_EQ(before.count(r.name), 0u) << r.name << " was not replaced";
+    if (r.state != runtime::ReplicaState::kDraining) EXPECT_EQ(before.count(r.name), 0u) << r.name << " was not replaced";
   }
   Result history = Hut({"rollout", "history", "backend"});
   EXPECT_THAT(history.out, HasSubstr("restart of revision 1"));

@@ -29,6 +29,9 @@ void AddRunFlags(CLI::App& app, UpOptions& o) {
   app.add_option("--listen", o.listen,
                  "address of the control API (default: $HUT_ADDR, else 127.0.0.1:7480)");
   app.add_option("--sandbox", o.sandbox, "sandbox replicas: auto, on or off (default auto)");
+  app.add_option("--store", o.store,
+                 "hut's state store: postgresql://USER@HOST:PORT/DB or a SQLite file (default: "
+                 "$HUT_STORE, else STATE/hut.db)");
 }
 
 Action ConfigureUp(CLI::App& app) {

@@ -10,7 +10,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "src/common/units.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "src/cli/output.h"
@@ -110,6 +112,25 @@ std::string CanaryNumbersText(const json& rollout) {
   return text;
 }
 
+// "revision 2 10%, revision 1 90%": each revision's share of traffic now.
+std::string TrafficText(const json& state) {
+  const json traffic = Field(state, "traffic");
+  if (!traffic.is_object()) return "";
+  std::map<int, double, std::greater<>> by_revision;
+  for (const auto& [revision, share] : traffic.items()) {
+    int number = 0;
+    if (share.is_number() && absl::SimpleAtoi(revision, &number)) {
+      by_revision[number] = share.get<double>();
+    }
+  }
+  std::string text;
+  for (const auto& [revision, share] : by_revision) {
+    absl::StrAppend(&text, text.empty() ? "" : ", ", "revision ", revision, " ",
+                    FormatPercent(share));
+  }
+  return text;
+}
+
 // `hut rollout status` in text: the rollout, then the replicas.
 void PrintStatus(const std::string& service, const json& state, const Io& io) {
   const json rollout = Field(state, "rollout");
@@ -131,6 +152,9 @@ void PrintStatus(const std::string& service, const json& state, const Io& io) {
       rows.push_back({"Analysis:", Str(analysis, "message")});
       rows.push_back({"Numbers:", CanaryNumbersText(rollout)});
     }
+    if (std::string traffic = TrafficText(state); !traffic.empty()) {
+      rows.push_back({"Traffic:", traffic});
+    }
     rows.push_back({"Started:", DateTime(Str(rollout, "created_at"))});
     rows.push_back({"Finished:", DateTime(Str(rollout, "finished_at"))});
     PrintTable(io.out, rows);
@@ -141,14 +165,14 @@ void PrintStatus(const std::string& service, const json& state, const Io& io) {
     io.out << "No replicas.\n";
     return;
   }
+  // The runtime's own view of a replica (local: weight, address, pid) is in -o json.
   std::vector<std::vector<std::string>> rows = {
-      {"NAME", "REVISION", "VERSION", "READY", "IN LB", "WEIGHT", "RESTARTS", "LAST FAILURE"}};
+      {"NAME", "REVISION", "VERSION", "STATE", "SERVING", "RESTARTS", "REASON"}};
   for (const json& r : replicas) {
-    std::string failure = Str(r, "last_failure");
+    std::string reason = Str(r, "reason");
     rows.push_back({Str(r, "name"), std::to_string(Int(r, "revision")), Str(r, "version"),
-                    Bool(r, "draining") ? "draining" : (Bool(r, "ready") ? "yes" : "no"),
-                    Bool(r, "in_load_balancer") ? "yes" : "no", std::to_string(Int(r, "weight")),
-                    std::to_string(Int(r, "restarts")), failure.empty() ? "-" : failure});
+                    Str(r, "state"), Bool(r, "serving") ? "yes" : "no",
+                    std::to_string(Int(r, "restarts")), reason.empty() ? "-" : reason});
   }
   PrintTable(io.out, rows);
 }

@@ -13,7 +13,7 @@
 #include "src/cli/validate.h"
 #include "src/http/client.h"
 #include "src/common/units.h"
-#include "src/platform/local_platform.h"
+#include "src/platform/platform.h"
 #include "src/spec/load.h"
 
 namespace hut::cli {
@@ -109,6 +109,7 @@ int RunUp(const UpOptions& options, const Io& io) {
     return kExitUsage;
   }
   po.listen = *listen;
+  po.store = options.store.empty() ? EnvOr(io, "HUT_STORE", "") : options.store;
   po.spec_dir = fs::absolute(path).parent_path().string();
   if (options.sandbox == "auto") {
     po.sandbox = local::SandboxMode::kAuto;
@@ -135,18 +136,19 @@ int RunUp(const UpOptions& options, const Io& io) {
   io.out << cmd << ": starting " << env->name << " from " << path << " (state in "
          << po.state_dir << ")\n";
   if (env->runtime != spec::Runtime::kLocal) {
+    po.runtime = spec::Runtime::kLocal;
     io.out << cmd << ": " << env->name << " names the " << spec::Name(env->runtime)
            << " runtime; hut up runs it on this machine with the local runtime instead "
               "(processes, HAProxy, local PostgreSQL and Redis)\n";
   }
   io.out.flush();
-  auto started = platform::LocalPlatform::Start(spec, po);
+  auto started = platform::Platform::Start(spec, po);
   if (!started.ok()) {
     pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
     io.err << cmd << ": cannot start: " << started.status().message() << "\n";
     return kExitFailure;
   }
-  platform::LocalPlatform& platform = **started;
+  platform::Platform& platform = **started;
   for (const std::string& w : platform.warnings()) io.err << cmd << ": warning: " << w << "\n";
   io.out << "  control API  http://" << platform.address() << "  (token in "
          << platform.token_file() << ")\n";

@@ -16,6 +16,7 @@ struct UpOptions {
   std::string state_dir;    // "" : .hut/ beside the spec
   std::string listen;       // "" : $HUT_ADDR, else 127.0.0.1:7480
   std::string sandbox = "auto";
+  std::string store;        // "" : $HUT_STORE, else SQLite in the state folder
   // `hut server`: the environment's own runtime (only local exists so far) and
   // hut's log lines on stderr; `hut up`: always the local runtime and a
   // readable event feed.

@@ -93,23 +93,20 @@ class CanaryControllerTest : public ::testing::Test {
     return out;
   }
 
-  // Load-balancer weight by revision, of replicas serving (in it, not draining).
-  std::map<int, int> WeightByRevision() {
-    std::map<int, int> out;
-    for (const auto& r : *runtime_.Replicas("backend")) {
-      if (r.in_load_balancer && !r.draining) out[r.revision] += r.weight;
+  // The share of traffic `revision` takes now.
+  double CanaryShare(int revision) { return runtime_.Traffic("backend")[revision]; }
+  int Serving(int revision) {
+    int n = 0;
+    for (const auto& r : runtime_.Replicas("backend")) {
+      n += r.revision == revision && r.serving && r.state == runtime::ReplicaState::kReady;
     }
-    return out;
-  }
-  double CanaryShare(int revision) {
-    std::map<int, int> w = WeightByRevision();
-    double all = 0;
-    for (const auto& [rev, weight] : w) all += weight;
-    return all > 0 ? w[revision] / all : 0;
+    return n;
   }
   int Running(int revision) {
     int n = 0;
-    for (const auto& r : *runtime_.Replicas("backend")) n += r.revision == revision && !r.draining;
+    for (const auto& r : runtime_.Replicas("backend")) {
+      n += r.revision == revision && r.state != runtime::ReplicaState::kDraining;
+    }
     return n;
   }
 
@@ -147,8 +144,9 @@ TEST_F(CanaryControllerTest, HealthyCanaryGetsItsShareIsAnalysedAndPromoted) {
   EXPECT_EQ(verdict.data["decision"], "promote");
 
   ASSERT_TRUE(TickUntil([&] { return Phase() == "succeeded"; }, 20));
-  EXPECT_EQ(WeightByRevision()[2], 10 * kFullWeight);
-  EXPECT_EQ(WeightByRevision()[1], 0) << "the previous revision takes no traffic";
+  EXPECT_DOUBLE_EQ(CanaryShare(2), 1.0);
+  EXPECT_EQ(Serving(2), 10);
+  EXPECT_EQ(CanaryShare(1), 0) << "the previous revision takes no traffic";
   EXPECT_EQ(Running(1), 10) << "but is kept warm for the rollback window";
   EXPECT_FALSE(Finished());
   auto refused = controller_->Deploy({.version = "3.0.0"});
@@ -205,7 +203,8 @@ TEST_F(CanaryControllerTest, BadCanaryLosesItsTrafficOnTheTickOfTheVerdict) {
   EXPECT_NE(Latest().reason.find("error rate"), std::string::npos) << Latest().reason;
   Tick();
   EXPECT_EQ(Running(2), 0);
-  EXPECT_EQ(WeightByRevision()[1], 10 * kFullWeight);
+  EXPECT_DOUBLE_EQ(CanaryShare(1), 1.0);
+  EXPECT_EQ(Serving(1), 10);
   EXPECT_EQ(*controller_->CurrentRevision(), 1);
 }
 
@@ -286,7 +285,8 @@ TEST_F(CanaryControllerTest, FailureInTheWindowRollsBack) {
   ASSERT_TRUE(TickUntil([&] { return Phase() == "rolled-back"; }, 20));
   EXPECT_EQ(*controller_->CurrentRevision(), 1);
   Tick();
-  EXPECT_EQ(WeightByRevision()[1], 10 * kFullWeight);
+  EXPECT_DOUBLE_EQ(CanaryShare(1), 1.0);
+  EXPECT_EQ(Serving(1), 10);
 }
 
 TEST_F(CanaryControllerTest, RestartedControllerResumesTheAnalysis) {

@@ -141,25 +141,22 @@ TEST_F(RolloutEndToEndTest, AKilledReplicaIsNoticedRestartedAndServesAgain) {
   auto load = loadgen::LoadGenerator::Start({.port = port_, .targets = {"/"}, .rate = 300});
   ASSERT_TRUE(load.ok()) << load.status();
   std::this_thread::sleep_for(milliseconds(500));
-  auto before = runtime_->Replicas("frontend");
-  ASSERT_TRUE(before.ok());
-  ASSERT_EQ(before->size(), 3u);
-  const runtime::ReplicaStatus victim = before->front();
+  const std::vector<local::LocalReplica> before = runtime_->Processes("frontend");
+  ASSERT_EQ(before.size(), 3u);
+  const local::LocalReplica victim = before.front();
   ASSERT_EQ(kill(victim.pid, SIGKILL), 0);
 
   // Restarted (same name, new process) and ready again within a few probes.
   bool back = false;
   for (int i = 0; i < 100 && !back; ++i) {
     std::this_thread::sleep_for(milliseconds(100));
-    auto replicas = runtime_->Replicas("frontend");
-    for (const auto& r : *replicas) {
+    for (const auto& r : runtime_->Processes("frontend")) {
       back |= r.name == victim.name && r.restarts == 1 && r.pid != victim.pid && r.ready;
     }
   }
   EXPECT_TRUE(back) << [&] {
     std::string out;
-    auto replicas = runtime_->Replicas("frontend");
-    for (const auto& r : *replicas) {
+    for (const auto& r : runtime_->Processes("frontend")) {
       out += absl::StrCat(r.name, " pid=", r.pid, " restarts=", r.restarts, " ready=", r.ready,
                           " failures=", r.consecutive_failures, " last=", r.last_failure, "\n");
     }

@@ -8,49 +8,8 @@
 namespace hut::controller {
 namespace {
 
-using rollout::ActionKind;
 using rollout::Phase;
-using rollout::ReplicaState;
-using rollout::ReplicaView;
 using rollout::RollingStatus;
-
-int64_t Millis(TimePoint t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-TimePoint FromMillis(int64_t ms) { return TimePoint(std::chrono::milliseconds(ms)); }
-
-nlohmann::json ToJson(const RollingStatus& s) {
-  return {{"target_revision", s.target_revision},
-          {"previous_revision", s.previous_revision},
-          {"phase", std::string(rollout::PhaseName(s.phase))},
-          {"last_progress_ms", Millis(s.last_progress)},
-          {"serving_at_progress", s.serving_at_progress},
-          {"reason", s.reason}};
-}
-
-absl::StatusOr<RollingStatus> FromJson(const nlohmann::json& j) {
-  RollingStatus s;
-  try {
-    s.target_revision = j.at("target_revision").get<int>();
-    s.previous_revision = j.at("previous_revision").get<int>();
-    std::string phase = j.at("phase").get<std::string>();
-    bool known = false;
-    for (Phase p : {Phase::kProgressing, Phase::kRollingBack, Phase::kSucceeded,
-                    Phase::kRolledBack, Phase::kFailed}) {
-      if (rollout::PhaseName(p) == phase) {
-        s.phase = p;
-        known = true;
-      }
-    }
-    if (!known) return absl::DataLossError(absl::StrCat("unknown rollout phase \"", phase, "\""));
-    s.last_progress = FromMillis(j.at("last_progress_ms").get<int64_t>());
-    s.serving_at_progress = j.at("serving_at_progress").get<int>();
-    s.reason = j.at("reason").get<std::string>();
-  } catch (const nlohmann::json::exception& e) {
-    return absl::DataLossError(absl::StrCat("saved rollout state is unreadable: ", e.what()));
-  }
-  return s;
-}
 
 // A replace is a rolling update that may take every replica down at once and
 // starts no extra one.
@@ -224,18 +183,6 @@ std::pair<rollout::Command, int64_t> PendingCommand(const nlohmann::json& state)
   return {rollout::Command::kNone, 0};
 }
 
-// The canary's share of the traffic the load balancer gives out now.
-double CanaryShare(const std::vector<runtime::ReplicaStatus>& observed, int target_revision) {
-  double canary = 0;
-  double all = 0;
-  for (const runtime::ReplicaStatus& r : observed) {
-    if (!r.in_load_balancer || r.draining) continue;
-    all += r.weight;
-    if (r.revision == target_revision) canary += r.weight;
-  }
-  return all > 0 ? canary / all : 0;
-}
-
 // What `hut rollout status` shows of a canary beyond its phase: where it is
 // in its steps, its share of traffic, when its hold or window ends.
 nlohmann::json CanaryProgress(const CanaryStatus& st, const spec::CanaryPolicy& policy,
@@ -277,7 +224,7 @@ absl::StatusOr<store::Rollout> ServiceController::StartRollout(const store::Revi
     status.previous_revision = current;
     status.last_progress = clock_.Now();
     r.phase = std::string(rollout::PhaseName(status.phase));
-    r.state = ToJson(status);
+    r.state = rollout::RollingStatusToJson(status);
   }
   r.created_at = r.updated_at = clock_.Now();
   HUT_ASSIGN_OR_RETURN(store::Rollout saved, store_.CreateRollout(r));
@@ -299,7 +246,7 @@ absl::StatusOr<store::Rollout> ServiceController::Command(rollout::Command comma
   }
   store::Rollout rollout = *std::move(latest);
   if (rollout.strategy != spec::Name(spec::Strategy::kCanary)) {
-    HUT_ASSIGN_OR_RETURN(RollingStatus status, FromJson(rollout.state));
+    HUT_ASSIGN_OR_RETURN(RollingStatus status, rollout::RollingStatusFromJson(rollout.state));
     if (command != rollout::Command::kAbort) {
       return absl::FailedPreconditionError(
           absl::StrCat("rollout ", rollout.id, " of ", service_.name, " uses the ",
@@ -311,7 +258,7 @@ absl::StatusOr<store::Rollout> ServiceController::Command(rollout::Command comma
                        std::string(rollout::PhaseName(status.phase))));
     }
     RollingStatus turned = rollout::TurnAround(status, "aborted by the operator", clock_.Now());
-    HUT_RETURN_IF_ERROR(Save(rollout, ToJson(turned), rollout::PhaseName(turned.phase),
+    HUT_RETURN_IF_ERROR(Save(rollout, rollout::RollingStatusToJson(turned), rollout::PhaseName(turned.phase),
                              turned.reason, rollout::IsTerminal(turned.phase)));
     AnnouncePhase(rollout, rollout::PhaseName(status.phase), rollout::PhaseName(turned.phase),
                   turned.reason);
@@ -371,45 +318,12 @@ absl::Status ServiceController::Resume(store::Rollout& rollout, Duration waited)
                                            ": its dependencies are back");
   if (rollout.strategy != spec::Name(spec::Strategy::kCanary) && !rollout.finished_at) {
     // The wait was not the release's: its progress deadline starts again.
-    HUT_ASSIGN_OR_RETURN(RollingStatus status, FromJson(rollout.state));
+    HUT_ASSIGN_OR_RETURN(RollingStatus status, rollout::RollingStatusFromJson(rollout.state));
     status.last_progress += waited;
-    HUT_RETURN_IF_ERROR(Save(rollout, ToJson(status), rollout.phase, rollout.reason, false));
+    HUT_RETURN_IF_ERROR(Save(rollout, rollout::RollingStatusToJson(status), rollout.phase, rollout.reason, false));
   }
   Record(rollout, "rollout.resumed", message, {{"waited_ms", waited.count()}});
   return absl::OkStatus();
-}
-
-std::vector<ReplicaView> ServiceController::Views(
-    const std::vector<runtime::ReplicaStatus>& observed) {
-  const int threshold = spec::HealthCheckFailures(environment_.policies, service_);
-  const TimePoint now = clock_.Now();
-  std::vector<ReplicaView> views;
-  for (const runtime::ReplicaStatus& r : observed) {
-    ReplicaView v{r.name, r.revision, ReplicaState::kStarting, r.in_load_balancer, r.started_at,
-                  ""};
-    if (r.draining) {
-      v.state = ReplicaState::kDraining;
-    } else if (!r.ready && r.restarts >= threshold) {
-      v.state = ReplicaState::kFailed;
-      v.failure = absl::StrCat("crash-looping: exited ", r.restarts, " times (last: ",
-                               r.last_failure, ")");
-    } else if (r.ever_ready && r.consecutive_failures >= threshold) {
-      v.state = ReplicaState::kFailed;
-      v.failure = absl::StrCat(r.consecutive_failures, " consecutive failed health checks (last: ",
-                               r.last_failure, ")");
-    } else if (!r.ever_ready && r.consecutive_failures >= threshold &&
-               now - r.process_started_at >= service_.health.start_period) {
-      // Failures inside the start period are a replica booting.
-      v.state = ReplicaState::kFailed;
-      v.failure = absl::StrCat("not ready ", FormatDuration(service_.health.start_period),
-                               " after starting: ", r.consecutive_failures,
-                               " consecutive failed health checks (last: ", r.last_failure, ")");
-    } else if (r.ready) {
-      v.state = ReplicaState::kReady;
-    }
-    views.push_back(std::move(v));
-  }
-  return views;
 }
 
 int ServiceController::Desired() const {
@@ -426,48 +340,31 @@ rollout::CanaryConfig ServiceController::CanaryConfig() const {
 }
 
 absl::Status ServiceController::TickRolling(store::Rollout rollout) {
-  HUT_ASSIGN_OR_RETURN(RollingStatus status, FromJson(rollout.state));
-  HUT_ASSIGN_OR_RETURN(std::vector<runtime::ReplicaStatus> observed,
-                       runtime_.Replicas(service_.name));
+  HUT_ASSIGN_OR_RETURN(RollingStatus status, rollout::RollingStatusFromJson(rollout.state));
+  HUT_ASSIGN_OR_RETURN(runtime::Observation observed, runtime_.Observe(service_.name));
   const int desired = Desired();
   rollout::RollingPlan plan = rollout::DecideRolling(
       PolicyFor(rollout.strategy, environment_.policies.rolling, desired), desired, status,
-      Views(observed), clock_.Now());
+      observed, clock_.Now());
 
   // Persist the decision before acting on it; say so after acting, so the
   // event log reads in order.
-  auto save = [&](const RollingStatus& s) {
-    return Save(rollout, ToJson(s), rollout::PhaseName(s.phase), s.reason,
-                rollout::IsTerminal(s.phase));
-  };
-  HUT_RETURN_IF_ERROR(save(plan.status));
-  std::string cannot_start;
-  absl::Status acted = Carry(rollout, plan.actions, &cannot_start);
+  HUT_RETURN_IF_ERROR(Save(rollout, rollout::RollingStatusToJson(plan.status),
+                           rollout::PhaseName(plan.status.phase), plan.status.reason,
+                           rollout::IsTerminal(plan.status.phase)));
+  absl::Status acted = plan.target ? Carry(rollout, *plan.target) : absl::OkStatus();
   AnnouncePhase(rollout, rollout::PhaseName(status.phase), rollout::PhaseName(plan.status.phase),
                 plan.status.reason);
-  if (!cannot_start.empty() && (plan.status.phase == Phase::kProgressing ||
-                                plan.status.phase == Phase::kRollingBack)) {
-    // A release that cannot be started will not start on the next tick
-    // either: turn the rollout around now rather than at the deadline.
-    RollingStatus turned = rollout::TurnAround(plan.status, cannot_start, clock_.Now());
-    HUT_RETURN_IF_ERROR(save(turned));
-    AnnouncePhase(rollout, rollout::PhaseName(plan.status.phase),
-                  rollout::PhaseName(turned.phase), turned.reason);
-    return absl::OkStatus();  // recorded as the rollout's reason
-  }
   return acted;
 }
 
 absl::Status ServiceController::TickCanary(store::Rollout rollout) {
   HUT_ASSIGN_OR_RETURN(CanaryStatus status, rollout::CanaryStatusFromJson(rollout.state));
-  HUT_ASSIGN_OR_RETURN(std::vector<runtime::ReplicaStatus> observed,
-                       runtime_.Replicas(service_.name));
+  HUT_ASSIGN_OR_RETURN(runtime::Observation observed, runtime_.Observe(service_.name));
   const rollout::CanaryConfig config = CanaryConfig();
   rollout::CanaryObservation seen;
-  seen.replicas = Views(observed);
-  for (const runtime::ReplicaStatus& r : observed) {
-    if (r.in_load_balancer && !r.draining) seen.weights[r.name] = r.weight;
-  }
+  seen.replicas = observed.replicas;
+  seen.cannot_start = observed.cannot_start;
   std::tie(seen.command, seen.command_id) = PendingCommand(rollout.state);
 
   AnalysisStep step = analysis_.Step(rollout, status, config, Rollback());
@@ -477,10 +374,6 @@ absl::Status ServiceController::TickCanary(store::Rollout rollout) {
     Record(rollout, absl::StrCat("analysis.", decision),
            absl::StrCat("rollout ", rollout.id, " analysis: ", step.verdict->Message()),
            step.verdict->Json());
-  }
-  if (!cannot_start_.empty()) {  // the new release cannot start: as a failed canary
-    seen.analysis = {rollout::Verdict::kRollback, cannot_start_};
-    cannot_start_.clear();
   }
   const TimePoint now = clock_.Now();
   rollout::CanaryPlan plan = rollout::DecideCanary(config, Desired(), status, seen, now);
@@ -493,8 +386,9 @@ absl::Status ServiceController::TickCanary(store::Rollout rollout) {
   if (auto command = rollout.state.find("command"); command != rollout.state.end()) {
     state["command"] = *command;
   }
+  const auto share = observed.traffic.find(plan.status.target_revision);
   state["progress"] = CanaryProgress(plan.status, config.policy,
-                                     CanaryShare(observed, plan.status.target_revision));
+                                     share == observed.traffic.end() ? 0.0 : share->second);
   // The live view of the analysis changes with each scrape; between scrapes
   // (and after the analysis ends) the last one stays on show.
   if (step.verdict != nullptr && (step.scraped || step.decided)) {
@@ -512,32 +406,44 @@ absl::Status ServiceController::TickCanary(store::Rollout rollout) {
     return saved;
   }
   analysis_.Saved();
-  std::string cannot_start;
-  absl::Status acted = Carry(rollout, plan.actions, &cannot_start);
+  absl::Status acted = plan.target ? Carry(rollout, *plan.target) : absl::OkStatus();
   AnnouncePhase(rollout, rollout::CanaryPhaseName(status.phase),
                 rollout::CanaryPhaseName(plan.status.phase), plan.status.reason);
-  if (!cannot_start.empty()) {
-    cannot_start_ = cannot_start;
-    return absl::OkStatus();  // becomes the rollout's reason on the next tick
-  }
   return acted;
 }
 
 absl::Status ServiceController::Carry(const store::Rollout& rollout,
-                                      const std::vector<rollout::Action>& actions,
-                                      std::string* cannot_start) {
-  absl::Status first_error;
-  for (const rollout::Action& action : actions) {
-    absl::Status s = Apply(rollout, action);
-    if (s.ok()) continue;
-    const bool transient = absl::IsUnavailable(s) || absl::IsResourceExhausted(s);
-    if (action.kind == ActionKind::kStartReplica && !transient) {
-      *cannot_start = absl::StrCat("cannot start revision ", action.revision, ": ", s.message());
-      return absl::OkStatus();
-    }
-    if (first_error.ok()) first_error = s;
+                                      const runtime::ServicePlan& plan) {
+  std::map<int, runtime::RevisionTemplate> templates;
+  for (const runtime::RevisionTarget& r : plan.revisions) {
+    if (r.replicas == 0) continue;
+    absl::StatusOr<const runtime::RevisionTemplate*> t = Template(r.revision);
+    if (!t.ok()) return t.status();
+    templates.emplace(r.revision, **t);
   }
-  return first_error;
+  runtime::ApplyResult result = runtime_.Apply(service_.name, plan, templates);
+  for (runtime::Change& change : result.changes) {
+    Record(rollout, std::move(change.type), std::move(change.message), std::move(change.data));
+  }
+  return result.status;
+}
+
+absl::StatusOr<const runtime::RevisionTemplate*> ServiceController::Template(int number) {
+  if (auto it = templates_.find(number); it != templates_.end()) return &it->second;
+  HUT_ASSIGN_OR_RETURN(std::optional<store::Revision> revision,
+                       store_.GetRevision(environment_.name, service_.name, number));
+  if (!revision) return absl::NotFoundError(absl::StrCat("revision ", number, " is gone"));
+  runtime::RevisionTemplate t;
+  t.service = service_.name;
+  t.revision = revision->number;
+  t.version = revision->version;
+  t.release = service_.release;
+  t.env = revision->env;
+  t.health = service_.health;
+  t.health.failure_threshold = spec::HealthCheckFailures(environment_.policies, service_);
+  t.termination_grace = service_.termination_grace_period;
+  // Revisions do not change once recorded.
+  return &templates_.emplace(number, std::move(t)).first->second;
 }
 
 absl::Status ServiceController::Save(store::Rollout& rollout, nlohmann::json state,
@@ -568,59 +474,6 @@ void ServiceController::AnnouncePhase(const store::Rollout& rollout, std::string
       absl::StrCat("rollout ", rollout.id, ": ", std::string(before), " -> ", std::string(after));
   if (!reason.empty()) absl::StrAppend(&message, ": ", reason);
   Record(rollout, absl::StrCat("rollout.", std::string(after)), message, {{"reason", reason}});
-}
-
-absl::Status ServiceController::Apply(const store::Rollout& rollout,
-                                      const rollout::Action& action) {
-  switch (action.kind) {
-    case ActionKind::kStartReplica: {
-      HUT_ASSIGN_OR_RETURN(std::optional<store::Revision> revision,
-                           store_.GetRevision(environment_.name, service_.name, action.revision));
-      if (!revision) {
-        return absl::NotFoundError(absl::StrCat("revision ", action.revision, " is gone"));
-      }
-      runtime::ReplicaTemplate t;
-      t.service = service_.name;
-      t.revision = revision->number;
-      t.version = revision->version;
-      t.release = service_.release;
-      t.env = revision->env;
-      t.health = service_.health;
-      t.health.failure_threshold = spec::HealthCheckFailures(environment_.policies, service_);
-      t.termination_grace = service_.termination_grace_period;
-      HUT_ASSIGN_OR_RETURN(std::string name, runtime_.StartReplica(t));
-      Record(rollout, "replica.started",
-             absl::StrCat("started ", name, " (revision ", t.revision, ", ", t.version, ")"),
-             {{"replica", name}, {"revision", t.revision}});
-      return absl::OkStatus();
-    }
-    case ActionKind::kAddToLoadBalancer: {
-      // Rolling plans leave the weight at 0: a full share.
-      const int weight = action.weight > 0 ? action.weight : kFullWeight;
-      HUT_RETURN_IF_ERROR(runtime_.AddToLoadBalancer(service_.name, action.replica, weight));
-      Record(rollout, "replica.serving", absl::StrCat(action.replica, " is ready: now serving"),
-             {{"replica", action.replica}, {"weight", weight}});
-      return absl::OkStatus();
-    }
-    case ActionKind::kSetWeight:
-      HUT_RETURN_IF_ERROR(runtime_.SetWeight(service_.name, action.replica, action.weight));
-      Record(rollout, "replica.weight",
-             absl::StrCat(action.replica, " now has load-balancer weight ", action.weight),
-             {{"replica", action.replica}, {"weight", action.weight}});
-      return absl::OkStatus();
-    case ActionKind::kDrainAndStop:
-      HUT_RETURN_IF_ERROR(runtime_.DrainAndStop(service_.name, action.replica));
-      Record(rollout, "replica.draining", absl::StrCat("draining and stopping ", action.replica),
-             {{"replica", action.replica}});
-      return absl::OkStatus();
-    case ActionKind::kStop:
-      HUT_RETURN_IF_ERROR(runtime_.Stop(service_.name, action.replica));
-      Record(rollout, "replica.stopped",
-             absl::StrCat("stopped ", action.replica, " (it served no traffic)"),
-             {{"replica", action.replica}});
-      return absl::OkStatus();
-  }
-  return absl::OkStatus();
 }
 
 int64_t ServiceController::Record(const store::Rollout& rollout, std::string type,

@@ -30,8 +30,6 @@ struct DeployRequest {
   std::optional<spec::Strategy> strategy;  // default: the environment's
 };
 
-// Load-balancer weight of a replica that takes a full share of traffic.
-inline constexpr int kFullWeight = rollout::kNormalWeight;
 // Revisions kept per service (`hut rollout history`), as Kubernetes' default.
 inline constexpr int kHistoryLimit = 10;
 
@@ -86,18 +84,14 @@ class ServiceController {
   // moved by `waited`; the resumption is recorded.
   absl::Status Resume(store::Rollout& rollout, Duration waited);
   absl::Status TickCanary(store::Rollout rollout);
-  // Carries out a plan's actions in order. A non-transient failure to start
-  // a replica is returned in `cannot_start` (the release will not start on
-  // the next tick either); other failures as the first error.
-  absl::Status Carry(const store::Rollout& rollout, const std::vector<rollout::Action>& actions,
-                     std::string* cannot_start);
-  // What the strategies see of the observed replicas.
-  std::vector<rollout::ReplicaView> Views(const std::vector<runtime::ReplicaStatus>& observed);
+  // Has the runtime carry `plan` out and records what it changed.
+  absl::Status Carry(const store::Rollout& rollout, const runtime::ServicePlan& plan);
+  // What revision `number` runs (from the store once, then remembered).
+  absl::StatusOr<const runtime::RevisionTemplate*> Template(int number);
   rollout::CanaryConfig CanaryConfig() const;
   // The environment's rollback policy with this service's health threshold.
   spec::RollbackPolicy Rollback() const;
   int Desired() const;
-  absl::Status Apply(const store::Rollout& rollout, const rollout::Action& action);
   // Saves a new state of `rollout`, with the analysis `samples` it came
   // from; nothing when state, phase and reason are unchanged and there are
   // no samples. Sets finished_at when `finished` (and clears it when not: a
@@ -123,7 +117,7 @@ class ServiceController {
   const Dependencies* dependencies_;  // may be null
   std::string waiting_;  // the reason announced in the last "rollout.waiting"
   TimePoint waiting_since_;
-  std::string cannot_start_;  // canary: a start failure to roll back for on the next tick
+  std::map<int, runtime::RevisionTemplate> templates_;  // by revision number
 };
 
 }  // namespace hut::controller

@@ -68,28 +68,17 @@ TEST(ServiceWorkerTest, RunsRequestsAndReconcilesOnItsOwnThread) {
   EXPECT_EQ(*current, 1);
 }
 
-// A runtime whose Replicas() throws, as a bug below the controller might.
+// A runtime whose Observe() throws, as a bug below the controller might.
 class ThrowingRuntime final : public runtime::Runtime {
  public:
   explicit ThrowingRuntime(runtime::Runtime& inner) : inner_(inner) {}
-  absl::StatusOr<std::string> StartReplica(const runtime::ReplicaTemplate& t) override {
-    return inner_.StartReplica(t);
+  runtime::ApplyResult Apply(const std::string& s, const runtime::ServicePlan& plan,
+                             const std::map<int, runtime::RevisionTemplate>& t) override {
+    return inner_.Apply(s, plan, t);
   }
-  absl::Status AddToLoadBalancer(const std::string& s, const std::string& r, int w) override {
-    return inner_.AddToLoadBalancer(s, r, w);
-  }
-  absl::Status SetWeight(const std::string& s, const std::string& r, int w) override {
-    return inner_.SetWeight(s, r, w);
-  }
-  absl::Status DrainAndStop(const std::string& s, const std::string& r) override {
-    return inner_.DrainAndStop(s, r);
-  }
-  absl::Status Stop(const std::string& s, const std::string& r) override {
-    return inner_.Stop(s, r);
-  }
-  absl::StatusOr<std::vector<runtime::ReplicaStatus>> Replicas(const std::string& s) override {
-    if (throwing) throw std::runtime_error("boom in Replicas");
-    return inner_.Replicas(s);
+  absl::StatusOr<runtime::Observation> Observe(const std::string& s) override {
+    if (throwing) throw std::runtime_error("boom in Observe");
+    return inner_.Observe(s);
   }
   std::atomic<bool> throwing{false};
 
@@ -137,7 +126,7 @@ TEST(ServiceWorkerTest, SurvivesCorruptStateAndExceptions) {
 
   // 1. An exception from the runtime.
   runtime.throwing = true;
-  EXPECT_TRUE(logged("reconcile threw: boom in Replicas"));
+  EXPECT_TRUE(logged("reconcile threw: boom in Observe"));
   EXPECT_TRUE(answers());
   runtime.throwing = false;
 

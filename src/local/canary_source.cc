@@ -29,7 +29,7 @@ analysis::SeriesSample ToSeries(const ReplicaTraffic& traffic) {
   return s;
 }
 
-ReplicaTrafficSource::ReplicaTrafficSource(runtime::Runtime& runtime,
+ReplicaTrafficSource::ReplicaTrafficSource(LocalRuntime& runtime,
                                            const TrafficObserver& observer, std::string service,
                                            int canary_revision, int baseline_revision)
     : runtime_(runtime),
@@ -39,10 +39,8 @@ ReplicaTrafficSource::ReplicaTrafficSource(runtime::Runtime& runtime,
       baseline_revision_(baseline_revision) {}
 
 absl::StatusOr<analysis::Observation> ReplicaTrafficSource::Scrape(TimePoint now) {
-  absl::StatusOr<std::vector<runtime::ReplicaStatus>> all = runtime_.Replicas(service_);
-  if (!all.ok()) return all.status();
-  std::vector<runtime::ReplicaStatus> replicas;
-  for (runtime::ReplicaStatus& r : *all) {
+  std::vector<LocalReplica> replicas;
+  for (LocalReplica& r : runtime_.Processes(service_)) {
     // A draining replica has left its group; its counters would only add
     // the requests it finishes.
     if (r.draining) continue;

@@ -9,20 +9,20 @@
 
 #include "src/analysis/metrics_source.h"
 #include "src/local/replica_traffic.h"
-#include "src/runtime/runtime.h"
+#include "src/local/local_runtime.h"
 
 namespace hut::local {
 
 // `runtime` and `observer` must outlive it. Called from one thread.
 class ReplicaTrafficSource final : public analysis::MetricsSource {
  public:
-  ReplicaTrafficSource(runtime::Runtime& runtime, const TrafficObserver& observer,
+  ReplicaTrafficSource(LocalRuntime& runtime, const TrafficObserver& observer,
                        std::string service, int canary_revision, int baseline_revision);
 
   absl::StatusOr<analysis::Observation> Scrape(TimePoint now) override;
 
  private:
-  runtime::Runtime& runtime_;
+  LocalRuntime& runtime_;
   const TrafficObserver& observer_;
   const std::string service_;
   const int canary_revision_;

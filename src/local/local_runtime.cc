@@ -6,10 +6,12 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "src/common/ports.h"
 #include "src/common/status.h"
+#include "src/common/units.h"
 #include "src/http/trace_context.h"
 #include "src/local/server_util.h"
 #include "src/spec/spec.h"
@@ -142,7 +144,7 @@ absl::StatusOr<std::string> LocalRuntime::InstallSecretFile(const std::string& s
   return copy;
 }
 
-absl::StatusOr<std::string> LocalRuntime::StartReplica(const runtime::ReplicaTemplate& t) {
+absl::StatusOr<std::string> LocalRuntime::StartReplica(const runtime::RevisionTemplate& t) {
   HUT_ASSIGN_OR_RETURN(uint16_t port, FreeLoopbackPort());
   auto replica = std::make_unique<Replica>();
   replica->spec = t;
@@ -307,14 +309,132 @@ void LocalRuntime::Retire(std::string service, std::string name) {
   if (auto s = replicas_.find(service); s != replicas_.end()) s->second.erase(name);
 }
 
-absl::StatusOr<std::vector<runtime::ReplicaStatus>> LocalRuntime::Replicas(
-    const std::string& service) {
+std::vector<LocalReplica> LocalRuntime::Processes(const std::string& service) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<runtime::ReplicaStatus> out;
+  std::vector<LocalReplica> out;
   if (auto s = replicas_.find(service); s != replicas_.end()) {
     for (const auto& [name, r] : s->second) out.push_back(r->status);
   }
   return out;
+}
+
+runtime::Replica LocalRuntime::Classify(const Replica& replica, TimePoint now) const {
+  return ClassifyReplica(replica.status, replica.spec.health.failure_threshold.value_or(3),
+                         replica.spec.health.start_period, replica.out_of_rotation, now);
+}
+
+absl::StatusOr<runtime::Observation> LocalRuntime::Observe(const std::string& service) {
+  const TimePoint now = clock_.Now();
+  std::lock_guard<std::mutex> lock(mu_);
+  runtime::Observation o;
+  std::map<int, double> weight;
+  double total = 0;
+  if (auto s = replicas_.find(service); s != replicas_.end()) {
+    for (const auto& [name, r] : s->second) {
+      o.replicas.push_back(Classify(*r, now));
+      if (o.replicas.back().serving) {
+        weight[r->status.revision] += r->status.weight;
+        total += r->status.weight;
+      }
+    }
+  }
+  for (const auto& [revision, w] : weight) {
+    if (total > 0 && w > 0) o.traffic[revision] = w / total;
+  }
+  if (auto c = cannot_start_.find(service); c != cannot_start_.end()) o.cannot_start = c->second;
+  return o;
+}
+
+runtime::ApplyResult LocalRuntime::Apply(const std::string& service,
+                                         const runtime::ServicePlan& plan,
+                                         const std::map<int, runtime::RevisionTemplate>& templates) {
+  std::vector<ReplicaSlot> slots;
+  {
+    const TimePoint now = clock_.Now();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto s = replicas_.find(service); s != replicas_.end()) {
+      for (const auto& [name, r] : s->second) {
+        slots.push_back({name, r->status.revision, Classify(*r, now).state,
+                         r->status.in_load_balancer, r->status.weight, r->status.started_at});
+      }
+    }
+    // A revision the plan does not start any more is not reported as one
+    // that cannot start (a retry tries again).
+    if (auto c = cannot_start_.find(service); c != cannot_start_.end()) {
+      std::erase_if(c->second, [&](const auto& entry) {
+        const runtime::RevisionTarget* t = plan.Find(entry.first);
+        return t == nullptr || t->replicas == 0;
+      });
+    }
+  }
+  runtime::ApplyResult result;
+  std::set<int> cannot_start;  // revisions whose start failed in this Apply
+  for (const Step& step : PlanSteps(plan, slots)) {
+    if (step.kind == StepKind::kStart && cannot_start.contains(step.revision)) continue;
+    absl::Status s = Take(service, step, templates, result);
+    if (s.ok()) continue;
+    const bool transient = absl::IsUnavailable(s) || absl::IsResourceExhausted(s);
+    if (step.kind == StepKind::kStart && !transient) {
+      // A bad release: it will not start on the next try either.
+      cannot_start.insert(step.revision);
+      std::lock_guard<std::mutex> lock(mu_);
+      cannot_start_[service][step.revision] = std::string(s.message());
+      continue;
+    }
+    if (result.status.ok()) result.status = s;
+  }
+  return result;
+}
+
+absl::Status LocalRuntime::Take(const std::string& service, const Step& step,
+                                const std::map<int, runtime::RevisionTemplate>& templates,
+                                runtime::ApplyResult& result) {
+  auto note = [&](std::string type, std::string message, nlohmann::json data) {
+    result.changes.push_back({std::move(type), std::move(message), std::move(data)});
+  };
+  switch (step.kind) {
+    case StepKind::kStart: {
+      auto t = templates.find(step.revision);
+      if (t == templates.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("no template for revision ", step.revision, " of ", service));
+      }
+      HUT_ASSIGN_OR_RETURN(std::string name, StartReplica(t->second));
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (auto c = cannot_start_.find(service); c != cannot_start_.end()) {
+          c->second.erase(step.revision);
+        }
+      }
+      note("replica.started",
+           absl::StrCat("started ", name, " (revision ", step.revision, ", ", t->second.version,
+                        ")"),
+           {{"replica", name}, {"revision", step.revision}});
+      return absl::OkStatus();
+    }
+    case StepKind::kJoin:
+      HUT_RETURN_IF_ERROR(AddToLoadBalancer(service, step.replica, step.weight));
+      note("replica.serving", absl::StrCat(step.replica, " is ready: now serving"),
+           {{"replica", step.replica}, {"weight", step.weight}});
+      return absl::OkStatus();
+    case StepKind::kSetWeight:
+      HUT_RETURN_IF_ERROR(SetWeight(service, step.replica, step.weight));
+      note("replica.weight",
+           absl::StrCat(step.replica, " now has load-balancer weight ", step.weight),
+           {{"replica", step.replica}, {"weight", step.weight}});
+      return absl::OkStatus();
+    case StepKind::kDrainAndStop:
+      HUT_RETURN_IF_ERROR(DrainAndStop(service, step.replica));
+      note("replica.draining", absl::StrCat("draining and stopping ", step.replica),
+           {{"replica", step.replica}});
+      return absl::OkStatus();
+    case StepKind::kStop:
+      HUT_RETURN_IF_ERROR(Stop(service, step.replica));
+      note("replica.stopped", absl::StrCat("stopped ", step.replica, " (it served no traffic)"),
+           {{"replica", step.replica}});
+      return absl::OkStatus();
+  }
+  return absl::OkStatus();
 }
 
 void LocalRuntime::MonitorLoop() {

@@ -19,6 +19,8 @@
 #include "src/common/spawn_thread.h"
 #include "src/health/health.h"
 #include "src/local/haproxy.h"
+#include "src/local/local_replica.h"
+#include "src/local/replica_plan.h"
 #include "src/local/replica_process.h"
 #include "src/runtime/runtime.h"
 
@@ -80,19 +82,31 @@ class LocalRuntime final : public runtime::Runtime {
                Logger logger);
   ~LocalRuntime() override;
 
-  absl::StatusOr<std::string> StartReplica(const runtime::ReplicaTemplate& replica) override;
+  // The Runtime seam: PlanSteps (replica_plan.h) carried out.
+  runtime::ApplyResult Apply(const std::string& service, const runtime::ServicePlan& plan,
+                             const std::map<int, runtime::RevisionTemplate>& templates) override;
+  absl::StatusOr<runtime::Observation> Observe(const std::string& service) override;
+
+  // The steps Apply takes, one replica at a time (tests and tools).
+  // Starts one replica and returns its name; it becomes ready later.
+  absl::StatusOr<std::string> StartReplica(const runtime::RevisionTemplate& revision);
+  // Puts a replica behind the load balancer with `weight` (0..kMaxWeight).
   absl::Status AddToLoadBalancer(const std::string& service, const std::string& replica,
-                                 int weight) override;
-  absl::Status SetWeight(const std::string& service, const std::string& replica,
-                         int weight) override;
-  absl::Status DrainAndStop(const std::string& service, const std::string& replica) override;
-  absl::Status Stop(const std::string& service, const std::string& replica) override;
-  absl::StatusOr<std::vector<runtime::ReplicaStatus>> Replicas(const std::string& service) override;
+                                 int weight);
+  absl::Status SetWeight(const std::string& service, const std::string& replica, int weight);
+  // No new requests; requests in flight finish (up to the grace period);
+  // then SIGTERM, then SIGKILL after the grace period. Safe to repeat.
+  absl::Status DrainAndStop(const std::string& service, const std::string& replica);
+  // For a replica that serves no traffic: SIGTERM, SIGKILL after the grace
+  // period. Safe to repeat; an unknown replica is not an error.
+  absl::Status Stop(const std::string& service, const std::string& replica);
+  // Every replica process of the service that has not finished stopping.
+  std::vector<LocalReplica> Processes(const std::string& service);
 
  private:
   struct Replica {
-    runtime::ReplicaTemplate spec;
-    runtime::ReplicaStatus status;
+    runtime::RevisionTemplate spec;
+    LocalReplica status;
     ReplicaOptions process_options;
     std::unique_ptr<ReplicaProcess> process;  // null while waiting to restart
     health::FailureCounter readiness{3};
@@ -107,6 +121,13 @@ class LocalRuntime final : public runtime::Runtime {
     TimePoint leave_deadline;
   };
 
+  // How the seam sees a replica: its state from the counters, by the
+  // revision's health policy.
+  runtime::Replica Classify(const Replica& replica, TimePoint now) const;
+  // One step of a plan; what it changed, for the event log.
+  absl::Status Take(const std::string& service, const Step& step,
+                    const std::map<int, runtime::RevisionTemplate>& templates,
+                    runtime::ApplyResult& result);
   void MonitorLoop();
   void MonitorOnce();
   // Drains (if asked), removes from the load balancer and stops the process;
@@ -138,6 +159,8 @@ class LocalRuntime final : public runtime::Runtime {
   std::map<std::string, std::map<std::string, std::unique_ptr<Replica>>> replicas_;  // mu_
   std::vector<std::future<void>> retiring_;  // mu_
   std::map<std::string, uid_t> service_uids_;  // mu_
+  // Service -> revision -> why its replicas cannot be started.
+  std::map<std::string, std::map<int, std::string>> cannot_start_;  // mu_
   bool stopping_ = false;                     // mu_
   std::condition_variable cv_;
   std::thread monitor_;

@@ -37,8 +37,8 @@ class LocalRuntimeTest : public ::testing::Test {
                                               Logger(sink_, clock_, "runtime"));
   }
 
-  runtime::ReplicaTemplate Frontend(const std::string& version) {
-    runtime::ReplicaTemplate t;
+  runtime::RevisionTemplate Frontend(const std::string& version) {
+    runtime::RevisionTemplate t;
     t.service = "frontend";
     t.revision = 1;
     t.version = version;
@@ -51,11 +51,10 @@ class LocalRuntimeTest : public ::testing::Test {
   }
 
   // The replica's status once `pred` holds, within 10 s.
-  std::optional<runtime::ReplicaStatus> WaitFor(
-      const std::string& name, const std::function<bool(const runtime::ReplicaStatus&)>& pred) {
+  std::optional<LocalReplica> WaitFor(const std::string& name,
+                                      const std::function<bool(const LocalReplica&)>& pred) {
     for (int i = 0; i < 200; ++i) {
-      auto replicas = runtime_->Replicas("frontend");
-      for (const auto& r : *replicas) {
+      for (const auto& r : runtime_->Processes("frontend")) {
         if (r.name == name && pred(r)) return r;
       }
       std::this_thread::sleep_for(milliseconds(50));
@@ -102,7 +101,7 @@ TEST_F(LocalRuntimeTest, StartsProbesServesRestartsAndRetiresAReplica) {
   ASSERT_TRUE(runtime_->DrainAndStop("frontend", *name).ok());
   bool gone = false;
   for (int i = 0; i < 200 && !gone; ++i) {
-    gone = runtime_->Replicas("frontend")->empty();
+    gone = runtime_->Processes("frontend").empty();
     std::this_thread::sleep_for(milliseconds(50));
   }
   EXPECT_TRUE(gone);
@@ -112,8 +111,66 @@ TEST_F(LocalRuntimeTest, StartsProbesServesRestartsAndRetiresAReplica) {
   EXPECT_NE(kill(restarted->pid, 0), 0);  // the process is gone
 }
 
+// Through the seam: a plan's replicas start, join when ready and take the
+// split; a release that cannot start is reported for its revision.
+TEST_F(LocalRuntimeTest, CarriesAPlanOutAndReportsWhatItSees) {
+  std::map<int, runtime::RevisionTemplate> templates = {{1, Frontend("1.0.0")},
+                                                        {2, Frontend("2.0.0")}};
+  templates[2].revision = 2;
+  auto observe_until = [&](const runtime::ServicePlan& plan,
+                           const std::function<bool(const runtime::Observation&)>& done) {
+    runtime::Observation seen;
+    for (int i = 0; i < 200; ++i) {
+      runtime::ApplyResult applied = runtime_->Apply("frontend", plan, templates);
+      EXPECT_TRUE(applied.status.ok()) << applied.status;
+      seen = *runtime_->Observe("frontend");
+      if (done(seen)) return seen;
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    ADD_FAILURE() << "the plan " << runtime::DebugString(plan) << " never took effect";
+    return seen;
+  };
+  auto serving = [](const runtime::Observation& o, int revision) {
+    int n = 0;
+    for (const runtime::Replica& r : o.replicas) n += r.revision == revision && r.serving;
+    return n;
+  };
+  runtime::Observation seen = observe_until({{{1, 2, 0}}, false}, [&](const auto& o) {
+    return serving(o, 1) == 2;
+  });
+  EXPECT_DOUBLE_EQ(seen.traffic[1], 1.0);
+  for (const runtime::Replica& r : seen.replicas) {
+    EXPECT_EQ(r.state, runtime::ReplicaState::kReady);
+    EXPECT_GT(r.details.value("pid", 0), 0);
+  }
+  // A canary of one replica at 10 % next to the two.
+  const runtime::ServicePlan canary{{{1, 2, 0.9}, {2, 1, 0.1}}, true};
+  seen = observe_until(canary, [&](const auto& o) { return serving(o, 2) == 1; });
+  EXPECT_NEAR(seen.traffic[2], 0.10, 0.005);
+  EXPECT_TRUE(runtime_->Apply("frontend", canary, templates).changes.empty())
+      << "applying the same plan again changes nothing";
+  // Back: the canary leaves.
+  seen = observe_until({{{1, 2, 1.0}}, true}, [&](const auto& o) {
+    for (const runtime::Replica& r : o.replicas) {
+      if (r.revision == 2) return false;
+    }
+    return true;
+  });
+  EXPECT_DOUBLE_EQ(seen.traffic[1], 1.0);
+
+  templates[2].release.command = {"/nonexistent/foohut-api"};
+  runtime::ApplyResult bad = runtime_->Apply("frontend", canary, templates);
+  EXPECT_TRUE(bad.status.ok()) << "a bad release is reported, not an error of Apply";
+  seen = *runtime_->Observe("frontend");
+  ASSERT_EQ(seen.cannot_start.count(2), 1u);
+  EXPECT_NE(seen.cannot_start[2].find("/nonexistent/foohut-api"), std::string::npos);
+  // Once the plan no longer asks for it, it is not reported.
+  (void)runtime_->Apply("frontend", {{{1, 2, 1.0}}, true}, templates);
+  EXPECT_EQ(runtime_->Observe("frontend")->cannot_start.count(2), 0u);
+}
+
 TEST_F(LocalRuntimeTest, ABadCommandIsAClearError) {
-  runtime::ReplicaTemplate t = Frontend("1.0.0");
+  runtime::RevisionTemplate t = Frontend("1.0.0");
   t.release.command = {"/nonexistent/foohut-api"};
   auto name = runtime_->StartReplica(t);
   ASSERT_FALSE(name.ok());
@@ -141,9 +198,8 @@ TEST_F(LocalRuntimeTest, TrafficObserverSeesTheLoadBalancersCountersAndTheReplic
 
   TrafficObserver observer(
       *haproxy_, {.latency_filter = {.exclude = {{"route", {"/healthz", "/readyz", "/metrics"}}}}});
-  auto replicas = runtime_->Replicas("frontend");
-  ASSERT_TRUE(replicas.ok());
-  auto traffic = observer.Observe("frontend", *replicas);
+  const std::vector<LocalReplica> replicas = runtime_->Processes("frontend");
+  auto traffic = observer.Observe("frontend", replicas);
   ASSERT_TRUE(traffic.ok()) << traffic.status();
   ASSERT_EQ(traffic->size(), 1u);
   const ReplicaTraffic& t = (*traffic)[0];
@@ -159,7 +215,7 @@ TEST_F(LocalRuntimeTest, TrafficObserverSeesTheLoadBalancersCountersAndTheReplic
 
   // An unreadable /metrics is reported per replica, not as a failure.
   TrafficObserver wrong(*haproxy_, {.metrics_path = "/nope"});
-  auto partial = wrong.Observe("frontend", *replicas);
+  auto partial = wrong.Observe("frontend", replicas);
   ASSERT_TRUE(partial.ok());
   EXPECT_FALSE((*partial)[0].latency.has_value());
   EXPECT_NE((*partial)[0].latency_error.find("HTTP 404"), std::string::npos)

@@ -17,7 +17,7 @@ TrafficObserver::TrafficObserver(Haproxy& lb, TrafficOptions options)
     : lb_(lb), options_(std::move(options)) {}
 
 absl::StatusOr<std::vector<ReplicaTraffic>> TrafficObserver::Observe(
-    const std::string& service, const std::vector<runtime::ReplicaStatus>& replicas) const {
+    const std::string& service, const std::vector<LocalReplica>& replicas) const {
   absl::StatusOr<std::vector<LbServerStats>> stats = lb_.Stats();
   if (!stats.ok()) return stats.status();
   std::map<std::string, const LbServerStats*> by_name;
@@ -25,7 +25,7 @@ absl::StatusOr<std::vector<ReplicaTraffic>> TrafficObserver::Observe(
     if (s.service == service) by_name[s.server] = &s;
   }
   std::vector<ReplicaTraffic> out;
-  for (const runtime::ReplicaStatus& r : replicas) {
+  for (const LocalReplica& r : replicas) {
     ReplicaTraffic t;
     t.replica = r.name;
     t.revision = r.revision;

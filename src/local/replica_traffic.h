@@ -18,7 +18,7 @@
 #include "absl/status/statusor.h"
 #include "src/local/haproxy.h"
 #include "src/metrics/prometheus_text.h"
-#include "src/runtime/runtime.h"
+#include "src/local/local_replica.h"
 
 namespace hut::local {
 
@@ -51,7 +51,7 @@ class TrafficObserver {
   // get counters; every replica's /metrics is read). An error only when the
   // load balancer cannot be asked; an unreadable /metrics is per replica.
   absl::StatusOr<std::vector<ReplicaTraffic>> Observe(
-      const std::string& service, const std::vector<runtime::ReplicaStatus>& replicas) const;
+      const std::string& service, const std::vector<LocalReplica>& replicas) const;
 
  private:
   Haproxy& lb_;

@@ -1,16 +1,14 @@
-#ifndef HUT_PLATFORM_LOCAL_PLATFORM_H_
-#define HUT_PLATFORM_LOCAL_PLATFORM_H_
+#ifndef HUT_PLATFORM_PLATFORM_H_
+#define HUT_PLATFORM_PLATFORM_H_
 
-// One environment of the spec brought up on this machine: what `hut up` (and
-// `hut server` for a local environment) runs. It starts, in order, the
-// environment's backing services (real PostgreSQL and Redis, data kept in the
-// state folder), HAProxy with one frontend per service, the local runtime,
-// one reconcile worker per service and the control API; and stops all of it,
-// in reverse, leaving no process behind.
+// The one place that wires hut together for an environment (`hut up`,
+// `hut server`): the store, the environment's runtime world - picked by a
+// switch on the runtime (local: LocalEnvironment) - and the ControlPlane over
+// both; and stops all of it, in reverse, leaving no process behind.
 //
 // State folder layout (default .hut/ beside the spec):
 //   admin-token          the API's bearer token, mode 0600
-//   hut.db               revisions, rollouts, events (SQLite)
+//   hut.db               revisions, rollouts, events (SQLite, unless --store)
 //   hut.lock             held while a server uses the folder
 //   logs/hut.log         hut's own JSON log lines
 //   logs/replicas.log    every replica's output as JSON lines
@@ -21,25 +19,17 @@
 
 #include <atomic>
 #include <chrono>
-#include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "src/common/clock.h"
-#include "src/common/log.h"
-#include "src/local/local_runtime.h"
+#include "src/local/local_environment.h"
 #include "src/local/replica_process.h"
 #include "src/server/discovery.h"
 #include "src/spec/spec.h"
 #include "src/store/store.h"
-
-namespace hut::controller {
-class ServiceWorker;
-}  // namespace hut::controller
 
 namespace hut::platform {
 
@@ -47,7 +37,13 @@ struct PlatformOptions {
   std::string environment;  // a name from the spec
   std::string state_dir;    // created when missing
   std::string spec_dir;     // relative paths in releases resolve here; "" : current folder
+  // Where replicas run; none: the environment's runtime (`hut up` runs any
+  // environment locally and says so).
+  std::optional<spec::Runtime> runtime;
   server::HostPort listen{"127.0.0.1", 7480};
+  // hut's store (store/open.h: postgresql://… or a SQLite file); "" : SQLite
+  // in the state folder (hut.db).
+  std::string store;
   local::SandboxMode sandbox = local::SandboxMode::kAuto;
   std::chrono::milliseconds tick_interval{250};  // reconcile period per service
   std::chrono::milliseconds scrape_interval{1000};  // canary analysis: metrics read period
@@ -59,20 +55,16 @@ struct PlatformOptions {
   LogSink* log_echo = nullptr;
 };
 
-// A service's address behind the load balancer.
-struct Endpoint {
-  std::string service;
-  std::string url;  // http://127.0.0.1:8080
-};
+using local::Endpoint;
 
-class LocalPlatform {
+class Platform {
  public:
   // Starts everything or, on any error, stops what it started and says what
   // failed. FailedPrecondition when another server holds the state folder.
-  static absl::StatusOr<std::unique_ptr<LocalPlatform>> Start(spec::Spec spec,
-                                                              PlatformOptions options);
+  static absl::StatusOr<std::unique_ptr<Platform>> Start(spec::Spec spec,
+                                                         PlatformOptions options);
   // Stops everything (Stop()).
-  ~LocalPlatform();
+  ~Platform();
 
   // Stops the API, the workers, every replica (drained), HAProxy and the
   // backing services. Idempotent; not from an API handler.
@@ -83,21 +75,14 @@ class LocalPlatform {
 
   const std::string& address() const { return address_; }  // host:port of the API
   const std::string& token_file() const { return token_file_; }
-  const std::vector<Endpoint>& endpoints() const { return endpoints_; }
+  const std::vector<Endpoint>& endpoints() const;
   const spec::Environment& environment() const { return *environment_; }
   store::Store& store();
   const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
   struct Parts;
-  LocalPlatform();
-  // The steps of Start, in order; each adds what it starts to parts_.
-  absl::StatusOr<std::map<std::string, local::BackingAccess>> StartBackingServices(
-      const std::string& state, const PlatformOptions& options);
-  absl::Status StartLoadBalancer(const std::string& state);
-  void StartSupervisor();  // and the dependencies the controllers consult
-  std::map<std::string, controller::ServiceWorker*> StartWorkers(const PlatformOptions& options);
-  absl::Status StartApi(const PlatformOptions& options, int open_files, const std::string& state);
+  Platform();
 
   std::unique_ptr<Parts> parts_;
   spec::Spec spec_;
@@ -105,7 +90,6 @@ class LocalPlatform {
   std::string address_;
   std::string token_file_;
   std::string pointer_file_;
-  std::vector<Endpoint> endpoints_;
   std::vector<std::string> warnings_;
   std::atomic<bool> shutdown_requested_{false};
   bool stopped_ = false;
@@ -113,4 +97,4 @@ class LocalPlatform {
 
 }  // namespace hut::platform
 
-#endif  // HUT_PLATFORM_LOCAL_PLATFORM_H_
+#endif  // HUT_PLATFORM_PLATFORM_H_

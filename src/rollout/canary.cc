@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "src/common/status.h"
 #include "src/common/units.h"
+#include "src/rollout/canary_stages.h"
 
 namespace hut::rollout {
 
@@ -94,34 +95,6 @@ int CanaryReplicas(double weight, int desired) {
   return std::clamp(n, 1, desired);
 }
 
-WeightSplit SplitWeights(int canary_replicas, int stable_replicas, double share) {
-  const double c = std::max(canary_replicas, 1);
-  const double s = std::max(stable_replicas, 1);
-  share = std::clamp(share, 0.0, 1.0);
-  auto achieved = [&](int wc, int ws) { return c * wc / (c * wc + s * ws); };
-  // share = c*Wc / (c*Wc + s*Ws)  <=>  Wc/Ws = share*s / ((1-share)*c) = ratio.
-  // The achieved share grows with Wc, so for each Ws the best Wc is one of the
-  // two integers around ratio*Ws.
-  const double ratio =
-      share >= 1.0 ? std::numeric_limits<double>::infinity() : share * s / ((1.0 - share) * c);
-  WeightSplit best{kMaxWeight, 1, achieved(kMaxWeight, 1)};
-  double best_error = std::numeric_limits<double>::infinity();
-  for (int ws = kMaxWeight; ws >= 1; --ws) {
-    const double ideal = std::min(ratio * ws, static_cast<double>(kMaxWeight));
-    const int low = static_cast<int>(std::floor(ideal));
-    for (int wc : {low, low + 1}) {
-      wc = std::clamp(wc, 1, kMaxWeight);
-      const double a = achieved(wc, ws);
-      const double error = std::abs(a - share);
-      if (error < best_error - 1e-12) {
-        best_error = error;
-        best = {wc, ws, a};
-      }
-    }
-  }
-  return best;
-}
-
 namespace {
 
 constexpr CanaryPhase kPhases[] = {
@@ -140,15 +113,21 @@ bool GoingBack(CanaryPhase p) {
   return p == CanaryPhase::kRollingBack || p == CanaryPhase::kRolledBack;
 }
 
-bool Serving(const ReplicaView& r) { return r.in_load_balancer && r.state == ReplicaState::kReady; }
+// While the rollback triggers watch the new revision.
+bool Watching(const CanaryStatus& st) {
+  return InCanary(st.phase) || (st.phase == CanaryPhase::kSucceeded && !st.previous_released);
+}
 
 std::string PhaseText(const CanaryStatus& st) { return std::string(CanaryPhaseName(st.phase)); }
 
-// Rolling back, or failed when there is nothing to go back to.
-void StartRollback(CanaryStatus& st, std::string reason, TimePoint now) {
+int Steps(const canary_stages::Context& ctx) { return static_cast<int>(ctx.steps.size()); }
+
+// Rolling back, or failed when there is nothing to go back to. The progress
+// count is the one TrackProgress keeps for rolling-back: `previous_ready`.
+void StartRollback(CanaryStatus& st, std::string reason, TimePoint now, int previous_ready) {
   st.reason = std::move(reason);
   st.last_progress = now;
-  st.serving_at_progress = 0;
+  st.serving_at_progress = previous_ready;
   st.warm_held = false;
   if (st.previous_revision > 0) {
     st.phase = CanaryPhase::kRollingBack;
@@ -164,12 +143,12 @@ void Pause(CanaryStatus& st, std::string reason) {
 }
 
 // The next step; promoting after the last one, or at once with `full`.
-void Advance(CanaryStatus& st, int steps, bool full, int new_ready, TimePoint now) {
+void Advance(CanaryStatus& st, int steps, bool full, int target_ready, TimePoint now) {
   st.reason.clear();
   st.extended = false;
   st.hold_started_at = TimePoint{};
   st.last_progress = now;
-  st.serving_at_progress = new_ready;
+  st.serving_at_progress = target_ready;
   if (!full && st.step + 1 < steps) {
     ++st.step;
     st.phase = CanaryPhase::kStarting;
@@ -179,13 +158,13 @@ void Advance(CanaryStatus& st, int steps, bool full, int new_ready, TimePoint no
   }
 }
 
-// A rollback trigger fired: a failed replica of the new revision, or the
-// analysis said roll back.
-void Trigger(CanaryStatus& st, const CanaryConfig& config, const std::string& reason,
-             TimePoint now) {
+// A rollback trigger fired.
+void Trigger(CanaryStatus& st, const canary_stages::Context& ctx, const std::string& reason,
+             int previous_ready) {
   if (st.phase == CanaryPhase::kSucceeded) {
-    if (config.automatic_rollback) {
-      StartRollback(st, absl::StrCat("inside the rollback window: ", reason), now);
+    if (ctx.config.automatic_rollback) {
+      StartRollback(st, absl::StrCat("inside the rollback window: ", reason), ctx.now,
+                    previous_ready);
     } else if (!st.warm_held) {
       st.warm_held = true;
       st.reason = absl::StrCat(reason,
@@ -194,30 +173,30 @@ void Trigger(CanaryStatus& st, const CanaryConfig& config, const std::string& re
     }
     return;
   }
-  if (config.automatic_rollback) {
-    StartRollback(st, reason, now);
+  if (ctx.config.automatic_rollback) {
+    StartRollback(st, reason, ctx.now, previous_ready);
   } else if (st.phase != CanaryPhase::kPaused) {
     Pause(st, absl::StrCat(reason, "; automatic rollback is off: waiting for promote or abort"));
   }
 }
 
-void Inconclusive(CanaryStatus& st, const CanaryConfig& config, const std::string& reason,
-                  TimePoint now) {
-  switch (config.policy.inconclusive) {
+void Inconclusive(CanaryStatus& st, const canary_stages::Context& ctx, const std::string& reason,
+                  int previous_ready) {
+  switch (ctx.config.policy.inconclusive) {
     case spec::InconclusiveAction::kExtend:
       if (!st.extended) {
         st.extended = true;
-        st.hold_started_at = now;  // one more analysis period
+        st.hold_started_at = ctx.now;  // one more analysis period
         return;
       }
       StartRollback(st, absl::StrCat("analysis inconclusive after an extended hold: ", reason),
-                    now);
+                    ctx.now, previous_ready);
       return;
     case spec::InconclusiveAction::kPause:
       Pause(st, absl::StrCat("analysis inconclusive: ", reason, "; waiting for promote or abort"));
       return;
     case spec::InconclusiveAction::kFail:
-      StartRollback(st, absl::StrCat("analysis inconclusive: ", reason), now);
+      StartRollback(st, absl::StrCat("analysis inconclusive: ", reason), ctx.now, previous_ready);
       return;
   }
 }
@@ -274,414 +253,363 @@ absl::Status CheckCommand(const CanaryStatus& st, Command command) {
   return refuse("unknown command");
 }
 
-namespace {
+namespace canary_stages {
 
-// One pass of DecideCanary. `use_analysis` false: ignore the verdict.
-CanaryPlan DecideOnce(const CanaryConfig& config, int desired, const CanaryStatus& status,
-                      const CanaryObservation& observed, bool use_analysis, TimePoint now) {
-  CanaryPlan plan{status, {}, absl::OkStatus()};
-  CanaryStatus& st = plan.status;
-  desired = std::max(desired, 1);
-  const std::vector<spec::CanaryStep> steps = config.policy.EffectiveSteps();
-  const int nsteps = static_cast<int>(steps.size());
-  // A policy with fewer steps than when the rollout began: stay on its last one.
-  st.step = std::clamp(st.step, 0,
-                       st.phase == CanaryPhase::kStarting || st.phase == CanaryPhase::kAnalysing
-                           ? nsteps - 1
-                           : nsteps);
-  const int target = st.target_revision;
-  const int previous = st.previous_revision;
-  auto is_new = [&](const ReplicaView& r) { return r.revision == target; };
-  auto is_old = [&](const ReplicaView& r) { return previous > 0 && r.revision == previous; };
+Context MakeContext(const CanaryConfig& config, int desired, TimePoint now) {
+  return {config, std::max(desired, 1), config.policy.EffectiveSteps(), now};
+}
 
-  std::vector<const ReplicaView*> active;  // not draining, oldest first
-  for (const ReplicaView& r : observed.replicas) {
-    if (r.state != ReplicaState::kDraining) active.push_back(&r);
+Fleet SortReplicas(const CanaryStatus& status, const std::vector<runtime::Replica>& replicas) {
+  std::vector<runtime::Replica> active;
+  for (const runtime::Replica& r : replicas) {
+    if (r.state != runtime::ReplicaState::kDraining) active.push_back(r);
   }
-  std::stable_sort(active.begin(), active.end(), [](const ReplicaView* a, const ReplicaView* b) {
+  std::stable_sort(active.begin(), active.end(),
+                   [](const auto& a, const auto& b) { return a.started_at < b.started_at; });
+  Fleet fleet;
+  for (runtime::Replica& r : active) {
+    if (r.revision == status.target_revision) {
+      fleet.target.push_back(std::move(r));
+    } else if (status.previous_revision > 0 && r.revision == status.previous_revision) {
+      fleet.previous.push_back(std::move(r));
+    } else {
+      fleet.others[r.revision].push_back(std::move(r));
+    }
+  }
+  return fleet;
+}
+
+bool Serving(const runtime::Replica& r) {
+  return r.serving && r.state == runtime::ReplicaState::kReady;
+}
+
+int CountReady(const std::vector<runtime::Replica>& replicas) {
+  return static_cast<int>(std::count_if(replicas.begin(), replicas.end(), [](const auto& r) {
+    return r.state == runtime::ReplicaState::kReady;
+  }));
+}
+
+int CountServing(const std::vector<runtime::Replica>& replicas) {
+  return static_cast<int>(std::count_if(replicas.begin(), replicas.end(), Serving));
+}
+
+int ServingAfter(const std::vector<runtime::Replica>& replicas, int count) {
+  std::vector<const runtime::Replica*> kept;  // healthy; serving first, then the oldest
+  for (const runtime::Replica& r : replicas) {
+    if (!runtime::Unhealthy(r.state) && r.state != runtime::ReplicaState::kDraining) {
+      kept.push_back(&r);
+    }
+  }
+  std::stable_sort(kept.begin(), kept.end(), [](const auto* a, const auto* b) {
+    if (Serving(*a) != Serving(*b)) return Serving(*a);
     return a->started_at < b->started_at;
   });
-  auto count_ready = [&](auto pred) {
-    return static_cast<int>(std::count_if(active.begin(), active.end(), [&](const ReplicaView* r) {
-      return pred(*r) && r->state == ReplicaState::kReady;
-    }));
-  };
-  const int new_ready = count_ready(is_new);
+  kept.resize(std::min<size_t>(kept.size(), static_cast<size_t>(std::max(count, 0))));
+  return static_cast<int>(std::count_if(kept.begin(), kept.end(), [](const auto* r) {
+    return r->state == runtime::ReplicaState::kReady;
+  }));
+}
 
-  // 1. An operator's command, each at most once; one the phase does not
-  // allow is refused.
-  if (observed.command != Command::kNone && observed.command_id > st.last_command_id) {
-    st.last_command_id = observed.command_id;
-    plan.command_status = CheckCommand(st, observed.command);
-  }
-  const bool commanded = plan.command_status.ok() && st.last_command_id != status.last_command_id;
-  if (commanded) {
-    switch (observed.command) {
-      case Command::kNone:
-        break;
-      case Command::kPromote:
-        if (st.phase == CanaryPhase::kSucceeded) {
-          st.warm_held = false;
-          st.previous_released = true;
-          absl::StrAppend(&st.reason, "; promoted by the operator: previous revision released");
-        } else {
-          Advance(st, nsteps, false, new_ready, now);
-        }
-        break;
-      case Command::kPromoteFull:
-        Advance(st, nsteps, true, new_ready, now);
-        break;
-      case Command::kAbort:
-        StartRollback(st, "aborted by the operator", now);
-        break;
-      case Command::kRetry: {
-        CanaryStatus again = BeginCanary(target, previous, now);
-        again.attempt = st.attempt + 1;
-        again.last_command_id = st.last_command_id;
-        st = again;
-        break;
-      }
-      case Command::kUndo:
-        StartRollback(st, "undone by the operator inside the rollback window", now);
-        break;
-    }
-  }
+CanaryStatus ClampStep(const Context& ctx, CanaryStatus st) {
+  const bool in_step = st.phase == CanaryPhase::kStarting || st.phase == CanaryPhase::kAnalysing;
+  st.step = std::clamp(st.step, 0, in_step ? Steps(ctx) - 1 : Steps(ctx));
+  return st;
+}
 
-  if (st.phase == CanaryPhase::kFailed) return plan;  // a human decides from here
-
-  // A first deployment has nothing to compare a canary with: promote (as Argo
-  // Rollouts does without a stable ReplicaSet).
-  if (previous == 0 &&
-      (st.phase == CanaryPhase::kStarting || st.phase == CanaryPhase::kAnalysing)) {
-    Advance(st, nsteps, true, new_ready, now);
-  }
-
-  // 2. Rollback triggers: a failed replica of the new revision, the analysis.
-  auto watching = [&] {
-    return InCanary(st.phase) || (st.phase == CanaryPhase::kSucceeded && !st.previous_released);
-  };
-  if (watching()) {
-    for (const ReplicaView* r : active) {
-      if (is_new(*r) && r->state == ReplicaState::kFailed) {
-        Trigger(st, config,
-                absl::StrCat("replica ", r->name, " of revision ", r->revision,
-                             " failed: ", Or(r->failure, "unhealthy")),
-                now);
-        break;
-      }
-    }
-  }
-  // The verdict was computed for the saved status; after a command changed
-  // it, the verdict is stale.
-  const Analysis no_verdict;
-  const Analysis& analysis = use_analysis && !commanded ? observed.analysis : no_verdict;
-  if (watching() && analysis.verdict == Verdict::kRollback) {
-    Trigger(st, config, Or(analysis.reason, "the analysis failed"), now);
-  }
-
-  // 3. Progress: one more ready replica of the revision the phase waits for.
-  if (st.phase == CanaryPhase::kStarting || st.phase == CanaryPhase::kPromoting ||
-      st.phase == CanaryPhase::kRollingBack) {
-    const int ready = st.phase == CanaryPhase::kRollingBack ? count_ready(is_old) : new_ready;
-    if (ready > st.serving_at_progress) {
-      st.serving_at_progress = ready;
-      st.last_progress = now;
-    }
-  }
-
-  // 4. The analysis verdict and the clocks.
-  const std::string deadline = FormatDuration(config.progress_deadline);
-  switch (st.phase) {
-    case CanaryPhase::kStarting:
-    case CanaryPhase::kPromoting:
-      if (analysis.verdict == Verdict::kPause) {
-        Pause(st, Or(analysis.reason, "paused by the analysis"));
-      } else if (now - st.last_progress > config.progress_deadline) {
-        StartRollback(
-            st,
-            st.phase == CanaryPhase::kStarting
-                ? absl::StrCat("the canary replicas of step ", st.step + 1, " (",
-                               FormatPercent(steps[st.step].weight),
-                               ") did not all become ready within the progress deadline (",
-                               deadline, ")")
-                : absl::StrCat("revision ", target, " did not reach ", desired,
-                               " ready replicas within the progress deadline (", deadline, ")"),
-            now);
-      }
+CommandOutcome ApplyCommand(const Context& ctx, const CanaryStatus& status, Command command,
+                            int64_t command_id, const Fleet& fleet) {
+  CommandOutcome out{status, absl::OkStatus(), false};
+  if (command == Command::kNone || command_id <= status.last_command_id) return out;
+  CanaryStatus& st = out.status;
+  st.last_command_id = command_id;
+  out.command_status = CheckCommand(status, command);
+  if (!out.command_status.ok()) return out;
+  out.applied = true;
+  const int target_ready = CountReady(fleet.target);
+  const int previous_ready = CountReady(fleet.previous);
+  switch (command) {
+    case Command::kNone:
       break;
-    case CanaryPhase::kAnalysing: {
-      if (analysis.verdict == Verdict::kPause) {
-        Pause(st, Or(analysis.reason, "paused by the analysis"));
-        break;
-      }
-      const TimePoint hold_end = st.hold_started_at + steps[st.step].hold;
-      if (now < hold_end) break;  // an early or stale kPromote/kInconclusive waits
-      if (analysis.verdict == Verdict::kPromote) {
-        Advance(st, nsteps, false, new_ready, now);
-      } else if (analysis.verdict == Verdict::kInconclusive) {
-        Inconclusive(st, config, Or(analysis.reason, "no reason given"), now);
-      } else if (now - hold_end > config.progress_deadline) {
-        Inconclusive(st, config,
-                     absl::StrCat("no verdict within ", deadline, " after the hold ended"), now);
-      }
-      break;
-    }
-    case CanaryPhase::kSucceeded:
-      if (!st.previous_released && !st.warm_held &&
-          now >= st.promoted_at + config.policy.rollback_window) {
-        st.previous_released = true;
-      }
-      break;
-    case CanaryPhase::kRollingBack:
-      if (now - st.last_progress > config.progress_deadline) {
-        st.phase = CanaryPhase::kFailed;
-        absl::StrAppend(&st.reason, "; rollback stalled: revision ", previous, " did not reach ",
-                        desired, " ready replicas within the progress deadline (", deadline, ")");
-        return plan;
-      }
-      break;
-    default:
-      break;
-  }
-
-  // 5. Which replicas stay, leave and start.
-  const bool back = GoingBack(st.phase);
-  const bool full_new = st.phase == CanaryPhase::kPromoting ||
-                        st.phase == CanaryPhase::kSucceeded ||
-                        (st.phase == CanaryPhase::kPaused && st.step >= nsteps);
-  const int step_index = std::min(st.step, nsteps - 1);
-  const int new_target = back       ? 0
-                         : full_new ? desired
-                                    : CanaryReplicas(steps[step_index].weight, desired);
-  enum class OldMode { kFull, kWarm, kRelease };
-  const OldMode old_mode = st.phase != CanaryPhase::kSucceeded ? OldMode::kFull
-                           : st.previous_released              ? OldMode::kRelease
-                                                               : OldMode::kWarm;
-
-  std::vector<Action> leave_actions;
-  auto leave = [&](const ReplicaView& r) {
-    leave_actions.push_back(
-        {r.in_load_balancer ? ActionKind::kDrainAndStop : ActionKind::kStop, 0, r.name});
-  };
-  // Extra replicas leave, those not serving and the youngest first.
-  auto trim = [&](std::vector<const ReplicaView*>& kept, int keep) {
-    while (static_cast<int>(kept.size()) > std::max(keep, 0)) {
-      auto victim = kept.end() - 1;
-      for (auto it = kept.end(); it != kept.begin();) {
-        --it;
-        if (!Serving(**it)) {
-          victim = it;
-          break;
-        }
-      }
-      leave(**victim);
-      kept.erase(victim);
-    }
-  };
-  auto joins = [](const ReplicaView& r) {
-    return r.state == ReplicaState::kReady && !r.in_load_balancer;
-  };
-
-  // The previous revision: full size, or warm, or released.
-  std::vector<const ReplicaView*> old_kept;
-  for (const ReplicaView* r : active) {
-    if (!is_old(*r)) continue;
-    if (r->state == ReplicaState::kFailed || old_mode == OldMode::kRelease) {
-      leave(*r);
-    } else {
-      old_kept.push_back(r);
-    }
-  }
-  if (old_mode == OldMode::kFull) trim(old_kept, desired);
-  int old_serving = 0;  // after this plan
-  for (const ReplicaView* r : old_kept) {
-    if (Serving(*r) || (old_mode == OldMode::kFull && joins(*r))) ++old_serving;
-  }
-  const int old_starts =
-      old_mode == OldMode::kFull && previous > 0 ? desired - static_cast<int>(old_kept.size()) : 0;
-
-  // The new revision: the step's canary replicas, full size, or leaving. Going
-  // back, it leaves traffic only once the previous revision serves.
-  std::vector<const ReplicaView*> new_kept;
-  std::vector<const ReplicaView*> new_out;  // in the load balancer, leaving: weight 0 first
-  for (const ReplicaView* r : active) {
-    if (!is_new(*r)) continue;
-    if (!back) {
-      if (r->state == ReplicaState::kFailed) {
-        leave(*r);
-      } else {
-        new_kept.push_back(r);
-      }
-    } else if (!r->in_load_balancer) {
-      leave(*r);
-    } else if (old_serving > 0) {
-      new_out.push_back(r);
-      leave(*r);
-    } else if (r->state == ReplicaState::kFailed) {
-      leave(*r);  // the load balancer's checks took it out already
-    } else {
-      new_kept.push_back(r);  // keeps serving until the previous revision is back
-    }
-  }
-  if (!back) trim(new_kept, new_target);
-  // A canary joins only next to a serving stable revision, so its share never
-  // exceeds the step's.
-  const bool new_may_join =
-      !back && (previous == 0 || old_serving > 0 || st.phase == CanaryPhase::kSucceeded);
-  int new_serving = 0;  // after this plan
-  for (const ReplicaView* r : new_kept) {
-    if (Serving(*r) || (new_may_join && joins(*r))) ++new_serving;
-  }
-  const int new_starts = back ? 0 : std::max(0, new_target - static_cast<int>(new_kept.size()));
-
-  // Replicas of other revisions leave once the revision that stays serves at
-  // full size (at once when they serve nothing).
-  const int staying_serving =
-      st.phase == CanaryPhase::kSucceeded || previous == 0 ? new_serving : old_serving;
-  for (const ReplicaView* r : active) {
-    if (is_new(*r) || is_old(*r)) continue;
-    if (!r->in_load_balancer || r->state == ReplicaState::kFailed || staying_serving >= desired) {
-      leave(*r);
-    }
-  }
-
-  // 6. Phase changes that follow from the replicas after this plan.
-  switch (st.phase) {
-    case CanaryPhase::kStarting:
-      if (new_serving >= new_target && old_serving > 0) {
-        st.phase = CanaryPhase::kAnalysing;
-        st.hold_started_at = now;
-        st.extended = false;
-      }
-      break;
-    case CanaryPhase::kPromoting:
-      if (new_serving >= desired) {
-        st.phase = CanaryPhase::kSucceeded;
-        st.promoted_at = now;
+    case Command::kPromote:
+      if (st.phase == CanaryPhase::kSucceeded) {
         st.warm_held = false;
-        st.previous_released = previous == 0;
-        st.reason.clear();
+        st.previous_released = true;
+        absl::StrAppend(&st.reason, "; promoted by the operator: previous revision released");
+      } else {
+        Advance(st, Steps(ctx), false, target_ready, ctx.now);
       }
       break;
-    case CanaryPhase::kRollingBack:
-      if (new_kept.empty() && old_serving >= desired) st.phase = CanaryPhase::kRolledBack;
+    case Command::kPromoteFull:
+      Advance(st, Steps(ctx), true, target_ready, ctx.now);
       break;
-    default:
+    case Command::kAbort:
+      StartRollback(st, "aborted by the operator", ctx.now, previous_ready);
+      break;
+    case Command::kRetry: {
+      CanaryStatus again = BeginCanary(st.target_revision, st.previous_revision, ctx.now);
+      again.attempt = st.attempt + 1;
+      again.last_command_id = st.last_command_id;
+      st = again;
+      break;
+    }
+    case Command::kUndo:
+      StartRollback(st, "undone by the operator inside the rollback window", ctx.now,
+                    previous_ready);
       break;
   }
+  return out;
+}
 
-  // 7. Weights for the phase after this plan.
-  int new_weight = kNormalWeight;
-  int old_weight = kNormalWeight;
-  if (InCanary(st.phase)) {
-    if (new_serving > 0 && old_serving > 0) {
-      double share = steps[step_index].weight;
-      if (st.step < nsteps) {
-        // While the step's canary replicas start, the share grows with them
-        // (never below the last step's), so no canary replica takes more
-        // than its part of the step's traffic.
-        const int wanted = CanaryReplicas(share, desired);
-        if (new_serving < wanted) {
-          const double last_share = step_index > 0 ? steps[step_index - 1].weight : 0.0;
-          share = std::max(last_share, share * new_serving / wanted);
-        }
-      }
-      const WeightSplit split = SplitWeights(new_serving, old_serving, share);
-      new_weight = split.canary;
-      old_weight = split.stable;
-    }
-  } else if (st.phase == CanaryPhase::kSucceeded) {
-    old_weight = 0;  // warm: running, out of traffic
-  } else {
-    new_weight = 0;  // going back
+CanaryStatus SkipCanaryWithoutPrevious(const Context& ctx, CanaryStatus st, const Fleet& fleet) {
+  if (st.previous_revision == 0 &&
+      (st.phase == CanaryPhase::kStarting || st.phase == CanaryPhase::kAnalysing)) {
+    Advance(st, Steps(ctx), true, CountReady(fleet.target), ctx.now);
   }
+  return st;
+}
 
-  auto current = [&](const ReplicaView& r) {
-    auto it = observed.weights.find(r.name);
-    return it == observed.weights.end() ? -1 : it->second;  // -1: unknown
-  };
-  std::vector<Action> new_down, new_up, old_up, old_down;
-  for (const ReplicaView* r : old_kept) {
-    const int cur = current(*r);
-    if (r->in_load_balancer) {
-      if (cur == old_weight) continue;
-      // An unknown weight (-1) counts as 0 going up and as more going down.
-      (old_weight > std::max(cur, 0) ? old_up : old_down)
-          .push_back({ActionKind::kSetWeight, 0, r->name, old_weight});
-    } else if (joins(*r) && old_mode == OldMode::kFull && old_weight > 0) {
-      old_up.push_back({ActionKind::kAddToLoadBalancer, 0, r->name, old_weight});
+CanaryStatus EvaluateTriggers(const Context& ctx, CanaryStatus st, const Fleet& fleet,
+                              const std::map<int, std::string>& cannot_start,
+                              const Analysis& analysis) {
+  const int previous_ready = CountReady(fleet.previous);
+  for (const runtime::Replica& r : fleet.target) {
+    if (!Watching(st)) break;
+    if (runtime::Unhealthy(r.state)) {
+      Trigger(st, ctx,
+              absl::StrCat("replica ", r.name, " of revision ", r.revision,
+                           " failed: ", Or(r.reason, "unhealthy")),
+              previous_ready);
+      break;
     }
   }
-  if (!back) {
-    for (const ReplicaView* r : new_kept) {
-      const int cur = current(*r);
-      if (r->in_load_balancer) {
-        if (cur == new_weight) continue;
-        const Action a{ActionKind::kSetWeight, 0, r->name, new_weight};
-        if (new_weight <= std::max(cur, 0)) {
-          new_down.push_back(a);
-        } else {
-          new_up.push_back(a);
-        }
-      } else if (new_may_join && joins(*r)) {
-        new_up.push_back({ActionKind::kAddToLoadBalancer, 0, r->name, new_weight});
-      }
-    }
+  if (auto it = cannot_start.find(st.target_revision); Watching(st) && it != cannot_start.end()) {
+    Trigger(st, ctx, absl::StrCat("cannot start revision ", st.target_revision, ": ", it->second),
+            previous_ready);
   }
-  for (const ReplicaView* r : new_out) {
-    if (current(*r) == 0) continue;
-    new_down.push_back({ActionKind::kSetWeight, 0, r->name, 0});
+  if (Watching(st) && analysis.verdict == Verdict::kRollback) {
+    Trigger(st, ctx, Or(analysis.reason, "the analysis failed"), previous_ready);
   }
+  return st;
+}
 
-  // First the changes that lower the new revision's share, then those that
-  // raise it: every moment of the plan gives the canary at most the larger of
-  // its shares before and after. Within each group an increase comes before a
-  // decrease, so the serving replicas never all sit at weight 0 - except that
-  // a canary leaves traffic first of all while the stable revision carries
-  // some, so a rollback never waits.
-  bool old_carries = false;
-  for (const ReplicaView* r : active) {
-    if (is_old(*r) && Serving(*r) && current(*r) != 0) old_carries = true;
+CanaryStatus TrackProgress(const Context& ctx, CanaryStatus st, const Fleet& fleet) {
+  if (st.phase != CanaryPhase::kStarting && st.phase != CanaryPhase::kPromoting &&
+      st.phase != CanaryPhase::kRollingBack) {
+    return st;
   }
-  auto append = [&](const std::vector<Action>& v) {
-    plan.actions.insert(plan.actions.end(), v.begin(), v.end());
-  };
-  if (old_carries) {
-    append(new_down);
-    append(old_up);
-  } else {
-    append(old_up);  // the warm previous revision comes back before the new one leaves
-    append(new_down);
+  const bool back = st.phase == CanaryPhase::kRollingBack;
+  const int ready = CountReady(back ? fleet.previous : fleet.target);
+  if (ready > st.serving_at_progress) {
+    st.serving_at_progress = ready;
+    st.last_progress = ctx.now;
   }
-  append(new_up);
-  append(old_down);
-  append(leave_actions);
-  for (int i = 0; i < old_starts; ++i) {
-    plan.actions.push_back({ActionKind::kStartReplica, previous, ""});
+  return st;
+}
+
+namespace {
+
+// Starting and promoting: a kPause verdict, or the replicas waited for are
+// not all ready within the progress deadline.
+void WaitForReplicas(const Context& ctx, CanaryStatus& st, const Analysis& analysis,
+                     int previous_ready) {
+  if (analysis.verdict == Verdict::kPause) {
+    Pause(st, Or(analysis.reason, "paused by the analysis"));
+    return;
   }
-  for (int i = 0; i < new_starts; ++i) {
-    plan.actions.push_back({ActionKind::kStartReplica, target, ""});
+  if (ctx.now - st.last_progress <= ctx.config.progress_deadline) return;
+  const std::string deadline = FormatDuration(ctx.config.progress_deadline);
+  StartRollback(
+      st,
+      st.phase == CanaryPhase::kStarting
+          ? absl::StrCat("the canary replicas of step ", st.step + 1, " (",
+                         FormatPercent(ctx.steps[st.step].weight),
+                         ") did not all become ready within the progress deadline (", deadline,
+                         ")")
+          : absl::StrCat("revision ", st.target_revision, " did not reach ", ctx.desired,
+                         " ready replicas within the progress deadline (", deadline, ")"),
+      ctx.now, previous_ready);
+}
+
+// Analysing: the verdict once the step's hold is over.
+void JudgeHold(const Context& ctx, CanaryStatus& st, const Analysis& analysis, const Fleet& fleet) {
+  if (analysis.verdict == Verdict::kPause) {
+    Pause(st, Or(analysis.reason, "paused by the analysis"));
+    return;
   }
-  return plan;
+  const TimePoint hold_end = st.hold_started_at + ctx.steps[st.step].hold;
+  if (ctx.now < hold_end) return;  // an early or stale kPromote/kInconclusive waits
+  const int previous_ready = CountReady(fleet.previous);
+  if (analysis.verdict == Verdict::kPromote) {
+    Advance(st, Steps(ctx), false, CountReady(fleet.target), ctx.now);
+  } else if (analysis.verdict == Verdict::kInconclusive) {
+    Inconclusive(st, ctx, Or(analysis.reason, "no reason given"), previous_ready);
+  } else if (ctx.now - hold_end > ctx.config.progress_deadline) {
+    Inconclusive(st, ctx,
+                 absl::StrCat("no verdict within ", FormatDuration(ctx.config.progress_deadline),
+                              " after the hold ended"),
+                 previous_ready);
+  }
+}
+
+// Succeeded: the warm previous revision is let go when the window closes
+// (not while held warm for a human).
+void CloseRollbackWindow(const Context& ctx, CanaryStatus& st) {
+  if (!st.previous_released && !st.warm_held &&
+      ctx.now >= st.promoted_at + ctx.config.policy.rollback_window) {
+    st.previous_released = true;
+  }
+}
+
+void FailStalledRollback(const Context& ctx, CanaryStatus& st) {
+  if (ctx.now - st.last_progress <= ctx.config.progress_deadline) return;
+  st.phase = CanaryPhase::kFailed;
+  absl::StrAppend(&st.reason, "; rollback stalled: revision ", st.previous_revision,
+                  " did not reach ", ctx.desired,
+                  " ready replicas within the progress deadline (",
+                  FormatDuration(ctx.config.progress_deadline), ")");
 }
 
 }  // namespace
 
+CanaryStatus AdvanceClocks(const Context& ctx, CanaryStatus st, const Analysis& analysis,
+                           const Fleet& fleet) {
+  switch (st.phase) {
+    case CanaryPhase::kStarting:
+    case CanaryPhase::kPromoting:
+      WaitForReplicas(ctx, st, analysis, CountReady(fleet.previous));
+      break;
+    case CanaryPhase::kAnalysing:
+      JudgeHold(ctx, st, analysis, fleet);
+      break;
+    case CanaryPhase::kSucceeded:
+      CloseRollbackWindow(ctx, st);
+      break;
+    case CanaryPhase::kRollingBack:
+      FailStalledRollback(ctx, st);
+      break;
+    default:
+      break;
+  }
+  return st;
+}
+
+ReplicaCounts PlanReplicas(const Context& ctx, const CanaryStatus& st, const Fleet& fleet) {
+  ReplicaCounts c;
+  if (st.previous_revision > 0) {
+    if (st.phase != CanaryPhase::kSucceeded) {
+      c.previous = ctx.desired;
+    } else if (!st.previous_released) {  // warm: keep what runs, start none
+      c.previous = static_cast<int>(std::count_if(
+          fleet.previous.begin(), fleet.previous.end(),
+          [](const runtime::Replica& r) { return !runtime::Unhealthy(r.state); }));
+    }
+    c.previous_serving = ServingAfter(fleet.previous, c.previous);
+  }
+  const bool full = st.phase == CanaryPhase::kPromoting || st.phase == CanaryPhase::kSucceeded ||
+                    (st.phase == CanaryPhase::kPaused && st.step >= Steps(ctx));
+  if (GoingBack(st.phase)) {
+    // The new revision leaves traffic only once the previous one serves.
+    c.target = c.previous_serving > 0 ? 0 : CountServing(fleet.target);
+  } else if (full) {
+    c.target = ctx.desired;
+  } else {
+    c.target = CanaryReplicas(ctx.steps[std::min(st.step, Steps(ctx) - 1)].weight, ctx.desired);
+  }
+  c.target_serving = ServingAfter(fleet.target, c.target);
+  const bool target_stays = st.phase == CanaryPhase::kSucceeded || st.previous_revision == 0;
+  const int staying = target_stays ? c.target_serving : c.previous_serving;
+  for (const auto& [revision, replicas] : fleet.others) {
+    c.others[revision] = staying >= ctx.desired ? 0 : CountServing(replicas);
+  }
+  return c;
+}
+
+CanaryStatus SettlePhase(const Context& ctx, CanaryStatus st, const ReplicaCounts& counts) {
+  switch (st.phase) {
+    case CanaryPhase::kStarting:
+      if (counts.target_serving >= counts.target && counts.previous_serving > 0) {
+        st.phase = CanaryPhase::kAnalysing;
+        st.hold_started_at = ctx.now;
+        st.extended = false;
+      }
+      break;
+    case CanaryPhase::kPromoting:
+      if (counts.target_serving >= ctx.desired) {
+        st.phase = CanaryPhase::kSucceeded;
+        st.promoted_at = ctx.now;
+        st.warm_held = false;
+        st.previous_released = st.previous_revision == 0;
+        st.reason.clear();
+        CloseRollbackWindow(ctx, st);  // a window of 0 releases the previous revision now
+      }
+      break;
+    case CanaryPhase::kRollingBack:
+      // The target then keeps no replicas (PlanReplicas).
+      if (counts.previous_serving >= ctx.desired) st.phase = CanaryPhase::kRolledBack;
+      break;
+    default:
+      break;
+  }
+  return st;
+}
+
+double TargetShare(const Context& ctx, const CanaryStatus& st, const ReplicaCounts& counts) {
+  if (st.previous_revision == 0 || st.phase == CanaryPhase::kSucceeded) return 1.0;
+  if (GoingBack(st.phase)) return 0.0;
+  // A canary takes traffic only next to a serving stable replica.
+  if (counts.target_serving == 0 || counts.previous_serving == 0) return 0.0;
+  const int index = std::min(st.step, Steps(ctx) - 1);
+  double share = ctx.steps[index].weight;
+  if (st.step < Steps(ctx)) {
+    // While the step's canary replicas start, the share grows with them
+    // (never below the last step's), so no canary replica takes more than
+    // its part of the step's traffic.
+    const int wanted = CanaryReplicas(share, ctx.desired);
+    if (counts.target_serving < wanted) {
+      const double last_share = index > 0 ? ctx.steps[index - 1].weight : 0.0;
+      share = std::max(last_share, share * counts.target_serving / wanted);
+    }
+  }
+  return share;
+}
+
+runtime::ServicePlan PlanTraffic(const Context& ctx, const CanaryStatus& st,
+                                 const ReplicaCounts& counts) {
+  runtime::ServicePlan plan;
+  plan.split = true;
+  const double share = TargetShare(ctx, st, counts);
+  if (st.previous_revision > 0) {
+    plan.revisions.push_back({st.previous_revision, counts.previous, 1.0 - share});
+  }
+  plan.revisions.push_back({st.target_revision, counts.target, share});
+  for (const auto& [revision, replicas] : counts.others) {
+    plan.revisions.push_back({revision, replicas, 0.0});
+  }
+  return plan;
+}
+
+}  // namespace canary_stages
+
 CanaryPlan DecideCanary(const CanaryConfig& config, int desired, const CanaryStatus& status,
                         const CanaryObservation& observed, TimePoint now) {
-  // Phase changes that follow from one another on the same observation
-  // happen now: pass again until the status settles (a few passes at most;
-  // the bound only guards against a bug).
-  CanaryPlan plan = DecideOnce(config, desired, status, observed, true, now);
-  const absl::Status command_status = plan.command_status;
-  const bool commanded = plan.status.last_command_id != status.last_command_id;
-  for (int pass = 0; pass < 8; ++pass) {
-    CanaryPlan next = DecideOnce(config, desired, plan.status, observed, !commanded, now);
-    const bool settled = next.status == plan.status;
-    plan = std::move(next);
-    if (settled) break;
-  }
-  plan.command_status = command_status;
+  using namespace canary_stages;  // NOLINT(google-build-using-namespace): the stages, in order
+  const Context ctx = MakeContext(config, desired, now);
+  const Fleet fleet = SortReplicas(status, observed.replicas);
+  const CommandOutcome command =
+      ApplyCommand(ctx, ClampStep(ctx, status), observed.command, observed.command_id, fleet);
+  CanaryPlan plan{command.status, std::nullopt, command.command_status};
+  CanaryStatus& st = plan.status;
+  if (st.phase == CanaryPhase::kFailed) return plan;  // a human decides from here
+  // The verdict judged the saved status; after a command changed it, it is stale.
+  const Analysis analysis = command.applied ? Analysis{} : observed.analysis;
+  st = SkipCanaryWithoutPrevious(ctx, st, fleet);
+  st = EvaluateTriggers(ctx, st, fleet, observed.cannot_start, analysis);
+  st = TrackProgress(ctx, st, fleet);
+  st = AdvanceClocks(ctx, st, analysis, fleet);
+  if (st.phase == CanaryPhase::kFailed) return plan;
+  st = SettlePhase(ctx, st, PlanReplicas(ctx, st, fleet));
+  // The counts and shares of the phase the rollout is left in.
+  plan.target = PlanTraffic(ctx, st, PlanReplicas(ctx, st, fleet));
   return plan;
 }
 

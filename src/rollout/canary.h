@@ -2,27 +2,29 @@
 #define HUT_ROLLOUT_CANARY_H_
 
 // The canary strategy as a pure decision (STYLE.md rule 5), the sibling of
-// rolling.h: from the saved status of a canary rollout, what is observed of
-// its replicas and their load-balancer weights, the analysis verdict and an
-// operator's command, the next actions. The controller persists the plan's
-// status, carries the actions out in order, and calls again on the next tick.
-// No I/O and no clock: `now` is an input. Calling twice with the same inputs
-// gives the same plan, and calling again with the plan's own status before the
-// actions took effect asks for the same actions again; each is safe to repeat.
+// rolling.h: from the saved status of a canary rollout, what the runtime
+// reports of its replicas, the analysis verdict and an operator's command, the
+// next status and the runtime::ServicePlan the service should move to. The
+// controller persists the plan's status, hands the target to the Runtime, and
+// calls again on the next tick. No I/O and no clock: `now` is an input.
+// Calling twice with the same inputs gives the same plan, and calling again
+// with the plan's own status before the runtime carried the target out gives
+// the same status and target (a fixed point); applying a target is safe to
+// repeat.
 //
 // The shape (ADR-009's production strategy plus hut's improvements):
 //  - the stable (previous) revision stays at full size during the canary, so
-//    a rollback is a weight change and never waits for a replica to start;
+//    a rollback is a traffic change and never waits for a replica to start;
 //  - the canary gets max(1, ceil(weight * desired)) replicas and exactly the
-//    step's share of the traffic through per-server load-balancer weights,
-//    whatever the replica counts (SplitWeights); a canary replica joins the
-//    load balancer only when ready and only next to a serving stable one, and
-//    while a step's replicas start the share grows with those serving (never
-//    below the previous step's), so no canary replica takes more than its part;
+//    step's share of the traffic, whatever the replica counts (the runtime
+//    turns shares into load-balancer weights); a canary takes traffic only
+//    next to a serving stable replica, and while a step's replicas start the
+//    share grows with those serving (never below the previous step's), so no
+//    canary replica takes more than its part;
 //  - each step is analysed for its hold; the verdict comes from outside;
 //  - after the last step the new revision is scaled to full size, takes all
-//    traffic, and the previous revision is kept warm (running, weight 0) for
-//    the rollback window, so `undo` inside it is a weight flip.
+//    traffic, and the previous revision is kept warm (running, share 0) for
+//    the rollback window, so `undo` inside it is a traffic flip.
 //
 // Phases (status.phase) and what moves them:
 //
@@ -41,12 +43,14 @@
 //   paused       | starting/promoting | `promote` (`promote --full`); nothing else
 //                |                    | but a rollback moves it
 //   promoting    | succeeded          | the new revision serves at full size: all
-//                |                    | traffic to it, the previous kept at weight 0
+//                |                    | traffic to it, the previous kept at share 0
 //   succeeded    | (previous drained) | the rollback window closed, or `promote`
-//                | rolling-back       | `undo`, a failed replica or a kRollback
-//                |                    | verdict inside the window
-//   any of the   | rolling-back       | `abort`, a failed canary replica, a kRollback
-//   first four   |                    | verdict, inconclusive with policy fail, no
+//                | rolling-back       | `undo`, a failed replica, the new revision
+//                |                    | cannot start, or a kRollback verdict, inside
+//                |                    | the window
+//   any of the   | rolling-back       | `abort`, a failed canary replica, a target
+//   first four   |                    | revision that cannot start, a kRollback
+//                |                    | verdict, inconclusive with policy fail, no
 //                |                    | progress within the progress deadline
 //   rolling-back | rolled-back        | the new revision is out of traffic and leaving,
 //                |                    | the previous one serves at full size
@@ -54,12 +58,19 @@
 //   rolled-back  | starting           | `retry` (attempt + 1)
 //
 // A rollback with no previous revision (first deployment) is `failed`.
-// With rollback.automatic off, a failed replica or a kRollback verdict pauses
-// instead (inside the rollback window: holds the previous revision warm until
-// `undo` or `promote`).
+// A "failed replica" is one of the target revision the runtime classifies as
+// unhealthy (runtime::Unhealthy: failing or crash-looping); a replica
+// "serves" when runtime::Replica::serving and ready. Phase changes that follow
+// from the replicas count a ready replica the plan keeps as serving: the
+// runtime puts it behind the load balancer when it carries the plan out.
+// With rollback.automatic off, a failed replica, a target revision that cannot
+// start or a kRollback verdict pauses instead (inside the rollback window:
+// holds the previous revision warm until `undo` or `promote`). Failed: the
+// plan has no target (the replicas stay as they are).
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,15 +79,10 @@
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 #include "src/common/clock.h"
-#include "src/rollout/rolling.h"
+#include "src/runtime/runtime.h"
 #include "src/spec/spec.h"
 
 namespace hut::rollout {
-
-// HAProxy's per-server weight range; weights are relative within a backend.
-inline constexpr int kMaxWeight = 256;
-// The weight of a replica outside a canary split (equals controller::kFullWeight).
-inline constexpr int kNormalWeight = 100;
 
 enum class CanaryPhase {
   kStarting,     // canary replicas of the current step start and join
@@ -160,12 +166,13 @@ enum class Command {
 };
 std::string_view CommandName(Command command);
 
-// What the controller observes on one tick.
+// What the controller observes on one tick (runtime::Observation's replicas
+// and cannot_start, the analysis and the newest command).
 struct CanaryObservation {
-  std::vector<ReplicaView> replicas;
-  // The load-balancer weight (0..256) of each replica in the load balancer,
-  // by name; a replica in the load balancer missing here gets its weight set.
-  std::map<std::string, int> weights;
+  std::vector<runtime::Replica> replicas;
+  // Revisions whose replicas cannot be started at all, with why. The target
+  // revision here is a rollback trigger, as a failed canary replica.
+  std::map<int, std::string> cannot_start;
   Analysis analysis;  // ignored on the tick a command is applied (it judged the older status)
   Command command = Command::kNone;
   int64_t command_id = 0;  // >= 1 and increasing per rollout, e.g. the store's event id
@@ -181,15 +188,12 @@ struct CanaryConfig {
 
 struct CanaryPlan {
   CanaryStatus status;  // to persist before acting
-  // In order. Weight changes come first (kSetWeight, kAddToLoadBalancer with
-  // its weight): those lowering the new revision's share, then those raising
-  // it, so no moment gives the canary more than the larger of its shares
-  // before and after the plan, and the serving replicas never all sit at
-  // weight 0. While the stable revision carries traffic, a canary leaving it
-  // gets SetWeight 0 before any other action (a rollback never waits); when
-  // the previous revision is warm at 0 (undo), it comes back first. Then
-  // drains and stops; then starts.
-  std::vector<Action> actions;
+  // What to hand to Runtime::Apply: split, with the previous revision (when
+  // there is one), the target revision, and any other revision still running
+  // (kept, at share 0, while it serves and the revision that stays does not
+  // serve at full size yet; 0 replicas after). nullopt: leave the replicas as
+  // they are (the rollout failed: a human decides).
+  std::optional<runtime::ServicePlan> target;
   // The fate of observed.command when it was new: OK when applied (or there
   // was none), FailedPrecondition (CheckCommand's) when refused.
   absl::Status command_status;
@@ -204,28 +208,14 @@ absl::Status CheckCommand(const CanaryStatus& status, Command command);
 // Phase changes that follow from one another on the same observation happen
 // in the same call (e.g. a rollback whose stable revision is already at full
 // size is rolled-back at once), so calling again with the plan's own status
-// and the same observation asks for the same actions.
+// and the same observation gives the same status and target. The stages it
+// runs, in order, are in canary_stages.h.
 CanaryPlan DecideCanary(const CanaryConfig& config, int desired, const CanaryStatus& status,
                         const CanaryObservation& observed, TimePoint now);
 
 // Canary replicas for a step of `weight` (0, 1): max(1, ceil(weight * desired)),
 // at most `desired`.
 int CanaryReplicas(double weight, int desired);
-
-// Per-server weights that give `canary_replicas` replicas `share` of the
-// traffic next to `stable_replicas` replicas, both counts >= 1, share in
-// [0, 1]: canary and stable in 1..kMaxWeight minimising
-// |c*canary / (c*canary + s*stable) - share| (ties: the larger stable weight,
-// then the smaller canary weight). `achieved` is that share. Exact whenever
-// the ratio canary/stable = share*s / ((1-share)*c) is a fraction with both
-// terms <= 256; the representable shares are [c/(c+256s), 256c/(256c+s)].
-struct WeightSplit {
-  int canary = 0;
-  int stable = 0;
-  double achieved = 0;
-  bool operator==(const WeightSplit&) const = default;
-};
-WeightSplit SplitWeights(int canary_replicas, int stable_replicas, double share);
 
 // The status as JSON for the store, and back. FromJson returns DataLoss,
 // naming the field, for JSON that is not a CanaryStatus.

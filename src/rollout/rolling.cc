@@ -1,7 +1,7 @@
 #include "src/rollout/rolling.h"
 
 #include <algorithm>
-#include <set>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "src/common/units.h"
@@ -30,8 +30,11 @@ bool IsTerminal(Phase phase) {
 
 namespace {
 
-bool Serving(const ReplicaView& r) {
-  return r.in_load_balancer && r.state == ReplicaState::kReady;
+using runtime::ReplicaState;
+
+bool Serving(const runtime::Replica& r) { return r.serving && r.state == ReplicaState::kReady; }
+bool Present(const runtime::Replica& r) {
+  return r.state != ReplicaState::kDraining && !runtime::Unhealthy(r.state);
 }
 
 // Moves the rollout to rolling back (or failed, with nowhere to go).
@@ -40,6 +43,11 @@ void StartRollback(RollingStatus& status, std::string reason, TimePoint now) {
   status.last_progress = now;
   status.serving_at_progress = 0;
   status.phase = status.previous_revision > 0 ? Phase::kRollingBack : Phase::kFailed;
+}
+
+int Sought(const RollingStatus& st) {
+  return st.phase == Phase::kRollingBack || st.phase == Phase::kRolledBack ? st.previous_revision
+                                                                           : st.target_revision;
 }
 
 }  // namespace
@@ -55,175 +63,222 @@ RollingStatus TurnAround(const RollingStatus& status, std::string reason, TimePo
   return st;
 }
 
-RollingPlan DecideRolling(const spec::RollingPolicy& policy, int desired,
-                          const RollingStatus& status, const std::vector<ReplicaView>& replicas,
-                          TimePoint now) {
-  RollingPlan plan{status, {}};
-  RollingStatus& st = plan.status;
-
-  auto sought = [&st] {
-    return st.phase == Phase::kRollingBack || st.phase == Phase::kRolledBack
-               ? st.previous_revision
-               : st.target_revision;
-  };
-
-  // A failed replica of the revision being rolled out, or no progress within
-  // the deadline, turns the rollout around.
-  if (st.phase == Phase::kProgressing || st.phase == Phase::kRollingBack) {
-    const bool rolling_back = st.phase == Phase::kRollingBack;
-    for (const ReplicaView& r : replicas) {
-      if (r.revision == sought() && r.state == ReplicaState::kFailed && !rolling_back) {
+RollingStatus EvaluateTriggers(const spec::RollingPolicy& policy, const RollingStatus& status,
+                               const runtime::Observation& observed, TimePoint now) {
+  RollingStatus st = status;
+  if (st.phase != Phase::kProgressing && st.phase != Phase::kRollingBack) return st;
+  if (st.phase == Phase::kProgressing) {
+    for (const runtime::Replica& r : observed.replicas) {
+      if (r.revision == st.target_revision && runtime::Unhealthy(r.state)) {
         StartRollback(st,
                       absl::StrCat("replica ", r.name, " of revision ", r.revision, " failed: ",
-                                   r.failure.empty() ? "unhealthy" : r.failure),
+                                   r.reason.empty() ? "unhealthy" : r.reason),
                       now);
         break;
       }
     }
-    if (!IsTerminal(st.phase) && now - st.last_progress > policy.progress_deadline) {
-      std::string why = absl::StrCat("no new replica became ready within the progress deadline (",
-                                     FormatDuration(policy.progress_deadline), ")");
-      if (st.phase == Phase::kProgressing) {
-        StartRollback(st, why, now);
-      } else {
-        st.phase = Phase::kFailed;
-        st.reason = absl::StrCat(st.reason, "; rollback stalled: ", why);
-      }
+  }
+  if (IsTerminal(st.phase)) return st;
+  // A release that cannot be started will not start on the next tick either.
+  if (auto it = observed.cannot_start.find(Sought(st)); it != observed.cannot_start.end()) {
+    return TurnAround(st, absl::StrCat("cannot start revision ", it->first, ": ", it->second),
+                      now);
+  }
+  if (now - st.last_progress > policy.progress_deadline) {
+    std::string why = absl::StrCat("no new replica became ready within the progress deadline (",
+                                   FormatDuration(policy.progress_deadline), ")");
+    if (st.phase == Phase::kProgressing) {
+      StartRollback(st, why, now);
+    } else {
+      st.phase = Phase::kFailed;
+      st.reason = absl::StrCat(st.reason, "; rollback stalled: ", why);
     }
   }
-  if (st.phase == Phase::kFailed) return plan;  // a human decides from here
+  return st;
+}
 
-  const int want = sought();
-  const int min_serving = std::max(0, desired - policy.max_unavailable);
-  const int max_pods = desired + policy.max_surge;
+namespace {
 
-  std::vector<const ReplicaView*> active;  // not draining
-  for (const ReplicaView& r : replicas) {
-    if (r.state != ReplicaState::kDraining) active.push_back(&r);
+// What PlanReplicas works out, revision by revision.
+struct Tally {
+  int want = 0;    // the revision sought
+  int stable = 0;  // progressing: the previous revision, whose capacity comes first
+  std::map<int, int> keep;  // revision -> replicas kept (before starts)
+  int serving = 0;          // serving after this plan (ready replicas of `want` join)
+  int wanted_ready = 0;
+  int wanted_count = 0;
+};
+
+// Replicas that serve nothing leave: other revisions' replicas not serving
+// (but the stable revision's, kept to restore capacity), unhealthy ones.
+Tally Count(const RollingStatus& st, const runtime::Observation& observed) {
+  Tally t;
+  t.want = Sought(st);
+  t.stable = st.phase == Phase::kProgressing ? st.previous_revision : 0;
+  for (const runtime::Replica& r : observed.replicas) {
+    if (!Present(r)) continue;
+    if (r.revision == t.want) {
+      ++t.keep[r.revision];
+      ++t.wanted_count;
+      if (r.state == ReplicaState::kReady) {
+        ++t.wanted_ready;
+        ++t.serving;
+      }
+    } else if (Serving(r)) {
+      ++t.keep[r.revision];
+      ++t.serving;
+    }
   }
-  // Oldest first: they leave first.
-  std::stable_sort(active.begin(), active.end(), [](const ReplicaView* a, const ReplicaView* b) {
+  return t;
+}
+
+// Capacity first: with fewer than min_serving replicas serving (all of them
+// gone with a crashed control plane, say), stable replicas are started, and
+// join as they become ready, before the rollout goes on. Returns whether
+// capacity is still short.
+bool RestoreCapacity(Tally& t, const runtime::Observation& observed, int min_serving,
+                     std::map<int, int>& starts) {
+  if (t.stable == 0) return false;
+  int booting = 0;
+  for (const runtime::Replica& r : observed.replicas) {
+    if (r.revision != t.stable || !Present(r) || Serving(r)) continue;
+    if (r.state == ReplicaState::kReady && t.serving < min_serving) {
+      ++t.keep[t.stable];  // joins
+      ++t.serving;
+    } else if (r.state != ReplicaState::kReady && t.serving + booting < min_serving) {
+      ++t.keep[t.stable];
+      ++booting;
+    }
+  }
+  starts[t.stable] += std::max(0, min_serving - t.serving - booting);
+  return t.serving < min_serving;
+}
+
+}  // namespace
+
+RollingPlan PlanReplicas(const spec::RollingPolicy& policy, int desired,
+                         const RollingStatus& status, const runtime::Observation& observed,
+                         TimePoint now) {
+  RollingPlan plan{status, runtime::ServicePlan{}};
+  const int min_serving = std::max(0, desired - policy.max_unavailable);
+  Tally t = Count(status, observed);
+  std::map<int, int> starts;
+  const bool short_of_capacity = RestoreCapacity(t, observed, min_serving, starts);
+
+  // Progress is one more ready replica of the revision sought.
+  if (t.wanted_ready > plan.status.serving_at_progress) {
+    plan.status.serving_at_progress = t.wanted_ready;
+    plan.status.last_progress = now;
+  }
+
+  // Serving replicas of other revisions leave, oldest first, while enough
+  // others keep serving; then extra replicas of the revision sought.
+  std::vector<const runtime::Replica*> old;
+  for (const runtime::Replica& r : observed.replicas) {
+    if (r.revision != t.want && Present(r) && Serving(r)) old.push_back(&r);
+  }
+  std::stable_sort(old.begin(), old.end(), [](auto* a, auto* b) {
     return a->started_at < b->started_at;
   });
-
-  std::set<std::string> leaving;
-  auto leave = [&](const ReplicaView& r) {
-    plan.actions.push_back({r.in_load_balancer ? ActionKind::kDrainAndStop : ActionKind::kStop, 0,
-                            r.name});
-    leaving.insert(r.name);
-  };
-
-  // While progressing, the previous revision is the stable one: a replica of
-  // it that is not in the load balancer is one started to restore capacity
-  // (after hut itself restarted, say), kept until it is known to be needed.
-  const int stable = st.phase == Phase::kProgressing ? st.previous_revision : 0;
-  auto restoring = [&](const ReplicaView& r) {
-    return stable > 0 && r.revision == stable && !r.in_load_balancer &&
-           r.state != ReplicaState::kFailed;
-  };
-
-  // Replicas that serve nothing go at once: other revisions not in the load
-  // balancer, and failed replicas (the load balancer's checks took them out).
-  int serving = 0;
-  for (const ReplicaView* r : active) {
-    if (restoring(*r)) continue;
-    if (r->revision != want && !r->in_load_balancer) {
-      leave(*r);
-    } else if (r->state == ReplicaState::kFailed) {
-      leave(*r);
-    } else if (Serving(*r)) {
-      ++serving;
-    }
+  for (const runtime::Replica* r : old) {
+    if (t.serving - 1 < min_serving) break;
+    --t.keep[r->revision];
+    --t.serving;
   }
-
-  // Capacity first: with fewer than min_serving replicas serving (all of
-  // them gone with a crashed control plane, say), stable replicas are
-  // started, and join as they become ready, before the rollout goes on.
-  bool restoring_capacity = false;
-  if (stable > 0) {
-    int booting = 0;
-    for (const ReplicaView* r : active) {
-      if (!restoring(*r)) continue;
-      if (r->state == ReplicaState::kReady && serving < min_serving) {
-        plan.actions.push_back({ActionKind::kAddToLoadBalancer, 0, r->name});
-        ++serving;
-      } else if (r->state == ReplicaState::kReady || serving + booting >= min_serving) {
-        leave(*r);  // not needed (any more)
-      } else {
-        ++booting;
-      }
-    }
-    const int missing = min_serving - serving - booting;
-    for (int i = 0; i < missing; ++i) {
-      plan.actions.push_back({ActionKind::kStartReplica, stable, ""});
-    }
-    restoring_capacity = serving < min_serving;
-  }
-
-  // Ready replicas of the wanted revision join the load balancer.
-  for (const ReplicaView* r : active) {
-    if (leaving.count(r->name) == 0 && r->revision == want && r->state == ReplicaState::kReady &&
-        !r->in_load_balancer) {
-      plan.actions.push_back({ActionKind::kAddToLoadBalancer, 0, r->name});
-      ++serving;
-    }
-  }
-
-  // Progress is a new serving replica of the wanted revision.
-  int wanted_serving = 0;
-  int wanted_count = 0;
-  for (const ReplicaView* r : active) {
-    if (leaving.count(r->name) || r->revision != want) continue;
-    ++wanted_count;
-    if (r->state == ReplicaState::kReady) ++wanted_serving;
-  }
-  if (wanted_serving > st.serving_at_progress) {
-    st.serving_at_progress = wanted_serving;
-    st.last_progress = now;
-  }
-
-  // Old replicas leave while enough others keep serving; extra replicas of
-  // the wanted revision (more than desired) leave too.
-  int extra_wanted = std::max(0, wanted_count - desired);
-  for (const ReplicaView* r : active) {
-    if (leaving.count(r->name) || !Serving(*r)) continue;
-    bool old = r->revision != want;
-    if (!old && extra_wanted == 0) continue;
-    if (serving - 1 < min_serving) break;
-    leave(*r);
-    --serving;
-    if (!old) {
-      --extra_wanted;
-      --wanted_count;
-    }
+  int extra = std::max(0, t.wanted_count - desired);
+  while (extra > 0 && t.serving - 1 >= min_serving) {
+    --t.keep[t.want];
+    --t.wanted_count;
+    --t.serving;
+    --extra;
   }
 
   // New replicas start within the surge allowance.
   int pods = 0;
-  for (const ReplicaView* r : active) {
-    if (leaving.count(r->name) == 0) ++pods;
+  for (const auto& [revision, n] : t.keep) pods += n;
+  for (const auto& [revision, n] : starts) pods += n;
+  if (!short_of_capacity) {
+    starts[t.want] +=
+        std::max(0, std::min(desired - t.wanted_count, desired + policy.max_surge - pods));
   }
-  int to_start = std::min(desired - wanted_count, max_pods - pods);
-  if (restoring_capacity) to_start = 0;
-  for (int i = 0; i < to_start; ++i) plan.actions.push_back({ActionKind::kStartReplica, want, ""});
-
-  // Done when exactly the desired replicas of the wanted revision serve and
-  // nothing else is left but replicas already draining.
-  bool others_left = false;
-  for (const ReplicaView* r : active) {
-    if (leaving.count(r->name) == 0 && r->revision != want) others_left = true;
-  }
-  int wanted_in_lb = 0;
-  for (const ReplicaView* r : active) {
-    if (leaving.count(r->name) == 0 && r->revision == want && r->state == ReplicaState::kReady) {
-      ++wanted_in_lb;
-    }
-  }
-  if (!others_left && wanted_in_lb == desired && wanted_count == desired) {
-    if (st.phase == Phase::kProgressing) st.phase = Phase::kSucceeded;
-    if (st.phase == Phase::kRollingBack) st.phase = Phase::kRolledBack;
+  std::map<int, int> total = t.keep;
+  for (const auto& [revision, n] : starts) total[revision] += n;
+  total[t.want] += 0;  // always named
+  for (const auto& [revision, n] : total) {
+    if (n > 0 || revision == t.want) plan.target->revisions.push_back({revision, n, 0});
   }
   return plan;
+}
+
+RollingStatus Settle(const RollingStatus& status, const runtime::ServicePlan& plan,
+                     const runtime::Observation& observed, int desired) {
+  RollingStatus st = status;
+  const int want = Sought(st);
+  for (const runtime::RevisionTarget& r : plan.revisions) {
+    if (r.revision != want && r.replicas > 0) return st;  // others left
+  }
+  const runtime::RevisionTarget* wanted = plan.Find(want);
+  int ready = 0;
+  for (const runtime::Replica& r : observed.replicas) {
+    if (r.revision == want && Present(r) && r.state == ReplicaState::kReady) ++ready;
+  }
+  if (wanted == nullptr || wanted->replicas != desired || ready != desired) return st;
+  if (st.phase == Phase::kProgressing) st.phase = Phase::kSucceeded;
+  if (st.phase == Phase::kRollingBack) st.phase = Phase::kRolledBack;
+  return st;
+}
+
+RollingPlan DecideRolling(const spec::RollingPolicy& policy, int desired,
+                          const RollingStatus& status, const runtime::Observation& observed,
+                          TimePoint now) {
+  const RollingStatus triggered = EvaluateTriggers(policy, status, observed, now);
+  if (triggered.phase == Phase::kFailed) return {triggered, std::nullopt};  // a human decides
+  RollingPlan plan = PlanReplicas(policy, desired, triggered, observed, now);
+  plan.status = Settle(plan.status, *plan.target, observed, desired);
+  return plan;
+}
+
+// ---------------------------------------------------------------- JSON
+
+namespace {
+
+int64_t Millis(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+nlohmann::json RollingStatusToJson(const RollingStatus& s) {
+  return {{"target_revision", s.target_revision},
+          {"previous_revision", s.previous_revision},
+          {"phase", std::string(PhaseName(s.phase))},
+          {"last_progress_ms", Millis(s.last_progress)},
+          {"serving_at_progress", s.serving_at_progress},
+          {"reason", s.reason}};
+}
+
+absl::StatusOr<RollingStatus> RollingStatusFromJson(const nlohmann::json& j) {
+  RollingStatus s;
+  try {
+    s.target_revision = j.at("target_revision").get<int>();
+    s.previous_revision = j.at("previous_revision").get<int>();
+    std::string phase = j.at("phase").get<std::string>();
+    bool known = false;
+    for (Phase p : {Phase::kProgressing, Phase::kRollingBack, Phase::kSucceeded,
+                    Phase::kRolledBack, Phase::kFailed}) {
+      if (PhaseName(p) == phase) {
+        s.phase = p;
+        known = true;
+      }
+    }
+    if (!known) return absl::DataLossError(absl::StrCat("unknown rollout phase \"", phase, "\""));
+    s.last_progress = TimePoint(std::chrono::milliseconds(j.at("last_progress_ms").get<int64_t>()));
+    s.serving_at_progress = j.at("serving_at_progress").get<int>();
+    s.reason = j.at("reason").get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    return absl::DataLossError(absl::StrCat("saved rollout state is unreadable: ", e.what()));
+  }
+  return s;
 }
 
 }  // namespace hut::rollout

@@ -2,35 +2,25 @@
 #define HUT_ROLLOUT_ROLLING_H_
 
 // The rolling strategy as a pure decision (STYLE.md rule 5): from the saved
-// status of a rollout and what is observed of its replicas, the next actions.
-// The controller carries them out and calls again on the next tick; calling
-// twice with the same inputs gives the same plan, so every action is safe to
-// repeat.
+// status of a rollout and what the runtime observes of its replicas, how many
+// replicas of each revision there should be now. The controller has the
+// runtime carry it out and calls again on the next tick; calling twice with
+// the same inputs gives the same plan, and the plan's own status is a fixed
+// point, so every plan is safe to repeat. One pass of named stages:
+// EvaluateTriggers, then PlanReplicas (which also tracks progress), then
+// Settle.
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
 #include "src/common/clock.h"
+#include "src/runtime/runtime.h"
 #include "src/spec/spec.h"
 
 namespace hut::rollout {
-
-// What the controller observes of one replica (runtime + health prober).
-enum class ReplicaState {
-  kStarting,  // running, not ready yet
-  kReady,     // its readiness check passes
-  kFailed,    // too many consecutive failed checks, or crash-looping
-  kDraining,  // being taken out of service; stopping
-};
-
-struct ReplicaView {
-  std::string name;
-  int revision = 0;
-  ReplicaState state = ReplicaState::kStarting;
-  bool in_load_balancer = false;
-  TimePoint started_at;
-  std::string failure;  // why it is kFailed, e.g. "3 consecutive failed health checks"
-};
 
 enum class Phase {
   kProgressing,  // moving replicas to the target revision
@@ -53,28 +43,11 @@ struct RollingStatus {
   bool operator==(const RollingStatus&) const = default;
 };
 
-enum class ActionKind {
-  kStartReplica,        // start one replica of `revision`
-  kAddToLoadBalancer,   // `replica` is ready: send it traffic
-  kDrainAndStop,        // `replica` serves traffic: drain it, then stop it
-  kStop,                // `replica` serves no traffic: stop it now
-  kSetWeight,           // `replica` is in the load balancer: set its weight to `weight`
-};
-
-struct Action {
-  ActionKind kind;
-  int revision = 0;     // kStartReplica
-  std::string replica;  // the others
-  // kSetWeight: the load-balancer weight, 0..256. kAddToLoadBalancer: the
-  // weight to join with, 0..256 (canary plans); rolling plans leave it 0,
-  // meaning the controller's full weight.
-  int weight = 0;
-  bool operator==(const Action&) const = default;
-};
-
 struct RollingPlan {
   RollingStatus status;  // to persist before acting
-  std::vector<Action> actions;
+  // The replicas per revision, traffic by serving replicas (no split);
+  // nullopt: leave them as they are (failed: a human decides).
+  std::optional<runtime::ServicePlan> target;
 };
 
 // Turns a progressing rollout around (rolling back, or failed when there is
@@ -85,13 +58,34 @@ RollingStatus TurnAround(const RollingStatus& status, std::string reason, TimePo
 // One tick of the rolling strategy for `desired` replicas.
 // maxSurge: at most desired + max_surge replicas that are not draining.
 // maxUnavailable: at least desired - max_unavailable replicas keep serving
-// (ready and in the load balancer) while replicas are replaced.
-// A replica of the target revision that fails, or no new serving replica
-// within the progress deadline, rolls back to the previous revision under
-// the same rules (or fails when there is none).
+// while replicas are replaced. A replica of the target revision that fails,
+// a target revision that cannot be started, or no new serving replica within
+// the progress deadline, rolls back to the previous revision under the same
+// rules (or fails when there is none). After the rollout ended, the same
+// rules keep the service at `desired` replicas of the revision it ended on.
 RollingPlan DecideRolling(const spec::RollingPolicy& policy, int desired,
-                          const RollingStatus& status, const std::vector<ReplicaView>& replicas,
+                          const RollingStatus& status, const runtime::Observation& observed,
                           TimePoint now);
+
+// The stages of DecideRolling, for their tests.
+// Turns the rollout around (or fails it) for a failed replica, a revision that
+// cannot start, or the progress deadline.
+RollingStatus EvaluateTriggers(const spec::RollingPolicy& policy, const RollingStatus& status,
+                               const runtime::Observation& observed, TimePoint now);
+// Replicas per revision for the status' phase (never failed); moves
+// last_progress when one more replica of the revision sought is ready.
+RollingPlan PlanReplicas(const spec::RollingPolicy& policy, int desired,
+                         const RollingStatus& status, const runtime::Observation& observed,
+                         TimePoint now);
+// Succeeded (rolled back) once exactly `desired` ready replicas of the
+// revision sought are all the plan keeps, nothing else but draining ones.
+RollingStatus Settle(const RollingStatus& status, const runtime::ServicePlan& plan,
+                     const runtime::Observation& observed, int desired);
+
+// The status as JSON for the store, and back; DataLoss naming the field for
+// JSON that is not a RollingStatus.
+nlohmann::json RollingStatusToJson(const RollingStatus& status);
+absl::StatusOr<RollingStatus> RollingStatusFromJson(const nlohmann::json& json);
 
 }  // namespace hut::rollout
 

@@ -2,25 +2,32 @@
 #define HUT_RUNTIME_RUNTIME_H_
 
 // Where replicas run and how traffic reaches them: the seam between the
-// rollout logic and the platform (DESIGN.md). Implementations: local
-// (processes + HAProxy) and, later, Kubernetes. One Runtime serves one
-// environment. Every method is safe for concurrent use and returns quickly:
-// slow work (draining, stopping) happens in the background and shows in
-// Replicas().
+// rollout logic and the platform (DESIGN.md). The strategies say, per
+// revision, how many replicas and what share of the traffic; a Runtime makes
+// it so and reports each revision's replicas in states it has classified
+// itself. Implementations: local (processes + HAProxy, src/local) and
+// Kubernetes (a ReplicaSet per revision, Gateway API weights). One Runtime
+// serves one environment. Every method is safe for concurrent use and returns
+// quickly: slow work (booting, draining) happens in the background and shows
+// in Observe().
 
-#include <cstdint>
+#include <iosfwd>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
 #include "src/common/clock.h"
 #include "src/spec/spec.h"
 
 namespace hut::runtime {
 
-// One replica of one revision of a service.
-struct ReplicaTemplate {
+// What every replica of one revision of a service runs.
+struct RevisionTemplate {
   std::string service;
   int revision = 0;
   std::string version;
@@ -28,48 +35,110 @@ struct ReplicaTemplate {
   spec::Release release;
   // `hut deploy --set` variables; they override release.env.
   std::map<std::string, std::string> env;
+  // failure_threshold is the rollback policy's health_check_failures.
   spec::HealthCheck health;
   Duration termination_grace{30'000};
 };
 
-struct ReplicaStatus {
+// How the runtime classifies a replica. Failing and crash-looping replicas
+// are unhealthy: a strategy rolls back for them.
+enum class ReplicaState {
+  kStarting,      // running, not ready yet (inside its start period)
+  kReady,         // its readiness check passes
+  kFailing,       // failed health_check_failures checks in a row (after it was
+                  // ready, or still not ready after the start period)
+  kCrashLooping,  // exited health_check_failures times without becoming ready
+  kDraining,      // leaving: no new requests, stopping
+};
+std::string_view ReplicaStateName(ReplicaState state);  // "starting", "ready", ...
+bool Unhealthy(ReplicaState state);
+
+// One replica as the runtime sees it.
+struct Replica {
   std::string name;  // unique within the service
   int revision = 0;
   std::string version;
-  std::string address;  // where the load balancer reaches it
-  uint16_t port = 0;
-  int pid = 0;          // the process, where the runtime has one (local); else 0
-  TimePoint started_at;          // first start: replicas leave oldest first
-  TimePoint process_started_at;  // the current process: equals started_at until a restart
-  int restarts = 0;              // crashes so far (each restarted with backoff)
-  bool ready = false;            // the last readiness check passed
-  bool ever_ready = false;       // a readiness check has passed since the process started
-  int consecutive_failures = 0;  // failed readiness checks (and crashes) in a row
-  std::string last_failure;      // the most recent reason, e.g. "HTTP 503"
-  bool in_load_balancer = false;
-  int weight = 0;                // load-balancer weight, 0..256
-  bool draining = false;         // leaving: no new requests, stopping
+  ReplicaState state = ReplicaState::kStarting;
+  // Takes requests: ready and behind the load balancer (a Service's
+  // endpoints), possibly at a traffic share of 0.
+  bool serving = false;
+  TimePoint started_at;  // first start: the youngest leave first
+  int restarts = 0;      // crashes so far
+  std::string reason;    // why it fails, or its most recent failure ("HTTP 503")
+  // Runtime-specific facts for the operator (local: pid, port, weight, …).
+  nlohmann::json details = nlohmann::json::object();
+  bool operator==(const Replica&) const = default;
+};
+
+// What a strategy wants of one revision.
+struct RevisionTarget {
+  int revision = 0;
+  int replicas = 0;
+  // With TrafficPlan::split: this revision's share of the service's
+  // traffic, 0..1 (the shares of a plan add up to 1).
+  double share = 0;
+  bool operator==(const RevisionTarget&) const = default;
+};
+
+// The whole service as a strategy wants it. A revision not named has no
+// replicas. Carrying it out:
+//  - replicas start to reach each count; extra ones leave, those not
+//    serving first, then the youngest; unhealthy replicas are replaced;
+//  - a replica gets traffic only once ready; a leaving one drains first;
+//  - with `split`, each revision gets its share of the traffic however many
+//    replicas serve it (a share 0 revision keeps serving replicas warm, out
+//    of traffic); while the split changes, the newest revision never gets
+//    more than the larger of its shares before and after, and traffic moves
+//    away from a revision before it drains. Traffic is divided among the
+//    revisions that have serving replicas, in proportion to their shares;
+//    when all of those have share 0 they share it equally (fail open: a
+//    revision rolled back to keeps serving until the one it replaces is
+//    back). Without `split`, every serving replica gets an equal part (a
+//    rolling update).
+struct ServicePlan {
+  std::vector<RevisionTarget> revisions;
+  bool split = false;
+  bool operator==(const ServicePlan&) const = default;
+  const RevisionTarget* Find(int revision) const;
+};
+
+// "r1: 3 replicas at 90%, r2: 1 at 10%" (tests, logs).
+std::string DebugString(const ServicePlan& plan);
+void PrintTo(const ServicePlan& plan, std::ostream* out);
+
+// What Observe() reports of a service.
+struct Observation {
+  std::vector<Replica> replicas;  // every replica that has not finished stopping
+  // Revisions whose replicas cannot be started at all (a bad release: a
+  // missing binary, an image that does not exist), with why.
+  std::map<int, std::string> cannot_start;
+  // The share of traffic each revision takes now (revisions with none absent).
+  std::map<int, double> traffic;
+};
+
+// One thing Apply() changed, for the event log.
+struct Change {
+  std::string type;     // "replica.started", "replica.serving", "replica.weight", ...
+  std::string message;  // a sentence for the operator
+  nlohmann::json data = nlohmann::json::object();
+};
+
+struct ApplyResult {
+  std::vector<Change> changes;  // what was done, in order
+  absl::Status status;          // the first error; the rest was still tried
 };
 
 class Runtime {
  public:
   virtual ~Runtime() = default;
 
-  // Starts one replica and returns its name; it becomes ready later.
-  virtual absl::StatusOr<std::string> StartReplica(const ReplicaTemplate& replica) = 0;
-  // Puts a replica behind the load balancer with `weight` (0..256).
-  virtual absl::Status AddToLoadBalancer(const std::string& service, const std::string& replica,
-                                         int weight) = 0;
-  virtual absl::Status SetWeight(const std::string& service, const std::string& replica,
-                                 int weight) = 0;
-  // No new requests; requests in flight finish (up to the grace period);
-  // then SIGTERM, then SIGKILL after the grace period. Safe to repeat.
-  virtual absl::Status DrainAndStop(const std::string& service, const std::string& replica) = 0;
-  // For a replica that serves no traffic: SIGTERM, SIGKILL after the grace
-  // period. Safe to repeat; an unknown replica is not an error.
-  virtual absl::Status Stop(const std::string& service, const std::string& replica) = 0;
-  // Every replica of the service that has not finished stopping.
-  virtual absl::StatusOr<std::vector<ReplicaStatus>> Replicas(const std::string& service) = 0;
+  // Moves the service towards `plan` (see ServicePlan); `templates` gives
+  // what each revision of the plan runs (a revision with replicas and no
+  // template is an InvalidArgument in the result). Safe to repeat: applying
+  // the same plan again changes only what changed in the world meanwhile.
+  virtual ApplyResult Apply(const std::string& service, const ServicePlan& plan,
+                            const std::map<int, RevisionTemplate>& templates) = 0;
+  virtual absl::StatusOr<Observation> Observe(const std::string& service) = 0;
 };
 
 }  // namespace hut::runtime

@@ -85,20 +85,23 @@ json EventJson(const store::Event& e) {
           {"message", e.message}, {"data", e.data}};
 }
 
-json ReplicaJson(const runtime::ReplicaStatus& r) {
-  return {{"name", r.name},
-          {"revision", r.revision},
-          {"version", r.version},
-          {"address", absl::StrCat(r.address, ":", r.port)},
-          {"pid", r.pid},
-          {"started_at", Time(r.started_at)},
-          {"restarts", r.restarts},
-          {"ready", r.ready},
-          {"consecutive_failures", r.consecutive_failures},
-          {"last_failure", r.last_failure},
-          {"in_load_balancer", r.in_load_balancer},
-          {"weight", r.weight},
-          {"draining", r.draining}};
+json ReplicaJson(const runtime::Replica& r) {
+  json j = {{"name", r.name},
+            {"revision", r.revision},
+            {"version", r.version},
+            {"state", std::string(runtime::ReplicaStateName(r.state))},
+            {"serving", r.serving},
+            {"started_at", Time(r.started_at)},
+            {"restarts", r.restarts},
+            {"reason", r.reason},
+            // The fields of API v1 before the runtime classified replicas.
+            {"ready", r.state == runtime::ReplicaState::kReady},
+            {"draining", r.state == runtime::ReplicaState::kDraining},
+            {"in_load_balancer", r.serving},
+            {"last_failure", r.reason}};
+  // What this runtime adds (local: address, pid, weight, ...).
+  for (const auto& [key, value] : r.details.items()) j[key] = value;
+  return j;
 }
 
 ControlApi::ControlApi(const spec::Environment& environment,
@@ -174,19 +177,20 @@ Response ControlApi::Services(const Request&) const {
     if (!current.ok()) return FromStatus(current.status());
     auto latest = store_.LatestRollout(environment_.name, name);
     if (!latest.ok()) return FromStatus(latest.status());
-    auto replicas = runtime_.Replicas(name);
-    if (!replicas.ok()) return FromStatus(replicas.status());
+    auto observed = runtime_.Observe(name);
+    if (!observed.ok()) return FromStatus(observed.status());
+    const std::vector<runtime::Replica>& replicas = observed->replicas;
     int ready = 0, serving = 0;
-    for (const runtime::ReplicaStatus& r : *replicas) {
-      ready += r.ready ? 1 : 0;
-      serving += r.ready && r.in_load_balancer && !r.draining ? 1 : 0;
+    for (const runtime::Replica& r : replicas) {
+      ready += r.state == runtime::ReplicaState::kReady ? 1 : 0;
+      serving += r.serving ? 1 : 0;
     }
     const spec::ServiceDeployment* deployment = environment_.FindService(name);
     json service = {{"name", name},
                     {"current_revision", *current},
                     {"rollout", *latest ? RolloutJson(**latest) : json(nullptr)},
                     {"replicas", {{"desired", deployment ? deployment->replicas : 0},
-                                  {"running", replicas->size()},
+                                  {"running", replicas.size()},
                                   {"ready", ready},
                                   {"serving", serving}}}};
     if (dependencies_ != nullptr) {
@@ -226,11 +230,15 @@ Response ControlApi::Rollout(const Request& request) const {
   const std::string& service = request.path_params.at("service");
   auto latest = store_.LatestRollout(environment_.name, service);
   if (!latest.ok()) return FromStatus(latest.status());
-  auto replicas = runtime_.Replicas(service);
-  if (!replicas.ok()) return FromStatus(replicas.status());
+  auto observed = runtime_.Observe(service);
+  if (!observed.ok()) return FromStatus(observed.status());
   json list = json::array();
-  for (const auto& r : *replicas) list.push_back(ReplicaJson(r));
-  json body = {{"rollout", *latest ? RolloutJson(**latest) : json(nullptr)}, {"replicas", list}};
+  for (const auto& r : observed->replicas) list.push_back(ReplicaJson(r));
+  json traffic = json::object();  // revision -> its share of traffic now
+  for (const auto& [revision, share] : observed->traffic) traffic[std::to_string(revision)] = share;
+  json body = {{"rollout", *latest ? RolloutJson(**latest) : json(nullptr)},
+               {"replicas", list},
+               {"traffic", traffic}};
   if (dependencies_ != nullptr) {
     // Why the service's rollouts are held now (a dependency down), if they are.
     std::optional<std::string> blocked = dependencies_->Blocked(service);

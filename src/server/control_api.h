@@ -92,7 +92,7 @@ class ControlApi {
 nlohmann::json RolloutJson(const store::Rollout& rollout);
 nlohmann::json RevisionJson(const store::Revision& revision);
 nlohmann::json EventJson(const store::Event& event);
-nlohmann::json ReplicaJson(const runtime::ReplicaStatus& replica);
+nlohmann::json ReplicaJson(const runtime::Replica& replica);
 
 }  // namespace hut::server
 

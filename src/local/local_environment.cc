@@ -1,0 +1,251 @@
+#include "src/local/local_environment.h"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "src/common/ports.h"
+#include "src/common/status.h"
+#include "src/local/canary_source.h"
+#include "src/local/haproxy.h"
+#include "src/local/postgres_server.h"
+#include "src/local/redis_server.h"
+#include "src/local/replica_traffic.h"
+#include "src/local/server_util.h"
+
+namespace hut::local {
+namespace fs = std::filesystem;
+namespace {
+
+// Where PostgreSQL keeps `name`'s data: <state>/backing/<name>, or a folder
+// the "postgres" user can reach when it cannot reach the state folder (we run
+// the server as that user when we are root).
+absl::StatusOr<std::string> PostgresDataDir(const std::string& state, const std::string& name,
+                                            std::vector<std::string>* warnings) {
+  const std::string in_state = absl::StrCat(state, "/backing/", name);
+  const passwd* pg = geteuid() == 0 ? getpwnam("postgres") : nullptr;
+  if (pg == nullptr) return in_state;
+  std::string note;
+  HUT_ASSIGN_OR_RETURN(std::string dir,
+                       ReachableFolder(in_state, pg->pw_uid, pg->pw_gid, &note));
+  if (!note.empty()) warnings->push_back(absl::StrCat("PostgreSQL data: ", note));
+  return dir;
+}
+
+// The load balancer and the backing services each service's release names,
+// as the supervisor sees them. A service is blocked while one is down and,
+// once it is back, for as long as the service's checks need to pass again
+// (its failure threshold of health intervals, and one more).
+class LocalDependencies final : public controller::Dependencies {
+ public:
+  static constexpr char kLoadBalancer[] = "load-balancer";
+
+  LocalDependencies(const spec::Spec& spec, const spec::Environment& env,
+                    const Supervisor& supervisor, const Clock& clock)
+      : supervisor_(supervisor), clock_(clock) {
+    for (const spec::ServiceDeployment& d : env.services) {
+      const spec::Service& svc = *spec.FindService(d.service);
+      Needs& needs = needs_[svc.name];
+      needs.names.push_back(kLoadBalancer);
+      for (const std::string& b : spec::BackingServicesNamed(svc.release)) {
+        needs.names.push_back(b);
+      }
+      needs.settle = svc.health.interval * (spec::HealthCheckFailures(env.policies, svc) + 1) +
+                     svc.health.timeout;
+    }
+  }
+
+  std::optional<std::string> Blocked(const std::string& service) const override {
+    auto it = needs_.find(service);
+    if (it == needs_.end()) return std::nullopt;
+    for (const std::string& name : it->second.names) {
+      std::optional<SupervisedState> state = supervisor_.State(name);
+      if (!state) continue;
+      const std::string what =
+          name == kLoadBalancer ? std::string("the load balancer")
+                                : absl::StrCat("backing service ", name);
+      if (!state->up) {
+        return absl::StrCat(what, " is down (", state->last_down, "); hut is restarting it");
+      }
+      if (state->restarts > 0 && clock_.Now() - state->since < it->second.settle) {
+        return absl::StrCat(what, " is back; waiting for the replicas' checks to pass again");
+      }
+    }
+    return std::nullopt;
+  }
+
+ private:
+  struct Needs {
+    std::vector<std::string> names;
+    Duration settle{0};
+  };
+  const Supervisor& supervisor_;
+  const Clock& clock_;
+  std::map<std::string, Needs> needs_;
+};
+
+}  // namespace
+
+LocalEnvironment::LocalEnvironment(const spec::Spec& spec, const spec::Environment& environment,
+                                   const Clock& clock, Logger logger)
+    : spec_(spec), environment_(environment), clock_(clock), logger_(std::move(logger)) {}
+
+LocalEnvironment::~LocalEnvironment() {
+  // Before anything it watches is stopped on purpose.
+  if (supervisor_) supervisor_->Stop();
+  runtime_.reset();  // drains and stops every replica
+  if (haproxy_) haproxy_->Stop();
+  haproxy_.reset();
+  for (auto& r : redis_) r->Stop();
+  for (auto& p : postgres_) p->Stop();
+}
+
+absl::StatusOr<std::unique_ptr<LocalEnvironment>> LocalEnvironment::Start(
+    const spec::Spec& spec, const spec::Environment& environment,
+    LocalEnvironmentOptions options, LogSink& replica_log, const Clock& clock, Logger logger,
+    std::function<void(const SupervisorEvent&)> on_event) {
+  std::unique_ptr<LocalEnvironment> env(
+      new LocalEnvironment(spec, environment, clock, std::move(logger)));
+  HUT_ASSIGN_OR_RETURN(auto backing, env->StartBackingServices(options));
+  HUT_RETURN_IF_ERROR(env->StartLoadBalancer(options.state_dir));
+  LocalRuntimeOptions ro;
+  ro.environment = environment.name;
+  ro.state_dir = options.state_dir;
+  ro.working_dir = fs::absolute(options.spec_dir.empty() ? "." : options.spec_dir)
+                       .lexically_normal()
+                       .string();
+  ro.backing = std::move(backing);
+  ro.secret_files = options.secret_files;
+  ro.sandbox = options.sandbox;
+  env->runtime_ = std::make_unique<LocalRuntime>(ro, *env->haproxy_, replica_log, clock,
+                                                 env->logger_.ForComponent("runtime"));
+  for (const spec::ServiceDeployment& d : environment.services) {
+    const spec::Service& svc = *spec.FindService(d.service);
+    // Canary analysis reads what HAProxy saw of each replica and the
+    // replica's own latency histogram, probes left out.
+    TrafficOptions traffic;
+    traffic.latency_filter.exclude["route"] = {svc.health.liveness_path,
+                                               svc.health.readiness_path, traffic.metrics_path};
+    env->traffic_[svc.name] = std::make_unique<TrafficObserver>(*env->haproxy_, traffic);
+  }
+  env->MakeSupervisor(std::move(on_event));
+  return env;
+}
+
+runtime::Runtime& LocalEnvironment::runtime() { return *runtime_; }
+
+controller::MetricsSourceFactory LocalEnvironment::metrics() {
+  return [this](const std::string& service, int canary,
+                int baseline) -> std::unique_ptr<analysis::MetricsSource> {
+    auto observer = traffic_.find(service);
+    if (observer == traffic_.end()) return nullptr;
+    return std::make_unique<ReplicaTrafficSource>(*runtime_, *observer->second, service, canary,
+                                                  baseline);
+  };
+}
+
+const controller::Dependencies* LocalEnvironment::dependencies() const {
+  return dependencies_.get();
+}
+
+void LocalEnvironment::Supervise() { supervisor_->Start(); }
+
+absl::StatusOr<std::map<std::string, BackingAccess>> LocalEnvironment::StartBackingServices(
+    const LocalEnvironmentOptions& options) {
+  const std::string& state = options.state_dir;
+  // Standing in for RDS and ElastiCache.
+  std::map<std::string, BackingAccess> backing;
+  for (const spec::BackingService& b : environment_.backing_services) {
+    HUT_ASSIGN_OR_RETURN(uint16_t port, FreeLoopbackPort());
+    if (b.kind == spec::BackingKind::kPostgresql) {
+      PostgresOptions o;
+      HUT_ASSIGN_OR_RETURN(o.data_dir, PostgresDataDir(state, b.name, &warnings_));
+      o.port = port;
+      o.database = spec_.project;
+      o.user = spec_.project;
+      o.unsafe_no_fsync = options.unsafe_fast_database;
+      for (const std::string& ext : b.extensions) {
+        warnings_.push_back(absl::StrCat(
+            "backing service ", b.name, ": extension ", ext,
+            " is not installed locally (Debian 12 has no package for it); it is skipped"));
+      }
+      auto server = PostgresServer::Start(o);
+      if (!server.ok()) {
+        return absl::Status(server.status().code(),
+                            absl::StrCat("backing service ", b.name, " (PostgreSQL): ",
+                                         server.status().message()));
+      }
+      backing[b.name] = {.url = (*server)->base_url(),
+                         .password_file = (*server)->password_file(),
+                         .passfile_in_url = true};
+      postgres_.push_back(std::move(*server));
+    } else {
+      RedisOptions o;
+      o.dir = absl::StrCat(state, "/backing/", b.name);
+      o.port = port;
+      auto server = RedisServer::Start(o);
+      if (!server.ok()) {
+        return absl::Status(server.status().code(),
+                            absl::StrCat("backing service ", b.name, " (Redis): ",
+                                         server.status().message()));
+      }
+      backing[b.name] = {.url = (*server)->url(), .password_file = (*server)->password_file()};
+      redis_.push_back(std::move(*server));
+    }
+    logger_.Info("backing service ready", {{"name", b.name}, {"url", backing[b.name].url}});
+  }
+  return backing;
+}
+
+absl::Status LocalEnvironment::StartLoadBalancer(const std::string& state) {
+  // One frontend per service of the environment.
+  HaproxyOptions lb;
+  lb.dir = state + "/haproxy";
+  HUT_ASSIGN_OR_RETURN(lb.stats_port, FreeLoopbackPort());
+  for (const spec::ServiceDeployment& d : environment_.services) {
+    const spec::Service& svc = *spec_.FindService(d.service);
+    lb.services.push_back({.name = svc.name,
+                           .port = static_cast<uint16_t>(svc.port),
+                           .health_path = svc.health.readiness_path,
+                           .check_interval = svc.health.interval,
+                           .fall = spec::HealthCheckFailures(environment_.policies, svc)});
+    endpoints_.push_back({svc.name, absl::StrCat("http://127.0.0.1:", svc.port)});
+  }
+  auto haproxy = Haproxy::Start(lb);
+  if (!haproxy.ok()) {
+    return absl::Status(haproxy.status().code(),
+                        absl::StrCat("load balancer (HAProxy): ", haproxy.status().message()));
+  }
+  haproxy_ = std::move(*haproxy);
+  logger_.Info("load balancer ready", {{"pid", haproxy_->pid()}});
+  return absl::OkStatus();
+}
+
+void LocalEnvironment::MakeSupervisor(std::function<void(const SupervisorEvent&)> on_event) {
+  // HAProxy, PostgreSQL and Redis are watched like replicas: one that dies
+  // is restarted with backoff, and its death and restart are events.
+  std::vector<Supervised> supervised;
+  Haproxy* lb = haproxy_.get();
+  supervised.push_back({LocalDependencies::kLoadBalancer, [lb] { return lb->Down(); },
+                        [lb] { return lb->Restart(); }});
+  size_t pg_index = 0, redis_index = 0;
+  for (const spec::BackingService& b : environment_.backing_services) {
+    if (b.kind == spec::BackingKind::kPostgresql) {
+      PostgresServer* server = postgres_[pg_index++].get();
+      supervised.push_back(
+          {b.name, [server] { return server->Down(); }, [server] { return server->Restart(); }});
+    } else {
+      RedisServer* server = redis_[redis_index++].get();
+      supervised.push_back(
+          {b.name, [server] { return server->Down(); }, [server] { return server->Restart(); }});
+    }
+  }
+  supervisor_ = std::make_unique<Supervisor>(std::move(supervised), clock_,
+                                             logger_.ForComponent("supervisor"),
+                                             std::move(on_event));
+  dependencies_ = std::make_unique<LocalDependencies>(spec_, environment_, *supervisor_, clock_);
+}
+
+}  // namespace hut::local

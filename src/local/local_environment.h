@@ -1,0 +1,94 @@
+#ifndef HUT_LOCAL_LOCAL_ENVIRONMENT_H_
+#define HUT_LOCAL_LOCAL_ENVIRONMENT_H_
+
+// One environment's world on this machine, what the control plane drives
+// there: the backing services (real PostgreSQL and Redis standing in for RDS
+// and ElastiCache), HAProxy with one frontend per service, the LocalRuntime,
+// the canary metrics read from HAProxy and the replicas, and the supervisor
+// that restarts a server that dies (and holds rollouts meanwhile).
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "src/common/clock.h"
+#include "src/common/log.h"
+#include "src/controller/dependencies.h"
+#include "src/controller/rollout_analysis.h"
+#include "src/local/local_runtime.h"
+#include "src/local/replica_process.h"
+#include "src/local/supervisor.h"
+#include "src/runtime/runtime.h"
+#include "src/spec/spec.h"
+
+namespace hut::local {
+
+class PostgresServer;
+class RedisServer;
+class TrafficObserver;
+
+struct LocalEnvironmentOptions {
+  std::string state_dir;  // absolute; backing/, haproxy/, replicas/ go here
+  std::string spec_dir;   // relative paths in releases resolve here
+  SandboxMode sandbox = SandboxMode::kAuto;
+  // Secret name -> file handed to the replicas whose release names it.
+  std::map<std::string, std::string> secret_files;
+  bool unsafe_fast_database = false;  // tests only: PostgreSQL without fsync
+};
+
+// A service's address behind the load balancer.
+struct Endpoint {
+  std::string service;
+  std::string url;  // http://127.0.0.1:8080
+};
+
+class LocalEnvironment {
+ public:
+  // Starts the backing services, HAProxy and the runtime, or stops what it
+  // started and says what failed. `spec`, `environment`, `replica_log` and
+  // `clock` must outlive it; `on_event` records what the supervisor sees.
+  static absl::StatusOr<std::unique_ptr<LocalEnvironment>> Start(
+      const spec::Spec& spec, const spec::Environment& environment,
+      LocalEnvironmentOptions options, LogSink& replica_log, const Clock& clock, Logger logger,
+      std::function<void(const SupervisorEvent&)> on_event);
+  // Stops supervising, then every replica (drained), HAProxy, the backing services.
+  ~LocalEnvironment();
+
+  runtime::Runtime& runtime();
+  controller::MetricsSourceFactory metrics();
+  const controller::Dependencies* dependencies() const;
+  // Begins watching HAProxy and the backing services.
+  void Supervise();
+
+  const std::vector<Endpoint>& endpoints() const { return endpoints_; }
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+ private:
+  LocalEnvironment(const spec::Spec& spec, const spec::Environment& environment,
+                   const Clock& clock, Logger logger);
+  absl::StatusOr<std::map<std::string, BackingAccess>> StartBackingServices(
+      const LocalEnvironmentOptions& options);
+  absl::Status StartLoadBalancer(const std::string& state);
+  void MakeSupervisor(std::function<void(const SupervisorEvent&)> on_event);
+
+  const spec::Spec& spec_;
+  const spec::Environment& environment_;
+  const Clock& clock_;
+  Logger logger_;
+  std::vector<std::unique_ptr<PostgresServer>> postgres_;
+  std::vector<std::unique_ptr<RedisServer>> redis_;
+  std::unique_ptr<Haproxy> haproxy_;
+  std::unique_ptr<LocalRuntime> runtime_;
+  std::map<std::string, std::unique_ptr<TrafficObserver>> traffic_;  // by service
+  std::unique_ptr<Supervisor> supervisor_;
+  std::unique_ptr<controller::Dependencies> dependencies_;
+  std::vector<Endpoint> endpoints_;
+  std::vector<std::string> warnings_;
+};
+
+}  // namespace hut::local
+
+#endif  // HUT_LOCAL_LOCAL_ENVIRONMENT_H_

@@ -1,0 +1,63 @@
+#include "src/platform/control_plane.h"
+
+#include "absl/strings/str_cat.h"
+#include "src/controller/service_worker.h"
+#include "src/http/server.h"
+#include "src/server/control_api.h"
+
+namespace hut::platform {
+
+absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
+    const spec::Spec& spec, const spec::Environment& environment, runtime::Runtime& runtime,
+    store::Store& store, const Clock& clock, Logger logger, Secret admin_token,
+    ControlPlaneOptions options) {
+  std::unique_ptr<ControlPlane> plane(new ControlPlane());
+  std::map<std::string, controller::ServiceWorker*> workers;
+  for (const spec::ServiceDeployment& d : environment.services) {
+    const spec::Service& svc = *spec.FindService(d.service);
+    controller::RolloutAnalysisOptions analysis;
+    analysis.scrape_interval = options.scrape_interval;
+    analysis.metrics = options.metrics;
+    auto controller = std::make_unique<controller::ServiceController>(
+        spec, environment, svc, runtime, store, clock, logger.ForComponent("controller"),
+        std::move(analysis), options.dependencies);
+    auto worker = std::make_unique<controller::ServiceWorker>(
+        std::move(controller), options.tick_interval, logger.ForComponent("worker"));
+    workers[svc.name] = worker.get();
+    plane->workers_[svc.name] = std::move(worker);
+  }
+  plane->api_ = std::make_unique<server::ControlApi>(environment, std::move(workers), runtime,
+                                                     store, std::move(admin_token),
+                                                     logger.ForComponent("api"),
+                                                     options.dependencies);
+  http::ServerOptions so;
+  so.address = options.listen.host;
+  so.port = options.listen.port;
+  so.max_connections = options.max_connections;
+  so.logger = logger.ForComponent("http");
+  server::ControlApi* api = plane->api_.get();
+  auto http = http::Server::Start(so, [api](const http::Request& r) { return api->Handle(r); });
+  if (!http.ok()) {
+    return absl::Status(http.status().code(),
+                        absl::StrCat("control API: ", http.status().message(),
+                                     " (is another hut server running? `hut down` stops it; "
+                                     "--listen or HUT_ADDR picks another address)"));
+  }
+  plane->http_ = std::move(*http);
+  return plane;
+}
+
+ControlPlane::~ControlPlane() {
+  if (http_) http_->Shutdown(std::chrono::milliseconds(2000));
+  http_.reset();
+  api_.reset();
+  workers_.clear();
+}
+
+uint16_t ControlPlane::port() const { return http_->port(); }
+
+void ControlPlane::OnShutdownRequest(std::function<void()> fn) {
+  api_->OnShutdownRequest(std::move(fn));
+}
+
+}  // namespace hut::platform

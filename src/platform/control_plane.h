@@ -1,0 +1,77 @@
+#ifndef HUT_PLATFORM_CONTROL_PLANE_H_
+#define HUT_PLATFORM_CONTROL_PLANE_H_
+
+// The part of hut that decides, over any Runtime and Store: one reconcile
+// worker per service of the environment (ServiceWorker owning its
+// ServiceController) and the control API in front of them. It knows nothing
+// of where replicas run; platform.h wires it to an environment.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "src/common/clock.h"
+#include "src/common/log.h"
+#include "src/common/secret.h"
+#include "src/controller/dependencies.h"
+#include "src/controller/rollout_analysis.h"
+#include "src/runtime/runtime.h"
+#include "src/server/discovery.h"
+#include "src/spec/spec.h"
+#include "src/store/store.h"
+
+namespace hut::controller {
+class ServiceWorker;
+}  // namespace hut::controller
+namespace hut::http {
+class Server;
+}  // namespace hut::http
+namespace hut::server {
+class ControlApi;
+}  // namespace hut::server
+
+namespace hut::platform {
+
+struct ControlPlaneOptions {
+  server::HostPort listen{"127.0.0.1", 7480};
+  std::chrono::milliseconds tick_interval{250};     // reconcile period per service
+  std::chrono::milliseconds scrape_interval{1000};  // canary analysis: metrics read period
+  int max_connections = 1024;                       // API clients at once
+  // A canary's metrics (platform-specific); none: analysis without metrics.
+  controller::MetricsSourceFactory metrics;
+  // What rollouts wait for (the local platform's supervised servers); may be null.
+  const controller::Dependencies* dependencies = nullptr;
+};
+
+class ControlPlane {
+ public:
+  // Starts the workers and the API. `spec`, `environment`, `runtime`,
+  // `store`, `clock` and options.dependencies must outlive it.
+  static absl::StatusOr<std::unique_ptr<ControlPlane>> Start(
+      const spec::Spec& spec, const spec::Environment& environment, runtime::Runtime& runtime,
+      store::Store& store, const Clock& clock, Logger logger, Secret admin_token,
+      ControlPlaneOptions options);
+  // Stops the API (clients get their answers), then the workers.
+  ~ControlPlane();
+
+  ControlPlane(const ControlPlane&) = delete;
+  ControlPlane& operator=(const ControlPlane&) = delete;
+
+  uint16_t port() const;  // of the API
+  // Called (on an API thread) when a client asks the server to stop.
+  void OnShutdownRequest(std::function<void()> fn);
+
+ private:
+  ControlPlane() = default;
+
+  std::map<std::string, std::unique_ptr<controller::ServiceWorker>> workers_;
+  std::unique_ptr<server::ControlApi> api_;
+  std::unique_ptr<http::Server> http_;
+};
+
+}  // namespace hut::platform
+
+#endif  // HUT_PLATFORM_CONTROL_PLANE_H_
