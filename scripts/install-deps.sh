@@ -7,6 +7,8 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   g++ cmake ninja-build pkg-config make
+  # scripts/check-threads.sh: clang's -Wthread-safety and its TSan runtime
+  clang libclang-rt-14-dev
   # libraries
   libboost-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libsodium-dev
   libsqlite3-dev libpqxx-dev libhiredis-dev prometheus-cpp-dev libabsl-dev

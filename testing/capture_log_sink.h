@@ -1,10 +1,11 @@
 #ifndef HUT_TESTING_CAPTURE_LOG_SINK_H_
 #define HUT_TESTING_CAPTURE_LOG_SINK_H_
 
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
 #include "src/common/log.h"
 
@@ -14,11 +15,11 @@ namespace hut::testing {
 class CaptureLogSink final : public LogSink {
  public:
   void Write(std::string_view line) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     lines_.emplace_back(line);
   }
   std::vector<std::string> lines() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return lines_;
   }
   std::vector<nlohmann::json> Parsed() const {
@@ -28,8 +29,8 @@ class CaptureLogSink final : public LogSink {
   }
 
  private:
-  mutable std::mutex mu_;
-  std::vector<std::string> lines_;
+  mutable absl::Mutex mu_;
+  std::vector<std::string> lines_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace hut::testing

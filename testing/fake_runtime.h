@@ -3,12 +3,13 @@
 
 #include <algorithm>
 #include <map>
-#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "src/runtime/runtime.h"
 
 namespace hut::testing {
@@ -24,18 +25,18 @@ class FakeRuntime final : public runtime::Runtime {
   explicit FakeRuntime(const Clock& clock) : clock_(clock) {}
 
   void SetHealth(const std::string& version, Health health) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     health_[version] = health;
   }
   // Replicas of `version` cannot be started from now on, with `error`.
   void SetStartError(const std::string& version, absl::Status error) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     start_errors_[version] = std::move(error);
   }
 
   void Step() {
     using runtime::ReplicaState;
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     std::erase_if(replicas_, [](const Entry& e) { return e.r.state == ReplicaState::kDraining; });
     for (Entry& e : replicas_) {
       const Health h = health_.count(e.r.version) ? health_[e.r.version] : Health::kHealthy;
@@ -65,7 +66,7 @@ class FakeRuntime final : public runtime::Runtime {
   runtime::ApplyResult Apply(const std::string& service, const runtime::ServicePlan& plan,
                              const std::map<int, runtime::RevisionTemplate>& templates) override {
     using runtime::ReplicaState;
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     runtime::ApplyResult result;
     auto note = [&](std::string type, std::string message) {
       result.changes.push_back({std::move(type), std::move(message)});
@@ -93,6 +94,7 @@ class FakeRuntime final : public runtime::Runtime {
       if (a->r.serving != b->r.serving) return !a->r.serving;  // not serving first
       return a->r.started_at > b->r.started_at;
     });
+    std::vector<Entry> started;  // appended after: `mine` points into replicas_
     for (const runtime::RevisionTarget& t : plan.revisions) {
       int have = static_cast<int>(std::count_if(
           mine.begin(), mine.end(), [&](const Entry* e) { return e->r.revision == t.revision; }));
@@ -120,9 +122,10 @@ class FakeRuntime final : public runtime::Runtime {
         e.r.started_at = clock_.Now();
         note("replica.started", absl::StrCat("started ", e.r.name, " (revision ", t.revision,
                                              ", ", e.r.version, ")"));
-        replicas_.push_back(std::move(e));
+        started.push_back(std::move(e));
       }
     }
+    for (Entry& e : started) replicas_.push_back(std::move(e));
     for (Entry& e : replicas_) {  // ready replicas that stay get traffic
       if (e.service == service && e.r.state == ReplicaState::kReady && !e.r.serving) {
         e.r.serving = true;
@@ -134,7 +137,7 @@ class FakeRuntime final : public runtime::Runtime {
   }
 
   absl::StatusOr<runtime::Observation> Observe(const std::string& service) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     runtime::Observation o;
     const runtime::ServicePlan& plan = plans_[service];
     std::map<int, int> serving;  // per revision
@@ -178,11 +181,11 @@ class FakeRuntime final : public runtime::Runtime {
 
   // Versions that ever took traffic (as Observe saw it).
   bool EverServed(const std::string& version) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return ever_served_.count(version) > 0;
   }
   std::map<std::string, std::string> EnvOf(const std::string& replica) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (const Entry& e : replicas_) {
       if (e.r.name == replica) return e.env;
     }
@@ -198,14 +201,15 @@ class FakeRuntime final : public runtime::Runtime {
   };
 
   const Clock& clock_;
-  std::mutex mu_;
-  std::vector<Entry> replicas_;
-  std::map<std::string, runtime::ServicePlan> plans_;  // by service: the last one applied
-  std::map<std::string, Health> health_;
-  std::map<std::string, absl::Status> start_errors_;
-  std::map<std::pair<std::string, int>, std::string> cannot_start_;
-  std::set<std::string> ever_served_;
-  int next_ = 0;
+  absl::Mutex mu_;
+  std::vector<Entry> replicas_ ABSL_GUARDED_BY(mu_);
+  // By service: the last one applied.
+  std::map<std::string, runtime::ServicePlan> plans_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Health> health_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Status> start_errors_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, int>, std::string> cannot_start_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> ever_served_ ABSL_GUARDED_BY(mu_);
+  int next_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace hut::testing

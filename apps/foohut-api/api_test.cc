@@ -4,6 +4,8 @@
 
 #include <map>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/http/trace_context.h"
@@ -19,7 +21,7 @@ using ::testing::HasSubstr;
 class FakeStore final : public Store {
  public:
   absl::StatusOr<User> CreateUser(std::string_view email, std::string_view hash) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (!available) return absl::UnavailableError("down");
     for (const auto& [id, u] : users_) {
       if (u.email == email) return absl::AlreadyExistsError("dup");
@@ -29,7 +31,7 @@ class FakeStore final : public Store {
     return u;
   }
   absl::StatusOr<User> FindUserByEmail(std::string_view email) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (!available) return absl::UnavailableError("down");
     for (const auto& [id, u] : users_) {
       if (u.email == email) return u;
@@ -38,7 +40,7 @@ class FakeStore final : public Store {
   }
   absl::StatusOr<Page> CreatePage(int64_t owner, std::string_view title,
                                   std::string_view body) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (!available) return absl::UnavailableError("down");
     Page p{static_cast<int64_t>(pages_.size() + 1), owner, std::string(title), std::string(body),
            "2026-01-01T00:00:00.000Z"};
@@ -46,7 +48,7 @@ class FakeStore final : public Store {
     return p;
   }
   absl::StatusOr<Page> GetPage(int64_t id) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     ++page_reads;
     if (!available) return absl::UnavailableError("down");
     auto it = pages_.find(id);
@@ -54,7 +56,7 @@ class FakeStore final : public Store {
     return it->second;
   }
   absl::StatusOr<std::vector<Page>> SearchPages(std::string_view q, int limit) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (!available) return absl::UnavailableError("down");
     std::vector<Page> out;
     for (const auto& [id, p] : pages_) {
@@ -72,9 +74,9 @@ class FakeStore final : public Store {
   int page_reads = 0;
 
  private:
-  std::mutex mu_;
-  std::map<int64_t, User> users_;
-  std::map<int64_t, Page> pages_;
+  absl::Mutex mu_;
+  std::map<int64_t, User> users_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, Page> pages_ ABSL_GUARDED_BY(mu_);
 };
 
 class FakeCache final : public Cache {

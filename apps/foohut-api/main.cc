@@ -12,14 +12,14 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <cstdio>
 #include <iostream>
-#include <mutex>
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "apps/foohut-api/api.h"
 #include "apps/foohut-api/config.h"
 #include "apps/foohut-api/migrations.h"
@@ -42,25 +42,23 @@ class Crasher {
  public:
   Crasher(Duration delay, Logger log)
       : thread_([this, delay, log] {
-          std::unique_lock<std::mutex> lock(mu_);
-          if (cv_.wait_for(lock, delay, [this] { return cancelled_; })) return;
+          absl::MutexLock lock(&mu_);
+          if (mu_.AwaitWithTimeout(absl::Condition(&cancelled_), absl::FromChrono(delay))) return;
           log.Error("crashing on purpose (FOOHUT_FAULTS crash_after)",
                     {{"after_ms", delay.count()}});
           _exit(kExitCrashFault);
         }) {}
   ~Crasher() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       cancelled_ = true;
     }
-    cv_.notify_all();
     thread_.join();
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool cancelled_ = false;
+  absl::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;  // last: starts after the members it uses
 };
 

@@ -2,7 +2,9 @@
 
 #include <pqxx/pqxx>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "apps/foohut-api/strings.h"
 
 namespace hut::foohut {
@@ -50,18 +52,22 @@ std::unique_ptr<pqxx::connection> PgStore::Connect() {
 }
 
 absl::StatusOr<std::unique_ptr<pqxx::connection>> PgStore::Acquire() {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (!cv_.wait_for(lock, options_.acquire_timeout,
-                    [&] { return !idle_.empty() || open_ < options_.pool_size; })) {
-    return absl::UnavailableError("database: no free connection in time");
+  {
+    absl::MutexLock lock(&mu_);
+    auto free = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !idle_.empty() || open_ < options_.pool_size;
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&free),
+                              absl::FromChrono(options_.acquire_timeout))) {
+      return absl::UnavailableError("database: no free connection in time");
+    }
+    if (!idle_.empty()) {
+      std::unique_ptr<pqxx::connection> conn = std::move(idle_.back());
+      idle_.pop_back();
+      return conn;
+    }
+    ++open_;
   }
-  if (!idle_.empty()) {
-    std::unique_ptr<pqxx::connection> conn = std::move(idle_.back());
-    idle_.pop_back();
-    return conn;
-  }
-  ++open_;
-  lock.unlock();
   try {
     return Connect();
   } catch (const std::exception& e) {
@@ -72,24 +78,22 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> PgStore::Acquire() {
 
 void PgStore::Release(std::unique_ptr<pqxx::connection> conn) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (conn != nullptr && conn->is_open()) {
       idle_.push_back(std::move(conn));
     } else {
       --open_;
     }
   }
-  cv_.notify_one();
 }
 
 void PgStore::DropIdle() {
   std::vector<std::unique_ptr<pqxx::connection>> stale;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stale.swap(idle_);
     open_ -= static_cast<int>(stale.size());
   }
-  cv_.notify_all();
 }
 
 absl::Status PgStore::Run(std::string_view what, const Work& work) {
@@ -203,7 +207,7 @@ absl::StatusOr<std::vector<Page>> PgStore::SearchPages(std::string_view query, i
 }
 
 absl::Status PgStore::Ping() {
-  std::lock_guard<std::mutex> lock(ping_mu_);
+  absl::MutexLock lock(&ping_mu_);
   try {
     if (ping_conn_ == nullptr || !ping_conn_->is_open()) ping_conn_ = Connect();
     pqxx::nontransaction txn(*ping_conn_);

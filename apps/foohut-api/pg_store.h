@@ -2,14 +2,13 @@
 #define HUT_APPS_FOOHUT_API_PG_STORE_H_
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <pqxx/connection>  // a typedef in libpqxx 6: cannot be forward-declared
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "apps/foohut-api/store.h"
 #include "src/common/log.h"
 #include "src/common/secret.h"
@@ -56,12 +55,11 @@ class PgStore final : public Store {
   Logger logger_;
   const PgStoreOptions options_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
+  absl::Mutex mu_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;  // idle + leased
 
-  std::mutex ping_mu_;
+  absl::Mutex ping_mu_;
   std::unique_ptr<pqxx::connection> ping_conn_ ABSL_GUARDED_BY(ping_mu_);
 };
 

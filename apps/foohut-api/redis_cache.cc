@@ -2,7 +2,9 @@
 
 #include <hiredis/hiredis.h>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "apps/foohut-api/strings.h"
 
 namespace hut::foohut {
@@ -31,7 +33,7 @@ RedisCache::~RedisCache() = default;
 
 absl::StatusOr<RedisCache::ContextPtr> RedisCache::Acquire(bool ignore_backoff) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (!idle_.empty()) {
       ContextPtr ctx = std::move(idle_.back());
       idle_.pop_back();
@@ -72,13 +74,13 @@ absl::StatusOr<RedisCache::ContextPtr> RedisCache::Acquire(bool ignore_backoff) 
 }
 
 void RedisCache::Release(ContextPtr ctx) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   retry_after_ = TimePoint();
   if (static_cast<int>(idle_.size()) < options_.max_idle) idle_.push_back(std::move(ctx));
 }
 
 void RedisCache::MarkFailed() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   retry_after_ = clock_.Now() + options_.backoff;
   idle_.clear();  // they are most likely dead too
 }

@@ -3,10 +3,10 @@
 
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "apps/foohut-api/cache.h"
 #include "apps/foohut-api/config.h"
 #include "src/common/clock.h"
@@ -48,7 +48,7 @@ class RedisCache final : public Cache {
   const RedisAddress address_;
   const Clock& clock_;
   const RedisCacheOptions options_;
-  std::mutex mu_;
+  absl::Mutex mu_;
   std::vector<ContextPtr> idle_ ABSL_GUARDED_BY(mu_);
   TimePoint retry_after_ ABSL_GUARDED_BY(mu_);
 };

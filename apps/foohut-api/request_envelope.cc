@@ -3,6 +3,8 @@
 #include <cmath>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "src/http/trace_context.h"
 
 namespace hut::foohut {
@@ -30,7 +32,7 @@ RequestEnvelope::RequestEnvelope(Deps deps)
     : deps_(std::move(deps)), rng_(std::random_device{}()) {}
 
 bool RequestEnvelope::DrawInjectedError() {
-  std::lock_guard<std::mutex> lock(rng_mu_);
+  absl::MutexLock lock(&rng_mu_);
   return ShouldInjectError(deps_.faults.errors,
                            std::uniform_real_distribution<double>(0.0, 1.0)(rng_));
 }

@@ -1,11 +1,11 @@
 #ifndef HUT_APPS_FOOHUT_API_REQUEST_ENVELOPE_H_
 #define HUT_APPS_FOOHUT_API_REQUEST_ENVELOPE_H_
 
-#include <mutex>
 #include <random>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "apps/foohut-api/faults.h"
 #include "apps/foohut-api/metrics.h"
 #include "src/common/clock.h"
@@ -49,7 +49,7 @@ class RequestEnvelope {
   bool DrawInjectedError();
 
   Deps deps_;
-  std::mutex rng_mu_;
+  absl::Mutex rng_mu_;
   std::mt19937_64 rng_ ABSL_GUARDED_BY(rng_mu_);
 };
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "src/common/status.h"
 #include "src/http/client.h"
+#include "src/http/sse.h"
 
 namespace hut::cli {
 namespace {
@@ -127,70 +128,156 @@ ApiClient::ApiClient(ServerTarget target, std::string environment,
                      std::chrono::milliseconds timeout)
     : target_(std::move(target)), environment_(std::move(environment)), timeout_(timeout) {}
 
-absl::StatusOr<json> ApiClient::Call(const std::string& method, const std::string& path,
-                                     std::map<std::string, std::string> query, const json* body) {
-  if (!environment_.empty()) query["env"] = environment_;
+namespace {
+
+// A request to `path` with ?env=, the query and the token.
+http::ClientRequest MakeRequest(const ServerTarget& target, const std::string& environment,
+                                const std::string& method, const std::string& path,
+                                std::map<std::string, std::string> query,
+                                std::chrono::milliseconds timeout) {
+  if (!environment.empty()) query["env"] = environment;
   http::ClientRequest request;
   request.method = method;
-  request.host = target_.address.host;
-  request.port = target_.address.port;
+  request.host = target.address.host;
+  request.port = target.address.port;
   request.target = path;
   char separator = '?';
   for (const auto& [key, value] : query) {
     absl::StrAppend(&request.target, std::string(1, separator), key, "=", Encode(value));
     separator = '&';
   }
-  request.timeout = timeout_;
-  request.headers.emplace("Accept", "application/json");
-  if (target_.token) {
-    request.headers.emplace("Authorization", absl::StrCat("Bearer ", target_.token->Reveal()));
+  request.timeout = timeout;
+  if (target.token) {
+    request.headers.emplace("Authorization", absl::StrCat("Bearer ", target.token->Reveal()));
   }
+  return request;
+}
+
+// A transport failure as a user reads it; `timeout` is the one that ran out.
+absl::Status TransportError(const ServerTarget& target, const absl::Status& status,
+                            std::chrono::milliseconds timeout) {
+  const std::string address = target.address.ToString();
+  if (absl::IsDeadlineExceeded(status)) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "the hut server at ", address, " did not answer within ", timeout.count(), " ms"));
+  }
+  return absl::UnavailableError(
+      absl::StrCat("cannot reach the hut server at ", address,
+                   " (start it with `hut up`; set HUT_ADDR to use another address)"));
+}
+
+// A non-2xx answer to `method` `path` as a status.
+absl::Status HttpError(const ServerTarget& target, const http::ClientResponse& response,
+                       const std::string& method, const std::string& path) {
+  const std::string address = target.address.ToString();
+  if (response.status == 401) {
+    return absl::UnauthenticatedError(
+        target.token
+            ? absl::StrCat("the hut server at ", address, " refused the admin token read from ",
+                           target.token_source,
+                           ": it is not this server's token (the server keeps it in its state "
+                           "folder as admin-token)")
+            : absl::StrCat("no admin token for the hut server at ", address, ": ",
+                           target.token_source,
+                           " (set HUT_TOKEN or HUT_TOKEN_FILE, or run hut where `hut up` runs)"));
+  }
+  const json answer = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  std::string message;
+  if (answer.is_object() && answer.contains("error") && answer["error"].is_object() &&
+      answer["error"].value("message", json()).is_string()) {
+    message = answer["error"]["message"].get<std::string>();
+  } else {
+    message = absl::StrCat("HTTP ", response.status, " from ", address, " for ", method, " ", path,
+                           ": ", response.body.substr(0, 200));
+  }
+  return absl::Status(CodeOf(response.status), message);
+}
+
+}  // namespace
+
+absl::StatusOr<json> ApiClient::Call(const std::string& method, const std::string& path,
+                                     std::map<std::string, std::string> query, const json* body) {
+  http::ClientRequest request =
+      MakeRequest(target_, environment_, method, path, std::move(query), timeout_);
+  request.headers.emplace("Accept", "application/json");
   if (body != nullptr) {
     request.headers.emplace("Content-Type", "application/json");
     request.body = body->dump();
   }
-  const std::string address = target_.address.ToString();
   absl::StatusOr<http::ClientResponse> response = http::Fetch(request);
-  if (!response.ok()) {
-    if (absl::IsDeadlineExceeded(response.status())) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "the hut server at ", address, " did not answer within ", timeout_.count(), " ms"));
-    }
-    return absl::UnavailableError(
-        absl::StrCat("cannot reach the hut server at ", address,
-                     " (start it with `hut up`; set HUT_ADDR to use another address)"));
-  }
-
-  json answer = json::parse(response->body, nullptr, /*allow_exceptions=*/false);
-  if (response->status == 401) {
-    return absl::UnauthenticatedError(
-        target_.token
-            ? absl::StrCat("the hut server at ", address, " refused the admin token read from ",
-                           target_.token_source,
-                           ": it is not this server's token (the server keeps it in its state "
-                           "folder as admin-token)")
-            : absl::StrCat("no admin token for the hut server at ", address, ": ",
-                           target_.token_source,
-                           " (set HUT_TOKEN or HUT_TOKEN_FILE, or run hut where `hut up` runs)"));
-  }
+  if (!response.ok()) return TransportError(target_, response.status(), timeout_);
   if (response->status < 200 || response->status > 299) {
-    std::string message;
-    if (answer.is_object() && answer.contains("error") && answer["error"].is_object() &&
-        answer["error"].value("message", json()).is_string()) {
-      message = answer["error"]["message"].get<std::string>();
-    } else {
-      message = absl::StrCat("HTTP ", response->status, " from ", address, " for ", method, " ",
-                             path, ": ", response->body.substr(0, 200));
-    }
-    return absl::Status(CodeOf(response->status), message);
+    return HttpError(target_, *response, method, path);
   }
+  json answer = json::parse(response->body, nullptr, /*allow_exceptions=*/false);
   if (answer.is_discarded() || !answer.is_object()) {
-    return absl::DataLossError(absl::StrCat("the server at ", address, " answered ", method, " ",
-                                            path,
+    return absl::DataLossError(absl::StrCat("the server at ", target_.address.ToString(),
+                                            " answered ", method, " ", path,
                                             " with something that is not a JSON object; "
                                             "is it a hut server?"));
   }
   return answer;
+}
+
+absl::Status ApiClient::StreamEvents(int64_t after, const std::string& service,
+                                     std::chrono::milliseconds idle,
+                                     const EventBatchCallback& on_events) {
+  const std::string path = "/api/v1/events/stream";
+  std::map<std::string, std::string> query = {{"after", std::to_string(after)}};
+  if (!service.empty()) query["service"] = service;
+  http::ClientRequest request =
+      MakeRequest(target_, environment_, "GET", path, std::move(query), idle);
+  request.headers.emplace("Accept", "text/event-stream");
+  // For a proxy that resumes on its own; the server reads ?after= first.
+  request.headers.emplace("Last-Event-ID", std::to_string(after));
+  const std::string address = target_.address.ToString();
+  http::SseParser parser;
+  absl::Status stopped;  // why the callback below ended the stream, if it did
+  absl::StatusOr<http::ClientResponse> response =
+      http::FetchStream(request, [&](std::string_view piece) {
+        absl::StatusOr<std::vector<http::SseEvent>> events = parser.Feed(piece);
+        if (!events.ok()) {
+          stopped = absl::UnavailableError(absl::StrCat(
+              "the event stream of the hut server at ", address, ": ", events.status().message()));
+          return false;
+        }
+        std::vector<json> batch;
+        for (const http::SseEvent& e : *events) {
+          if (e.event == "error") {  // the server could not read its log; it ends the stream
+            const json data = json::parse(e.data, nullptr, /*allow_exceptions=*/false);
+            stopped = absl::UnavailableError(absl::StrCat(
+                "the hut server at ", address, " reported on its event stream: ",
+                data.is_object() && data.value("message", json()).is_string()
+                    ? data["message"].get<std::string>()
+                    : e.data));
+            break;
+          }
+          json event = json::parse(e.data, nullptr, /*allow_exceptions=*/false);
+          if (!event.is_object() || !event.value("id", json()).is_number_integer()) {
+            stopped = absl::DataLossError(absl::StrCat("the hut server at ", address,
+                                                       " sent an event that is not one: ",
+                                                       e.data.substr(0, 200)));
+            break;
+          }
+          batch.push_back(std::move(event));
+        }
+        if (!batch.empty() && !on_events(batch)) return false;
+        return stopped.ok();
+      });
+  if (!stopped.ok()) return stopped;
+  if (!response.ok()) {
+    if (absl::IsDeadlineExceeded(response.status())) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("the event stream of the hut server at ", address, " was silent for ",
+                       idle.count(), " ms"));
+    }
+    if (absl::IsInvalidArgument(response.status())) return response.status();
+    return TransportError(target_, response.status(), idle);
+  }
+  if (response->status < 200 || response->status > 299) {
+    return HttpError(target_, *response, "GET", path);
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<json> ApiClient::Services() { return Call("GET", "/api/v1/services", {}, nullptr); }

@@ -12,10 +12,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 #include "src/cli/cli.h"
@@ -49,7 +52,12 @@ struct DeployRequest {
   std::string strategy;                    // "": the environment's
 };
 
-// One request per call, on a fresh connection (http::Fetch). Thread-compatible.
+// Receives the events that one read of an event stream completed (one or
+// more, oldest first, each as in ApiClient::Events); false closes the stream.
+using EventBatchCallback = std::function<bool(const std::vector<nlohmann::json>& events)>;
+
+// One request per call, on a fresh connection (http::Fetch, http::FetchStream
+// for StreamEvents). Thread-compatible.
 class ApiClient {
  public:
   // `environment` ("" for none) is sent as ?env= on every call so that a
@@ -86,6 +94,24 @@ class ApiClient {
   // GET /api/v1/events: {"events": [...]} with id > `after`, oldest first, at
   // most `limit` (1..1000).
   absl::StatusOr<nlohmann::json> Events(int64_t after, const std::string& service, int limit);
+
+  // GET /api/v1/events/stream?after=ID&service=S (server-sent events): the
+  // events with id > `after`, oldest first, as the server records them,
+  // handed to `on_events` on the calling thread. Blocks until:
+  //   OK                `on_events` returned false, or the server ended the
+  //                     stream (it is shutting down)
+  //   DeadlineExceeded  nothing, not even a keepalive (the server sends one
+  //                     every 15 s), arrived for `idle`; `idle` also bounds
+  //                     connecting and the answer's head
+  //   Unavailable       the server cannot be reached, the stream broke off,
+  //                     or the server reported an error on it
+  //   DataLoss          an event's data is not an event object
+  //   ...               an HTTP error, as for the other calls
+  // Events delivered before an error stay delivered: resume with the last
+  // id seen as `after`. `on_events` may make other calls of this client
+  // (each on its own connection) while the stream waits.
+  absl::Status StreamEvents(int64_t after, const std::string& service,
+                            std::chrono::milliseconds idle, const EventBatchCallback& on_events);
 
   // The id of the newest event of `service` (0: none), so that a follower can
   // start at the end of the log.

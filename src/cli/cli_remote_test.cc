@@ -12,8 +12,10 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <set>
 #include <memory>
+#include <mutex>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -24,6 +26,7 @@
 #include "nlohmann/json.hpp"
 #include "src/cli/api_client.h"
 #include "src/cli/cli.h"
+#include "src/cli/rollout.h"
 #include "src/controller/service_controller.h"
 #include "src/controller/service_worker.h"
 #include "src/http/server.h"
@@ -107,17 +110,12 @@ class CliRemoteTest : public ::testing::Test {
       workers_.push_back(std::make_unique<controller::ServiceWorker>(
           std::make_unique<controller::ServiceController>(spec_, env, *spec_.FindService(name),
                                                           runtime_, *store_, clock_, log_),
-          milliseconds(10), log_));
+          clock_, milliseconds(10), log_));
       workers[name] = workers_.back().get();
     }
     api_ =
         std::make_unique<server::ControlApi>(env, workers, runtime_, *store_, Secret(kToken), log_);
-    http::ServerOptions options;
-    options.logger = log_;
-    auto started =
-        http::Server::Start(options, [this](const http::Request& r) { return api_->Handle(r); });
-    ASSERT_TRUE(started.ok()) << started.status();
-    server_ = std::move(*started);
+    ASSERT_NO_FATAL_FAILURE(StartServer(0));
     address_ = "127.0.0.1:" + std::to_string(server_->port());
     stepper_ = std::thread([this] {
       while (!stop_) {
@@ -138,6 +136,97 @@ class CliRemoteTest : public ::testing::Test {
     if (server_) server_->Shutdown(milliseconds(1000));
     server_.reset();
     workers_.clear();
+  }
+
+  // Serves the API on `port` (0: any), counting the requests by method and path.
+  void StartServer(uint16_t port) {
+    http::ServerOptions options;
+    options.logger = log_;
+    options.port = port;
+    auto started = http::Server::Start(options, [this](const http::Request& r) {
+      {
+        std::lock_guard<std::mutex> lock(requests_mu_);
+        ++requests_[r.method + " " + r.path];
+      }
+      return api_->Handle(r);
+    });
+    ASSERT_TRUE(started.ok()) << started.status();
+    server_ = std::move(*started);
+  }
+
+  // Requests served so far to "METHOD /path".
+  int Requests(const std::string& method_path) {
+    std::lock_guard<std::mutex> lock(requests_mu_);
+    auto it = requests_.find(method_path);
+    return it == requests_.end() ? 0 : it->second;
+  }
+
+  // Waits (bounded) until the server has `n` event streams open.
+  bool WaitForStreams(int n) {
+    for (int i = 0; i < 500 && server_->open_streams() != n; ++i) {
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return server_->open_streams() == n;
+  }
+
+  // A client of this server, for calling FollowRollout directly.
+  ApiClient Client() {
+    ServerTarget target;
+    auto hp = server::ParseHostPort(address_);
+    EXPECT_TRUE(hp.ok()) << hp.status();
+    if (hp.ok()) target.address = *hp;
+    target.token = Secret(kToken);
+    target.token_source = "test";
+    return ApiClient(target, "staging");
+  }
+
+  // The messages of rollout `id`'s events, oldest first, from the store.
+  std::vector<std::string> StoredMessages(int64_t id) {
+    std::vector<std::string> out;
+    auto events = store_->EventsAfter(0, 1000, "staging", "backend");
+    EXPECT_TRUE(events.ok()) << events.status();
+    if (!events.ok()) return out;
+    for (const store::Event& e : *events) {
+      if (e.rollout_id == id) out.push_back(e.message);
+    }
+    return out;
+  }
+
+  // The event lines ("HH:MM:SS  message") of hut's output, their messages.
+  static std::vector<std::string> PrintedMessages(const std::string& out) {
+    static const std::regex kLine("^(\r\033\\[K)?[0-9]{2}:[0-9]{2}:[0-9]{2}  (.*)$");
+    std::vector<std::string> messages;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);) {
+      std::smatch m;
+      if (std::regex_match(line, m, kLine)) messages.push_back(m[2]);
+    }
+    return messages;
+  }
+
+  // hut printed the events of rollout `id` each once, in the order they were
+  // recorded, from its first event through the one of its final phase.
+  void ExpectEachEventOnceInOrder(const std::string& out, int64_t id) {
+    const std::vector<std::string> printed = PrintedMessages(out);
+    const std::vector<std::string> stored = StoredMessages(id);
+    std::optional<store::Rollout> rollout = Latest();
+    ASSERT_TRUE(rollout && rollout->id == id);
+    size_t final_index = stored.size();
+    auto events = store_->EventsAfter(0, 1000, "staging", "backend");
+    ASSERT_TRUE(events.ok());
+    size_t index = 0;
+    for (const store::Event& e : *events) {
+      if (e.rollout_id != id) continue;
+      if (e.type == "rollout." + rollout->phase && final_index == stored.size()) {
+        final_index = index;
+      }
+      ++index;
+    }
+    ASSERT_LT(final_index, stored.size()) << "no event of the final phase " << rollout->phase;
+    ASSERT_GT(printed.size(), final_index) << out;
+    ASSERT_LE(printed.size(), stored.size()) << out;
+    EXPECT_EQ(printed, std::vector<std::string>(stored.begin(), stored.begin() + printed.size()))
+        << out;
   }
 
   // Runs hut with HUT_ADDR, HUT_TOKEN and HOME set for this server; `env`
@@ -226,6 +315,8 @@ class CliRemoteTest : public ::testing::Test {
   std::atomic<bool> stop_{false};
   std::atomic<bool> paused_{false};  // the fake world stands still
   std::thread stepper_;
+  std::mutex requests_mu_;
+  std::map<std::string, int> requests_;  // "GET /path" -> count
 };
 
 TEST_F(CliRemoteTest, DeployWaitFollowsTheRolloutToSuccess) {
@@ -583,6 +674,111 @@ TEST_F(CliRemoteTest, LastEventIdFindsTheEndOfTheLog) {
     EXPECT_EQ(*last, events->back().id);
   }
   EXPECT_EQ(*client.LastEventId("frontend"), 0);
+}
+
+TEST_F(CliRemoteTest, FollowPrintsEachEventOnceAndInOrder) {
+  Result r = Hut({"deploy", "backend", "1.0.0", "--wait"});
+  ASSERT_EQ(r.code, kExitOk) << r.out << r.err;
+  ExpectEachEventOnceInOrder(r.out, 1);
+  runtime_.SetHealth("2.0.0", FakeRuntime::Health::kNeverReady);
+  r = Hut({"deploy", "backend", "2.0.0", "--wait"});
+  ASSERT_EQ(r.code, kExitRolledBack) << r.out << r.err;
+  ExpectEachEventOnceInOrder(r.out, 2);
+  // Only rollout 2's events, though rollout 1 recorded some since (drains).
+  EXPECT_THAT(r.out, Not(HasSubstr("rollout 1: ")));
+}
+
+TEST_F(CliRemoteTest, FollowingReadsTheStreamInsteadOfPolling) {
+  // The rollout stands still for 3 s: polling every 300 ms would GET the
+  // rollout and the events about ten times each.
+  paused_ = true;
+  std::thread resume = ResumeAfter(milliseconds(3000));
+  Result r = Hut({"deploy", "backend", "1.0.0", "--wait"});
+  resume.join();
+  ASSERT_EQ(r.code, kExitOk) << r.out << r.err;
+  ExpectEachEventOnceInOrder(r.out, 1);
+  // One stream that is never reopened, and one to read the last actions' events.
+  EXPECT_EQ(Requests("GET /api/v1/events/stream"), 2);
+  EXPECT_EQ(Requests("GET /api/v1/events"), 1);  // the end of the log, before the deploy
+  // At the start, after each of the rollout's few "rollout." events, at the end.
+  EXPECT_LE(Requests("GET /api/v1/services/backend/rollout"), 6);
+}
+
+TEST_F(CliRemoteTest, FollowResumesAfterTheServerRestartsWithoutLosingOrRepeatingEvents) {
+  paused_ = true;  // the rollout waits until the server is down
+  Result r;
+  std::thread follow([&] { r = Hut({"deploy", "backend", "1.0.0", "--wait"}); });
+  EXPECT_TRUE(WaitForStreams(1));
+  const uint16_t port = server_->port();
+  server_->Shutdown(milliseconds(1000));
+  server_.reset();
+  // The rollout goes on without the API: events are recorded that hut has
+  // not seen when the server comes back.
+  const size_t before = StoredMessages(1).size();
+  paused_ = false;
+  for (int i = 0; i < 500 && StoredMessages(1).size() < before + 2; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_GE(StoredMessages(1).size(), before + 2);
+  StartServer(port);  // when it fails, hut gives up within ~30 s
+  follow.join();
+  EXPECT_EQ(r.code, kExitOk) << r.out << r.err;
+  EXPECT_EQ(r.err, "");
+  ExpectEachEventOnceInOrder(r.out, 1);
+  EXPECT_GE(Requests("GET /api/v1/events/stream"), 2);
+  EXPECT_THAT(r.out, EndsWith("backend: rollout 1 succeeded: revision 1 is serving\n"));
+}
+
+TEST_F(CliRemoteTest, SilentStreamIsCheckedByGetAndReopened) {
+  // A short safety net: while the rollout stands still the stream is silent,
+  // so hut GETs the events and the rollout, and opens the stream again;
+  // events seen both ways are printed once.
+  paused_ = true;
+  ASSERT_EQ(Hut({"deploy", "backend", "1.0.0"}).code, kExitOk);
+  std::thread resume = ResumeAfter(milliseconds(1500));
+  ApiClient client = Client();
+  std::ostringstream out, err;
+  Io io{out, err, nullptr};
+  FollowOptions options;
+  options.safety_net = milliseconds(200);
+  options.end_grace = milliseconds(100);
+  const int code = FollowRollout(client, "hut deploy", "backend", 1, 0, false, io, false, options);
+  resume.join();
+  EXPECT_EQ(code, kExitOk) << out.str() << err.str();
+  EXPECT_EQ(err.str(), "");
+  ExpectEachEventOnceInOrder(out.str(), 1);
+  EXPECT_GE(Requests("GET /api/v1/events/stream"), 4);
+  EXPECT_GE(Requests("GET /api/v1/events"), 3);
+}
+
+TEST_F(CliRemoteTest, FollowGivesUpWithBackoffWhenTheServerStaysAway) {
+  paused_ = true;
+  ASSERT_EQ(Hut({"deploy", "backend", "1.0.0"}).code, kExitOk);
+  ApiClient client = Client();
+  std::ostringstream out, err;
+  Io io{out, err, nullptr};
+  FollowOptions options;
+  options.reconnect_min = milliseconds(10);
+  options.reconnect_max = milliseconds(25);
+  options.max_failures = 5;
+  std::vector<milliseconds> waits;  // recorded, not slept: the refusals are immediate
+  options.sleep = [&waits](milliseconds wait) { waits.push_back(wait); };
+  int code = -1;
+  std::thread follow([&] {
+    code = FollowRollout(client, "hut deploy", "backend", 1, 0, false, io, false, options);
+  });
+  EXPECT_TRUE(WaitForStreams(1));
+  server_->Shutdown(milliseconds(1000));
+  follow.join();
+  EXPECT_EQ(code, kExitFailure);
+  // The first retry at once, then doubling up to the cap; the fifth failure ends it.
+  EXPECT_EQ(waits,
+            (std::vector<milliseconds>{milliseconds(10), milliseconds(20), milliseconds(25)}));
+  EXPECT_THAT(err.str(), StartsWith("hut deploy: lost the server while following rollout 1 of "
+                                    "backend: cannot reach the hut server at " +
+                                    address_));
+  EXPECT_THAT(err.str(), HasSubstr("`hut rollout status backend --env staging --watch` follows "
+                                   "it again"));
 }
 
 // Address and token resolution without a server (discovery.h's order).

@@ -22,10 +22,11 @@ namespace {
 
 using nlohmann::json;
 
-// Events asked for per request while following.
+// Events asked for per request when a follower catches up without the stream.
 constexpr int kEventPage = 500;
-// Polls to wait, after the rollout is seen finished, for its final event.
-constexpr int kEndGrace = 3;
+// Batches of events read at most after the end (a canary in its rollback
+// window goes on recording events).
+constexpr int kEndBatches = 5;
 
 // VAR=VALUE pairs separated by spaces; a value that is empty or holds
 // anything but plain characters is double-quoted.
@@ -263,85 +264,239 @@ int PrintError(const std::string& command, const absl::Status& status, const Io&
   return kExitFailure;
 }
 
-int FollowRollout(ApiClient& client, const std::string& command, const std::string& service,
-                  int64_t rollout_id, int64_t after, bool json_out, const Io& io,
-                  bool rollback_expected) {
-  const bool redraw = io.interactive && !json_out;
-  bool line_shown = false;
-  auto clear_line = [&] {
-    if (line_shown) io.out << "\r\033[K";
-    line_shown = false;
-  };
-  auto lost = [&](const absl::Status& status) {
-    clear_line();
-    io.err << command << ": lost the server while following rollout " << rollout_id << " of "
-           << service << ": " << status.message() << " (the rollout goes on; "
-           << WatchHint(client, service) << " follows it again)\n";
-    return kExitFailure;
-  };
-  std::set<std::string> seen_types;  // of this rollout's events
-  int grace = 0;
-  while (true) {
-    // The state first, then the events: the event of the final phase is
-    // recorded soon after the phase is saved (once the controller has acted
-    // on it), so once the state says finished, that event is in this round's
-    // events or comes very soon.
-    absl::StatusOr<json> state = client.Rollout(service);
-    if (!state.ok()) return lost(state.status());
+namespace {
+
+// Follows one rollout (FollowRollout); one use.
+class Follower {
+ public:
+  Follower(ApiClient& client, const std::string& command, const std::string& service,
+           int64_t rollout_id, int64_t after, bool json_out, bool rollback_expected,
+           const Io& io, const FollowOptions& options)
+      : client_(client),
+        command_(command),
+        service_(service),
+        rollout_id_(rollout_id),
+        after_(after),
+        json_out_(json_out),
+        rollback_expected_(rollback_expected),
+        redraw_(io.interactive && !json_out),
+        io_(io),
+        options_(options) {}
+
+  int Run() {
+    // A check (GET of the rollout) at the start and after a silent stream;
+    // otherwise the stream's events say when to check.
+    bool check = true;
+    bool catch_up = false;   // GET the events too: the stream may have missed them
+    bool give_up = false;    // the final event did not come within end_grace
+    while (true) {
+      if (check) {
+        if (catch_up) {
+          if (absl::Status s = CatchUp(); !s.ok()) {
+            if (std::optional<int> code = Failed(s)) return *code;
+            continue;
+          }
+        }
+        absl::StatusOr<bool> over = Check(give_up);
+        if (!over.ok()) {
+          if (std::optional<int> code = Failed(over.status())) return *code;
+          continue;
+        }
+        if (*over) return Over();
+        failures_ = 0;
+        check = catch_up = give_up = false;
+      }
+      const bool waiting_for_end = unannounced_;
+      bool over = false;
+      absl::Status check_error;
+      absl::Status s = client_.StreamEvents(
+          after_, service_, waiting_for_end ? options_.end_grace : options_.safety_net,
+          [&](const std::vector<json>& events) {
+            failures_ = 0;
+            bool rollout_event = false;
+            for (const json& e : events) rollout_event |= Print(e);
+            io_.out.flush();
+            if (!rollout_event && !redraw_) return true;
+            absl::StatusOr<bool> checked = Check(/*give_up_waiting=*/false);
+            if (!checked.ok()) {
+              check_error = checked.status();
+              return false;
+            }
+            over = *checked;
+            return !over;
+          });
+      if (over) return Over();
+      if (!check_error.ok()) {
+        s = check_error;
+        check = true;  // the event that asked for it has been seen: check again first
+      } else if (absl::IsDeadlineExceeded(s)) {
+        // Silent: the safety net, then the stream again from the last event.
+        check = catch_up = true;
+        give_up = waiting_for_end;
+        continue;
+      }
+      if (s.ok()) s = absl::UnavailableError("the server closed the event stream");
+      if (std::optional<int> code = Failed(s)) return *code;
+    }
+  }
+
+ private:
+  // Prints `event` unless it was seen already (ids only grow); true for an
+  // event of this rollout whose type starts with "rollout.".
+  bool Print(const json& event) {
+    const int64_t id = Int(event, "id");
+    if (id <= after_) return false;
+    after_ = id;
+    if (Int(event, "rollout_id") != rollout_id_) return false;
+    const std::string type = Str(event, "type");
+    seen_types_.insert(type);
+    if (!json_out_) {
+      ClearLine();
+      io_.out << ClockTime(Str(event, "at")) << "  " << Str(event, "message") << "\n";
+    }
+    return type.rfind("rollout.", 0) == 0;
+  }
+
+  // The events after the last one seen, by GET.
+  absl::Status CatchUp() {
+    while (true) {
+      absl::StatusOr<json> page = client_.Events(after_, service_, kEventPage);
+      if (!page.ok()) return page.status();
+      const json events = Field(*page, "events");
+      if (!events.is_array()) return absl::OkStatus();
+      for (const json& e : events) Print(e);
+      io_.out.flush();
+      if (events.size() < static_cast<size_t>(kEventPage)) return absl::OkStatus();
+    }
+  }
+
+  // GETs the rollout. True when the follow is over: the rollout has ended
+  // and the event of its final phase has been seen (or `give_up_waiting`
+  // for it), with ended_ set; or hut cannot follow it any more (gone_).
+  absl::StatusOr<bool> Check(bool give_up_waiting) {
+    absl::StatusOr<json> state = client_.Rollout(service_);
+    if (!state.ok()) return state.status();
     const json rollout = Field(*state, "rollout");
     const int64_t latest = Int(rollout, "id");
-    if (latest != rollout_id) {
-      clear_line();
-      io.err << command << ": "
-             << (latest > rollout_id
-                     ? absl::StrCat("rollout ", rollout_id, " of ", service, " ended and rollout ",
-                                    latest, " started before hut saw ",
-                                    "the end; see `hut rollout history ", service, "`")
-                     : absl::StrCat("the server has no rollout ", rollout_id, " of ", service))
-             << "\n";
-      return kExitFailure;
+    if (latest != rollout_id_) {
+      ClearLine();
+      io_.err << command_ << ": "
+              << (latest > rollout_id_
+                      ? absl::StrCat("rollout ", rollout_id_, " of ", service_,
+                                     " ended and rollout ", latest, " started before hut saw ",
+                                     "the end; see `hut rollout history ", service_, "`")
+                      : absl::StrCat("the server has no rollout ", rollout_id_, " of ", service_))
+              << "\n";
+      gone_ = true;
+      return true;
     }
     // A promoted canary has succeeded, though it keeps the previous revision
     // warm (unfinished) for its rollback window.
     const std::string phase = Str(rollout, "phase");
     const bool finished = !Field(rollout, "finished_at").is_null() ||
-                          (phase == "succeeded" && !rollback_expected);
-
-    while (true) {
-      absl::StatusOr<json> page = client.Events(after, service, kEventPage);
-      if (!page.ok()) return lost(page.status());
-      const json events = Field(*page, "events");
-      if (!events.is_array()) break;
-      for (const json& e : events) {
-        after = std::max(after, Int(e, "id"));
-        if (Int(e, "rollout_id") != rollout_id) continue;
-        seen_types.insert(Str(e, "type"));
-        if (json_out) continue;
-        clear_line();
-        io.out << ClockTime(Str(e, "at")) << "  " << Str(e, "message") << "\n";
-      }
-      if (events.size() < static_cast<size_t>(kEventPage)) break;
+                          (phase == "succeeded" && !rollback_expected_);
+    if (finished && (seen_types_.count("rollout." + phase) > 0 || give_up_waiting)) {
+      ended_ = *std::move(state);
+      return true;
     }
-
-    if (finished &&
-        (seen_types.count("rollout." + Str(rollout, "phase")) > 0 || ++grace > kEndGrace)) {
-      clear_line();
-      io.out.flush();
-      // The phase is saved before the controller's last actions and announced
-      // after them: ask again for the replicas as those actions left them.
-      absl::StatusOr<json> end = client.Rollout(service);
-      if (!end.ok()) return lost(end.status());
-      const bool same = Int(Field(*end, "rollout"), "id") == rollout_id;
-      return Finish(command, service, same ? *end : *state, json_out, rollback_expected, io);
+    // The event of a phase is saved with the phase, so it is on its way.
+    unannounced_ = finished;
+    if (redraw_) {
+      ClearLine();
+      io_.out << StatusLine(*state);
+      line_shown_ = true;
     }
-    if (redraw) {
-      clear_line();
-      io.out << StatusLine(*state);
-      line_shown = true;
-    }
-    io.out.flush();
-    std::this_thread::sleep_for(kPollInterval);
+    io_.out.flush();
+    return false;
   }
+
+  // The exit code once Check said the follow is over.
+  int Over() {
+    if (gone_) return kExitFailure;
+    // The controller carries out its last decision after saving the final
+    // phase: its events (replicas serving, draining) follow that of the
+    // phase. They are read until the stream goes quiet, and the rollout then
+    // shows the replicas as those actions left them.
+    int batches = 0;
+    const absl::Status drained = client_.StreamEvents(
+        after_, service_, options_.end_quiet, [&](const std::vector<json>& events) {
+          bool later = false;  // a later rollout has started: ours is over
+          for (const json& e : events) {
+            later |= Int(e, "rollout_id") > rollout_id_;
+            Print(e);
+          }
+          io_.out.flush();
+          return !later && ++batches < kEndBatches;
+        });
+    (void)drained;  // the end is known; what is missing here is only detail
+    absl::StatusOr<json> end = client_.Rollout(service_);
+    const bool same = end.ok() && Int(Field(*end, "rollout"), "id") == rollout_id_;
+    ClearLine();
+    io_.out.flush();
+    return Finish(command_, service_, same ? *end : ended_, json_out_, rollback_expected_, io_);
+  }
+
+  // Counts a failed attempt and waits before the next; the exit code when
+  // hut gives up.
+  std::optional<int> Failed(const absl::Status& status) {
+    const bool transient = absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status) ||
+                           absl::IsDataLoss(status);
+    if (!transient || ++failures_ >= options_.max_failures) return Lost(status);
+    std::chrono::milliseconds wait{0};
+    if (failures_ > 1) {
+      wait = options_.reconnect_min;
+      for (int i = 2; i < failures_ && wait < options_.reconnect_max; ++i) wait *= 2;
+      wait = std::min(wait, options_.reconnect_max);
+    }
+    if (wait.count() > 0) {
+      if (options_.sleep) {
+        options_.sleep(wait);
+      } else {
+        std::this_thread::sleep_for(wait);
+      }
+    }
+    return std::nullopt;
+  }
+
+  int Lost(const absl::Status& status) {
+    ClearLine();
+    io_.err << command_ << ": lost the server while following rollout " << rollout_id_ << " of "
+            << service_ << ": " << status.message() << " (the rollout goes on; "
+            << WatchHint(client_, service_) << " follows it again)\n";
+    return kExitFailure;
+  }
+
+  void ClearLine() {
+    if (line_shown_) io_.out << "\r\033[K";
+    line_shown_ = false;
+  }
+
+  ApiClient& client_;
+  const std::string& command_;
+  const std::string& service_;
+  const int64_t rollout_id_;
+  int64_t after_;  // the id of the newest event seen, of any rollout
+  const bool json_out_;
+  const bool rollback_expected_;
+  const bool redraw_;
+  const Io& io_;
+  const FollowOptions& options_;
+  std::set<std::string> seen_types_;  // of this rollout's events
+  bool unannounced_ = false;          // finished, but its final event not seen yet
+  json ended_;                        // the state that showed the end
+  bool gone_ = false;                 // another rollout, or none: reported, exit 1
+  bool line_shown_ = false;           // a status line is on the screen
+  int failures_ = 0;                  // failed attempts in a row
+};
+
+}  // namespace
+
+int FollowRollout(ApiClient& client, const std::string& command, const std::string& service,
+                  int64_t rollout_id, int64_t after, bool json_out, const Io& io,
+                  bool rollback_expected, const FollowOptions& options) {
+  return Follower(client, command, service, rollout_id, after, json_out, rollback_expected, io,
+                  options)
+      .Run();
 }
 
 int ReportStarted(ApiClient& client, const std::string& command, const json& answer,

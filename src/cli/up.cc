@@ -150,13 +150,19 @@ int RunUp(const UpOptions& options, const Io& io) {
   }
   platform::Platform& platform = **started;
   for (const std::string& w : platform.warnings()) io.err << cmd << ": warning: " << w << "\n";
-  io.out << "  control API  http://" << platform.address() << "  (token in "
-         << platform.token_file() << ")\n";
-  for (const platform::Endpoint& e : platform.endpoints()) {
-    io.out << "  " << std::left << std::setw(11) << e.service << "  " << e.url << "\n";
+  if (std::string standby = platform.standby(); !standby.empty()) {
+    io.out << cmd << ": standing by: " << standby
+           << "; this server takes over when that lease lapses\n"
+           << "  logs         " << po.state_dir << "/logs/\n";
+  } else {
+    io.out << "  control API  http://" << platform.address() << "  (token in "
+           << platform.token_file() << ")\n";
+    for (const platform::Endpoint& e : platform.endpoints()) {
+      io.out << "  " << std::left << std::setw(11) << e.service << "  " << e.url << "\n";
+    }
+    io.out << "  logs         " << po.state_dir << "/logs/\n"
+           << "Ready. Deploy with `hut deploy SERVICE VERSION`; stop with Ctrl-C or `hut down`.\n";
   }
-  io.out << "  logs         " << po.state_dir << "/logs/\n"
-         << "Ready. Deploy with `hut deploy SERVICE VERSION`; stop with Ctrl-C or `hut down`.\n";
   io.out.flush();
 
   int64_t after = 0;

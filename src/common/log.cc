@@ -30,7 +30,7 @@ std::optional<LogLevel> ParseLogLevel(std::string_view name) {
 }
 
 void StreamLogSink::Write(std::string_view line) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::fwrite(line.data(), 1, line.size(), stream_);
   std::fputc('\n', stream_);
   std::fflush(stream_);

@@ -3,11 +3,12 @@
 
 #include <cstdio>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
 #include "src/common/clock.h"
 
@@ -37,8 +38,8 @@ class StreamLogSink final : public LogSink {
   void Write(std::string_view line) override;
 
  private:
-  std::mutex mu_;
-  FILE* stream_;
+  absl::Mutex mu_;
+  FILE* const stream_ ABSL_PT_GUARDED_BY(mu_);  // one line at a time
 };
 
 // A cheap value: copies share the sink and clock (which must outlive it).

@@ -6,12 +6,13 @@
 // them exits (PR_SET_PDEATHSIG), so an owner that must stop its children
 // gracefully (and outlive the threads that ask it to start them) forks here.
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <future>
-#include <mutex>
 #include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace hut {
 
@@ -21,10 +22,9 @@ class SpawnThread {
   // Runs the tasks already queued, then joins.
   ~SpawnThread() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       stopping_ = true;
     }
-    cv_.notify_all();
     thread_.join();
   }
   SpawnThread(const SpawnThread&) = delete;
@@ -38,35 +38,36 @@ class SpawnThread {
     std::packaged_task<T()> task(std::move(fn));
     std::future<T> result = task.get_future();
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stopping_) {
         task();
         return result.get();
       }
       queue_.emplace_back([&task] { task(); });
     }
-    cv_.notify_all();
     return result.get();
   }
 
  private:
+  bool Woken() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); }
+
   void Loop() {
-    std::unique_lock<std::mutex> lock(mu_);
+    mu_.Lock();
     while (true) {
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping
+      mu_.Await(absl::Condition(this, &SpawnThread::Woken));
+      if (queue_.empty()) break;  // stopping
       std::function<void()> task = std::move(queue_.front());
       queue_.pop_front();
-      lock.unlock();
+      mu_.Unlock();
       task();
-      lock.lock();
+      mu_.Lock();
     }
+    mu_.Unlock();
   }
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;  // guarded by mu_
-  bool stopping_ = false;                     // guarded by mu_
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

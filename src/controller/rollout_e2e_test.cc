@@ -68,7 +68,7 @@ environments:
     worker_ = std::make_unique<ServiceWorker>(
         std::make_unique<ServiceController>(spec_, *spec_.FindEnvironment("staging"), svc,
                                             *runtime_, *store_, clock_, log_),
-        milliseconds(200), log_);
+        clock_, milliseconds(200), log_);
   }
 
   void TearDown() override {

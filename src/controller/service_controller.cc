@@ -227,13 +227,16 @@ absl::StatusOr<store::Rollout> ServiceController::StartRollout(const store::Revi
     r.state = rollout::RollingStatusToJson(status);
   }
   r.created_at = r.updated_at = clock_.Now();
-  HUT_ASSIGN_OR_RETURN(store::Rollout saved, store_.CreateRollout(r));
-  Record(saved, "rollout.started",
-         absl::StrCat("rolling out revision ", revision.number, " (", revision.version,
-                      ") with the ", saved.strategy, " strategy"),
-         {{"from_revision", current}, {"to_revision", revision.number},
-          {"version", revision.version}, {"strategy", saved.strategy}});
-  return saved;
+  store::Event started = MakeEvent(
+      r, "rollout.started",
+      absl::StrCat("rolling out revision ", revision.number, " (", revision.version, ") with the ",
+                   r.strategy, " strategy"),
+      {{"from_revision", current}, {"to_revision", revision.number},
+       {"version", revision.version}, {"strategy", r.strategy}});
+  HUT_ASSIGN_OR_RETURN(store::CreatedRollout saved,
+                       store_.CreateRolloutWithEvents(r, {std::move(started)}));
+  for (const store::Event& e : saved.events) Logged(e);
+  return saved.rollout;
 }
 
 absl::StatusOr<store::Rollout> ServiceController::Command(rollout::Command command) {
@@ -258,10 +261,11 @@ absl::StatusOr<store::Rollout> ServiceController::Command(rollout::Command comma
                        std::string(rollout::PhaseName(status.phase))));
     }
     RollingStatus turned = rollout::TurnAround(status, "aborted by the operator", clock_.Now());
-    HUT_RETURN_IF_ERROR(Save(rollout, rollout::RollingStatusToJson(turned), rollout::PhaseName(turned.phase),
-                             turned.reason, rollout::IsTerminal(turned.phase)));
     AnnouncePhase(rollout, rollout::PhaseName(status.phase), rollout::PhaseName(turned.phase),
                   turned.reason);
+    HUT_RETURN_IF_ERROR(Save(rollout, rollout::RollingStatusToJson(turned),
+                             rollout::PhaseName(turned.phase), turned.reason,
+                             rollout::IsTerminal(turned.phase)));
     return rollout;
   }
   HUT_ASSIGN_OR_RETURN(CanaryStatus status, rollout::CanaryStatusFromJson(rollout.state));
@@ -320,7 +324,10 @@ absl::Status ServiceController::Resume(store::Rollout& rollout, Duration waited)
     // The wait was not the release's: its progress deadline starts again.
     HUT_ASSIGN_OR_RETURN(RollingStatus status, rollout::RollingStatusFromJson(rollout.state));
     status.last_progress += waited;
-    HUT_RETURN_IF_ERROR(Save(rollout, rollout::RollingStatusToJson(status), rollout.phase, rollout.reason, false));
+    pending_.push_back(MakeEvent(rollout, "rollout.resumed", message,
+                                 {{"waited_ms", waited.count()}}));
+    return Save(rollout, rollout::RollingStatusToJson(status), rollout.phase, rollout.reason,
+                false);
   }
   Record(rollout, "rollout.resumed", message, {{"waited_ms", waited.count()}});
   return absl::OkStatus();
@@ -349,13 +356,12 @@ absl::Status ServiceController::TickRolling(store::Rollout rollout) {
 
   // Persist the decision before acting on it; say so after acting, so the
   // event log reads in order.
+  AnnouncePhase(rollout, rollout::PhaseName(status.phase), rollout::PhaseName(plan.status.phase),
+                plan.status.reason);
   HUT_RETURN_IF_ERROR(Save(rollout, rollout::RollingStatusToJson(plan.status),
                            rollout::PhaseName(plan.status.phase), plan.status.reason,
                            rollout::IsTerminal(plan.status.phase)));
-  absl::Status acted = plan.target ? Carry(rollout, *plan.target) : absl::OkStatus();
-  AnnouncePhase(rollout, rollout::PhaseName(status.phase), rollout::PhaseName(plan.status.phase),
-                plan.status.reason);
-  return acted;
+  return plan.target ? Carry(rollout, *plan.target) : absl::OkStatus();
 }
 
 absl::Status ServiceController::TickCanary(store::Rollout rollout) {
@@ -371,15 +377,16 @@ absl::Status ServiceController::TickCanary(store::Rollout rollout) {
   seen.analysis = step.analysis;
   if (step.decided) {
     const std::string decision(analysis::DecisionName(step.verdict->decision));
-    Record(rollout, absl::StrCat("analysis.", decision),
+    pending_.push_back(MakeEvent(rollout, absl::StrCat("analysis.", decision),
            absl::StrCat("rollout ", rollout.id, " analysis: ", step.verdict->Message()),
-           step.verdict->Json());
+           step.verdict->Json()));
   }
   const TimePoint now = clock_.Now();
   rollout::CanaryPlan plan = rollout::DecideCanary(config, Desired(), status, seen, now);
   if (!plan.command_status.ok()) {
-    Record(rollout, "rollout.command-refused",
-           absl::StrCat("rollout ", rollout.id, ": ", plan.command_status.message()));
+    pending_.push_back(MakeEvent(
+        rollout, "rollout.command-refused",
+        absl::StrCat("rollout ", rollout.id, ": ", plan.command_status.message())));
   }
 
   nlohmann::json state = rollout::CanaryStatusToJson(plan.status);
@@ -397,7 +404,10 @@ absl::Status ServiceController::TickCanary(store::Rollout rollout) {
   } else if (auto last = rollout.state.find("analysis"); last != rollout.state.end()) {
     state["analysis"] = *last;
   }
-  // The decision and the scrapes it came from are saved together.
+  // The decision, the events that tell of it and the scrapes it came from
+  // are saved together.
+  AnnouncePhase(rollout, rollout::CanaryPhaseName(status.phase),
+                rollout::CanaryPhaseName(plan.status.phase), plan.status.reason);
   if (absl::Status saved =
           Save(rollout, std::move(state), rollout::CanaryPhaseName(plan.status.phase),
                plan.status.reason, rollout::CanaryFinished(plan.status), analysis_.pending());
@@ -406,10 +416,7 @@ absl::Status ServiceController::TickCanary(store::Rollout rollout) {
     return saved;
   }
   analysis_.Saved();
-  absl::Status acted = plan.target ? Carry(rollout, *plan.target) : absl::OkStatus();
-  AnnouncePhase(rollout, rollout::CanaryPhaseName(status.phase),
-                rollout::CanaryPhaseName(plan.status.phase), plan.status.reason);
-  return acted;
+  return plan.target ? Carry(rollout, *plan.target) : absl::OkStatus();
 }
 
 absl::Status ServiceController::Carry(const store::Rollout& rollout,
@@ -450,19 +457,24 @@ absl::Status ServiceController::Save(store::Rollout& rollout, nlohmann::json sta
                                      std::string_view phase, const std::string& reason,
                                      bool finished,
                                      const std::vector<store::AnalysisSample>& samples) {
+  std::vector<store::Event> events = std::move(pending_);
+  pending_.clear();
   const bool was_finished = rollout.finished_at.has_value();
   if (state == rollout.state && phase == rollout.phase && reason == rollout.reason &&
-      finished == was_finished && samples.empty()) {
+      finished == was_finished && samples.empty() && events.empty()) {
     return absl::OkStatus();
   }
-  rollout.state = std::move(state);
-  rollout.phase = std::string(phase);
-  rollout.reason = reason;
-  rollout.updated_at = clock_.Now();
-  if (finished && !was_finished) rollout.finished_at = clock_.Now();
-  if (!finished) rollout.finished_at.reset();
-  HUT_RETURN_IF_ERROR(samples.empty() ? store_.UpdateRollout(rollout)
-                                      : store_.UpdateRolloutWithSamples(rollout, samples));
+  store::Rollout next = rollout;
+  next.state = std::move(state);
+  next.phase = std::string(phase);
+  next.reason = reason;
+  next.updated_at = clock_.Now();
+  if (finished && !was_finished) next.finished_at = clock_.Now();
+  if (!finished) next.finished_at.reset();
+  HUT_ASSIGN_OR_RETURN(std::vector<store::Event> saved,
+                       store_.UpdateRolloutWithEvents(next, samples, std::move(events)));
+  for (const store::Event& e : saved) Logged(e);
+  rollout = std::move(next);
   ++rollout.version;  // as stored now
   return absl::OkStatus();
 }
@@ -473,11 +485,12 @@ void ServiceController::AnnouncePhase(const store::Rollout& rollout, std::string
   std::string message =
       absl::StrCat("rollout ", rollout.id, ": ", std::string(before), " -> ", std::string(after));
   if (!reason.empty()) absl::StrAppend(&message, ": ", reason);
-  Record(rollout, absl::StrCat("rollout.", std::string(after)), message, {{"reason", reason}});
+  pending_.push_back(MakeEvent(rollout, absl::StrCat("rollout.", std::string(after)), message,
+                               {{"reason", reason}}));
 }
 
-int64_t ServiceController::Record(const store::Rollout& rollout, std::string type,
-                                  std::string message, nlohmann::json data) {
+store::Event ServiceController::MakeEvent(const store::Rollout& rollout, std::string type,
+                                          std::string message, nlohmann::json data) const {
   store::Event event;
   event.at = clock_.Now();
   event.environment = environment_.name;
@@ -486,12 +499,22 @@ int64_t ServiceController::Record(const store::Rollout& rollout, std::string typ
   event.type = std::move(type);
   event.message = std::move(message);
   event.data = std::move(data);
-  logger_.Info(event.message, {{"event", event.type}, {"rollout_id", rollout.id}});
-  absl::StatusOr<store::Event> saved = store_.AppendEvent(std::move(event));
+  return event;
+}
+
+void ServiceController::Logged(const store::Event& event) {
+  logger_.Info(event.message, {{"event", event.type}, {"rollout_id", event.rollout_id}});
+}
+
+int64_t ServiceController::Record(const store::Rollout& rollout, std::string type,
+                                  std::string message, nlohmann::json data) {
+  absl::StatusOr<store::Event> saved =
+      store_.AppendEvent(MakeEvent(rollout, std::move(type), std::move(message), std::move(data)));
   if (!saved.ok()) {
     logger_.Error("cannot record event", {{"error", std::string(saved.status().message())}});
     return 0;
   }
+  Logged(*saved);
   return saved->id;
 }
 

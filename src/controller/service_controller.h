@@ -93,16 +93,20 @@ class ServiceController {
   spec::RollbackPolicy Rollback() const;
   int Desired() const;
   // Saves a new state of `rollout`, with the analysis `samples` it came
-  // from; nothing when state, phase and reason are unchanged and there are
-  // no samples. Sets finished_at when `finished` (and clears it when not: a
-  // retried canary runs again).
+  // from and the events noted since the last save (pending_), all or
+  // nothing; nothing when nothing changed. Sets finished_at when `finished`
+  // (and clears it when not: a retried canary runs again).
   absl::Status Save(store::Rollout& rollout, nlohmann::json state, std::string_view phase,
                     const std::string& reason, bool finished,
                     const std::vector<store::AnalysisSample>& samples = {});
-  // Records an event when the phase changed.
+  // Notes the phase change, if any, for the next Save.
   void AnnouncePhase(const store::Rollout& rollout, std::string_view before,
                      std::string_view after, const std::string& reason);
-  // Appends an event; returns its id (0 when it could not be saved: logged).
+  store::Event MakeEvent(const store::Rollout& rollout, std::string type, std::string message,
+                         nlohmann::json data = nlohmann::json::object()) const;
+  void Logged(const store::Event& event);
+  // Appends an event on its own (what the runtime did, a wait, a command);
+  // returns its id (0 when it could not be saved: logged).
   int64_t Record(const store::Rollout& rollout, std::string type, std::string message,
                  nlohmann::json data = nlohmann::json::object());
 
@@ -118,6 +122,7 @@ class ServiceController {
   std::string waiting_;  // the reason announced in the last "rollout.waiting"
   TimePoint waiting_since_;
   std::map<int, runtime::RevisionTemplate> templates_;  // by revision number
+  std::vector<store::Event> pending_;  // decision events, written with the next Save
 };
 
 }  // namespace hut::controller

@@ -5,29 +5,34 @@
 namespace hut::controller {
 
 ServiceWorker::ServiceWorker(std::unique_ptr<ServiceController> controller,
-                             std::chrono::milliseconds tick_interval, Logger logger)
+                             const Clock& clock, std::chrono::milliseconds tick_interval,
+                             Logger logger)
     : controller_(std::move(controller)),
+      clock_(clock),
       tick_interval_(tick_interval),
       logger_(std::move(logger)),
       thread_([this] { Loop(); }) {}
 
 ServiceWorker::~ServiceWorker() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
   thread_.join();
   // Whatever is still queued is answered as cancelled.
-  for (auto& task : queue_) task(nullptr);
+  std::deque<std::function<void(ServiceController*)>> queued;
+  {
+    absl::MutexLock lock(&mu_);
+    queued.swap(queue_);
+  }
+  for (auto& task : queued) task(nullptr);
 }
 
 void ServiceWorker::Post(std::function<void(ServiceController*)> task) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (!stopping_) {
       queue_.push_back(std::move(task));
-      cv_.notify_all();
       return;
     }
   }
@@ -48,13 +53,13 @@ absl::Status ServiceWorker::GuardedTick() {
 }
 
 void ServiceWorker::Loop() {
-  auto next_tick = std::chrono::steady_clock::now();
+  TimePoint next_tick = clock_.Now();
   std::string last_error;  // logged once until it changes or clears
   while (true) {
     std::function<void(ServiceController*)> task;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_until(lock, next_tick, [this] { return stopping_ || !queue_.empty(); });
+      absl::MutexLock lock(&mu_);
+      clock_.AwaitUntil(mu_, absl::Condition(this, &ServiceWorker::Woken), next_tick);
       if (stopping_) return;
       if (!queue_.empty()) {
         task = std::move(queue_.front());
@@ -72,7 +77,7 @@ void ServiceWorker::Loop() {
       logger_.Info("reconcile works again");
       last_error.clear();
     }
-    next_tick = std::chrono::steady_clock::now() + tick_interval_;
+    next_tick = clock_.Now() + tick_interval_;
   }
 }
 

@@ -3,26 +3,28 @@
 
 // One thread per service that owns its ServiceController (STYLE.md rule 12):
 // requests from the API are queued to it and answered through futures; between
-// requests it reconciles every `tick_interval`.
+// requests it reconciles every `tick_interval` of its clock.
 
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <future>
 #include <memory>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "src/common/clock.h"
 #include "src/controller/service_controller.h"
 
 namespace hut::controller {
 
 class ServiceWorker {
  public:
-  // Starts the thread. Ticks right away, then every `tick_interval` and
-  // after every request.
-  ServiceWorker(std::unique_ptr<ServiceController> controller,
+  // Starts the thread. Ticks right away, then `tick_interval` of `clock`
+  // after the end of the previous tick, and after every request. `clock`
+  // must outlive the worker.
+  ServiceWorker(std::unique_ptr<ServiceController> controller, const Clock& clock,
                 std::chrono::milliseconds tick_interval, Logger logger);
   // Stops the thread after the request in progress; queued requests are
   // answered with Cancelled.
@@ -47,14 +49,15 @@ class ServiceWorker {
   void Post(std::function<void(ServiceController*)> task);
   void Loop();
   absl::Status GuardedTick();
+  bool Woken() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); }
 
   std::unique_ptr<ServiceController> controller_;
+  const Clock& clock_;
   const std::chrono::milliseconds tick_interval_;
   Logger logger_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void(ServiceController*)>> queue_;  // guarded by mu_
-  bool stopping_ = false;                                       // guarded by mu_
+  absl::Mutex mu_;
+  std::deque<std::function<void(ServiceController*)>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <stdexcept>
-#include <thread>
 
 #include "src/spec/load.h"
 #include "src/store/sqlite_store.h"
@@ -46,18 +45,19 @@ TEST(ServiceWorkerTest, RunsRequestsAndReconcilesOnItsOwnThread) {
       std::make_unique<ServiceController>(spec, *spec.FindEnvironment("staging"),
                                           *spec.FindService("backend"), runtime, **store, clock,
                                           log),
-      milliseconds(5), log);
+      clock, milliseconds(5), log);
 
   auto started = worker.Run<absl::StatusOr<store::Rollout>>(
       [](ServiceController& c) { return c.Deploy({.version = "1.0.0"}); },
       absl::CancelledError("stopped"));
   ASSERT_TRUE(started.ok()) << started.status();
 
-  // The worker ticks by itself; the fake world moves when stepped.
+  // The worker ticks by itself on its clock; the fake world moves when stepped.
   bool finished = false;
   for (int i = 0; i < 1000 && !finished; ++i) {
     runtime.Step();
-    std::this_thread::sleep_for(milliseconds(2));
+    clock.Advance(milliseconds(5));
+    clock.WaitForWaiter();  // ticked, and waits for the next one
     auto latest = (*store)->GetRollout(started->id);
     finished = latest.ok() && *latest && (*latest)->finished_at.has_value();
   }
@@ -66,6 +66,63 @@ TEST(ServiceWorkerTest, RunsRequestsAndReconcilesOnItsOwnThread) {
   auto current = worker.Run<absl::StatusOr<int>>(
       [](ServiceController& c) { return c.CurrentRevision(); }, absl::CancelledError("stopped"));
   EXPECT_EQ(*current, 1);
+}
+
+// A runtime that counts Observe() calls: a rolling tick observes once.
+class CountingRuntime final : public runtime::Runtime {
+ public:
+  explicit CountingRuntime(runtime::Runtime& inner) : inner_(inner) {}
+  runtime::ApplyResult Apply(const std::string& s, const runtime::ServicePlan& plan,
+                             const std::map<int, runtime::RevisionTemplate>& t) override {
+    return inner_.Apply(s, plan, t);
+  }
+  absl::StatusOr<runtime::Observation> Observe(const std::string& s) override {
+    ++observed;
+    return inner_.Observe(s);
+  }
+  std::atomic<int> observed{0};
+
+ private:
+  runtime::Runtime& inner_;
+};
+
+// The tick runs on the injected clock: moving the fake clock by the tick
+// interval reconciles once, moving it by less does not, and no real time is
+// waited for.
+TEST(ServiceWorkerTest, TicksWhenItsClockReachesTheTickInterval) {
+  const spec::Spec spec = StagingSpec("rolling");
+  testing::FakeClock clock;
+  testing::CaptureLogSink sink;
+  testing::FakeRuntime fake(clock);
+  CountingRuntime runtime(fake);
+  auto store = store::SqliteStore::Open(":memory:", clock);
+  ASSERT_TRUE(store.ok()) << store.status();
+  Logger log(sink, clock, "worker");
+  const auto tick = std::chrono::minutes(1);
+  ServiceWorker worker(
+      std::make_unique<ServiceController>(spec, *spec.FindEnvironment("staging"),
+                                          *spec.FindService("backend"), runtime, **store, clock,
+                                          log),
+      clock, tick, log);
+  auto started = worker.Run<absl::StatusOr<store::Rollout>>(
+      [](ServiceController& c) { return c.Deploy({.version = "1.0.0"}); },
+      absl::CancelledError("stopped"));
+  ASSERT_TRUE(started.ok()) << started.status();
+  clock.WaitForWaiter();  // the tick after the request is done
+  const int before = runtime.observed;
+  ASSERT_GT(before, 0) << "the request's tick reconciled";
+
+  clock.Advance(tick - milliseconds(1));
+  clock.WaitForWaiter();
+  EXPECT_EQ(runtime.observed, before) << "no tick before the interval";
+  clock.Advance(milliseconds(1));
+  clock.WaitForWaiter();
+  EXPECT_EQ(runtime.observed, before + 1) << "one tick at the interval";
+  for (int i = 0; i < 5; ++i) {
+    clock.Advance(tick);
+    clock.WaitForWaiter();
+  }
+  EXPECT_EQ(runtime.observed, before + 6);
 }
 
 // A runtime whose Observe() throws, as a bug below the controller might.
@@ -102,18 +159,20 @@ TEST(ServiceWorkerTest, SurvivesCorruptStateAndExceptions) {
       std::make_unique<ServiceController>(spec, *spec.FindEnvironment("staging"),
                                           *spec.FindService("backend"), runtime, **store, clock,
                                           log),
-      milliseconds(5), log);
+      clock, milliseconds(5), log);
   auto started = worker.Run<absl::StatusOr<store::Rollout>>(
       [](ServiceController& c) { return c.Deploy({.version = "1.0.0"}); },
       absl::CancelledError("stopped"));
   ASSERT_TRUE(started.ok()) << started.status();
 
-  auto logged = [&sink](const std::string& what) {
+  // Whether the worker logs `what` within 500 ticks, driven by the clock.
+  auto logged = [&sink, &clock](const std::string& what) {
     for (int i = 0; i < 500; ++i) {
       for (const std::string& line : sink.lines()) {
         if (line.find(what) != std::string::npos) return true;
       }
-      std::this_thread::sleep_for(milliseconds(2));
+      clock.Advance(milliseconds(5));
+      clock.WaitForWaiter();
     }
     return false;
   };

@@ -1,12 +1,10 @@
 #include "src/http/server.h"
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdio>
 #include <ctime>
 #include <future>
 #include <map>
-#include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
@@ -15,6 +13,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "src/common/status.h"
 
 namespace hut::http {
@@ -212,13 +212,13 @@ class StreamChannel final : public StreamWriter,
   }
 
   bool open() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return !closed_;
   }
 
   void OnClose(std::function<void()> wake) override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (!closed_) {
         wake_ = std::move(wake);
         return;
@@ -238,8 +238,9 @@ class StreamChannel final : public StreamWriter,
   // after this; asks the strand to end the response.
   void Finish(bool complete) {
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return !waking_; });
+      absl::MutexLock lock(&mu_);
+      auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !waking_; };
+      mu_.Await(absl::Condition(&woken));
       wake_ = nullptr;
     }
     std::shared_ptr<Session> session = std::move(session_);
@@ -250,27 +251,24 @@ class StreamChannel final : public StreamWriter,
   void Close() {
     std::function<void()> wake;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (closed_) return;
       closed_ = true;
-      cv_.notify_all();
       if (!wake_) return;
       wake = std::move(wake_);
       wake_ = nullptr;
       waking_ = true;
     }
     wake();
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     waking_ = false;
-    cv_.notify_all();
   }
 
   // Strand: the write Begin or Write asked for is done.
   void Written(bool ok) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       writing_ = false;
-      cv_.notify_all();
     }
     if (!ok) Close();
   }
@@ -280,24 +278,25 @@ class StreamChannel final : public StreamWriter,
   // or the channel closes.
   template <typename Op>
   bool Send(Op op) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (closed_) return false;
-    writing_ = true;
-    lock.unlock();
+    {
+      absl::MutexLock lock(&mu_);
+      if (closed_) return false;
+      writing_ = true;
+    }
     asio::post(session_->executor(),
                [session = session_, op = std::move(op)]() mutable { op(*session); });
-    lock.lock();
-    cv_.wait(lock, [this] { return !writing_ || closed_; });
+    absl::MutexLock lock(&mu_);
+    auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !writing_ || closed_; };
+    mu_.Await(absl::Condition(&done));
     return !closed_;
   }
 
   std::shared_ptr<Session> session_;  // until Finish; used by the worker only
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool closed_ = false;
-  bool writing_ = false;
-  bool waking_ = false;  // Close is running wake_ outside the lock
-  std::function<void()> wake_;
+  mutable absl::Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool waking_ ABSL_GUARDED_BY(mu_) = false;  // Close is running wake_ outside the lock
+  std::function<void()> wake_ ABSL_GUARDED_BY(mu_);
 };
 
 class ServerImpl final : public Server {
@@ -370,7 +369,7 @@ class ServerImpl final : public Server {
   int open_streams() const override { return open_streams_.load(); }
 
   bool Shutdown(std::chrono::milliseconds grace) override {
-    std::lock_guard<std::mutex> once(shutdown_mu_);
+    absl::MutexLock once(&shutdown_mu_);
     if (shutdown_result_) return *shutdown_result_;
     const auto deadline = std::chrono::steady_clock::now() + grace;
     stopping_ = true;
@@ -395,8 +394,10 @@ class ServerImpl final : public Server {
     // 3. Let in-flight requests finish, within the grace period.
     bool clean;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      clean = cv_.wait_until(lock, deadline, [this] { return active_ == 0; });
+      absl::MutexLock lock(&mu_);
+      auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return active_ == 0; };
+      clean = mu_.AwaitWithTimeout(absl::Condition(&idle),
+                                   absl::FromChrono(deadline - std::chrono::steady_clock::now()));
     }
     // 4. Stop I/O, cut what remains, then wait for running handlers.
     work_.reset();
@@ -453,7 +454,7 @@ class ServerImpl final : public Server {
   absl::StatusOr<std::shared_ptr<StreamChannel>> OpenStream(std::shared_ptr<Session> session,
                                                             const Request& request) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       // Checked under mu_: Shutdown sets stopping_ before it collects the
       // open streams under mu_, so every stream is either refused or closed.
       if (stopping_) return absl::UnavailableError("server is shutting down");
@@ -472,25 +473,24 @@ class ServerImpl final : public Server {
   }
 
   void CloseStream(const std::shared_ptr<StreamChannel>& channel) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     streams_.erase(channel);
     open_streams_ = static_cast<int>(streams_.size());
   }
 
   uint64_t Register(std::weak_ptr<Session> session) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     const uint64_t id = ++next_id_;
     sessions_.emplace(id, std::move(session));
     return id;
   }
   void Unregister(uint64_t id) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     sessions_.erase(id);
   }
   void AddActive(int delta) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     active_ += delta;
-    if (active_ == 0) cv_.notify_all();
   }
 
  private:
@@ -502,7 +502,7 @@ class ServerImpl final : public Server {
 
   std::vector<std::shared_ptr<Session>> LiveSessions() {
     std::vector<std::shared_ptr<Session>> out;
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (auto& [id, weak] : sessions_) {
       if (std::shared_ptr<Session> s = weak.lock()) out.push_back(std::move(s));
     }
@@ -510,7 +510,7 @@ class ServerImpl final : public Server {
   }
 
   std::vector<std::shared_ptr<StreamChannel>> OpenStreams() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return {streams_.begin(), streams_.end()};
   }
 
@@ -560,7 +560,7 @@ class ServerImpl final : public Server {
     // to a session may be one of these, and its destructor takes mu_.
     std::vector<std::shared_ptr<Session>> alive;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (options_.max_connections <= 0 ||
           sessions_.size() < static_cast<size_t>(options_.max_connections)) {
         return true;
@@ -610,15 +610,16 @@ class ServerImpl final : public Server {
   std::atomic<int> handling_{0};
   std::atomic<int> open_streams_{0};
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int active_ = 0;  // connections reading, handling or writing a request
-  uint64_t next_id_ = 0;
-  std::map<uint64_t, std::weak_ptr<Session>> sessions_;
-  std::set<std::shared_ptr<StreamChannel>> streams_;  // body function running
+  absl::Mutex mu_;
+  // Connections reading, handling or writing a request.
+  int active_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<uint64_t, std::weak_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
+  // Body function running.
+  std::set<std::shared_ptr<StreamChannel>> streams_ ABSL_GUARDED_BY(mu_);
 
-  std::mutex shutdown_mu_;
-  std::optional<bool> shutdown_result_;
+  absl::Mutex shutdown_mu_;
+  std::optional<bool> shutdown_result_ ABSL_GUARDED_BY(shutdown_mu_);
 
   // Destroyed in reverse order: workers first, the io_context (and with it
   // the sessions its pending handlers own) last but before the state above.

@@ -8,18 +8,18 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdio>
 #include <future>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "src/http/client.h"
 #include "src/http/server.h"
 #include "src/http/sse.h"
-#include "testing/test_socket.h"
 #include "testing/capture_log_sink.h"
 #include "testing/fake_clock.h"
+#include "testing/test_socket.h"
 
 namespace hut::http {
 namespace {
@@ -35,24 +35,22 @@ constexpr milliseconds kLong{10'000};
 class Level {
  public:
   void Set(int value) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     value_ = value;
-    cv_.notify_all();
   }
   void Add(int delta) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     value_ += delta;
-    cv_.notify_all();
   }
   bool WaitAtLeast(int value, milliseconds limit = kLong) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, limit, [&] { return value_ >= value; });
+    absl::MutexLock lock(&mu_);
+    auto reached = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return value_ >= value; };
+    return mu_.AwaitWithTimeout(absl::Condition(&reached), absl::FromChrono(limit));
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int value_ = 0;
+  absl::Mutex mu_;
+  int value_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Blocks a body function until its stream closes (via OnClose, not a write),

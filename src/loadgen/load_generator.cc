@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "src/http/client.h"
 
 namespace hut::loadgen {
@@ -25,7 +25,7 @@ class LoadGeneratorImpl final : public LoadGenerator {
   ~LoadGeneratorImpl() override { Stop(); }
 
   LoadReport Snapshot() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     LoadReport r = report_;
     r.elapsed_s = std::chrono::duration<double>(Clock::now() - start_).count();
     return r;
@@ -33,19 +33,17 @@ class LoadGeneratorImpl final : public LoadGenerator {
 
   LoadReport Stop() override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stopped_) return final_;
       stopped_ = true;
     }
-    cv_.notify_all();
     if (scheduler_.joinable()) scheduler_.join();
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       draining_ = true;
     }
-    cv_.notify_all();
     for (std::thread& t : workers_) t.join();
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     report_.elapsed_s = std::chrono::duration<double>(Clock::now() - start_).count();
     final_ = report_;
     return final_;
@@ -58,12 +56,13 @@ class LoadGeneratorImpl final : public LoadGenerator {
     const auto period = std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(1.0 / options_.rate));
     auto next = Clock::now();
-    std::unique_lock<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     while (!stopped_) {
-      if (cv_.wait_until(lock, next, [this] { return stopped_; })) break;
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopped_), absl::FromChrono(next - Clock::now()))) {
+        break;
+      }
       queue_.push_back(next);
       ++report_.sent;
-      cv_.notify_one();
       next += period;
     }
   }
@@ -73,8 +72,11 @@ class LoadGeneratorImpl final : public LoadGenerator {
       Clock::time_point due;
       int64_t index;
       {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return !queue_.empty() || draining_; });
+        absl::MutexLock lock(&mu_);
+        auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return !queue_.empty() || draining_;
+        };
+        mu_.Await(absl::Condition(&woken));
         if (queue_.empty()) return;
         due = queue_.front();
         queue_.pop_front();
@@ -89,7 +91,7 @@ class LoadGeneratorImpl final : public LoadGenerator {
       auto began = Clock::now();
       auto response = http::Fetch(request);
       double ms = std::chrono::duration<double, std::milli>(Clock::now() - began).count();
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (late) ++report_.late;
       if (!response.ok()) {
         ++report_.transport_errors;
@@ -109,20 +111,19 @@ class LoadGeneratorImpl final : public LoadGenerator {
     }
   }
 
-  void NoteError(const std::string& what) {  // requires mu_
+  void NoteError(const std::string& what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (report_.errors.size() < 20 || report_.errors.count(what)) ++report_.errors[what];
   }
 
   const LoadOptions options_;
   Clock::time_point start_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Clock::time_point> queue_;
-  int64_t next_target_ = 0;
-  bool stopped_ = false;
-  bool draining_ = false;
-  LoadReport report_;
-  LoadReport final_;
+  mutable absl::Mutex mu_;
+  std::deque<Clock::time_point> queue_ ABSL_GUARDED_BY(mu_);
+  int64_t next_target_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  LoadReport report_ ABSL_GUARDED_BY(mu_);
+  LoadReport final_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> workers_;
   std::thread scheduler_;
 };

@@ -12,9 +12,11 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "src/common/status.h"
 #include "src/local/server_util.h"
 
@@ -127,7 +129,7 @@ absl::StatusOr<std::unique_ptr<Haproxy>> Haproxy::Start(const HaproxyOptions& op
   std::unique_ptr<Haproxy> lb(new Haproxy(options));
   std::filesystem::remove(lb->socket_path_, ec);
   {
-    std::lock_guard<std::mutex> lock(lb->mu_);
+    absl::MutexLock lock(&lb->mu_);
     for (const LbServiceOptions& svc : options.services) lb->servers_[svc.name];
     HUT_RETURN_IF_ERROR(lb->WriteConfig());
   }
@@ -151,13 +153,13 @@ absl::Status Haproxy::Launch() {
   run.stderr_mode = OutputMode::kFile;
   run.stderr_path = log_file;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     HUT_ASSIGN_OR_RETURN(process_, Process::Spawn(run));
   }
   auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
   while (!Command("show info").ok()) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (auto exited = process_->TryWait()) {
         process_.reset();
         return absl::UnavailableError(absl::StrCat(
@@ -174,13 +176,13 @@ absl::Status Haproxy::Launch() {
 }
 
 std::optional<std::string> Haproxy::Down() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return DownReason(process_.get());
 }
 
 absl::Status Haproxy::Restart() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (process_ && !process_->TryWait().has_value()) return absl::OkStatus();
     process_.reset();
     // The saved runtime state is from before the crash: servers start from
@@ -194,14 +196,14 @@ absl::Status Haproxy::Restart() {
 }
 
 pid_t Haproxy::pid() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return process_ ? process_->pid() : -1;
 }
 
 Haproxy::~Haproxy() { Stop(milliseconds(0)); }
 
 void Haproxy::Stop(milliseconds grace) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (!process_) return;
   process_->Stop(grace, SIGUSR1);
   process_.reset();
@@ -263,7 +265,7 @@ absl::Status Haproxy::WriteConfig() const {
 }
 
 absl::StatusOr<std::string> Haproxy::Command(std::string_view command) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return CommandLocked(command);
 }
 
@@ -336,7 +338,7 @@ absl::Status RunAll(const std::vector<std::string>& commands,
 }  // namespace
 
 absl::Status Haproxy::AddServer(std::string_view service, const LbServer& server) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   HUT_RETURN_IF_ERROR(CheckService(service));
   if (!ValidName(server.name, true)) {
     return absl::InvalidArgumentError(absl::StrCat("invalid server name \"", server.name, "\""));
@@ -360,13 +362,15 @@ absl::Status Haproxy::AddServer(std::string_view service, const LbServer& server
   HUT_RETURN_IF_ERROR(RunAll({absl::StrCat("add server ", id, " ", ServerLine(*svc, server)),
                               absl::StrCat("enable health ", id),
                               absl::StrCat("enable server ", id)},
-                             [this](std::string_view c) { return CommandLocked(c); }));
+                             [this](std::string_view c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                               return CommandLocked(c);
+                             }));
   known[server.name] = server;
   return WriteConfig();
 }
 
 absl::Status Haproxy::SetWeight(std::string_view service, std::string_view server, int weight) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   HUT_RETURN_IF_ERROR(CheckService(service));
   if (weight < 0 || weight > 256) {
     return absl::InvalidArgumentError(absl::StrCat("weight ", weight, " out of 0..256"));
@@ -379,29 +383,35 @@ absl::Status Haproxy::SetWeight(std::string_view service, std::string_view serve
   }
   HUT_RETURN_IF_ERROR(RunAll({absl::StrCat("set server ", std::string(service), "/",
                                            std::string(server), " weight ", weight)},
-                             [this](std::string_view c) { return CommandLocked(c); }));
+                             [this](std::string_view c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                               return CommandLocked(c);
+                             }));
   it->second.weight = weight;
   return WriteConfig();
 }
 
 absl::Status Haproxy::Drain(std::string_view service, std::string_view server) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   HUT_RETURN_IF_ERROR(CheckService(service));
   return RunAll({absl::StrCat("set server ", std::string(service), "/", std::string(server),
                               " state drain")},
-                [this](std::string_view c) { return CommandLocked(c); });
+                [this](std::string_view c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                  return CommandLocked(c);
+                });
 }
 
 absl::Status Haproxy::Ready(std::string_view service, std::string_view server) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   HUT_RETURN_IF_ERROR(CheckService(service));
   return RunAll({absl::StrCat("set server ", std::string(service), "/", std::string(server),
                               " state ready")},
-                [this](std::string_view c) { return CommandLocked(c); });
+                [this](std::string_view c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                  return CommandLocked(c);
+                });
 }
 
 absl::Status Haproxy::RemoveServer(std::string_view service, std::string_view server) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   HUT_RETURN_IF_ERROR(CheckService(service));
   auto& known = servers_.find(service)->second;
   auto it = known.find(server);
@@ -409,13 +419,17 @@ absl::Status Haproxy::RemoveServer(std::string_view service, std::string_view se
   std::string id = absl::StrCat(std::string(service), "/", std::string(server));
   HUT_RETURN_IF_ERROR(RunAll({absl::StrCat("disable server ", id),
                               absl::StrCat("shutdown sessions server ", id)},
-                             [this](std::string_view c) { return CommandLocked(c); }));
+                             [this](std::string_view c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                               return CommandLocked(c);
+                             }));
   // Deletion waits for the last connections to close, which takes a moment
   // after "shutdown sessions".
   absl::Status deleted;
   for (int attempt = 0; attempt < 100; ++attempt) {
     deleted = RunAll({absl::StrCat("del server ", id)},
-                     [this](std::string_view c) { return CommandLocked(c); });
+                     [this](std::string_view c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                       return CommandLocked(c);
+                     });
     if (deleted.ok()) break;
     std::this_thread::sleep_for(milliseconds(20));
   }
@@ -430,7 +444,7 @@ absl::StatusOr<std::vector<LbServerStats>> Haproxy::Stats() {
 }
 
 absl::Status Haproxy::Reload() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (!process_) return absl::FailedPreconditionError("HAProxy is not running");
   HUT_ASSIGN_OR_RETURN(std::string info, CommandLocked("show info"));
   HUT_ASSIGN_OR_RETURN(std::string state, CommandLocked("show servers state"));

@@ -5,13 +5,14 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "src/common/subprocess.h"
 
 namespace hut::local {
@@ -107,19 +108,21 @@ class Haproxy {
   explicit Haproxy(HaproxyOptions options);
   // Spawns the master (config already written) and waits for its admin socket.
   absl::Status Launch();
-  std::string RenderConfig() const;  // requires mu_
-  absl::Status WriteConfig() const;  // requires mu_
-  absl::StatusOr<std::string> CommandLocked(std::string_view command);
-  absl::Status CheckService(std::string_view service) const;
+  std::string RenderConfig() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteConfig() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::string> CommandLocked(std::string_view command)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckService(std::string_view service) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const HaproxyOptions options_;
   const std::string config_path_;
   const std::string socket_path_;
   const std::string state_path_;
-  mutable std::mutex mu_;
+  mutable absl::Mutex mu_;
   // service -> server name -> server
-  std::map<std::string, std::map<std::string, LbServer, std::less<>>, std::less<>> servers_;
-  std::unique_ptr<Process> process_;
+  std::map<std::string, std::map<std::string, LbServer, std::less<>>, std::less<>> servers_
+      ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<Process> process_ ABSL_GUARDED_BY(mu_);
 };
 
 // One command on HAProxy's admin socket at `socket_path` (<dir>/admin.sock);

@@ -34,6 +34,7 @@ runtime::Replica ClassifyReplica(const LocalReplica& r, int threshold, Duration 
                               r.last_failure, ")");
   } else if (r.ready) {
     out.state = ReplicaState::kReady;
+    out.reason.clear();  // a failure while it booted is history (details.last_failure)
   }
   out.serving = r.in_load_balancer && !out_of_rotation && out.state == ReplicaState::kReady;
   out.details = {{"address", absl::StrCat(r.address, ":", r.port)},
@@ -42,7 +43,8 @@ runtime::Replica ClassifyReplica(const LocalReplica& r, int threshold, Duration 
                  {"weight", r.weight},
                  {"in_load_balancer", r.in_load_balancer},
                  {"consecutive_failures", r.consecutive_failures},
-                 {"ever_ready", r.ever_ready}};
+                 {"ever_ready", r.ever_ready},
+                 {"last_failure", r.last_failure}};
   return out;
 }
 

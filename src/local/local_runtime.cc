@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <set>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "src/common/ports.h"
 #include "src/common/status.h"
 #include "src/common/units.h"
@@ -49,7 +51,7 @@ LocalRuntime::LocalRuntime(LocalRuntimeOptions options, Haproxy& lb, LogSink& si
 LocalRuntime::~LocalRuntime() {
   std::vector<std::pair<std::string, std::string>> all;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
     for (auto& [service, replicas] : replicas_) {
       for (auto& [name, replica] : replicas) {
@@ -57,12 +59,11 @@ LocalRuntime::~LocalRuntime() {
       }
     }
   }
-  cv_.notify_all();
   monitor_.join();
   for (auto& [service, name] : all) (void)DrainAndStop(service, name);
   std::vector<std::future<void>> retiring;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     retiring = std::move(retiring_);
   }
   for (auto& f : retiring) f.wait();
@@ -99,13 +100,13 @@ bool NamesSecret(const spec::Release& release, const std::string& secret) {
 }  // namespace
 
 SandboxIdentity LocalRuntime::ServiceUser(const std::string& service) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (auto it = service_uids_.find(service); it != service_uids_.end()) {
     return {it->second, static_cast<gid_t>(it->second)};
   }
   uid_t uid = kServiceUidBase +
               StableHash(absl::StrCat(options_.state_dir, "\n", service)) % kServiceUidRange;
-  auto taken = [&](uid_t u) {
+  auto taken = [&](uid_t u) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (const auto& [name, used] : service_uids_) {
       if (used == u) return true;
     }
@@ -210,7 +211,7 @@ absl::StatusOr<std::string> LocalRuntime::StartReplica(const runtime::RevisionTe
   logger_.Info("replica started", {{"service", t.service}, {"replica", name},
                                    {"version", t.version}, {"port", port},
                                    {"pid", replica->process->pid()}});
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   replicas_[t.service][name] = std::move(replica);
   return name;
 }
@@ -219,7 +220,7 @@ absl::Status LocalRuntime::AddToLoadBalancer(const std::string& service,
                                              const std::string& name, int weight) {
   LbServer server;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     Replica* r = Find(service, name);
     if (r == nullptr || r->leaving) {
       return absl::NotFoundError(absl::StrCat("no running replica ", service, "/", name));
@@ -227,7 +228,7 @@ absl::Status LocalRuntime::AddToLoadBalancer(const std::string& service,
     server = {name, r->status.address, r->status.port, weight};
   }
   HUT_RETURN_IF_ERROR(lb_.AddServer(service, server));
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (Replica* r = Find(service, name)) {
     r->status.in_load_balancer = true;
     r->status.weight = weight;
@@ -238,13 +239,13 @@ absl::Status LocalRuntime::AddToLoadBalancer(const std::string& service,
 absl::Status LocalRuntime::SetWeight(const std::string& service, const std::string& name,
                                      int weight) {
   HUT_RETURN_IF_ERROR(lb_.SetWeight(service, name, weight));
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (Replica* r = Find(service, name)) r->status.weight = weight;
   return absl::OkStatus();
 }
 
 absl::Status LocalRuntime::DrainAndStop(const std::string& service, const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Replica* r = Find(service, name);
   if (r == nullptr || r->leaving) return absl::OkStatus();
   r->leaving = true;
@@ -268,7 +269,7 @@ void LocalRuntime::Retire(std::string service, std::string name) {
   bool drain;
   TimePoint deadline;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     Replica* r = Find(service, name);
     if (r == nullptr) return;
     drain = r->drain;
@@ -279,7 +280,7 @@ void LocalRuntime::Retire(std::string service, std::string name) {
     if (absl::Status s = lb_.Drain(service, name); !s.ok()) {
       logger_.Warn("drain failed", {{"replica", name}, {"error", std::string(s.message())}});
     }
-    while (clock_.Now() < deadline) {
+    for (TimePoint now = clock_.Now(); now < deadline; now = clock_.Now()) {
       auto stats = lb_.Stats();
       bool idle = true;
       if (stats.ok()) {
@@ -288,7 +289,7 @@ void LocalRuntime::Retire(std::string service, std::string name) {
         }
       }
       if (idle) break;
-      std::this_thread::sleep_for(milliseconds(50));
+      clock_.SleepUntil(std::min(deadline, now + milliseconds(50)));
     }
     if (absl::Status s = lb_.RemoveServer(service, name); !s.ok()) {
       logger_.Warn("removing from the load balancer failed",
@@ -297,7 +298,7 @@ void LocalRuntime::Retire(std::string service, std::string name) {
   }
   std::unique_ptr<ReplicaProcess> process;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (Replica* r = Find(service, name)) process = std::move(r->process);
   }
   if (process) {
@@ -305,12 +306,12 @@ void LocalRuntime::Retire(std::string service, std::string name) {
     logger_.Info("replica stopped", {{"service", service}, {"replica", name},
                                      {"exit", exit.ToString()}});
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (auto s = replicas_.find(service); s != replicas_.end()) s->second.erase(name);
 }
 
 std::vector<LocalReplica> LocalRuntime::Processes(const std::string& service) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<LocalReplica> out;
   if (auto s = replicas_.find(service); s != replicas_.end()) {
     for (const auto& [name, r] : s->second) out.push_back(r->status);
@@ -325,7 +326,7 @@ runtime::Replica LocalRuntime::Classify(const Replica& replica, TimePoint now) c
 
 absl::StatusOr<runtime::Observation> LocalRuntime::Observe(const std::string& service) {
   const TimePoint now = clock_.Now();
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   runtime::Observation o;
   std::map<int, double> weight;
   double total = 0;
@@ -351,7 +352,7 @@ runtime::ApplyResult LocalRuntime::Apply(const std::string& service,
   std::vector<ReplicaSlot> slots;
   {
     const TimePoint now = clock_.Now();
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (auto s = replicas_.find(service); s != replicas_.end()) {
       for (const auto& [name, r] : s->second) {
         slots.push_back({name, r->status.revision, Classify(*r, now).state,
@@ -377,7 +378,7 @@ runtime::ApplyResult LocalRuntime::Apply(const std::string& service,
     if (step.kind == StepKind::kStart && !transient) {
       // A bad release: it will not start on the next try either.
       cannot_start.insert(step.revision);
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       cannot_start_[service][step.revision] = std::string(s.message());
       continue;
     }
@@ -401,7 +402,7 @@ absl::Status LocalRuntime::Take(const std::string& service, const Step& step,
       }
       HUT_ASSIGN_OR_RETURN(std::string name, StartReplica(t->second));
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         if (auto c = cannot_start_.find(service); c != cannot_start_.end()) {
           c->second.erase(step.revision);
         }
@@ -438,13 +439,15 @@ absl::Status LocalRuntime::Take(const std::string& service, const Step& step,
 }
 
 void LocalRuntime::MonitorLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  mu_.Lock();
   while (!stopping_) {
-    lock.unlock();
+    mu_.Unlock();
     MonitorOnce();
-    lock.lock();
-    cv_.wait_for(lock, options_.monitor_interval, [this] { return stopping_; });
+    mu_.Lock();
+    // Real time: the monitor watches real processes.
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(options_.monitor_interval));
   }
+  mu_.Unlock();
 }
 
 void LocalRuntime::MonitorOnce() {
@@ -457,7 +460,7 @@ void LocalRuntime::MonitorOnce() {
   std::vector<std::pair<std::string, std::string>> restart;
   std::vector<std::pair<std::string, std::string>> take_out;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     TimePoint now = clock_.Now();
     for (auto& [service, replicas] : replicas_) {
       for (auto& [name, r] : replicas) {
@@ -506,14 +509,14 @@ void LocalRuntime::MonitorOnce() {
   for (const auto& [service, name] : restart) {
     ReplicaOptions options;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       Replica* r = Find(service, name);
       if (r == nullptr || r->leaving || r->process) continue;
       options = r->process_options;
     }
     auto process =
         spawner_.Run([&] { return ReplicaProcess::Start(options, sandbox_, sink_, clock_); });
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     Replica* r = Find(service, name);
     if (r == nullptr) continue;
     if (!process.ok()) {
@@ -533,7 +536,7 @@ void LocalRuntime::MonitorOnce() {
     health::ProbeResult result = health::Probe("127.0.0.1", p.port, p.path, p.timeout, clock_);
     bool back_in_rotation = false;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       Replica* r = Find(p.service, p.name);
       if (r != nullptr && !r->leaving && result.ok && r->out_of_rotation) {
         r->out_of_rotation = false;
@@ -546,7 +549,7 @@ void LocalRuntime::MonitorOnce() {
                      {{"service", p.service}, {"replica", p.name}, {"error", s.ToString()}});
       }
     }
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     Replica* r = Find(p.service, p.name);
     if (r == nullptr || r->leaving) continue;
     r->readiness.Record(result);

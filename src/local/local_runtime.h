@@ -9,11 +9,12 @@
 #include <future>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "src/common/clock.h"
 #include "src/common/log.h"
 #include "src/common/spawn_thread.h"
@@ -133,7 +134,8 @@ class LocalRuntime final : public runtime::Runtime {
   // Drains (if asked), removes from the load balancer and stops the process;
   // runs on its own thread so one slow replica holds up nothing else.
   void Retire(std::string service, std::string name);
-  Replica* Find(const std::string& service, const std::string& name);  // needs mu_
+  Replica* Find(const std::string& service, const std::string& name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The sandbox user of `service`'s replicas: its own uid (and gid) from a
   // range no account uses, the same across restarts of this environment.
   SandboxIdentity ServiceUser(const std::string& service);
@@ -155,14 +157,14 @@ class LocalRuntime final : public runtime::Runtime {
   // not killed when a caller's thread exits; destroyed last.
   SpawnThread spawner_;
 
-  std::mutex mu_;
-  std::map<std::string, std::map<std::string, std::unique_ptr<Replica>>> replicas_;  // mu_
-  std::vector<std::future<void>> retiring_;  // mu_
-  std::map<std::string, uid_t> service_uids_;  // mu_
+  absl::Mutex mu_;
+  std::map<std::string, std::map<std::string, std::unique_ptr<Replica>>> replicas_
+      ABSL_GUARDED_BY(mu_);
+  std::vector<std::future<void>> retiring_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, uid_t> service_uids_ ABSL_GUARDED_BY(mu_);
   // Service -> revision -> why its replicas cannot be started.
-  std::map<std::string, std::map<int, std::string>> cannot_start_;  // mu_
-  bool stopping_ = false;                     // mu_
-  std::condition_variable cv_;
+  std::map<std::string, std::map<int, std::string>> cannot_start_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread monitor_;
 };
 

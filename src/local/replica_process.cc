@@ -15,9 +15,11 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "src/local/server_util.h"
 
 extern char** environ;
@@ -344,7 +346,7 @@ absl::StatusOr<std::unique_ptr<ReplicaProcess>> ReplicaProcess::Start(
   r->stdout_fd_ = (*proc)->stdout_fd();
   r->stderr_fd_ = (*proc)->stderr_fd();
   {
-    std::lock_guard<std::mutex> lock(r->mu_);
+    absl::MutexLock lock(&r->mu_);
     r->process_ = std::move(*proc);
   }
   r->reader_ = std::thread([p = r.get()] { p->ReadLoop(); });
@@ -355,15 +357,14 @@ absl::StatusOr<std::unique_ptr<ReplicaProcess>> ReplicaProcess::Start(
 ReplicaProcess::~ReplicaProcess() {
   Stop();
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     // Stop() waited for the output within a bound; past it, stop reading.
     abandon_output_ = true;
-    cv_.notify_all();
   }
   if (reader_.joinable()) reader_.join();
   if (writer_.joinable()) writer_.join();
   if (workload_pidfd_ >= 0) close(workload_pidfd_);
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   process_.reset();  // closes the pipes
 }
 
@@ -384,7 +385,6 @@ void ReplicaProcess::ReapLocked() {
     kill(-process_->pid(), SIGKILL);
   }
   exit_ = s;
-  cv_.notify_all();
 }
 
 void ReplicaProcess::ReadLoop() {
@@ -444,7 +444,7 @@ void ReplicaProcess::ReadLoop() {
         which[i]->fd = -1;  // EOF; the fd itself is closed with process_
       }
     }
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     ReapLocked();
     if (exit_.has_value() && !drain_deadline.has_value()) {
       drain_deadline = std::chrono::steady_clock::now() + kDrainAfterExit;
@@ -461,43 +461,44 @@ void ReplicaProcess::ReadLoop() {
       Enqueue({s.partial.substr(0, max_line), s.is_stderr, s.partial.size() > max_line});
     }
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   reader_done_ = true;
-  cv_.notify_all();
 }
 
 void ReplicaProcess::Enqueue(Chunk chunk) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (queued_bytes_ + chunk.text.size() > options_.max_buffered_bytes && !queue_.empty()) {
     ++dropped_lines_;
     return;
   }
   queued_bytes_ += chunk.text.size();
   queue_.push_back(std::move(chunk));
-  cv_.notify_all();
 }
 
 void ReplicaProcess::WriteLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !queue_.empty() || dropped_lines_ > 0 || reader_done_;
+  };
+  mu_.Lock();
   while (true) {
-    cv_.wait(lock, [&] { return !queue_.empty() || dropped_lines_ > 0 || reader_done_; });
+    mu_.Await(absl::Condition(&woken));
     std::deque<Chunk> batch;
     batch.swap(queue_);
     queued_bytes_ = 0;
     size_t dropped = std::exchange(dropped_lines_, 0);
     bool done = reader_done_;
-    lock.unlock();
+    mu_.Unlock();
     for (const Chunk& c : batch) Emit(c);
     if (dropped > 0) {
       log_.Warn("replica log lines dropped", {{"dropped_lines", dropped},
                                               {"reason", "log sink slower than the replica"}});
     }
-    lock.lock();
+    mu_.Lock();
     // reader_done_ was read before the batch was taken, so nothing is left.
     if (done && queue_.empty() && dropped_lines_ == 0) break;
   }
   writer_done_ = true;
-  cv_.notify_all();
+  mu_.Unlock();
 }
 
 void ReplicaProcess::Emit(const Chunk& c) const {
@@ -545,43 +546,49 @@ bool ReplicaProcess::SignalLocked(int signal, bool group) {
 }
 
 bool ReplicaProcess::Signal(int signal) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   ReapLocked();
   return SignalLocked(signal, false);
 }
 
 std::optional<ExitStatus> ReplicaProcess::Exited() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (exit_.has_value() && writer_done_) return exit_;
   return std::nullopt;
 }
 
 std::optional<ExitStatus> ReplicaProcess::WaitFor(milliseconds timeout) const {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (cv_.wait_for(lock, timeout, [&] { return exit_.has_value() && writer_done_; })) return exit_;
+  absl::MutexLock lock(&mu_);
+  auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return exit_.has_value() && writer_done_;
+  };
+  if (mu_.AwaitWithTimeout(absl::Condition(&done), absl::FromChrono(timeout))) return exit_;
   return std::nullopt;
 }
 
 ExitStatus ReplicaProcess::Stop(milliseconds grace) {
-  std::unique_lock<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (process_ == nullptr) return ExitStatus{};  // Start() failed before spawning
+  auto exited = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return exit_.has_value(); };
+  auto written = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return writer_done_; };
   if (!stopped_) {
     ReapLocked();
     // Waits even if the signal found no workload: it may have just ended, and
     // its own status (not our SIGKILL) is the one to report.
     if (!exit_.has_value()) {
       SignalLocked(SIGTERM, false);
-      cv_.wait_for(lock, grace, [&] { return exit_.has_value(); });
+      mu_.AwaitWithTimeout(absl::Condition(&exited), absl::FromChrono(grace));
     }
     if (!exit_.has_value()) {
       SignalLocked(SIGKILL, true);
       // The reader thread reaps the child within kPollMs.
-      cv_.wait(lock, [&] { return exit_.has_value(); });
+      mu_.Await(absl::Condition(&exited));
     }
     stopped_ = true;
   }
   // The output, within the reader's bound after the exit.
-  cv_.wait_for(lock, kDrainAfterExit + milliseconds(1000), [&] { return writer_done_; });
+  mu_.AwaitWithTimeout(absl::Condition(&written),
+                       absl::FromChrono(kDrainAfterExit + milliseconds(1000)));
   return *exit_;
 }
 

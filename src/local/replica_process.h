@@ -4,12 +4,10 @@
 #include <sys/types.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -17,6 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "src/common/clock.h"
 #include "src/common/log.h"
 #include "src/common/subprocess.h"
@@ -165,7 +164,7 @@ class ReplicaProcess {
   void WriteLoop();  // writer thread: queue_ -> sink
   void Enqueue(Chunk chunk);
   void Emit(const Chunk& chunk) const;
-  // Sends to the workload (and, if `group`, its group or sandbox). Needs mu_.
+  // Sends to the workload (and, if `group`, its group or sandbox).
   bool SignalLocked(int signal, bool group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReapLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -177,8 +176,7 @@ class ReplicaProcess {
   pid_t workload_pid_ = -1;
   int workload_pidfd_ = -1;  // sandboxed: race-free signals to the workload
 
-  mutable std::mutex mu_;
-  mutable std::condition_variable cv_;
+  mutable absl::Mutex mu_;
   std::unique_ptr<Process> process_ ABSL_GUARDED_BY(mu_);
   std::optional<ExitStatus> exit_ ABSL_GUARDED_BY(mu_);  // reaped
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;           // Stop() finished

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace hut::local {
 
@@ -49,33 +51,33 @@ Supervisor::~Supervisor() { Stop(); }
 
 void Supervisor::Start() {
   thread_ = std::thread([this] {
-    std::unique_lock<std::mutex> lock(mu_);
+    mu_.Lock();
     while (!stopping_) {
-      lock.unlock();
+      mu_.Unlock();
       CheckOnce();
-      lock.lock();
-      cv_.wait_for(lock, options_.check_interval, [this] { return stopping_; });
+      mu_.Lock();
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(options_.check_interval));
     }
+    mu_.Unlock();
   });
 }
 
 void Supervisor::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
 void Supervisor::CheckOnce() {
-  std::lock_guard<std::mutex> one(check_mu_);
+  absl::MutexLock one(&check_mu_);
   for (size_t i = 0;; ++i) {
     Supervised process;
     bool was_up;
     TimePoint next_attempt;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (i >= entries_.size() || stopping_) return;
       process = entries_[i].process;
       was_up = entries_[i].state.up;
@@ -85,7 +87,7 @@ void Supervisor::CheckOnce() {
     const std::optional<std::string> down = process.down();
     if (!down) {
       if (!was_up) {  // came back by itself: take it as a restart
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         Entry& e = entries_[i];
         e.state.up = true;
         e.state.since = clock_.Now();
@@ -95,7 +97,7 @@ void Supervisor::CheckOnce() {
     }
     const TimePoint now = clock_.Now();
     if (was_up) {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       Entry& e = entries_[i];
       e.state.up = false;
       e.state.since = now;
@@ -106,7 +108,7 @@ void Supervisor::CheckOnce() {
     }
     if (now >= next_attempt) {
       const absl::Status restarted = process.restart();
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       Entry& e = entries_[i];
       if (restarted.ok()) {
         e.state.up = true;
@@ -133,7 +135,7 @@ void Supervisor::CheckOnce() {
 }
 
 std::optional<SupervisedState> Supervisor::State(const std::string& name) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (const Entry& e : entries_) {
     if (e.process.name == name) return e.state;
   }

@@ -7,16 +7,16 @@
 // as events).
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "src/common/clock.h"
 #include "src/common/log.h"
 
@@ -87,11 +87,10 @@ class Supervisor {
   const Clock& clock_;
   Logger logger_;
   std::function<void(const SupervisorEvent&)> on_event_;
-  mutable std::mutex mu_;
-  std::vector<Entry> entries_;  // mu_ (the callbacks run without it)
-  std::mutex check_mu_;         // one CheckOnce at a time
-  bool stopping_ = false;       // mu_
-  std::condition_variable cv_;
+  mutable absl::Mutex mu_;
+  std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);  // the callbacks run without mu_
+  absl::Mutex check_mu_;                              // one CheckOnce at a time
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

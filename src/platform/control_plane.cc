@@ -22,14 +22,14 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
         spec, environment, svc, runtime, store, clock, logger.ForComponent("controller"),
         std::move(analysis), options.dependencies);
     auto worker = std::make_unique<controller::ServiceWorker>(
-        std::move(controller), options.tick_interval, logger.ForComponent("worker"));
+        std::move(controller), clock, options.tick_interval, logger.ForComponent("worker"));
     workers[svc.name] = worker.get();
     plane->workers_[svc.name] = std::move(worker);
   }
   plane->api_ = std::make_unique<server::ControlApi>(environment, std::move(workers), runtime,
                                                      store, std::move(admin_token),
                                                      logger.ForComponent("api"),
-                                                     options.dependencies);
+                                                     options.dependencies, &clock);
   http::ServerOptions so;
   so.address = options.listen.host;
   so.port = options.listen.port;

@@ -18,6 +18,7 @@
 #include "src/common/secret.h"
 #include "src/common/status.h"
 #include "src/platform/control_plane.h"
+#include "src/platform/lease_keeper.h"
 #include "src/secrets/jwt_keys.h"
 #include "src/store/open.h"
 
@@ -86,12 +87,17 @@ struct Platform::Parts {
   std::unique_ptr<FileLogSink> replica_log;
   std::optional<Logger> log;
   std::unique_ptr<store::Store> store;
+  std::optional<Secret> token;  // until the control plane takes it
+  std::unique_ptr<LeaseKeeper> lease;
   std::unique_ptr<local::LocalEnvironment> local;  // runtime: local
   std::unique_ptr<ControlPlane> control_plane;
 
   ~Parts() {
+    // First the thread that may still be taking over (it calls Activate).
+    if (lease) lease->StopRenewing();
     control_plane.reset();
     local.reset();
+    lease.reset();  // releases the lease: a standby takes over at once
     store.reset();
     if (log) log->Info("stopped");
     if (lock_fd >= 0) close(lock_fd);
@@ -105,16 +111,32 @@ store::Store& Platform::store() { return *parts_->store; }
 
 const std::vector<Endpoint>& Platform::endpoints() const {
   static const std::vector<Endpoint> kNone;
-  return parts_ && parts_->local ? parts_->local->endpoints() : kNone;
+  absl::MutexLock lock(&mu_);
+  return parts_ && parts_->local && standby_.empty() ? parts_->local->endpoints() : kNone;
+}
+
+std::string Platform::standby() const {
+  absl::MutexLock lock(&mu_);
+  return standby_;
+}
+
+std::string Platform::address() const {
+  absl::MutexLock lock(&mu_);
+  return address_;
 }
 
 void Platform::Stop() {
   if (stopped_) return;
   stopped_ = true;
   parts_.reset();
-  if (!pointer_file_.empty()) {  // last: `hut down` reads it until the end
+  std::string pointer;
+  {
+    absl::MutexLock lock(&mu_);
+    pointer = pointer_file_;
+  }
+  if (!pointer.empty()) {  // last: `hut down` reads it until the end
     std::error_code ec;
-    fs::remove(pointer_file_, ec);
+    fs::remove(pointer, ec);
   }
 }
 
@@ -174,6 +196,7 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(spec::Spec spec,
                   {{"environment", env.name}, {"state_dir", state}, {"open_file_limit", open_files}});
 
   HUT_ASSIGN_OR_RETURN(Secret token, server::LoadOrCreateToken(state));
+  parts.token.emplace(std::move(token));
   p->token_file_ = absl::StrCat(state, "/", server::kTokenFileName);
   {
     const std::string url = options.store.empty() ? state + "/hut.db" : options.store;
@@ -184,30 +207,74 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(spec::Spec spec,
     }
     parts.store = std::move(*opened);
   }
+  p->options_ = std::move(options);
+  p->state_ = state;
+  p->open_files_ = open_files;
+
+  // One active control plane per environment and store.
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  LeaseOptions lease;
+  lease.name = absl::StrCat("controller/", env.name);
+  lease.holder = absl::StrCat(host, "/", getpid(), "/", p->options_.listen.ToString());
+  parts.lease = std::make_unique<LeaseKeeper>(*parts.store, parts.clock,
+                                              parts.log->ForComponent("lease"), lease);
+  std::string holder;
+  HUT_ASSIGN_OR_RETURN(bool held, parts.lease->TryAcquire(&holder));
+  Platform* raw = p.get();
+  auto lost = [raw](const std::string& who) {
+    raw->parts_->log->Error("lost the lease: stopping", {{"holder", who}});
+    raw->shutdown_requested_.store(true);
+  };
+  if (held) {
+    HUT_RETURN_IF_ERROR(p->Activate());
+    parts.lease->Run([] {}, lost);
+    return p;
+  }
+  {
+    absl::MutexLock lock(&p->mu_);
+    p->standby_ = holder;
+  }
+  parts.log->Info("standing by", {{"why", holder}});
+  parts.lease->Run(
+      [raw] {
+        if (absl::Status s = raw->Activate(); !s.ok()) {
+          raw->parts_->log->Error("cannot take over", {{"error", s.ToString()}});
+          raw->shutdown_requested_.store(true);
+        }
+      },
+      lost);
+  return p;
+}
+
+absl::Status Platform::Activate() {
+  Parts& parts = *parts_;
+  const spec::Environment& env = *environment_;
+  const std::string& state = state_;
   const std::string jwt_keys = state + "/secrets/jwt-keys.json";
   HUT_RETURN_IF_ERROR(secrets::EnsureJwtKeys(jwt_keys, parts.clock));
 
   ControlPlaneOptions cp;
-  cp.listen = options.listen;
-  cp.tick_interval = options.tick_interval;
-  cp.scrape_interval = options.scrape_interval;
+  cp.listen = options_.listen;
+  cp.tick_interval = options_.tick_interval;
+  cp.scrape_interval = options_.scrape_interval;
   // A quarter of the descriptors at most for API clients: the rest stay for
   // replicas, probes, the load balancer and the store, whatever the clients do.
-  cp.max_connections = std::clamp(open_files / 4, 16, 4096);
+  cp.max_connections = std::clamp(open_files_ / 4, 16, 4096);
   runtime::Runtime* runtime = nullptr;
-  switch (options.runtime.value_or(env.runtime)) {
+  switch (options_.runtime.value_or(env.runtime)) {
     case spec::Runtime::kLocal: {
       local::LocalEnvironmentOptions lo;
       lo.state_dir = state;
-      lo.spec_dir = options.spec_dir;
-      lo.sandbox = options.sandbox;
+      lo.spec_dir = options_.spec_dir;
+      lo.sandbox = options_.sandbox;
       lo.secret_files = {{"jwt", jwt_keys}};
-      lo.unsafe_fast_database = options.unsafe_fast_database;
+      lo.unsafe_fast_database = options_.unsafe_fast_database;
       HUT_ASSIGN_OR_RETURN(parts.local, local::LocalEnvironment::Start(
-                                            p->spec_, env, lo, *parts.replica_log, parts.clock,
+                                            spec_, env, lo, *parts.replica_log, parts.clock,
                                             *parts.log, RecordIn(*parts.store, env.name,
                                                                  parts.clock)));
-      p->warnings_ = parts.local->warnings();
+      for (const std::string& w : parts.local->warnings()) warnings_.push_back(w);
       runtime = &parts.local->runtime();
       cp.metrics = parts.local->metrics();
       cp.dependencies = parts.local->dependencies();
@@ -219,24 +286,31 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(spec::Spec spec,
           "`hut up --env ", env.name, "` runs it on this machine with the local runtime"));
   }
   HUT_ASSIGN_OR_RETURN(parts.control_plane,
-                       ControlPlane::Start(p->spec_, env, *runtime, *parts.store, parts.clock,
-                                           *parts.log, std::move(token), std::move(cp)));
-  parts.control_plane->OnShutdownRequest([raw = p.get()] { raw->shutdown_requested_.store(true); });
+                       ControlPlane::Start(spec_, env, *runtime, *parts.store, parts.clock,
+                                           *parts.log, std::move(*parts.token), std::move(cp)));
+  parts.control_plane->OnShutdownRequest([this] { shutdown_requested_.store(true); });
   if (parts.local) parts.local->Supervise();
-  p->address_ = absl::StrCat(options.listen.host, ":", parts.control_plane->port());
+  const std::string address =
+      absl::StrCat(options_.listen.host, ":", parts.control_plane->port());
+  std::string pointer_file;
   if (auto pointer =
-          server::PointerPath(options.home, {options.listen.host, parts.control_plane->port()})) {
-    server::ServerInfo info{p->address_, state, p->token_file_, env.name,
-                            static_cast<int>(getpid())};
+          server::PointerPath(options_.home, {options_.listen.host, parts.control_plane->port()})) {
+    server::ServerInfo info{address, state, token_file_, env.name, static_cast<int>(getpid())};
     if (absl::Status s = server::WritePointer(*pointer, info); s.ok()) {
-      p->pointer_file_ = *pointer;
+      pointer_file = *pointer;
     } else {
-      p->warnings_.push_back(absl::StrCat("the CLI will not find this server by itself: ",
-                                          s.message()));
+      warnings_.push_back(absl::StrCat("the CLI will not find this server by itself: ",
+                                       s.message()));
     }
   }
-  parts.log->Info("ready", {{"address", p->address_}, {"environment", env.name}});
-  return p;
+  {
+    absl::MutexLock lock(&mu_);
+    address_ = address;
+    pointer_file_ = pointer_file;
+    standby_.clear();
+  }
+  parts.log->Info("ready", {{"address", address}, {"environment", env.name}});
+  return absl::OkStatus();
 }
 
 }  // namespace hut::platform

@@ -24,7 +24,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "src/local/local_environment.h"
 #include "src/local/replica_process.h"
 #include "src/server/discovery.h"
@@ -70,12 +72,18 @@ class Platform {
   // backing services. Idempotent; not from an API handler.
   void Stop();
 
-  // Set when an API client asked the server to stop (`hut down`).
+  // Set when an API client asked the server to stop (`hut down`), or when
+  // this server lost the lease or could not take over.
   bool shutdown_requested() const { return shutdown_requested_.load(); }
 
-  const std::string& address() const { return address_; }  // host:port of the API
+  // Another server drives the environment (it holds the store's lease, see
+  // lease_keeper.h): this one waits to take over; says who holds it. Empty
+  // once this server is active.
+  std::string standby() const;
+
+  std::string address() const;  // host:port of the API; "" while standing by
   const std::string& token_file() const { return token_file_; }
-  const std::vector<Endpoint>& endpoints() const;
+  const std::vector<Endpoint>& endpoints() const;  // none while standing by
   const spec::Environment& environment() const { return *environment_; }
   store::Store& store();
   const std::vector<std::string>& warnings() const { return warnings_; }
@@ -83,13 +91,21 @@ class Platform {
  private:
   struct Parts;
   Platform();
+  // Starts the environment's runtime world and the control plane: once this
+  // server holds the lease.
+  absl::Status Activate();
 
   std::unique_ptr<Parts> parts_;
   spec::Spec spec_;
   const spec::Environment* environment_ = nullptr;
-  std::string address_;
+  PlatformOptions options_;
+  std::string state_;  // the state folder, absolute
   std::string token_file_;
-  std::string pointer_file_;
+  int open_files_ = 0;
+  mutable absl::Mutex mu_;
+  std::string address_ ABSL_GUARDED_BY(mu_);
+  std::string pointer_file_ ABSL_GUARDED_BY(mu_);
+  std::string standby_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> warnings_;
   std::atomic<bool> shutdown_requested_{false};
   bool stopped_ = false;

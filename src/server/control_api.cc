@@ -107,14 +107,16 @@ json ReplicaJson(const runtime::Replica& r) {
 ControlApi::ControlApi(const spec::Environment& environment,
                        std::map<std::string, controller::ServiceWorker*> workers,
                        runtime::Runtime& runtime, store::Store& store, Secret admin_token,
-                       Logger logger, const controller::Dependencies* dependencies)
+                       Logger logger, const controller::Dependencies* dependencies,
+                       const Clock* clock)
     : environment_(environment),
       workers_(std::move(workers)),
       runtime_(runtime),
       store_(store),
       dependencies_(dependencies),
       admin_token_(std::move(admin_token)),
-      logger_(std::move(logger)) {
+      logger_(std::move(logger)),
+      clock_(clock != nullptr ? *clock : real_clock_) {
   auto bind = [this](Response (ControlApi::*handler)(const Request&) const) {
     return [this, handler](const Request& r) { return (this->*handler)(r); };
   };
@@ -448,20 +450,18 @@ Response ControlApi::EventStream(const Request& request) const {
   return http::SseResponse([this, after, service](http::StreamWriter& out) {
     // New events are found by polling the store; OnClose cuts the wait short.
     struct Closed {
-      std::mutex mu;
-      std::condition_variable cv;
-      bool closed = false;
+      absl::Mutex mu;
+      bool closed ABSL_GUARDED_BY(mu) = false;
     };
     auto closed = std::make_shared<Closed>();
     out.OnClose([closed] {
-      std::lock_guard<std::mutex> lock(closed->mu);
+      absl::MutexLock lock(&closed->mu);
       closed->closed = true;
-      closed->cv.notify_all();
     });
     constexpr auto kPoll = std::chrono::milliseconds(200);
     constexpr auto kKeepalive = std::chrono::seconds(15);
     int64_t last = after;
-    auto last_write = std::chrono::steady_clock::now();
+    TimePoint last_write = clock_.Now();
     while (out.open()) {
       auto events = store_.EventsAfter(last, 100, environment_.name, service);
       if (!events.ok()) {
@@ -474,15 +474,18 @@ Response ControlApi::EventStream(const Request& request) const {
           return;
         }
         last = e.id;
-        last_write = std::chrono::steady_clock::now();
+        last_write = clock_.Now();
       }
-      if (std::chrono::steady_clock::now() - last_write > kKeepalive) {
+      if (clock_.Now() - last_write > kKeepalive) {
         if (!out.Write(http::kSseKeepalive)) return;
-        last_write = std::chrono::steady_clock::now();
+        last_write = clock_.Now();
       }
       if (events->size() == 100) continue;  // more are waiting
-      std::unique_lock<std::mutex> lock(closed->mu);
-      if (closed->cv.wait_for(lock, kPoll, [&] { return closed->closed; })) return;
+      // The store is polled on real time; the keepalive follows the clock.
+      absl::MutexLock lock(&closed->mu);
+      if (closed->mu.AwaitWithTimeout(absl::Condition(&closed->closed), absl::FromChrono(kPoll))) {
+        return;
+      }
     }
   });
 }

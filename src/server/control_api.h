@@ -44,7 +44,8 @@ class ControlApi {
   ControlApi(const spec::Environment& environment,
              std::map<std::string, controller::ServiceWorker*> workers,
              runtime::Runtime& runtime, store::Store& store, Secret admin_token, Logger logger,
-             const controller::Dependencies* dependencies = nullptr);
+             const controller::Dependencies* dependencies = nullptr,
+             const Clock* clock = nullptr);  // null: real time
 
   // Called (on a handler thread) when a client asks the server to stop; set
   // before serving. Without it, /api/v1/shutdown answers 501.
@@ -84,6 +85,8 @@ class ControlApi {
   const controller::Dependencies* dependencies_;  // may be null: "waiting" is never set
   Secret admin_token_;
   Logger logger_;
+  RealClock real_clock_;
+  const Clock& clock_;  // the event stream's keepalive
   http::Router router_;
   std::function<void()> on_shutdown_;
 };

@@ -42,7 +42,7 @@ environments:
     worker_ = std::make_unique<controller::ServiceWorker>(
         std::make_unique<controller::ServiceController>(
             spec_, env, *spec_.FindService("backend"), runtime_, *store_, clock_, log_),
-        milliseconds(5), log_);
+        clock_, milliseconds(5), log_);
     api_ = std::make_unique<ControlApi>(
         env, std::map<std::string, controller::ServiceWorker*>{{"backend", worker_.get()}},
         runtime_, *store_, Secret("s3cret-token"), log_);
@@ -64,7 +64,8 @@ environments:
   void WaitFinished() {
     for (int i = 0; i < 2000; ++i) {
       runtime_.Step();
-      std::this_thread::sleep_for(milliseconds(2));
+      clock_.Advance(milliseconds(5));  // the worker's tick
+      clock_.WaitForWaiter();
       auto latest = store_->LatestRollout("staging", "backend");
       if (*latest && (*latest)->finished_at) return;
     }

@@ -306,21 +306,24 @@ PostgresStore::PostgresStore(std::string url, std::string where, const Clock& cl
 PostgresStore::~PostgresStore() = default;
 
 absl::StatusOr<std::unique_ptr<PostgresStore::Connection>> PostgresStore::Acquire() {
-  std::unique_lock<std::mutex> lock(pool_mu_);
-  if (!pool_cv_.wait_for(lock, options_.acquire_timeout, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return !idle_.empty() || open_ < options_.pool_size;
-      })) {
-    return absl::UnavailableError(
-        absl::StrCat("postgresql: ", where_, ": no free connection within ",
-                     options_.acquire_timeout.count(), " ms"));
+  {
+    absl::MutexLock lock(&pool_mu_);
+    auto free = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool_mu_) {
+      return !idle_.empty() || open_ < options_.pool_size;
+    };
+    if (!pool_mu_.AwaitWithTimeout(absl::Condition(&free),
+                                   absl::FromChrono(options_.acquire_timeout))) {
+      return absl::UnavailableError(
+          absl::StrCat("postgresql: ", where_, ": no free connection within ",
+                       options_.acquire_timeout.count(), " ms"));
+    }
+    if (!idle_.empty()) {
+      std::unique_ptr<Connection> connection = std::move(idle_.back());
+      idle_.pop_back();
+      return connection;
+    }
+    ++open_;
   }
-  if (!idle_.empty()) {
-    std::unique_ptr<Connection> connection = std::move(idle_.back());
-    idle_.pop_back();
-    return connection;
-  }
-  ++open_;
-  lock.unlock();
   try {
     return std::make_unique<Connection>(url_);
   } catch (const std::exception& e) {
@@ -338,15 +341,12 @@ absl::StatusOr<std::unique_ptr<PostgresStore::Connection>> PostgresStore::Acquir
 }
 
 void PostgresStore::Release(std::unique_ptr<Connection> connection) {
-  {
-    std::lock_guard<std::mutex> lock(pool_mu_);
-    if (connection != nullptr && connection->c.is_open()) {
-      idle_.push_back(std::move(connection));
-    } else {
-      --open_;
-    }
+  absl::MutexLock lock(&pool_mu_);  // a waiter in Acquire wakes when it unlocks
+  if (connection != nullptr && connection->c.is_open()) {
+    idle_.push_back(std::move(connection));
+  } else {
+    --open_;
   }
-  pool_cv_.notify_one();
 }
 
 absl::Status PostgresStore::Run(const std::string& what, Mode mode, const Work& work) {
@@ -419,7 +419,7 @@ absl::StatusOr<int> PostgresStore::SchemaVersion() {
 absl::Status PostgresStore::CheckFence(pqxx::transaction_base& tx) {
   std::optional<FenceSetting> fence;
   {
-    std::lock_guard<std::mutex> lock(fence_mu_);
+    absl::MutexLock lock(&fence_mu_);
     fence = fence_;
   }
   if (!fence) return absl::OkStatus();
@@ -893,7 +893,7 @@ absl::StatusOr<std::optional<Lease>> PostgresStore::GetLease(std::string_view na
 }
 
 void PostgresStore::Fence(std::string name, int64_t token) {
-  std::lock_guard<std::mutex> lock(fence_mu_);
+  absl::MutexLock lock(&fence_mu_);
   fence_ = FenceSetting{std::move(name), token};
 }
 

@@ -4,11 +4,9 @@
 // The Store for several `hut server`s: PostgreSQL, through libpqxx 6.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +15,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "src/common/clock.h"
 #include "src/store/rules.h"
 #include "src/store/store.h"
@@ -147,12 +146,11 @@ class PostgresStore final : public Store {
   const Clock& clock_;
   const PostgresStoreOptions options_;
 
-  std::mutex pool_mu_;
-  std::condition_variable pool_cv_;
+  absl::Mutex pool_mu_;
   std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(pool_mu_);
   int open_ ABSL_GUARDED_BY(pool_mu_) = 0;  // idle and in use
 
-  std::mutex fence_mu_;
+  absl::Mutex fence_mu_;
   std::optional<FenceSetting> fence_ ABSL_GUARDED_BY(fence_mu_);
 };
 

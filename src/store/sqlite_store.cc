@@ -279,7 +279,7 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   }
   std::unique_ptr<SqliteStore> store(new SqliteStore(db, path, clock));
   {
-    std::lock_guard<std::mutex> lock(store->mu_);
+    absl::MutexLock lock(&store->mu_);
     HUT_RETURN_IF_ERROR(store->Configure(options));
     HUT_RETURN_IF_ERROR(store->Migrate());
   }
@@ -290,7 +290,7 @@ SqliteStore::SqliteStore(sqlite3* db, std::string path, const Clock& clock)
     : path_(std::move(path)), clock_(clock), db_(db) {}
 
 SqliteStore::~SqliteStore() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (auto& [sql, statement] : statements_) sqlite3_finalize(statement);
   sqlite3_close(db_);
 }
@@ -374,7 +374,7 @@ absl::Status SqliteStore::Migrate() {
 }
 
 absl::StatusOr<int> SqliteStore::SchemaVersion() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   HUT_ASSIGN_OR_RETURN(Statement q,
                        Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
   int rc = q.Step();
@@ -399,7 +399,7 @@ absl::StatusOr<Revision> SqliteStore::AddRevision(Revision revision, int history
         absl::StrCat("sqlite: history limit must be at least 1, got ", history_limit));
   }
   HUT_ASSIGN_OR_RETURN(std::string env_text, EnvToText(revision.env));
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (revision.created_at == TimePoint()) revision.created_at = clock_.Now();
   revision.created_at = Truncate(revision.created_at);
   const std::string what =
@@ -473,7 +473,7 @@ absl::StatusOr<Revision> ReadRevision(const auto& q) {
 absl::StatusOr<std::optional<Revision>> SqliteStore::GetRevision(const std::string& environment,
                                                                  const std::string& service,
                                                                  int number) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   HUT_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT " HUT_REVISION_COLUMNS " FROM revisions"
                                             " WHERE environment = ? AND service = ?"
                                             " AND number = ?"));
@@ -491,7 +491,7 @@ absl::StatusOr<std::optional<Revision>> SqliteStore::GetRevision(const std::stri
 
 absl::StatusOr<std::vector<Revision>> SqliteStore::ListRevisions(const std::string& environment,
                                                                  const std::string& service) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   HUT_ASSIGN_OR_RETURN(Statement q,
                        Prepare("SELECT " HUT_REVISION_COLUMNS " FROM revisions"
                                " WHERE environment = ? AND service = ? ORDER BY number DESC"));
@@ -575,7 +575,7 @@ absl::StatusOr<CreatedRollout> SqliteStore::CreateRolloutWithEvents(Rollout roll
   HUT_ASSIGN_OR_RETURN(std::string state_text,
                        Dump(rollout.state, absl::StrCat("state of rollout of ", rollout.service)));
   HUT_ASSIGN_OR_RETURN(std::vector<std::string> event_texts, DumpEvents(events));
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (rollout.created_at == TimePoint()) rollout.created_at = clock_.Now();
   if (rollout.updated_at == TimePoint()) rollout.updated_at = rollout.created_at;
   rollout.created_at = Truncate(rollout.created_at);
@@ -647,7 +647,7 @@ absl::StatusOr<std::vector<Event>> SqliteStore::UpdateRolloutWithEvents(
         Dump(sample.data, absl::StrCat("analysis sample of rollout ", rollout.id)));
   }
   HUT_ASSIGN_OR_RETURN(std::vector<std::string> event_texts, DumpEvents(events));
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Transaction tx(*this);
   HUT_RETURN_IF_ERROR(tx.Begin());
   HUT_RETURN_IF_ERROR(CheckFenceLocked());
@@ -699,7 +699,7 @@ absl::Status SqliteStore::UpdateRolloutLocked(const Rollout& rollout,
 }
 
 absl::StatusOr<std::optional<Rollout>> SqliteStore::GetRollout(int64_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   HUT_ASSIGN_OR_RETURN(Statement q,
                        Prepare("SELECT " HUT_ROLLOUT_COLUMNS " FROM rollouts WHERE id = ?"));
   q.Bind(1, id);
@@ -708,7 +708,7 @@ absl::StatusOr<std::optional<Rollout>> SqliteStore::GetRollout(int64_t id) {
 
 absl::StatusOr<std::optional<Rollout>> SqliteStore::LatestRollout(const std::string& environment,
                                                                   const std::string& service) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   HUT_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT " HUT_ROLLOUT_COLUMNS " FROM rollouts"
                                             " WHERE environment = ? AND service = ?"
                                             " ORDER BY id DESC LIMIT 1"));
@@ -719,7 +719,7 @@ absl::StatusOr<std::optional<Rollout>> SqliteStore::LatestRollout(const std::str
 
 absl::StatusOr<std::optional<Rollout>> SqliteStore::LatestRolloutTo(
     const std::string& environment, const std::string& service, int to_revision) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   HUT_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT " HUT_ROLLOUT_COLUMNS " FROM rollouts"
                                             " WHERE environment = ? AND service = ?"
                                             " AND to_revision = ? ORDER BY id DESC LIMIT 1"));
@@ -730,7 +730,7 @@ absl::StatusOr<std::optional<Rollout>> SqliteStore::LatestRolloutTo(
 }
 
 absl::StatusOr<std::vector<Rollout>> SqliteStore::UnfinishedRollouts() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   HUT_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT " HUT_ROLLOUT_COLUMNS " FROM rollouts"
                                             " WHERE finished_at IS NULL ORDER BY id"));
   return QueryRollouts(q);
@@ -739,7 +739,7 @@ absl::StatusOr<std::vector<Rollout>> SqliteStore::UnfinishedRollouts() {
 absl::StatusOr<std::vector<Rollout>> SqliteStore::ListRollouts(const std::string& environment,
                                                                const std::string& service,
                                                                int limit) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   HUT_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT " HUT_ROLLOUT_COLUMNS " FROM rollouts"
                                             " WHERE environment = ? AND (? = '' OR service = ?)"
                                             " ORDER BY id DESC LIMIT ?"));
@@ -758,7 +758,7 @@ absl::StatusOr<std::vector<Rollout>> SqliteStore::ListRollouts(const std::string
 absl::StatusOr<Event> SqliteStore::AppendEvent(Event event) {
   HUT_ASSIGN_OR_RETURN(std::string data_text,
                        Dump(event.data, absl::StrCat("data of event ", event.type)));
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (event.at == TimePoint()) event.at = clock_.Now();
   event.at = Truncate(event.at);
   Transaction tx(*this);
@@ -800,7 +800,7 @@ absl::StatusOr<std::vector<Event>> SqliteStore::EventsAfter(int64_t after_id, in
     return absl::InvalidArgumentError(
         absl::StrCat("sqlite: events limit must be at least 1, got ", limit));
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   HUT_ASSIGN_OR_RETURN(
       Statement q,
       Prepare("SELECT id, at, environment, service, rollout_id, type, message, data FROM events"
@@ -830,7 +830,7 @@ absl::StatusOr<std::vector<Event>> SqliteStore::EventsAfter(int64_t after_id, in
 
 absl::StatusOr<int64_t> SqliteStore::LastEventId(const std::string& environment,
                                                  const std::string& service) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   HUT_ASSIGN_OR_RETURN(
       Statement q, Prepare("SELECT COALESCE(MAX(id), 0) FROM events"
                            " WHERE (?1 = '' OR environment = ?1) AND (?2 = '' OR service = ?2)"));
@@ -844,7 +844,7 @@ absl::Status SqliteStore::AppendAnalysisSample(int64_t rollout_id, TimePoint at,
                                                const nlohmann::json& sample) {
   HUT_ASSIGN_OR_RETURN(std::string text,
                        Dump(sample, absl::StrCat("analysis sample of rollout ", rollout_id)));
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Transaction tx(*this);
   HUT_RETURN_IF_ERROR(tx.Begin());
   HUT_RETURN_IF_ERROR(CheckFenceLocked());
@@ -870,7 +870,7 @@ absl::Status SqliteStore::AppendSampleLocked(int64_t rollout_id, TimePoint at,
 }
 
 absl::StatusOr<std::vector<AnalysisSample>> SqliteStore::AnalysisSamples(int64_t rollout_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   HUT_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT at, data FROM analysis_samples"
                                             " WHERE rollout_id = ? ORDER BY seq"));
   q.Bind(1, rollout_id);
@@ -928,7 +928,7 @@ absl::Status SqliteStore::CheckFenceLocked() {
 
 absl::StatusOr<Lease> SqliteStore::AcquireLease(std::string_view name, std::string_view holder,
                                                 Duration ttl, TimePoint now) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Transaction tx(*this);
   HUT_RETURN_IF_ERROR(tx.Begin());
   HUT_ASSIGN_OR_RETURN(std::optional<Lease> stored, ReadLeaseLocked(name));
@@ -940,7 +940,7 @@ absl::StatusOr<Lease> SqliteStore::AcquireLease(std::string_view name, std::stri
 
 absl::Status SqliteStore::ReleaseLease(std::string_view name, std::string_view holder,
                                        int64_t token) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Transaction tx(*this);
   HUT_RETURN_IF_ERROR(tx.Begin());
   HUT_ASSIGN_OR_RETURN(std::optional<Lease> stored, ReadLeaseLocked(name));
@@ -952,12 +952,12 @@ absl::Status SqliteStore::ReleaseLease(std::string_view name, std::string_view h
 }
 
 absl::StatusOr<std::optional<Lease>> SqliteStore::GetLease(std::string_view name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return ReadLeaseLocked(name);
 }
 
 void SqliteStore::Fence(std::string name, int64_t token) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   fence_ = FenceSetting{std::move(name), token};
 }
 

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +14,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "src/common/clock.h"
 #include "src/store/rules.h"
 #include "src/store/store.h"
@@ -152,7 +152,7 @@ class SqliteStore final : public Store {
   const std::string path_;
   const Clock& clock_;
 
-  std::mutex mu_;
+  absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
   // Prepared statements, keyed by their SQL text, finalized by the destructor.
   std::map<std::string, sqlite3_stmt*> statements_ ABSL_GUARDED_BY(mu_);
