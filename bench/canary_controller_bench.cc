@@ -116,7 +116,7 @@ Result Measure(int n, int rounds) {
   for (int i = 0; i < 5; ++i) tick_all();
   for (const spec::ServiceDeployment& d : env.services) {
     auto latest = (*store)->LatestRollout("production", d.service);
-    if (!latest.ok() || !*latest || (*latest)->phase != "analysing") {
+    if (!latest.ok() || !*latest || (*latest)->phase != store::RolloutPhase::kAnalysing) {
       std::fprintf(stderr, "%s is not analysing\n", d.service.c_str());
       std::exit(1);
     }

@@ -22,8 +22,10 @@ set(HUT_TSAN_WRAPPED
 foreach(symbol IN LISTS HUT_TSAN_WRAPPED)
   add_link_options(LINKER:--wrap=${symbol})
 endforeach()
-# Shared, so that the wrappers resolve whatever the order of static libraries
-# on a link line.
-add_library(hut_tsan_absl SHARED ${PROJECT_SOURCE_DIR}/testing/tsan_absl.cc)
+# An object library: its object goes into every target, so the wrappers
+# resolve whatever the order of static libraries on a link line, and no
+# shared library of the build folder has to be found at run time (a
+# sandboxed replica sees neither /tmp nor the build folder).
+add_library(hut_tsan_absl OBJECT ${PROJECT_SOURCE_DIR}/testing/tsan_absl.cc)
 target_link_libraries(hut_tsan_absl PUBLIC absl::synchronization)
 link_libraries(hut_tsan_absl)

@@ -217,7 +217,7 @@ class CliRemoteTest : public ::testing::Test {
     size_t index = 0;
     for (const store::Event& e : *events) {
       if (e.rollout_id != id) continue;
-      if (e.type == "rollout." + rollout->phase && final_index == stored.size()) {
+      if (e.type == "rollout." + std::string(store::PhaseName(rollout->phase)) && final_index == stored.size()) {
         final_index = index;
       }
       ++index;
@@ -265,7 +265,7 @@ class CliRemoteTest : public ::testing::Test {
       if (r && r->finished_at) {
         auto events = store_->EventsAfter(0, 1000, "staging", "backend");
         for (const store::Event& e : *events) {
-          if (e.rollout_id == r->id && e.type == "rollout." + r->phase) return;
+          if (e.rollout_id == r->id && e.type == "rollout." + std::string(store::PhaseName(r->phase))) return;
         }
       }
       std::this_thread::sleep_for(milliseconds(20));
@@ -334,7 +334,7 @@ TEST_F(CliRemoteTest, DeployWaitFollowsTheRolloutToSuccess) {
   EXPECT_THAT(r.out, Not(HasSubstr("\r")));  // not a terminal: no status line
   std::optional<store::Rollout> latest = Latest();
   ASSERT_TRUE(latest);
-  EXPECT_EQ(latest->phase, "succeeded");
+  EXPECT_EQ(latest->phase, store::RolloutPhase::kSucceeded);
   EXPECT_EQ(Serving(), (std::map<std::string, int>{{"1.0.0", 2}}));
   // --set reached every replica of the release.
   const auto replicas = runtime_.Replicas("backend");
@@ -353,7 +353,7 @@ TEST_F(CliRemoteTest, DeployWithoutWaitPrintsOneLineAndReturns) {
             "strategy; follow it with `hut rollout status backend --watch`\n");
   std::optional<store::Rollout> latest = Latest();
   ASSERT_TRUE(latest);
-  EXPECT_EQ(latest->strategy, "replace");
+  EXPECT_EQ(latest->strategy, spec::Strategy::kReplace);
 }
 
 TEST_F(CliRemoteTest, NeverReadyVersionIsRolledBackAndDeployExitsTwo) {

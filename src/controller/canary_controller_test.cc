@@ -64,7 +64,7 @@ class CanaryControllerTest : public ::testing::Test {
   }
 
   store::Rollout Latest() { return **store_->LatestRollout("staging", "backend"); }
-  std::string Phase() { return Latest().phase; }
+  std::string Phase() { return std::string(store::PhaseName(Latest().phase)); }
   bool Finished() { return Latest().finished_at.has_value(); }
 
   // One reconcile step, then one second passes.
@@ -122,7 +122,7 @@ class CanaryControllerTest : public ::testing::Test {
 TEST_F(CanaryControllerTest, HealthyCanaryGetsItsShareIsAnalysedAndPromoted) {
   auto rollout = controller_->Deploy({.version = "2.0.0"});
   ASSERT_TRUE(rollout.ok()) << rollout.status();
-  EXPECT_EQ(rollout->strategy, "canary");
+  EXPECT_EQ(rollout->strategy, spec::Strategy::kCanary);
   ASSERT_TRUE(TickUntil([&] { return Phase() == "analysing"; }, 10));
   Tick();
   // One canary replica (10 % of 10) next to all 10 stable ones, at exactly 10 %.

@@ -85,7 +85,7 @@ environments:
     if (!rollout.ok()) return "";
     for (int i = 0; i < 600; ++i) {
       auto r = store_->GetRollout(rollout->id);
-      if (r.ok() && *r && (*r)->finished_at) return (*r)->phase;
+      if (r.ok() && *r && (*r)->finished_at) return std::string(store::PhaseName((*r)->phase));
       std::this_thread::sleep_for(milliseconds(100));
     }
     return "timed out";

@@ -11,11 +11,51 @@ namespace {
 using rollout::Phase;
 using rollout::RollingStatus;
 
+using store::RolloutPhase;
+
+RolloutPhase StorePhase(Phase p) {
+  switch (p) {
+    case Phase::kProgressing:
+      return RolloutPhase::kProgressing;
+    case Phase::kRollingBack:
+      return RolloutPhase::kRollingBack;
+    case Phase::kSucceeded:
+      return RolloutPhase::kSucceeded;
+    case Phase::kRolledBack:
+      return RolloutPhase::kRolledBack;
+    case Phase::kFailed:
+      return RolloutPhase::kFailed;
+  }
+  return RolloutPhase::kFailed;
+}
+
+RolloutPhase StorePhase(rollout::CanaryPhase p) {
+  switch (p) {
+    case rollout::CanaryPhase::kStarting:
+      return RolloutPhase::kStarting;
+    case rollout::CanaryPhase::kAnalysing:
+      return RolloutPhase::kAnalysing;
+    case rollout::CanaryPhase::kPaused:
+      return RolloutPhase::kPaused;
+    case rollout::CanaryPhase::kPromoting:
+      return RolloutPhase::kPromoting;
+    case rollout::CanaryPhase::kSucceeded:
+      return RolloutPhase::kSucceeded;
+    case rollout::CanaryPhase::kRollingBack:
+      return RolloutPhase::kRollingBack;
+    case rollout::CanaryPhase::kRolledBack:
+      return RolloutPhase::kRolledBack;
+    case rollout::CanaryPhase::kFailed:
+      return RolloutPhase::kFailed;
+  }
+  return RolloutPhase::kFailed;
+}
+
 // A replace is a rolling update that may take every replica down at once and
 // starts no extra one.
-spec::RollingPolicy PolicyFor(const std::string& strategy, const spec::RollingPolicy& rolling,
+spec::RollingPolicy PolicyFor(spec::Strategy strategy, const spec::RollingPolicy& rolling,
                               int desired) {
-  if (strategy != spec::Name(spec::Strategy::kReplace)) return rolling;
+  if (strategy != spec::Strategy::kReplace) return rolling;
   spec::RollingPolicy replace = rolling;
   replace.max_surge = 0;
   replace.max_unavailable = desired;
@@ -43,19 +83,20 @@ absl::StatusOr<int> ServiceController::CurrentRevision() {
   HUT_ASSIGN_OR_RETURN(std::optional<store::Rollout> latest,
                        store_.LatestRollout(environment_.name, service_.name));
   if (!latest) return 0;
-  if (latest->phase == rollout::PhaseName(Phase::kRolledBack)) return latest->from_revision;
-  if (latest->phase == rollout::PhaseName(Phase::kSucceeded)) return latest->to_revision;
+  if (latest->phase == RolloutPhase::kRolledBack) return latest->from_revision;
+  if (latest->phase == RolloutPhase::kSucceeded) return latest->to_revision;
   // Running or failed: what served before it started.
   return latest->from_revision;
 }
 
 absl::StatusOr<store::Rollout> ServiceController::Deploy(const DeployRequest& request) {
+  latest_known_ = false;  // it writes: the next tick reads again
   if (request.version.empty()) return absl::InvalidArgumentError("empty version");
   spec::Strategy strategy = request.strategy.value_or(environment_.strategy);
   // Refuse before writing a revision that no rollout would use.
   HUT_ASSIGN_OR_RETURN(std::optional<store::Rollout> latest,
                        store_.LatestRollout(environment_.name, service_.name));
-  if (latest && !latest->finished_at && latest->phase == rollout::PhaseName(Phase::kSucceeded)) {
+  if (latest && !latest->finished_at && latest->phase == RolloutPhase::kSucceeded) {
     return absl::FailedPreconditionError(absl::StrCat(
         "revision ", latest->from_revision, " of ", service_.name,
         " is kept warm for the rollback window of rollout ", latest->id,
@@ -64,7 +105,7 @@ absl::StatusOr<store::Rollout> ServiceController::Deploy(const DeployRequest& re
   if (latest && !latest->finished_at) {
     return absl::FailedPreconditionError(
         absl::StrCat("rollout ", latest->id, " of ", service_.name, " in ", environment_.name,
-                     " is still running (", latest->phase,
+                     " is still running (", std::string(store::PhaseName(latest->phase)),
                      "); wait for it or abort it (`hut rollout abort`)"));
   }
   store::Revision revision;
@@ -79,11 +120,12 @@ absl::StatusOr<store::Rollout> ServiceController::Deploy(const DeployRequest& re
 }
 
 absl::StatusOr<store::Rollout> ServiceController::Undo(std::optional<int> to_revision) {
+  latest_known_ = false;  // it writes: the next tick reads again
   // Inside a canary's rollback window the previous revision still runs:
   // flip traffic back to it rather than start a new rollout.
   HUT_ASSIGN_OR_RETURN(std::optional<store::Rollout> window,
                        store_.LatestRollout(environment_.name, service_.name));
-  if (window && !window->finished_at && window->strategy == spec::Name(spec::Strategy::kCanary) &&
+  if (window && !window->finished_at && window->strategy == spec::Strategy::kCanary &&
       (!to_revision || *to_revision == window->from_revision)) {
     HUT_ASSIGN_OR_RETURN(rollout::CanaryStatus status,
                          rollout::CanaryStatusFromJson(window->state));
@@ -117,6 +159,7 @@ absl::StatusOr<store::Rollout> ServiceController::Undo(std::optional<int> to_rev
 }
 
 absl::StatusOr<store::Rollout> ServiceController::Restart() {
+  latest_known_ = false;  // it writes: the next tick reads again
   HUT_ASSIGN_OR_RETURN(int current, CurrentRevision());
   if (current == 0) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -137,7 +180,7 @@ absl::StatusOr<store::Rollout> ServiceController::Reissue(const store::Revision&
                        store_.LatestRollout(environment_.name, service_.name));
   if (latest && !latest->finished_at) {
     return absl::FailedPreconditionError(
-        absl::StrCat("rollout ", latest->id, " is still running (", latest->phase,
+        absl::StrCat("rollout ", latest->id, " is still running (", std::string(store::PhaseName(latest->phase)),
                      "); wait for it or abort it (`hut rollout abort`)"));
   }
   store::Revision revision = source;
@@ -213,26 +256,26 @@ absl::StatusOr<store::Rollout> ServiceController::StartRollout(const store::Revi
   r.service = service_.name;
   r.from_revision = current;
   r.to_revision = revision.number;
-  r.strategy = std::string(spec::Name(strategy));
+  r.strategy = strategy;
   if (strategy == spec::Strategy::kCanary) {
     CanaryStatus status = rollout::BeginCanary(revision.number, current, clock_.Now());
-    r.phase = std::string(rollout::CanaryPhaseName(status.phase));
+    r.phase = StorePhase(status.phase);
     r.state = rollout::CanaryStatusToJson(status);
   } else {
     RollingStatus status;
     status.target_revision = revision.number;
     status.previous_revision = current;
     status.last_progress = clock_.Now();
-    r.phase = std::string(rollout::PhaseName(status.phase));
+    r.phase = StorePhase(status.phase);
     r.state = rollout::RollingStatusToJson(status);
   }
   r.created_at = r.updated_at = clock_.Now();
   store::Event started = MakeEvent(
       r, "rollout.started",
       absl::StrCat("rolling out revision ", revision.number, " (", revision.version, ") with the ",
-                   r.strategy, " strategy"),
+                   std::string(spec::Name(r.strategy)), " strategy"),
       {{"from_revision", current}, {"to_revision", revision.number},
-       {"version", revision.version}, {"strategy", r.strategy}});
+       {"version", revision.version}, {"strategy", std::string(spec::Name(r.strategy))}});
   HUT_ASSIGN_OR_RETURN(store::CreatedRollout saved,
                        store_.CreateRolloutWithEvents(r, {std::move(started)}));
   for (const store::Event& e : saved.events) Logged(e);
@@ -240,6 +283,7 @@ absl::StatusOr<store::Rollout> ServiceController::StartRollout(const store::Revi
 }
 
 absl::StatusOr<store::Rollout> ServiceController::Command(rollout::Command command) {
+  latest_known_ = false;  // it writes: the next tick reads again
   const std::string name(rollout::CommandName(command));
   HUT_ASSIGN_OR_RETURN(std::optional<store::Rollout> latest,
                        store_.LatestRollout(environment_.name, service_.name));
@@ -248,12 +292,13 @@ absl::StatusOr<store::Rollout> ServiceController::Command(rollout::Command comma
         absl::StrCat(service_.name, " has no rollout in ", environment_.name, " to ", name));
   }
   store::Rollout rollout = *std::move(latest);
-  if (rollout.strategy != spec::Name(spec::Strategy::kCanary)) {
+  if (rollout.strategy != spec::Strategy::kCanary) {
     HUT_ASSIGN_OR_RETURN(RollingStatus status, rollout::RollingStatusFromJson(rollout.state));
     if (command != rollout::Command::kAbort) {
       return absl::FailedPreconditionError(
           absl::StrCat("rollout ", rollout.id, " of ", service_.name, " uses the ",
-                       rollout.strategy, " strategy; only a canary can be told to ", name));
+                       std::string(spec::Name(rollout.strategy)), " strategy; only a canary can be told to ",
+                       name));
     }
     if (status.phase != Phase::kProgressing) {
       return absl::FailedPreconditionError(
@@ -264,7 +309,7 @@ absl::StatusOr<store::Rollout> ServiceController::Command(rollout::Command comma
     AnnouncePhase(rollout, rollout::PhaseName(status.phase), rollout::PhaseName(turned.phase),
                   turned.reason);
     HUT_RETURN_IF_ERROR(Save(rollout, rollout::RollingStatusToJson(turned),
-                             rollout::PhaseName(turned.phase), turned.reason,
+                             StorePhase(turned.phase), turned.reason,
                              rollout::IsTerminal(turned.phase)));
     return rollout;
   }
@@ -287,13 +332,31 @@ std::optional<std::string> ServiceController::Waiting() const {
 }
 
 absl::Status ServiceController::Tick() {
-  HUT_ASSIGN_OR_RETURN(std::optional<store::Rollout> latest,
-                       store_.LatestRollout(environment_.name, service_.name));
-  if (!latest) return absl::OkStatus();
+  // The rollout as this controller saved it last is kept; a cheap check of
+  // its id and version reads it again only when someone else wrote (a
+  // repaired row, say). Any failure reads it again too.
+  if (latest_known_) {
+    HUT_ASSIGN_OR_RETURN(auto stored,
+                         store_.LatestRolloutVersion(environment_.name, service_.name));
+    const std::pair<int64_t, int64_t> kept =
+        latest_ ? std::pair<int64_t, int64_t>{latest_->id, latest_->version}
+                : std::pair<int64_t, int64_t>{0, 0};
+    latest_known_ = stored == kept;
+  }
+  if (!latest_known_) {
+    HUT_ASSIGN_OR_RETURN(latest_, store_.LatestRollout(environment_.name, service_.name));
+    latest_known_ = true;
+  }
+  if (!latest_) return absl::OkStatus();
+  absl::Status ticked = TickLatest(*latest_);
+  if (!ticked.ok()) latest_known_ = false;
+  return ticked;
+}
+
+absl::Status ServiceController::TickLatest(store::Rollout& latest) {
   if (std::optional<std::string> blocked = Waiting()) {
-    if (!latest->finished_at && *blocked != waiting_) {
-      Record(*latest, "rollout.waiting",
-             absl::StrCat("rollout ", latest->id, " waits: ", *blocked));
+    if (!latest.finished_at && *blocked != waiting_) {
+      Record(latest, "rollout.waiting", absl::StrCat("rollout ", latest.id, " waits: ", *blocked));
       if (waiting_.empty()) waiting_since_ = clock_.Now();
       waiting_ = *blocked;
     }
@@ -302,12 +365,10 @@ absl::Status ServiceController::Tick() {
   if (!waiting_.empty()) {
     waiting_.clear();
     HUT_RETURN_IF_ERROR(
-        Resume(*latest, std::chrono::duration_cast<Duration>(clock_.Now() - waiting_since_)));
+        Resume(latest, std::chrono::duration_cast<Duration>(clock_.Now() - waiting_since_)));
   }
-  if (latest->strategy == spec::Name(spec::Strategy::kCanary)) {
-    return TickCanary(*std::move(latest));
-  }
-  return TickRolling(*std::move(latest));
+  if (latest.strategy == spec::Strategy::kCanary) return TickCanary(latest);
+  return TickRolling(latest);
 }
 
 spec::RollbackPolicy ServiceController::Rollback() const {
@@ -320,7 +381,7 @@ absl::Status ServiceController::Resume(store::Rollout& rollout, Duration waited)
   const std::string message = absl::StrCat("rollout ", rollout.id, " resumes after ",
                                            FormatDuration(waited),
                                            ": its dependencies are back");
-  if (rollout.strategy != spec::Name(spec::Strategy::kCanary) && !rollout.finished_at) {
+  if (rollout.strategy != spec::Strategy::kCanary && !rollout.finished_at) {
     // The wait was not the release's: its progress deadline starts again.
     HUT_ASSIGN_OR_RETURN(RollingStatus status, rollout::RollingStatusFromJson(rollout.state));
     status.last_progress += waited;
@@ -346,7 +407,7 @@ rollout::CanaryConfig ServiceController::CanaryConfig() const {
   return c;
 }
 
-absl::Status ServiceController::TickRolling(store::Rollout rollout) {
+absl::Status ServiceController::TickRolling(store::Rollout& rollout) {
   HUT_ASSIGN_OR_RETURN(RollingStatus status, rollout::RollingStatusFromJson(rollout.state));
   HUT_ASSIGN_OR_RETURN(runtime::Observation observed, runtime_.Observe(service_.name));
   const int desired = Desired();
@@ -359,12 +420,12 @@ absl::Status ServiceController::TickRolling(store::Rollout rollout) {
   AnnouncePhase(rollout, rollout::PhaseName(status.phase), rollout::PhaseName(plan.status.phase),
                 plan.status.reason);
   HUT_RETURN_IF_ERROR(Save(rollout, rollout::RollingStatusToJson(plan.status),
-                           rollout::PhaseName(plan.status.phase), plan.status.reason,
+                           StorePhase(plan.status.phase), plan.status.reason,
                            rollout::IsTerminal(plan.status.phase)));
   return plan.target ? Carry(rollout, *plan.target) : absl::OkStatus();
 }
 
-absl::Status ServiceController::TickCanary(store::Rollout rollout) {
+absl::Status ServiceController::TickCanary(store::Rollout& rollout) {
   HUT_ASSIGN_OR_RETURN(CanaryStatus status, rollout::CanaryStatusFromJson(rollout.state));
   HUT_ASSIGN_OR_RETURN(runtime::Observation observed, runtime_.Observe(service_.name));
   const rollout::CanaryConfig config = CanaryConfig();
@@ -409,7 +470,7 @@ absl::Status ServiceController::TickCanary(store::Rollout rollout) {
   AnnouncePhase(rollout, rollout::CanaryPhaseName(status.phase),
                 rollout::CanaryPhaseName(plan.status.phase), plan.status.reason);
   if (absl::Status saved =
-          Save(rollout, std::move(state), rollout::CanaryPhaseName(plan.status.phase),
+          Save(rollout, std::move(state), StorePhase(plan.status.phase),
                plan.status.reason, rollout::CanaryFinished(plan.status), analysis_.pending());
       !saved.ok()) {
     analysis_.SaveFailed();
@@ -454,7 +515,7 @@ absl::StatusOr<const runtime::RevisionTemplate*> ServiceController::Template(int
 }
 
 absl::Status ServiceController::Save(store::Rollout& rollout, nlohmann::json state,
-                                     std::string_view phase, const std::string& reason,
+                                     store::RolloutPhase phase, const std::string& reason,
                                      bool finished,
                                      const std::vector<store::AnalysisSample>& samples) {
   std::vector<store::Event> events = std::move(pending_);
@@ -466,7 +527,7 @@ absl::Status ServiceController::Save(store::Rollout& rollout, nlohmann::json sta
   }
   store::Rollout next = rollout;
   next.state = std::move(state);
-  next.phase = std::string(phase);
+  next.phase = phase;
   next.reason = reason;
   next.updated_at = clock_.Now();
   if (finished && !was_finished) next.finished_at = clock_.Now();

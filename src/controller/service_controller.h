@@ -79,11 +79,13 @@ class ServiceController {
   // Records a copy of `source` as a new revision (with `cause`) and rolls it
   // out without canary: the tail of Undo and Restart.
   absl::StatusOr<store::Rollout> Reissue(const store::Revision& source, std::string cause);
-  absl::Status TickRolling(store::Rollout rollout);
+  // One tick of `latest`, the service's newest rollout; updates it as saved.
+  absl::Status TickLatest(store::Rollout& latest);
+  absl::Status TickRolling(store::Rollout& rollout);
   // After a wait for dependencies: a rolling rollout's progress deadline is
   // moved by `waited`; the resumption is recorded.
   absl::Status Resume(store::Rollout& rollout, Duration waited);
-  absl::Status TickCanary(store::Rollout rollout);
+  absl::Status TickCanary(store::Rollout& rollout);
   // Has the runtime carry `plan` out and records what it changed.
   absl::Status Carry(const store::Rollout& rollout, const runtime::ServicePlan& plan);
   // What revision `number` runs (from the store once, then remembered).
@@ -96,7 +98,7 @@ class ServiceController {
   // from and the events noted since the last save (pending_), all or
   // nothing; nothing when nothing changed. Sets finished_at when `finished`
   // (and clears it when not: a retried canary runs again).
-  absl::Status Save(store::Rollout& rollout, nlohmann::json state, std::string_view phase,
+  absl::Status Save(store::Rollout& rollout, nlohmann::json state, store::RolloutPhase phase,
                     const std::string& reason, bool finished,
                     const std::vector<store::AnalysisSample>& samples = {});
   // Notes the phase change, if any, for the next Save.
@@ -123,6 +125,8 @@ class ServiceController {
   TimePoint waiting_since_;
   std::map<int, runtime::RevisionTemplate> templates_;  // by revision number
   std::vector<store::Event> pending_;  // decision events, written with the next Save
+  std::optional<store::Rollout> latest_;  // the newest rollout as saved, when latest_known_
+  bool latest_known_ = false;
 };
 
 }  // namespace hut::controller

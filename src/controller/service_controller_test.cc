@@ -76,13 +76,13 @@ class ServiceControllerTest : public ::testing::Test {
 
 TEST_F(ServiceControllerTest, DeploysThenRollsToANewVersion) {
   ASSERT_TRUE(controller_->Deploy({.version = "1.0.0"}).ok());
-  EXPECT_EQ(RunToEnd().phase, "succeeded");
+  EXPECT_EQ(RunToEnd().phase, store::RolloutPhase::kSucceeded);
   EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"1.0.0", 3}}));
   auto second = controller_->Deploy({.version = "2.0.0", .env = {{"FOOHUT_FAULTS", ""}}});
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(second->from_revision, 1);
   EXPECT_EQ(second->to_revision, 2);
-  EXPECT_EQ(RunToEnd().phase, "succeeded");
+  EXPECT_EQ(RunToEnd().phase, store::RolloutPhase::kSucceeded);
   EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"2.0.0", 3}}));
   EXPECT_EQ(*controller_->CurrentRevision(), 2);
 }
@@ -103,7 +103,7 @@ TEST_F(ServiceControllerTest, NeverReadyReleaseRollsBackWithoutTraffic) {
   runtime_.SetHealth("3.0.0-broken", FakeRuntime::Health::kNeverReady);
   ASSERT_TRUE(controller_->Deploy({.version = "3.0.0-broken"}).ok());
   store::Rollout end = RunToEnd(/*max_ticks=*/20);  // at the 10 s start period, not at 30 s
-  EXPECT_EQ(end.phase, "rolled-back");
+  EXPECT_EQ(end.phase, store::RolloutPhase::kRolledBack);
   // The runtime's own reason (LocalRuntime's is tested with it), with the replica.
   EXPECT_NE(end.reason.find("of revision 2 failed: not ready after its start period"),
             std::string::npos)
@@ -123,9 +123,9 @@ TEST_F(ServiceControllerTest, FailedChecksInsideTheStartPeriodAreABootingReplica
     clock_.Advance(seconds(1));
     runtime_.Step();
   }
-  EXPECT_EQ((*store_->LatestRollout("staging", "backend"))->phase, "progressing");
+  EXPECT_EQ((*store_->LatestRollout("staging", "backend"))->phase, store::RolloutPhase::kProgressing);
   runtime_.SetHealth("2.0.0", FakeRuntime::Health::kHealthy);  // done booting
-  EXPECT_EQ(RunToEnd().phase, "succeeded");
+  EXPECT_EQ(RunToEnd().phase, store::RolloutPhase::kSucceeded);
   EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"2.0.0", 3}}));
 }
 
@@ -135,7 +135,7 @@ TEST_F(ServiceControllerTest, ReleaseThatCannotStartRollsBackAtOnce) {
   runtime_.SetStartError("2.0.0", absl::NotFoundError("command \"foohut-apii\" not found"));
   ASSERT_TRUE(controller_->Deploy({.version = "2.0.0"}).ok());
   store::Rollout end = RunToEnd(/*max_ticks=*/3);  // not at the 30 s deadline
-  EXPECT_EQ(end.phase, "rolled-back");
+  EXPECT_EQ(end.phase, store::RolloutPhase::kRolledBack);
   EXPECT_EQ(end.reason, "cannot start revision 2: command \"foohut-apii\" not found");
   EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"1.0.0", 3}}));
 }
@@ -146,7 +146,7 @@ TEST_F(ServiceControllerTest, CrashLoopingReleaseRollsBackBeforeTheDeadline) {
   runtime_.SetHealth("2.0.0", FakeRuntime::Health::kCrashLoops);
   ASSERT_TRUE(controller_->Deploy({.version = "2.0.0"}).ok());
   store::Rollout end = RunToEnd(/*max_ticks=*/10);  // the deadline is 30 ticks away
-  EXPECT_EQ(end.phase, "rolled-back");
+  EXPECT_EQ(end.phase, store::RolloutPhase::kRolledBack);
   EXPECT_NE(end.reason.find("crash-looping: exited 3 times (last: exited: code 1)"),
             std::string::npos)
       << end.reason;
@@ -158,7 +158,7 @@ TEST_F(ServiceControllerTest, FirstReleaseThatCannotStartFails) {
   runtime_.SetStartError("1.0.0", absl::NotFoundError("no such command"));
   ASSERT_TRUE(controller_->Deploy({.version = "1.0.0"}).ok());
   store::Rollout end = RunToEnd(/*max_ticks=*/3);
-  EXPECT_EQ(end.phase, "failed");
+  EXPECT_EQ(end.phase, store::RolloutPhase::kFailed);
   EXPECT_EQ(end.reason, "cannot start revision 1: no such command");
 }
 
@@ -168,7 +168,7 @@ TEST_F(ServiceControllerTest, FailingHealthChecksRollBackAndSayWhy) {
   runtime_.SetHealth("2.0.0", FakeRuntime::Health::kFailsAfterReady);
   ASSERT_TRUE(controller_->Deploy({.version = "2.0.0"}).ok());
   store::Rollout end = RunToEnd();
-  EXPECT_EQ(end.phase, "rolled-back");
+  EXPECT_EQ(end.phase, store::RolloutPhase::kRolledBack);
   EXPECT_NE(end.reason.find("3 consecutive failed health checks (last: HTTP 500)"),
             std::string::npos)
       << end.reason;
@@ -210,7 +210,7 @@ TEST_F(ServiceControllerTest, ARolloutWaitsForADependencyInsteadOfBlamingTheRele
     runtime_.Step();
   }
   auto latest = store_->LatestRollout("staging", "backend");
-  EXPECT_EQ((*latest)->phase, "progressing");
+  EXPECT_EQ((*latest)->phase, store::RolloutPhase::kProgressing);
   EXPECT_FALSE((*latest)->finished_at.has_value());
   EXPECT_EQ(controller_->Waiting(), deps.blocked);
   // Back: the replicas' checks pass again while the dependency still asks
@@ -223,7 +223,7 @@ TEST_F(ServiceControllerTest, ARolloutWaitsForADependencyInsteadOfBlamingTheRele
     runtime_.Step();
   }
   deps.blocked.reset();
-  EXPECT_EQ(RunToEnd().phase, "succeeded");
+  EXPECT_EQ(RunToEnd().phase, store::RolloutPhase::kSucceeded);
   EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"2.0.0", 3}}));
   std::vector<std::string> waits;
   const std::vector<store::Event> events = *store_->EventsAfter(0, 1000);
@@ -246,7 +246,7 @@ TEST_F(ServiceControllerTest, UndoRestoresThePreviousReleaseAsANewRevision) {
   auto undo = controller_->Undo(std::nullopt);
   ASSERT_TRUE(undo.ok()) << undo.status();
   EXPECT_EQ(undo->to_revision, 3);
-  EXPECT_EQ(RunToEnd().phase, "succeeded");
+  EXPECT_EQ(RunToEnd().phase, store::RolloutPhase::kSucceeded);
   EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"1.0.0", 3}}));
   auto revision = store_->GetRevision("staging", "backend", 3);
   EXPECT_EQ((*revision)->cause, "undo to revision 1");
@@ -278,7 +278,7 @@ TEST_F(ServiceControllerTest, ANewControllerResumesARolloutFromTheStore) {
     runtime_.Step();
   }
   controller_ = NewController();  // the old one "crashed"
-  EXPECT_EQ(RunToEnd().phase, "succeeded");
+  EXPECT_EQ(RunToEnd().phase, store::RolloutPhase::kSucceeded);
   EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"2.0.0", 3}}));
 }
 

@@ -62,7 +62,7 @@ TEST(ServiceWorkerTest, RunsRequestsAndReconcilesOnItsOwnThread) {
     finished = latest.ok() && *latest && (*latest)->finished_at.has_value();
   }
   ASSERT_TRUE(finished);
-  EXPECT_EQ((*(*store)->GetRollout(started->id))->phase, "succeeded");
+  EXPECT_EQ((*(*store)->GetRollout(started->id))->phase, store::RolloutPhase::kSucceeded);
   auto current = worker.Run<absl::StatusOr<int>>(
       [](ServiceController& c) { return c.CurrentRevision(); }, absl::CancelledError("stopped"));
   EXPECT_EQ(*current, 1);

@@ -58,13 +58,13 @@ json RolloutJson(const store::Rollout& r) {
             {"service", r.service},
             {"from_revision", r.from_revision},
             {"to_revision", r.to_revision},
-            {"strategy", r.strategy},
-            {"phase", r.phase},
+            {"strategy", std::string(spec::Name(r.strategy))},
+            {"phase", std::string(store::PhaseName(r.phase))},
             {"reason", r.reason},
             {"created_at", Time(r.created_at)},
             {"updated_at", Time(r.updated_at)},
             {"finished_at", r.finished_at ? json(Time(*r.finished_at)) : json(nullptr)}};
-  if (r.strategy == spec::Name(spec::Strategy::kCanary) && r.state.is_object()) {
+  if (r.strategy == spec::Strategy::kCanary && r.state.is_object()) {
     // Where the canary is and what its analysis says (the controller keeps
     // both in the rollout's state).
     j["canary"] = {{"progress", r.state.value("progress", json::object())},
@@ -316,7 +316,7 @@ Response ControlApi::Undo(const Request& request) const {
   if (!rollout.ok()) return FromStatus(rollout.status());
   // An undo rollout is never a canary: a canary answered is the one whose
   // rollback window the undo flips back.
-  const bool flip = rollout->strategy == spec::Name(spec::Strategy::kCanary);
+  const bool flip = rollout->strategy == spec::Strategy::kCanary;
   return Response::Json(flip ? 202 : 201, {{"rollout", RolloutJson(*rollout)}, {"flip", flip}});
 }
 

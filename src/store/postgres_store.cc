@@ -179,8 +179,17 @@ absl::StatusOr<Rollout> ReadRollout(const pqxx::row& row) {
   r.service = row[2].as<std::string>();
   r.from_revision = row[3].as<int>();
   r.to_revision = row[4].as<int>();
-  r.strategy = row[5].as<std::string>();
-  r.phase = row[6].as<std::string>();
+  const std::string strategy = row[5].as<std::string>();
+  const std::string phase = row[6].as<std::string>();
+  std::optional<spec::Strategy> known_strategy = ParseStrategy(strategy);
+  std::optional<RolloutPhase> known_phase = ParsePhase(phase);
+  if (!known_strategy || !known_phase) {
+    return absl::DataLossError(absl::StrCat("rollout ", r.id, " has an unknown ",
+                                            known_strategy ? "phase" : "strategy", " \"",
+                                            known_strategy ? phase : strategy, "\""));
+  }
+  r.strategy = *known_strategy;
+  r.phase = *known_phase;
   r.reason = row[7].as<std::string>();
   HUT_ASSIGN_OR_RETURN(r.state,
                        Parse(row[8].as<std::string>(), absl::StrCat("state of rollout ", r.id)));
@@ -557,7 +566,8 @@ absl::StatusOr<CreatedRollout> PostgresStore::CreateRolloutWithEvents(Rollout ro
                   " strategy, phase, reason, state, created_at, updated_at, finished_at)"
                   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
                   rollout.environment, rollout.service, rollout.from_revision,
-                  rollout.to_revision, rollout.strategy, rollout.phase, rollout.reason,
+                  rollout.to_revision, std::string(spec::Name(rollout.strategy)),
+                  std::string(PhaseName(rollout.phase)), rollout.reason,
                   state_text, ToMillis(rollout.created_at), ToMillis(rollout.updated_at),
                   finished.get())[0][0]
                 .as<int64_t>();
@@ -602,7 +612,8 @@ absl::StatusOr<std::vector<Event>> PostgresStore::UpdateRolloutWithEvents(
               "UPDATE rollouts SET phase = $1, reason = $2, state = $3, updated_at = $4,"
               " finished_at = $5, version = version + 1 WHERE id = $6 AND version = $7"
               " RETURNING id",
-              rollout.phase, rollout.reason, state_text, ToMillis(rollout.updated_at),
+              std::string(PhaseName(rollout.phase)), rollout.reason, state_text,
+              ToMillis(rollout.updated_at),
               finished.get(), rollout.id, rollout.version);
         } catch (const pqxx::unique_violation&) {
           return absl::FailedPreconditionError(absl::StrCat(
@@ -666,6 +677,24 @@ absl::StatusOr<std::optional<Rollout>> PostgresStore::LatestRollout(
                                          " WHERE environment = $1 AND service = $2"
                                          " ORDER BY id DESC LIMIT 1",
                                          environment, service)));
+                            return absl::OkStatus();
+                          }));
+  return out;
+}
+
+absl::StatusOr<std::pair<int64_t, int64_t>> PostgresStore::LatestRolloutVersion(
+    const std::string& environment, const std::string& service) {
+  std::pair<int64_t, int64_t> out{0, 0};
+  HUT_RETURN_IF_ERROR(Run(absl::StrCat("latest rollout version of ", service, " in ", environment),
+                          Mode::kRead, [&](pqxx::transaction_base& tx) -> absl::Status {
+                            pqxx::result r = tx.exec_params(
+                                "SELECT id, version FROM rollouts"
+                                " WHERE environment = $1 AND service = $2"
+                                " ORDER BY id DESC LIMIT 1",
+                                environment, service);
+                            if (!r.empty()) {
+                              out = {r[0][0].as<int64_t>(), r[0][1].as<int64_t>()};
+                            }
                             return absl::OkStatus();
                           }));
   return out;

@@ -520,8 +520,17 @@ absl::StatusOr<Rollout> ReadRollout(const auto& q) {
   r.service = q.Text(2);
   r.from_revision = static_cast<int>(q.Int(3));
   r.to_revision = static_cast<int>(q.Int(4));
-  r.strategy = q.Text(5);
-  r.phase = q.Text(6);
+  const std::string strategy = q.Text(5);
+  const std::string phase = q.Text(6);
+  std::optional<spec::Strategy> known_strategy = ParseStrategy(strategy);
+  std::optional<RolloutPhase> known_phase = ParsePhase(phase);
+  if (!known_strategy || !known_phase) {
+    return absl::DataLossError(absl::StrCat("rollout ", r.id, " has an unknown ",
+                                            known_strategy ? "phase" : "strategy", " \"",
+                                            known_strategy ? phase : strategy, "\""));
+  }
+  r.strategy = *known_strategy;
+  r.phase = *known_phase;
   r.reason = q.Text(7);
   HUT_ASSIGN_OR_RETURN(r.state, Parse(q.Text(8), absl::StrCat("state of rollout ", r.id)));
   r.created_at = FromMillis(q.Int(9));
@@ -606,8 +615,8 @@ absl::StatusOr<CreatedRollout> SqliteStore::CreateRolloutWithEvents(Rollout roll
   ins.Bind(2, rollout.service);
   ins.Bind(3, int64_t{rollout.from_revision});
   ins.Bind(4, int64_t{rollout.to_revision});
-  ins.Bind(5, rollout.strategy);
-  ins.Bind(6, rollout.phase);
+  ins.Bind(5, std::string(spec::Name(rollout.strategy)));
+  ins.Bind(6, std::string(PhaseName(rollout.phase)));
   ins.Bind(7, rollout.reason);
   ins.Bind(8, state_text);
   ins.Bind(9, std::optional<TimePoint>(rollout.created_at));
@@ -670,7 +679,7 @@ absl::Status SqliteStore::UpdateRolloutLocked(const Rollout& rollout,
                        Prepare("UPDATE rollouts SET phase = ?, reason = ?, state = ?,"
                                " updated_at = ?, finished_at = ?, version = version + 1"
                                " WHERE id = ? AND version = ?"));
-  q.Bind(1, rollout.phase);
+  q.Bind(1, std::string(PhaseName(rollout.phase)));
   q.Bind(2, rollout.reason);
   q.Bind(3, state_text);
   q.Bind(4, std::optional<TimePoint>(rollout.updated_at));
@@ -715,6 +724,20 @@ absl::StatusOr<std::optional<Rollout>> SqliteStore::LatestRollout(const std::str
   q.Bind(1, environment);
   q.Bind(2, service);
   return QueryFirstRollout(q);
+}
+
+absl::StatusOr<std::pair<int64_t, int64_t>> SqliteStore::LatestRolloutVersion(
+    const std::string& environment, const std::string& service) {
+  absl::MutexLock lock(&mu_);
+  HUT_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT id, version FROM rollouts"
+                                            " WHERE environment = ? AND service = ?"
+                                            " ORDER BY id DESC LIMIT 1"));
+  q.Bind(1, environment);
+  q.Bind(2, service);
+  const int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::pair<int64_t, int64_t>{0, 0};
+  if (rc != SQLITE_ROW) return Error(rc, "cannot read the latest rollout's version");
+  return std::pair<int64_t, int64_t>{q.Int(0), q.Int(1)};
 }
 
 absl::StatusOr<std::optional<Rollout>> SqliteStore::LatestRolloutTo(

@@ -84,6 +84,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::optional<Rollout>> GetRollout(int64_t id) override;
   absl::StatusOr<std::optional<Rollout>> LatestRollout(const std::string& environment,
                                                        const std::string& service) override;
+  absl::StatusOr<std::pair<int64_t, int64_t>> LatestRolloutVersion(
+      const std::string& environment, const std::string& service) override;
   absl::StatusOr<std::optional<Rollout>> LatestRolloutTo(const std::string& environment,
                                                          const std::string& service,
                                                          int to_revision) override;

@@ -21,15 +21,18 @@
 //    write's own transaction, instead of overwriting its successor's work.
 
 #include <cstdint>
+#include <iosfwd>
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 #include "src/common/clock.h"
+#include "src/spec/spec.h"
 
 namespace hut::store {
 
@@ -47,6 +50,26 @@ struct Revision {
   bool operator==(const Revision&) const = default;
 };
 
+// Where a rollout is, whatever its strategy: rolling uses progressing,
+// rolling-back and the three ends; canary every one but progressing.
+enum class RolloutPhase {
+  kProgressing,
+  kStarting,
+  kAnalysing,
+  kPaused,
+  kPromoting,
+  kSucceeded,
+  kRollingBack,
+  kRolledBack,
+  kFailed,
+};
+// "progressing", "starting", "analysing", "paused", "promoting", "succeeded",
+// "rolling-back", "rolled-back", "failed": the names in the store and the API.
+std::string_view PhaseName(RolloutPhase phase);
+std::optional<RolloutPhase> ParsePhase(std::string_view name);
+std::optional<spec::Strategy> ParseStrategy(std::string_view name);
+std::ostream& operator<<(std::ostream& out, RolloutPhase phase);
+
 // One rollout from one revision to another. `state` is the strategy's own
 // persisted status (JSON), saved before the controller acts on it.
 struct Rollout {
@@ -55,8 +78,8 @@ struct Rollout {
   std::string service;
   int from_revision = 0;  // 0: first deployment
   int to_revision = 0;
-  std::string strategy;   // "rolling", "replace", "canary"
-  std::string phase;      // strategy phase name, e.g. "progressing", "rolled-back"
+  spec::Strategy strategy = spec::Strategy::kRolling;  // stored by name: "rolling", ...
+  RolloutPhase phase = RolloutPhase::kProgressing;     // stored by name: "progressing", ...
   std::string reason;     // why it ended as it did; "" while running
   nlohmann::json state = nlohmann::json::object();
   TimePoint created_at;
@@ -158,6 +181,10 @@ class Store {
   // The newest rollout of the service, finished or not.
   virtual absl::StatusOr<std::optional<Rollout>> LatestRollout(const std::string& environment,
                                                                const std::string& service) = 0;
+  // The id and version of the newest rollout of the service ({0, 0}: none):
+  // a cheap check that a copy read before is still what is stored.
+  virtual absl::StatusOr<std::pair<int64_t, int64_t>> LatestRolloutVersion(
+      const std::string& environment, const std::string& service) = 0;
   // The newest rollout of the service to `to_revision`, finished or not.
   virtual absl::StatusOr<std::optional<Rollout>> LatestRolloutTo(const std::string& environment,
                                                                  const std::string& service,

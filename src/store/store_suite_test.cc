@@ -231,7 +231,7 @@ TEST_P(StoreTest, HistoryLimitTrimsOldestButKeepsThoseOfAnUnfinishedRollout) {
 
   // Once it finishes, the next addition trims them; numbering goes on.
   rollout->finished_at = clock_.Now();
-  rollout->phase = "succeeded";
+  rollout->phase = RolloutPhase::kSucceeded;
   ASSERT_TRUE(store->UpdateRollout(*rollout).ok());
   auto seventh = store->AddRevision(MakeRevision("staging", "backend", "v"), 3);
   ASSERT_TRUE(seventh.ok());
@@ -262,7 +262,7 @@ TEST_P(StoreTest, RolloutRoundTripsEveryField) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   Rollout r = MakeRollout("staging", "backend", 3, 4);
-  r.strategy = "canary";
+  r.strategy = spec::Strategy::kCanary;
   r.reason = "";
   r.state = {{"phase", "progressing"}, {"step", 2}, {"replicas", {"a", "b"}},
              {"nested", {{"x", 1.5}, {"ok", true}, {"none", nullptr}}}};
@@ -279,7 +279,7 @@ TEST_P(StoreTest, RolloutRoundTripsEveryField) {
   EXPECT_EQ((*got)->state, r.state);
 
   Rollout done = *saved;
-  done.phase = "rolled-back";
+  done.phase = RolloutPhase::kRolledBack;
   done.reason = "replica backend-4-a failed 3 consecutive health checks";
   done.state["step"] = 3;
   clock_.Advance(std::chrono::minutes(2));
@@ -335,7 +335,7 @@ TEST_P(StoreTest, OneUnfinishedRolloutPerService) {
   EXPECT_TRUE(store->CreateRollout(MakeRollout("production", "backend", 0, 1)).ok());
 
   Rollout finished = *first;
-  finished.phase = "succeeded";
+  finished.phase = RolloutPhase::kSucceeded;
   finished.finished_at = clock_.Now();
   ASSERT_TRUE(store->UpdateRollout(finished).ok());
   ++finished.version;
@@ -392,6 +392,20 @@ TEST_P(StoreTest, AConflictingUpdateIsRefusedNeverLost) {
   EXPECT_EQ((*store->GetRollout(created->id))->version, 3);
 }
 
+TEST_P(StoreTest, LatestRolloutVersionNamesTheNewestRolloutAndItsVersion) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  using IdVersion = std::pair<int64_t, int64_t>;
+  EXPECT_EQ(*store->LatestRolloutVersion("staging", "backend"), (IdVersion{0, 0}));
+  auto first = store->CreateRollout(MakeRollout("staging", "backend", 0, 1));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(*store->LatestRolloutVersion("staging", "backend"), (IdVersion{first->id, 1}));
+  ASSERT_TRUE(store->UpdateRollout(*first).ok());
+  EXPECT_EQ(*store->LatestRolloutVersion("staging", "backend"), (IdVersion{first->id, 2}));
+  EXPECT_EQ(*store->LatestRolloutVersion("staging", "frontend"), (IdVersion{0, 0}));
+  EXPECT_EQ(*store->LatestRolloutVersion("production", "backend"), (IdVersion{0, 0}));
+}
+
 TEST_P(StoreTest, ConcurrentCreateRolloutLetsExactlyOneWin) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
@@ -422,7 +436,7 @@ TEST_P(StoreTest, UnfinishedRolloutsSurviveARestart) {
     ASSERT_TRUE(a.ok() && b.ok());
     Rollout done = *b;
     done.finished_at = clock_.Now();
-    done.phase = "succeeded";
+    done.phase = RolloutPhase::kSucceeded;
     ASSERT_TRUE(store->UpdateRollout(done).ok());
     Rollout progressed = *a;
     progressed.state = {{"step", 2}};
@@ -505,13 +519,13 @@ TEST_P(StoreTest, RolloutAndItsSamplesAreSavedAllOrNothing) {
   ASSERT_TRUE(rollout.ok()) << rollout.status();
   ASSERT_TRUE(store->AppendAnalysisSample(rollout->id, clock_.Now(), {{"i", 0}}).ok());
   Rollout updated = *rollout;
-  updated.phase = "analysing";
+  updated.phase = RolloutPhase::kAnalysing;
   updated.state = {{"step", 1}};
   ASSERT_TRUE(store
                   ->UpdateRolloutWithSamples(updated, {{clock_.Now(), {{"i", 1}}},
                                                        {clock_.Now(), {{"i", 2}}}})
                   .ok());
-  EXPECT_EQ((*store->GetRollout(rollout->id))->phase, "analysing");
+  EXPECT_EQ((*store->GetRollout(rollout->id))->phase, RolloutPhase::kAnalysing);
   auto samples = store->AnalysisSamples(rollout->id);
   ASSERT_THAT(*samples, SizeIs(3));
   EXPECT_EQ((*samples)[2].data["i"], 2);
@@ -614,7 +628,7 @@ TEST_P(StoreTest, EventsAreSavedWithTheRolloutTheyDescribe) {
   EXPECT_EQ(*store->EventsAfter(0, 10), created->events);
 
   Rollout rollout = created->rollout;
-  rollout.phase = "analysing";
+  rollout.phase = RolloutPhase::kAnalysing;
   rollout.state = {{"step", 1}};
   clock_.Advance(std::chrono::seconds(3));
   auto events = store->UpdateRolloutWithEvents(
@@ -627,7 +641,7 @@ TEST_P(StoreTest, EventsAreSavedWithTheRolloutTheyDescribe) {
   EXPECT_GT((*events)[0].id, created->events[1].id);
   EXPECT_EQ(*store->EventsAfter(created->events[1].id, 10), *events);
   auto saved = *store->GetRollout(rollout.id);
-  EXPECT_EQ(saved->phase, "analysing");
+  EXPECT_EQ(saved->phase, RolloutPhase::kAnalysing);
   EXPECT_EQ(saved->version, 2);
   EXPECT_THAT(*store->AnalysisSamples(rollout.id), SizeIs(1));
 
@@ -657,8 +671,8 @@ TEST_P(StoreTest, ARefusedWriteSavesNoneOfItsEvents) {
 
   // Two writers read version 1; the second's events are refused with its update.
   Rollout a = first->rollout, b = first->rollout;
-  a.phase = "a";
-  b.phase = "b";
+  a.phase = RolloutPhase::kAnalysing;
+  b.phase = RolloutPhase::kPaused;
   auto a_events = store->UpdateRolloutWithEvents(a, {{clock_.Now(), {{"by", "a"}}}},
                                                  {MakeEvent("", "", "by.a")});
   ASSERT_TRUE(a_events.ok()) << a_events.status();
@@ -673,7 +687,7 @@ TEST_P(StoreTest, ARefusedWriteSavesNoneOfItsEvents) {
   auto samples = store->AnalysisSamples(a.id);
   ASSERT_THAT(*samples, SizeIs(1));
   EXPECT_EQ((*samples)[0].data["by"], "a");
-  EXPECT_EQ((*store->GetRollout(a.id))->phase, "a");
+  EXPECT_EQ((*store->GetRollout(a.id))->phase, store::RolloutPhase::kAnalysing);
 
   // An unknown rollout: NotFound, nothing written.
   Rollout ghost = a;
@@ -901,7 +915,7 @@ TEST_P(StoreTest, FencingRejectsEveryWriteOfAStaleHolder) {
                     .status(),
                 "create with events");
   Rollout update = *rollout;
-  update.phase = "stale";
+  update.phase = RolloutPhase::kFailed;
   expect_fenced(old_store->UpdateRollout(update), "update");
   expect_fenced(old_store->UpdateRolloutWithSamples(update, {{clock_.Now(), {{"i", 1}}}}),
                 "update with samples");

@@ -25,8 +25,8 @@ inline Rollout MakeRollout(const std::string& env, const std::string& service, i
   r.service = service;
   r.from_revision = from;
   r.to_revision = to;
-  r.strategy = "rolling";
-  r.phase = "progressing";
+  r.strategy = spec::Strategy::kRolling;
+  r.phase = RolloutPhase::kProgressing;
   return r;
 }
 
