@@ -201,51 +201,6 @@ namespace {
 using rollout::CanaryPhase;
 using rollout::CanaryStatus;
 
-const spec::CanaryStep& StepOf(const std::vector<spec::CanaryStep>& steps, int step) {
-  return steps[std::clamp<size_t>(step, 0, steps.size() - 1)];
-}
-
-// The operator's command waiting in a canary rollout's state, if any.
-std::pair<rollout::Command, int64_t> PendingCommand(const nlohmann::json& state) {
-  auto c = state.find("command");
-  if (c == state.end() || !c->is_object()) return {rollout::Command::kNone, 0};
-  // A corrupt command (mistyped fields) is no command, never an exception.
-  auto name_it = c->find("name");
-  auto id_it = c->find("id");
-  if (name_it == c->end() || !name_it->is_string() || id_it == c->end() ||
-      !id_it->is_number_integer()) {
-    return {rollout::Command::kNone, 0};
-  }
-  const std::string name = name_it->get<std::string>();
-  const int64_t id = id_it->get<int64_t>();
-  for (rollout::Command command :
-       {rollout::Command::kPromote, rollout::Command::kPromoteFull, rollout::Command::kAbort,
-        rollout::Command::kRetry, rollout::Command::kUndo}) {
-    if (rollout::CommandName(command) == name) return {command, id};
-  }
-  return {rollout::Command::kNone, 0};
-}
-
-// What `hut rollout status` shows of a canary beyond its phase: where it is
-// in its steps, its share of traffic, when its hold or window ends.
-nlohmann::json CanaryProgress(const CanaryStatus& st, const spec::CanaryPolicy& policy,
-                              double share) {
-  const std::vector<spec::CanaryStep> steps = policy.EffectiveSteps();
-  const int nsteps = static_cast<int>(steps.size());
-  nlohmann::json p = {{"step", std::min(st.step + 1, nsteps)},
-                      {"steps", nsteps},
-                      {"step_weight", StepOf(steps, st.step).weight},
-                      {"canary_share", share},
-                      {"attempt", st.attempt}};
-  if (st.phase == CanaryPhase::kAnalysing) {
-    p["hold_ends_at"] = FormatTimestamp(st.hold_started_at + StepOf(steps, st.step).hold);
-  }
-  if (st.phase == CanaryPhase::kSucceeded && !st.previous_released && !st.warm_held) {
-    p["window_ends_at"] = FormatTimestamp(st.promoted_at + policy.rollback_window);
-  }
-  return p;
-}
-
 }  // namespace
 
 absl::StatusOr<store::Rollout> ServiceController::StartRollout(const store::Revision& revision,
@@ -432,7 +387,7 @@ absl::Status ServiceController::TickCanary(store::Rollout& rollout) {
   rollout::CanaryObservation seen;
   seen.replicas = observed.replicas;
   seen.cannot_start = observed.cannot_start;
-  std::tie(seen.command, seen.command_id) = PendingCommand(rollout.state);
+  std::tie(seen.command, seen.command_id) = rollout::PendingCommand(rollout.state);
 
   AnalysisStep step = analysis_.Step(rollout, status, config, Rollback());
   seen.analysis = step.analysis;
@@ -455,7 +410,7 @@ absl::Status ServiceController::TickCanary(store::Rollout& rollout) {
     state["command"] = *command;
   }
   const auto share = observed.traffic.find(plan.status.target_revision);
-  state["progress"] = CanaryProgress(plan.status, config.policy,
+  state["progress"] = rollout::CanaryProgressJson(plan.status, config.policy,
                                      share == observed.traffic.end() ? 0.0 : share->second);
   // The live view of the analysis changes with each scrape; between scrapes
   // (and after the analysis ends) the last one stays on show.

@@ -722,4 +722,52 @@ absl::StatusOr<CanaryStatus> CanaryStatusFromJson(const nlohmann::json& j) {
   return s;
 }
 
+// ---------------------------------------------------------------- state
+
+namespace {
+
+const spec::CanaryStep& StepOf(const std::vector<spec::CanaryStep>& steps, int step) {
+  return steps[std::clamp<size_t>(step, 0, steps.size() - 1)];
+}
+
+}  // namespace
+
+std::pair<Command, int64_t> PendingCommand(const nlohmann::json& state) {
+  auto c = state.find("command");
+  if (c == state.end() || !c->is_object()) return {Command::kNone, 0};
+  // A corrupt command (mistyped fields) is no command, never an exception.
+  auto name_it = c->find("name");
+  auto id_it = c->find("id");
+  if (name_it == c->end() || !name_it->is_string() || id_it == c->end() ||
+      !id_it->is_number_integer()) {
+    return {Command::kNone, 0};
+  }
+  const std::string name = name_it->get<std::string>();
+  const int64_t id = id_it->get<int64_t>();
+  for (rollout::Command command :
+       {Command::kPromote, Command::kPromoteFull, Command::kAbort,
+        Command::kRetry, Command::kUndo}) {
+    if (CommandName(command) == name) return {command, id};
+  }
+  return {Command::kNone, 0};
+}
+
+nlohmann::json CanaryProgressJson(const CanaryStatus& st, const spec::CanaryPolicy& policy,
+                              double share) {
+  const std::vector<spec::CanaryStep> steps = policy.EffectiveSteps();
+  const int nsteps = static_cast<int>(steps.size());
+  nlohmann::json p = {{"step", std::min(st.step + 1, nsteps)},
+                      {"steps", nsteps},
+                      {"step_weight", StepOf(steps, st.step).weight},
+                      {"canary_share", share},
+                      {"attempt", st.attempt}};
+  if (st.phase == CanaryPhase::kAnalysing) {
+    p["hold_ends_at"] = FormatTimestamp(st.hold_started_at + StepOf(steps, st.step).hold);
+  }
+  if (st.phase == CanaryPhase::kSucceeded && !st.previous_released && !st.warm_held) {
+    p["window_ends_at"] = FormatTimestamp(st.promoted_at + policy.rollback_window);
+  }
+  return p;
+}
+
 }  // namespace hut::rollout

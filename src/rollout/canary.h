@@ -73,6 +73,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -221,6 +222,17 @@ int CanaryReplicas(double weight, int desired);
 // naming the field, for JSON that is not a CanaryStatus.
 nlohmann::json CanaryStatusToJson(const CanaryStatus& status);
 absl::StatusOr<CanaryStatus> CanaryStatusFromJson(const nlohmann::json& json);
+
+// The operator's command waiting in a canary rollout's state (its "command"
+// member: {"name": "promote", "id": 42}); kNone for none or a corrupt one,
+// never an exception.
+std::pair<Command, int64_t> PendingCommand(const nlohmann::json& state);
+
+// What `hut rollout status` shows of a canary beyond its phase: where it is
+// in its steps, its share of traffic (`share`, as the runtime reports it),
+// when its hold or rollback window ends.
+nlohmann::json CanaryProgressJson(const CanaryStatus& status, const spec::CanaryPolicy& policy,
+                                  double share);
 
 }  // namespace hut::rollout
 

@@ -1651,5 +1651,44 @@ TEST(CanaryTest, BadJsonIsAClearError) {
   EXPECT_TRUE(CanaryStatusFromJson(good).ok());
 }
 
+TEST(CanaryTest, PendingCommandReadsOnlyAWellFormedCommand) {
+  using nlohmann::json;
+  EXPECT_EQ(PendingCommand(json::object()), std::make_pair(Command::kNone, int64_t{0}));
+  EXPECT_EQ(PendingCommand({{"command", {{"name", "promote"}, {"id", 42}}}}),
+            std::make_pair(Command::kPromote, int64_t{42}));
+  EXPECT_EQ(PendingCommand({{"command", {{"name", "promote --full"}, {"id", 7}}}}),
+            std::make_pair(Command::kPromoteFull, int64_t{7}));
+  for (const json& bad : {json{{"command", "promote"}},
+                          json{{"command", {{"name", 5}, {"id", 1}}}},
+                          json{{"command", {{"name", "undo"}, {"id", "x"}}}},
+                          json{{"command", {{"name", "dance"}, {"id", 1}}}}, json::array()}) {
+    EXPECT_EQ(PendingCommand(bad), std::make_pair(Command::kNone, int64_t{0})) << bad.dump();
+  }
+}
+
+TEST(CanaryTest, ProgressSaysWhereTheCanaryIsAndWhenItsHoldOrWindowEnds) {
+  spec::CanaryPolicy policy;
+  policy.steps = {{0.1, seconds(30)}, {0.5, seconds(60)}};
+  policy.rollback_window = minutes(5);
+  CanaryStatus st = BeginCanary(2, 1, TimePoint(std::chrono::hours(1)));
+  st.phase = CanaryPhase::kAnalysing;
+  st.step = 1;
+  st.hold_started_at = TimePoint(std::chrono::hours(1));
+  nlohmann::json p = CanaryProgressJson(st, policy, 0.5);
+  EXPECT_EQ(p["step"], 2);
+  EXPECT_EQ(p["steps"], 2);
+  EXPECT_DOUBLE_EQ(p["step_weight"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(p["canary_share"].get<double>(), 0.5);
+  EXPECT_EQ(p["hold_ends_at"], "1970-01-01T01:01:00.000Z");
+  EXPECT_FALSE(p.contains("window_ends_at"));
+  st.phase = CanaryPhase::kSucceeded;
+  st.step = 2;
+  st.promoted_at = TimePoint(std::chrono::hours(2));
+  p = CanaryProgressJson(st, policy, 1.0);
+  EXPECT_EQ(p["step"], 2) << "never past the last step";
+  EXPECT_EQ(p["window_ends_at"], "1970-01-01T02:05:00.000Z");
+  EXPECT_FALSE(p.contains("hold_ends_at"));
+}
+
 }  // namespace
 }  // namespace hut::rollout
