@@ -79,20 +79,19 @@ class FakeClock final : public Clock {
     return cond.Eval();
   }
 
-  // Blocks until a thread waits on this clock for a deadline still ahead: a
-  // worker has done what the last Advance woke it for and waits again. Tests
-  // use it instead of sleeping.
-  void WaitForWaiter() const {
+  // Blocks until `n` threads wait on this clock for a deadline still ahead:
+  // the workers have done what the last Advance woke them for and wait
+  // again. Tests use it instead of sleeping.
+  void WaitForWaiters(int n) const {
     absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(
-        +[](const FakeClock* c) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          for (const Waiter* w : c->waiters_) {
-            if (w->deadline > c->now_) return true;
-          }
-          return false;
-        },
-        this));
+    auto enough = [this, n]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      int ahead = 0;
+      for (const Waiter* w : waiters_) ahead += w->deadline > now_ ? 1 : 0;
+      return ahead >= n;
+    };
+    mu_.Await(absl::Condition(&enough));
   }
+  void WaitForWaiter() const { WaitForWaiters(1); }
 
  private:
   struct Waiter {

@@ -161,7 +161,8 @@ class CliRemoteTest : public ::testing::Test {
     return it == requests_.end() ? 0 : it->second;
   }
 
-  // Waits (bounded) until the server has `n` event streams open.
+  // Waits (bounded) until the server has `n` event streams open: the hut
+  // process connecting, real time.
   bool WaitForStreams(int n) {
     for (int i = 0; i < 500 && server_->open_streams() != n; ++i) {
       std::this_thread::sleep_for(milliseconds(10));
@@ -714,12 +715,16 @@ TEST_F(CliRemoteTest, FollowResumesAfterTheServerRestartsWithoutLosingOrRepeatin
   server_.reset();
   // The rollout goes on without the API: events are recorded that hut has
   // not seen when the server comes back.
+  // The test moves the fake world itself: a second at a time, each time until
+  // both workers have reconciled and wait on the clock again.
   const size_t before = StoredMessages(1).size();
-  paused_ = false;
-  for (int i = 0; i < 500 && StoredMessages(1).size() < before + 2; ++i) {
-    std::this_thread::sleep_for(milliseconds(10));
+  for (int i = 0; i < 100 && StoredMessages(1).size() < before + 2; ++i) {
+    runtime_.Step();
+    clock_.Advance(std::chrono::seconds(1));
+    clock_.WaitForWaiters(static_cast<int>(workers_.size()));
   }
   EXPECT_GE(StoredMessages(1).size(), before + 2);
+  paused_ = false;
   StartServer(port);  // when it fails, hut gives up within ~30 s
   follow.join();
   EXPECT_EQ(r.code, kExitOk) << r.out << r.err;

@@ -13,42 +13,11 @@ using rollout::RollingStatus;
 
 using store::RolloutPhase;
 
-RolloutPhase StorePhase(Phase p) {
-  switch (p) {
-    case Phase::kProgressing:
-      return RolloutPhase::kProgressing;
-    case Phase::kRollingBack:
-      return RolloutPhase::kRollingBack;
-    case Phase::kSucceeded:
-      return RolloutPhase::kSucceeded;
-    case Phase::kRolledBack:
-      return RolloutPhase::kRolledBack;
-    case Phase::kFailed:
-      return RolloutPhase::kFailed;
-  }
-  return RolloutPhase::kFailed;
-}
-
+// The store's phase of a strategy's phase: the one of the same name
+// (StrategyPhasesAreStorePhases in service_controller_test checks each).
+RolloutPhase StorePhase(Phase p) { return *store::ParsePhase(rollout::PhaseName(p)); }
 RolloutPhase StorePhase(rollout::CanaryPhase p) {
-  switch (p) {
-    case rollout::CanaryPhase::kStarting:
-      return RolloutPhase::kStarting;
-    case rollout::CanaryPhase::kAnalysing:
-      return RolloutPhase::kAnalysing;
-    case rollout::CanaryPhase::kPaused:
-      return RolloutPhase::kPaused;
-    case rollout::CanaryPhase::kPromoting:
-      return RolloutPhase::kPromoting;
-    case rollout::CanaryPhase::kSucceeded:
-      return RolloutPhase::kSucceeded;
-    case rollout::CanaryPhase::kRollingBack:
-      return RolloutPhase::kRollingBack;
-    case rollout::CanaryPhase::kRolledBack:
-      return RolloutPhase::kRolledBack;
-    case rollout::CanaryPhase::kFailed:
-      return RolloutPhase::kFailed;
-  }
-  return RolloutPhase::kFailed;
+  return *store::ParsePhase(rollout::CanaryPhaseName(p));
 }
 
 // A replace is a rolling update that may take every replica down at once and

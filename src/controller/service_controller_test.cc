@@ -282,5 +282,21 @@ TEST_F(ServiceControllerTest, ANewControllerResumesARolloutFromTheStore) {
   EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"2.0.0", 3}}));
 }
 
+TEST(StorePhaseTest, StrategyPhasesAreStorePhases) {
+  for (rollout::Phase p : {rollout::Phase::kProgressing, rollout::Phase::kRollingBack,
+                           rollout::Phase::kSucceeded, rollout::Phase::kRolledBack,
+                           rollout::Phase::kFailed}) {
+    EXPECT_TRUE(store::ParsePhase(rollout::PhaseName(p)).has_value()) << rollout::PhaseName(p);
+  }
+  for (rollout::CanaryPhase p :
+       {rollout::CanaryPhase::kStarting, rollout::CanaryPhase::kAnalysing,
+        rollout::CanaryPhase::kPaused, rollout::CanaryPhase::kPromoting,
+        rollout::CanaryPhase::kSucceeded, rollout::CanaryPhase::kRollingBack,
+        rollout::CanaryPhase::kRolledBack, rollout::CanaryPhase::kFailed}) {
+    EXPECT_TRUE(store::ParsePhase(rollout::CanaryPhaseName(p)).has_value())
+        << rollout::CanaryPhaseName(p);
+  }
+}
+
 }  // namespace
 }  // namespace hut::controller

@@ -93,41 +93,13 @@ constexpr int kSampleLock = 4;     // (4, hash of the rollout id)
   "created_at, updated_at, finished_at, version"
 #define HUT_EVENT_COLUMNS "id, at, environment, service, rollout_id, type, message, data"
 
+constexpr std::string_view kStore = "postgresql";  // starts the column codecs' messages
+
 absl::StatusOr<std::string> Dump(const json& value, const std::string& what) {
-  try {
-    return value.dump();
-  } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("postgresql: cannot encode ", what, ": ", e.what()));
-  }
+  return DumpJson(kStore, value, what);
 }
-
 absl::StatusOr<json> Parse(const std::string& text, const std::string& what) {
-  try {
-    return json::parse(text);
-  } catch (const std::exception& e) {
-    return absl::DataLossError(absl::StrCat("postgresql: corrupt ", what, ": ", e.what()));
-  }
-}
-
-absl::StatusOr<std::vector<std::string>> DumpEvents(const std::vector<Event>& events) {
-  std::vector<std::string> texts;
-  for (const Event& event : events) {
-    HUT_ASSIGN_OR_RETURN(texts.emplace_back(),
-                         Dump(event.data, absl::StrCat("data of event ", event.type)));
-  }
-  return texts;
-}
-
-absl::StatusOr<std::vector<std::string>> DumpSamples(int64_t rollout_id,
-                                                     const std::vector<AnalysisSample>& samples) {
-  std::vector<std::string> texts;
-  for (const AnalysisSample& sample : samples) {
-    HUT_ASSIGN_OR_RETURN(
-        texts.emplace_back(),
-        Dump(sample.data, absl::StrCat("analysis sample of rollout ", rollout_id)));
-  }
-  return texts;
+  return ParseJson(kStore, text, what);
 }
 
 // A nullable BIGINT parameter: libpqxx 6 sends a null const char* as NULL.
@@ -156,19 +128,10 @@ Revision ReadRevisionColumns(const pqxx::row& row, std::string* env_text) {
 absl::StatusOr<Revision> ReadRevision(const pqxx::row& row) {
   std::string env_text;
   Revision r = ReadRevisionColumns(row, &env_text);
-  const std::string what =
-      absl::StrCat("env of revision ", r.number, " of ", r.service, " in ", r.environment);
-  HUT_ASSIGN_OR_RETURN(json value, Parse(env_text, what));
-  if (!value.is_object()) {
-    return absl::DataLossError(absl::StrCat("postgresql: corrupt ", what, ": not a JSON object"));
-  }
-  for (const auto& [key, v] : value.items()) {
-    if (!v.is_string()) {
-      return absl::DataLossError(
-          absl::StrCat("postgresql: corrupt ", what, ": value of ", key, " is not a string"));
-    }
-    r.env[key] = v.get<std::string>();
-  }
+  HUT_ASSIGN_OR_RETURN(
+      r.env, EnvFromText(kStore, env_text,
+                         absl::StrCat("env of revision ", r.number, " of ", r.service, " in ",
+                                      r.environment)));
   return r;
 }
 
@@ -179,17 +142,7 @@ absl::StatusOr<Rollout> ReadRollout(const pqxx::row& row) {
   r.service = row[2].as<std::string>();
   r.from_revision = row[3].as<int>();
   r.to_revision = row[4].as<int>();
-  const std::string strategy = row[5].as<std::string>();
-  const std::string phase = row[6].as<std::string>();
-  std::optional<spec::Strategy> known_strategy = ParseStrategy(strategy);
-  std::optional<RolloutPhase> known_phase = ParsePhase(phase);
-  if (!known_strategy || !known_phase) {
-    return absl::DataLossError(absl::StrCat("rollout ", r.id, " has an unknown ",
-                                            known_strategy ? "phase" : "strategy", " \"",
-                                            known_strategy ? phase : strategy, "\""));
-  }
-  r.strategy = *known_strategy;
-  r.phase = *known_phase;
+  HUT_RETURN_IF_ERROR(SetStrategyAndPhase(row[5].as<std::string>(), row[6].as<std::string>(), r));
   r.reason = row[7].as<std::string>();
   HUT_ASSIGN_OR_RETURN(r.state,
                        Parse(row[8].as<std::string>(), absl::StrCat("state of rollout ", r.id)));
@@ -449,9 +402,7 @@ absl::StatusOr<Revision> PostgresStore::AddRevision(Revision revision, int histo
     return absl::InvalidArgumentError(
         absl::StrCat("postgresql: history limit must be at least 1, got ", history_limit));
   }
-  json object = json::object();
-  for (const auto& [key, value] : revision.env) object[key] = value;
-  HUT_ASSIGN_OR_RETURN(std::string env_text, Dump(object, "revision env"));
+  HUT_ASSIGN_OR_RETURN(std::string env_text, EnvToText(kStore, revision.env));
   if (revision.created_at == TimePoint()) revision.created_at = clock_.Now();
   revision.created_at = TruncateToMillis(revision.created_at);
   HUT_RETURN_IF_ERROR(Run(
@@ -535,7 +486,7 @@ absl::StatusOr<CreatedRollout> PostgresStore::CreateRolloutWithEvents(Rollout ro
   }
   HUT_ASSIGN_OR_RETURN(std::string state_text,
                        Dump(rollout.state, absl::StrCat("state of rollout of ", rollout.service)));
-  HUT_ASSIGN_OR_RETURN(std::vector<std::string> event_texts, DumpEvents(events));
+  HUT_ASSIGN_OR_RETURN(std::vector<std::string> event_texts, DumpEventData(kStore, events));
   if (rollout.created_at == TimePoint()) rollout.created_at = clock_.Now();
   if (rollout.updated_at == TimePoint()) rollout.updated_at = rollout.created_at;
   rollout.created_at = TruncateToMillis(rollout.created_at);
@@ -596,8 +547,8 @@ absl::StatusOr<std::vector<Event>> PostgresStore::UpdateRolloutWithEvents(
     std::vector<Event> events) {
   HUT_ASSIGN_OR_RETURN(std::string state_text,
                        Dump(rollout.state, absl::StrCat("state of rollout ", rollout.id)));
-  HUT_ASSIGN_OR_RETURN(std::vector<std::string> sample_texts, DumpSamples(rollout.id, samples));
-  HUT_ASSIGN_OR_RETURN(std::vector<std::string> event_texts, DumpEvents(events));
+  HUT_ASSIGN_OR_RETURN(std::vector<std::string> sample_texts, DumpSampleData(kStore, rollout.id, samples));
+  HUT_ASSIGN_OR_RETURN(std::vector<std::string> event_texts, DumpEventData(kStore, events));
   const TimePoint now = clock_.Now();
   std::vector<Event> saved;
   HUT_RETURN_IF_ERROR(Run(

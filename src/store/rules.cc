@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "src/common/status.h"
 
 namespace hut::store {
 
@@ -71,6 +72,87 @@ void CompleteEvent(const Rollout& rollout, TimePoint now, Event& event) {
   if (event.service.empty()) event.service = rollout.service;
   if (event.at == TimePoint()) event.at = now;
   event.at = TruncateToMillis(event.at);
+}
+
+absl::StatusOr<std::string> DumpJson(std::string_view store, const nlohmann::json& value,
+                                     const std::string& what) {
+  try {
+    return value.dump();  // nlohmann throws on invalid UTF-8
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(std::string(store), ": cannot encode ", what, ": ", e.what()));
+  }
+}
+
+absl::StatusOr<nlohmann::json> ParseJson(std::string_view store, const std::string& text,
+                                         const std::string& what) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    return absl::DataLossError(
+        absl::StrCat(std::string(store), ": corrupt ", what, ": ", e.what()));
+  }
+}
+
+absl::StatusOr<std::vector<std::string>> DumpEventData(std::string_view store,
+                                                       const std::vector<Event>& events) {
+  std::vector<std::string> texts;
+  for (const Event& event : events) {
+    HUT_ASSIGN_OR_RETURN(texts.emplace_back(),
+                         DumpJson(store, event.data, absl::StrCat("data of event ", event.type)));
+  }
+  return texts;
+}
+
+absl::StatusOr<std::vector<std::string>> DumpSampleData(
+    std::string_view store, int64_t rollout_id, const std::vector<AnalysisSample>& samples) {
+  std::vector<std::string> texts;
+  for (const AnalysisSample& sample : samples) {
+    HUT_ASSIGN_OR_RETURN(
+        texts.emplace_back(),
+        DumpJson(store, sample.data, absl::StrCat("analysis sample of rollout ", rollout_id)));
+  }
+  return texts;
+}
+
+absl::StatusOr<std::string> EnvToText(std::string_view store,
+                                      const std::map<std::string, std::string>& env) {
+  nlohmann::json object = nlohmann::json::object();
+  for (const auto& [key, value] : env) object[key] = value;
+  return DumpJson(store, object, "revision env");
+}
+
+absl::StatusOr<std::map<std::string, std::string>> EnvFromText(std::string_view store,
+                                                               const std::string& text,
+                                                               const std::string& what) {
+  HUT_ASSIGN_OR_RETURN(nlohmann::json value, ParseJson(store, text, what));
+  if (!value.is_object()) {
+    return absl::DataLossError(
+        absl::StrCat(std::string(store), ": corrupt ", what, ": not a JSON object"));
+  }
+  std::map<std::string, std::string> env;
+  for (const auto& [key, v] : value.items()) {
+    if (!v.is_string()) {
+      return absl::DataLossError(absl::StrCat(std::string(store), ": corrupt ", what,
+                                              ": value of ", key, " is not a string"));
+    }
+    env[key] = v.get<std::string>();
+  }
+  return env;
+}
+
+absl::Status SetStrategyAndPhase(const std::string& strategy, const std::string& phase,
+                                 Rollout& rollout) {
+  std::optional<spec::Strategy> known_strategy = ParseStrategy(strategy);
+  std::optional<RolloutPhase> known_phase = ParsePhase(phase);
+  if (!known_strategy || !known_phase) {
+    return absl::DataLossError(absl::StrCat("rollout ", rollout.id, " has an unknown ",
+                                            known_strategy ? "phase" : "strategy", " \"",
+                                            known_strategy ? phase : strategy, "\""));
+  }
+  rollout.strategy = *known_strategy;
+  rollout.phase = *known_phase;
+  return absl::OkStatus();
 }
 
 }  // namespace hut::store

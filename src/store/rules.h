@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
 #include "src/common/clock.h"
 #include "src/store/store.h"
 
@@ -38,6 +40,27 @@ absl::Status CheckFence(const std::optional<Lease>& stored, std::string_view nam
 // `rollout`'s id, an empty environment/service the rollout's, a zero time
 // `now`; every time is truncated to milliseconds.
 void CompleteEvent(const Rollout& rollout, TimePoint now, Event& event);
+
+// Column text both stores keep: JSON, a revision's env (a JSON object of
+// strings), a rollout's strategy and phase names. `store` ("sqlite",
+// "postgresql") starts every message. Encoding fails with InvalidArgument
+// (invalid UTF-8), decoding with DataLoss naming `what`.
+absl::StatusOr<std::string> DumpJson(std::string_view store, const nlohmann::json& value,
+                                     const std::string& what);
+absl::StatusOr<nlohmann::json> ParseJson(std::string_view store, const std::string& text,
+                                         const std::string& what);
+absl::StatusOr<std::vector<std::string>> DumpEventData(std::string_view store,
+                                                       const std::vector<Event>& events);
+absl::StatusOr<std::vector<std::string>> DumpSampleData(
+    std::string_view store, int64_t rollout_id, const std::vector<AnalysisSample>& samples);
+absl::StatusOr<std::string> EnvToText(std::string_view store,
+                                      const std::map<std::string, std::string>& env);
+absl::StatusOr<std::map<std::string, std::string>> EnvFromText(std::string_view store,
+                                                               const std::string& text,
+                                                               const std::string& what);
+// Sets rollout.strategy and rollout.phase from their stored names.
+absl::Status SetStrategyAndPhase(const std::string& strategy, const std::string& phase,
+                                 Rollout& rollout);
 
 // A Fence() setting: the lease a Store's writes must still hold.
 struct FenceSetting {

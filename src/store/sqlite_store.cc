@@ -97,53 +97,13 @@ constexpr int kLatestVersion = kMigrations[std::size(kMigrations) - 1].version;
 
 TimePoint Truncate(TimePoint t) { return TruncateToMillis(t); }
 
-// nlohmann throws on invalid UTF-8; the caller gets InvalidArgument instead.
+constexpr std::string_view kStore = "sqlite";  // starts the column codecs' messages
+
 absl::StatusOr<std::string> Dump(const json& value, const std::string& what) {
-  try {
-    return value.dump();
-  } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("sqlite: cannot encode ", what, ": ", e.what()));
-  }
+  return DumpJson(kStore, value, what);
 }
-
-absl::StatusOr<std::vector<std::string>> DumpEvents(const std::vector<Event>& events) {
-  std::vector<std::string> texts;
-  for (const Event& event : events) {
-    HUT_ASSIGN_OR_RETURN(texts.emplace_back(),
-                         Dump(event.data, absl::StrCat("data of event ", event.type)));
-  }
-  return texts;
-}
-
 absl::StatusOr<json> Parse(const std::string& text, const std::string& what) {
-  try {
-    return json::parse(text);
-  } catch (const std::exception& e) {
-    return absl::DataLossError(absl::StrCat("sqlite: corrupt ", what, ": ", e.what()));
-  }
-}
-
-absl::StatusOr<std::string> EnvToText(const std::map<std::string, std::string>& env) {
-  json object = json::object();
-  for (const auto& [key, value] : env) object[key] = value;
-  return Dump(object, "revision env");
-}
-
-absl::StatusOr<std::map<std::string, std::string>> EnvFromText(const std::string& text,
-                                                               const std::string& what) {
-  HUT_ASSIGN_OR_RETURN(json value, Parse(text, what));
-  if (!value.is_object()) {
-    return absl::DataLossError(absl::StrCat("sqlite: corrupt ", what, ": not a JSON object"));
-  }
-  std::map<std::string, std::string> env;
-  for (const auto& [key, v] : value.items()) {
-    if (!v.is_string()) {
-      return absl::DataLossError(
-          absl::StrCat("sqlite: corrupt ", what, ": value of ", key, " is not a string"));
-    }
-    env[key] = v.get<std::string>();
-  }
-  return env;
+  return ParseJson(kStore, text, what);
 }
 
 absl::StatusCode CodeFor(int rc) {
@@ -398,7 +358,7 @@ absl::StatusOr<Revision> SqliteStore::AddRevision(Revision revision, int history
     return absl::InvalidArgumentError(
         absl::StrCat("sqlite: history limit must be at least 1, got ", history_limit));
   }
-  HUT_ASSIGN_OR_RETURN(std::string env_text, EnvToText(revision.env));
+  HUT_ASSIGN_OR_RETURN(std::string env_text, EnvToText(kStore, revision.env));
   absl::MutexLock lock(&mu_);
   if (revision.created_at == TimePoint()) revision.created_at = clock_.Now();
   revision.created_at = Truncate(revision.created_at);
@@ -460,7 +420,7 @@ absl::StatusOr<Revision> ReadRevision(const auto& q) {
   r.service = q.Text(1);
   r.number = static_cast<int>(q.Int(2));
   r.version = q.Text(3);
-  HUT_ASSIGN_OR_RETURN(r.env, EnvFromText(q.Text(4), absl::StrCat("env of revision ", r.number,
+  HUT_ASSIGN_OR_RETURN(r.env, EnvFromText(kStore, q.Text(4), absl::StrCat("env of revision ", r.number,
                                                                     " of ", r.service, " in ",
                                                                     r.environment)));
   r.cause = q.Text(5);
@@ -520,17 +480,7 @@ absl::StatusOr<Rollout> ReadRollout(const auto& q) {
   r.service = q.Text(2);
   r.from_revision = static_cast<int>(q.Int(3));
   r.to_revision = static_cast<int>(q.Int(4));
-  const std::string strategy = q.Text(5);
-  const std::string phase = q.Text(6);
-  std::optional<spec::Strategy> known_strategy = ParseStrategy(strategy);
-  std::optional<RolloutPhase> known_phase = ParsePhase(phase);
-  if (!known_strategy || !known_phase) {
-    return absl::DataLossError(absl::StrCat("rollout ", r.id, " has an unknown ",
-                                            known_strategy ? "phase" : "strategy", " \"",
-                                            known_strategy ? phase : strategy, "\""));
-  }
-  r.strategy = *known_strategy;
-  r.phase = *known_phase;
+  HUT_RETURN_IF_ERROR(SetStrategyAndPhase(q.Text(5), q.Text(6), r));
   r.reason = q.Text(7);
   HUT_ASSIGN_OR_RETURN(r.state, Parse(q.Text(8), absl::StrCat("state of rollout ", r.id)));
   r.created_at = FromMillis(q.Int(9));
@@ -583,7 +533,7 @@ absl::StatusOr<CreatedRollout> SqliteStore::CreateRolloutWithEvents(Rollout roll
   }
   HUT_ASSIGN_OR_RETURN(std::string state_text,
                        Dump(rollout.state, absl::StrCat("state of rollout of ", rollout.service)));
-  HUT_ASSIGN_OR_RETURN(std::vector<std::string> event_texts, DumpEvents(events));
+  HUT_ASSIGN_OR_RETURN(std::vector<std::string> event_texts, DumpEventData(kStore, events));
   absl::MutexLock lock(&mu_);
   if (rollout.created_at == TimePoint()) rollout.created_at = clock_.Now();
   if (rollout.updated_at == TimePoint()) rollout.updated_at = rollout.created_at;
@@ -655,7 +605,7 @@ absl::StatusOr<std::vector<Event>> SqliteStore::UpdateRolloutWithEvents(
         texts.emplace_back(),
         Dump(sample.data, absl::StrCat("analysis sample of rollout ", rollout.id)));
   }
-  HUT_ASSIGN_OR_RETURN(std::vector<std::string> event_texts, DumpEvents(events));
+  HUT_ASSIGN_OR_RETURN(std::vector<std::string> event_texts, DumpEventData(kStore, events));
   absl::MutexLock lock(&mu_);
   Transaction tx(*this);
   HUT_RETURN_IF_ERROR(tx.Begin());
