@@ -13,8 +13,14 @@ PACKAGES=(
   libboost-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libsodium-dev
   libsqlite3-dev libpqxx-dev libhiredis-dev prometheus-cpp-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # the Kubernetes runtime's HTTPS client
+  libcurl4-openssl-dev
+  # scripts/k8s-testbed.sh: builds the test control plane (Go from the module proxy) and its PKI
+  openssl python3 python3-yaml
   # servers and tools used by tests, the demo and benchmarks
   postgresql-15 redis-server haproxy wrk curl jq iproute2 bubblewrap util-linux procps
+  # the canary analysis on Kubernetes reads Prometheus (tests run a real one)
+  prometheus
 )
 
 missing=()

@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # Runs every test (unit and integration) registered with ctest and ends with a
 # one-line summary: "tests: N passed, N failed". Integration tests start their
-# own PostgreSQL, Redis and foohut-api processes on loopback.
+# own PostgreSQL, Redis and foohut-api processes on loopback, and the
+# Kubernetes ones their own control plane (scripts/k8s-testbed.sh).
 set -uo pipefail
 build_dir=${1:-build}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+
+# The Kubernetes tests' control plane: built once per machine (minutes), then
+# cached (scripts/k8s-testbed.sh). A failed build fails the run: those tests
+# are never skipped.
+if ! bash "$(dirname "$0")/k8s-testbed.sh" build; then
+  echo "tests: 0 passed, 1 failed (the Kubernetes test control plane did not build)"
+  exit 1
+fi
 
 ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

@@ -44,6 +44,9 @@ Action ConfigureServer(CLI::App& app) {
   auto options = std::make_shared<UpOptions>();
   options->server_mode = true;
   AddRunFlags(app, *options);
+  app.add_option("--kubeconfig", options->kubeconfig,
+                 "kubernetes runtime: the cluster's kubeconfig (default: $KUBECONFIG, else "
+                 "~/.kube/config, else the in-cluster service account)");
   return [options](const Io& io) { return RunUp(*options, io); };
 }
 

@@ -93,12 +93,7 @@ int RunUp(const UpOptions& options, const Io& io) {
            << "\" (environments: " << known << ")\n";
     return kExitFailure;
   }
-  if (options.server_mode && env->runtime != spec::Runtime::kLocal) {
-    io.err << cmd << ": environment " << env->name << " uses the " << spec::Name(env->runtime)
-           << " runtime, which hut cannot drive yet; `hut up --env " << env->name
-           << "` runs it on this machine with the local runtime\n";
-    return kExitFailure;
-  }
+  po.kubeconfig = options.kubeconfig;
   po.state_dir = options.state_dir.empty()
                      ? (fs::absolute(path).parent_path() / ".hut").string()
                      : options.state_dir;
@@ -135,7 +130,7 @@ int RunUp(const UpOptions& options, const Io& io) {
 
   io.out << cmd << ": starting " << env->name << " from " << path << " (state in "
          << po.state_dir << ")\n";
-  if (env->runtime != spec::Runtime::kLocal) {
+  if (!options.server_mode && env->runtime != spec::Runtime::kLocal) {
     po.runtime = spec::Runtime::kLocal;
     io.out << cmd << ": " << env->name << " names the " << spec::Name(env->runtime)
            << " runtime; hut up runs it on this machine with the local runtime instead "

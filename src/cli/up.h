@@ -17,10 +17,13 @@ struct UpOptions {
   std::string listen;       // "" : $HUT_ADDR, else 127.0.0.1:7480
   std::string sandbox = "auto";
   std::string store;        // "" : $HUT_STORE, else SQLite in the state folder
-  // `hut server`: the environment's own runtime (only local exists so far) and
+  // `hut server`: the environment's own runtime (local or kubernetes) and
   // hut's log lines on stderr; `hut up`: always the local runtime and a
   // readable event feed.
   bool server_mode = false;
+  // `hut server` on kubernetes: "" : $KUBECONFIG, ~/.kube/config, else the
+  // in-cluster service account.
+  std::string kubeconfig;
 };
 
 // Runs until SIGINT/SIGTERM/SIGHUP or `hut down`, then stops everything it

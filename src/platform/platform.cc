@@ -17,6 +17,7 @@
 #include "src/common/resources.h"
 #include "src/common/secret.h"
 #include "src/common/status.h"
+#include "src/kubernetes/kubernetes_runtime.h"
 #include "src/platform/control_plane.h"
 #include "src/platform/lease_keeper.h"
 #include "src/secrets/jwt_keys.h"
@@ -90,6 +91,7 @@ struct Platform::Parts {
   std::optional<Secret> token;  // until the control plane takes it
   std::unique_ptr<LeaseKeeper> lease;
   std::unique_ptr<local::LocalEnvironment> local;  // runtime: local
+  std::unique_ptr<kubernetes::KubernetesRuntime> kubernetes;  // runtime: kubernetes
   std::unique_ptr<ControlPlane> control_plane;
 
   ~Parts() {
@@ -97,6 +99,7 @@ struct Platform::Parts {
     if (lease) lease->StopRenewing();
     control_plane.reset();
     local.reset();
+    kubernetes.reset();
     lease.reset();  // releases the lease: a standby takes over at once
     store.reset();
     if (log) log->Info("stopped");
@@ -280,10 +283,17 @@ absl::Status Platform::Activate() {
       cp.dependencies = parts.local->dependencies();
       break;
     }
-    case spec::Runtime::kKubernetes:
-      return absl::UnimplementedError(absl::StrCat(
-          "environment ", env.name, " uses the kubernetes runtime, which hut cannot drive yet; "
-          "`hut up --env ", env.name, "` runs it on this machine with the local runtime"));
+    case spec::Runtime::kKubernetes: {
+      HUT_ASSIGN_OR_RETURN(kubernetes::ClusterAccess access,
+                           kubernetes::FindClusterAccess(options_.kubeconfig));
+      parts.log->Info("kubernetes", {{"server", access.server},
+                                     {"credentials", access.source},
+                                     {"namespace", env.namespace_}});
+      HUT_ASSIGN_OR_RETURN(parts.kubernetes, kubernetes::KubernetesRuntime::Start(
+                                                 spec_, env, std::move(access), parts.clock));
+      runtime = parts.kubernetes.get();
+      break;
+    }
   }
   HUT_ASSIGN_OR_RETURN(parts.control_plane,
                        ControlPlane::Start(spec_, env, *runtime, *parts.store, parts.clock,

@@ -53,6 +53,9 @@ struct PlatformOptions {
   std::optional<std::string> home;
   // Tests only: PostgreSQL without fsync.
   bool unsafe_fast_database = false;
+  // The kubernetes runtime's cluster (kubernetes/kubeconfig.h): a kubeconfig
+  // file; "" : $KUBECONFIG, ~/.kube/config, else the in-cluster account.
+  std::string kubeconfig;
   // Where hut's own log lines go besides logs/hut.log; null: only the file.
   LogSink* log_echo = nullptr;
 };

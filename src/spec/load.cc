@@ -175,6 +175,8 @@ std::string AllowedNames(std::initializer_list<E> values) {
 }
 
 constexpr std::initializer_list<Runtime> kRuntimes = {Runtime::kLocal, Runtime::kKubernetes};
+constexpr std::initializer_list<RouterKind> kRouterKinds = {
+    RouterKind::kGatewayApi, RouterKind::kAlb, RouterKind::kReplicas};
 constexpr std::initializer_list<Strategy> kStrategies = {Strategy::kReplace, Strategy::kRolling,
                                                          Strategy::kCanary};
 constexpr std::initializer_list<TriggerEvent> kTriggerEvents = {
@@ -955,7 +957,7 @@ std::optional<Environment> ReadEnvironment(Loader& l, const Entry& e, const Spec
   }
   MapReader m(l, e.value, "a map describing the environment",
               {"runtime", "strategy", "trigger", "domain", "namespace", "multi_az", "hot_reload",
-               "debug_ports", "backing_services", "services", "policies"});
+               "debug_ports", "backing_services", "services", "policies", "router"});
   if (!m.ok()) return std::nullopt;
   if (m.Has("runtime")) {
     Set(m.Enum("runtime", "runtime", kRuntimes), &env.runtime);
@@ -973,6 +975,21 @@ std::optional<Environment> ReadEnvironment(Loader& l, const Entry& e, const Spec
       l.Error(*m.Get("namespace"),
               Cat("invalid namespace ", Quote(*ns),
                   " (expected lowercase letters, digits and -, at most 63 characters)"));
+    }
+  }
+  env.router.name = spec.project;
+  if (const Value* r = m.Get("router")) {
+    MapReader router(l, *r, "a map with kind and name", {"kind", "name"});
+    if (router.ok()) {
+      Set(router.Enum("kind", "router kind", kRouterKinds), &env.router.kind);
+      if (auto name = router.String("name")) {
+        if (IsDnsLabel(*name)) {
+          env.router.name = *name;
+        } else {
+          l.Error(*router.Get("name"), Cat("invalid router name ", Quote(*name),
+                                           " (expected a DNS label)"));
+        }
+      }
     }
   }
   Set(m.Bool("multi_az"), &env.multi_az);

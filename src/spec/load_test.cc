@@ -229,6 +229,16 @@ const std::vector<BadSpec>& BadSpecs() {
        "      cache: {kind: redis, version: \"7\", extensions: [pgvector]}\n",
        "6:54: environments.dev.backing_services.cache.extensions: extensions apply only to kind "
        "postgresql (expected no extensions here)"},
+      {"BadRouterKind",
+       "services: {backend: {release: {command: [app], image: \"x:{{version}}\"}}}\n"
+       "environments: {prod: {runtime: kubernetes, router: {kind: nginx}}}\n",
+       "2:59: environments.prod.router.kind: unknown router kind \"nginx\" (expected one of "
+       "gateway-api, alb, replicas)"},
+      {"BadRouterName",
+       "services: {backend: {release: {command: [app], image: \"x:{{version}}\"}}}\n"
+       "environments: {prod: {runtime: kubernetes, router: {name: Edge_1}}}\n",
+       "2:59: environments.prod.router.name: invalid router name \"Edge_1\" (expected a DNS "
+       "label)"},
       {"EmptyCommand",
        "services:\n  backend: {release: {command: []}}\nenvironments: {dev: {runtime: local}}\n",
        "2:32: services.backend.release.command: empty command (expected the program and its "

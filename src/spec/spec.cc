@@ -4,6 +4,18 @@
 
 namespace hut::spec {
 
+std::string_view Name(RouterKind v) {
+  switch (v) {
+    case RouterKind::kGatewayApi:
+      return "gateway-api";
+    case RouterKind::kAlb:
+      return "alb";
+    case RouterKind::kReplicas:
+      return "replicas";
+  }
+  return "?";
+}
+
 std::string_view Name(Runtime v) {
   switch (v) {
     case Runtime::kLocal:

@@ -32,6 +32,13 @@ enum class Runtime {
   kKubernetes,  // Deployments on a Kubernetes cluster (EKS in the ADR)
 };
 
+// How a Kubernetes environment splits traffic between a service's revisions.
+enum class RouterKind {
+  kGatewayApi,  // a Gateway API HTTPRoute's backendRefs weights (the default)
+  kAlb,         // the AWS Load Balancer Controller's weighted forward action on an Ingress
+  kReplicas,    // no router: one Service over every pod, shares by pod count
+};
+
 // How a new version replaces the old one.
 enum class Strategy {
   kReplace,  // stop all old replicas, start the new ones (development)
@@ -74,6 +81,7 @@ enum class LogFormat { kJson };  // JSON lines; the only format the ADR allows
 // Names as written in the spec ("canary", "kubernetes", "next-business-day"…).
 std::string_view Name(Runtime v);
 std::string_view Name(Strategy v);
+std::string_view Name(RouterKind v);
 std::string_view Name(TriggerEvent v);
 std::string_view Name(InconclusiveAction v);
 std::string_view Name(BackingKind v);
@@ -308,6 +316,15 @@ struct ServiceDeployment {
   bool operator==(const ServiceDeployment&) const = default;
 };
 
+// The Kubernetes runtime's traffic router (ignored by the local runtime).
+struct Router {
+  RouterKind kind = RouterKind::kGatewayApi;
+  // gateway-api: the Gateway the HTTPRoutes attach to; alb: the Ingress
+  // holding the forward actions. Default: the project's name.
+  std::string name;
+  bool operator==(const Router&) const = default;
+};
+
 struct Environment {
   std::string name;                   // DNS label
   Runtime runtime = Runtime::kLocal;  // required in the YAML
@@ -315,6 +332,7 @@ struct Environment {
   Trigger trigger;           // default manual
   std::string domain;        // public host name; "" when none
   std::string namespace_;    // Kubernetes namespace; default "<project>-<name>"
+  Router router;             // Kubernetes only
   bool multi_az = false;     // spread replicas across availability zones
   bool hot_reload = false;   // development: restart on rebuilt binaries
   bool debug_ports = false;  // development: expose replicas' ports directly

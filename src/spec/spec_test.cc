@@ -26,6 +26,7 @@ services:
   backend:
     release:
       command: [app]
+      image: "app:{{version}}"
 environments:
   production:
     runtime: kubernetes
@@ -114,6 +115,8 @@ TEST(SpecDefaultsTest, MinimalSpecGetsEveryDefault) {
   EXPECT_EQ(prod.strategy, Strategy::kRolling);
   EXPECT_EQ(prod.trigger, Trigger{});
   EXPECT_EQ(prod.namespace_, "foohut-production");
+  EXPECT_EQ(prod.router.kind, RouterKind::kGatewayApi);
+  EXPECT_EQ(prod.router.name, "foohut");
   EXPECT_FALSE(prod.multi_az);
   EXPECT_TRUE(prod.backing_services.empty());
   EXPECT_EQ(prod.services, (std::vector<ServiceDeployment>{{"backend", 3}}));

@@ -1,0 +1,250 @@
+#!/bin/bash
+# Tests k8s/: lints and renders the charts, checks the renders against
+# foohut.yaml (check-values.py) and the container security rules (check-pods.py),
+# validates every object with the API server (server-side dry run), installs
+# the hut chart and checks its RBAC with `kubectl auth can-i`.
+#
+#   k8s/test-charts.sh [KUBECONFIG_DIR]
+#
+# KUBECONFIG_DIR/kubeconfig: cluster-admin of a running control plane with the
+# Gateway API CRDs, e.g. `scripts/k8s-testbed.sh up DIR`; without it, the
+# script starts a testbed of its own and stops it at exit. helm and kubectl come
+# from PATH, the testbed's bin folder first. Nothing in the work tree is
+# written: the charts' dependencies are built in a scratch copy.
+set -euo pipefail
+
+[ $# -le 1 ] || { echo "usage: $0 [KUBECONFIG_DIR]" >&2; exit 2; }
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+K8S=$ROOT/k8s
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/test-charts.XXXXXX")
+OWN_TESTBED=
+cleanup() {
+  if [ -n "$OWN_TESTBED" ]; then
+    bash "$ROOT/scripts/k8s-testbed.sh" down "$OWN_TESTBED" > /dev/null 2>&1 || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+if [ $# -eq 1 ]; then
+  export KUBECONFIG=$1/kubeconfig
+else
+  # no control plane given: a testbed of its own, stopped at exit
+  OWN_TESTBED=$WORK/testbed
+  bash "$ROOT/scripts/k8s-testbed.sh" up "$OWN_TESTBED" > "$WORK/testbed.log" 2>&1 ||
+    { cat "$WORK/testbed.log" >&2; exit 1; }
+  export KUBECONFIG=$OWN_TESTBED/kubeconfig
+fi
+[ -f "$KUBECONFIG" ] || { echo "test-charts: no $KUBECONFIG" >&2; exit 2; }
+PATH=$(bash "$ROOT/scripts/k8s-testbed.sh" bin):$PATH
+for t in helm kubectl python3; do
+  command -v "$t" > /dev/null || { echo "test-charts: $t not found" >&2; exit 2; }
+done
+python3 -c 'import yaml' 2> /dev/null ||
+  { echo "test-charts: PyYAML is missing (apt-get install python3-yaml)" >&2; exit 2; }
+
+# helm's repositories and caches: scratch ones, so that nothing is fetched or kept
+export HELM_CONFIG_HOME=$WORK/helm/config HELM_CACHE_HOME=$WORK/helm/cache HELM_DATA_HOME=$WORK/helm/data
+RENDERS=$WORK/renders
+mkdir -p "$RENDERS"
+
+ENVS=(staging production)
+APPS=(foohut-backend foohut-frontend)
+HUT_SA=system:serviceaccount:hut-system:hut
+ROLE_ARN=arn:aws:iam::123456789012:role/hut-production   # an example, for the IRSA check
+# An app chart's variants (check-values.py knows what each must render).
+declare -A VARIANT=(
+  [default]=""
+  [workload]="--set workload.render=true --set router.kind=alb"
+  [replicas]="--set router.kind=replicas"
+)
+
+PASSED=() FAILED=()
+# step NAME CMD...: runs CMD, its output kept in $WORK/NAME.log and shown on
+# failure. In a background subshell: under `if`, bash would ignore set -e in CMD.
+step() {
+  local name=$1; shift
+  ( set -e; "$@" ) > "$WORK/$name.log" 2>&1 &
+  if wait $!; then
+    PASSED+=("$name"); printf 'PASS  %s\n' "$name"
+  else
+    FAILED+=("$name"); printf 'FAIL  %s\n' "$name"; sed 's/^/      /' "$WORK/$name.log"
+  fi
+}
+
+namespace_of() { echo "foohut-$1"; }  # check-values.py checks these against foohut.yaml
+
+# 0. The library chart, vendored into each chart's charts/ in the scratch copy
+#    (file:// only: offline).
+deps() {
+  cp -r "$K8S/charts" "$WORK/charts"
+  local c
+  for c in "${APPS[@]}" hut; do helm dependency build --skip-refresh "$WORK/charts/$c"; done
+}
+
+# 1. Lint: clean means no [WARNING] or [ERROR] (an [INFO] such as "icon is
+#    recommended" is fine).
+lint_one() {  # CHART ARGS...
+  local out rc=0
+  out=$(helm lint --strict "$@" 2>&1) || rc=$?
+  echo "$out"
+  [ $rc -eq 0 ] && ! grep -qE '\[(WARNING|ERROR)\]' <<< "$out"
+}
+lint() {
+  local c e v
+  lint_one "$WORK/charts/foohut-common"
+  for c in "${APPS[@]}"; do
+    for e in "${ENVS[@]}"; do
+      for v in "${!VARIANT[@]}"; do
+        # shellcheck disable=SC2086  # the variant's flags split on purpose
+        lint_one "$WORK/charts/$c" -f "$K8S/values/$e.yaml" ${VARIANT[$v]}
+      done
+    done
+  done
+  lint_one "$WORK/charts/hut"
+  lint_one "$WORK/charts/hut" --set environment=staging --set 'managedNamespaces={foohut-staging}'
+}
+
+# 2. Render every chart for every environment, as CHART_ENV_VARIANT.yaml.
+render() {
+  local c e v
+  for c in "${APPS[@]}"; do
+    for e in "${ENVS[@]}"; do
+      for v in "${!VARIANT[@]}"; do
+        # shellcheck disable=SC2086
+        helm template "$c" "$WORK/charts/$c" -n "$(namespace_of "$e")" -f "$K8S/values/$e.yaml" \
+          ${VARIANT[$v]} > "$RENDERS/${c}_${e}_$v.yaml"
+      done
+    done
+  done
+  helm template hut "$WORK/charts/hut" -n hut-system --set serviceAccount.roleArn=$ROLE_ARN \
+    > "$RENDERS/hut_production_default.yaml"
+  helm template hut "$WORK/charts/hut" -n hut-system --set environment=staging \
+    --set 'managedNamespaces={foohut-staging}' > "$RENDERS/hut_staging_default.yaml"
+  grep -q "eks.amazonaws.com/role-arn: \"$ROLE_ARN\"" "$RENDERS/hut_production_default.yaml" ||
+    { echo "hut: the ServiceAccount lacks the IRSA annotation $ROLE_ARN"; return 1; }
+  ls "$RENDERS"
+}
+
+# 5. Real namespaces (from base/namespace.yaml), then a server-side dry run of
+#    every object. The namespaces warn on PodSecurity "restricted": any such
+#    warning about a pod template fails too.
+dry_run() {
+  kubectl apply -f "$K8S/base/namespace.yaml"
+  local f bad=0 out
+  for f in "$RENDERS"/*.yaml "$K8S"/base/*.yaml; do
+    if ! out=$(kubectl apply --dry-run=server -f "$f" 2>&1); then
+      echo "$f:"; echo "$out"; bad=1; continue
+    fi
+    echo "$out"
+    if grep -q 'would violate PodSecurity' <<< "$out"; then echo "$f: PodSecurity warning"; bad=1; fi
+  done
+  return $bad
+}
+
+# 6. hut for real: installed, its pod admitted (PodSecurity enforce) and ready.
+install_hut() {
+  helm upgrade --install hut "$WORK/charts/hut" -n hut-system --set serviceAccount.roleArn=$ROLE_ARN
+  kubectl -n hut-system rollout status deployment/hut --timeout=120s
+  [ "$(kubectl -n hut-system get sa hut -o jsonpath='{.metadata.annotations.eks\.amazonaws\.com/role-arn}')" = "$ROLE_ARN" ]
+}
+
+# The brief's rules, one GROUP/RESOURCE VERB per line: the live Role must be
+# exactly these.
+EXPECTED_RULES="
+apps/deployments get list watch create patch delete
+apps/replicasets get list watch patch delete
+/pods get list watch
+/services get list watch create patch delete
+gateway.networking.k8s.io/httproutes get list watch create patch
+networking.k8s.io/ingresses get list watch patch
+/events create patch"
+
+triples() {  # stdin: lines "GROUP/RESOURCE VERB..." -> sorted "GROUP/RESOURCE VERB"
+  awk 'NF { for (i = 2; i <= NF; i++) print $1, $i }' | sort
+}
+
+can() {  # yes|no VERB RESOURCE [FLAGS...]
+  local want=$1; shift
+  local got
+  got=$(kubectl auth can-i "$@" --as=$HUT_SA 2> /dev/null) || true
+  if [ "$got" = "$want" ]; then
+    echo "ok    can-i $* -> $got"
+  else
+    echo "WRONG can-i $* -> ${got:-error}, want $want"; return 1
+  fi
+}
+
+rbac() {
+  local bad=0 live group res verb ns
+  live=$(kubectl -n foohut-production get role hut -o json | python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["rules"]:
+    assert not r.get("resourceNames") and not r.get("nonResourceURLs"), r
+    for g in r["apiGroups"]:
+        for res in r["resources"]:
+            print(f"{g}/{res}", *r["verbs"])')
+  if ! diff <(triples <<< "$EXPECTED_RULES") <(triples <<< "$live"); then
+    echo "Role hut in foohut-production is not exactly the expected rules (diff above: < expected, > live)"
+    bad=1
+  fi
+  # every verb of the Role, allowed in foohut-production; denied where hut has no Role
+  while read -r res verb; do
+    group=${res%%/*}; res=${res#*/}
+    [ -n "$group" ] && res=$res.$group
+    can yes "$verb" "$res" -n foohut-production || bad=1
+    for ns in foohut-staging default kube-system; do can no "$verb" "$res" -n $ns || bad=1; done
+  done < <(triples <<< "$EXPECTED_RULES")
+  can yes get namespace/foohut-production || bad=1
+  # what the Role does not grant
+  local denied=(
+    "update deployments.apps -n foohut-production"
+    "patch deployments.apps --subresource=scale -n foohut-production"
+    "delete pods -n foohut-production"
+    "create pods -n foohut-production"
+    "create pods --subresource=exec -n foohut-production"
+    "get secrets -n foohut-production"
+    "list secrets -A"
+    "get configmaps -n foohut-production"
+    "update services -n foohut-production"
+    "create replicasets.apps -n foohut-production"
+    "delete httproutes.gateway.networking.k8s.io -n foohut-production"
+    "create ingresses.networking.k8s.io -n foohut-production"
+    "delete events -n foohut-production"
+    "create rolebindings.rbac.authorization.k8s.io -n foohut-production"
+    "escalate roles.rbac.authorization.k8s.io -n foohut-production"
+    "list deployments.apps -A"
+    "list namespaces"
+    "get namespace/kube-system"
+    "delete namespace/foohut-production"
+    "create namespaces"
+  )
+  local d
+  for d in "${denied[@]}"; do
+    # shellcheck disable=SC2086
+    can no $d || bad=1
+  done
+  return $bad
+}
+
+echo "test-charts: $(helm version --short), kubectl $(kubectl version --client -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])'), API server $(kubectl get --raw /version | python3 -c 'import json,sys; print(json.load(sys.stdin)["gitVersion"])')"
+step deps deps
+if [ ${#FAILED[@]} -eq 0 ]; then
+  step lint lint
+  step render render
+fi
+if [[ " ${PASSED[*]} " == *" render "* ]]; then
+  step check-values python3 "$K8S/check-values.py" --spec "$ROOT/foohut.yaml" "$RENDERS"
+  step check-pods python3 "$K8S/check-pods.py" "$RENDERS"
+  step dry-run dry_run
+  step install-hut install_hut
+  if [[ " ${PASSED[*]} " == *" install-hut "* ]]; then step rbac rbac; fi
+  helm uninstall hut -n hut-system --wait > /dev/null 2>&1 || true
+fi
+
+# the checks' own summary lines
+for s in check-values check-pods; do
+  [ -f "$WORK/$s.log" ] && tail -1 "$WORK/$s.log" | sed 's/^/      /'
+done
+[ -f "$WORK/rbac.log" ] && echo "      rbac: $(grep -c '^ok' "$WORK/rbac.log") can-i answers as expected, $(grep -c '^WRONG' "$WORK/rbac.log") wrong"
+echo "test-charts: ${#PASSED[@]} passed (${PASSED[*]}), ${#FAILED[@]} failed${FAILED:+ (${FAILED[*]})}"
+[ ${#FAILED[@]} -eq 0 ]

@@ -1,0 +1,384 @@
+// KubernetesRuntime against the real control plane of scripts/k8s-testbed.sh:
+// kube-apiserver with TLS, tokens and RBAC, etcd, the controller-manager's
+// Deployment and ReplicaSet controllers, the scheduler, and kwok playing the
+// kubelets (testing/k8s/kwok-stages.yaml: images kwok.test/never-ready... never
+// turn ready, kwok.test/unpullable... cannot be pulled). Each test has its own
+// namespace.
+#include "src/kubernetes/kubernetes_runtime.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <functional>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "src/kubernetes/objects.h"
+#include "src/spec/load.h"
+#include "testing/k8s_testbed.h"
+
+namespace hut::kubernetes {
+namespace {
+
+using json = nlohmann::json;
+using std::chrono::milliseconds;
+using ::testing::HasSubstr;
+
+testing::K8sTestbed* testbed = nullptr;
+
+class TestbedEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    auto tb = testing::K8sTestbed::Start();
+    ASSERT_TRUE(tb.ok()) << tb.status();
+    testbed_ = std::move(*tb);
+    testbed = testbed_.get();
+  }
+  void TearDown() override {
+    testbed = nullptr;
+    testbed_.reset();
+  }
+
+ private:
+  std::unique_ptr<testing::K8sTestbed> testbed_;
+};
+const auto* const kTestbed = ::testing::AddGlobalTestEnvironment(new TestbedEnvironment);
+
+std::string SpecYaml(const std::string& ns, const std::string& router) {
+  return absl::StrCat(R"(
+version: 1
+project: foohut
+services:
+  backend:
+    port: 8080
+    release:
+      command: [foohut-api, serve]
+      image: "kwok.test/foohut-backend:{{version}}"
+    health: {liveness_path: /healthz, readiness_path: /readyz, interval: 1s, start_period: 2s}
+environments:
+  production:
+    runtime: kubernetes
+    strategy: canary
+    namespace: )", ns, R"(
+    domain: foohut.com
+    router: {kind: )", router, R"(}
+    services:
+      backend: {replicas: 3}
+)");
+}
+
+class KubernetesRuntimeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(testbed, nullptr);
+    static int n = 0;
+    ns_ = absl::StrCat("rt-", ++n);
+    ASSERT_TRUE(testbed->Kubectl({"create", "namespace", ns_}).ok());
+    Load("gateway-api");
+  }
+
+  void Load(const std::string& router) {
+    spec::LoadResult loaded = spec::ParseSpec(SpecYaml(ns_, router), "test.yaml");
+    ASSERT_TRUE(loaded.ok()) << loaded.problems[0].message;
+    spec_ = std::make_unique<spec::Spec>(*loaded.spec);
+    env_ = spec_->FindEnvironment("production");
+    ASSERT_NE(env_, nullptr);
+  }
+
+  void StartRuntime() {
+    auto access = LoadKubeconfig(testbed->kubeconfig());
+    ASSERT_TRUE(access.ok()) << access.status();
+    auto rt = KubernetesRuntime::Start(*spec_, *env_, *access, clock_);
+    ASSERT_TRUE(rt.ok()) << rt.status();
+    rt_ = std::move(*rt);
+  }
+
+  runtime::RevisionTemplate Template(int revision, const std::string& image_prefix = "kwok.test/foohut-backend") {
+    runtime::RevisionTemplate t;
+    t.service = "backend";
+    t.revision = revision;
+    t.version = absl::StrCat("v", revision);
+    t.release = spec_->FindService("backend")->release;
+    t.release.image = image_prefix + ":{{version}}";
+    t.health = spec_->FindService("backend")->health;
+    return t;
+  }
+
+  // Applies `plan` every 100 ms until `done` holds of what Observe() shows
+  // (10 s at most); the last observation.
+  runtime::Observation ApplyUntil(const runtime::ServicePlan& plan,
+                                  const std::map<int, runtime::RevisionTemplate>& templates,
+                                  const std::function<bool(const runtime::Observation&)>& done) {
+    runtime::Observation seen;
+    std::string last_error;
+    for (int i = 0; i < 100; ++i) {
+      runtime::ApplyResult r = rt_->Apply("backend", plan, templates);
+      EXPECT_TRUE(r.status.ok()) << r.status;
+      for (const auto& c : r.changes) {
+        if (getenv("HUT_TEST_VERBOSE")) fprintf(stderr, "change %s: %s\n", c.type.c_str(), c.message.c_str());
+        changes_.push_back(c);
+      }
+      auto observed = rt_->Observe("backend");
+      last_error = observed.status().ToString();
+      if (observed.ok()) {
+        seen = *observed;
+        if (done(seen)) return seen;
+      }
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    std::string changes;
+    for (const auto& c : changes_) absl::StrAppend(&changes, "\n  ", c.type, ": ", c.message);
+    auto world = testbed->Kubectl({"-n", ns_, "get", "deployments,replicasets,pods", "-o", "wide"});
+    ADD_FAILURE() << "not reached in 10 s for " << DebugString(plan) << "; last seen: "
+                  << Describe(seen) << " (" << last_error << ")\nchanges:" << changes << "\n"
+                  << (world.ok() ? *world : world.status().ToString());
+    return seen;
+  }
+
+  static std::string Describe(const runtime::Observation& o) {
+    std::vector<std::string> parts;
+    for (const auto& r : o.replicas) {
+      parts.push_back(absl::StrCat(r.name, " r", r.revision, " ", std::string(runtime::ReplicaStateName(r.state))));
+    }
+    return absl::StrJoin(parts, ", ");
+  }
+
+  static int Count(const runtime::Observation& o, int revision, runtime::ReplicaState state) {
+    int n = 0;
+    for (const auto& r : o.replicas) n += r.revision == revision && r.state == state;
+    return n;
+  }
+  static int Pods(const runtime::Observation& o, int revision) {
+    int n = 0;
+    for (const auto& r : o.replicas) n += r.revision == revision;
+    return n;
+  }
+
+  json Get(const std::string& what) {
+    auto out = testbed->Kubectl({"-n", ns_, "get", what, "-o", "json", "--show-managed-fields"});
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? json::parse(*out) : json();
+  }
+  std::vector<std::string> Names(const std::string& kind) {
+    std::vector<std::string> names;
+    const json list = Get(kind);
+    for (const json& item : list["items"]) names.push_back(item["metadata"]["name"]);
+    return names;
+  }
+  // The HTTPRoute's weights by backend name.
+  std::map<std::string, int> RouteWeights() {
+    std::map<std::string, int> w;
+    const json route = Get("httproute/foohut-backend");
+    for (const json& ref : route["spec"]["rules"][0]["backendRefs"]) {
+      w[ref["name"]] = ref["weight"];
+    }
+    return w;
+  }
+
+  static runtime::ServicePlan Plan(std::vector<runtime::RevisionTarget> revisions, bool split = false) {
+    runtime::ServicePlan p;
+    p.revisions = std::move(revisions);
+    p.split = split;
+    return p;
+  }
+
+  std::string ns_;
+  std::unique_ptr<spec::Spec> spec_;
+  const spec::Environment* env_ = nullptr;
+  RealClock clock_;
+  std::unique_ptr<KubernetesRuntime> rt_;
+  std::vector<runtime::Change> changes_;
+};
+
+TEST_F(KubernetesRuntimeTest, FirstDeployCreatesExactlyTheDocumentedObjects) {
+  StartRuntime();
+  runtime::Observation o = ApplyUntil(Plan({{1, 3}}), {{1, Template(1)}}, [](const auto& o) {
+    return Count(o, 1, runtime::ReplicaState::kReady) == 3;
+  });
+  EXPECT_EQ(Names("deployments"), std::vector<std::string>{"foohut-backend"});
+  EXPECT_EQ(Names("services"), (std::vector<std::string>{"foohut-backend", "foohut-backend-r1"}));
+  EXPECT_EQ(Names("httproutes"), std::vector<std::string>{"foohut-backend"});
+  EXPECT_EQ(RouteWeights(), (std::map<std::string, int>{{"foohut-backend-r1", 3}}));
+  EXPECT_EQ(o.traffic, (std::map<int, double>{{1, 1.0}}));
+
+  const json d = Get("deployment/foohut-backend");
+  EXPECT_EQ(d["metadata"]["annotations"]["hut.foohut.dev/revision"], "1");
+  const json& pod = d["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["containers"][0]["image"], "kwok.test/foohut-backend:v1");
+  EXPECT_EQ(pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"], true);
+  EXPECT_EQ(pod["securityContext"]["runAsNonRoot"], true);
+  EXPECT_EQ(pod["automountServiceAccountToken"], false);
+  // Field manager hut.
+  bool hut_manages = false;
+  for (const json& m : d["metadata"]["managedFields"]) hut_manages |= m["manager"] == "hut";
+  EXPECT_TRUE(hut_manages);
+
+  // Safe to repeat: the same plan again writes nothing.
+  const uint64_t writes = rt_->api_counts().writes;
+  const uint64_t reads = rt_->api_counts().reads;
+  for (int i = 0; i < 10; ++i) {
+    runtime::ApplyResult again = rt_->Apply("backend", Plan({{1, 3}}), {{1, Template(1)}});
+    EXPECT_TRUE(again.status.ok()) << again.status;
+    EXPECT_TRUE(again.changes.empty()) << again.changes[0].message;
+    ASSERT_TRUE(rt_->Observe("backend").ok());
+  }
+  EXPECT_EQ(rt_->api_counts().writes, writes);
+  EXPECT_EQ(rt_->api_counts().reads, reads);  // reads come from the caches
+}
+
+TEST_F(KubernetesRuntimeTest, RollingUpdateHandsTheNewRevisionToTheStableDeployment) {
+  StartRuntime();
+  std::map<int, runtime::RevisionTemplate> t = {{1, Template(1)}, {2, Template(2)}};
+  auto ready = [](int r1, int r2) {
+    return [r1, r2](const runtime::Observation& o) {
+      return Count(o, 1, runtime::ReplicaState::kReady) == r1 &&
+             Count(o, 2, runtime::ReplicaState::kReady) == r2 && Pods(o, 1) == r1;
+    };
+  };
+  ApplyUntil(Plan({{1, 3}}), t, ready(3, 0));
+  // One pod at a time, as a rolling strategy asks.
+  ApplyUntil(Plan({{1, 3}, {2, 1}}), t, ready(3, 1));
+  EXPECT_EQ(RouteWeights(), (std::map<std::string, int>{{"foohut-backend-r1", 3}, {"foohut-backend-r2", 1}}));
+  ApplyUntil(Plan({{1, 2}, {2, 1}}), t, ready(2, 1));
+  ApplyUntil(Plan({{1, 2}, {2, 2}}), t, ready(2, 2));
+  ApplyUntil(Plan({{1, 1}, {2, 2}}), t, ready(1, 2));
+  ApplyUntil(Plan({{1, 1}, {2, 3}}), t, ready(1, 3));
+  // Done: Deployment foohut-backend takes revision 2 over; foohut-backend-r2
+  // goes once it has rolled out.
+  ApplyUntil(Plan({{2, 3}}), t, [&](const runtime::Observation& o) {
+    return Pods(o, 1) == 0 && Pods(o, 2) == 3 && Names("deployments").size() == 1;
+  });
+  EXPECT_EQ(Names("deployments"), std::vector<std::string>{"foohut-backend"});
+  const json d = Get("deployment/foohut-backend");
+  EXPECT_EQ(d["metadata"]["annotations"]["hut.foohut.dev/revision"], "2");
+  EXPECT_EQ(d["spec"]["template"]["metadata"]["labels"]["hut.foohut.dev/revision"], "2");
+  EXPECT_EQ(Names("services"), (std::vector<std::string>{"foohut-backend", "foohut-backend-r2"}));
+  EXPECT_EQ(RouteWeights(), (std::map<std::string, int>{{"foohut-backend-r2", 3}}));
+
+  // kubectl rollout undo, the ADR's manual rollback: hut sees it, says so
+  // once, and follows it rather than putting revision 2 back.
+  changes_.clear();
+  ASSERT_TRUE(testbed->Kubectl({"-n", ns_, "rollout", "undo", "deployment/foohut-backend"}).ok());
+  ApplyUntil(Plan({{2, 3}}), t, [](const runtime::Observation& o) {
+    return Count(o, 1, runtime::ReplicaState::kReady) == 3 && Pods(o, 2) == 0;
+  });
+  int out_of_band = 0;
+  for (const auto& c : changes_) out_of_band += c.type == "kubernetes.out_of_band";
+  EXPECT_EQ(out_of_band, 1);
+  EXPECT_EQ(Get("deployment/foohut-backend")["spec"]["template"]["metadata"]["labels"]
+                ["hut.foohut.dev/revision"], "1");
+  EXPECT_EQ(RouteWeights()["foohut-backend-r1"], 3);
+}
+
+TEST_F(KubernetesRuntimeTest, CanarySetsTheRouteWeightsAndZeroTakesItOut) {
+  StartRuntime();
+  std::map<int, runtime::RevisionTemplate> t = {{1, Template(1)}, {2, Template(2)}};
+  ApplyUntil(Plan({{1, 3, 1.0}}, true), t,
+             [](const auto& o) { return Count(o, 1, runtime::ReplicaState::kReady) == 3; });
+  runtime::Observation o = ApplyUntil(Plan({{1, 3, 0.9}, {2, 1, 0.1}}, true), t, [](const auto& o) {
+    return Count(o, 2, runtime::ReplicaState::kReady) == 1 && o.traffic.size() == 2;
+  });
+  EXPECT_EQ(RouteWeights(), (std::map<std::string, int>{{"foohut-backend-r1", 90}, {"foohut-backend-r2", 10}}));
+  EXPECT_NEAR(o.traffic[2], 0.1, 1e-9);
+
+  // A bad canary: share 0 at once (one Apply), its pod kept for inspection.
+  runtime::ApplyResult r = rt_->Apply("backend", Plan({{1, 3, 1.0}, {2, 1, 0.0}}, true), t);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(RouteWeights(), (std::map<std::string, int>{{"foohut-backend-r1", 100}, {"foohut-backend-r2", 0}}));
+}
+
+TEST_F(KubernetesRuntimeTest, NeverReadyPodsFailAfterTheStartPeriod) {
+  StartRuntime();
+  std::map<int, runtime::RevisionTemplate> t = {{1, Template(1)},
+                                                {3, Template(3, "kwok.test/never-ready")}};
+  ApplyUntil(Plan({{1, 3}}), t,
+             [](const auto& o) { return Count(o, 1, runtime::ReplicaState::kReady) == 3; });
+  runtime::Observation o = ApplyUntil(Plan({{1, 3}, {3, 1}}), t, [](const auto& o) {
+    return Count(o, 3, runtime::ReplicaState::kFailing) == 1;
+  });
+  for (const auto& r : o.replicas) {
+    if (r.revision == 3) {
+      EXPECT_THAT(r.reason, HasSubstr("not ready"));
+    }
+  }
+  // Never in the route while not ready.
+  EXPECT_EQ(RouteWeights()["foohut-backend-r3"], 0);
+  // Rolled back: the revision and everything of it goes.
+  ApplyUntil(Plan({{1, 3}}), t, [&](const auto& o) { return Pods(o, 3) == 0; });
+  EXPECT_EQ(Names("deployments"), std::vector<std::string>{"foohut-backend"});
+  EXPECT_EQ(Names("services"), (std::vector<std::string>{"foohut-backend", "foohut-backend-r1"}));
+}
+
+TEST_F(KubernetesRuntimeTest, AnImageThatCannotBePulledCannotStart) {
+  StartRuntime();
+  std::map<int, runtime::RevisionTemplate> t = {{1, Template(1, "kwok.test/unpullable")}};
+  runtime::Observation o = ApplyUntil(Plan({{1, 1}}), t, [](const auto& o) {
+    return o.cannot_start.contains(1);
+  });
+  EXPECT_THAT(o.cannot_start[1], HasSubstr("ImagePullBackOff"));
+  EXPECT_THAT(o.cannot_start[1], HasSubstr("kwok.test/unpullable:v1"));
+}
+
+TEST_F(KubernetesRuntimeTest, ReplicasRouterHasNoRouteAndSpreadsByPods) {
+  Load("replicas");
+  StartRuntime();
+  std::map<int, runtime::RevisionTemplate> t = {{1, Template(1)}, {2, Template(2)}};
+  runtime::Observation o = ApplyUntil(Plan({{1, 3}, {2, 1}}), t, [](const auto& o) {
+    return Count(o, 1, runtime::ReplicaState::kReady) == 3 &&
+           Count(o, 2, runtime::ReplicaState::kReady) == 1;
+  });
+  EXPECT_TRUE(Names("httproutes").empty());
+  EXPECT_NEAR(o.traffic[2], 0.25, 1e-9);
+}
+
+TEST_F(KubernetesRuntimeTest, AMissingNamespaceIsAClearError) {
+  ASSERT_TRUE(testbed->Kubectl({"delete", "namespace", ns_, "--wait=false"}).ok());
+  std::string yaml = SpecYaml("no-such-namespace", "gateway-api");
+  spec::LoadResult loaded = spec::ParseSpec(yaml, "test.yaml");
+  ASSERT_TRUE(loaded.ok());
+  auto access = LoadKubeconfig(testbed->kubeconfig());
+  ASSERT_TRUE(access.ok());
+  auto rt = KubernetesRuntime::Start(*loaded.spec, *loaded.spec->FindEnvironment("production"),
+                                     *access, clock_);
+  ASSERT_FALSE(rt.ok());
+  EXPECT_EQ(rt.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(rt.status().message(), HasSubstr("namespace no-such-namespace does not exist"));
+}
+
+TEST_F(KubernetesRuntimeTest, AnUnreachableServerPausesWithTheReasonAndWritesNothing) {
+  auto access = LoadKubeconfig(testbed->kubeconfig());
+  ASSERT_TRUE(access.ok());
+  access->server = absl::StrCat("https://127.0.0.1:", testing::PickFreePort());
+  KubernetesRuntimeOptions options;
+  options.sync_timeout = milliseconds(300);
+  options.request_timeout = milliseconds(500);
+  auto rt = KubernetesRuntime::Start(*spec_, *env_, *access, clock_, options);
+  ASSERT_TRUE(rt.ok()) << rt.status();
+  auto observed = (*rt)->Observe("backend");
+  ASSERT_FALSE(observed.ok());
+  EXPECT_EQ(observed.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(observed.status().message(), HasSubstr("is not known"));
+  runtime::ApplyResult r = (*rt)->Apply("backend", Plan({{1, 3}}), {{1, Template(1)}});
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(r.changes.empty());
+  EXPECT_EQ((*rt)->api_counts().writes, 0u);
+}
+
+TEST_F(KubernetesRuntimeTest, ATokenWithoutRightsIsRefusedAtStart) {
+  ASSERT_TRUE(testbed->Kubectl({"-n", ns_, "create", "serviceaccount", "nobody"}).ok());
+  auto token = testbed->Kubectl({"-n", ns_, "create", "token", "nobody"});
+  ASSERT_TRUE(token.ok()) << token.status();
+  auto access = LoadKubeconfig(testbed->kubeconfig());
+  ASSERT_TRUE(access.ok());
+  access->token = std::string(absl::StripAsciiWhitespace(*token));
+  auto rt = KubernetesRuntime::Start(*spec_, *env_, *access, clock_);
+  ASSERT_FALSE(rt.ok());
+  EXPECT_EQ(rt.status().code(), absl::StatusCode::kPermissionDenied) << rt.status();
+  EXPECT_THAT(rt.status().message(), HasSubstr("forbidden"));
+}
+
+}  // namespace
+}  // namespace hut::kubernetes
