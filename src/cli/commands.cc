@@ -47,6 +47,9 @@ Action ConfigureServer(CLI::App& app) {
   app.add_option("--kubeconfig", options->kubeconfig,
                  "kubernetes runtime: the cluster's kubeconfig (default: $KUBECONFIG, else "
                  "~/.kube/config, else the in-cluster service account)");
+  app.add_option("--prometheus", options->prometheus,
+                 "kubernetes runtime: the Prometheus the canary analysis reads the pods' "
+                 "metrics from (http://HOST:PORT; docs/kubernetes.md)");
   return [options](const Io& io) { return RunUp(*options, io); };
 }
 

@@ -94,6 +94,7 @@ int RunUp(const UpOptions& options, const Io& io) {
     return kExitFailure;
   }
   po.kubeconfig = options.kubeconfig;
+  po.prometheus = options.prometheus;
   po.state_dir = options.state_dir.empty()
                      ? (fs::absolute(path).parent_path() / ".hut").string()
                      : options.state_dir;

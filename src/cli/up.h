@@ -24,6 +24,9 @@ struct UpOptions {
   // `hut server` on kubernetes: "" : $KUBECONFIG, ~/.kube/config, else the
   // in-cluster service account.
   std::string kubeconfig;
+  // `hut server` on kubernetes: the Prometheus the canary analysis queries
+  // (http://HOST:PORT); "" : none, and a canary finds no metrics.
+  std::string prometheus;
 };
 
 // Runs until SIGINT/SIGTERM/SIGHUP or `hut down`, then stops everything it

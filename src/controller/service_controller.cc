@@ -291,8 +291,76 @@ absl::Status ServiceController::TickLatest(store::Rollout& latest) {
     HUT_RETURN_IF_ERROR(
         Resume(latest, std::chrono::duration_cast<Duration>(clock_.Now() - waiting_since_)));
   }
-  if (latest.strategy == spec::Strategy::kCanary) return TickCanary(latest);
-  return TickRolling(latest);
+  HUT_ASSIGN_OR_RETURN(runtime::Observation observed, runtime_.Observe(service_.name));
+  if (observed.out_of_band && !(latest.finished_at && latest.phase == RolloutPhase::kSucceeded &&
+                                latest.to_revision == observed.out_of_band->revision)) {
+    return FollowOutOfBand(latest, *observed.out_of_band);
+  }
+  out_of_band_noted_.clear();
+  if (latest.strategy == spec::Strategy::kCanary) return TickCanary(latest, observed);
+  return TickRolling(latest, observed);
+}
+
+absl::Status ServiceController::FollowOutOfBand(store::Rollout& latest,
+                                                const runtime::OutOfBand& change) {
+  const std::string what = absl::StrCat(service_.name, "'s workload was set to revision ",
+                                        change.revision, " outside hut (by ", change.by, ")");
+  auto note_once = [&](std::string type, std::string message) {
+    const std::string key = absl::StrCat(type, "/", change.revision);
+    if (out_of_band_noted_ == key) return;
+    out_of_band_noted_ = key;
+    Record(latest, std::move(type), std::move(message),
+           {{"revision", change.revision}, {"by", change.by}});
+  };
+  HUT_ASSIGN_OR_RETURN(std::optional<store::Revision> revision,
+                       store_.GetRevision(environment_.name, service_.name, change.revision));
+  if (!revision) {
+    note_once("rollout.out-of-band-unknown",
+              absl::StrCat(what, "; hut has no revision ", change.revision,
+                           " in its history, changes nothing and waits for a deploy"));
+    return Carry(latest, runtime::ServicePlan{});  // traffic follows the workload
+  }
+  if (!change.settled) {
+    note_once("rollout.out-of-band-waiting",
+              absl::StrCat(what, "; hut changes nothing while it rolls out"));
+    return Carry(latest, runtime::ServicePlan{});
+  }
+  HUT_ASSIGN_OR_RETURN(int current, CurrentRevision());
+  const std::string reason = absl::StrCat("out of band: ", what);
+  if (!latest.finished_at) {
+    const RolloutPhase ended = change.revision == latest.from_revision ? RolloutPhase::kRolledBack
+                                                                        : RolloutPhase::kFailed;
+    AnnouncePhase(latest, store::PhaseName(latest.phase), store::PhaseName(ended), reason);
+    HUT_RETURN_IF_ERROR(Save(latest, latest.state, ended, reason, true));
+  }
+  latest_known_ = false;
+  RollingStatus status;
+  status.phase = Phase::kSucceeded;
+  status.target_revision = change.revision;
+  status.previous_revision = current;
+  status.last_progress = clock_.Now();
+  status.reason = reason;
+  store::Rollout r;
+  r.environment = environment_.name;
+  r.service = service_.name;
+  r.from_revision = current;
+  r.to_revision = change.revision;
+  r.strategy = spec::Strategy::kRolling;
+  r.phase = RolloutPhase::kSucceeded;
+  r.reason = reason;
+  r.state = rollout::RollingStatusToJson(status);
+  r.created_at = r.updated_at = clock_.Now();
+  r.finished_at = r.created_at;
+  store::Event followed = MakeEvent(
+      r, "rollout.out-of-band",
+      absl::StrCat(what, "; hut follows it: revision ", change.revision, " (", revision->version,
+                   ") is current"),
+      {{"from_revision", current}, {"to_revision", change.revision},
+       {"version", revision->version}, {"by", change.by}});
+  HUT_ASSIGN_OR_RETURN(store::CreatedRollout saved,
+                       store_.CreateRolloutWithEvents(r, {std::move(followed)}));
+  for (const store::Event& e : saved.events) Logged(e);
+  return absl::OkStatus();
 }
 
 spec::RollbackPolicy ServiceController::Rollback() const {
@@ -331,9 +399,9 @@ rollout::CanaryConfig ServiceController::CanaryConfig() const {
   return c;
 }
 
-absl::Status ServiceController::TickRolling(store::Rollout& rollout) {
+absl::Status ServiceController::TickRolling(store::Rollout& rollout,
+                                            const runtime::Observation& observed) {
   HUT_ASSIGN_OR_RETURN(RollingStatus status, rollout::RollingStatusFromJson(rollout.state));
-  HUT_ASSIGN_OR_RETURN(runtime::Observation observed, runtime_.Observe(service_.name));
   const int desired = Desired();
   rollout::RollingPlan plan = rollout::DecideRolling(
       PolicyFor(rollout.strategy, environment_.policies.rolling, desired), desired, status,
@@ -349,9 +417,9 @@ absl::Status ServiceController::TickRolling(store::Rollout& rollout) {
   return plan.target ? Carry(rollout, *plan.target) : absl::OkStatus();
 }
 
-absl::Status ServiceController::TickCanary(store::Rollout& rollout) {
+absl::Status ServiceController::TickCanary(store::Rollout& rollout,
+                                           const runtime::Observation& observed) {
   HUT_ASSIGN_OR_RETURN(CanaryStatus status, rollout::CanaryStatusFromJson(rollout.state));
-  HUT_ASSIGN_OR_RETURN(runtime::Observation observed, runtime_.Observe(service_.name));
   const rollout::CanaryConfig config = CanaryConfig();
   rollout::CanaryObservation seen;
   seen.replicas = observed.replicas;

@@ -81,11 +81,16 @@ class ServiceController {
   absl::StatusOr<store::Rollout> Reissue(const store::Revision& source, std::string cause);
   // One tick of `latest`, the service's newest rollout; updates it as saved.
   absl::Status TickLatest(store::Rollout& latest);
-  absl::Status TickRolling(store::Rollout& rollout);
+  absl::Status TickRolling(store::Rollout& rollout, const runtime::Observation& observed);
+  // Someone other than hut set the workload to another revision (kubectl
+  // rollout undo): once it runs everywhere, `latest` ends and a finished
+  // rollout to that revision (cause: out of band) is recorded, so hut
+  // carries on from it rather than fighting it.
+  absl::Status FollowOutOfBand(store::Rollout& latest, const runtime::OutOfBand& change);
   // After a wait for dependencies: a rolling rollout's progress deadline is
   // moved by `waited`; the resumption is recorded.
   absl::Status Resume(store::Rollout& rollout, Duration waited);
-  absl::Status TickCanary(store::Rollout& rollout);
+  absl::Status TickCanary(store::Rollout& rollout, const runtime::Observation& observed);
   // Has the runtime carry `plan` out and records what it changed.
   absl::Status Carry(const store::Rollout& rollout, const runtime::ServicePlan& plan);
   // What revision `number` runs (from the store once, then remembered).
@@ -127,6 +132,7 @@ class ServiceController {
   std::vector<store::Event> pending_;  // decision events, written with the next Save
   std::optional<store::Rollout> latest_;  // the newest rollout as saved, when latest_known_
   bool latest_known_ = false;
+  std::string out_of_band_noted_;  // the last out-of-band change announced
 };
 
 }  // namespace hut::controller

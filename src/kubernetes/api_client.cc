@@ -44,7 +44,9 @@ absl::StatusCode CodeFor(int http, const nlohmann::json& body) {
 
 // The API's Status message, or the body's start when it is not one.
 std::string MessageOf(const nlohmann::json& body, const std::string& raw) {
-  if (body.is_object() && body.contains("message")) return body["message"].get<std::string>();
+  if (body.is_object() && body.contains("message") && body["message"].is_string()) {
+    return body["message"].get<std::string>();
+  }
   return raw.substr(0, 300);
 }
 

@@ -6,11 +6,17 @@
 namespace hut::kubernetes {
 namespace {
 
+// A string at `pointer` in `o`, "" when there is none (whatever `o` is).
+std::string StringAt(const nlohmann::json& o, const nlohmann::json::json_pointer& pointer) {
+  if (!o.is_object() || !o.contains(pointer)) return "";
+  const nlohmann::json& v = o.at(pointer);
+  return v.is_string() ? v.get<std::string>() : "";
+}
 std::string NameOf(const nlohmann::json& o) {
-  return o.value("/metadata/name"_json_pointer, std::string());
+  return StringAt(o, "/metadata/name"_json_pointer);
 }
 std::string VersionOf(const nlohmann::json& o) {
-  return o.value("/metadata/resourceVersion"_json_pointer, std::string());
+  return StringAt(o, "/metadata/resourceVersion"_json_pointer);
 }
 
 }  // namespace
@@ -66,10 +72,13 @@ absl::Status Informer::List() {
     if (!page.ok()) return page.status();
     for (const nlohmann::json& item : page->value("items", nlohmann::json::array())) {
       nlohmann::json o = options_.transform ? options_.transform(item) : item;
-      fresh[KeyOf(o)][NameOf(o)] = std::move(o);
+      // Named first: json's operator= takes its argument by value, and the
+      // right side of `=` is evaluated before the left.
+      const std::string key = KeyOf(o), name = NameOf(o);
+      if (!name.empty()) fresh[key][name] = std::move(o);
     }
-    version = page->value("/metadata/resourceVersion"_json_pointer, std::string());
-    cont = page->value("/metadata/continue"_json_pointer, std::string());
+    version = StringAt(*page, "/metadata/resourceVersion"_json_pointer);
+    cont = StringAt(*page, "/metadata/continue"_json_pointer);
   } while (!cont.empty() && !stop_.load());
   {
     absl::MutexLock lock(&mu_);
@@ -156,7 +165,14 @@ void Informer::Run() {
       absl::MutexLock lock(&mu_);
       need_list = resource_version_.empty();
     }
-    absl::Status s = need_list ? List() : WatchOnce();
+    absl::Status s;
+    try {
+      s = need_list ? List() : WatchOnce();
+    } catch (const std::exception& e) {  // an answer of a shape hut does not expect
+      s = absl::InternalError(absl::StrCat(options_.type.plural, ": unexpected answer: ", e.what()));
+      absl::MutexLock lock(&mu_);
+      resource_version_.clear();
+    }
     if (s.ok()) {
       backoff = std::chrono::milliseconds(200);
       continue;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -62,6 +63,25 @@ bool RolledOut(const json& d) {
          Int(d, json::json_pointer("/status/updatedReplicas")) >= want &&
          Int(d, json::json_pointer("/status/availableReplicas")) >= want &&
          Int(d, json::json_pointer("/status/replicas")) == want;
+}
+
+// Who other than hut set the Deployment's pod template (TrimDeployment).
+json SetByOthers(const json& d) {
+  json managers = d.value(json::json_pointer("/metadata/templateManagers"), json::array());
+  return managers.is_array() ? managers : json::array();
+}
+
+// The Deployment whose ReplicaSet owns `pod`: the ReplicaSet's name less
+// its "-<pod-template-hash>".
+std::string OwnerDeployment(const json& pod) {
+  const std::string hash = Str(pod, json::json_pointer("/metadata/labels/pod-template-hash"));
+  const json owners = pod.value(json::json_pointer("/metadata/ownerReferences"), json::array());
+  if (hash.empty() || !owners.is_array()) return "";
+  for (const json& o : owners) {
+    const std::string name = o.is_object() ? o.value("name", "") : "";
+    if (name.ends_with("-" + hash)) return name.substr(0, name.size() - hash.size() - 1);
+  }
+  return "";
 }
 
 std::string Path(const std::string& ns, const ResourceType& type, const std::string& name) {
@@ -132,8 +152,7 @@ class KubernetesRuntime::Pass {
     if (it != deployments_.end() && !Deleting(it->second)) {
       const json& stable = it->second;
       const int running = TemplateRevision(stable);
-      const json managers =
-          stable.value(json::json_pointer("/metadata/templateManagers"), json::array());
+      const json managers = SetByOthers(stable);
       if (!managers.empty()) {
         // Someone else set its template (kubectl rollout undo): follow it, do
         // not fight it. Until the plan names the revision it runs, hut changes
@@ -290,7 +309,11 @@ class KubernetesRuntime::Pass {
     }
     const std::string name = Str(object, json::json_pointer("/metadata/name"));
     const std::optional<json> cached = cache->Get(service_, name);
-    if (cached && DigestOf(*cached) == DigestOf(object)) return absl::OkStatus();
+    // A template someone else set is taken back even when it is hut's own
+    // (kubectl rollout undo copies hut's annotations with it).
+    if (cached && DigestOf(*cached) == DigestOf(object) && SetByOthers(*cached).empty()) {
+      return absl::OkStatus();
+    }
     absl::StatusOr<json> written = rt_.api_.Apply(Path(rt_.ns_, type, name), object);
     if (!written.ok()) {
       if (stable && written.status().code() == absl::StatusCode::kAborted) {
@@ -509,9 +532,39 @@ absl::StatusOr<runtime::Observation> KubernetesRuntime::Observe(const std::strin
   }
   runtime::Observation out;
   const TimePoint now = clock_.Now();
+  const ObjectContext ctx{spec_, env_};
+  // During a hand-over the revision's replicas are those of its own
+  // Deployment until the stable one has rolled it out and that one goes:
+  // the plan's count, not both sets.
+  const std::string stable_name = WorkloadName(ctx, service);
+  std::set<std::string> live;
+  for (const json& d : deployments_->List(service)) {
+    if (!Deleting(d)) live.insert(Str(d, json::json_pointer("/metadata/name")));
+  }
+  int handing_over = 0;
+  if (std::optional<json> stable = deployments_->Get(service, stable_name);
+      stable && !Deleting(*stable)) {
+    const int revision = TemplateRevision(*stable);
+    if (live.contains(RevisionName(ctx, service, revision))) handing_over = revision;
+    if (const json managers = SetByOthers(*stable); !managers.empty()) {
+      std::vector<std::string> by;
+      for (const json& m : managers) by.push_back(m.is_string() ? m.get<std::string>() : m.dump());
+      out.out_of_band = runtime::OutOfBand{revision, absl::StrJoin(by, ", "), RolledOut(*stable)};
+    }
+  }
   std::map<int, int> ready;
   for (const json& pod : pods_->List(service)) {
+    const std::string owner = OwnerDeployment(pod);
+    if (handing_over != 0 && owner == stable_name &&
+        RevisionLabel(pod.value(json::json_pointer("/metadata/labels"), json())) == handing_over) {
+      continue;
+    }
     PodReading reading = ReadPod(pod, svc->health, now);
+    if (!owner.empty() && !live.contains(owner)) {
+      // Its Deployment is gone: the garbage collector is taking it away.
+      reading.replica.state = runtime::ReplicaState::kDraining;
+      reading.replica.serving = false;
+    }
     if (reading.cannot_start) out.cannot_start.emplace(reading.replica.revision, *reading.cannot_start);
     if (reading.replica.serving) ++ready[reading.replica.revision];
     out.replicas.push_back(std::move(reading.replica));
@@ -522,7 +575,6 @@ absl::StatusOr<runtime::Observation> KubernetesRuntime::Observe(const std::strin
   // Traffic: the route's weights; without one, the Service spreads it over
   // every ready pod.
   std::map<int, double> weights;
-  const ObjectContext ctx{spec_, env_};
   if (routes_ != nullptr) {
     if (std::optional<json> route = routes_->Get(service, WorkloadName(ctx, service))) {
       for (const json& ref : route->value("backendRefs", json::array())) {

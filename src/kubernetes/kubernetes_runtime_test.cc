@@ -125,7 +125,14 @@ class KubernetesRuntimeTest : public ::testing::Test {
       last_error = observed.status().ToString();
       if (observed.ok()) {
         seen = *observed;
-        if (done(seen)) return seen;
+        if (done(seen)) {
+          // The route follows the ready pods the last Apply saw: one more
+          // tick settles it on what this Observe saw.
+          runtime::ApplyResult settle = rt_->Apply("backend", plan, templates);
+          EXPECT_TRUE(settle.status.ok()) << settle.status;
+          for (const auto& c : settle.changes) changes_.push_back(c);
+          return seen;
+        }
       }
       std::this_thread::sleep_for(milliseconds(100));
     }
@@ -229,6 +236,26 @@ TEST_F(KubernetesRuntimeTest, FirstDeployCreatesExactlyTheDocumentedObjects) {
   EXPECT_EQ(rt_->api_counts().reads, reads);  // reads come from the caches
 }
 
+TEST_F(KubernetesRuntimeTest, ARestartedRuntimeListsWhatExistsAndWritesNothing) {
+  StartRuntime();
+  std::map<int, runtime::RevisionTemplate> t = {{1, Template(1)}, {2, Template(2)}};
+  ApplyUntil(Plan({{1, 3}, {2, 1}}), t, [](const auto& o) {
+    return Count(o, 1, runtime::ReplicaState::kReady) == 3 &&
+           Count(o, 2, runtime::ReplicaState::kReady) == 1;
+  });
+  rt_.reset();
+  StartRuntime();  // lists what is there
+  auto o = rt_->Observe("backend");
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(Count(*o, 1, runtime::ReplicaState::kReady), 3);
+  EXPECT_EQ(Count(*o, 2, runtime::ReplicaState::kReady), 1);
+  EXPECT_NEAR(o->traffic[2], 0.25, 1e-9);
+  runtime::ApplyResult again = rt_->Apply("backend", Plan({{1, 3}, {2, 1}}), t);
+  EXPECT_TRUE(again.status.ok()) << again.status;
+  EXPECT_TRUE(again.changes.empty()) << again.changes[0].message;
+  EXPECT_EQ(rt_->api_counts().writes, 0u);
+}
+
 TEST_F(KubernetesRuntimeTest, RollingUpdateHandsTheNewRevisionToTheStableDeployment) {
   StartRuntime();
   std::map<int, runtime::RevisionTemplate> t = {{1, Template(1)}, {2, Template(2)}};
@@ -248,7 +275,13 @@ TEST_F(KubernetesRuntimeTest, RollingUpdateHandsTheNewRevisionToTheStableDeploym
   ApplyUntil(Plan({{1, 1}, {2, 3}}), t, ready(1, 3));
   // Done: Deployment foohut-backend takes revision 2 over; foohut-backend-r2
   // goes once it has rolled out.
+  // The hand-over shows the plan's three replicas, not both Deployments' pods.
   ApplyUntil(Plan({{2, 3}}), t, [&](const runtime::Observation& o) {
+    EXPECT_LE(Pods(o, 2) - Count(o, 2, runtime::ReplicaState::kDraining), 3) << [&] {
+      std::string s;
+      for (const auto& r : o.replicas) absl::StrAppend(&s, r.name, " ", r.revision, " ", std::string(runtime::ReplicaStateName(r.state)), "\n");
+      return s + testbed->Kubectl({"-n", ns_, "get", "deploy,rs,pods", "-o", "wide"}).value_or("");
+    }();
     return Pods(o, 1) == 0 && Pods(o, 2) == 3 && Names("deployments").size() == 1;
   });
   EXPECT_EQ(Names("deployments"), std::vector<std::string>{"foohut-backend"});

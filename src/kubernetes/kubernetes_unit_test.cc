@@ -267,9 +267,21 @@ TEST(PodStateTest, TrimmedDeploymentsNameWhoElseSetTheirTemplate) {
       {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status",
        "fieldsV1": {"f:status": {}}},
       {"manager": "kubectl-rollout", "operation": "Update",
-       "fieldsV1": {"f:spec": {"f:template": {"f:metadata": {}}}}}]}})"));
+       "fieldsV1": {"f:spec": {"f:template": {"f:metadata": {"f:labels": {
+           "f:hut.foohut.dev/revision": {}}}}}}}]}})"));
   EXPECT_EQ(d["metadata"]["templateManagers"], json::array({"kubectl-rollout"}));
   EXPECT_FALSE(d["metadata"].contains("managedFields"));
+}
+
+TEST(PodStateTest, ATemplateHutAppliedAgainNoLongerCountsAsSetByOthers) {
+  // After kubectl rollout undo hut applies the same values: both own them.
+  const json d = TrimDeployment(json::parse(R"({"metadata": {"name": "foohut-backend", "managedFields": [
+      {"manager": "hut", "operation": "Apply", "fieldsV1": {"f:spec": {"f:replicas": {},
+       "f:template": {"f:metadata": {"f:labels": {"f:app": {}, "f:hut.foohut.dev/revision": {}}}}}}},
+      {"manager": "kubectl-rollout", "operation": "Update",
+       "fieldsV1": {"f:spec": {"f:template": {"f:metadata": {"f:labels": {
+           "f:hut.foohut.dev/revision": {}}}}}}}]}})"));
+  EXPECT_FALSE(d["metadata"].contains("templateManagers")) << d.dump();
 }
 
 }  // namespace

@@ -105,17 +105,38 @@ json TrimPod(const json& pod) {
   return out;
 }
 
-// The field managers other than hut that set part of `d`'s pod template
-// (kubectl rollout undo, kubectl edit, helm): from metadata.managedFields.
+// Whether the fieldsV1 set `theirs` holds a field `ours` does not.
+bool Beyond(const json& theirs, const json& ours) {
+  if (!theirs.is_object()) return false;
+  for (const auto& [key, sub] : theirs.items()) {
+    const json& mine = Field(ours, key.c_str());
+    if (mine.is_null() || Beyond(sub, mine)) return true;
+  }
+  return false;
+}
+
+const json& TemplateFields(const json& entry) {
+  return Field(Field(Field(entry, "fieldsV1"), "f:spec"), "f:template");
+}
+
+// The field managers other than hut that own part of `d`'s pod template hut
+// does not (kubectl rollout undo, kubectl edit, helm): from
+// metadata.managedFields. Once hut applies the same values again it owns
+// them too, and they no longer count.
 json TemplateManagers(const json& d) {
-  json out = json::array();
   const json& fields = Field(Field(d, "metadata"), "managedFields");
-  for (const json& m : fields.is_array() ? fields : json::array()) {
+  const json& entries = fields.is_array() ? fields : json::array();
+  json ours = json::object();
+  for (const json& m : entries) {
+    if (Str(m, "manager") == kFieldManager && Str(m, "subresource").empty()) {
+      ours = TemplateFields(m);
+    }
+  }
+  json out = json::array();
+  for (const json& m : entries) {
     const std::string manager = Str(m, "manager");
     if (manager == kFieldManager || !Str(m, "subresource").empty()) continue;
-    if (Field(Field(Field(m, "fieldsV1"), "f:spec"), "f:template").is_object()) {
-      out.push_back(manager);
-    }
+    if (Beyond(TemplateFields(m), ours)) out.push_back(manager);
   }
   return out;
 }

@@ -18,6 +18,7 @@
 #include "src/common/secret.h"
 #include "src/common/status.h"
 #include "src/kubernetes/kubernetes_runtime.h"
+#include "src/metrics/prometheus_source.h"
 #include "src/platform/control_plane.h"
 #include "src/platform/lease_keeper.h"
 #include "src/secrets/jwt_keys.h"
@@ -292,6 +293,26 @@ absl::Status Platform::Activate() {
       HUT_ASSIGN_OR_RETURN(parts.kubernetes, kubernetes::KubernetesRuntime::Start(
                                                  spec_, env, std::move(access), parts.clock));
       runtime = parts.kubernetes.get();
+      if (!options_.prometheus.empty()) {
+        metrics::PrometheusSourceOptions po;
+        po.url = options_.prometheus;
+        po.namespace_ = env.namespace_;
+        HUT_RETURN_IF_ERROR(metrics::PrometheusSource::Create(po).status());  // the URL is sound
+        cp.metrics = [po](const std::string& service, int canary, int baseline)
+            -> std::unique_ptr<analysis::MetricsSource> {
+          metrics::PrometheusSourceOptions o = po;
+          o.service = service;
+          o.canary_revision = canary;
+          o.baseline_revision = baseline;
+          auto source = metrics::PrometheusSource::Create(o);
+          if (!source.ok()) return nullptr;
+          return std::move(*source);
+        };
+      } else {
+        warnings_.push_back(absl::StrCat(
+            "environment ", env.name, " has no --prometheus: a canary finds no metrics and "
+            "is rolled back"));
+      }
       break;
     }
   }

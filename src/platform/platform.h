@@ -56,6 +56,8 @@ struct PlatformOptions {
   // The kubernetes runtime's cluster (kubernetes/kubeconfig.h): a kubeconfig
   // file; "" : $KUBECONFIG, ~/.kube/config, else the in-cluster account.
   std::string kubeconfig;
+  // The kubernetes runtime's canary metrics: a Prometheus URL; "" : none.
+  std::string prometheus;
   // Where hut's own log lines go besides logs/hut.log; null: only the file.
   LogSink* log_echo = nullptr;
 };

@@ -106,6 +106,17 @@ struct ServicePlan {
 std::string DebugString(const ServicePlan& plan);
 void PrintTo(const ServicePlan& plan, std::ostream* out);
 
+// The service's workload was changed by someone other than hut (kubectl
+// rollout undo): it now runs `revision`, which the runtime follows rather
+// than fights until a plan names that revision. Meanwhile Apply() changes
+// no workload (an empty plan keeps it as it is) and sends the traffic to
+// what runs.
+struct OutOfBand {
+  int revision = 0;
+  std::string by;        // who changed it: "kubectl-rollout", ...
+  bool settled = false;  // that revision runs on every replica, the rest gone
+};
+
 // What Observe() reports of a service.
 struct Observation {
   std::vector<Replica> replicas;  // every replica that has not finished stopping
@@ -114,6 +125,7 @@ struct Observation {
   std::map<int, std::string> cannot_start;
   // The share of traffic each revision takes now (revisions with none absent).
   std::map<int, double> traffic;
+  std::optional<OutOfBand> out_of_band;
 };
 
 // One thing Apply() changed, for the event log.

@@ -1,0 +1,109 @@
+#include "src/local/prometheus_server.h"
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "src/common/status.h"
+#include "src/http/client.h"
+#include "src/local/server_util.h"
+
+namespace hut::local {
+namespace {
+
+absl::Status WriteConfig(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!out.flush()) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot write ", path, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> Call(uint16_t port, const std::string& method, const std::string& target) {
+  http::ClientRequest req;
+  req.method = method;
+  req.port = port;
+  req.target = target;
+  req.timeout = std::chrono::milliseconds(2000);
+  HUT_ASSIGN_OR_RETURN(http::ClientResponse r, http::Fetch(req));
+  return r.status;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PrometheusServer>> PrometheusServer::Start(
+    const PrometheusOptions& options) {
+  if (options.dir.empty()) return absl::InvalidArgumentError("Prometheus: empty dir");
+  std::unique_ptr<PrometheusServer> server(new PrometheusServer(options));
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir + "/data", ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot create Prometheus folder ", options.dir,
+                                            ": ", ec.message()));
+  }
+  const std::string config = options.dir + "/prometheus.yml";
+  HUT_RETURN_IF_ERROR(WriteConfig(config, options.config));
+  const std::string log_file = options.dir + "/prometheus.log";
+  ProcessOptions run;
+  run.argv = {"prometheus",
+              "--config.file=" + config,
+              "--storage.tsdb.path=" + options.dir + "/data",
+              absl::StrCat("--web.listen-address=127.0.0.1:", options.port),
+              "--web.enable-lifecycle",
+              "--log.level=warn"};
+  run.stdout_mode = OutputMode::kFile;
+  run.stdout_path = log_file;
+  run.stderr_mode = OutputMode::kFile;
+  run.stderr_path = log_file;
+  HUT_ASSIGN_OR_RETURN(server->process_, Process::Spawn(run));
+
+  const auto deadline = std::chrono::steady_clock::now() + options.start_timeout;
+  for (;;) {
+    if (auto status = Call(options.port, "GET", "/-/ready"); status.ok() && *status == 200) break;
+    if (auto exited = server->process_->TryWait()) {
+      server->process_.reset();
+      return absl::UnavailableError(absl::StrCat("Prometheus on port ", options.port, " exited (",
+                                                 exited->ToString(), "); its log ends:\n",
+                                                 TailOfFile(log_file, 2000)));
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      server->Stop();
+      return absl::DeadlineExceededError(absl::StrCat(
+          "Prometheus on port ", options.port, " not ready within ",
+          options.start_timeout.count(), " ms; its log ends:\n", TailOfFile(log_file, 2000)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return server;
+}
+
+PrometheusServer::~PrometheusServer() { Stop(); }
+
+std::string PrometheusServer::url() const { return absl::StrCat("http://127.0.0.1:", options_.port); }
+
+absl::Status PrometheusServer::Reconfigure(const std::string& config) {
+  HUT_RETURN_IF_ERROR(WriteConfig(options_.dir + "/prometheus.yml", config));
+  HUT_ASSIGN_OR_RETURN(int status, Call(options_.port, "POST", "/-/reload"));
+  if (status != 200) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Prometheus refused the new configuration (HTTP ", status, "); its log ends:\n",
+                     TailOfFile(options_.dir + "/prometheus.log", 2000)));
+  }
+  options_.config = config;
+  return absl::OkStatus();
+}
+
+void PrometheusServer::Stop() {
+  if (!process_) return;
+  process_->Stop(std::chrono::seconds(5), SIGTERM);
+  process_.reset();
+}
+
+}  // namespace hut::local
