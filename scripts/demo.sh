@@ -6,8 +6,10 @@
 # becomes ready and is rolled back automatically; then a v4 canary promoted by
 # hand and undone inside its rollback window, and a v5 canary answering 20 %
 # errors that the analysis rolls back in seconds. It prints a summary with the
-# failed-request count. Then it keeps running with the URLs shown until
-# Ctrl-C (DEMO_EXIT=1: it stops after the summary, for scripts).
+# failed-request count. Then the Kubernetes part (scripts/demo-kubernetes.sh:
+# production on a real test control plane; DEMO_KUBERNETES=0 skips it). Then
+# it keeps running with the URLs shown until Ctrl-C (DEMO_EXIT=1: it stops
+# after the summaries, for scripts).
 #
 # Exit status: 0 when every rollout ended as expected and no request failed
 # but the bad canary's.
@@ -166,6 +168,10 @@ echo "  failed requests during the whole demo: $failed_total, all while the bad 
 echo "  (it answered $canary_total requests, 10 % of the backend's traffic, before hut rolled it back)"
 if [ "$unexpected" -ne 0 ]; then
   echo "  something did not go as expected (hut's log: .hut/logs/hut.log)"
+fi
+
+if [ "${DEMO_KUBERNETES:-1}" = 1 ]; then
+  bash scripts/demo-kubernetes.sh "$build_dir" || unexpected=1
 fi
 
 if [ "${DEMO_EXIT:-0}" = 1 ]; then

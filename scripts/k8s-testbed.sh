@@ -5,6 +5,7 @@
 #   scripts/k8s-testbed.sh up DIR     build if needed, start it with its state in DIR,
 #                                     write DIR/kubeconfig (cluster-admin)
 #   scripts/k8s-testbed.sh down DIR   stop everything `up DIR` started
+#   scripts/k8s-testbed.sh restart-apiserver DIR   stop kube-apiserver, start it again (tests)
 #   scripts/k8s-testbed.sh bin        print the cache's bin folder
 #
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (plays the
@@ -229,6 +230,30 @@ start() {  # NAME DIR CMD...   (stays in DIR's process group; the pid file is th
   echo $! > "$dir/$name.pid"
 }
 
+start_apiserver() {  # DIR: kube-apiserver on DIR's ports and certificates; waits until ready
+  local dir=$1 p=$1/pki etcd_port api_port admin_token
+  etcd_port=$(cat "$dir/etcd.port"); api_port=$(cat "$dir/apiserver.port")
+  start kube-apiserver "$dir" "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$etcd_port" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
+    --secure-port="$api_port" --tls-cert-file="$p/apiserver.crt" --tls-private-key-file="$p/apiserver.key" \
+    --token-auth-file="$p/tokens.csv" --authorization-mode=Node,RBAC \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$p/sa.pub" --service-account-signing-key-file="$p/sa.key" \
+    --service-cluster-ip-range=10.0.0.0/16 --cert-dir="$dir/apiserver-certs" --profiling=false
+  admin_token=$(cat "$p/admin.token")
+  wait_for kube-apiserver 90 "$dir/kube-apiserver.pid" curl -sf --cacert "$p/ca.crt" \
+    -H "Authorization: Bearer $admin_token" "https://127.0.0.1:$api_port/readyz"
+}
+
+restart_apiserver() {  # DIR: stops kube-apiserver and starts it again on the same port
+  local dir=$1 pid
+  pid=$(cat "$dir/kube-apiserver.pid")
+  kill "$pid" 2> /dev/null || true
+  for _ in $(seq 200); do kill -0 "$pid" 2> /dev/null || break; sleep 0.05; done
+  kill -9 "$pid" 2> /dev/null || true
+  start_apiserver "$dir"
+}
+
 up() {  # DIR
   local dir
   mkdir -p "$1"; dir=$(cd "$1" && pwd)
@@ -246,16 +271,8 @@ up() {  # DIR
     --initial-cluster "testbed=http://127.0.0.1:$peer_port" --listen-metrics-urls "" --log-level warn
   wait_for etcd 30 "$dir/etcd.pid" curl -sf "http://127.0.0.1:$etcd_port/health"
 
-  start kube-apiserver "$dir" "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$etcd_port" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
-    --secure-port="$api_port" --tls-cert-file="$p/apiserver.crt" --tls-private-key-file="$p/apiserver.key" \
-    --token-auth-file="$p/tokens.csv" --authorization-mode=Node,RBAC \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --service-account-key-file="$p/sa.pub" --service-account-signing-key-file="$p/sa.key" \
-    --service-cluster-ip-range=10.0.0.0/24 --cert-dir="$dir/apiserver-certs" --profiling=false
-  local admin_token; admin_token=$(cat "$p/admin.token")
-  wait_for kube-apiserver 90 "$dir/kube-apiserver.pid" curl -sf --cacert "$p/ca.crt" \
-    -H "Authorization: Bearer $admin_token" "https://127.0.0.1:$api_port/readyz"
+  echo "$etcd_port" > "$dir/etcd.port"
+  start_apiserver "$dir"
 
   kubeconfig "$dir" admin "$p/admin.token" "$dir/kubeconfig"
   kubeconfig "$dir" system:kube-controller-manager "$p/kcm.token" "$dir/kcm.kubeconfig"
@@ -265,7 +282,7 @@ up() {  # DIR
     --authentication-kubeconfig="$dir/kcm.kubeconfig" --authorization-kubeconfig="$dir/kcm.kubeconfig" \
     --bind-address=127.0.0.1 --secure-port="$kcm_port" --leader-elect=false \
     --use-service-account-credentials=true --service-account-private-key-file="$p/sa.key" \
-    --root-ca-file="$p/ca.crt" --service-cluster-ip-range=10.0.0.0/24 --cert-dir="$dir/kcm-certs"
+    --root-ca-file="$p/ca.crt" --service-cluster-ip-range=10.0.0.0/16 --cert-dir="$dir/kcm-certs"
   start kube-scheduler "$dir" "$BIN/kube-scheduler" --kubeconfig="$dir/sched.kubeconfig" \
     --authentication-kubeconfig="$dir/sched.kubeconfig" --authorization-kubeconfig="$dir/sched.kubeconfig" \
     --bind-address=127.0.0.1 --secure-port="$sched_port" --leader-elect=false
@@ -289,8 +306,8 @@ metadata:
   labels: {kubernetes.io/hostname: kwok-node-$n, kubernetes.io/os: linux, type: kwok}
 spec: {}
 status:
-  allocatable: {cpu: "32", memory: 256Gi, pods: "1000"}
-  capacity: {cpu: "32", memory: 256Gi, pods: "1000"}
+  allocatable: {cpu: "128", memory: 512Gi, pods: "1000"}
+  capacity: {cpu: "128", memory: 512Gi, pods: "1000"}
 EOF
   done
   wait_for "kwok nodes" 60 "$dir/kwok.pid" bash -c \
@@ -321,5 +338,6 @@ case "${1:-}" in
   bin) echo "$BIN" ;;
   up) [ -n "${2:-}" ] || die "usage: $0 up DIR"; up "$2" ;;
   down) [ -n "${2:-}" ] || die "usage: $0 down DIR"; down "$2" ;;
-  *) die "usage: $0 build|built|bin|up DIR|down DIR" ;;
+  restart-apiserver) [ -n "${2:-}" ] || die "usage: $0 restart-apiserver DIR"; restart_apiserver "$(cd "$2" && pwd)" ;;
+  *) die "usage: $0 build|built|bin|up DIR|down DIR|restart-apiserver DIR" ;;
 esac

@@ -52,6 +52,13 @@ K8sTestbed::~K8sTestbed() {
   if (rc != 0) fprintf(stderr, "k8s-testbed.sh down failed:\n%s\n", out.c_str());
 }
 
+absl::Status K8sTestbed::RestartApiServer() const {
+  auto [out, rc] = Run(absl::StrCat("bash ", Quote(SourceDir() + "/scripts/k8s-testbed.sh"),
+                                    " restart-apiserver ", Quote(dir())));
+  if (rc != 0) return absl::UnavailableError(absl::StrCat("restart-apiserver failed:\n", out));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> K8sTestbed::Shell(const std::string& command) const {
   auto [out, rc] = Run(absl::StrCat("PATH=", Quote(bin_), ":\"$PATH\" KUBECONFIG=",
                                     Quote(kubeconfig()), " ", command));

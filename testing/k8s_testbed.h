@@ -29,6 +29,9 @@ class K8sTestbed {
   // Runs a shell command with the testbed's bin folder first in PATH and
   // KUBECONFIG set; its output, or an error with it.
   absl::StatusOr<std::string> Shell(const std::string& command) const;
+  // Stops kube-apiserver and starts it again on the same port (its watches
+  // end; the versions they were at may be gone); returns once it is ready.
+  absl::Status RestartApiServer() const;
 
  private:
   K8sTestbed() = default;

@@ -229,13 +229,19 @@ std::vector<std::string> Informer::Keys() const {
 }
 
 void Informer::Remember(const nlohmann::json& object) {
-  absl::MutexLock lock(&mu_);
-  Put(object);
+  {
+    absl::MutexLock lock(&mu_);
+    Put(object);
+  }
+  if (options_.on_change) options_.on_change(KeyOf(object));
 }
 
 void Informer::Forget(const std::string& key, const std::string& name) {
-  absl::MutexLock lock(&mu_);
-  if (auto it = objects_.find(key); it != objects_.end()) it->second.erase(name);
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = objects_.find(key); it != objects_.end()) it->second.erase(name);
+  }
+  if (options_.on_change) options_.on_change(key);
 }
 
 std::string Informer::problem() const {

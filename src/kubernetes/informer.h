@@ -42,8 +42,8 @@ class Informer {
     std::string label_selector;  // "app.kubernetes.io/managed-by=hut"
     std::string index_label;     // objects are listed by this label's value
     Transform transform;         // null: keep whole objects
-    // Called (on the informer's thread) after objects of index value `key`
-    // changed; "" after a full list.
+    // Called after objects of index value `key` changed (on the informer's
+    // thread; on the caller's for Remember and Forget); "" after a full list.
     std::function<void(const std::string& key)> on_change;
     std::chrono::seconds watch_timeout{300};  // the server ends each watch after it
   };

@@ -404,6 +404,7 @@ KubernetesRuntime::KubernetesRuntime(const spec::Spec& spec, const spec::Environ
     o.index_label = std::string(kLabelService);
     o.transform = std::move(trim);
     o.watch_timeout = options_.watch_timeout;
+    o.on_change = [this](const std::string& service) { Changed(service); };
     return std::make_unique<Informer>(api_, std::move(o));
   };
   deployments_ = cache(kDeployments, TrimDeployment);
@@ -515,12 +516,39 @@ runtime::ApplyResult KubernetesRuntime::Apply(
         absl::StrCat("the state of namespace ", ns_, " is not known: ", problem));
     return out;
   }
+  const uint64_t version = VersionOf(service);
+  if (auto it = settled_.find(service); it != settled_.end() && it->second.version == version &&
+                                        it->second.plan == plan &&
+                                        it->second.templates == templates) {
+    return out;
+  }
   // A conflict on the stable Deployment: decide again over what it is now.
   for (int attempt = 0; attempt < 3; ++attempt) {
     out.status = Pass(*this, service, plan, templates, reported_out_of_band_, out).Run();
     if (out.status.code() != absl::StatusCode::kAborted) break;
   }
+  if (out.status.ok() && out.changes.empty()) {
+    settled_[service] = Settled{plan, templates, version};
+  } else {
+    settled_.erase(service);
+  }
   return out;
+}
+
+uint64_t KubernetesRuntime::VersionOf(const std::string& service) const {
+  absl::MutexLock lock(&versions_mu_);
+  auto it = changed_at_.find(service);
+  return std::max(all_changed_at_, it == changed_at_.end() ? 0 : it->second);
+}
+
+void KubernetesRuntime::Changed(const std::string& service) {
+  absl::MutexLock lock(&versions_mu_);
+  ++changes_;
+  if (service.empty()) {
+    all_changed_at_ = changes_;
+  } else {
+    changed_at_[service] = changes_;
+  }
 }
 
 absl::StatusOr<runtime::Observation> KubernetesRuntime::Observe(const std::string& service) {
@@ -529,6 +557,13 @@ absl::StatusOr<runtime::Observation> KubernetesRuntime::Observe(const std::strin
   if (std::string problem = CacheProblem(); !problem.empty()) {
     return absl::UnavailableError(
         absl::StrCat("the state of namespace ", ns_, " is not known: ", problem));
+  }
+  const uint64_t version = VersionOf(service);
+  {
+    absl::MutexLock lock(&observed_mu_);
+    if (auto it = observed_.find(service); it != observed_.end() && it->second.version == version) {
+      return it->second.observation;
+    }
   }
   runtime::Observation out;
   const TimePoint now = clock_.Now();
@@ -596,8 +631,16 @@ absl::StatusOr<runtime::Observation> KubernetesRuntime::Observe(const std::strin
   for (const auto& [revision, w] : weights) {
     if (w > 0 && total > 0) out.traffic[revision] = w / total;
   }
+  bool starting = false;
   for (runtime::Replica& r : out.replicas) {
     r.details["weight"] = out.traffic.contains(r.revision) ? out.traffic[r.revision] : 0.0;
+    starting |= r.state == runtime::ReplicaState::kStarting;
+  }
+  absl::MutexLock lock(&observed_mu_);
+  if (starting) {
+    observed_.erase(service);
+  } else {
+    observed_[service] = Observed{version, out};
   }
   return out;
 }

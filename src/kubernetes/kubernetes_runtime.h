@@ -72,6 +72,32 @@ class KubernetesRuntime final : public runtime::Runtime {
   absl::Mutex apply_mu_;  // one Apply at a time: each reads the caches it then changes
   // Out-of-band changes already reported, by service: the template revision seen.
   std::map<std::string, int> reported_out_of_band_ ABSL_GUARDED_BY(apply_mu_);
+
+  // What the caches hold of `service` has changed since it was `version`.
+  uint64_t VersionOf(const std::string& service) const;
+  void Changed(const std::string& service);  // the caches' on_change; "": all
+  // Per service, the last Apply that found nothing to do: the same plan and
+  // templates over the same version of the caches skip the pass (at steady
+  // state a tick costs a comparison, not a rebuild of every object).
+  struct Settled {
+    runtime::ServicePlan plan;
+    std::map<int, runtime::RevisionTemplate> templates;
+    uint64_t version = 0;
+  };
+  std::map<std::string, Settled> settled_ ABSL_GUARDED_BY(apply_mu_);
+  // Per service, the last observation and the version it was made at, kept
+  // while no replica is starting (the only state that changes with time
+  // alone: a pod still not ready after its start period is failing).
+  struct Observed {
+    uint64_t version = 0;
+    runtime::Observation observation;
+  };
+  absl::Mutex observed_mu_;
+  std::map<std::string, Observed> observed_ ABSL_GUARDED_BY(observed_mu_);
+  mutable absl::Mutex versions_mu_;
+  uint64_t changes_ ABSL_GUARDED_BY(versions_mu_) = 0;
+  uint64_t all_changed_at_ ABSL_GUARDED_BY(versions_mu_) = 0;
+  std::map<std::string, uint64_t> changed_at_ ABSL_GUARDED_BY(versions_mu_);
 };
 
 }  // namespace hut::kubernetes

@@ -413,5 +413,36 @@ TEST_F(KubernetesRuntimeTest, ATokenWithoutRightsIsRefusedAtStart) {
   EXPECT_THAT(rt.status().message(), HasSubstr("forbidden"));
 }
 
+TEST_F(KubernetesRuntimeTest, AnApiServerRestartAndTheExpiredWatchesAreSurvived) {
+  StartRuntime();
+  std::map<int, runtime::RevisionTemplate> t = {{1, Template(1)}};
+  ApplyUntil(Plan({{1, 2}}), t,
+             [](const auto& o) { return Count(o, 1, runtime::ReplicaState::kReady) == 2; });
+  const Informer::Stats before = rt_->cache_stats();
+  ASSERT_TRUE(testbed->RestartApiServer().ok());
+  // The caches watch again (or list again, after 410 Gone) and are current.
+  absl::StatusOr<runtime::Observation> o;
+  for (int i = 0; i < 300; ++i) {
+    o = rt_->Observe("backend");
+    if (o.ok() && rt_->cache_stats().watches >= before.watches + 4) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  ASSERT_TRUE(o.ok()) << o.status();
+  const Informer::Stats after = rt_->cache_stats();
+  EXPECT_GE(after.watches, before.watches + 4);  // one more per cache at least
+  // The restarted server's watch cache starts at etcd's current version, so
+  // the versions the watches were at are gone (410): each cache lists again.
+  EXPECT_GE(after.relists_after_gone, before.relists_after_gone + 1);
+  EXPECT_EQ(after.lists - before.lists, after.relists_after_gone - before.relists_after_gone);
+  EXPECT_EQ(Count(*o, 1, runtime::ReplicaState::kReady), 2);
+  // And the next plan is carried out as before.
+  ApplyUntil(Plan({{1, 3}}), t,
+             [](const auto& o) { return Count(o, 1, runtime::ReplicaState::kReady) == 3; });
+  const uint64_t writes = rt_->api_counts().writes;
+  runtime::ApplyResult again = rt_->Apply("backend", Plan({{1, 3}}), t);
+  EXPECT_TRUE(again.status.ok()) << again.status;
+  EXPECT_EQ(rt_->api_counts().writes, writes);
+}
+
 }  // namespace
 }  // namespace hut::kubernetes

@@ -38,6 +38,7 @@ struct RevisionTemplate {
   // failure_threshold is the rollback policy's health_check_failures.
   spec::HealthCheck health;
   Duration termination_grace{30'000};
+  bool operator==(const RevisionTemplate&) const = default;
 };
 
 // How the runtime classifies a replica. Failing and crash-looping replicas
