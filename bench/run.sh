@@ -10,3 +10,5 @@ bash bench/canary_bench.sh "$build_dir"
 "$build_dir/bin/canary_controller_bench"
 # Canary judges compared on the same simulated runs (docs/analysis.md).
 "$build_dir/bin/judges_bench"
+# KubernetesRuntime with 1,000 services on the test control plane (minutes).
+"$build_dir/bin/kubernetes_bench"

@@ -2,7 +2,8 @@
 # Tests k8s/: lints and renders the charts, checks the renders against
 # foohut.yaml (check-values.py) and the container security rules (check-pods.py),
 # validates every object with the API server (server-side dry run), installs
-# the hut chart and checks its RBAC with `kubectl auth can-i`.
+# the hut chart, checks its RBAC with `kubectl auth can-i`, and runs hut
+# under the chart's ServiceAccount (HUT_BIN, default build/bin/hut).
 #
 #   k8s/test-charts.sh [KUBECONFIG_DIR]
 #
@@ -226,6 +227,43 @@ for r in json.load(sys.stdin)["rules"]:
   return $bad
 }
 
+# hut itself under the chart's ServiceAccount and Role: a first deploy, a
+# rolling update (a second Deployment, the route's weights, the hand-over and
+# the deletes) and a never-ready version rolled back, with nothing forbidden.
+HUT=${HUT_BIN:-$ROOT/build/bin/hut}
+hut_under_role() {
+  [ -x "$HUT" ] || { echo "no hut binary at $HUT (set HUT_BIN)"; return 1; }
+  local dir=$WORK/hut-sa server ca port pid code
+  mkdir -p "$dir"
+  server=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+  ca=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.certificate-authority}')
+  KUBECONFIG=$dir/kubeconfig kubectl config set-cluster testbed --server="$server" \
+    --certificate-authority="$ca" --embed-certs > /dev/null
+  KUBECONFIG=$dir/kubeconfig kubectl config set-credentials hut \
+    --token="$(kubectl -n hut-system create token hut --duration=10m)" > /dev/null
+  KUBECONFIG=$dir/kubeconfig kubectl config set-context hut --cluster=testbed --user=hut > /dev/null
+  KUBECONFIG=$dir/kubeconfig kubectl config use-context hut > /dev/null
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  export HUT_ADDR=127.0.0.1:$port HUT_TOKEN_FILE=$dir/state/admin-token
+  "$HUT" server -f "$ROOT/scripts/demo-kubernetes.yaml" --env production \
+    --kubeconfig "$dir/kubeconfig" --state "$dir/state" --listen "$HUT_ADDR" > "$dir/server.log" 2>&1 &
+  pid=$!
+  # shellcheck disable=SC2064 # the pid now: the trap runs after this function
+  trap "kill $pid 2> /dev/null; wait $pid 2> /dev/null" EXIT
+  for _ in $(seq 1 300); do
+    "$HUT" rollout history backend > /dev/null 2>&1 && break
+    kill -0 $pid 2> /dev/null || { cat "$dir/server.log"; return 1; }
+    sleep 0.1
+  done
+  "$HUT" deploy backend v1 --strategy rolling --wait
+  "$HUT" deploy backend v2 --strategy rolling --wait
+  code=0; "$HUT" deploy backend never-ready-v3 --strategy rolling --wait || code=$?
+  [ $code -eq 2 ] || { echo "never-ready-v3: exit $code, want 2 (rolled back)"; return 1; }
+  [ "$(kubectl -n foohut-production get deployments -o name)" = deployment.apps/foohut-backend ]
+  if grep -i forbidden "$dir/server.log"; then echo "hut was refused something (above)"; return 1; fi
+  echo "hut under ServiceAccount hut-system/hut: 3 rollouts as expected, nothing forbidden"
+}
+
 echo "test-charts: $(helm version --short), kubectl $(kubectl version --client -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])'), API server $(kubectl get --raw /version | python3 -c 'import json,sys; print(json.load(sys.stdin)["gitVersion"])')"
 step deps deps
 if [ ${#FAILED[@]} -eq 0 ]; then
@@ -237,7 +275,10 @@ if [[ " ${PASSED[*]} " == *" render "* ]]; then
   step check-pods python3 "$K8S/check-pods.py" "$RENDERS"
   step dry-run dry_run
   step install-hut install_hut
-  if [[ " ${PASSED[*]} " == *" install-hut "* ]]; then step rbac rbac; fi
+  if [[ " ${PASSED[*]} " == *" install-hut "* ]]; then
+    step rbac rbac
+    step hut-under-role hut_under_role
+  fi
   helm uninstall hut -n hut-system --wait > /dev/null 2>&1 || true
 fi
 
@@ -246,5 +287,6 @@ for s in check-values check-pods; do
   [ -f "$WORK/$s.log" ] && tail -1 "$WORK/$s.log" | sed 's/^/      /'
 done
 [ -f "$WORK/rbac.log" ] && echo "      rbac: $(grep -c '^ok' "$WORK/rbac.log") can-i answers as expected, $(grep -c '^WRONG' "$WORK/rbac.log") wrong"
+[ -f "$WORK/hut-under-role.log" ] && tail -1 "$WORK/hut-under-role.log" | sed 's/^/      /'
 echo "test-charts: ${#PASSED[@]} passed (${PASSED[*]}), ${#FAILED[@]} failed${FAILED:+ (${FAILED[*]})}"
 [ ${#FAILED[@]} -eq 0 ]

@@ -22,6 +22,7 @@ const ResourceType kDeployments{"/apis/apps/v1", "deployments"};
 const ResourceType kPods{"/api/v1", "pods"};
 const ResourceType kServices{"/api/v1", "services"};
 const ResourceType kRoutes{"/apis/gateway.networking.k8s.io/v1", "httproutes"};
+const ResourceType kIngresses{"/apis/networking.k8s.io/v1", "ingresses"};
 
 // Every object of a foohut service carries this label, hut's and the chart's.
 const std::string kServiceSelector(kLabelService);
@@ -137,7 +138,7 @@ class KubernetesRuntime::Pass {
                        RevisionServiceObject(ctx_, service_, revision), false));
     }
     if (!frozen_) HUT_RETURN_IF_ERROR(ApplyWorkloads(/*growing=*/true));
-    if (rt_.env_.router.kind == spec::RouterKind::kGatewayApi) Note(ApplyRoute());
+    if (rt_.env_.router.kind != spec::RouterKind::kReplicas) Note(ApplyRoute());
     if (frozen_) return first_error_;
     HUT_RETURN_IF_ERROR(ApplyWorkloads(/*growing=*/false));
     DeleteLeftovers();
@@ -269,6 +270,16 @@ class KubernetesRuntime::Pass {
       bool any_ready = false;
       for (auto& [revision, w] : weights) any_ready |= ready_[revision] > 0;
       for (auto& [revision, w] : weights) w = (!any_ready || ready_[revision] > 0) ? 1 : 0;
+    }
+    if (rt_.env_.router.kind == spec::RouterKind::kAlb) {
+      // The chart's Ingress: hut patches its forward action, never creates it.
+      if (!rt_.ingresses_->Get(service_, stable_name_)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "router alb: no Ingress ", stable_name_, " of service ", service_, " in namespace ",
+            rt_.ns_, " (the chart renders it with router.kind alb)"));
+      }
+      return ApplyObject(rt_.ingresses_.get(), kIngresses,
+                         WithDigest(AlbIngressPatch(ctx_, service_, weights)), false);
     }
     const std::optional<json> live = rt_.routes_->Get(service_, stable_name_);
     return ApplyObject(rt_.routes_.get(), kRoutes,
@@ -411,23 +422,25 @@ KubernetesRuntime::KubernetesRuntime(const spec::Spec& spec, const spec::Environ
   pods_ = cache(kPods, TrimPod);
   services_ = cache(kServices, TrimService);
   if (env.router.kind == spec::RouterKind::kGatewayApi) routes_ = cache(kRoutes, TrimRoute);
+  if (env.router.kind == spec::RouterKind::kAlb) ingresses_ = cache(kIngresses, TrimIngress);
+}
+
+std::vector<Informer*> KubernetesRuntime::Caches() const {
+  std::vector<Informer*> out;
+  for (Informer* i :
+       {deployments_.get(), pods_.get(), services_.get(), routes_.get(), ingresses_.get()}) {
+    if (i != nullptr) out.push_back(i);
+  }
+  return out;
 }
 
 KubernetesRuntime::~KubernetesRuntime() {
-  for (Informer* i : {deployments_.get(), pods_.get(), services_.get(), routes_.get()}) {
-    if (i != nullptr) i->Stop();
-  }
+  for (Informer* i : Caches()) i->Stop();
 }
 
 absl::StatusOr<std::unique_ptr<KubernetesRuntime>> KubernetesRuntime::Start(
     const spec::Spec& spec, const spec::Environment& environment, ClusterAccess access,
     Clock& clock, KubernetesRuntimeOptions options) {
-  if (environment.router.kind == spec::RouterKind::kAlb) {
-    return absl::UnimplementedError(absl::StrCat(
-        "environment ", environment.name,
-        ": router kind alb (an ALB Ingress's weights) is not driven by hut yet; use gateway-api "
-        "or replicas"));
-  }
   for (const spec::Service& s : spec.services) {
     if (s.release.image.empty()) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -452,14 +465,9 @@ absl::StatusOr<std::unique_ptr<KubernetesRuntime>> KubernetesRuntime::Start(
                                              ": namespace ", rt->ns_, ": ", ns.status().message()));
     }
   }
-  for (Informer* i : {rt->deployments_.get(), rt->pods_.get(), rt->services_.get(),
-                      rt->routes_.get()}) {
-    if (i != nullptr) i->Start();
-  }
+  for (Informer* i : rt->Caches()) i->Start();
   if (ns.ok()) {
-    for (Informer* i : {rt->deployments_.get(), rt->pods_.get(), rt->services_.get(),
-                        rt->routes_.get()}) {
-      if (i == nullptr) continue;
+    for (Informer* i : rt->Caches()) {
       absl::Status s = i->WaitForSync(options.sync_timeout);
       // Refused lists (RBAC, a CRD that is not installed) are the operator's
       // to fix: say so now rather than pause every rollout.
@@ -475,8 +483,7 @@ absl::StatusOr<std::unique_ptr<KubernetesRuntime>> KubernetesRuntime::Start(
 
 std::string KubernetesRuntime::CacheProblem() const {
   std::vector<std::string> problems;
-  for (const Informer* i : {deployments_.get(), pods_.get(), services_.get(), routes_.get()}) {
-    if (i == nullptr) continue;
+  for (const Informer* i : Caches()) {
     if (!i->synced()) {
       problems.push_back(i->problem().empty() ? "caches still filling" : i->problem());
     } else if (!i->problem().empty()) {
@@ -490,8 +497,7 @@ std::string KubernetesRuntime::CacheProblem() const {
 
 Informer::Stats KubernetesRuntime::cache_stats() const {
   Informer::Stats sum;
-  for (const Informer* i : {deployments_.get(), pods_.get(), services_.get(), routes_.get()}) {
-    if (i == nullptr) continue;
+  for (const Informer* i : Caches()) {
     const Informer::Stats s = i->stats();
     sum.lists += s.lists;
     sum.watches += s.watches;
@@ -607,19 +613,37 @@ absl::StatusOr<runtime::Observation> KubernetesRuntime::Observe(const std::strin
   std::sort(out.replicas.begin(), out.replicas.end(),
             [](const runtime::Replica& a, const runtime::Replica& b) { return a.name < b.name; });
 
-  // Traffic: the route's weights; without one, the Service spreads it over
+  // Traffic: the router's weights; without one, the Service spreads it over
   // every ready pod.
   std::map<int, double> weights;
+  const std::string prefix = WorkloadName(ctx, service) + "-r";
+  auto weigh = [&](const std::string& backend, const json& weight) {
+    int revision = 0;
+    if (backend.starts_with(prefix) && absl::SimpleAtoi(backend.substr(prefix.size()), &revision) &&
+        ready[revision] > 0) {
+      weights[revision] += weight.is_number() ? weight.get<double>() : 1.0;
+    }
+  };
   if (routes_ != nullptr) {
     if (std::optional<json> route = routes_->Get(service, WorkloadName(ctx, service))) {
       for (const json& ref : route->value("backendRefs", json::array())) {
-        const std::string name = ref.value("name", "");
-        const std::string prefix = WorkloadName(ctx, service) + "-r";
-        int revision = 0;
-        if (name.starts_with(prefix) && absl::SimpleAtoi(name.substr(prefix.size()), &revision) &&
-            ready[revision] > 0) {
-          weights[revision] += ref.value("weight", 1);
-        }
+        weigh(ref.value("name", ""), ref.value("weight", json()));
+      }
+    }
+  }
+  if (ingresses_ != nullptr) {
+    if (std::optional<json> ingress = ingresses_->Get(service, WorkloadName(ctx, service))) {
+      const json& actions = (*ingress)["actions"];
+      auto it = actions.find(AlbActionAnnotation(ctx, service));
+      const json action = it != actions.end() && it->is_string()
+                              ? json::parse(it->get<std::string>(), nullptr, false)
+                              : json();
+      const json groups = action.is_object()
+                              ? action.value(json::json_pointer("/forwardConfig/targetGroups"),
+                                             json::array())
+                              : json::array();
+      for (const json& g : groups.is_array() ? groups : json::array()) {
+        if (g.is_object()) weigh(g.value("serviceName", ""), g.value("weight", json()));
       }
     }
   }

@@ -68,7 +68,10 @@ class KubernetesRuntime final : public runtime::Runtime {
   const KubernetesRuntimeOptions options_;
   const std::string ns_;
   ApiClient api_;
-  std::unique_ptr<Informer> deployments_, pods_, services_, routes_;
+  std::unique_ptr<Informer> deployments_, pods_, services_;
+  std::unique_ptr<Informer> routes_;     // router gateway-api: HTTPRoutes
+  std::unique_ptr<Informer> ingresses_;  // router alb: Ingresses
+  std::vector<Informer*> Caches() const;  // those there are
   absl::Mutex apply_mu_;  // one Apply at a time: each reads the caches it then changes
   // Out-of-band changes already reported, by service: the template revision seen.
   std::map<std::string, int> reported_out_of_band_ ABSL_GUARDED_BY(apply_mu_);

@@ -413,6 +413,62 @@ TEST_F(KubernetesRuntimeTest, ATokenWithoutRightsIsRefusedAtStart) {
   EXPECT_THAT(rt.status().message(), HasSubstr("forbidden"));
 }
 
+TEST_F(KubernetesRuntimeTest, AlbRouterRewritesOnlyTheChartIngresssForwardAction) {
+  Load("alb");
+  StartRuntime();
+  std::map<int, runtime::RevisionTemplate> t = {{1, Template(1)}, {2, Template(2)}};
+  // Without the chart's Ingress: a clear error (hut patches it, never creates it).
+  runtime::ApplyResult missing = rt_->Apply("backend", Plan({{1, 3, 1.0}}, true), t);
+  EXPECT_EQ(missing.status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(missing.status.message(), HasSubstr("no Ingress foohut-backend"));
+
+  // The Ingress as k8s/charts renders it with router.kind alb.
+  const std::string file = testbed->dir() + "/ingress.yaml";
+  std::ofstream(file) << R"(apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: foohut-backend
+  labels: {app.kubernetes.io/name: foohut-backend, hut.foohut.dev/service: backend}
+  annotations:
+    alb.ingress.kubernetes.io/scheme: internet-facing
+    alb.ingress.kubernetes.io/actions.foohut-backend: >-
+      {"type":"forward","forwardConfig":{"targetGroups":[{"serviceName":"foohut-backend","servicePort":"8080","weight":100}]}}
+spec:
+  ingressClassName: alb
+  rules:
+    - host: foohut.com
+      http:
+        paths:
+          - path: /api
+            pathType: Prefix
+            backend: {service: {name: foohut-backend, port: {name: use-annotation}}}
+)";
+  auto applied = testbed->Kubectl({"-n", ns_, "apply", "-f", file});
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  runtime::Observation o = ApplyUntil(Plan({{1, 3, 0.9}, {2, 1, 0.1}}, true), t, [](const auto& o) {
+    return Count(o, 1, runtime::ReplicaState::kReady) == 3 &&
+           Count(o, 2, runtime::ReplicaState::kReady) == 1 && o.traffic.size() == 2;
+  });
+  EXPECT_NEAR(o.traffic[2], 0.1, 1e-9);
+  const json ingress = Get("ingress/foohut-backend");
+  const json& annotations = ingress["metadata"]["annotations"];
+  const json action = json::parse(
+      annotations["alb.ingress.kubernetes.io/actions.foohut-backend"].get<std::string>());
+  std::map<std::string, int> weights;
+  for (const json& g : action["forwardConfig"]["targetGroups"]) {
+    weights[g["serviceName"]] = g["weight"];
+    EXPECT_EQ(g["servicePort"], "8080");
+  }
+  EXPECT_EQ(weights,
+            (std::map<std::string, int>{{"foohut-backend-r1", 90}, {"foohut-backend-r2", 10}}));
+  EXPECT_EQ(action["type"], "forward");
+  // The chart's own fields stay as they were.
+  EXPECT_EQ(annotations["alb.ingress.kubernetes.io/scheme"], "internet-facing");
+  EXPECT_EQ(ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"]["name"],
+            "use-annotation");
+  EXPECT_EQ(ingress["spec"]["ingressClassName"], "alb");
+}
+
 TEST_F(KubernetesRuntimeTest, AnApiServerRestartAndTheExpiredWatchesAreSurvived) {
   StartRuntime();
   std::map<int, runtime::RevisionTemplate> t = {{1, Template(1)}};

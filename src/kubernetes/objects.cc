@@ -190,6 +190,27 @@ json HttpRouteObject(const ObjectContext& ctx, std::string_view service,
   return route;
 }
 
+std::string AlbActionAnnotation(const ObjectContext& ctx, std::string_view service) {
+  return "alb.ingress.kubernetes.io/actions." + WorkloadName(ctx, service);
+}
+
+json AlbIngressPatch(const ObjectContext& ctx, std::string_view service,
+                     const std::vector<std::pair<int, int>>& weights) {
+  json groups = json::array();
+  for (const auto& [revision, weight] : weights) {
+    groups.push_back({{"serviceName", RevisionName(ctx, service, revision)},
+                      {"servicePort", std::to_string(ServiceOf(ctx, service).port)},
+                      {"weight", weight}});
+  }
+  const json forward = {{"type", "forward"}, {"forwardConfig", {{"targetGroups", groups}}}};
+  return {{"apiVersion", "networking.k8s.io/v1"},
+          {"kind", "Ingress"},
+          {"metadata",
+           {{"name", WorkloadName(ctx, service)},
+            {"namespace", ctx.env.namespace_},
+            {"annotations", {{AlbActionAnnotation(ctx, service), forward.dump()}}}}}};
+}
+
 json WithDigest(json object) {
   json& annotations = object["metadata"]["annotations"];
   if (!annotations.is_object()) annotations = json::object();

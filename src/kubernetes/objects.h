@@ -74,6 +74,14 @@ nlohmann::json HttpRouteObject(const ObjectContext& ctx, std::string_view servic
                                const std::vector<std::pair<int, int>>& weights,
                                const nlohmann::json* live = nullptr);
 
+// Router alb (the AWS Load Balancer Controller): the chart's Ingress
+// `foohut-S` sends its rule to the forward action of the same name, an
+// annotation hut rewrites with a target group per revision's Service and
+// these weights. The object applies that annotation only.
+std::string AlbActionAnnotation(const ObjectContext& ctx, std::string_view service);
+nlohmann::json AlbIngressPatch(const ObjectContext& ctx, std::string_view service,
+                               const std::vector<std::pair<int, int>>& weights);
+
 // `object` with kAnnotationApplied set to a digest of the rest of it.
 nlohmann::json WithDigest(nlohmann::json object);
 // The digest `object` carries, "" when none.

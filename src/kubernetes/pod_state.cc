@@ -183,6 +183,17 @@ json TrimRoute(const json& route) {
   return out;
 }
 
+json TrimIngress(const json& ingress) {
+  json actions = json::object();
+  const json& annotations = Field(Field(ingress, "metadata"), "annotations");
+  if (annotations.is_object()) {
+    for (const auto& [k, v] : annotations.items()) {
+      if (k.starts_with("alb.ingress.kubernetes.io/actions.")) actions[k] = v;
+    }
+  }
+  return {{"metadata", TrimMetadata(ingress)}, {"actions", actions}};
+}
+
 PodReading ReadPod(const json& pod, const spec::HealthCheck& health, TimePoint now) {
   PodReading out;
   runtime::Replica& r = out.replica;

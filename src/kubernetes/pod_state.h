@@ -33,6 +33,8 @@ nlohmann::json TrimDeployment(const nlohmann::json& deployment);
 nlohmann::json TrimReplicaSet(const nlohmann::json& rs);
 nlohmann::json TrimService(const nlohmann::json& service);
 nlohmann::json TrimRoute(const nlohmann::json& route);
+// An Ingress: its metadata and its ALB actions (`actions`: annotation -> value).
+nlohmann::json TrimIngress(const nlohmann::json& ingress);
 
 // An RFC 3339 time from the API; nullopt when it is not one.
 std::optional<TimePoint> ParseApiTime(const std::string& text);
