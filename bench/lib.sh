@@ -26,7 +26,9 @@ bench_cleanup() {
 # hut_up SPEC: `hut up --env staging` on SPEC, in the background; returns
 # once its API answers, exits when it does not start.
 hut_up() {
-  "$bin/hut" up -f "$1" --env staging --state "$work/state" >"$work/up.log" 2>&1 &
+  # No Prometheus: the figures are hut's and the replicas' alone.
+  "$bin/hut" up -f "$1" --env staging --state "$work/state" --prometheus-port off \
+    >"$work/up.log" 2>&1 &
   up_pid=$!
   for _ in $(seq 1 600); do
     "$bin/hut" rollout history backend >/dev/null 2>&1 && return 0

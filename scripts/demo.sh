@@ -45,9 +45,10 @@ step "Validate the spec"
 echo "\$ hut validate -f $spec"
 "$hut" validate -f "$spec" || exit 1
 
-for port in 7480 8080 8081; do
+for port in 7480 8080 8081 9090; do
   if [ -n "$(ss -Htln "sport = :$port")" ]; then
-    echo "port $port is in use; the demo needs 7480 (hut), 8080 (backend) and 8081 (frontend)." >&2
+    echo "port $port is in use; the demo needs 7480 (hut), 8080 (backend), 8081 (frontend)" \
+      "and 9090 (Prometheus)." >&2
     echo "Is a hut already running? Stop it with: $hut down" >&2
     exit 1
   fi
@@ -166,6 +167,29 @@ done
 echo
 echo "  failed requests during the whole demo: $failed_total, all while the bad 5.0.0 canary served"
 echo "  (it answered $canary_total requests, 10 % of the backend's traffic, before hut rolled it back)"
+# What the environment's Prometheus (hut up's, from the rules hut generated)
+# saw of each service over the last minute.
+prom() {
+  curl -s --max-time 3 http://127.0.0.1:9090/api/v1/query --data-urlencode "query=$1" |
+    jq -r '.data.result[0].value[1] // empty' 2>/dev/null
+}
+echo
+echo "  Prometheus (http://127.0.0.1:9090), the last minute:"
+for svc in backend frontend; do
+  rate=$(prom "service:http_requests:rate1m{service=\"$svc\"}")
+  errors=$(prom "service:http_error_ratio:rate1m{service=\"$svc\"}")
+  p99=$(prom "service:http_request_duration_seconds:p99_1m{service=\"$svc\"}")
+  if [ -z "$rate" ]; then
+    echo "    $svc: no data"
+    continue
+  fi
+  LC_ALL=C printf '    %-9s %7.1f req/s, %5.2f %% errors, P99 %.1f ms\n' "$svc" "$rate" \
+    "$(awk -v e="${errors:-0}" 'BEGIN { print e * 100 }')" \
+    "$(awk -v p="${p99:-0}" 'BEGIN { print p * 1000 }')"
+done
+firing=$(curl -s --max-time 3 http://127.0.0.1:9090/api/v1/alerts |
+  jq -r '[.data.alerts[] | select(.state == "firing") | "\(.labels.alertname) (\(.labels.severity), \(.labels.service // .labels.instance))"] | join(", ")' 2>/dev/null)
+echo "    alerts firing: ${firing:-none}"
 if [ "$unexpected" -ne 0 ]; then
   echo "  something did not go as expected (hut's log: .hut/logs/hut.log)"
 fi
@@ -186,6 +210,7 @@ step "Foohut keeps running"
 echo "  web front end   http://127.0.0.1:8081/"
 echo "  API             http://127.0.0.1:8080/api/v1/pages?q=canary"
 echo "  hut             $hut rollout status backend   |   $hut rollout history frontend"
+echo "  prometheus      http://127.0.0.1:9090/alerts"
 echo "  logs            .hut/logs/"
 echo "Press Ctrl-C to stop everything."
 wait "$up_pid"

@@ -19,8 +19,9 @@ PACKAGES=(
   openssl python3 python3-yaml
   # servers and tools used by tests, the demo and benchmarks
   postgresql-15 redis-server haproxy wrk curl jq iproute2 bubblewrap util-linux procps
-  # the canary analysis on Kubernetes reads Prometheus (tests run a real one)
-  prometheus
+  # the canary analysis on Kubernetes reads Prometheus (tests run a real one);
+  # `hut up` runs one with the exporters of the machine, PostgreSQL and Redis
+  prometheus prometheus-node-exporter prometheus-postgres-exporter prometheus-redis-exporter
 )
 
 missing=()

@@ -186,7 +186,8 @@ TEST(HutBinaryTest, UpOnAKubernetesEnvironmentSaysItRunsLocally) {
                          "environments: {production: {runtime: kubernetes}}\n";
   const std::string address = "127.0.0.1:" + std::to_string(hut::testing::PickFreePort());
   ProcessOptions up;
-  up.argv = {HUT_BINARY, "up", "-f", spec, "--env", "production", "--listen", address};
+  up.argv = {HUT_BINARY, "up",    "-f",        spec, "--env", "production", "--listen",
+             address,    "--prometheus-port", "0"};
   up.env = {{"HOME", dir.path()}};
   up.stdout_mode = up.stderr_mode = OutputMode::kFile;
   up.stdout_path = up.stderr_path = dir.path() + "/up.log";

@@ -6,6 +6,7 @@
 #include "src/cli/analyze.h"
 #include "src/cli/deploy.h"
 #include "src/cli/get.h"
+#include "src/cli/monitoring.h"
 #include "src/cli/rollout.h"
 #include "src/cli/up.h"
 #include "src/cli/validate.h"
@@ -32,6 +33,9 @@ void AddRunFlags(CLI::App& app, UpOptions& o) {
   app.add_option("--store", o.store,
                  "hut's state store: postgresql://USER@HOST:PORT/DB or a SQLite file (default: "
                  "$HUT_STORE, else STATE/hut.db)");
+  app.add_option("--prometheus-port", o.prometheus_port,
+                 "local runtime: the port of the environment's Prometheus on 127.0.0.1 (default "
+                 "9090; 0: a free one; off: none)");
 }
 
 Action ConfigureUp(CLI::App& app) {
@@ -214,6 +218,16 @@ Action ConfigureGet(CLI::App& app) {
   return [o](const Io& io) { return RunGet(*o, io); };
 }
 
+Action ConfigureMonitoring(CLI::App& app) {
+  app.require_subcommand(1);
+  CLI::App* rules = app.add_subcommand(
+      "rules", "print the Prometheus recording and alerting rules generated from the spec");
+  auto o = std::make_shared<MonitoringRulesOptions>();
+  rules->add_option("-f,--file", o->file, "spec file (default: $HUT_SPEC, else foohut.yaml)");
+  rules->add_option("--env", o->environment, "this environment only (default: every one)");
+  return [o](const Io& io) { return RunMonitoringRules(*o, io); };
+}
+
 constexpr Command kCommands[] = {
     {"up", "run an environment on this machine in the foreground: backing services, "
            "load balancer, replicas and the control plane (Ctrl-C or `hut down` stops it)",
@@ -234,6 +248,8 @@ constexpr Command kCommands[] = {
     {"analyze", "replay a recorded canary analysis offline: when and why it would promote or "
                 "roll back, with its own policy or another (-f)",
      &ConfigureAnalyze},
+    {"monitoring", "what hut configures Prometheus with, generated from the spec: rules",
+     &ConfigureMonitoring},
 };
 
 }  // namespace

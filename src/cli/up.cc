@@ -8,6 +8,7 @@
 #include <iomanip>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "src/cli/api_client.h"
 #include "src/cli/validate.h"
@@ -117,6 +118,17 @@ int RunUp(const UpOptions& options, const Io& io) {
     io.err << cmd << ": --sandbox: \"" << options.sandbox << "\" is not auto, on or off\n";
     return kExitUsage;
   }
+  if (options.prometheus_port == "off") {
+    po.prometheus_port.reset();
+  } else {
+    int port = -1;
+    if (!absl::SimpleAtoi(options.prometheus_port, &port) || port < 0 || port > 65535) {
+      io.err << cmd << ": --prometheus-port: \"" << options.prometheus_port
+             << "\" is not a port (0-65535, 0 for a free one) or off\n";
+      return kExitUsage;
+    }
+    po.prometheus_port = static_cast<uint16_t>(port);
+  }
   po.home = io.getenv ? io.getenv("HOME") : std::nullopt;
   StreamLogSink stderr_sink(stderr);
   if (options.server_mode) po.log_echo = &stderr_sink;
@@ -155,6 +167,9 @@ int RunUp(const UpOptions& options, const Io& io) {
            << platform.token_file() << ")\n";
     for (const platform::Endpoint& e : platform.endpoints()) {
       io.out << "  " << std::left << std::setw(11) << e.service << "  " << e.url << "\n";
+    }
+    if (std::string prometheus = platform.prometheus_url(); !prometheus.empty()) {
+      io.out << "  prometheus   " << prometheus << "\n";
     }
     io.out << "  logs         " << po.state_dir << "/logs/\n"
            << "Ready. Deploy with `hut deploy SERVICE VERSION`; stop with Ctrl-C or `hut down`.\n";

@@ -27,6 +27,9 @@ struct UpOptions {
   // `hut server` on kubernetes: the Prometheus the canary analysis queries
   // (http://HOST:PORT); "" : none, and a canary finds no metrics.
   std::string prometheus;
+  // The local runtime's own Prometheus: a port on 127.0.0.1, 0 for a free
+  // one, or "off".
+  std::string prometheus_port = "9090";
 };
 
 // Runs until SIGINT/SIGTERM/SIGHUP or `hut down`, then stops everything it

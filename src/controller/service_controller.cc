@@ -521,8 +521,9 @@ absl::Status ServiceController::Save(store::Rollout& rollout, nlohmann::json sta
   next.state = std::move(state);
   next.phase = phase;
   next.reason = reason;
+  // One instant: a rollout finished by this write has finished_at == updated_at.
   next.updated_at = clock_.Now();
-  if (finished && !was_finished) next.finished_at = clock_.Now();
+  if (finished && !was_finished) next.finished_at = next.updated_at;
   if (!finished) next.finished_at.reset();
   HUT_ASSIGN_OR_RETURN(std::vector<store::Event> saved,
                        store_.UpdateRolloutWithEvents(next, samples, std::move(events)));

@@ -6,11 +6,12 @@ namespace hut::controller {
 
 ServiceWorker::ServiceWorker(std::unique_ptr<ServiceController> controller,
                              const Clock& clock, std::chrono::milliseconds tick_interval,
-                             Logger logger)
+                             Logger logger, TickObserver on_tick)
     : controller_(std::move(controller)),
       clock_(clock),
       tick_interval_(tick_interval),
       logger_(std::move(logger)),
+      on_tick_(std::move(on_tick)),
       thread_([this] { Loop(); }) {}
 
 ServiceWorker::~ServiceWorker() {
@@ -68,7 +69,10 @@ void ServiceWorker::Loop() {
     }
     if (task) task(controller_.get());
     // A request may have started a rollout: reconcile at once.
-    if (absl::Status s = GuardedTick(); !s.ok()) {
+    const auto start = std::chrono::steady_clock::now();
+    absl::Status s = GuardedTick();
+    if (on_tick_) on_tick_(std::chrono::steady_clock::now() - start, s.ok());
+    if (!s.ok()) {
       if (s.ToString() != last_error) {
         logger_.Error("reconcile failed", {{"error", s.ToString()}});
         last_error = s.ToString();

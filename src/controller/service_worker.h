@@ -24,8 +24,12 @@ class ServiceWorker {
   // Starts the thread. Ticks right away, then `tick_interval` of `clock`
   // after the end of the previous tick, and after every request. `clock`
   // must outlive the worker.
+  // `on_tick`, when set, is told how long each tick took and whether it
+  // succeeded (hut's metrics), on the worker thread.
+  using TickObserver = std::function<void(std::chrono::nanoseconds took, bool ok)>;
   ServiceWorker(std::unique_ptr<ServiceController> controller, const Clock& clock,
-                std::chrono::milliseconds tick_interval, Logger logger);
+                std::chrono::milliseconds tick_interval, Logger logger,
+                TickObserver on_tick = nullptr);
   // Stops the thread after the request in progress; queued requests are
   // answered with Cancelled.
   ~ServiceWorker();
@@ -55,6 +59,7 @@ class ServiceWorker {
   const Clock& clock_;
   const std::chrono::milliseconds tick_interval_;
   Logger logger_;
+  TickObserver on_tick_;
   absl::Mutex mu_;
   std::deque<std::function<void(ServiceController*)>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -54,6 +54,8 @@ class KubernetesRuntime final : public runtime::Runtime {
   RequestCounts api_counts() const { return api_.counts(); }
   // The caches' counters, summed.
   Informer::Stats cache_stats() const;
+  // Tests: the Deployments' cache, to make it stale on purpose.
+  Informer& deployments_cache_for_testing() { return *deployments_; }
 
  private:
   KubernetesRuntime(const spec::Spec& spec, const spec::Environment& environment,

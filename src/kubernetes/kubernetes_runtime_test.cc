@@ -469,6 +469,34 @@ spec:
   EXPECT_EQ(ingress["spec"]["ingressClassName"], "alb");
 }
 
+TEST_F(KubernetesRuntimeTest, AConflictOnTheStableDeploymentIsDecidedAgain) {
+  StartRuntime();
+  std::map<int, runtime::RevisionTemplate> t = {{1, Template(1)}};
+  ApplyUntil(Plan({{1, 3}}), t,
+             [](const auto& o) { return Count(o, 1, runtime::ReplicaState::kReady) == 3; });
+  Informer& cache = rt_->deployments_cache_for_testing();
+  const json before = *cache.Get("backend", "foohut-backend");
+  // Someone writes the Deployment; hut's cache sees it...
+  ASSERT_TRUE(testbed->Kubectl({"-n", ns_, "annotate", "deployment/foohut-backend",
+                                "example.com/note=someone"}).ok());
+  for (int i = 0; i < 100 && cache.Get("backend", "foohut-backend")->at("metadata")
+                                     .at("resourceVersion") == before["metadata"]["resourceVersion"];
+       ++i) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  // ...and is put back to the version before it, as if the watch lagged.
+  cache.Remember(before);
+  const uint64_t errors = rt_->api_counts().errors;
+  runtime::ApplyResult r = rt_->Apply("backend", Plan({{1, 4}}), t);
+  EXPECT_TRUE(r.status.ok()) << r.status;
+  // The 409, then the same Apply decided again (once more if the Deployment
+  // controller wrote the status in between: the precondition covers it too).
+  EXPECT_GE(rt_->api_counts().errors, errors + 1);
+  const json d = Get("deployment/foohut-backend");
+  EXPECT_EQ(d["spec"]["replicas"], 4);
+  EXPECT_EQ(d["metadata"]["annotations"]["example.com/note"], "someone");
+}
+
 TEST_F(KubernetesRuntimeTest, AnApiServerRestartAndTheExpiredWatchesAreSurvived) {
   StartRuntime();
   std::map<int, runtime::RevisionTemplate> t = {{1, Template(1)}};

@@ -101,6 +101,7 @@ class Haproxy {
 
   pid_t pid() const;
   const std::string& config_path() const { return config_path_; }
+  uint16_t stats_port() const { return options_.stats_port; }  // its Prometheus exporter
   // Soft stop (SIGUSR1: finish connections), SIGKILL after `grace`. Idempotent.
   void Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
 

@@ -11,9 +11,12 @@
 #include "src/local/canary_source.h"
 #include "src/local/haproxy.h"
 #include "src/local/postgres_server.h"
+#include "src/local/prometheus_server.h"
 #include "src/local/redis_server.h"
 #include "src/local/replica_traffic.h"
 #include "src/local/server_util.h"
+#include "src/monitoring/prometheus_config.h"
+#include "src/monitoring/prometheus_rules.h"
 
 namespace hut::local {
 namespace fs = std::filesystem;
@@ -95,7 +98,12 @@ LocalEnvironment::LocalEnvironment(const spec::Spec& spec, const spec::Environme
 LocalEnvironment::~LocalEnvironment() {
   // Before anything it watches is stopped on purpose.
   if (supervisor_) supervisor_->Stop();
+  {
+    absl::MutexLock lock(&targets_mu_);
+    targets_stopped_ = true;  // replicas stopping below leave the file as it is
+  }
   runtime_.reset();  // drains and stops every replica
+  if (prometheus_) prometheus_->Stop();
   if (haproxy_) haproxy_->Stop();
   haproxy_.reset();
   for (auto& r : redis_) r->Stop();
@@ -119,6 +127,12 @@ absl::StatusOr<std::unique_ptr<LocalEnvironment>> LocalEnvironment::Start(
   ro.backing = std::move(backing);
   ro.secret_files = options.secret_files;
   ro.sandbox = options.sandbox;
+  env->prometheus_port_ = options.prometheus_port;
+  env->prometheus_dir_ = options.state_dir + "/prometheus";
+  if (env->prometheus_port_) {
+    LocalEnvironment* self = env.get();
+    ro.on_replicas_changed = [self] { self->WriteReplicaTargets(); };
+  }
   env->runtime_ = std::make_unique<LocalRuntime>(ro, *env->haproxy_, replica_log, clock,
                                                  env->logger_.ForComponent("runtime"));
   for (const spec::ServiceDeployment& d : environment.services) {
@@ -151,6 +165,71 @@ const controller::Dependencies* LocalEnvironment::dependencies() const {
 }
 
 void LocalEnvironment::Supervise() { supervisor_->Start(); }
+
+std::string LocalEnvironment::prometheus_url() const {
+  return prometheus_ ? prometheus_->url() : "";
+}
+
+absl::Status LocalEnvironment::StartMonitoring(const std::string& hut_address) {
+  if (!prometheus_port_) return absl::OkStatus();
+  std::error_code ec;
+  fs::create_directories(prometheus_dir_, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot create ", prometheus_dir_, ": ", ec.message()));
+  }
+  monitoring::PrometheusConfigOptions c;
+  c.environment = environment_.name;
+  c.targets.push_back(
+      {.job = "hut", .address = hut_address, .metrics_path = "/metrics", .labels = {}});
+  c.targets.push_back({.job = "load-balancer",
+                       .address = absl::StrCat("127.0.0.1:", haproxy_->stats_port()),
+                       .metrics_path = "/metrics",
+                       .labels = {}});
+  c.replicas_file = prometheus_dir_ + "/replicas.json";
+  c.rules_file = prometheus_dir_ + "/rules.yml";
+  HUT_ASSIGN_OR_RETURN(std::string rules, monitoring::PrometheusRules(spec_, environment_.name));
+  HUT_RETURN_IF_ERROR(WriteFileAtomically(c.rules_file, rules));
+  WriteReplicaTargets();
+  PrometheusOptions o;
+  o.dir = prometheus_dir_;
+  if (*prometheus_port_ != 0) {
+    o.port = *prometheus_port_;
+  } else {
+    HUT_ASSIGN_OR_RETURN(o.port, FreeLoopbackPort());
+  }
+  o.config = monitoring::PrometheusConfig(c);
+  auto server = PrometheusServer::Start(o);
+  if (!server.ok()) {
+    return absl::Status(server.status().code(),
+                        absl::StrCat("Prometheus (--prometheus-port ", o.port,
+                                     " picks another port, off runs none): ",
+                                     server.status().message()));
+  }
+  prometheus_ = std::move(*server);
+  logger_.Info("prometheus ready", {{"url", prometheus_->url()}});
+  return absl::OkStatus();
+}
+
+void LocalEnvironment::WriteReplicaTargets() {
+  absl::MutexLock lock(&targets_mu_);
+  if (targets_stopped_ || !runtime_) return;
+  std::vector<monitoring::ReplicaTarget> targets;
+  for (const spec::ServiceDeployment& d : environment_.services) {
+    for (const LocalReplica& r : runtime_->Processes(d.service)) {
+      targets.push_back({.address = absl::StrCat(r.address, ":", r.port),
+                         .service = d.service,
+                         .version = r.version,
+                         .revision = r.revision,
+                         .replica = r.name});
+    }
+  }
+  const std::string file = prometheus_dir_ + "/replicas.json";
+  if (absl::Status s = WriteFileAtomically(file, monitoring::ReplicaTargets(environment_.name, targets));
+      !s.ok()) {
+    logger_.Warn("prometheus targets not written", {{"error", std::string(s.message())}});
+  }
+}
 
 absl::StatusOr<std::map<std::string, BackingAccess>> LocalEnvironment::StartBackingServices(
     const LocalEnvironmentOptions& options) {
@@ -241,6 +320,14 @@ void LocalEnvironment::MakeSupervisor(std::function<void(const SupervisorEvent&)
       supervised.push_back(
           {b.name, [server] { return server->Down(); }, [server] { return server->Restart(); }});
     }
+  }
+  if (prometheus_port_) {
+    // Started later (StartMonitoring), before the supervisor runs.
+    supervised.push_back({"prometheus",
+                          [this]() -> std::optional<std::string> {
+                            return prometheus_ ? prometheus_->Down() : std::nullopt;
+                          },
+                          [this] { return prometheus_ ? prometheus_->Restart() : absl::OkStatus(); }});
   }
   supervisor_ = std::make_unique<Supervisor>(std::move(supervised), clock_,
                                              logger_.ForComponent("supervisor"),

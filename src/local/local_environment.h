@@ -4,16 +4,21 @@
 // One environment's world on this machine, what the control plane drives
 // there: the backing services (real PostgreSQL and Redis standing in for RDS
 // and ElastiCache), HAProxy with one frontend per service, the LocalRuntime,
-// the canary metrics read from HAProxy and the replicas, and the supervisor
-// that restarts a server that dies (and holds rollouts meanwhile).
+// the canary metrics read from HAProxy and the replicas, a Prometheus that
+// scrapes hut, HAProxy and every replica and evaluates the spec's rules
+// (monitoring/), and the supervisor that restarts a server that dies (and
+// holds rollouts meanwhile).
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "src/common/clock.h"
 #include "src/common/log.h"
 #include "src/controller/dependencies.h"
@@ -27,6 +32,7 @@
 namespace hut::local {
 
 class PostgresServer;
+class PrometheusServer;
 class RedisServer;
 class TrafficObserver;
 
@@ -37,6 +43,9 @@ struct LocalEnvironmentOptions {
   // Secret name -> file handed to the replicas whose release names it.
   std::map<std::string, std::string> secret_files;
   bool unsafe_fast_database = false;  // tests only: PostgreSQL without fsync
+  // The environment's Prometheus on 127.0.0.1: its port (0: a free one);
+  // nullopt: none.
+  std::optional<uint16_t> prometheus_port;
 };
 
 // A service's address behind the load balancer.
@@ -60,8 +69,13 @@ class LocalEnvironment {
   runtime::Runtime& runtime();
   controller::MetricsSourceFactory metrics();
   const controller::Dependencies* dependencies() const;
-  // Begins watching HAProxy and the backing services.
+  // Starts Prometheus (when the options ask for it), scraping hut's API at
+  // `hut_address` (host:port) besides HAProxy and the replicas. Before Supervise().
+  absl::Status StartMonitoring(const std::string& hut_address);
+  // Begins watching HAProxy, the backing services and Prometheus.
   void Supervise();
+  // http://127.0.0.1:PORT of the Prometheus; "" when there is none.
+  std::string prometheus_url() const;
 
   const std::vector<Endpoint>& endpoints() const { return endpoints_; }
   const std::vector<std::string>& warnings() const { return warnings_; }
@@ -73,6 +87,8 @@ class LocalEnvironment {
       const LocalEnvironmentOptions& options);
   absl::Status StartLoadBalancer(const std::string& state);
   void MakeSupervisor(std::function<void(const SupervisorEvent&)> on_event);
+  // Rewrites Prometheus' target file from the runtime's replicas.
+  void WriteReplicaTargets();
 
   const spec::Spec& spec_;
   const spec::Environment& environment_;
@@ -81,6 +97,12 @@ class LocalEnvironment {
   std::vector<std::unique_ptr<PostgresServer>> postgres_;
   std::vector<std::unique_ptr<RedisServer>> redis_;
   std::unique_ptr<Haproxy> haproxy_;
+  std::optional<uint16_t> prometheus_port_;
+  std::string prometheus_dir_;  // <state>/prometheus
+  std::unique_ptr<PrometheusServer> prometheus_;
+  // Serialises target file writes; once stopping, nothing is written.
+  absl::Mutex targets_mu_;
+  bool targets_stopped_ ABSL_GUARDED_BY(targets_mu_) = false;
   std::unique_ptr<LocalRuntime> runtime_;
   std::map<std::string, std::unique_ptr<TrafficObserver>> traffic_;  // by service
   std::unique_ptr<Supervisor> supervisor_;

@@ -211,8 +211,11 @@ absl::StatusOr<std::string> LocalRuntime::StartReplica(const runtime::RevisionTe
   logger_.Info("replica started", {{"service", t.service}, {"replica", name},
                                    {"version", t.version}, {"port", port},
                                    {"pid", replica->process->pid()}});
-  absl::MutexLock lock(&mu_);
-  replicas_[t.service][name] = std::move(replica);
+  {
+    absl::MutexLock lock(&mu_);
+    replicas_[t.service][name] = std::move(replica);
+  }
+  if (options_.on_replicas_changed) options_.on_replicas_changed();
   return name;
 }
 
@@ -306,8 +309,11 @@ void LocalRuntime::Retire(std::string service, std::string name) {
     logger_.Info("replica stopped", {{"service", service}, {"replica", name},
                                      {"exit", exit.ToString()}});
   }
-  absl::MutexLock lock(&mu_);
-  if (auto s = replicas_.find(service); s != replicas_.end()) s->second.erase(name);
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto s = replicas_.find(service); s != replicas_.end()) s->second.erase(name);
+  }
+  if (options_.on_replicas_changed) options_.on_replicas_changed();
 }
 
 std::vector<LocalReplica> LocalRuntime::Processes(const std::string& service) {

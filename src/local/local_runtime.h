@@ -6,6 +6,7 @@
 // readiness itself on the service's health-check interval.
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -73,6 +74,10 @@ struct LocalRuntimeOptions {
   // Readiness probes of a replica not yet ready since it (re)started run this
   // often (at most the health interval); ready replicas use the interval.
   std::chrono::milliseconds startup_probe_interval{250};
+  // Called, on the thread that made the change and without the runtime's
+  // lock, after a replica process is added and after one has finished
+  // stopping (Processes() then tells the new set): Prometheus' targets.
+  std::function<void()> on_replicas_changed;
 };
 
 // Thread-safe. Stops every replica it started when destroyed.

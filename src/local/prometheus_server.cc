@@ -2,7 +2,6 @@
 
 #include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -12,19 +11,6 @@
 
 namespace hut::local {
 namespace {
-
-absl::Status WriteConfig(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out.flush()) return absl::InternalError(absl::StrCat("cannot write ", tmp));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot write ", path, ": ", ec.message()));
-  return absl::OkStatus();
-}
 
 absl::StatusOr<int> Call(uint16_t port, const std::string& method, const std::string& target) {
   http::ClientRequest req;
@@ -49,7 +35,7 @@ absl::StatusOr<std::unique_ptr<PrometheusServer>> PrometheusServer::Start(
                                             ": ", ec.message()));
   }
   const std::string config = options.dir + "/prometheus.yml";
-  HUT_RETURN_IF_ERROR(WriteConfig(config, options.config));
+  HUT_RETURN_IF_ERROR(WriteFileAtomically(config, options.config));
   const std::string log_file = options.dir + "/prometheus.log";
   ProcessOptions run;
   run.argv = {"prometheus",
@@ -89,7 +75,7 @@ PrometheusServer::~PrometheusServer() { Stop(); }
 std::string PrometheusServer::url() const { return absl::StrCat("http://127.0.0.1:", options_.port); }
 
 absl::Status PrometheusServer::Reconfigure(const std::string& config) {
-  HUT_RETURN_IF_ERROR(WriteConfig(options_.dir + "/prometheus.yml", config));
+  HUT_RETURN_IF_ERROR(WriteFileAtomically(options_.dir + "/prometheus.yml", config));
   HUT_ASSIGN_OR_RETURN(int status, Call(options_.port, "POST", "/-/reload"));
   if (status != 200) {
     return absl::InvalidArgumentError(
@@ -97,6 +83,15 @@ absl::Status PrometheusServer::Reconfigure(const std::string& config) {
                      TailOfFile(options_.dir + "/prometheus.log", 2000)));
   }
   options_.config = config;
+  return absl::OkStatus();
+}
+
+std::optional<std::string> PrometheusServer::Down() { return DownReason(process_.get()); }
+
+absl::Status PrometheusServer::Restart() {
+  Stop();
+  HUT_ASSIGN_OR_RETURN(std::unique_ptr<PrometheusServer> fresh, Start(options_));
+  process_ = std::move(fresh->process_);
   return absl::OkStatus();
 }
 

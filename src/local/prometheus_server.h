@@ -35,6 +35,10 @@ class PrometheusServer {
   absl::Status Reconfigure(const std::string& config);
   // SIGTERM, then SIGKILL after 5 s. Idempotent.
   void Stop();
+  // Why the server is not running, or nullopt while it runs. Does not block.
+  std::optional<std::string> Down();
+  // Starts it again with the same folder, port and configuration.
+  absl::Status Restart();
 
  private:
   explicit PrometheusServer(PrometheusOptions options) : options_(std::move(options)) {}

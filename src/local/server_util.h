@@ -35,6 +35,10 @@ std::optional<std::string> DownReason(Process* process);
 // quote a server's log.
 std::string TailOfFile(const std::string& path, size_t max_bytes);
 
+// Writes `text` to `path` through a temporary file and a rename, so that a
+// reader (a server watching it) never sees half of it.
+absl::Status WriteFileAtomically(const std::string& path, const std::string& text);
+
 }  // namespace hut::local
 
 #endif  // HUT_LOCAL_SERVER_UTIL_H_

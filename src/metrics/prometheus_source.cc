@@ -78,23 +78,25 @@ absl::StatusOr<std::unique_ptr<PrometheusSource>> PrometheusSource::Create(
 }
 
 std::string PrometheusSource::Selector() const {
-  return absl::StrCat("namespace=", Quoted(options_.namespace_),
-                      ",service=", Quoted(options_.service), ",revision=~",
-                      Quoted(absl::StrCat(options_.canary_revision, "|",
-                                          options_.baseline_revision)),
-                      ",route!~\"/healthz|/readyz|/metrics\"");
+  std::string selector = absl::StrCat(
+      "namespace=", Quoted(options_.namespace_), ",service=", Quoted(options_.service),
+      ",revision=~", Quoted(absl::StrCat(options_.canary_revision, "|", options_.baseline_revision)));
+  if (!options_.queries.exclude_routes.empty()) {
+    absl::StrAppend(&selector, ",route!~", Quoted(options_.queries.exclude_routes));
+  }
+  return selector;
 }
 
 std::string PrometheusSource::RequestsQuery() const {
-  return absl::StrCat("sum by (pod, revision) (http_requests_total{", Selector(), "})");
+  return absl::StrCat("sum by (pod, revision) (", options_.queries.requests, "{", Selector(), "})");
 }
 std::string PrometheusSource::ErrorsQuery() const {
-  return absl::StrCat("sum by (pod, revision) (http_requests_total{", Selector(),
-                      ",code=~\"5..\"})");
+  return absl::StrCat("sum by (pod, revision) (", options_.queries.requests, "{", Selector(),
+                      ",code=~", Quoted(options_.queries.error_codes), "})");
 }
 std::string PrometheusSource::LatencyQuery() const {
-  return absl::StrCat("sum by (pod, revision, le) (http_request_duration_seconds_bucket{",
-                      Selector(), "})");
+  return absl::StrCat("sum by (pod, revision, le) (", options_.queries.latency, "{", Selector(),
+                      "})");
 }
 
 namespace {

@@ -4,8 +4,9 @@
 // The canary analysis's MetricsSource over a Prometheus server's HTTP API
 // (instant queries, /api/v1/query): where replicas are pods that Prometheus
 // scrapes, as on Kubernetes. Each pod is one series of its group, as the
-// analysis wants (metrics_source.h), from the pods' own RED metrics:
-//   http_requests_total{code}                 requests and 5xx answers
+// analysis wants (metrics_source.h), from the pods' own RED metrics, named
+// by the service's spec.MetricQueries (foohut-api's by default):
+//   http_requests_total{code, route}          requests and 5xx answers
 //   http_request_duration_seconds_bucket{le}  latency
 // with the labels the scrape gives every pod's series (the charts' and
 // docs/kubernetes.md's contract): namespace, service (hut's service name),
@@ -18,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "src/analysis/metrics_source.h"
+#include "src/spec/spec.h"
 
 namespace hut::metrics {
 
@@ -27,6 +29,7 @@ struct PrometheusSourceOptions {
   std::string service;
   int canary_revision = 0;
   int baseline_revision = 0;
+  spec::MetricQueries queries;  // the service's series (foohut-api's by default)
   std::chrono::milliseconds timeout{2000};
 };
 

@@ -18,6 +18,7 @@ namespace hut::metrics {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using std::chrono::milliseconds;
 
 struct Pod {
@@ -126,6 +127,32 @@ TEST_F(PrometheusSourceTest, EachPodIsASeriesOfItsRevisionsGroup) {
   ASSERT_FALSE(baseline.latency.Empty());
   EXPECT_EQ(baseline.latency.Count(), 20u);
   EXPECT_TRUE(std::isinf(baseline.latency.upper_bounds.back()));
+}
+
+TEST_F(PrometheusSourceTest, TheSeriesAreTheServicesSpecs) {
+  Traffic(20);
+  spec::MetricQueries q;
+  q.error_codes = "2..";  // count the successes instead, to see the spec's regex at work
+  q.exclude_routes = "";  // and keep /metrics, which Prometheus' own scrapes request
+  auto source = PrometheusSource::Create({.url = prometheus_->url(),
+                                          .namespace_ = "foohut-production",
+                                          .service = "frontend", .canary_revision = 2,
+                                          .baseline_revision = 1, .queries = q});
+  ASSERT_TRUE(source.ok()) << source.status();
+  EXPECT_THAT((*source)->ErrorsQuery(), HasSubstr("code=~\"2..\""));
+  EXPECT_THAT((*source)->RequestsQuery(), Not(HasSubstr("route")));
+  analysis::SeriesSample baseline;
+  for (int i = 0; i < 100; ++i) {
+    auto scraped = (*source)->Scrape(TimePoint{});
+    ASSERT_TRUE(scraped.ok()) << scraped.status();
+    baseline = scraped->baseline.series["foohut-frontend-a"];
+    if (baseline.requests > 20) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_GT(baseline.requests, 20u);  // the 20 and some scrapes of /metrics
+  // Every answer of the healthy pod is a 2xx (two queries: a scrape may fall between).
+  EXPECT_GE(baseline.responses_5xx + 2, baseline.requests);
+  EXPECT_LE(baseline.responses_5xx, baseline.requests + 2);
 }
 
 TEST_F(PrometheusSourceTest, NamesWhatIsWrong) {

@@ -4,14 +4,29 @@
 #include "src/controller/service_worker.h"
 #include "src/http/server.h"
 #include "src/server/control_api.h"
+#include "src/telemetry/control_plane_metrics.h"
+#include "src/telemetry/metered.h"
 
 namespace hut::platform {
 
 absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
-    const spec::Spec& spec, const spec::Environment& environment, runtime::Runtime& runtime,
-    store::Store& store, const Clock& clock, Logger logger, Secret admin_token,
+    const spec::Spec& spec, const spec::Environment& environment, runtime::Runtime& bare_runtime,
+    store::Store& bare_store, const Clock& clock, Logger logger, Secret admin_token,
     ControlPlaneOptions options) {
   std::unique_ptr<ControlPlane> plane(new ControlPlane());
+  plane->metrics_ =
+      std::make_unique<telemetry::ControlPlaneMetrics>(environment.name, HUT_VERSION);
+  telemetry::ControlPlaneMetrics& metrics = *plane->metrics_;
+  plane->store_ = std::make_unique<telemetry::MeteredStore>(bare_store, metrics);
+  plane->runtime_ = std::make_unique<telemetry::MeteredRuntime>(bare_runtime, metrics);
+  store::Store& store = *plane->store_;
+  runtime::Runtime& runtime = *plane->runtime_;
+  // The phases of the rollouts before this server started.
+  for (const spec::ServiceDeployment& d : environment.services) {
+    absl::StatusOr<std::optional<store::Rollout>> latest =
+        store.LatestRollout(environment.name, d.service);
+    if (latest.ok() && *latest) metrics.ObserveRollout(**latest, /*written=*/false);
+  }
   std::map<std::string, controller::ServiceWorker*> workers;
   for (const spec::ServiceDeployment& d : environment.services) {
     const spec::Service& svc = *spec.FindService(d.service);
@@ -22,7 +37,10 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
         spec, environment, svc, runtime, store, clock, logger.ForComponent("controller"),
         std::move(analysis), options.dependencies);
     auto worker = std::make_unique<controller::ServiceWorker>(
-        std::move(controller), clock, options.tick_interval, logger.ForComponent("worker"));
+        std::move(controller), clock, options.tick_interval, logger.ForComponent("worker"),
+        [&metrics, name = svc.name](std::chrono::nanoseconds took, bool ok) {
+          metrics.ObserveTick(name, took, ok);
+        });
     workers[svc.name] = worker.get();
     plane->workers_[svc.name] = std::move(worker);
   }
@@ -30,6 +48,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                                      store, std::move(admin_token),
                                                      logger.ForComponent("api"),
                                                      options.dependencies, &clock);
+  plane->api_->ServeMetrics([&metrics] { return metrics.Serialize(); });
   http::ServerOptions so;
   so.address = options.listen.host;
   so.port = options.listen.port;

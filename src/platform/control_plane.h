@@ -3,7 +3,9 @@
 
 // The part of hut that decides, over any Runtime and Store: one reconcile
 // worker per service of the environment (ServiceWorker owning its
-// ServiceController) and the control API in front of them. It knows nothing
+// ServiceController) and the control API in front of them, with hut's own
+// metrics on the API's /metrics (the workers and the API reach the runtime
+// and the store through telemetry's metered decorators). It knows nothing
 // of where replicas run; platform.h wires it to an environment.
 
 #include <chrono>
@@ -32,6 +34,11 @@ class Server;
 namespace hut::server {
 class ControlApi;
 }  // namespace hut::server
+namespace hut::telemetry {
+class ControlPlaneMetrics;
+class MeteredRuntime;
+class MeteredStore;
+}  // namespace hut::telemetry
 
 namespace hut::platform {
 
@@ -67,6 +74,10 @@ class ControlPlane {
  private:
   ControlPlane() = default;
 
+  // Declared before what uses them: destroyed after the workers and the API.
+  std::unique_ptr<telemetry::ControlPlaneMetrics> metrics_;
+  std::unique_ptr<telemetry::MeteredStore> store_;
+  std::unique_ptr<telemetry::MeteredRuntime> runtime_;
   std::map<std::string, std::unique_ptr<controller::ServiceWorker>> workers_;
   std::unique_ptr<server::ControlApi> api_;
   std::unique_ptr<http::Server> http_;

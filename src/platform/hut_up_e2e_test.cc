@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <fstream>
 #include <thread>
 
@@ -19,6 +20,7 @@
 #include "nlohmann/json.hpp"
 #include "src/common/resources.h"
 #include "src/common/subprocess.h"
+#include "testing/exposition.h"
 #include "testing/test_socket.h"
 #include "src/http/client.h"
 #include "src/loadgen/load_generator.h"
@@ -45,6 +47,7 @@ class HutUpEndToEndTest : public ::testing::Test {
     api_port_ = testing::PickFreePort();
     backend_port_ = testing::PickFreePort();
     frontend_port_ = testing::PickFreePort();
+    prometheus_port_ = testing::PickFreePort();
     const std::string bin = testing::BinPath("foohut-api");
     std::ofstream(Spec()) << absl::StrCat(R"(
 project: foohut
@@ -73,6 +76,8 @@ services:
 policies:
   rolling: {progress_deadline: 60s}
   canary: {weight: 10%, analysis: 10s, rollback_window: 60s}
+  alerting:
+    rules: {error_rate: {threshold: 5%, for: 5s}}
 environments:
   staging:
     runtime: local
@@ -106,7 +111,7 @@ environments:
     ProcessOptions o;
     o.argv = {"prlimit", "--nofile=1024:1024", "--",   testing::BinPath("hut"),
               "up",      "-f",                 Spec(), "--env",
-              "staging"};
+              "staging", "--prometheus-port",  std::to_string(prometheus_port_)};
     o.env = Env();
     o.env["HUT_TOKEN"] = kLeakedToken;
     o.stdout_mode = o.stderr_mode = OutputMode::kFile;
@@ -164,6 +169,40 @@ environments:
     EXPECT_TRUE(page.is_object() && page["events"].is_array()) << response->body;
     if (!page.is_object() || !page["events"].is_array()) return {};
     return page["events"].get<std::vector<json>>();
+  }
+
+  // GET `target` of the environment's Prometheus: its JSON "data".
+  static json Prometheus(const std::string& target) {
+    auto response = http::Fetch({.port = prometheus_port_, .target = target});
+    EXPECT_TRUE(response.ok()) << response.status();
+    if (!response.ok()) return json();
+    json j = json::parse(response->body, nullptr, false);
+    EXPECT_TRUE(j.is_object() && j["status"] == "success") << response->body;
+    return j.is_object() ? j["data"] : json();
+  }
+
+  // Prometheus' active targets of `job`: replica (or instance) -> labels and health.
+  static std::map<std::string, json> Targets(const std::string& job) {
+    std::map<std::string, json> out;
+    const json data = Prometheus("/api/v1/targets?state=active");
+    if (!data.is_object()) return out;
+    for (const json& t : data["activeTargets"]) {
+      if (t["labels"]["job"] != job) continue;
+      const std::string key = t["labels"].contains("replica")
+                                  ? t["labels"]["replica"].get<std::string>()
+                                  : t["labels"]["instance"].get<std::string>();
+      out[key] = t;
+    }
+    return out;
+  }
+
+  // hut's own metrics: GET /metrics, which needs no token.
+  static std::string Metrics() {
+    auto response = http::Fetch({.port = api_port_, .target = "/metrics"});
+    EXPECT_TRUE(response.ok()) << response.status();
+    if (!response.ok()) return "";
+    EXPECT_EQ(response->status, 200) << response->body;
+    return response->body;
   }
 
   // The newest event of `rollout_id` with `type` (and `weight`, when given);
@@ -318,7 +357,7 @@ environments:
 
   static constexpr char kLeakedToken[] = "token-exported-where-hut-up-started";
   static testing::TempDir* dir_;
-  static uint16_t api_port_, backend_port_, frontend_port_;
+  static uint16_t api_port_, backend_port_, frontend_port_, prometheus_port_;
   static Process* up_;
 };
 
@@ -326,6 +365,7 @@ testing::TempDir* HutUpEndToEndTest::dir_ = nullptr;
 uint16_t HutUpEndToEndTest::api_port_ = 0;
 uint16_t HutUpEndToEndTest::backend_port_ = 0;
 uint16_t HutUpEndToEndTest::frontend_port_ = 0;
+uint16_t HutUpEndToEndTest::prometheus_port_ = 0;
 Process* HutUpEndToEndTest::up_ = nullptr;
 
 TEST_F(HutUpEndToEndTest, RollingUpdateUndoAndAutomaticRollbackLoseNoRequestUnderLoad) {
@@ -537,6 +577,29 @@ TEST_F(HutUpEndToEndTest, CanaryUnderLoadIsPromotedWhenHealthyAndRolledBackFastW
                            "FOOHUT_FAULTS=unready", "--wait"});
   EXPECT_EQ(unready.code, 2) << unready.output;
   EXPECT_NE(unready.output.find("not ready"), std::string::npos) << unready.output;
+
+  // hut's own metrics tell the same story.
+  const std::string metrics = Metrics();
+  const auto sample = [&](const std::string& name, std::map<std::string, std::string> labels) {
+    labels["environment"] = "staging";
+    return testing::SampleSum(metrics, name, labels);
+  };
+  EXPECT_GE(sample("hut_rollouts_total",
+                   {{"service", "backend"}, {"strategy", "canary"}, {"result", "succeeded"}}),
+            1) << metrics;
+  EXPECT_GE(sample("hut_rollouts_total",
+                   {{"service", "backend"}, {"strategy", "canary"}, {"result", "rolled-back"}}),
+            2);
+  EXPECT_GE(sample("hut_analysis_verdicts_total", {{"service", "backend"}, {"verdict", "promote"}}),
+            1);
+  EXPECT_GE(
+      sample("hut_analysis_verdicts_total", {{"service", "backend"}, {"verdict", "rollback"}}), 1);
+  EXPECT_GE(sample("hut_rollback_seconds_count", {{"service", "backend"}}), 1);
+  EXPECT_EQ(sample("hut_rollout_phase", {{"service", "backend"}, {"phase", "rolled-back"}}), 1);
+  EXPECT_EQ(sample("hut_rollout_phase", {{"service", "backend"}}), 1) << "one phase at a time";
+  EXPECT_GT(sample("hut_reconcile_tick_seconds_count", {{"service", "backend"}}), 0);
+  EXPECT_GT(sample("hut_runtime_call_seconds_count", {{"operation", "apply"}}), 0);
+  EXPECT_GT(sample("hut_store_call_seconds_count", {{"operation", "update_rollout"}}), 0);
 }
 
 TEST_F(HutUpEndToEndTest, CanaryOperatorCommands) {
@@ -880,6 +943,95 @@ TEST_F(HutUpEndToEndTest, AKilledHutRestartsWithTheStableRevisionFirst) {
       EXPECT_EQ(serving_versions.size(), 1u);
     }
   }
+}
+
+TEST_F(HutUpEndToEndTest, PrometheusScrapesEveryReplicaAndFiresTheErrorAlert) {
+  if (Status("backend")["replicas"].empty()) {
+    ASSERT_EQ(Hut({"deploy", "backend", "1.0.0", "--wait"}).code, 0);
+  }
+  // Every replica is a target with its labels, as long as it runs.
+  const auto replicas = [](const std::string& service) {
+    std::map<std::string, json> out;
+    const json status = Status(service);
+    for (const json& r : status["replicas"]) out[r["name"]] = r;
+    return out;
+  };
+  const auto targets_match = [&] {
+    std::map<std::string, json> want = replicas("backend");
+    want.merge(replicas("frontend"));
+    const std::map<std::string, json> have = Targets("replicas");
+    if (have.size() != want.size()) return false;
+    for (const auto& [name, r] : want) {
+      auto t = have.find(name);
+      if (t == have.end() || t->second["health"] != "up") return false;
+      const json& labels = t->second["labels"];
+      if (labels["environment"] != "staging" || labels["version"] != r["version"] ||
+          labels["revision"] != std::to_string(r["revision"].get<int>())) {
+        return false;
+      }
+    }
+    return true;
+  };
+  bool matched = false;
+  for (int i = 0; i < 150 && !(matched = targets_match()); ++i) {
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  if (!matched) {
+    std::string want, have;
+    for (const std::string service : {"backend", "frontend"}) {
+      for (const auto& [name, r] : replicas(service)) absl::StrAppend(&want, name, " ", r.dump(), "\n");
+    }
+    for (const auto& [name, t] : Targets("replicas")) {
+      absl::StrAppend(&have, name, " ", t["health"].dump(), " ", t["labels"].dump(), "\n");
+    }
+    FAIL() << "replicas:\n" << want << "targets:\n" << have;
+  }
+  for (const std::string job : {"hut", "load-balancer"}) {
+    bool up = false;
+    for (int i = 0; i < 100 && !up; ++i) {
+      const auto t = Targets(job);
+      up = t.size() == 1 && t.begin()->second["health"] == "up";
+      if (!up) std::this_thread::sleep_for(milliseconds(200));
+    }
+    EXPECT_TRUE(up) << job << ": " << Prometheus("/api/v1/targets?state=active").dump(1);
+  }
+
+  // A release answering 20 % errors under load: the critical alert fires in
+  // Prometheus, for the service, from the rules generated from the spec. The
+  // replicas of the version before it leave the targets.
+  const std::string before = Status("backend")["replicas"][0]["version"];
+  auto load = loadgen::LoadGenerator::Start(
+      {.port = backend_port_, .targets = {"/api/v1/pages?q=alert"}, .rate = 100});
+  ASSERT_TRUE(load.ok()) << load.status();
+  const auto started = Steady::now();
+  HutResult faulty =
+      Hut({"deploy", "backend", "9.0.0", "--set", "FOOHUT_FAULTS=errors=0.2", "--wait"});
+  EXPECT_EQ(faulty.code, 0) << faulty.output;
+  json firing;
+  while (firing.is_null() && Steady::now() - started < seconds(180)) {
+    const json alerts = Prometheus("/api/v1/alerts");
+    for (const json& a : alerts["alerts"]) {
+      if (a["labels"]["alertname"] == "HighErrorRate" && a["labels"]["service"] == "backend" &&
+          a["state"] == "firing") {
+        firing = a;
+      }
+    }
+    if (firing.is_null()) std::this_thread::sleep_for(milliseconds(500));
+  }
+  (*load)->Stop();
+  ASSERT_FALSE(firing.is_null()) << "HighErrorRate did not fire: "
+                                 << Prometheus("/api/v1/alerts").dump(1);
+  std::cerr << "HighErrorRate firing "
+            << std::chrono::duration<double>(Steady::now() - started).count()
+            << " s after the faulty deploy began: " << firing["annotations"]["summary"] << "\n";
+  EXPECT_EQ(firing["labels"]["severity"], "critical");
+  EXPECT_EQ(firing["labels"]["environment"], "staging");
+  for (const auto& [name, t] : Targets("replicas")) {
+    EXPECT_NE(t["labels"]["version"], before) << name << " still a target after it stopped";
+  }
+
+  HutResult healed = Hut({"deploy", "backend", "9.0.1", "--wait"});
+  EXPECT_EQ(healed.code, 0) << healed.output;
 }
 
 TEST_F(HutUpEndToEndTest, DownStopsEverythingAndStateSurvivesARestart) {

@@ -119,6 +119,11 @@ const std::vector<Endpoint>& Platform::endpoints() const {
   return parts_ && parts_->local && standby_.empty() ? parts_->local->endpoints() : kNone;
 }
 
+std::string Platform::prometheus_url() const {
+  absl::MutexLock lock(&mu_);
+  return parts_ && parts_->local && standby_.empty() ? parts_->local->prometheus_url() : "";
+}
+
 std::string Platform::standby() const {
   absl::MutexLock lock(&mu_);
   return standby_;
@@ -274,6 +279,7 @@ absl::Status Platform::Activate() {
       lo.sandbox = options_.sandbox;
       lo.secret_files = {{"jwt", jwt_keys}};
       lo.unsafe_fast_database = options_.unsafe_fast_database;
+      lo.prometheus_port = options_.prometheus_port;
       HUT_ASSIGN_OR_RETURN(parts.local, local::LocalEnvironment::Start(
                                             spec_, env, lo, *parts.replica_log, parts.clock,
                                             *parts.log, RecordIn(*parts.store, env.name,
@@ -298,10 +304,11 @@ absl::Status Platform::Activate() {
         po.url = options_.prometheus;
         po.namespace_ = env.namespace_;
         HUT_RETURN_IF_ERROR(metrics::PrometheusSource::Create(po).status());  // the URL is sound
-        cp.metrics = [po](const std::string& service, int canary, int baseline)
+        cp.metrics = [po, spec = &spec_](const std::string& service, int canary, int baseline)
             -> std::unique_ptr<analysis::MetricsSource> {
           metrics::PrometheusSourceOptions o = po;
           o.service = service;
+          if (const spec::Service* s = spec->FindService(service)) o.queries = s->metrics;
           o.canary_revision = canary;
           o.baseline_revision = baseline;
           auto source = metrics::PrometheusSource::Create(o);
@@ -320,9 +327,12 @@ absl::Status Platform::Activate() {
                        ControlPlane::Start(spec_, env, *runtime, *parts.store, parts.clock,
                                            *parts.log, std::move(*parts.token), std::move(cp)));
   parts.control_plane->OnShutdownRequest([this] { shutdown_requested_.store(true); });
-  if (parts.local) parts.local->Supervise();
   const std::string address =
       absl::StrCat(options_.listen.host, ":", parts.control_plane->port());
+  if (parts.local) {
+    HUT_RETURN_IF_ERROR(parts.local->StartMonitoring(address));
+    parts.local->Supervise();
+  }
   std::string pointer_file;
   if (auto pointer =
           server::PointerPath(options_.home, {options_.listen.host, parts.control_plane->port()})) {

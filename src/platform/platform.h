@@ -12,6 +12,7 @@
 //   hut.lock             held while a server uses the folder
 //   logs/hut.log         hut's own JSON log lines
 //   logs/replicas.log    every replica's output as JSON lines
+//   prometheus/          its configuration, rules, replica targets and TSDB
 //   backing/<name>/      PostgreSQL cluster or Redis files
 //   haproxy/             configuration, admin socket, server state
 //   secrets/jwt-keys.json  JWT signing keys handed to replicas
@@ -58,6 +59,9 @@ struct PlatformOptions {
   std::string kubeconfig;
   // The kubernetes runtime's canary metrics: a Prometheus URL; "" : none.
   std::string prometheus;
+  // The local runtime's own Prometheus on 127.0.0.1 (monitoring/): its port,
+  // 0 for a free one; nullopt (the default here; `hut up`'s is 9090): none.
+  std::optional<uint16_t> prometheus_port;
   // Where hut's own log lines go besides logs/hut.log; null: only the file.
   LogSink* log_echo = nullptr;
 };
@@ -89,6 +93,8 @@ class Platform {
   std::string address() const;  // host:port of the API; "" while standing by
   const std::string& token_file() const { return token_file_; }
   const std::vector<Endpoint>& endpoints() const;  // none while standing by
+  // The local runtime's Prometheus (http://127.0.0.1:PORT); "" when none.
+  std::string prometheus_url() const;
   const spec::Environment& environment() const { return *environment_; }
   store::Store& store();
   const std::vector<std::string>& warnings() const { return warnings_; }

@@ -139,6 +139,10 @@ ControlApi::ControlApi(const spec::Environment& environment,
 }
 
 Response ControlApi::Handle(const Request& request) const {
+  if (metrics_ && request.path == "/metrics" &&
+      (request.method == "GET" || request.method == "HEAD")) {
+    return Response::Text(200, metrics_(), "text/plain; version=0.0.4; charset=utf-8");
+  }
   std::string header = request.Header("Authorization").value_or("");
   constexpr std::string_view kBearer = "Bearer ";
   if (!header.starts_with(kBearer) ||

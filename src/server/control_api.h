@@ -17,6 +17,10 @@
 //                                                  JSON>; from the newest event on unless
 //                                                  ?after= or Last-Event-ID says where
 //   POST /api/v1/shutdown                          stop the server (`hut down`); 202
+//   GET  /metrics                                  hut's own metrics (Prometheus text),
+//                                                  the one path without a token: counts
+//                                                  and names only, and a scraper holding
+//                                                  the admin token could deploy
 //
 // Every service path also takes ?env=E, refused with 400 when E is not the
 // environment this server runs.
@@ -50,6 +54,9 @@ class ControlApi {
   // Called (on a handler thread) when a client asks the server to stop; set
   // before serving. Without it, /api/v1/shutdown answers 501.
   void OnShutdownRequest(std::function<void()> fn) { on_shutdown_ = std::move(fn); }
+  // What GET /metrics answers (the exposition text); set before serving.
+  // Without it, /metrics is 404 like any unknown path.
+  void ServeMetrics(std::function<std::string()> fn) { metrics_ = std::move(fn); }
 
   // Thread-safe.
   http::Response Handle(const http::Request& request) const;
@@ -89,6 +96,7 @@ class ControlApi {
   const Clock& clock_;  // the event stream's keepalive
   http::Router router_;
   std::function<void()> on_shutdown_;
+  std::function<std::string()> metrics_;
 };
 
 // JSON forms shared by the API and the CLI's `-o json`.

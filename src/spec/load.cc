@@ -100,6 +100,13 @@ bool IsDnsLabel(std::string_view s) {
   });
 }
 
+// A Prometheus metric name: [a-zA-Z_:][a-zA-Z0-9_:]*.
+bool IsMetricName(std::string_view s) {
+  if (s.empty() || absl::ascii_isdigit(s.front())) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return absl::ascii_isalnum(c) || c == '_' || c == ':'; });
+}
+
 bool IsEnvVarName(std::string_view s) {
   if (s.empty() || absl::ascii_isdigit(s.front())) return false;
   return std::all_of(s.begin(), s.end(), [](char c) { return absl::ascii_isalnum(c) || c == '_'; });
@@ -689,9 +696,58 @@ void ReadSeverity(Loader& l, const Value& v, SeverityPolicy* out) {
   out->response_time = *d;
 }
 
-void ReadAlerting(Loader& l, const Value& v, AlertingPolicy* out) {
-  MapReader m(l, v, "a map with severities", {"severities"});
+void ReadRateAlert(Loader& l, const Value& v, RateAlert* out) {
+  MapReader m(l, v, "a map with threshold and for", {"threshold", "for"});
   if (!m.ok()) return;
+  Set(m.Percent("threshold", kShare), &out->threshold);  // above 100% would never fire
+  Set(m.Dur("for", false), &out->for_);
+}
+
+void ReadLatencyAlert(Loader& l, const Value& v, LatencyAlert* out) {
+  MapReader m(l, v, "a map with p99 and for", {"p99", "for"});
+  if (!m.ok()) return;
+  Set(m.Dur("p99", true), &out->p99);
+  Set(m.Dur("for", false), &out->for_);
+}
+
+void ReadAlertRules(Loader& l, const Value& v, AlertRules* out) {
+  MapReader m(l, v, "a map of alerting rules",
+              {"service_down", "error_rate", "elevated_error_rate", "high_latency",
+               "performance_degradation", "low_disk"});
+  if (!m.ok()) return;
+  if (const Value* d = m.Get("service_down")) {
+    MapReader t(l, *d, "a map with for", {"for"});
+    if (t.ok()) Set(t.Dur("for", false), &out->service_down_for);
+  }
+  if (const Value* r = m.Get("error_rate")) ReadRateAlert(l, *r, &out->error_rate);
+  if (const Value* r = m.Get("elevated_error_rate")) {
+    ReadRateAlert(l, *r, &out->elevated_error_rate);
+  }
+  if (const Value* r = m.Get("high_latency")) ReadLatencyAlert(l, *r, &out->high_latency);
+  if (const Value* r = m.Get("performance_degradation")) {
+    ReadLatencyAlert(l, *r, &out->performance_degradation);
+  }
+  if (const Value* r = m.Get("low_disk")) ReadRateAlert(l, *r, &out->low_disk);
+  if (out->elevated_error_rate.threshold >= out->error_rate.threshold) {
+    ReportRelation(m, {"elevated_error_rate", "error_rate"},
+                   Cat("elevated_error_rate's threshold ",
+                       FormatPercent(out->elevated_error_rate.threshold),
+                       " is not below error_rate's ", FormatPercent(out->error_rate.threshold),
+                       " (expected the medium alert below the critical one)"));
+  }
+  if (out->performance_degradation.p99 >= out->high_latency.p99) {
+    ReportRelation(m, {"performance_degradation", "high_latency"},
+                   Cat("performance_degradation's p99 ",
+                       FormatDuration(out->performance_degradation.p99),
+                       " is not below high_latency's ", FormatDuration(out->high_latency.p99),
+                       " (expected the low alert below the high one)"));
+  }
+}
+
+void ReadAlerting(Loader& l, const Value& v, AlertingPolicy* out) {
+  MapReader m(l, v, "a map with severities and rules", {"severities", "rules"});
+  if (!m.ok()) return;
+  if (const Value* r = m.Get("rules")) ReadAlertRules(l, *r, &out->rules);
   const Value* sev = m.Get("severities");
   if (sev == nullptr) return;
   MapReader s(l, *sev, "a map from severity to its routing",
@@ -841,6 +897,38 @@ void ReadHealth(Loader& l, const Value& v, HealthCheck* out) {
   }
 }
 
+void ReadMetricQueries(Loader& l, const Value& v, MetricQueries* out) {
+  MapReader m(l, v, "a map of the Prometheus series the canary analysis reads",
+              {"requests", "latency", "error_codes", "exclude_routes"});
+  if (!m.ok()) return;
+  for (auto [key, field] : {std::pair{"requests", &out->requests},
+                            std::pair{"latency", &out->latency}}) {
+    if (auto name = m.String(key)) {
+      if (!IsMetricName(*name)) {
+        l.Error(*m.Get(key), Cat("invalid metric name ", Quote(*name),
+                                 " (expected letters, digits, _ and :, not starting with a digit)"));
+      } else {
+        *field = *name;
+      }
+    }
+  }
+  if (const Value* codes = m.Get("error_codes")) {
+    if (auto regex = l.Scalar(*codes, "a regex over the code label")) {
+      if (regex->empty()) {
+        l.Error(*codes, "empty (expected a regex over the code label, such as 5..)");
+      } else {
+        out->error_codes = *regex;
+      }
+    }
+  }
+  // "" is allowed: no route is left out.
+  if (const Value* routes = m.Get("exclude_routes")) {
+    if (auto regex = l.Scalar(*routes, "a regex over the route label, or \"\"")) {
+      out->exclude_routes = *regex;
+    }
+  }
+}
+
 std::optional<Service> ReadService(Loader& l, const Entry& e, ServiceNotes* notes) {
   Service s;
   s.name = e.key;
@@ -850,7 +938,7 @@ std::optional<Service> ReadService(Loader& l, const Entry& e, ServiceNotes* note
                 " (expected lowercase letters, digits and -, at most 63 characters)"));
   }
   MapReader m(l, e.value, "a map describing the service",
-              {"release", "port", "replicas", "health", "termination_grace_period"});
+              {"release", "port", "replicas", "health", "metrics", "termination_grace_period"});
   if (!m.ok()) return std::nullopt;
   if (const Value* r = m.Get("release")) {
     ReadRelease(l, *r, &s.release, notes);
@@ -867,6 +955,7 @@ std::optional<Service> ReadService(Loader& l, const Entry& e, ServiceNotes* note
               "defaults");
   }
   if (const Value* h = m.Get("health")) ReadHealth(l, *h, &s.health);
+  if (const Value* q = m.Get("metrics")) ReadMetricQueries(l, *q, &s.metrics);
   Set(m.Dur("termination_grace_period", false), &s.termination_grace_period);
   if (auto r = m.Int("replicas", 1)) {
     s.replicas = *r;

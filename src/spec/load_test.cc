@@ -210,6 +210,14 @@ const std::vector<BadSpec>& BadSpecs() {
        Base("policies:\n  alerting:\n    severities:\n      critical: {notify: email}\n"),
        "6:26: policies.alerting.severities.critical.notify: unknown channel \"email\" (expected "
        "one of page, chat, digest)"},
+      {"ElevatedErrorRateNotBelowCritical",
+       Base("policies:\n  alerting:\n    rules:\n      elevated_error_rate: {threshold: 5%}\n"),
+       "6:28: policies.alerting.rules.elevated_error_rate: elevated_error_rate's threshold 5% is "
+       "not below error_rate's 5% (expected the medium alert below the critical one)"},
+      {"AlertOnEveryRequest",
+       Base("policies:\n  alerting:\n    rules:\n      error_rate: {threshold: 100%}\n"),
+       "6:31: policies.alerting.rules.error_rate.threshold: \"100%\" is out of range (expected "
+       "above 0% and below 100%)"},
       {"DuplicateKey",
        "services: {backend: {release: {command: [app]}}}\n"
        "environments:\n  dev: {runtime: local}\n  dev: {runtime: local}\n",
@@ -239,6 +247,16 @@ const std::vector<BadSpec>& BadSpecs() {
        "environments: {prod: {runtime: kubernetes, router: {name: Edge_1}}}\n",
        "2:59: environments.prod.router.name: invalid router name \"Edge_1\" (expected a DNS "
        "label)"},
+      {"BadMetricName",
+       "services:\n  backend:\n    release: {command: [app]}\n    metrics: {requests: 2xx-total}\n"
+       "environments: {dev: {runtime: local}}\n",
+       "4:25: services.backend.metrics.requests: invalid metric name \"2xx-total\" (expected "
+       "letters, digits, _ and :, not starting with a digit)"},
+      {"EmptyErrorCodes",
+       "services:\n  backend:\n    release: {command: [app]}\n    metrics: {error_codes: \"\"}\n"
+       "environments: {dev: {runtime: local}}\n",
+       "4:28: services.backend.metrics.error_codes: empty (expected a regex over the code label, "
+       "such as 5..)"},
       {"EmptyCommand",
        "services:\n  backend: {release: {command: []}}\nenvironments: {dev: {runtime: local}}\n",
        "2:32: services.backend.release.command: empty command (expected the program and its "

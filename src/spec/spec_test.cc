@@ -11,6 +11,7 @@ namespace {
 
 using std::chrono::days;
 using std::chrono::hours;
+using std::chrono::milliseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
@@ -75,6 +76,12 @@ TEST(SpecDefaultsTest, PoliciesAreAdrValues) {
   EXPECT_TRUE(a.For(Severity::kLow).next_business_day);
   EXPECT_EQ(a.For(Severity::kWarning).notify, AlertChannel::kChat);
   EXPECT_EQ(a.For(Severity::kInfo).notify, AlertChannel::kDigest);
+  EXPECT_EQ(a.rules.service_down_for, minutes(1));
+  EXPECT_EQ(a.rules.error_rate, (RateAlert{0.05, minutes(2)}));
+  EXPECT_EQ(a.rules.elevated_error_rate, (RateAlert{0.01, minutes(10)}));
+  EXPECT_EQ(a.rules.high_latency, (LatencyAlert{seconds(2), minutes(5)}));
+  EXPECT_EQ(a.rules.performance_degradation, (LatencyAlert{milliseconds(500), minutes(30)}));
+  EXPECT_EQ(a.rules.low_disk, (RateAlert{0.10, minutes(5)}));
 
   EXPECT_EQ(p.logging.format, LogFormat::kJson);
   EXPECT_EQ(p.logging.level, LogLevel::kInfo);

@@ -1,0 +1,22 @@
+#ifndef HUT_CLI_MONITORING_H_
+#define HUT_CLI_MONITORING_H_
+
+#include <string>
+
+#include "src/cli/cli.h"
+
+namespace hut::cli {
+
+struct MonitoringRulesOptions {
+  std::string file;         // the spec; "" : $HUT_SPEC, else foohut.yaml
+  std::string environment;  // "" : every environment
+};
+
+// `hut monitoring rules`: prints the Prometheus rules file generated from the
+// spec (src/monitoring/prometheus_rules.h) on io.out. A bad spec or an unknown
+// environment: the problems on io.err, kExitFailure.
+int RunMonitoringRules(const MonitoringRulesOptions& options, const Io& io);
+
+}  // namespace hut::cli
+
+#endif  // HUT_CLI_MONITORING_H_
