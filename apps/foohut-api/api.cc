@@ -272,11 +272,12 @@ Response Api::CreatePage(const Request& r) {
     return Response::Error(400, "\"title\" is too long");
   if (body->size() > options_.max_body_bytes) return Response::Error(400, "\"body\" is too long");
 
-  absl::StatusOr<Page> page = deps_.store.CreatePage(claims->sub, *title, *body);
-  if (!page.ok()) return StoreFailure(r, page.status());
-  deps_.metrics.PageCreated();
-  RequestLogger(r).Info("page created", {{"page_id", page->id}, {"user_id", claims->sub}});
-  return Response::Json(201, PageJson(*page));
+  absl::StatusOr<CreatedPage> created = deps_.store.CreatePage(claims->sub, *title, *body);
+  if (!created.ok()) return StoreFailure(r, created.status());
+  deps_.metrics.PageCreated(created->owners_first);
+  RequestLogger(r).Info("page created",
+                        {{"page_id", created->page.id}, {"user_id", claims->sub}});
+  return Response::Json(201, PageJson(created->page));
 }
 
 Response Api::GetPage(const Request& r) {

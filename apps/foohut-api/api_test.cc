@@ -2,6 +2,7 @@
 // The same flows against real PostgreSQL and Redis are in integration_test.cc.
 #include "apps/foohut-api/api.h"
 
+#include <algorithm>
 #include <map>
 
 #include "absl/base/thread_annotations.h"
@@ -9,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/http/trace_context.h"
+#include "testing/exposition.h"
 #include "testing/capture_log_sink.h"
 #include "testing/fake_clock.h"
 
@@ -38,14 +40,16 @@ class FakeStore final : public Store {
     }
     return absl::NotFoundError("no user");
   }
-  absl::StatusOr<Page> CreatePage(int64_t owner, std::string_view title,
-                                  std::string_view body) override {
+  absl::StatusOr<CreatedPage> CreatePage(int64_t owner, std::string_view title,
+                                         std::string_view body) override {
     absl::MutexLock lock(&mu_);
     if (!available) return absl::UnavailableError("down");
     Page p{static_cast<int64_t>(pages_.size() + 1), owner, std::string(title), std::string(body),
            "2026-01-01T00:00:00.000Z"};
+    const bool first = std::none_of(pages_.begin(), pages_.end(),
+                                    [&](const auto& e) { return e.second.owner_id == owner; });
     pages_[p.id] = p;
-    return p;
+    return CreatedPage{p, first};
   }
   absl::StatusOr<Page> GetPage(int64_t id) override {
     absl::MutexLock lock(&mu_);
@@ -303,6 +307,15 @@ TEST_F(ApiTest, SignupLoginCreateGetSearch) {
   std::string metrics = Call("GET", "/metrics").body;
   EXPECT_THAT(metrics, HasSubstr("foohut_signups_total 1"));
   EXPECT_THAT(metrics, HasSubstr("foohut_pages_created_total 1"));
+  EXPECT_THAT(metrics, HasSubstr("foohut_conversions_total 1"));
+  // The replica's own resource use.
+  for (const char* series : {"process_cpu_seconds_total ", "process_resident_memory_bytes ",
+                             "process_open_fds ", "process_max_fds ",
+                             "process_start_time_seconds "}) {
+    EXPECT_THAT(metrics, HasSubstr(series));
+  }
+  EXPECT_GT(::hut::testing::SampleSum(metrics, "process_resident_memory_bytes", {}), 1e6);
+  EXPECT_GT(::hut::testing::SampleSum(metrics, "process_open_fds", {}), 2);
   EXPECT_THAT(metrics, HasSubstr(R"(foohut_logins_total{result="failure"} 2)"));
   EXPECT_THAT(metrics, HasSubstr(R"(foohut_cache_lookups_total{result="hit"} 1)"));
   EXPECT_THAT(metrics, HasSubstr(R"(foohut_build_info{env="staging",version="1.2.3"} 1)"));

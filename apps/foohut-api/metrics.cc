@@ -6,6 +6,8 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include "apps/foohut-api/process_metrics.h"
+
 namespace hut::foohut {
 
 Metrics::Metrics(std::string_view version, std::string_view env)
@@ -46,6 +48,11 @@ Metrics::Metrics(std::string_view version, std::string_view env)
                         .Help("Pages created.")
                         .Register(*registry_)
                         .Add({});
+  conversions_ = &prometheus::BuildCounter()
+                      .Name("foohut_conversions_total")
+                      .Help("Accounts that created their first page (signup to first page).")
+                      .Register(*registry_)
+                      .Add({});
   cache_ = &prometheus::BuildCounter()
                 .Name("foohut_cache_lookups_total")
                 .Help("Page cache lookups, by result (hit, miss, error).")
@@ -77,14 +84,19 @@ void Metrics::Login(bool success) {
   logins_->Add({{"result", success ? "success" : "failure"}}).Increment();
 }
 
-void Metrics::PageCreated() { pages_created_->Increment(); }
+void Metrics::PageCreated(bool owners_first) {
+  pages_created_->Increment();
+  if (owners_first) conversions_->Increment();
+}
 
 void Metrics::CacheLookup(std::string_view result) {
   cache_->Add({{"result", std::string(result)}}).Increment();
 }
 
 std::string Metrics::Serialize() const {
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  for (prometheus::MetricFamily& f : ProcessMetricFamilies()) families.push_back(std::move(f));
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 }  // namespace hut::foohut

@@ -31,7 +31,8 @@ class Metrics {
   void ObserveRequest(std::string_view route, std::string_view method, int code, double seconds);
   void Signup();
   void Login(bool success);
-  void PageCreated();
+  // A page created; `owners_first`: its owner's first, a signup converted.
+  void PageCreated(bool owners_first);
   void CacheLookup(std::string_view result);  // "hit", "miss" or "error"
 
   // The FOOHUT_VERSION this process serves (a label of foohut_build_info).
@@ -51,6 +52,7 @@ class Metrics {
   prometheus::Counter* signups_;
   prometheus::Family<prometheus::Counter>* logins_;
   prometheus::Counter* pages_created_;
+  prometheus::Counter* conversions_;
   prometheus::Family<prometheus::Counter>* cache_;
 };
 

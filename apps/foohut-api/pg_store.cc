@@ -158,21 +158,26 @@ absl::StatusOr<User> PgStore::FindUserByEmail(std::string_view email) {
   return user;
 }
 
-absl::StatusOr<Page> PgStore::CreatePage(int64_t owner_id, std::string_view title,
-                                         std::string_view body) {
-  Page page;
+absl::StatusOr<CreatedPage> PgStore::CreatePage(int64_t owner_id, std::string_view title,
+                                                std::string_view body) {
+  CreatedPage created;
   absl::Status s = Run("create page", [&](pqxx::connection& c) {
     pqxx::work txn(c);
+    // The owner's row lock orders their page creations, so that exactly one
+    // of them is the first.
+    txn.exec_params("SELECT id FROM users WHERE id = $1 FOR UPDATE", owner_id);
     pqxx::result r = txn.exec_params(
         absl::StrCat("INSERT INTO pages (owner_id, title, body) VALUES ($1, $2, $3) RETURNING ",
                      kPageColumns),
         owner_id, std::string(title), std::string(body));
+    pqxx::result n = txn.exec_params("SELECT count(*) FROM pages WHERE owner_id = $1", owner_id);
     txn.commit();
-    page = PageFromRow(r[0]);
+    created.page = PageFromRow(r[0]);
+    created.owners_first = n[0][0].as<int64_t>() == 1;
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
-  return page;
+  return created;
 }
 
 absl::StatusOr<Page> PgStore::GetPage(int64_t id) {

@@ -35,7 +35,7 @@ class PgStore final : public Store {
 
   absl::StatusOr<User> CreateUser(std::string_view email, std::string_view password_hash) override;
   absl::StatusOr<User> FindUserByEmail(std::string_view email) override;
-  absl::StatusOr<Page> CreatePage(int64_t owner_id, std::string_view title,
+  absl::StatusOr<CreatedPage> CreatePage(int64_t owner_id, std::string_view title,
                                   std::string_view body) override;
   absl::StatusOr<Page> GetPage(int64_t id) override;
   absl::StatusOr<std::vector<Page>> SearchPages(std::string_view query, int limit) override;

@@ -43,10 +43,15 @@ TEST_F(PgStoreTest, PagesAndSearch) {
   absl::StatusOr<User> user = store_.CreateUser(UniqueEmail(), "h");
   ASSERT_TRUE(user.ok());
   const std::string word = "zq" + RandomHexForTest(4);  // letters and digits: one token
-  absl::StatusOr<Page> in_body = store_.CreatePage(user->id, "Other", "about " + word + " here");
-  absl::StatusOr<Page> in_title = store_.CreatePage(user->id, word + " guide", "text");
-  ASSERT_TRUE(in_body.ok()) << in_body.status();
-  ASSERT_TRUE(in_title.ok()) << in_title.status();
+  absl::StatusOr<CreatedPage> body_page =
+      store_.CreatePage(user->id, "Other", "about " + word + " here");
+  absl::StatusOr<CreatedPage> title_page = store_.CreatePage(user->id, word + " guide", "text");
+  ASSERT_TRUE(body_page.ok()) << body_page.status();
+  ASSERT_TRUE(title_page.ok()) << title_page.status();
+  EXPECT_TRUE(body_page->owners_first);
+  EXPECT_FALSE(title_page->owners_first);
+  const Page* in_body = &body_page->page;
+  const Page* in_title = &title_page->page;
   EXPECT_THAT(in_title->created_at,
               ::testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{12}Z"));
 
@@ -69,11 +74,31 @@ TEST_F(PgStoreTest, PagesAndSearch) {
   EXPECT_TRUE(found->empty());
 }
 
+// Pages created at once by one new user: exactly one is their first (the
+// conversion foohut-api counts).
+TEST_F(PgStoreTest, ExactlyOnePageIsTheOwnersFirstEvenConcurrently) {
+  absl::StatusOr<User> user = store_.CreateUser(UniqueEmail(), "h");
+  ASSERT_TRUE(user.ok());
+  std::atomic<int> firsts = 0, failures = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      absl::StatusOr<CreatedPage> created = store_.CreatePage(user->id, "t", "b");
+      if (!created.ok()) ++failures;
+      if (created.ok() && created->owners_first) ++firsts;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(firsts, 1);
+}
+
 TEST_F(PgStoreTest, ConcurrentUse) {
   absl::StatusOr<User> user = store_.CreateUser(UniqueEmail(), "h");
   ASSERT_TRUE(user.ok());
-  absl::StatusOr<Page> page = store_.CreatePage(user->id, "t", "b");
-  ASSERT_TRUE(page.ok());
+  absl::StatusOr<CreatedPage> created = store_.CreatePage(user->id, "t", "b");
+  ASSERT_TRUE(created.ok());
+  const Page* page = &created->page;
   std::atomic<int> failures = 0;
   std::vector<std::thread> threads;
   for (int t = 0; t < 12; ++t) {  // more threads than pooled connections
@@ -90,8 +115,9 @@ TEST_F(PgStoreTest, ConcurrentUse) {
 TEST_F(PgStoreTest, RecoversAfterDatabaseRestart) {
   absl::StatusOr<User> user = store_.CreateUser(UniqueEmail(), "h");
   ASSERT_TRUE(user.ok());
-  absl::StatusOr<Page> page = store_.CreatePage(user->id, "t", "b");
-  ASSERT_TRUE(page.ok());
+  absl::StatusOr<CreatedPage> created = store_.CreatePage(user->id, "t", "b");
+  ASSERT_TRUE(created.ok());
+  const Page* page = &created->page;
   ASSERT_TRUE(store_.Ping().ok());
 
   TestBackends().StopPostgres();

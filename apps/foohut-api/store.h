@@ -27,6 +27,12 @@ struct Page {
   friend bool operator==(const Page&, const Page&) = default;
 };
 
+// A page just created, and whether it is its owner's first (a conversion).
+struct CreatedPage {
+  Page page;
+  bool owners_first = false;
+};
+
 // Where users and pages live. Implementations are safe for concurrent use.
 // Errors: NotFound, AlreadyExists (duplicate email), Unavailable (database
 // unreachable), Internal (anything else).
@@ -36,8 +42,8 @@ class Store {
   virtual absl::StatusOr<User> CreateUser(std::string_view email,
                                           std::string_view password_hash) = 0;
   virtual absl::StatusOr<User> FindUserByEmail(std::string_view email) = 0;
-  virtual absl::StatusOr<Page> CreatePage(int64_t owner_id, std::string_view title,
-                                          std::string_view body) = 0;
+  virtual absl::StatusOr<CreatedPage> CreatePage(int64_t owner_id, std::string_view title,
+                                                 std::string_view body) = 0;
   virtual absl::StatusOr<Page> GetPage(int64_t id) = 0;
   // Full-text search, best match first, at most `limit` pages.
   virtual absl::StatusOr<std::vector<Page>> SearchPages(std::string_view query, int limit) = 0;

@@ -7,8 +7,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "src/common/ports.h"
+#include "src/common/resources.h"
 #include "src/common/status.h"
 #include "src/local/canary_source.h"
+#include "src/local/exporter.h"
 #include "src/local/haproxy.h"
 #include "src/local/postgres_server.h"
 #include "src/local/prometheus_server.h"
@@ -104,6 +106,7 @@ LocalEnvironment::~LocalEnvironment() {
   }
   runtime_.reset();  // drains and stops every replica
   if (prometheus_) prometheus_->Stop();
+  exporters_.clear();
   if (haproxy_) haproxy_->Stop();
   haproxy_.reset();
   for (auto& r : redis_) r->Stop();
@@ -180,6 +183,7 @@ absl::Status LocalEnvironment::StartMonitoring(const std::string& hut_address) {
   }
   monitoring::PrometheusConfigOptions c;
   c.environment = environment_.name;
+  HUT_ASSIGN_OR_RETURN(c.targets, StartExporters());
   c.targets.push_back(
       {.job = "hut", .address = hut_address, .metrics_path = "/metrics", .labels = {}});
   c.targets.push_back({.job = "load-balancer",
@@ -207,8 +211,62 @@ absl::Status LocalEnvironment::StartMonitoring(const std::string& hut_address) {
                                      server.status().message()));
   }
   prometheus_ = std::move(*server);
+  PrometheusServer* prometheus = prometheus_.get();
+  supervisor_->Add({"prometheus", [prometheus] { return prometheus->Down(); },
+                    [prometheus] { return prometheus->Restart(); }});
   logger_.Info("prometheus ready", {{"url", prometheus_->url()}});
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<monitoring::StaticTarget>> LocalEnvironment::StartExporters() {
+  std::vector<monitoring::StaticTarget> targets;
+  const auto start = [&](std::string name, std::vector<std::string> argv,
+                         std::string listen_flag, std::map<std::string, std::string> env,
+                         std::string job, std::map<std::string, std::string> labels) {
+    ExporterOptions o;
+    o.name = name;
+    o.argv = std::move(argv);
+    o.listen_flag = std::move(listen_flag);
+    o.env = std::move(env);
+    HUT_ASSIGN_OR_RETURN(o.port, FreeLoopbackPort());
+    o.log_file = absl::StrCat(prometheus_dir_, "/", name, ".log");
+    HUT_ASSIGN_OR_RETURN(std::unique_ptr<Exporter> e, Exporter::Start(std::move(o)));
+    Exporter* exporter = e.get();
+    supervisor_->Add({name, [exporter] { return exporter->Down(); },
+                      [exporter] { return exporter->Restart(); }});
+    targets.push_back({.job = std::move(job), .address = e->address(), .metrics_path = "/metrics",
+                       .labels = std::move(labels)});
+    exporters_.push_back(std::move(e));
+    return absl::OkStatus();
+  };
+  // This machine: CPU, memory, disks (the LowDiskSpace alert).
+  HUT_RETURN_IF_ERROR(start("node-exporter", {"prometheus-node-exporter"},
+                            "--web.listen-address=", {}, "node", {}));
+  size_t pg_index = 0, redis_index = 0;
+  for (const spec::BackingService& b : environment_.backing_services) {
+    if (b.kind == spec::BackingKind::kPostgresql) {
+      const PostgresServer& pg = *postgres_[pg_index++];
+      // The password from hut's libpq password file, not the command line.
+      HUT_RETURN_IF_ERROR(start(b.name + "-exporter", {"prometheus-postgres-exporter"},
+                                "--web.listen-address=",
+                                {{"DATA_SOURCE_NAME", pg.base_url() + "?sslmode=disable"},
+                                 {"PGPASSFILE", pg.password_file()}},
+                                "postgres", {{"backing", b.name}}));
+    } else {
+      const RedisServer& redis = *redis_[redis_index++];
+      HUT_ASSIGN_OR_RETURN(std::string password, ReadFileCapped(redis.password_file(), 4096));
+      while (!password.empty() && (password.back() == '\n' || password.back() == '\r')) {
+        password.pop_back();
+      }
+      HUT_RETURN_IF_ERROR(start(b.name + "-exporter", {"prometheus-redis-exporter"},
+                                "-web.listen-address=",
+                                {{"REDIS_ADDR", absl::StrCat("redis://127.0.0.1:", redis.port())},
+                                 {"REDIS_USER", redis.user()},
+                                 {"REDIS_PASSWORD", password}},
+                                "redis", {{"backing", b.name}}));
+    }
+  }
+  return targets;
 }
 
 void LocalEnvironment::WriteReplicaTargets() {
@@ -320,14 +378,6 @@ void LocalEnvironment::MakeSupervisor(std::function<void(const SupervisorEvent&)
       supervised.push_back(
           {b.name, [server] { return server->Down(); }, [server] { return server->Restart(); }});
     }
-  }
-  if (prometheus_port_) {
-    // Started later (StartMonitoring), before the supervisor runs.
-    supervised.push_back({"prometheus",
-                          [this]() -> std::optional<std::string> {
-                            return prometheus_ ? prometheus_->Down() : std::nullopt;
-                          },
-                          [this] { return prometheus_ ? prometheus_->Restart() : absl::OkStatus(); }});
   }
   supervisor_ = std::make_unique<Supervisor>(std::move(supervised), clock_,
                                              logger_.ForComponent("supervisor"),

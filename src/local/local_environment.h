@@ -26,11 +26,13 @@
 #include "src/local/local_runtime.h"
 #include "src/local/replica_process.h"
 #include "src/local/supervisor.h"
+#include "src/monitoring/prometheus_config.h"
 #include "src/runtime/runtime.h"
 #include "src/spec/spec.h"
 
 namespace hut::local {
 
+class Exporter;
 class PostgresServer;
 class PrometheusServer;
 class RedisServer;
@@ -69,10 +71,11 @@ class LocalEnvironment {
   runtime::Runtime& runtime();
   controller::MetricsSourceFactory metrics();
   const controller::Dependencies* dependencies() const;
-  // Starts Prometheus (when the options ask for it), scraping hut's API at
-  // `hut_address` (host:port) besides HAProxy and the replicas. Before Supervise().
+  // Starts Prometheus (when the options ask for it) and the exporters of
+  // this machine, PostgreSQL and Redis (Debian's), scraping them, hut's API
+  // at `hut_address` (host:port), HAProxy and the replicas. Before Supervise().
   absl::Status StartMonitoring(const std::string& hut_address);
-  // Begins watching HAProxy, the backing services and Prometheus.
+  // Begins watching HAProxy, the backing services, Prometheus and the exporters.
   void Supervise();
   // http://127.0.0.1:PORT of the Prometheus; "" when there is none.
   std::string prometheus_url() const;
@@ -89,6 +92,8 @@ class LocalEnvironment {
   void MakeSupervisor(std::function<void(const SupervisorEvent&)> on_event);
   // Rewrites Prometheus' target file from the runtime's replicas.
   void WriteReplicaTargets();
+  // Starts the exporters and says what Prometheus scrapes them as.
+  absl::StatusOr<std::vector<monitoring::StaticTarget>> StartExporters();
 
   const spec::Spec& spec_;
   const spec::Environment& environment_;
@@ -100,6 +105,7 @@ class LocalEnvironment {
   std::optional<uint16_t> prometheus_port_;
   std::string prometheus_dir_;  // <state>/prometheus
   std::unique_ptr<PrometheusServer> prometheus_;
+  std::vector<std::unique_ptr<Exporter>> exporters_;  // node, then one per backing service
   // Serialises target file writes; once stopping, nothing is written.
   absl::Mutex targets_mu_;
   bool targets_stopped_ ABSL_GUARDED_BY(targets_mu_) = false;

@@ -34,6 +34,7 @@ class RedisServer {
   std::string url() const;  // redis://USER@127.0.0.1:PORT (no password)
   const std::string& password_file() const { return options_.password_file; }
   uint16_t port() const { return options_.port; }
+  const std::string& user() const { return options_.user; }
   pid_t pid() const { return process_ ? process_->pid() : -1; }
   // SIGTERM, then SIGKILL after 5 s. Idempotent.
   void Stop();

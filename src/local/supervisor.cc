@@ -41,13 +41,19 @@ Supervisor::Supervisor(std::vector<Supervised> processes, const Clock& clock, Lo
       clock_(clock),
       logger_(std::move(logger)),
       on_event_(std::move(on_event)) {
-  const TimePoint now = clock_.Now();
-  for (Supervised& p : processes) {
-    entries_.push_back({std::move(p), {.up = true, .since = now}, now, options_.backoff});
-  }
+  for (Supervised& p : processes) Add(std::move(p));
 }
 
 Supervisor::~Supervisor() { Stop(); }
+
+void Supervisor::Add(Supervised process) {
+  absl::MutexLock lock(&mu_);
+  Entry entry;
+  entry.process = std::move(process);
+  entry.state.since = entry.next_attempt = clock_.Now();
+  entry.backoff = options_.backoff;
+  entries_.push_back(std::move(entry));
+}
 
 void Supervisor::Start() {
   thread_ = std::thread([this] {

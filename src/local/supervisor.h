@@ -67,6 +67,8 @@ class Supervisor {
              SupervisorOptions options = {});
   ~Supervisor();
 
+  // One more process to watch; before Start().
+  void Add(Supervised process);
   // Checks every options.check_interval on a thread of its own until Stop().
   void Start();
   void Stop();

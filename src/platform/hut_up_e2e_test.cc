@@ -986,7 +986,7 @@ TEST_F(HutUpEndToEndTest, PrometheusScrapesEveryReplicaAndFiresTheErrorAlert) {
     }
     FAIL() << "replicas:\n" << want << "targets:\n" << have;
   }
-  for (const std::string job : {"hut", "load-balancer"}) {
+  for (const std::string job : {"hut", "load-balancer", "node", "postgres", "redis"}) {
     bool up = false;
     for (int i = 0; i < 100 && !up; ++i) {
       const auto t = Targets(job);

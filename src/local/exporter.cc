@@ -1,0 +1,67 @@
+#include "src/local/exporter.h"
+
+#include <csignal>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "src/common/status.h"
+#include "src/http/client.h"
+#include "src/local/server_util.h"
+
+namespace hut::local {
+
+absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(ExporterOptions options) {
+  std::unique_ptr<Exporter> exporter(new Exporter(std::move(options)));
+  HUT_RETURN_IF_ERROR(exporter->Launch());
+  return exporter;
+}
+
+Exporter::~Exporter() { Stop(); }
+
+std::string Exporter::address() const { return absl::StrCat("127.0.0.1:", options_.port); }
+
+absl::Status Exporter::Launch() {
+  ProcessOptions run;
+  run.argv = options_.argv;
+  run.argv.push_back(absl::StrCat(options_.listen_flag, address()));
+  run.env = options_.env;
+  run.stdout_mode = run.stderr_mode = OutputMode::kFile;
+  run.stdout_path = run.stderr_path = options_.log_file;
+  HUT_ASSIGN_OR_RETURN(process_, Process::Spawn(run));
+  const auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+  for (;;) {
+    auto r = http::Fetch({.port = options_.port, .target = "/metrics",
+                          .timeout = std::chrono::milliseconds(2000)});
+    if (r.ok() && r->status == 200) return absl::OkStatus();
+    if (auto exited = process_->TryWait()) {
+      process_.reset();
+      return absl::UnavailableError(absl::StrCat(options_.name, " on port ", options_.port,
+                                                 " exited (", exited->ToString(),
+                                                 "); its log ends:\n",
+                                                 TailOfFile(options_.log_file, 2000)));
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      Stop();
+      return absl::DeadlineExceededError(absl::StrCat(
+          options_.name, " on port ", options_.port, " did not serve /metrics within ",
+          options_.start_timeout.count(), " ms; its log ends:\n",
+          TailOfFile(options_.log_file, 2000)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+std::optional<std::string> Exporter::Down() { return DownReason(process_.get()); }
+
+absl::Status Exporter::Restart() {
+  Stop();
+  return Launch();
+}
+
+void Exporter::Stop() {
+  if (!process_) return;
+  process_->Stop(std::chrono::seconds(5), SIGTERM);
+  process_.reset();
+}
+
+}  // namespace hut::local
