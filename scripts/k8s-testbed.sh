@@ -9,7 +9,9 @@
 #   scripts/k8s-testbed.sh bin        print the cache's bin folder
 #
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (plays the
-# nodes and the kubelets' pod status), kubectl and helm are built from the Go
+# nodes and the kubelets' pod status), kubectl and helm, and an upstream
+# Prometheus and promtool (Debian's 2.42 is built without Kubernetes service
+# discovery), are built from the Go
 # module proxy once, by exact version, into ~/.cache/hut/k8s/<version>/bin; only the
 # binaries are kept (the Go caches of a build reach ~7 GB and are deleted). The
 # Gateway API CRDs of a pinned release are kept beside them. TLS with a per-DIR CA,
@@ -21,11 +23,12 @@ ETCD=3.7.3       # the etcd client k8s 1.37 uses
 KWOK=v0.7.0
 HELM=v4.3.2
 GATEWAY_API=v1.6.3
+PROMETHEUS=v0.316.0  # Prometheus 3.16's Go module version; kept out of VERSION: built beside the rest
 VERSION="k8s-$K8S-etcd-$ETCD-kwok-$KWOK-helm-$HELM-gw-$GATEWAY_API"
 CACHE=${HUT_K8S_CACHE:-$HOME/.cache/hut/k8s}/$VERSION
 BIN=$CACHE/bin
 STAGES=$(cd "$(dirname "$0")/.." && pwd)/testing/k8s/kwok-stages.yaml
-TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm)
+TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm prometheus promtool)
 
 log() { echo "k8s-testbed: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -154,6 +157,8 @@ build() {
   build_kubernetes
   build_plain kwok "sigs.k8s.io/kwok/cmd/kwok@$KWOK"
   build_plain helm "helm.sh/helm/v4/cmd/helm@$HELM"
+  build_plain prometheus "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS"
+  build_plain promtool "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS"
   fetch_gateway_api
   log "built in $((SECONDS - start)) s into $CACHE"
 }

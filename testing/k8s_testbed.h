@@ -21,6 +21,9 @@ class K8sTestbed {
   ~K8sTestbed();
 
   const std::string& dir() const { return dir_.path(); }
+  // The cache's bin folder: the control plane's binaries, kubectl, helm, and
+  // an upstream prometheus and promtool (with Kubernetes service discovery).
+  const std::string& bin() const { return bin_; }
   // Cluster-admin.
   std::string kubeconfig() const { return dir_.path() + "/kubeconfig"; }
   // kubectl ARGS as cluster-admin: its output (stdout and stderr), or an

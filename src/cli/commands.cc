@@ -225,7 +225,22 @@ Action ConfigureMonitoring(CLI::App& app) {
   auto o = std::make_shared<MonitoringRulesOptions>();
   rules->add_option("-f,--file", o->file, "spec file (default: $HUT_SPEC, else foohut.yaml)");
   rules->add_option("--env", o->environment, "this environment only (default: every one)");
-  return [o](const Io& io) { return RunMonitoringRules(*o, io); };
+  CLI::App* config = app.add_subcommand(
+      "config", "print the Prometheus configuration of a Kubernetes environment: its pods, "
+                "labelled as the canary analysis and the rules expect");
+  auto c = std::make_shared<MonitoringConfigOptions>();
+  config->add_option("-f,--file", c->file, "spec file (default: $HUT_SPEC, else foohut.yaml)");
+  config->add_option("--env", c->environment, "the environment")->required();
+  config->add_option("--rules", c->rules_file,
+                     "the rules file it loads (default: rules/ENV.yml)");
+  return [o, c, config](const Io& io) {
+    if (config->parsed()) {
+      MonitoringConfigOptions with = *c;
+      if (with.rules_file.empty()) with.rules_file = "rules/" + with.environment + ".yml";
+      return RunMonitoringConfig(with, io);
+    }
+    return RunMonitoringRules(*o, io);
+  };
 }
 
 constexpr Command kCommands[] = {
@@ -248,7 +263,8 @@ constexpr Command kCommands[] = {
     {"analyze", "replay a recorded canary analysis offline: when and why it would promote or "
                 "roll back, with its own policy or another (-f)",
      &ConfigureAnalyze},
-    {"monitoring", "what hut configures Prometheus with, generated from the spec: rules",
+    {"monitoring", "what hut configures Prometheus with, generated from the spec: rules, "
+                   "config",
      &ConfigureMonitoring},
 };
 

@@ -17,6 +17,16 @@ struct MonitoringRulesOptions {
 // environment: the problems on io.err, kExitFailure.
 int RunMonitoringRules(const MonitoringRulesOptions& options, const Io& io);
 
+struct MonitoringConfigOptions {
+  std::string file;         // the spec; "" : $HUT_SPEC, else foohut.yaml
+  std::string environment;  // a kubernetes environment
+  std::string rules_file;   // where the config says the rules are
+};
+
+// `hut monitoring config --env E`: prints the Prometheus configuration of a
+// Kubernetes environment (its pods, its rules). Errors as above.
+int RunMonitoringConfig(const MonitoringConfigOptions& options, const Io& io);
+
 }  // namespace hut::cli
 
 #endif  // HUT_CLI_MONITORING_H_

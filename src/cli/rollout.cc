@@ -132,6 +132,21 @@ std::string TrafficText(const json& state) {
   return text;
 }
 
+// "12.3/s, 0.41 % errors, P99 4.9 ms (last minute, Prometheus)", or why not.
+std::string RequestsText(const json& state) {
+  if (const json r = Field(state, "requests"); r.is_object()) {
+    const json p99 = Field(r, "p99_seconds");
+    return absl::StrFormat("%.1f/s, %.2f %% errors, P99 %s (last minute, Prometheus)",
+                           r.value("per_second", 0.0), 100 * r.value("error_ratio", 0.0),
+                           p99.is_number() ? absl::StrFormat("%.1f ms", 1000 * p99.get<double>())
+                                           : std::string("-"));
+  }
+  if (std::string error = Str(state, "requests_error"); !error.empty()) {
+    return "unknown: " + error;
+  }
+  return "";
+}
+
 // `hut rollout status` in text: the rollout, then the replicas.
 void PrintStatus(const std::string& service, const json& state, const Io& io) {
   const json rollout = Field(state, "rollout");
@@ -155,6 +170,9 @@ void PrintStatus(const std::string& service, const json& state, const Io& io) {
     }
     if (std::string traffic = TrafficText(state); !traffic.empty()) {
       rows.push_back({"Traffic:", traffic});
+    }
+    if (std::string requests = RequestsText(state); !requests.empty()) {
+      rows.push_back({"Requests:", requests});
     }
     rows.push_back({"Started:", DateTime(Str(rollout, "created_at"))});
     rows.push_back({"Finished:", DateTime(Str(rollout, "finished_at"))});

@@ -16,7 +16,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "src/http/client.h"
 #include "src/kubernetes/objects.h"
+#include "src/local/prometheus_server.h"
+#include "src/local/server_util.h"
+#include "src/monitoring/prometheus_config.h"
 #include "src/spec/load.h"
 #include "testing/k8s_testbed.h"
 
@@ -495,6 +499,66 @@ TEST_F(KubernetesRuntimeTest, AConflictOnTheStableDeploymentIsDecidedAgain) {
   const json d = Get("deployment/foohut-backend");
   EXPECT_EQ(d["spec"]["replicas"], 4);
   EXPECT_EQ(d["metadata"]["annotations"]["example.com/note"], "someone");
+}
+
+// A real Prometheus with the configuration hut generates for a Kubernetes
+// environment (kubernetes_sd against the testbed's API server) finds every
+// pod of hut's Deployments with the labels of the contract the canary
+// analysis and the rules select by. (kwok's pods serve nothing: the targets
+// are found and labelled, their scrapes fail.)
+TEST_F(KubernetesRuntimeTest, PrometheusFindsEveryPodWithTheContractsLabels) {
+  StartRuntime();
+  std::map<int, runtime::RevisionTemplate> t = {{1, Template(1)}, {2, Template(2)}};
+  ApplyUntil(Plan({{1, 3, 0.9}, {2, 1, 0.1}}), t, [](const auto& o) {
+    return Count(o, 1, runtime::ReplicaState::kReady) == 3 &&
+           Count(o, 2, runtime::ReplicaState::kReady) == 1;
+  });
+  auto access = LoadKubeconfig(testbed->kubeconfig());
+  ASSERT_TRUE(access.ok()) << access.status();
+  ::hut::testing::TempDir dir;
+  monitoring::PrometheusConfigOptions c;
+  c.environment = "production";
+  c.pods = monitoring::KubernetesPods{.namespace_ = ns_,
+                                      .api_server = access->server,
+                                      .ca_file = testbed->dir() + "/pki/ca.crt",
+                                      .token_file = testbed->dir() + "/pki/admin.token"};
+  local::PrometheusOptions o;
+  o.binary = testbed->bin() + "/prometheus";  // Debian's has no kubernetes_sd
+  o.dir = dir.path();
+  o.port = ::hut::testing::PickFreePort();
+  o.config = monitoring::PrometheusConfig(c);
+  auto prometheus = local::PrometheusServer::Start(o);
+  ASSERT_TRUE(prometheus.ok()) << prometheus.status();
+
+  std::map<std::string, json> targets;  // pod -> labels
+  std::string answer;
+  for (int i = 0; i < 100 && targets.size() < 4; ++i) {
+    std::this_thread::sleep_for(milliseconds(200));
+    auto r = http::Fetch({.port = o.port, .target = "/api/v1/targets"});
+    ASSERT_TRUE(r.ok()) << r.status();
+    answer = r->body;
+    targets.clear();
+    const json body = json::parse(r->body);
+    for (const json& target : body["data"]["activeTargets"]) {
+      targets[target["labels"]["pod"]] = target["labels"];
+    }
+  }
+  const json pods = json::parse(*testbed->Kubectl({"-n", ns_, "get", "pods", "-o", "json"}));
+  ASSERT_EQ(targets.size(), pods["items"].size())
+      << answer << "\n" << local::TailOfFile(dir.path() + "/prometheus.log", 3000);
+  for (const json& pod : pods["items"]) {
+    const std::string name = pod["metadata"]["name"];
+    ASSERT_TRUE(targets.contains(name)) << name;
+    const json& labels = targets[name];
+    const int revision = std::stoi(pod["metadata"]["labels"]["hut.foohut.dev/revision"].get<std::string>());
+    EXPECT_EQ(labels["namespace"], ns_);
+    EXPECT_EQ(labels["service"], "backend");
+    EXPECT_EQ(labels["revision"], std::to_string(revision));
+    EXPECT_EQ(labels["version"], absl::StrCat("v", revision));
+    EXPECT_EQ(labels["environment"], "production");
+    EXPECT_EQ(labels["job"], "pods");
+    EXPECT_THAT(labels["instance"].get<std::string>(), ::testing::EndsWith(":8080"));
+  }
 }
 
 TEST_F(KubernetesRuntimeTest, AnApiServerRestartAndTheExpiredWatchesAreSurvived) {

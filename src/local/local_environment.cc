@@ -170,7 +170,8 @@ const controller::Dependencies* LocalEnvironment::dependencies() const {
 void LocalEnvironment::Supervise() { supervisor_->Start(); }
 
 std::string LocalEnvironment::prometheus_url() const {
-  return prometheus_ ? prometheus_->url() : "";
+  absl::MutexLock lock(&url_mu_);
+  return prometheus_url_;
 }
 
 absl::Status LocalEnvironment::StartMonitoring(const std::string& hut_address) {
@@ -211,6 +212,10 @@ absl::Status LocalEnvironment::StartMonitoring(const std::string& hut_address) {
                                      server.status().message()));
   }
   prometheus_ = std::move(*server);
+  {
+    absl::MutexLock lock(&url_mu_);
+    prometheus_url_ = prometheus_->url();
+  }
   PrometheusServer* prometheus = prometheus_.get();
   supervisor_->Add({"prometheus", [prometheus] { return prometheus->Down(); },
                     [prometheus] { return prometheus->Restart(); }});

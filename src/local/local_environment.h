@@ -77,7 +77,8 @@ class LocalEnvironment {
   absl::Status StartMonitoring(const std::string& hut_address);
   // Begins watching HAProxy, the backing services, Prometheus and the exporters.
   void Supervise();
-  // http://127.0.0.1:PORT of the Prometheus; "" when there is none.
+  // http://127.0.0.1:PORT of the Prometheus; "" when there is none (yet).
+  // Thread-safe.
   std::string prometheus_url() const;
 
   const std::vector<Endpoint>& endpoints() const { return endpoints_; }
@@ -105,6 +106,8 @@ class LocalEnvironment {
   std::optional<uint16_t> prometheus_port_;
   std::string prometheus_dir_;  // <state>/prometheus
   std::unique_ptr<PrometheusServer> prometheus_;
+  mutable absl::Mutex url_mu_;
+  std::string prometheus_url_ ABSL_GUARDED_BY(url_mu_);  // set once it serves
   std::vector<std::unique_ptr<Exporter>> exporters_;  // node, then one per backing service
   // Serialises target file writes; once stopping, nothing is written.
   absl::Mutex targets_mu_;

@@ -38,7 +38,7 @@ absl::StatusOr<std::unique_ptr<PrometheusServer>> PrometheusServer::Start(
   HUT_RETURN_IF_ERROR(WriteFileAtomically(config, options.config));
   const std::string log_file = options.dir + "/prometheus.log";
   ProcessOptions run;
-  run.argv = {"prometheus",
+  run.argv = {options.binary,
               "--config.file=" + config,
               "--storage.tsdb.path=" + options.dir + "/data",
               absl::StrCat("--web.listen-address=127.0.0.1:", options.port),

@@ -17,6 +17,7 @@
 namespace hut::local {
 
 struct PrometheusOptions {
+  std::string binary = "prometheus";  // Debian's, from PATH, unless a path is given
   std::string dir;        // prometheus.yml, the TSDB (data/), the log
   uint16_t port = 9090;   // listens on 127.0.0.1 only
   std::string config;     // prometheus.yml's text

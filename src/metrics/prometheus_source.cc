@@ -8,35 +8,10 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "nlohmann/json.hpp"
-#include "src/http/client.h"
+#include "src/common/status.h"
 
 namespace hut::metrics {
 namespace {
-
-using json = nlohmann::json;
-
-std::string UrlEscape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      absl::StrAppend(&out, "%", absl::Hex(c, absl::kZeroPad2));
-    }
-  }
-  return out;
-}
-
-// A PromQL string literal.
-std::string Quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
 
 uint64_t Count(const std::string& text) {
   double v = 0;
@@ -48,41 +23,20 @@ uint64_t Count(const std::string& text) {
 
 absl::StatusOr<std::unique_ptr<PrometheusSource>> PrometheusSource::Create(
     PrometheusSourceOptions options) {
-  std::unique_ptr<PrometheusSource> s(new PrometheusSource(options));
-  std::string rest = options.url;
-  if (!rest.starts_with("http://")) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Prometheus URL ", Quoted(options.url), " is not http://HOST:PORT"));
-  }
-  rest = rest.substr(7);
-  const size_t slash = rest.find('/');
-  std::string authority = rest.substr(0, slash);
-  s->prefix_ = slash == std::string::npos ? "" : rest.substr(slash);
-  while (!s->prefix_.empty() && s->prefix_.back() == '/') s->prefix_.pop_back();
-  const size_t colon = authority.rfind(':');
-  int port = 80;
-  if (colon != std::string::npos) {
-    if (!absl::SimpleAtoi(authority.substr(colon + 1), &port) || port < 1 || port > 65535) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("Prometheus URL ", Quoted(options.url), ": bad port"));
-    }
-    authority = authority.substr(0, colon);
-  }
-  if (authority.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("Prometheus URL ", Quoted(options.url),
-                                                   " has no host"));
-  }
-  s->host_ = authority;
-  s->port_ = static_cast<uint16_t>(port);
-  return s;
+  HUT_ASSIGN_OR_RETURN(PrometheusClient client,
+                       PrometheusClient::Create(options.url, options.timeout));
+  return std::unique_ptr<PrometheusSource>(
+      new PrometheusSource(std::move(options), std::move(client)));
 }
 
 std::string PrometheusSource::Selector() const {
-  std::string selector = absl::StrCat(
-      "namespace=", Quoted(options_.namespace_), ",service=", Quoted(options_.service),
-      ",revision=~", Quoted(absl::StrCat(options_.canary_revision, "|", options_.baseline_revision)));
+  std::string selector =
+      absl::StrCat("namespace=", PromQuoted(options_.namespace_),
+                   ",service=", PromQuoted(options_.service), ",revision=~",
+                   PromQuoted(absl::StrCat(options_.canary_revision, "|",
+                                           options_.baseline_revision)));
   if (!options_.queries.exclude_routes.empty()) {
-    absl::StrAppend(&selector, ",route!~", Quoted(options_.queries.exclude_routes));
+    absl::StrAppend(&selector, ",route!~", PromQuoted(options_.queries.exclude_routes));
   }
   return selector;
 }
@@ -92,7 +46,7 @@ std::string PrometheusSource::RequestsQuery() const {
 }
 std::string PrometheusSource::ErrorsQuery() const {
   return absl::StrCat("sum by (pod, revision) (", options_.queries.requests, "{", Selector(),
-                      ",code=~", Quoted(options_.queries.error_codes), "})");
+                      ",code=~", PromQuoted(options_.queries.error_codes), "})");
 }
 std::string PrometheusSource::LatencyQuery() const {
   return absl::StrCat("sum by (pod, revision, le) (", options_.queries.latency, "{", Selector(),
@@ -101,6 +55,7 @@ std::string PrometheusSource::LatencyQuery() const {
 
 namespace {
 
+// A sample of the per-pod queries.
 struct Row {
   std::string pod;
   int revision = 0;
@@ -108,41 +63,15 @@ struct Row {
   std::string value;
 };
 
-absl::StatusOr<std::vector<Row>> Query(const std::string& host, uint16_t port,
-                                       const std::string& prefix, const std::string& promql,
-                                       std::chrono::milliseconds timeout) {
-  http::ClientRequest req;
-  req.host = host;
-  req.port = port;
-  req.target = absl::StrCat(prefix, "/api/v1/query?query=", UrlEscape(promql));
-  req.timeout = timeout;
-  absl::StatusOr<http::ClientResponse> r = http::Fetch(req);
-  if (!r.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("Prometheus at ", host, ":", port, ": ", r.status().message()));
-  }
-  json body = json::parse(r->body, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
-    return absl::UnavailableError(absl::StrCat("Prometheus at ", host, ":", port, " answered ",
-                                               r->status, " without JSON"));
-  }
-  if (r->status != 200 || body.value("status", "") != "success") {
-    return absl::UnavailableError(absl::StrCat("Prometheus at ", host, ":", port, ": ",
-                                               body.value("errorType", "error"), ": ",
-                                               body.value("error", std::to_string(r->status))));
-  }
+absl::StatusOr<std::vector<Row>> Rows(const PrometheusClient& client, const std::string& promql) {
+  HUT_ASSIGN_OR_RETURN(std::vector<QuerySample> samples, client.Query(promql));
   std::vector<Row> rows;
-  const json& result = body["data"]["result"];
-  if (!result.is_array()) return rows;
-  for (const json& item : result) {
-    const json& m = item.value("metric", json::object());
-    const json& v = item.value("value", json::array());
-    if (!v.is_array() || v.size() != 2 || !v[1].is_string()) continue;
+  for (QuerySample& s : samples) {
     Row row;
-    row.pod = m.value("pod", "");
-    (void)absl::SimpleAtoi(m.value("revision", ""), &row.revision);
-    row.le = m.value("le", "");
-    row.value = v[1].get<std::string>();
+    row.pod = s.labels["pod"];
+    (void)absl::SimpleAtoi(s.labels["revision"], &row.revision);
+    row.le = s.labels["le"];
+    row.value = std::move(s.value);
     if (!row.pod.empty()) rows.push_back(std::move(row));
   }
   return rows;
@@ -151,14 +80,11 @@ absl::StatusOr<std::vector<Row>> Query(const std::string& host, uint16_t port,
 }  // namespace
 
 absl::StatusOr<analysis::Observation> PrometheusSource::Scrape(TimePoint now) {
-  absl::StatusOr<std::vector<Row>> requests =
-      Query(host_, port_, prefix_, RequestsQuery(), options_.timeout);
+  absl::StatusOr<std::vector<Row>> requests = Rows(client_, RequestsQuery());
   if (!requests.ok()) return requests.status();
-  absl::StatusOr<std::vector<Row>> errors =
-      Query(host_, port_, prefix_, ErrorsQuery(), options_.timeout);
+  absl::StatusOr<std::vector<Row>> errors = Rows(client_, ErrorsQuery());
   if (!errors.ok()) return errors.status();
-  absl::StatusOr<std::vector<Row>> buckets =
-      Query(host_, port_, prefix_, LatencyQuery(), options_.timeout);
+  absl::StatusOr<std::vector<Row>> buckets = Rows(client_, LatencyQuery());
   if (!buckets.ok()) return buckets.status();
 
   analysis::Observation o;

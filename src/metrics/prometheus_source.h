@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "src/analysis/metrics_source.h"
+#include "src/metrics/prometheus_client.h"
 #include "src/spec/spec.h"
 
 namespace hut::metrics {
@@ -45,11 +46,11 @@ class PrometheusSource final : public analysis::MetricsSource {
   std::string LatencyQuery() const;
 
  private:
-  explicit PrometheusSource(PrometheusSourceOptions options) : options_(std::move(options)) {}
+  PrometheusSource(PrometheusSourceOptions options, PrometheusClient client)
+      : options_(std::move(options)), client_(std::move(client)) {}
   std::string Selector() const;
   PrometheusSourceOptions options_;
-  std::string host_, prefix_;
-  uint16_t port_ = 0;
+  PrometheusClient client_;
 };
 
 }  // namespace hut::metrics

@@ -1,5 +1,6 @@
 #include "src/monitoring/prometheus_config.h"
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "yaml-cpp/yaml.h"
@@ -8,6 +9,48 @@ namespace hut::monitoring {
 namespace {
 
 std::string Interval(std::chrono::seconds s) { return absl::StrCat(s.count(), "s"); }
+
+void Relabel(YAML::Emitter& out, const std::string& source, const std::string& target) {
+  out << YAML::BeginMap << YAML::Key << "source_labels" << YAML::Value << YAML::Flow
+      << YAML::BeginSeq << source << YAML::EndSeq << YAML::Key << "target_label" << YAML::Value
+      << target << YAML::EndMap;
+}
+
+void Keep(YAML::Emitter& out, const std::string& source, const std::string& regex) {
+  out << YAML::BeginMap << YAML::Key << "source_labels" << YAML::Value << YAML::Flow
+      << YAML::BeginSeq << source << YAML::EndSeq << YAML::Key << "action" << YAML::Value
+      << "keep" << YAML::Key << "regex" << YAML::Value << regex << YAML::EndMap;
+}
+
+void EmitPods(YAML::Emitter& out, const std::string& environment, const KubernetesPods& pods) {
+  out << YAML::BeginMap;
+  out << YAML::Key << "job_name" << YAML::Value << "pods";
+  out << YAML::Key << "kubernetes_sd_configs" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
+  out << YAML::Key << "role" << YAML::Value << "pod";
+  if (!pods.api_server.empty()) {
+    out << YAML::Key << "api_server" << YAML::Value << pods.api_server;
+    out << YAML::Key << "tls_config" << YAML::Value << YAML::BeginMap << YAML::Key << "ca_file"
+        << YAML::Value << pods.ca_file << YAML::EndMap;
+    out << YAML::Key << "authorization" << YAML::Value << YAML::BeginMap << YAML::Key
+        << "credentials_file" << YAML::Value << pods.token_file << YAML::EndMap;
+  }
+  out << YAML::Key << "namespaces" << YAML::Value << YAML::BeginMap << YAML::Key << "names"
+      << YAML::Value << YAML::Flow << YAML::BeginSeq << pods.namespace_ << YAML::EndSeq
+      << YAML::EndMap;
+  out << YAML::EndMap << YAML::EndSeq;
+  out << YAML::Key << "relabel_configs" << YAML::Value << YAML::BeginSeq;
+  // hut's services' pods, on their http port.
+  Keep(out, "__meta_kubernetes_pod_label_hut_foohut_dev_service", ".+");
+  Keep(out, "__meta_kubernetes_pod_container_port_name", "http");
+  Relabel(out, "__meta_kubernetes_namespace", "namespace");
+  Relabel(out, "__meta_kubernetes_pod_name", "pod");
+  Relabel(out, "__meta_kubernetes_pod_label_hut_foohut_dev_service", "service");
+  Relabel(out, "__meta_kubernetes_pod_label_hut_foohut_dev_revision", "revision");
+  Relabel(out, "__meta_kubernetes_pod_annotation_hut_foohut_dev_version", "version");
+  out << YAML::BeginMap << YAML::Key << "target_label" << YAML::Value << "environment"
+      << YAML::Key << "replacement" << YAML::Value << environment << YAML::EndMap;
+  out << YAML::EndSeq << YAML::EndMap;
+}
 
 }  // namespace
 
@@ -40,17 +83,41 @@ std::string PrometheusConfig(const PrometheusConfigOptions& options) {
     for (const auto& [k, v] : t.labels) out << YAML::Key << k << YAML::Value << v;
     out << YAML::EndMap << YAML::EndMap << YAML::EndSeq << YAML::EndMap;
   }
-  out << YAML::BeginMap;
-  out << YAML::Key << "job_name" << YAML::Value << "replicas";
-  out << YAML::Key << "file_sd_configs" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
-  out << YAML::Key << "files" << YAML::Value << YAML::Flow << YAML::BeginSeq
-      << options.replicas_file << YAML::EndSeq;
-  // Changes are seen at once (inotify); the refresh is the fallback.
-  out << YAML::Key << "refresh_interval" << YAML::Value << "30s";
-  out << YAML::EndMap << YAML::EndSeq << YAML::EndMap;
+  if (!options.replicas_file.empty()) {
+    out << YAML::BeginMap;
+    out << YAML::Key << "job_name" << YAML::Value << "replicas";
+    out << YAML::Key << "file_sd_configs" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
+    out << YAML::Key << "files" << YAML::Value << YAML::Flow << YAML::BeginSeq
+        << options.replicas_file << YAML::EndSeq;
+    // Changes are seen at once (inotify); the refresh is the fallback.
+    out << YAML::Key << "refresh_interval" << YAML::Value << "30s";
+    out << YAML::EndMap << YAML::EndSeq << YAML::EndMap;
+  }
+  if (options.pods) EmitPods(out, options.environment, *options.pods);
   out << YAML::EndSeq << YAML::EndMap;
-  return absl::StrCat("# Written by hut for environment ", options.environment,
-                      "; rewritten at every start.\n", out.c_str(), "\n");
+  return absl::StrCat("# Written by hut for environment ", options.environment, ".\n",
+                      out.c_str(), "\n");
+}
+
+absl::StatusOr<std::string> KubernetesPrometheusConfig(const spec::Spec& spec,
+                                                       const std::string& environment,
+                                                       const std::string& rules_file) {
+  const spec::Environment* env = spec.FindEnvironment(environment);
+  if (env == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no environment ", environment, " in the spec"));
+  }
+  if (env->runtime != spec::Runtime::kKubernetes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "environment ", environment, " runs on the ", std::string(spec::Name(env->runtime)),
+        " runtime; `hut up` writes its Prometheus configuration itself (STATE/prometheus/)"));
+  }
+  PrometheusConfigOptions o;
+  o.environment = env->name;
+  o.scrape_interval = o.evaluation_interval = std::chrono::seconds(15);
+  o.pods = KubernetesPods{.namespace_ = env->namespace_, .api_server = "", .ca_file = "",
+                          .token_file = ""};
+  o.rules_file = rules_file;
+  return PrometheusConfig(o);
 }
 
 std::string ReplicaTargets(const std::string& environment,

@@ -9,8 +9,12 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "absl/status/statusor.h"
+#include "src/spec/spec.h"
 
 namespace hut::monitoring {
 
@@ -22,17 +26,39 @@ struct StaticTarget {
   std::map<std::string, std::string> labels;  // besides environment
 };
 
+// On Kubernetes: every pod of hut's services in the namespace, found through
+// the API server (role pod), on its container port named http, labelled by
+// the contract of docs/kubernetes.md: namespace, pod, service, revision,
+// version, and environment.
+struct KubernetesPods {
+  std::string namespace_;
+  // The API server and how to reach it; all "": in-cluster (the pod's
+  // service account), as Prometheus does by itself.
+  std::string api_server;  // https://HOST:PORT
+  std::string ca_file;
+  std::string token_file;
+};
+
 struct PrometheusConfigOptions {
   std::string environment;
   std::chrono::seconds scrape_interval{5};
   std::chrono::seconds evaluation_interval{5};
   std::vector<StaticTarget> targets;
-  std::string replicas_file;  // the file_sd JSON of the replicas (ReplicaTargets)
-  std::string rules_file;     // "" : none
+  std::string replicas_file;            // the file_sd JSON of the replicas; "" : none
+  std::optional<KubernetesPods> pods;   // the replicas as pods; nullopt: none
+  std::string rules_file;               // "" : none
 };
 
 // prometheus.yml's text.
 std::string PrometheusConfig(const PrometheusConfigOptions& options);
+
+// For a Kubernetes environment of the spec: its pods (in-cluster discovery)
+// and its rules at `rules_file`, scraped and evaluated every 15 s.
+// InvalidArgument for an environment whose runtime is not kubernetes (`hut
+// up` writes the local one itself), NotFound for an unknown one.
+absl::StatusOr<std::string> KubernetesPrometheusConfig(const spec::Spec& spec,
+                                                       const std::string& environment,
+                                                       const std::string& rules_file);
 
 // A replica as Prometheus scrapes it.
 struct ReplicaTarget {

@@ -6,6 +6,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "src/common/subprocess.h"
+#include "src/spec/load.h"
 #include "testing/test_env.h"
 #include "yaml-cpp/yaml.h"
 
@@ -50,6 +51,29 @@ TEST(PrometheusConfigTest, EachReplicaIsATargetWithItsLabels) {
                                                  {"revision", "3"},
                                                  {"replica", "backend-r3-a1"}}));
   EXPECT_EQ(nlohmann::json::parse(ReplicaTargets("staging", {})), nlohmann::json::array());
+}
+
+TEST(PrometheusConfigTest, TheCommittedKubernetesConfigIsFoohutYamls) {
+  const std::string source = ::hut::testing::SourceDir();
+  spec::LoadResult loaded = spec::LoadSpecFile(source + "/foohut.yaml");
+  ASSERT_TRUE(loaded.ok());
+  absl::StatusOr<std::string> config =
+      KubernetesPrometheusConfig(*loaded.spec, "production", "rules/production.yml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  std::ifstream in(source + "/monitoring/prometheus/production.yml");
+  const std::string committed{std::istreambuf_iterator<char>(in), {}};
+  EXPECT_EQ(*config, committed) << "monitoring/prometheus/production.yml is stale: run "
+                                   "`build/bin/hut monitoring config --env production > "
+                                   "monitoring/prometheus/production.yml`";
+  const YAML::Node pods = YAML::Load(*config)["scrape_configs"][0];
+  EXPECT_EQ(pods["kubernetes_sd_configs"][0]["namespaces"]["names"][0].as<std::string>(),
+            "foohut-production");
+  // A local environment's is `hut up`'s to write.
+  absl::StatusOr<std::string> local =
+      KubernetesPrometheusConfig(*loaded.spec, "staging", "rules/staging.yml");
+  EXPECT_EQ(local.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(KubernetesPrometheusConfig(*loaded.spec, "prod", "").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 // Prometheus' own tool accepts the configuration, with the rules it names

@@ -49,6 +49,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                                      logger.ForComponent("api"),
                                                      options.dependencies, &clock);
   plane->api_->ServeMetrics([&metrics] { return metrics.Serialize(); });
+  if (options.traffic) plane->api_->ReadTrafficWith(std::move(options.traffic));
   http::ServerOptions so;
   so.address = options.listen.host;
   so.port = options.listen.port;

@@ -21,6 +21,7 @@
 #include "src/controller/dependencies.h"
 #include "src/controller/rollout_analysis.h"
 #include "src/runtime/runtime.h"
+#include "src/server/control_api.h"
 #include "src/server/discovery.h"
 #include "src/spec/spec.h"
 #include "src/store/store.h"
@@ -31,9 +32,6 @@ class ServiceWorker;
 namespace hut::http {
 class Server;
 }  // namespace hut::http
-namespace hut::server {
-class ControlApi;
-}  // namespace hut::server
 namespace hut::telemetry {
 class ControlPlaneMetrics;
 class MeteredRuntime;
@@ -51,6 +49,8 @@ struct ControlPlaneOptions {
   controller::MetricsSourceFactory metrics;
   // What rollouts wait for (the local platform's supervised servers); may be null.
   const controller::Dependencies* dependencies = nullptr;
+  // The traffic the rollout status shows (the environment's Prometheus); may be unset.
+  server::ControlApi::TrafficReader traffic;
 };
 
 class ControlPlane {

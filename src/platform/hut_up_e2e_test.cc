@@ -1018,7 +1018,18 @@ TEST_F(HutUpEndToEndTest, PrometheusScrapesEveryReplicaAndFiresTheErrorAlert) {
     }
     if (firing.is_null()) std::this_thread::sleep_for(milliseconds(500));
   }
+  // `hut rollout status` shows what Prometheus saw of the service's requests.
+  const json requests = Status("backend")["requests"];
+  HutResult text = Hut({"rollout", "status", "backend"});
   (*load)->Stop();
+  ASSERT_TRUE(requests.is_object()) << Status("backend").dump(1);
+  EXPECT_EQ(requests["window"], "1m");
+  // Replicas a few seconds old: rate() over 1m counts only their part of it.
+  EXPECT_GT(requests["per_second"].get<double>(), 5);
+  EXPECT_GT(requests["error_ratio"].get<double>(), 0.05);
+  EXPECT_GT(requests["p99_seconds"].get<double>(), 0);
+  EXPECT_NE(text.output.find("Requests:"), std::string::npos) << text.output;
+  std::cerr << "rollout status: " << requests.dump() << "\n";
   ASSERT_FALSE(firing.is_null()) << "HighErrorRate did not fire: "
                                  << Prometheus("/api/v1/alerts").dump(1);
   std::cerr << "HighErrorRate firing "

@@ -19,6 +19,7 @@
 #include "src/common/status.h"
 #include "src/kubernetes/kubernetes_runtime.h"
 #include "src/metrics/prometheus_source.h"
+#include "src/metrics/service_traffic.h"
 #include "src/platform/control_plane.h"
 #include "src/platform/lease_keeper.h"
 #include "src/secrets/jwt_keys.h"
@@ -288,6 +289,14 @@ absl::Status Platform::Activate() {
       runtime = &parts.local->runtime();
       cp.metrics = parts.local->metrics();
       cp.dependencies = parts.local->dependencies();
+      cp.traffic = [local = parts.local.get(), name = env.name](const std::string& service)
+          -> absl::StatusOr<std::optional<metrics::ServiceTraffic>> {
+        const std::string url = local->prometheus_url();  // "" until it runs, or without one
+        if (url.empty()) return std::nullopt;
+        HUT_ASSIGN_OR_RETURN(metrics::PrometheusClient client,
+                             metrics::PrometheusClient::Create(url, std::chrono::seconds(1)));
+        return metrics::ReadServiceTraffic(client, name, service);
+      };
       break;
     }
     case spec::Runtime::kKubernetes: {

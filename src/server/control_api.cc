@@ -245,6 +245,20 @@ Response ControlApi::Rollout(const Request& request) const {
   json body = {{"rollout", *latest ? RolloutJson(**latest) : json(nullptr)},
                {"replicas", list},
                {"traffic", traffic}};
+  body["requests"] = nullptr;
+  if (traffic_) {
+    // What Prometheus saw of the service's requests; its being away is said, not fatal.
+    absl::StatusOr<std::optional<metrics::ServiceTraffic>> t = traffic_(service);
+    if (!t.ok()) {
+      body["requests_error"] = std::string(t.status().message());
+    } else if (*t) {
+      body["requests"] = {{"window", "1m"},
+                          {"per_second", (*t)->requests_per_second},
+                          {"error_ratio", (*t)->error_ratio},
+                          {"p99_seconds", (*t)->p99_seconds ? json(*(*t)->p99_seconds)
+                                                            : json(nullptr)}};
+    }
+  }
   if (dependencies_ != nullptr) {
     // Why the service's rollouts are held now (a dependency down), if they are.
     std::optional<std::string> blocked = dependencies_->Blocked(service);

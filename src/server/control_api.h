@@ -6,7 +6,9 @@
 // token gets 401 with a JSON error. One server runs one environment.
 //
 //   GET  /api/v1/services                          services, current revision, latest rollout
-//   GET  /api/v1/services/{service}/rollout        latest rollout and the replicas
+//   GET  /api/v1/services/{service}/rollout        latest rollout, the replicas, and the
+//                                                  service's requests per second, error
+//                                                  ratio and P99 of the last minute (Prometheus)
 //   GET  /api/v1/services/{service}/history        revisions, newest first
 //   POST /api/v1/services/{service}/deploy         {"version", "env": {..}, "strategy"}
 //   POST /api/v1/services/{service}/undo           {"to_revision": N} (optional)
@@ -36,6 +38,7 @@
 #include "src/controller/dependencies.h"
 #include "src/controller/service_worker.h"
 #include "src/http/router.h"
+#include "src/metrics/service_traffic.h"
 #include "src/runtime/runtime.h"
 #include "src/spec/spec.h"
 #include "src/store/store.h"
@@ -54,6 +57,11 @@ class ControlApi {
   // Called (on a handler thread) when a client asks the server to stop; set
   // before serving. Without it, /api/v1/shutdown answers 501.
   void OnShutdownRequest(std::function<void()> fn) { on_shutdown_ = std::move(fn); }
+  // Where the rollout status reads the service's traffic of the last minute
+  // ("requests": null when this is unset or knows nothing); set before serving.
+  using TrafficReader = std::function<absl::StatusOr<std::optional<metrics::ServiceTraffic>>(
+      const std::string& service)>;
+  void ReadTrafficWith(TrafficReader reader) { traffic_ = std::move(reader); }
   // What GET /metrics answers (the exposition text); set before serving.
   // Without it, /metrics is 404 like any unknown path.
   void ServeMetrics(std::function<std::string()> fn) { metrics_ = std::move(fn); }
@@ -97,6 +105,7 @@ class ControlApi {
   http::Router router_;
   std::function<void()> on_shutdown_;
   std::function<std::string()> metrics_;
+  TrafficReader traffic_;
 };
 
 // JSON forms shared by the API and the CLI's `-o json`.
