@@ -174,7 +174,8 @@ prom() {
     jq -r '.data.result[0].value[1] // empty' 2>/dev/null
 }
 echo
-echo "  Prometheus (http://127.0.0.1:9090), the last minute:"
+echo "  Prometheus (http://127.0.0.1:9090), the last minute of the replicas running now"
+echo "  (a replica that has stopped, such as the rolled-back canary, no longer counts):"
 for svc in backend frontend; do
   rate=$(prom "service:http_requests:rate1m{service=\"$svc\"}")
   errors=$(prom "service:http_error_ratio:rate1m{service=\"$svc\"}")
