@@ -24,6 +24,7 @@
 #include "testing/test_socket.h"
 #include "src/http/client.h"
 #include "src/loadgen/load_generator.h"
+#include "src/metrics/prometheus_client.h"
 #include "src/local/haproxy.h"
 #include "testing/test_env.h"
 
@@ -1040,6 +1041,53 @@ TEST_F(HutUpEndToEndTest, PrometheusScrapesEveryReplicaAndFiresTheErrorAlert) {
   for (const auto& [name, t] : Targets("replicas")) {
     EXPECT_NE(t["labels"]["version"], before) << name << " still a target after it stopped";
   }
+
+  // Every expression of the Grafana dashboards (monitoring/grafana) parses in
+  // this Prometheus, and the main panels have data.
+  auto client = metrics::PrometheusClient::Create(
+      absl::StrCat("http://127.0.0.1:", prometheus_port_), seconds(5));
+  ASSERT_TRUE(client.ok()) << client.status();
+  const std::map<std::string, std::set<std::string>> main_panels = {
+      {"service", {"Requests per second by version", "Error ratio by version",
+                   "P99 latency by version", "Replicas up",
+                   "Saturation: resident memory per replica"}},
+      {"hut", {"Rollouts finished by result", "Current rollout phase", "Reconcile tick P99",
+               "Store and runtime call P99"}},
+      {"infrastructure", {"CPU busy", "Memory available", "Disk free", "PostgreSQL connections",
+                          "Redis memory and clients",
+                          "Load balancer: requests per second by backend"}}};
+  const auto concrete = [](std::string expr) {
+    for (const auto& [var, value] :
+         {std::pair{"$environment", "staging"}, std::pair{"$service", "backend"}}) {
+      for (size_t at; (at = expr.find(var)) != std::string::npos;) {
+        expr.replace(at, std::string(var).size(), value);
+      }
+    }
+    return expr;
+  };
+  int expressions = 0;
+  for (const auto& [name, main] : main_panels) {
+    std::ifstream in(testing::SourceDir() + "/monitoring/grafana/dashboards/" + name + ".json");
+    const json dashboard = json::parse(in);
+    std::set<std::string> with_data;
+    for (const json& panel : dashboard["panels"]) {
+      for (const json& target : panel["targets"]) {
+        ++expressions;
+        auto samples = client->Query(concrete(target["expr"]));
+        EXPECT_TRUE(samples.ok()) << name << " / " << panel["title"] << ": " << samples.status();
+        if (samples.ok() && !samples->empty()) with_data.insert(panel["title"]);
+      }
+    }
+    for (const json& a : dashboard["annotations"]["list"]) {
+      ++expressions;
+      auto samples = client->Query(concrete(a["expr"]));
+      EXPECT_TRUE(samples.ok()) << name << " annotation: " << samples.status();
+    }
+    for (const std::string& title : main) {
+      EXPECT_TRUE(with_data.contains(title)) << name << " / " << title << " has no data";
+    }
+  }
+  std::cerr << expressions << " dashboard expressions parsed\n";
 
   HutResult healed = Hut({"deploy", "backend", "9.0.1", "--wait"});
   EXPECT_EQ(healed.code, 0) << healed.output;
