@@ -1,11 +1,9 @@
 #include "src/local/exporter.h"
 
 #include <csignal>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "src/common/status.h"
-#include "src/http/client.h"
 #include "src/local/server_util.h"
 
 namespace hut::local {
@@ -28,27 +26,10 @@ absl::Status Exporter::Launch() {
   run.stdout_mode = run.stderr_mode = OutputMode::kFile;
   run.stdout_path = run.stderr_path = options_.log_file;
   HUT_ASSIGN_OR_RETURN(process_, Process::Spawn(run));
-  const auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
-  for (;;) {
-    auto r = http::Fetch({.port = options_.port, .target = "/metrics",
-                          .timeout = std::chrono::milliseconds(2000)});
-    if (r.ok() && r->status == 200) return absl::OkStatus();
-    if (auto exited = process_->TryWait()) {
-      process_.reset();
-      return absl::UnavailableError(absl::StrCat(options_.name, " on port ", options_.port,
-                                                 " exited (", exited->ToString(),
-                                                 "); its log ends:\n",
-                                                 TailOfFile(options_.log_file, 2000)));
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      Stop();
-      return absl::DeadlineExceededError(absl::StrCat(
-          options_.name, " on port ", options_.port, " did not serve /metrics within ",
-          options_.start_timeout.count(), " ms; its log ends:\n",
-          TailOfFile(options_.log_file, 2000)));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  absl::Status serving = AwaitHttp(*process_, options_.port, "/metrics", options_.start_timeout,
+                                   options_.name, options_.log_file);
+  if (!serving.ok()) Stop();
+  return serving;
 }
 
 std::optional<std::string> Exporter::Down() { return DownReason(process_.get()); }

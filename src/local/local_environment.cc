@@ -7,7 +7,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "src/common/ports.h"
-#include "src/common/resources.h"
 #include "src/common/status.h"
 #include "src/local/canary_source.h"
 #include "src/local/exporter.h"
@@ -259,15 +258,11 @@ absl::StatusOr<std::vector<monitoring::StaticTarget>> LocalEnvironment::StartExp
                                 "postgres", {{"backing", b.name}}));
     } else {
       const RedisServer& redis = *redis_[redis_index++];
-      HUT_ASSIGN_OR_RETURN(std::string password, ReadFileCapped(redis.password_file(), 4096));
-      while (!password.empty() && (password.back() == '\n' || password.back() == '\r')) {
-        password.pop_back();
-      }
       HUT_RETURN_IF_ERROR(start(b.name + "-exporter", {"prometheus-redis-exporter"},
                                 "-web.listen-address=",
                                 {{"REDIS_ADDR", absl::StrCat("redis://127.0.0.1:", redis.port())},
                                  {"REDIS_USER", redis.user()},
-                                 {"REDIS_PASSWORD", password}},
+                                 {"REDIS_PASSWORD", redis.password().Reveal()}},
                                 "redis", {{"backing", b.name}}));
     }
   }

@@ -2,7 +2,6 @@
 
 #include <csignal>
 #include <filesystem>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "src/common/status.h"
@@ -49,24 +48,8 @@ absl::StatusOr<std::unique_ptr<PrometheusServer>> PrometheusServer::Start(
   run.stderr_mode = OutputMode::kFile;
   run.stderr_path = log_file;
   HUT_ASSIGN_OR_RETURN(server->process_, Process::Spawn(run));
-
-  const auto deadline = std::chrono::steady_clock::now() + options.start_timeout;
-  for (;;) {
-    if (auto status = Call(options.port, "GET", "/-/ready"); status.ok() && *status == 200) break;
-    if (auto exited = server->process_->TryWait()) {
-      server->process_.reset();
-      return absl::UnavailableError(absl::StrCat("Prometheus on port ", options.port, " exited (",
-                                                 exited->ToString(), "); its log ends:\n",
-                                                 TailOfFile(log_file, 2000)));
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      server->Stop();
-      return absl::DeadlineExceededError(absl::StrCat(
-          "Prometheus on port ", options.port, " not ready within ",
-          options.start_timeout.count(), " ms; its log ends:\n", TailOfFile(log_file, 2000)));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  HUT_RETURN_IF_ERROR(AwaitHttp(*server->process_, options.port, "/-/ready",
+                                options.start_timeout, "Prometheus", log_file));
   return server;
 }
 

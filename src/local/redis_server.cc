@@ -79,6 +79,7 @@ absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(const RedisOptio
     password = RandomSecretHex(24);
     HUT_RETURN_IF_ERROR(WritePrivateFile(opts.password_file, password.Reveal() + "\n"));
   }
+  server->password_ = password;
   // The ACL goes in a private file: a command line is readable by everyone.
   const std::string config = opts.dir + "/redis.conf";
   HUT_RETURN_IF_ERROR(WritePrivateFile(

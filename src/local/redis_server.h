@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "src/common/secret.h"
 #include "src/common/subprocess.h"
 
 namespace hut::local {
@@ -33,6 +34,7 @@ class RedisServer {
 
   std::string url() const;  // redis://USER@127.0.0.1:PORT (no password)
   const std::string& password_file() const { return options_.password_file; }
+  const Secret& password() const { return password_; }  // user()'s, from password_file()
   uint16_t port() const { return options_.port; }
   const std::string& user() const { return options_.user; }
   pid_t pid() const { return process_ ? process_->pid() : -1; }
@@ -46,6 +48,7 @@ class RedisServer {
  private:
   explicit RedisServer(RedisOptions options) : options_(std::move(options)) {}
   RedisOptions options_;
+  Secret password_;
   std::unique_ptr<Process> process_;
 };
 

@@ -9,8 +9,10 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "src/http/client.h"
 
 namespace hut::local {
 
@@ -94,6 +96,28 @@ absl::StatusOr<std::string> ReachableFolder(const std::string& dir, uid_t uid, g
   }
   *note = absl::StrCat(why, "; using ", outside, " instead of ", dir);
   return outside;
+}
+
+absl::Status AwaitHttp(Process& process, uint16_t port, const std::string& target,
+                       std::chrono::milliseconds timeout, const std::string& what,
+                       const std::string& log_file) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto r = http::Fetch({.port = port, .target = target,
+                          .timeout = std::chrono::milliseconds(2000)});
+    if (r.ok() && r->status == 200) return absl::OkStatus();
+    if (auto exited = process.TryWait()) {
+      return absl::UnavailableError(absl::StrCat(what, " on port ", port, " exited (",
+                                                 exited->ToString(), "); its log ends:\n",
+                                                 TailOfFile(log_file, 2000)));
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(what, " on port ", port, " did not answer ", target, " within ",
+                       timeout.count(), " ms; its log ends:\n", TailOfFile(log_file, 2000)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 absl::Status WriteFileAtomically(const std::string& path, const std::string& text) {

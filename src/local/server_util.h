@@ -3,6 +3,8 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -34,6 +36,14 @@ std::optional<std::string> DownReason(Process* process);
 // The last `max_bytes` of a file ("" if unreadable): for error messages that
 // quote a server's log.
 std::string TailOfFile(const std::string& path, size_t max_bytes);
+
+// Waits until http://127.0.0.1:`port``target` answers 200 from `process`,
+// started a moment ago as `what` writing `log_file`. Unavailable when it
+// exits first, DeadlineExceeded after `timeout`; both end with its log's
+// tail. The caller stops or forgets the process on an error.
+absl::Status AwaitHttp(Process& process, uint16_t port, const std::string& target,
+                       std::chrono::milliseconds timeout, const std::string& what,
+                       const std::string& log_file);
 
 // Writes `text` to `path` through a temporary file and a rename, so that a
 // reader (a server watching it) never sees half of it.

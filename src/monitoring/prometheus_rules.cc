@@ -51,7 +51,7 @@ Rule Record(std::string name, std::string expr) {
 Rule Alert(std::string name, std::string expr, Duration for_, std::string severity,
            std::string summary, std::string description) {
   return {"", std::move(name), std::move(expr), for_, std::move(severity), std::move(summary),
-          std::move(description)};
+          std::move(description), {}};
 }
 
 // The selector of a service's request series: its environment and service,
@@ -187,13 +187,6 @@ void Emit(YAML::Emitter& out, const std::string& name, const std::vector<Rule>& 
 }
 
 }  // namespace
-
-const std::vector<std::string>& AlertNames() {
-  static const std::vector<std::string> names = {
-      "ServiceDown",   "HighErrorRate",          "ElevatedErrorRate",
-      "HighLatency",   "PerformanceDegradation", "LowDiskSpace"};
-  return names;
-}
 
 absl::StatusOr<std::string> PrometheusRules(const spec::Spec& spec, std::string_view environment) {
   std::vector<const spec::Environment*> envs;

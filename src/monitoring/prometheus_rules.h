@@ -25,15 +25,11 @@
 
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "src/spec/spec.h"
 
 namespace hut::monitoring {
-
-// The alert names, in the order the rules list them.
-const std::vector<std::string>& AlertNames();
 
 // The rules file (YAML) for `environment`, or for every environment of the
 // spec when it is empty. NotFound names an unknown environment.

@@ -163,27 +163,34 @@ void ControlPlaneMetrics::ObserveEvent(const store::Event& event) {
   }
 }
 
+namespace {
+
+// A timed call into `times`, and into `errors` when it failed; the error
+// series exists (at 0) from the first call.
+void ObserveCall(prometheus::Family<prometheus::Histogram>& times,
+                 prometheus::Family<prometheus::Counter>& errors, const prometheus::Labels& labels,
+                 std::chrono::nanoseconds took, bool ok) {
+  times.Add(labels, CallBuckets()).Observe(Seconds(took));
+  prometheus::Counter& failed = errors.Add(labels);
+  if (!ok) failed.Increment();
+}
+
+}  // namespace
+
 void ControlPlaneMetrics::ObserveTick(const std::string& service, std::chrono::nanoseconds took,
                                       bool ok) {
-  tick_->Add({{"service", service}}, CallBuckets()).Observe(Seconds(took));
-  prometheus::Counter& errors = tick_errors_->Add({{"service", service}});
-  if (!ok) errors.Increment();
+  ObserveCall(*tick_, *tick_errors_, {{"service", service}}, took, ok);
 }
 
 void ControlPlaneMetrics::ObserveStoreCall(std::string_view operation,
                                            std::chrono::nanoseconds took, bool ok) {
-  const std::string op(operation);
-  store_calls_->Add({{"operation", op}}, CallBuckets()).Observe(Seconds(took));
-  prometheus::Counter& errors = store_errors_->Add({{"operation", op}});
-  if (!ok) errors.Increment();
+  ObserveCall(*store_calls_, *store_errors_, {{"operation", std::string(operation)}}, took, ok);
 }
 
 void ControlPlaneMetrics::ObserveRuntimeCall(std::string_view operation,
                                              std::chrono::nanoseconds took, bool ok) {
-  const std::string op(operation);
-  runtime_calls_->Add({{"operation", op}}, CallBuckets()).Observe(Seconds(took));
-  prometheus::Counter& errors = runtime_errors_->Add({{"operation", op}});
-  if (!ok) errors.Increment();
+  ObserveCall(*runtime_calls_, *runtime_errors_, {{"operation", std::string(operation)}}, took,
+              ok);
 }
 
 std::string ControlPlaneMetrics::Serialize() const {
