@@ -199,8 +199,12 @@ def check_app(c, spec, file, svc, env, variant, objs):
         c.eq(where, "memory averageUtilization", targets.get("memory"), percent(a["target_memory"]),
              spec.policy_source(env, "autoscaling", "target_memory"))
         ref = get(hpa, "spec", "scaleTargetRef") or {}
-        if (ref.get("kind"), ref.get("name")) != ("Deployment", name):
-            c.fail(where, f"scaleTargetRef must be Deployment {name}, is {ref}")
+        # hut's rollouts own the Deployments' replicas: the HPA scales hut's
+        # ServiceScale, unless the chart renders the Deployment itself.
+        want = (("apps/v1", "Deployment") if variant == "workload"
+                else ("hut.foohut.dev/v1", "ServiceScale"))
+        if (ref.get("apiVersion"), ref.get("kind"), ref.get("name")) != (*want, name):
+            c.fail(where, f"scaleTargetRef must be {want[1]} {name} ({want[0]}), is {ref}")
 
     if pdb := need("PodDisruptionBudget"):
         if get(pdb, "spec", "selector") != {"matchLabels": {"app.kubernetes.io/name": name}}:

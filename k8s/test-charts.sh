@@ -158,7 +158,9 @@ apps/replicasets get list watch patch delete
 /services get list watch create patch delete
 gateway.networking.k8s.io/httproutes get list watch create patch
 networking.k8s.io/ingresses get list watch patch
-/events create patch"
+/events create patch
+hut.foohut.dev/servicescales get list watch create patch
+hut.foohut.dev/servicescales/status patch"
 
 triples() {  # stdin: lines "GROUP/RESOURCE VERB..." -> sorted "GROUP/RESOURCE VERB"
   awk 'NF { for (i = 2; i <= NF; i++) print $1, $i }' | sort
@@ -176,7 +178,7 @@ can() {  # yes|no VERB RESOURCE [FLAGS...]
 }
 
 rbac() {
-  local bad=0 live group res verb ns
+  local bad=0 live group res verb ns sub
   live=$(kubectl -n foohut-production get role hut -o json | python3 -c '
 import json, sys
 for r in json.load(sys.stdin)["rules"]:
@@ -191,9 +193,11 @@ for r in json.load(sys.stdin)["rules"]:
   # every verb of the Role, allowed in foohut-production; denied where hut has no Role
   while read -r res verb; do
     group=${res%%/*}; res=${res#*/}
+    sub=()  # RESOURCE/SUBRESOURCE
+    [[ $res == */* ]] && { sub=(--subresource="${res#*/}"); res=${res%%/*}; }
     [ -n "$group" ] && res=$res.$group
-    can yes "$verb" "$res" -n foohut-production || bad=1
-    for ns in foohut-staging default kube-system; do can no "$verb" "$res" -n $ns || bad=1; done
+    can yes "$verb" "$res" "${sub[@]}" -n foohut-production || bad=1
+    for ns in foohut-staging default kube-system; do can no "$verb" "$res" "${sub[@]}" -n $ns || bad=1; done
   done < <(triples <<< "$EXPECTED_RULES")
   can yes get namespace/foohut-production || bad=1
   # what the Role does not grant
@@ -210,6 +214,8 @@ for r in json.load(sys.stdin)["rules"]:
     "create replicasets.apps -n foohut-production"
     "delete httproutes.gateway.networking.k8s.io -n foohut-production"
     "create ingresses.networking.k8s.io -n foohut-production"
+    "patch servicescales.hut.foohut.dev --subresource=scale -n foohut-production"
+    "delete servicescales.hut.foohut.dev -n foohut-production"
     "delete events -n foohut-production"
     "create rolebindings.rbac.authorization.k8s.io -n foohut-production"
     "escalate roles.rbac.authorization.k8s.io -n foohut-production"

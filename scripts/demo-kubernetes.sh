@@ -63,12 +63,12 @@ mkdir -p "$work/charts" "$work/helm"
 cp -r k8s/charts/foohut-common k8s/charts/foohut-backend "$work/charts/"
 export HELM_CONFIG_HOME=$work/helm/config HELM_CACHE_HOME=$work/helm/cache HELM_DATA_HOME=$work/helm/data
 helm dependency build --skip-refresh "$work/charts/foohut-backend" >/dev/null || exit 1
-# The chart's HPA would set foohut-backend's replicas that hut sets during a
-# rollout (docs/kubernetes.md, "Not done yet"): off for the demo.
-echo "\$ helm install foohut-backend k8s/charts/foohut-backend -n $ns -f k8s/values/production.yaml --set autoscaling.enabled=false"
+# Its HPA scales ServiceScale foohut-backend, hut's (k8s/charts/hut/crds): hut
+# carries that count into the Deployments, rollouts included.
+echo "\$ helm install foohut-backend k8s/charts/foohut-backend -n $ns -f k8s/values/production.yaml"
 helm install foohut-backend "$work/charts/foohut-backend" -n "$ns" -f k8s/values/production.yaml \
-  --set autoscaling.enabled=false >/dev/null || exit 1
-kubectl -n "$ns" get service,configmap,poddisruptionbudget,httproute -l app.kubernetes.io/name=foohut-backend \
+  >/dev/null || exit 1
+kubectl -n "$ns" get service,configmap,poddisruptionbudget,httproute,hpa -l app.kubernetes.io/name=foohut-backend \
   | sed 's/^/  /'
 
 step "The canary's metrics: foohut-api processes standing in for the pods of revisions 2 and 4, Prometheus scraping them"
@@ -186,6 +186,21 @@ else
 fi
 results+=("$(printf '  %-44s %-27s %6s s' "kubectl rollout undo (out of band)" "$outcome" "$(secs "$start" "$(now)")")")
 pods
+
+step "Autoscaling: the HPA's count, set here by hand on ServiceScale foohut-backend (kwok's pods have no CPU metrics)"
+echo "\$ kubectl -n $ns scale servicescale/foohut-backend --replicas=5"
+start=$(now)
+kubectl -n "$ns" scale servicescale/foohut-backend --replicas=5 | sed 's/^/  /'
+outcome="not reached"
+for _ in $(seq 1 300); do
+  [ "$(kubectl -n "$ns" get deployment foohut-backend -o jsonpath='{.status.readyReplicas}')" = 5 ] &&
+    [ "$(kubectl -n "$ns" get servicescale foohut-backend -o jsonpath='{.status.replicas}')" = 5 ] &&
+    { outcome="5 pods, set by hut"; break; }
+  sleep 0.2
+done
+[ "$outcome" = "not reached" ] && unexpected=1
+results+=("$(printf '  %-44s %-27s %6s s' "ServiceScale to 5 (as the HPA writes it)" "$outcome" "$(secs "$start" "$(now)")")")
+kubectl -n "$ns" get servicescale,hpa | sed 's/^/  /'
 
 step "What happened"
 "$hut" rollout history backend

@@ -14,7 +14,8 @@
 # discovery), are built from the Go
 # module proxy once, by exact version, into ~/.cache/hut/k8s/<version>/bin; only the
 # binaries are kept (the Go caches of a build reach ~7 GB and are deleted). The
-# Gateway API CRDs of a pinned release are kept beside them. TLS with a per-DIR CA,
+# Gateway API CRDs of a pinned release are kept beside them; `up` installs them and
+# hut's own (k8s/charts/hut/crds). TLS with a per-DIR CA,
 # token authentication, RBAC on; ports are picked free per DIR.
 set -euo pipefail
 
@@ -27,7 +28,8 @@ PROMETHEUS=v0.316.0  # Prometheus 3.16's Go module version; kept out of VERSION:
 VERSION="k8s-$K8S-etcd-$ETCD-kwok-$KWOK-helm-$HELM-gw-$GATEWAY_API"
 CACHE=${HUT_K8S_CACHE:-$HOME/.cache/hut/k8s}/$VERSION
 BIN=$CACHE/bin
-STAGES=$(cd "$(dirname "$0")/.." && pwd)/testing/k8s/kwok-stages.yaml
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+STAGES=$ROOT/testing/k8s/kwok-stages.yaml
 TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm prometheus promtool)
 
 log() { echo "k8s-testbed: $*" >&2; }
@@ -300,6 +302,8 @@ up() {  # DIR
 
   local k=("$BIN/kubectl" --kubeconfig="$dir/kubeconfig")
   "${k[@]}" apply --server-side -f "$CACHE/gateway-api/standard-install.yaml" > /dev/null
+  # hut's own CRDs, as its chart installs them (the runtime needs ServiceScale)
+  "${k[@]}" apply --server-side -f "$ROOT/k8s/charts/hut/crds/" > /dev/null
   local n
   for n in 1 2 3; do
     "${k[@]}" apply -f - > /dev/null << EOF

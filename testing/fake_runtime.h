@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -32,6 +33,12 @@ class FakeRuntime final : public runtime::Runtime {
   void SetStartError(const std::string& version, absl::Status error) {
     absl::MutexLock lock(&mu_);
     start_errors_[version] = std::move(error);
+  }
+
+  // What Observe() reports as the service's autoscaler count (nullopt: none).
+  void SetScale(const std::string& service, std::optional<int> replicas) {
+    absl::MutexLock lock(&mu_);
+    scale_[service] = replicas;
   }
 
   void Step() {
@@ -169,6 +176,7 @@ class FakeRuntime final : public runtime::Runtime {
     for (const auto& [key, why] : cannot_start_) {
       if (key.first == service) o.cannot_start[key.second] = why;
     }
+    if (auto it = scale_.find(service); it != scale_.end()) o.scale = it->second;
     return o;
   }
 
@@ -208,6 +216,7 @@ class FakeRuntime final : public runtime::Runtime {
   std::map<std::string, Health> health_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Status> start_errors_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<std::string, int>, std::string> cannot_start_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::optional<int>> scale_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> ever_served_ ABSL_GUARDED_BY(mu_);
   int next_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -386,9 +386,20 @@ absl::Status ServiceController::Resume(store::Rollout& rollout, Duration waited)
   return absl::OkStatus();
 }
 
-int ServiceController::Desired() const {
+int ServiceController::Desired(const store::Rollout& rollout,
+                               const runtime::Observation& observed) {
   const spec::ServiceDeployment* deployment = environment_.FindService(service_.name);
-  return deployment ? deployment->replicas : 1;
+  const int configured = deployment ? deployment->replicas : 1;
+  if (!observed.scale) return configured;
+  const int scale = *observed.scale;
+  if (scale != scale_noted_.value_or(configured)) {
+    Record(rollout, "service.scaled",
+           absl::StrCat(service_.name, ": its autoscaler asks for ", scale, " replicas (was ",
+                        scale_noted_.value_or(configured), ")"),
+           {{"replicas", scale}, {"was", scale_noted_.value_or(configured)}});
+  }
+  scale_noted_ = scale;
+  return scale;
 }
 
 rollout::CanaryConfig ServiceController::CanaryConfig() const {
@@ -402,7 +413,7 @@ rollout::CanaryConfig ServiceController::CanaryConfig() const {
 absl::Status ServiceController::TickRolling(store::Rollout& rollout,
                                             const runtime::Observation& observed) {
   HUT_ASSIGN_OR_RETURN(RollingStatus status, rollout::RollingStatusFromJson(rollout.state));
-  const int desired = Desired();
+  const int desired = Desired(rollout, observed);
   rollout::RollingPlan plan = rollout::DecideRolling(
       PolicyFor(rollout.strategy, environment_.policies.rolling, desired), desired, status,
       observed, clock_.Now());
@@ -435,7 +446,7 @@ absl::Status ServiceController::TickCanary(store::Rollout& rollout,
            step.verdict->Json()));
   }
   const TimePoint now = clock_.Now();
-  rollout::CanaryPlan plan = rollout::DecideCanary(config, Desired(), status, seen, now);
+  rollout::CanaryPlan plan = rollout::DecideCanary(config, Desired(rollout, observed), status, seen, now);
   if (!plan.command_status.ok()) {
     pending_.push_back(MakeEvent(
         rollout, "rollout.command-refused",

@@ -98,7 +98,9 @@ class ServiceController {
   rollout::CanaryConfig CanaryConfig() const;
   // The environment's rollback policy with this service's health threshold.
   spec::RollbackPolicy Rollback() const;
-  int Desired() const;
+  // The service's replica count: its autoscaler's when the runtime has one
+  // (noted once per change as a "service.scaled" event), else the spec's.
+  int Desired(const store::Rollout& rollout, const runtime::Observation& observed);
   // Saves a new state of `rollout`, with the analysis `samples` it came
   // from and the events noted since the last save (pending_), all or
   // nothing; nothing when nothing changed. Sets finished_at when `finished`
@@ -133,6 +135,7 @@ class ServiceController {
   std::optional<store::Rollout> latest_;  // the newest rollout as saved, when latest_known_
   bool latest_known_ = false;
   std::string out_of_band_noted_;  // the last out-of-band change announced
+  std::optional<int> scale_noted_;  // the last autoscaler count announced
 };
 
 }  // namespace hut::controller

@@ -87,6 +87,40 @@ TEST_F(ServiceControllerTest, DeploysThenRollsToANewVersion) {
   EXPECT_EQ(*controller_->CurrentRevision(), 2);
 }
 
+// The runtime's autoscaler count (the HPA's on Kubernetes) is the service's:
+// at rest, and as the target of a rollout under way.
+TEST_F(ServiceControllerTest, TheAutoscalersCountIsTheServicesAtRestAndDuringARollout) {
+  ASSERT_TRUE(controller_->Deploy({.version = "1.0.0"}).ok());
+  EXPECT_EQ(RunToEnd().phase, store::RolloutPhase::kSucceeded);
+  runtime_.SetScale("backend", 5);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(controller_->Tick().ok());
+    clock_.Advance(seconds(1));
+    runtime_.Step();
+  }
+  EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"1.0.0", 5}}));
+
+  ASSERT_TRUE(controller_->Deploy({.version = "2.0.0"}).ok());
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(controller_->Tick().ok());
+    clock_.Advance(seconds(1));
+    runtime_.Step();
+  }
+  runtime_.SetScale("backend", 4);  // down, mid-rollout
+  EXPECT_EQ(RunToEnd().phase, store::RolloutPhase::kSucceeded);
+  EXPECT_EQ(ServingVersions(), (std::map<std::string, int>{{"2.0.0", 4}}));
+
+  std::vector<std::string> scaled;
+  auto events = store_->EventsAfter(0, 1000, "staging", "backend");
+  ASSERT_TRUE(events.ok()) << events.status();
+  for (const store::Event& e : *events) {
+    if (e.type == "service.scaled") scaled.push_back(e.message);
+  }
+  EXPECT_EQ(scaled, (std::vector<std::string>{
+                        "backend: its autoscaler asks for 5 replicas (was 3)",
+                        "backend: its autoscaler asks for 4 replicas (was 5)"}));
+}
+
 TEST_F(ServiceControllerTest, RefusesASecondRolloutWhileOneRuns) {
   ASSERT_TRUE(controller_->Deploy({.version = "1.0.0"}).ok());
   auto again = controller_->Deploy({.version = "1.0.1"});

@@ -23,6 +23,7 @@ const ResourceType kPods{"/api/v1", "pods"};
 const ResourceType kServices{"/api/v1", "services"};
 const ResourceType kRoutes{"/apis/gateway.networking.k8s.io/v1", "httproutes"};
 const ResourceType kIngresses{"/apis/networking.k8s.io/v1", "ingresses"};
+const ResourceType kServiceScales{"/apis/hut.foohut.dev/v1", "servicescales"};
 
 // Every object of a foohut service carries this label, hut's and the chart's.
 const std::string kServiceSelector(kLabelService);
@@ -110,6 +111,7 @@ class KubernetesRuntime::Pass {
     }
     for (const json& p : rt.pods_->List(service)) {
       if (Deleting(p)) continue;
+      ++pod_count_;
       const int revision = RevisionLabel(p.value(json::json_pointer("/metadata/labels"), json()));
       if (ReadPod(p, {}, rt.clock_.Now()).replica.state == runtime::ReplicaState::kReady) {
         ++ready_[revision];
@@ -137,6 +139,7 @@ class KubernetesRuntime::Pass {
       Note(ApplyObject(rt_.services_.get(), kServices,
                        RevisionServiceObject(ctx_, service_, revision), false));
     }
+    Note(ApplyScale());
     if (!frozen_) HUT_RETURN_IF_ERROR(ApplyWorkloads(/*growing=*/true));
     if (rt_.env_.router.kind != spec::RouterKind::kReplicas) Note(ApplyRoute());
     if (frozen_) return first_error_;
@@ -363,6 +366,13 @@ class KubernetesRuntime::Pass {
       return {"route.weights", absl::StrCat("HTTPRoute ", name, ": ", absl::StrJoin(parts, ", ")),
               {{"route", name}, {"weights", weights}}};
     }
+    if (kind == "ServiceScale") {
+      const int replicas = object["spec"]["replicas"].get<int>();
+      return {"scale.created",
+              absl::StrCat("ServiceScale ", name, ": ", replicas,
+                           " replicas until its autoscaler sets them"),
+              {{"name", name}, {"replicas", replicas}}};
+    }
     return {existed ? "service.updated" : "service.created", absl::StrCat(kind, " ", name),
             {{"name", name}, {"kind", kind}}};
   }
@@ -382,6 +392,32 @@ class KubernetesRuntime::Pass {
     if (!s.ok() && first_error_.ok()) first_error_ = s;
   }
 
+  // Autoscaling on: the service's ServiceScale exists (created once with
+  // the spec's count: its spec.replicas is the HPA's from then on) and its
+  // status counts the service's pods now.
+  absl::Status ApplyScale() {
+    if (rt_.scales_ == nullptr) return absl::OkStatus();
+    const std::optional<json> cached = rt_.scales_->Get(service_, stable_name_);
+    if (!cached) {
+      const spec::ServiceDeployment* d = rt_.env_.FindService(service_);
+      const spec::AutoscalingPolicy& a = rt_.env_.policies.autoscaling;
+      const int initial = std::clamp(d ? d->replicas : a.min_replicas, a.min_replicas, a.max_replicas);
+      return ApplyObject(rt_.scales_.get(), kServiceScales,
+                         ServiceScaleObject(ctx_, service_, initial), false);
+    }
+    const json status = ServiceScaleStatus(ctx_, service_, pod_count_);
+    if ((*cached)["status"] == status["status"]) return absl::OkStatus();
+    absl::StatusOr<json> written =
+        rt_.api_.Apply(Path(rt_.ns_, kServiceScales, stable_name_) + "/status", status);
+    if (!written.ok()) {
+      return absl::Status(written.status().code(),
+                          absl::StrCat("ServiceScale ", stable_name_, " status: ",
+                                       written.status().message()));
+    }
+    rt_.scales_->Remember(*written);
+    return absl::OkStatus();
+  }
+
   KubernetesRuntime& rt_;
   std::map<std::string, int>& reported_out_of_band_;  // the runtime's, under apply_mu_
   const ObjectContext ctx_;
@@ -392,6 +428,7 @@ class KubernetesRuntime::Pass {
   const std::string stable_name_;
   std::map<std::string, json> deployments_;
   std::map<int, int> ready_;    // revision -> ready pods
+  int pod_count_ = 0;           // every revision's, not deleting
   std::map<int, int> desired_;  // revision -> replicas, those with any
   int stable_revision_ = 0;
   bool frozen_ = false;  // following a change made outside hut
@@ -423,12 +460,14 @@ KubernetesRuntime::KubernetesRuntime(const spec::Spec& spec, const spec::Environ
   services_ = cache(kServices, TrimService);
   if (env.router.kind == spec::RouterKind::kGatewayApi) routes_ = cache(kRoutes, TrimRoute);
   if (env.router.kind == spec::RouterKind::kAlb) ingresses_ = cache(kIngresses, TrimIngress);
+  if (env.policies.autoscaling.enabled) scales_ = cache(kServiceScales, TrimServiceScale);
 }
 
 std::vector<Informer*> KubernetesRuntime::Caches() const {
   std::vector<Informer*> out;
   for (Informer* i :
-       {deployments_.get(), pods_.get(), services_.get(), routes_.get(), ingresses_.get()}) {
+       {deployments_.get(), pods_.get(), services_.get(), routes_.get(), ingresses_.get(),
+        scales_.get()}) {
     if (i != nullptr) out.push_back(i);
   }
   return out;
@@ -471,6 +510,13 @@ absl::StatusOr<std::unique_ptr<KubernetesRuntime>> KubernetesRuntime::Start(
       absl::Status s = i->WaitForSync(options.sync_timeout);
       // Refused lists (RBAC, a CRD that is not installed) are the operator's
       // to fix: say so now rather than pause every rollout.
+      if (!s.ok() && i == rt->scales_.get() && i->problem().find("404") != std::string::npos) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "environment ", environment.name, " has autoscaling on, and ", server,
+            " does not serve ServiceScale (hut.foohut.dev/v1), which its HPAs scale: install "
+            "hut's CRDs (kubectl apply -f k8s/charts/hut/crds/; helm installs them with the hut "
+            "chart) or set policies.autoscaling.enabled: false"));
+      }
       if (!s.ok() && (i->problem().find("forbidden") != std::string::npos ||
                       i->problem().find("404") != std::string::npos)) {
         return absl::FailedPreconditionError(
@@ -654,6 +700,15 @@ absl::StatusOr<runtime::Observation> KubernetesRuntime::Observe(const std::strin
   for (const auto& [revision, w] : weights) total += w;
   for (const auto& [revision, w] : weights) {
     if (w > 0 && total > 0) out.traffic[revision] = w / total;
+  }
+  if (scales_ != nullptr) {
+    if (std::optional<json> scale = scales_->Get(service, stable_name)) {
+      const json& replicas = (*scale)["spec"]["replicas"];
+      const spec::AutoscalingPolicy& a = env_.policies.autoscaling;
+      if (replicas.is_number_integer()) {
+        out.scale = std::clamp(replicas.get<int>(), a.min_replicas, a.max_replicas);
+      }
+    }
   }
   bool starting = false;
   for (runtime::Replica& r : out.replicas) {

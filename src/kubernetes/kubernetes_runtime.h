@@ -4,7 +4,8 @@
 // The Runtime seam on a Kubernetes cluster (docs/kubernetes.md): a service's
 // stable revision runs in Deployment foohut-S, every other revision with
 // replicas in its own Deployment foohut-S-rN, and an HTTPRoute weighs their
-// Services. What it knows of the cluster comes from watch-fed caches
+// Services. With autoscaling on, the service's replica count is what the
+// HPA sets on its ServiceScale (Observation::scale). What it knows of the cluster comes from watch-fed caches
 // (informer.h); Observe() never calls the API, Apply() writes only what
 // differs from what it applied before (server-side apply, field manager hut).
 
@@ -73,6 +74,7 @@ class KubernetesRuntime final : public runtime::Runtime {
   std::unique_ptr<Informer> deployments_, pods_, services_;
   std::unique_ptr<Informer> routes_;     // router gateway-api: HTTPRoutes
   std::unique_ptr<Informer> ingresses_;  // router alb: Ingresses
+  std::unique_ptr<Informer> scales_;     // autoscaling on: ServiceScales
   std::vector<Informer*> Caches() const;  // those there are
   absl::Mutex apply_mu_;  // one Apply at a time: each reads the caches it then changes
   // Out-of-band changes already reported, by service: the template revision seen.

@@ -23,6 +23,7 @@
 #include "src/monitoring/prometheus_config.h"
 #include "src/spec/load.h"
 #include "testing/k8s_testbed.h"
+#include "testing/test_env.h"
 
 namespace hut::kubernetes {
 namespace {
@@ -212,6 +213,7 @@ TEST_F(KubernetesRuntimeTest, FirstDeployCreatesExactlyTheDocumentedObjects) {
   EXPECT_EQ(Names("deployments"), std::vector<std::string>{"foohut-backend"});
   EXPECT_EQ(Names("services"), (std::vector<std::string>{"foohut-backend", "foohut-backend-r1"}));
   EXPECT_EQ(Names("httproutes"), std::vector<std::string>{"foohut-backend"});
+  EXPECT_EQ(Names("servicescales"), std::vector<std::string>{"foohut-backend"});
   EXPECT_EQ(RouteWeights(), (std::map<std::string, int>{{"foohut-backend-r1", 3}}));
   EXPECT_EQ(o.traffic, (std::map<int, double>{{1, 1.0}}));
 
@@ -499,6 +501,93 @@ TEST_F(KubernetesRuntimeTest, AConflictOnTheStableDeploymentIsDecidedAgain) {
   const json d = Get("deployment/foohut-backend");
   EXPECT_EQ(d["spec"]["replicas"], 4);
   EXPECT_EQ(d["metadata"]["annotations"]["example.com/note"], "someone");
+}
+
+// The chart's HPA scales the service's ServiceScale, not a Deployment: hut
+// reads the count from it (clamped to the spec's range) and is the only
+// writer of every Deployment's replicas, so the two never fight. The real
+// HPA controller of kube-controller-manager drives it here (kwok's pods have
+// no metrics: it enforces its minReplicas, which needs none).
+TEST_F(KubernetesRuntimeTest, TheHpaScalesTheServiceScaleAndOnlyHutScalesDeployments) {
+  StartRuntime();
+  std::map<int, runtime::RevisionTemplate> t = {{1, Template(1)}};
+  runtime::Observation o = ApplyUntil(Plan({{1, 3}}), t, [](const auto& o) {
+    return Count(o, 1, runtime::ReplicaState::kReady) == 3;
+  });
+  EXPECT_EQ(o.scale, 3);
+  json scale = Get("servicescale/foohut-backend");
+  EXPECT_EQ(scale["spec"]["replicas"], 3);
+  EXPECT_EQ(scale["status"]["replicas"], 3);
+  EXPECT_EQ(scale["status"]["selector"], "app.kubernetes.io/name=foohut-backend");
+
+  auto scale_until = [&](int want) {
+    std::optional<int> seen;
+    for (int i = 0; i < 600; ++i) {  // the HPA syncs every 15 s
+      auto observed = rt_->Observe("backend");
+      if (observed.ok() && (seen = observed->scale) == want) return true;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    ADD_FAILURE() << "scale " << (seen ? std::to_string(*seen) : "none") << ", want " << want;
+    return false;
+  };
+  // Its scale subresource, as an autoscaler writes it; beyond the spec's
+  // maximum (20) is clamped.
+  ASSERT_TRUE(testbed->Kubectl({"-n", ns_, "scale", "servicescale/foohut-backend", "--replicas=5"}).ok());
+  EXPECT_TRUE(scale_until(5));
+  ASSERT_TRUE(testbed->Kubectl({"-n", ns_, "scale", "servicescale/foohut-backend", "--replicas=50"}).ok());
+  EXPECT_TRUE(scale_until(20));
+
+  // The real HPA, with the chart's shape and a minimum above the count.
+  const std::string hpa = ::testing::TempDir() + "/hpa-" + ns_ + ".yaml";
+  std::ofstream(hpa) << absl::StrCat(R"(
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: foohut-backend, namespace: )", ns_, R"(}
+spec:
+  scaleTargetRef: {apiVersion: hut.foohut.dev/v1, kind: ServiceScale, name: foohut-backend}
+  minReplicas: 6
+  maxReplicas: 8
+  metrics:
+    - type: Resource
+      resource: {name: cpu, target: {type: Utilization, averageUtilization: 70}}
+)");
+  ASSERT_TRUE(testbed->Kubectl({"-n", ns_, "scale", "servicescale/foohut-backend", "--replicas=4"}).ok());
+  ASSERT_TRUE(scale_until(4));
+  ASSERT_TRUE(testbed->Kubectl({"apply", "-f", hpa}).ok());
+  ASSERT_TRUE(scale_until(6));
+  // What the controller then plans: the HPA's count, carried by hut.
+  o = ApplyUntil(Plan({{1, 6}}), t, [](const auto& o) {
+    return Count(o, 1, runtime::ReplicaState::kReady) == 6;
+  });
+  const json d = Get("deployment/foohut-backend");
+  EXPECT_EQ(d["spec"]["replicas"], 6);
+  for (const json& m : d["metadata"]["managedFields"]) {
+    if (m["manager"] != "hut" && m.contains("fieldsV1")) {
+      EXPECT_FALSE(m["fieldsV1"].value("f:spec", json::object()).contains("f:replicas"))
+          << m["manager"] << " set foohut-backend's replicas";
+    }
+  }
+  scale = Get("servicescale/foohut-backend");
+  EXPECT_EQ(scale["status"]["replicas"], 6);
+  const json status = Get("hpa/foohut-backend")["status"];
+  EXPECT_EQ(status["desiredReplicas"], 6) << status.dump();
+}
+
+// Autoscaling on and no ServiceScale served: Start says what to install.
+TEST_F(KubernetesRuntimeTest, AutoscalingWithoutHutsCrdIsAClearError) {
+  const std::string crd = testing::SourceDir() + "/k8s/charts/hut/crds/servicescales.yaml";
+  ASSERT_TRUE(testbed->Kubectl({"delete", "-f", crd, "--wait=true"}).ok());
+  auto access = LoadKubeconfig(testbed->kubeconfig());
+  ASSERT_TRUE(access.ok()) << access.status();
+  auto rt = KubernetesRuntime::Start(*spec_, *env_, *access, clock_);
+  // Back for the tests after this one, before any assertion can return.
+  ASSERT_TRUE(testbed->Kubectl({"apply", "--server-side", "-f", crd}).ok());
+  ASSERT_TRUE(testbed->Kubectl({"wait", "--for=condition=Established",
+                                "crd/servicescales.hut.foohut.dev", "--timeout=60s"}).ok());
+  ASSERT_FALSE(rt.ok());
+  EXPECT_EQ(rt.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(rt.status().message(), HasSubstr("does not serve ServiceScale"));
+  EXPECT_THAT(rt.status().message(), HasSubstr("kubectl apply -f k8s/charts/hut/crds/"));
 }
 
 // A real Prometheus with the configuration hut generates for a Kubernetes

@@ -211,6 +211,24 @@ json AlbIngressPatch(const ObjectContext& ctx, std::string_view service,
             {"annotations", {{AlbActionAnnotation(ctx, service), forward.dump()}}}}}};
 }
 
+json ServiceScaleObject(const ObjectContext& ctx, std::string_view service, int replicas) {
+  return {{"apiVersion", "hut.foohut.dev/v1"},
+          {"kind", "ServiceScale"},
+          {"metadata", Metadata(ctx, WorkloadName(ctx, service), service)},
+          {"spec", {{"replicas", replicas}}}};
+}
+
+json ServiceScaleStatus(const ObjectContext& ctx, std::string_view service, int pods) {
+  return {{"apiVersion", "hut.foohut.dev/v1"},
+          {"kind", "ServiceScale"},
+          {"metadata", {{"name", WorkloadName(ctx, service)}, {"namespace", ctx.env.namespace_}}},
+          {"status", {{"replicas", pods}, {"selector", PodSelector(ctx, service)}}}};
+}
+
+std::string PodSelector(const ObjectContext& ctx, std::string_view service) {
+  return absl::StrCat(std::string(kLabelName), "=", WorkloadName(ctx, service));
+}
+
 json WithDigest(json object) {
   json& annotations = object["metadata"]["annotations"];
   if (!annotations.is_object()) annotations = json::object();

@@ -10,6 +10,8 @@
 //   Service    foohut-S          every ready pod of the service
 //   Service    foohut-S-rN       the pods of revision N (a router backend)
 //   HTTPRoute  foohut-S          weights between the foohut-S-rN Services
+//   ServiceScale foohut-S        the service's replica count, which the chart's
+//                                HPA scales (autoscaling on; k8s/charts/hut/crds)
 // Every object has the labels below; pods carry their revision's label.
 
 #include <string>
@@ -81,6 +83,16 @@ nlohmann::json HttpRouteObject(const ObjectContext& ctx, std::string_view servic
 std::string AlbActionAnnotation(const ObjectContext& ctx, std::string_view service);
 nlohmann::json AlbIngressPatch(const ObjectContext& ctx, std::string_view service,
                                const std::vector<std::pair<int, int>>& weights);
+
+// The ServiceScale of `service` (hut.foohut.dev/v1), created with `replicas`;
+// from then on its spec.replicas is the autoscaler's (hut never applies it
+// again) and its status hut's.
+nlohmann::json ServiceScaleObject(const ObjectContext& ctx, std::string_view service,
+                                  int replicas);
+// Its status: the service's pods now, and their selector (for the HPA's metrics).
+nlohmann::json ServiceScaleStatus(const ObjectContext& ctx, std::string_view service, int pods);
+// The label selector of every pod of `service`, as the main Service selects them.
+std::string PodSelector(const ObjectContext& ctx, std::string_view service);
 
 // `object` with kAnnotationApplied set to a digest of the rest of it.
 nlohmann::json WithDigest(nlohmann::json object);

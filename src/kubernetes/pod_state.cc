@@ -167,6 +167,12 @@ json TrimService(const json& service) {
           {"spec", Keep(Field(service, "spec"), {"selector"})}};
 }
 
+json TrimServiceScale(const json& scale) {
+  return {{"metadata", TrimMetadata(scale)},
+          {"spec", Keep(Field(scale, "spec"), {"replicas"})},
+          {"status", Keep(Field(scale, "status"), {"replicas", "selector"})}};
+}
+
 json TrimRoute(const json& route) {
   const json& spec = Field(route, "spec");
   json out = {{"metadata", TrimMetadata(route)}, {"backendRefs", json::array()}};

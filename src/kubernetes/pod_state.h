@@ -33,6 +33,8 @@ nlohmann::json TrimDeployment(const nlohmann::json& deployment);
 nlohmann::json TrimReplicaSet(const nlohmann::json& rs);
 nlohmann::json TrimService(const nlohmann::json& service);
 nlohmann::json TrimRoute(const nlohmann::json& route);
+// A ServiceScale: its metadata, spec.replicas and status.
+nlohmann::json TrimServiceScale(const nlohmann::json& scale);
 // An Ingress: its metadata and its ALB actions (`actions`: annotation -> value).
 nlohmann::json TrimIngress(const nlohmann::json& ingress);
 

@@ -127,6 +127,10 @@ struct Observation {
   // The share of traffic each revision takes now (revisions with none absent).
   std::map<int, double> traffic;
   std::optional<OutOfBand> out_of_band;
+  // The service's replica count as its autoscaler asks for it now, within
+  // the spec's autoscaling range (Kubernetes: the HPA, through the
+  // service's ServiceScale); absent: the spec's count holds.
+  std::optional<int> scale;
 };
 
 // One thing Apply() changed, for the event log.

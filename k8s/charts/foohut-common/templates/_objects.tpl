@@ -60,7 +60,9 @@ data:
   {{- include "foohut-common.configmapData" . | nindent 2 }}
 {{- end -}}
 
-{{/* Targets Deployment foohut-SERVICE whether hut or this chart creates it. */}}
+{{/* With hut: its ServiceScale foohut-SERVICE, whose count hut carries into
+     every revision's Deployment (the HPA writing a Deployment's replicas
+     would fight hut's rollouts). Without: this chart's Deployment. */}}
 {{- define "foohut-common.hpa" -}}
 apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
@@ -69,8 +71,13 @@ metadata:
   {{- include "foohut-common.metadata" . | nindent 2 }}
 spec:
   scaleTargetRef:
+    {{- if .Values.workload.render }}
     apiVersion: apps/v1
     kind: Deployment
+    {{- else }}
+    apiVersion: hut.foohut.dev/v1
+    kind: ServiceScale
+    {{- end }}
     name: {{ include "foohut-common.fullname" . }}
   minReplicas: {{ .Values.autoscaling.minReplicas }}
   maxReplicas: {{ .Values.autoscaling.maxReplicas }}
