@@ -12,3 +12,5 @@ bash bench/canary_bench.sh "$build_dir"
 "$build_dir/bin/judges_bench"
 # KubernetesRuntime with 1,000 services on the test control plane (minutes).
 "$build_dir/bin/kubernetes_bench"
+# The central log store: ingestion rate and query times over 10 M lines (minutes, ~5 GB of scratch).
+"$build_dir/bin/log_store_bench" --lines 10000000

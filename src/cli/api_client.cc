@@ -290,6 +290,11 @@ absl::StatusOr<json> ApiClient::History(const std::string& service) {
   return Call("GET", absl::StrCat("/api/v1/services/", Encode(service), "/history"), {}, nullptr);
 }
 
+absl::StatusOr<json> ApiClient::Logs(const std::string& service,
+                                     const std::map<std::string, std::string>& query) {
+  return Call("GET", absl::StrCat("/api/v1/services/", Encode(service), "/logs"), query, nullptr);
+}
+
 absl::StatusOr<json> ApiClient::Deploy(const std::string& service, const DeployRequest& request) {
   json body = {{"version", request.version}, {"env", request.env}};
   if (!request.strategy.empty()) body["strategy"] = request.strategy;

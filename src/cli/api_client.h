@@ -91,6 +91,10 @@ class ApiClient {
   // or "window".
   absl::StatusOr<nlohmann::json> Analysis(const std::string& service, int revision, int attempt,
                                           const std::string& kind);
+  // GET .../logs with these query parameters (since, from, to, level, grep,
+  // trace, version, after, limit): {"lines", "cursor", "truncated", "cold_days_read"}.
+  absl::StatusOr<nlohmann::json> Logs(const std::string& service,
+                                      const std::map<std::string, std::string>& query);
   // GET /api/v1/events: {"events": [...]} with id > `after`, oldest first, at
   // most `limit` (1..1000).
   absl::StatusOr<nlohmann::json> Events(int64_t after, const std::string& service, int limit);

@@ -6,10 +6,12 @@
 #include "src/cli/analyze.h"
 #include "src/cli/deploy.h"
 #include "src/cli/get.h"
+#include "src/cli/logs.h"
 #include "src/cli/monitoring.h"
 #include "src/cli/rollout.h"
 #include "src/cli/up.h"
 #include "src/cli/validate.h"
+#include "src/common/units.h"
 
 namespace hut::cli {
 namespace {
@@ -243,6 +245,36 @@ Action ConfigureMonitoring(CLI::App& app) {
   };
 }
 
+Action ConfigureLogs(CLI::App& app) {
+  auto o = std::make_shared<LogsOptions>();
+  app.add_option("service", o->service, "the service, or hut for the control plane's own lines")
+      ->required();
+  AddEnvFlag(app, o->environment);
+  auto duration = CLI::Validator(
+      [](std::string& s) {
+        absl::StatusOr<Duration> d = ParseDuration(s);
+        return d.ok() && d->count() > 0 ? std::string()
+                                         : "expected a duration such as 10m, 2h or 40d";
+      },
+      "DURATION");
+  CLI::Option* since = app.add_option("--since", o->since,
+                                      "lines of this last stretch of time (default 1h; with "
+                                      "--trace: every hot day)")
+                           ->check(duration);
+  app.add_option("--from", o->from, "lines from this time (RFC 3339)")->excludes(since);
+  app.add_option("--to", o->to, "lines before this time (RFC 3339)");
+  app.add_option("--level", o->level, "this level and the more severe ones")
+      ->check(CLI::IsMember({"ERROR", "WARN", "INFO", "DEBUG"}, CLI::ignore_case));
+  app.add_option("--grep", o->grep, "lines containing this text");
+  app.add_option("--trace", o->trace, "lines of this trace id, from every service");
+  app.add_option("--version", o->version, "lines of this release version");
+  app.add_flag("-f,--follow", o->follow, "go on printing lines as they come");
+  app.add_option("--limit", o->limit, "at most this many lines, the newest (default 10000)")
+      ->check(CLI::Range(1, 100'000));
+  AddOutputFlag(app, o->json);
+  return [o](const Io& io) { return RunLogs(*o, io); };
+}
+
 constexpr Command kCommands[] = {
     {"up", "run an environment on this machine in the foreground: backing services, "
            "load balancer, replicas and the control plane (Ctrl-C or `hut down` stops it)",
@@ -260,6 +292,9 @@ constexpr Command kCommands[] = {
     {"get", "list what the server knows: services (replicas, current revision, rollout) or "
             "rollouts (-o wide|json)",
      &ConfigureGet},
+    {"logs", "a service's log lines from the central store: --since, --level, --grep, --trace, "
+             "--version, -f (stern's habits)",
+     &ConfigureLogs},
     {"analyze", "replay a recorded canary analysis offline: when and why it would promote or "
                 "roll back, with its own policy or another (-f)",
      &ConfigureAnalyze},

@@ -50,6 +50,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                                      options.dependencies, &clock);
   plane->api_->ServeMetrics([&metrics] { return metrics.Serialize(); });
   if (options.traffic) plane->api_->ReadTrafficWith(std::move(options.traffic));
+  if (options.logs) plane->api_->ReadLogsWith(std::move(options.logs));
   http::ServerOptions so;
   so.address = options.listen.host;
   so.port = options.listen.port;

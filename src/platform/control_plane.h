@@ -51,6 +51,8 @@ struct ControlPlaneOptions {
   const controller::Dependencies* dependencies = nullptr;
   // The traffic the rollout status shows (the environment's Prometheus); may be unset.
   server::ControlApi::TrafficReader traffic;
+  // The central log store `hut logs` reads; may be unset.
+  server::ControlApi::LogReader logs;
 };
 
 class ControlPlane {

@@ -2,6 +2,7 @@
 // (PostgreSQL, Redis, HAProxy, 3 backend + 3 frontend foohut-api replicas)
 // and the CLI rolls it while steady load runs through the load balancer.
 // Every request must succeed; the broken release must never serve.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -944,6 +945,64 @@ TEST_F(HutUpEndToEndTest, AKilledHutRestartsWithTheStableRevisionFirst) {
       EXPECT_EQ(serving_versions.size(), 1u);
     }
   }
+}
+
+// docs/logs.md: every replica's lines reach the central store; one request's
+// lines are found by its trace id within 2 s of being written, with the
+// fields the store indexes; bad input to `hut logs` is a clear error.
+TEST_F(HutUpEndToEndTest, ARequestsLinesAreFoundByItsTraceWithinTwoSeconds) {
+  // The spec's replicas log WARN and above; this release logs INFO.
+  HutResult deployed = Hut({"deploy", "backend", "1.5.0", "--set", "FOOHUT_LOG_LEVEL=INFO", "--wait"});
+  ASSERT_EQ(deployed.code, 0) << deployed.output;
+  const std::string trace = absl::StrCat("4bf92f3577b34da6", absl::Hex(Steady::now().time_since_epoch().count(), absl::kZeroPad16));
+  // A signup: foohut-api logs it ("signed up", with the request's trace).
+  http::ClientRequest request;
+  request.method = "POST";
+  request.port = backend_port_;
+  request.target = "/api/v1/signup";
+  request.body = json{{"email", absl::StrCat("logs-", trace.substr(16), "@foohut.com")},
+                      {"password", "correct horse battery"}}
+                     .dump();
+  request.headers.emplace("Content-Type", "application/json");
+  request.headers.emplace("traceparent", absl::StrCat("00-", trace, "-00f067aa0ba902b7-01"));
+  auto response = http::Fetch(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_EQ(response->status, 201) << response->body;
+  const auto sent = Steady::now();
+  std::vector<json> lines;
+  while (lines.empty() && Steady::now() - sent < seconds(2)) {
+    HutResult found = Hut({"logs", "backend", "--trace", trace, "-o", "json"});
+    ASSERT_EQ(found.code, 0) << found.output;
+    for (const std::string& l : std::vector<std::string>(absl::StrSplit(found.output, '\n', absl::SkipEmpty()))) {
+      json j = json::parse(l, nullptr, false);
+      if (j.is_object()) lines.push_back(std::move(j));
+    }
+  }
+  const double waited = std::chrono::duration<double>(Steady::now() - sent).count();
+  ASSERT_FALSE(lines.empty()) << "no line of trace " << trace << " after " << waited << " s; the last minute:\n"
+                              << Hut({"logs", "backend", "--since", "1m"}).output;
+  std::cerr << lines.size() << " line(s) of the trace found after " << waited << " s\n";
+  for (const json& l : lines) {
+    EXPECT_EQ(l["trace_id"], trace) << l.dump();
+    EXPECT_EQ(l["service"], "backend") << l.dump();
+    EXPECT_TRUE(l["replica"].is_string() && l["version"].is_string() && l["level"].is_string()) << l.dump();
+  }
+  // The text form, and the control plane's own lines.
+  HutResult text = Hut({"logs", "backend", "--trace", trace});
+  EXPECT_EQ(text.code, 0);
+  EXPECT_THAT(text.output, ::testing::HasSubstr(absl::StrCat("trace_id=", trace)));
+  HutResult own = Hut({"logs", "hut", "--since", "1h", "--grep", "starting"});
+  EXPECT_EQ(own.code, 0) << own.output;
+  EXPECT_THAT(own.output, ::testing::HasSubstr("starting"));
+
+  HutResult unknown = Hut({"logs", "nope"});
+  EXPECT_EQ(unknown.code, 1);
+  EXPECT_THAT(unknown.output, ::testing::HasSubstr("unknown service \"nope\""));
+  HutResult bad = Hut({"logs", "backend", "--since", "soon"});
+  EXPECT_EQ(bad.code, 64);
+  EXPECT_THAT(bad.output, ::testing::HasSubstr("expected a duration"));
+  HutResult level = Hut({"logs", "backend", "--level", "LOUD"});
+  EXPECT_EQ(level.code, 64);
 }
 
 TEST_F(HutUpEndToEndTest, PrometheusScrapesEveryReplicaAndFiresTheErrorAlert) {

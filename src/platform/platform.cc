@@ -20,6 +20,8 @@
 #include "src/kubernetes/kubernetes_runtime.h"
 #include "src/metrics/prometheus_source.h"
 #include "src/metrics/service_traffic.h"
+#include "src/logs/log_service.h"
+#include "src/objectstore/object_store.h"
 #include "src/platform/control_plane.h"
 #include "src/platform/lease_keeper.h"
 #include "src/secrets/jwt_keys.h"
@@ -30,29 +32,31 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A LogSink appending to a file it owns.
+// A LogSink appending to a file it owns, and passing each line on to the
+// others given (the central log store, a terminal).
 class FileLogSink final : public LogSink {
  public:
   static absl::StatusOr<std::unique_ptr<FileLogSink>> Open(const std::string& path,
-                                                          LogSink* echo) {
+                                                          std::vector<LogSink*> also) {
     FILE* f = std::fopen(path.c_str(), "ae");  // e: O_CLOEXEC
     if (f == nullptr) {
       return absl::InternalError(absl::StrCat("cannot open log file ", path, ": ",
                                               std::strerror(errno)));
     }
-    return std::unique_ptr<FileLogSink>(new FileLogSink(f, echo));
+    std::erase(also, nullptr);
+    return std::unique_ptr<FileLogSink>(new FileLogSink(f, std::move(also)));
   }
   ~FileLogSink() override { std::fclose(file_); }
   void Write(std::string_view line) override {
     stream_.Write(line);
-    if (echo_ != nullptr) echo_->Write(line);
+    for (LogSink* s : also_) s->Write(line);
   }
 
  private:
-  FileLogSink(FILE* f, LogSink* echo) : file_(f), stream_(f), echo_(echo) {}
+  FileLogSink(FILE* f, std::vector<LogSink*> also) : file_(f), stream_(f), also_(std::move(also)) {}
   FILE* file_;
   StreamLogSink stream_;
-  LogSink* echo_;
+  const std::vector<LogSink*> also_;
 };
 
 // An exclusive lock on <state>/hut.lock for the server's lifetime; the file
@@ -86,6 +90,9 @@ absl::StatusOr<int> LockStateDir(const std::string& state_dir) {
 struct Platform::Parts {
   RealClock clock;
   int lock_fd = -1;
+  // The central log store outlives every writer of logs (declared first).
+  std::unique_ptr<objectstore::FolderObjectStore> log_archive;
+  std::unique_ptr<logs::LogService> logs;
   std::unique_ptr<FileLogSink> hut_log;
   std::unique_ptr<FileLogSink> replica_log;
   std::optional<Logger> log;
@@ -198,8 +205,21 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(spec::Spec spec,
   chmod(state.c_str(), 0755);
   HUT_ASSIGN_OR_RETURN(parts.lock_fd, LockStateDir(state));
   fs::create_directories(state + "/logs", ec);
-  HUT_ASSIGN_OR_RETURN(parts.hut_log, FileLogSink::Open(state + "/logs/hut.log", options.log_echo));
-  HUT_ASSIGN_OR_RETURN(parts.replica_log, FileLogSink::Open(state + "/logs/replicas.log", nullptr));
+  // docs/logs.md: the hot tier in the state folder, the cold archives in a
+  // folder laid out as the object store's keys.
+  HUT_ASSIGN_OR_RETURN(parts.log_archive, objectstore::FolderObjectStore::Open(state + "/logs/cold"));
+  {
+    logs::LogServiceOptions lo;
+    lo.hot_dir = state + "/logs/hot";
+    lo.cold = parts.log_archive.get();
+    lo.cold_prefix = absl::StrCat("logs/", env.name, "/");
+    lo.policy = env.policies.logging;
+    HUT_ASSIGN_OR_RETURN(parts.logs, logs::LogService::Start(std::move(lo), parts.clock));
+  }
+  HUT_ASSIGN_OR_RETURN(parts.hut_log, FileLogSink::Open(state + "/logs/hut.log",
+                                                        {&parts.logs->SinkFor("hut"), options.log_echo}));
+  HUT_ASSIGN_OR_RETURN(parts.replica_log, FileLogSink::Open(state + "/logs/replicas.log",
+                                                            {&parts.logs->SinkFor("")}));
   parts.log.emplace(*parts.hut_log, parts.clock, "hut");
   const int open_files = RaiseOpenFileLimit();
   parts.log->Info("starting",
@@ -271,6 +291,7 @@ absl::Status Platform::Activate() {
   // A quarter of the descriptors at most for API clients: the rest stay for
   // replicas, probes, the load balancer and the store, whatever the clients do.
   cp.max_connections = std::clamp(open_files_ / 4, 16, 4096);
+  cp.logs = [logs = parts.logs.get()](const logs::LogQuery& q) { return logs->Query(q); };
   runtime::Runtime* runtime = nullptr;
   switch (options_.runtime.value_or(env.runtime)) {
     case spec::Runtime::kLocal: {

@@ -6,6 +6,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/log.h"
+#include "src/common/units.h"
+#include "src/logs/log_record.h"
 #include "src/http/sse.h"
 
 namespace hut::server {
@@ -135,6 +137,7 @@ ControlApi::ControlApi(const spec::Environment& environment,
   router_.Add("GET", "/api/v1/rollouts", bind(&ControlApi::Rollouts));
   router_.Add("GET", "/api/v1/events", bind(&ControlApi::Events));
   router_.Add("GET", "/api/v1/events/stream", bind(&ControlApi::EventStream));
+  router_.Add("GET", "/api/v1/services/{service}/logs", bind(&ControlApi::Logs));
   router_.Add("POST", "/api/v1/shutdown", bind(&ControlApi::Shutdown));
 }
 
@@ -513,6 +516,75 @@ Response ControlApi::Shutdown(const Request&) const {
   logger_.Info("shutdown requested through the API");
   on_shutdown_();
   return Response::Json(202, {{"stopping", true}});
+}
+
+Response ControlApi::Logs(const Request& request) const {
+  const std::string& service = request.path_params.at("service");
+  if (service != "hut") {
+    Response error;
+    if (WorkerFor(request, &error) == nullptr) return error;
+  }
+  if (!logs_) return Response::Error(501, "this server keeps no central log store");
+  auto param = [&](const char* name) -> std::optional<std::string> {
+    auto it = request.query.find(name);
+    return it == request.query.end() ? std::nullopt : std::optional<std::string>(it->second);
+  };
+  logs::LogQuery q;
+  q.service = service;
+  const int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch()).count();
+  if (auto since = param("since")) {
+    absl::StatusOr<Duration> d = ParseDuration(*since);
+    if (!d.ok() || d->count() <= 0) {
+      return Response::Error(400, absl::StrCat("since \"", *since, "\": expected a duration such as 10m, 2h or 40d"));
+    }
+    q.from_ms = now_ms - d->count();
+  }
+  for (const auto& [name, field] : {std::pair{"from", &q.from_ms}, std::pair{"to", &q.to_ms}}) {
+    if (auto text = param(name)) {
+      std::optional<int64_t> t = logs::ParseTimestampMs(*text);
+      if (!t) {
+        return Response::Error(400, absl::StrCat(name, " \"", *text,
+                                                 "\": expected an RFC 3339 time such as 2026-12-04T21:00:00Z"));
+      }
+      *field = *t;
+    }
+  }
+  if (param("since") && param("from")) return Response::Error(400, "since and from exclude each other");
+  if (auto level = param("level")) {
+    std::optional<LogLevel> l = ParseLogLevel(*level);
+    if (!l) return Response::Error(400, absl::StrCat("level \"", *level, "\": expected ERROR, WARN, INFO or DEBUG"));
+    q.level = *l;
+  }
+  q.grep = param("grep").value_or("");
+  q.trace_id = param("trace").value_or("");
+  q.version = param("version").value_or("");
+  if (auto after = param("after")) {
+    int64_t cursor = 0;
+    if (!absl::SimpleAtoi(*after, &cursor) || cursor < 0) {
+      return Response::Error(400, "after must be a cursor this API answered");
+    }
+    q.after = cursor;
+  }
+  if (auto limit = param("limit")) {
+    int n = 0;
+    if (!absl::SimpleAtoi(*limit, &n) || n < 1 || n > 100'000) {
+      return Response::Error(400, "limit must be an integer in 1..100000");
+    }
+    q.limit = static_cast<size_t>(n);
+  }
+  absl::StatusOr<logs::LogQueryResult> r = logs_(q);
+  if (!r.ok()) return FromStatus(r.status());
+  json lines = json::array();
+  for (const logs::LogLine& l : r->lines) {
+    json j = json::parse(l.line, nullptr, false);
+    lines.push_back(j.is_object() ? std::move(j) : json{{"msg", l.line}});
+  }
+  return Response::Json(200, {{"service", service},
+                              {"lines", std::move(lines)},
+                              {"cursor", r->cursor},
+                              {"truncated", r->truncated},
+                              {"cold_days_read", r->cold_days_read}});
 }
 
 }  // namespace hut::server

@@ -18,6 +18,11 @@
 //                                                  event: <type>, id: <event id>, data: <event
 //                                                  JSON>; from the newest event on unless
 //                                                  ?after= or Last-Event-ID says where
+//   GET  /api/v1/services/{service}/logs           the service's log lines (docs/logs.md):
+//                                                  ?since=10m | from=&to= (RFC 3339),
+//                                                  level=WARN, grep=, trace=, version=,
+//                                                  after=CURSOR (follow), limit=N; service
+//                                                  "hut" is the control plane's own
 //   POST /api/v1/shutdown                          stop the server (`hut down`); 202
 //   GET  /metrics                                  hut's own metrics (Prometheus text),
 //                                                  the one path without a token: counts
@@ -38,6 +43,7 @@
 #include "src/controller/dependencies.h"
 #include "src/controller/service_worker.h"
 #include "src/http/router.h"
+#include "src/logs/log_service.h"
 #include "src/metrics/service_traffic.h"
 #include "src/runtime/runtime.h"
 #include "src/spec/spec.h"
@@ -62,6 +68,9 @@ class ControlApi {
   using TrafficReader = std::function<absl::StatusOr<std::optional<metrics::ServiceTraffic>>(
       const std::string& service)>;
   void ReadTrafficWith(TrafficReader reader) { traffic_ = std::move(reader); }
+  // Where GET .../logs reads; set before serving. Without it, 501.
+  using LogReader = std::function<absl::StatusOr<logs::LogQueryResult>(const logs::LogQuery&)>;
+  void ReadLogsWith(LogReader reader) { logs_ = std::move(reader); }
   // What GET /metrics answers (the exposition text); set before serving.
   // Without it, /metrics is 404 like any unknown path.
   void ServeMetrics(std::function<std::string()> fn) { metrics_ = std::move(fn); }
@@ -88,6 +97,7 @@ class ControlApi {
   http::Response Events(const http::Request& request) const;
   http::Response EventStream(const http::Request& request) const;
   http::Response Shutdown(const http::Request& request) const;
+  http::Response Logs(const http::Request& request) const;
 
   // The worker of the request's {service}, or an error response.
   controller::ServiceWorker* WorkerFor(const http::Request& request,
@@ -106,6 +116,7 @@ class ControlApi {
   std::function<void()> on_shutdown_;
   std::function<std::string()> metrics_;
   TrafficReader traffic_;
+  LogReader logs_;
 };
 
 // JSON forms shared by the API and the CLI's `-o json`.

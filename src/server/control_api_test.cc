@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "src/http/client.h"
 #include "src/http/server.h"
 #include "src/http/sse.h"
@@ -254,6 +256,73 @@ TEST_F(ControlApiTest, OperatorCommandsAndExportRefuseWhatDoesNotApply) {
   http::Response nothing = Call("GET", "/api/v1/services/backend/revisions/1/analysis");
   EXPECT_EQ(nothing.status, 404) << nothing.body;
   EXPECT_NE(nothing.body.find("recorded no canary analysis"), std::string::npos) << nothing.body;
+}
+
+}  // namespace
+}  // namespace hut::server
+
+namespace hut::server {
+namespace {
+
+// GET .../logs over a real log store (SQLite files in a temporary folder).
+TEST_F(ControlApiTest, LogsAreFilteredFollowedAndBadParametersAreClear) {
+  RealClock real;
+  logs::LogServiceOptions o;
+  o.hot_dir = ::testing::TempDir() + "/control-api-logs";
+  std::filesystem::remove_all(o.hot_dir);
+  auto service = logs::LogService::Start(o, real);
+  ASSERT_TRUE(service.ok()) << service.status();
+  api_->ReadLogsWith([s = service->get()](const logs::LogQuery& q) { return s->Query(q); });
+  const std::string now = FormatTimestamp(real.Now());
+  LogSink& replicas = (*service)->SinkFor("");
+  replicas.Write(absl::StrCat(R"({"ts":")", now, R"(","level":"WARN","msg":"slow","service":"backend",)",
+                              R"("replica":"backend-1","trace_id":"t1"})"));
+  replicas.Write(absl::StrCat(R"({"ts":")", now, R"(","level":"INFO","msg":"ok","service":"backend",)",
+                              R"("replica":"backend-2","version":"2.0.0"})"));
+  (*service)->SinkFor("hut").Write(absl::StrCat(R"({"ts":")", now, R"(","level":"INFO","msg":"tick"})"));
+  (*service)->Flush();
+
+  auto msgs = [&](const std::string& target) {
+    http::Response r = Call("GET", target);
+    EXPECT_EQ(r.status, 200) << target << ": " << r.body;
+    std::vector<std::string> out;
+    const json answer = json::parse(r.body);
+    for (const json& l : answer["lines"]) out.push_back(l["msg"]);
+    return out;
+  };
+  EXPECT_EQ(msgs("/api/v1/services/backend/logs?since=1h"), (std::vector<std::string>{"slow", "ok"}));
+  EXPECT_EQ(msgs("/api/v1/services/backend/logs?level=warn"), std::vector<std::string>{"slow"});
+  EXPECT_EQ(msgs("/api/v1/services/backend/logs?trace=t1"), std::vector<std::string>{"slow"});
+  EXPECT_EQ(msgs("/api/v1/services/backend/logs?version=2.0.0"), std::vector<std::string>{"ok"});
+  EXPECT_EQ(msgs("/api/v1/services/backend/logs?grep=slo"), std::vector<std::string>{"slow"});
+  EXPECT_EQ(msgs("/api/v1/services/hut/logs"), std::vector<std::string>{"tick"});
+  EXPECT_EQ(msgs("/api/v1/services/backend/logs?since=1h&to=2000-01-01T00:00:00Z"), std::vector<std::string>{});
+
+  // Following: only what came after the cursor.
+  const int64_t cursor = json::parse(Call("GET", "/api/v1/services/backend/logs").body)["cursor"];
+  replicas.Write(absl::StrCat(R"({"ts":")", now, R"(","level":"INFO","msg":"new","service":"backend"})"));
+  (*service)->Flush();
+  EXPECT_EQ(msgs(absl::StrCat("/api/v1/services/backend/logs?after=", cursor)), std::vector<std::string>{"new"});
+
+  for (const auto& [target, status, words] : std::vector<std::tuple<std::string, int, std::string>>{
+           {"/api/v1/services/nope/logs", 404, "unknown service \"nope\" (services: backend)"},
+           {"/api/v1/services/backend/logs?since=soon", 400, "since \"soon\": expected a duration"},
+           {"/api/v1/services/backend/logs?since=-5m", 400, "since \"-5m\""},
+           {"/api/v1/services/backend/logs?from=yesterday", 400, "from \"yesterday\": expected an RFC 3339 time"},
+           {"/api/v1/services/backend/logs?since=1h&from=2026-01-01T00:00:00Z", 400, "exclude each other"},
+           {"/api/v1/services/backend/logs?level=LOUD", 400, "level \"LOUD\": expected ERROR, WARN, INFO or DEBUG"},
+           {"/api/v1/services/backend/logs?limit=0", 400, "limit must be an integer in 1..100000"},
+           {"/api/v1/services/backend/logs?after=x", 400, "after must be a cursor"},
+       }) {
+    http::Response r = Call("GET", target);
+    EXPECT_EQ(r.status, status) << target;
+    const std::string message = json::parse(r.body)["error"]["message"];
+    EXPECT_NE(message.find(words), std::string::npos) << target << ": " << message;
+  }
+}
+
+TEST_F(ControlApiTest, LogsWithoutAStoreAre501) {
+  EXPECT_EQ(Call("GET", "/api/v1/services/backend/logs").status, 501);
 }
 
 }  // namespace
