@@ -14,3 +14,5 @@ bash bench/canary_bench.sh "$build_dir"
 "$build_dir/bin/kubernetes_bench"
 # The central log store: ingestion rate and query times over 10 M lines (minutes, ~5 GB of scratch).
 "$build_dir/bin/log_store_bench" --lines 10000000
+# What metrics and tracing cost foohut-api (paired wrk runs, a real Jaeger).
+bash bench/telemetry_cost.sh "$build_dir"

@@ -45,10 +45,13 @@ step "Validate the spec"
 echo "\$ hut validate -f $spec"
 "$hut" validate -f "$spec" || exit 1
 
-for port in 7480 8080 8081 9090; do
+# The trace backend: built once per machine (about 4 minutes), then cached.
+bash "$(dirname "$0")/jaeger.sh" build || exit 1
+
+for port in 7480 8080 8081 9090 16686 4318; do
   if [ -n "$(ss -Htln "sport = :$port")" ]; then
-    echo "port $port is in use; the demo needs 7480 (hut), 8080 (backend), 8081 (frontend)" \
-      "and 9090 (Prometheus)." >&2
+    echo "port $port is in use; the demo needs 7480 (hut), 8080 (backend), 8081 (frontend)," \
+      "9090 (Prometheus), 16686 and 4318 (Jaeger)." >&2
     echo "Is a hut already running? Stop it with: $hut down" >&2
     exit 1
   fi
@@ -191,6 +194,24 @@ done
 firing=$(curl -s --max-time 3 http://127.0.0.1:9090/api/v1/alerts |
   jq -r '[.data.alerts[] | select(.state == "firing") | "\(.labels.alertname) (\(.labels.severity), \(.labels.service // .labels.instance))"] | join(", ")' 2>/dev/null)
 echo "    alerts firing: ${firing:-none}"
+
+# One request, followed: its spans in Jaeger and its lines in the log store.
+trace=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+curl -s -o /dev/null -H "traceparent: 00-$trace-b7ad6b7169203331-01" \
+  "http://127.0.0.1:8080/api/v1/pages?q=canary"
+echo
+echo "  One request through the load balancer (GET /api/v1/pages?q=canary, trace $trace):"
+shown=0
+for _ in $(seq 1 30); do
+  if out=$("$hut" trace "$trace" 2>&1) && grep -q "SELECT pages" <<<"$out"; then
+    sed 's/^/    /' <<<"$out"
+    shown=1
+    break
+  fi
+  sleep 0.2
+done
+[ "$shown" = 1 ] || { echo "    no trace: $out"; unexpected=1; }
+echo "    (the same request's lines: $hut logs backend --trace $trace; the UI: http://127.0.0.1:16686/trace/$trace)"
 if [ "$unexpected" -ne 0 ]; then
   echo "  something did not go as expected (hut's log: .hut/logs/hut.log)"
 fi
@@ -212,6 +233,7 @@ echo "  web front end   http://127.0.0.1:8081/"
 echo "  API             http://127.0.0.1:8080/api/v1/pages?q=canary"
 echo "  hut             $hut rollout status backend   |   $hut rollout history frontend"
 echo "  prometheus      http://127.0.0.1:9090/alerts"
-echo "  logs            .hut/logs/"
+echo "  jaeger          http://127.0.0.1:16686/"
+echo "  logs            $hut logs backend --since 10m   (files: .hut/logs/)"
 echo "Press Ctrl-C to stop everything."
 wait "$up_pid"

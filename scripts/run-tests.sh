@@ -16,6 +16,13 @@ if ! bash "$(dirname "$0")/k8s-testbed.sh" build; then
   exit 1
 fi
 
+# The trace backend (Jaeger v2 from the Go module proxy): built once per
+# machine (about 4 minutes), then cached (scripts/jaeger.sh).
+if ! bash "$(dirname "$0")/jaeger.sh" build; then
+  echo "tests: 0 passed, 1 failed (Jaeger did not build)"
+  exit 1
+fi
+
 ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 

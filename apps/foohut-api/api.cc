@@ -110,7 +110,8 @@ Api::Api(Deps deps, ApiOptions options)
       envelope_({.metrics = deps_.metrics,
                  .clock = deps_.clock,
                  .logger = deps_.logger,
-                 .faults = deps_.faults}) {
+                 .faults = deps_.faults,
+                 .tracer = deps_.tracer}) {
   auto bind = [this](Response (Api::*handler)(const Request&)) {
     return [this, handler](const Request& r) { return (this->*handler)(r); };
   };

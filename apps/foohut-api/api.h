@@ -13,6 +13,7 @@
 #include "src/common/clock.h"
 #include "src/common/log.h"
 #include "src/http/message.h"
+#include "src/tracing/tracing.h"
 #include "src/http/router.h"
 
 namespace hut::foohut {
@@ -42,6 +43,7 @@ class Api {
     const Clock& clock;
     Logger logger;
     Faults faults;
+    tracing::Exporter* tracer = nullptr;  // null: no spans
   };
   explicit Api(Deps deps, ApiOptions options = {});
 

@@ -137,7 +137,8 @@ class ApiTest : public ::testing::Test {
                                            .metrics = *metrics_,
                                            .clock = clock_,
                                            .logger = Logger(sink_, clock_, "http"),
-                                           .faults = faults},
+                                           .faults = faults,
+                                           .tracer = nullptr},
                                  options);
   }
 

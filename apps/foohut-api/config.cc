@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "apps/foohut-api/strings.h"
 #include "src/common/resources.h"
 #include "src/common/units.h"
@@ -185,6 +186,20 @@ absl::StatusOr<Config> ConfigFromEnv(const EnvLookup& env, bool need_redis,
                  absl::StrCat("\"", *v, "\" is not \"*\" or an origin such as http://host:8081"));
     }
     c.cors_origin = *v;
+  }
+  if (auto v = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
+    c.traces_endpoint = *v;
+  } else if (auto base = env("OTEL_EXPORTER_OTLP_ENDPOINT")) {
+    c.traces_endpoint = absl::StrCat(absl::StripSuffix(*base, "/"), "/v1/traces");
+  }
+  if (!c.traces_endpoint.empty() && !c.traces_endpoint.starts_with("http://")) {
+    return Bad("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+               absl::StrCat("\"", c.traces_endpoint, "\" is not an http:// URL such as http://127.0.0.1:4318/v1/traces"));
+  }
+  if (auto v = env("OTEL_SERVICE_NAME")) c.service_name = *v;
+  if (auto v = env("FOOHUT_METRICS")) {
+    if (*v != "on" && *v != "off") return Bad("FOOHUT_METRICS", absl::StrCat("\"", *v, "\" is not on or off"));
+    c.metrics = *v == "on";
   }
   return c;
 }

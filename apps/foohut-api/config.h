@@ -47,6 +47,11 @@ struct Config {
   // FOOHUT_CORS_ORIGIN: "scheme://host[:port]" or "*" allowed to call /api/
   // from a browser; empty: none.
   std::string cors_origin;
+  // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (http://HOST:PORT/v1/traces), else
+  // OTEL_EXPORTER_OTLP_ENDPOINT + "/v1/traces": where spans go; empty: no tracing.
+  std::string traces_endpoint;
+  std::string service_name = "foohut-api";  // OTEL_SERVICE_NAME
+  bool metrics = true;  // FOOHUT_METRICS=off: count nothing (to measure what counting costs)
 };
 
 // Looks a variable up; nullopt when unset. Empty values count as unset.

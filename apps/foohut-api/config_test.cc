@@ -208,3 +208,39 @@ TEST(ParseJwtKeySetTest, BadFiles) {
 
 }  // namespace
 }  // namespace hut::foohut
+
+namespace hut::foohut {
+namespace {
+
+TEST(ConfigTest, TracingAndMetricsVariables) {
+  auto vars = Minimal();
+  absl::StatusOr<Config> c = ConfigFromEnv(FromMap(vars));
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->traces_endpoint, "");
+  EXPECT_EQ(c->service_name, "foohut-api");
+  EXPECT_TRUE(c->metrics);
+
+  vars["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:4318/";
+  vars["OTEL_SERVICE_NAME"] = "backend";
+  vars["FOOHUT_METRICS"] = "off";
+  c = ConfigFromEnv(FromMap(vars));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->traces_endpoint, "http://127.0.0.1:4318/v1/traces");
+  EXPECT_EQ(c->service_name, "backend");
+  EXPECT_FALSE(c->metrics);
+  vars["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = "http://collector:4318/custom";  // wins
+  EXPECT_EQ(ConfigFromEnv(FromMap(vars))->traces_endpoint, "http://collector:4318/custom");
+
+  vars["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = "grpc://collector:4317";
+  c = ConfigFromEnv(FromMap(vars));
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), StartsWith("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"));
+  vars.erase("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+  vars["FOOHUT_METRICS"] = "maybe";
+  c = ConfigFromEnv(FromMap(vars));
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("FOOHUT_METRICS"));
+}
+
+}  // namespace
+}  // namespace hut::foohut

@@ -26,6 +26,8 @@
 #include "apps/foohut-api/pg_store.h"
 #include "apps/foohut-api/redis_cache.h"
 #include "apps/foohut-api/static_site.h"
+#include "apps/foohut-api/traced.h"
+#include "src/tracing/tracing.h"
 #include "src/common/units.h"
 #include "src/http/server.h"
 
@@ -106,6 +108,24 @@ int RunHttp(const Config& config, http::Handler handler, const Logger& log) {
   return 0;
 }
 
+// The span exporter, when OTEL_EXPORTER_OTLP_*ENDPOINT says where; null
+// otherwise. Its counts become foohut_trace_spans_total.
+absl::StatusOr<std::unique_ptr<tracing::Exporter>> StartTracing(const Config& config, Metrics& metrics) {
+  if (config.traces_endpoint.empty()) return std::unique_ptr<tracing::Exporter>();
+  tracing::ExporterOptions o;
+  o.endpoint = config.traces_endpoint;
+  o.resource = {{"service.name", config.service_name},
+                {"service.version", config.version},
+                {"deployment.environment.name", std::string(EnvironmentName(config.env))}};
+  absl::StatusOr<std::unique_ptr<tracing::Exporter>> exporter = tracing::Exporter::Start(o);
+  if (!exporter.ok()) return exporter.status();
+  metrics.CountSpansWith([x = exporter->get()] {
+    const tracing::Exporter::Stats s = x->stats();
+    return std::map<std::string, uint64_t>{{"exported", s.exported}, {"dropped", s.dropped}, {"failed", s.failed}};
+  });
+  return exporter;
+}
+
 int Serve(const Config& config, bool migrate_first, const Logger& log, const Clock& clock) {
   absl::StatusOr<ResolvedKeys> keys = ResolveJwtKeys(config);
   if (!keys.ok()) {
@@ -127,11 +147,19 @@ int Serve(const Config& config, bool migrate_first, const Logger& log, const Clo
     }
   }
 
-  PgStore store(config.database_url, log.ForComponent("store"));
-  RedisCache cache(config.redis, clock);
+  Metrics metrics(config.version, EnvironmentName(config.env));
+  if (!config.metrics) metrics.StopRecording();
+  absl::StatusOr<std::unique_ptr<tracing::Exporter>> tracer = StartTracing(config, metrics);
+  if (!tracer.ok()) {
+    log.Error(std::string(tracer.status().message()));
+    return kExitConfig;
+  }
+  PgStore pg(config.database_url, log.ForComponent("store"));
+  RedisCache redis(config.redis, clock);
+  TracedStore store(pg, tracer->get(), clock);
+  TracedCache cache(redis, tracer->get(), clock);
   JwtCodec jwt(std::move(keys->keys), clock);
   PasswordHasher passwords;
-  Metrics metrics(config.version, EnvironmentName(config.env));
   Api api({.store = store,
            .cache = cache,
            .jwt = jwt,
@@ -139,7 +167,8 @@ int Serve(const Config& config, bool migrate_first, const Logger& log, const Clo
            .metrics = metrics,
            .clock = clock,
            .logger = log.ForComponent("http"),
-           .faults = config.faults},
+           .faults = config.faults,
+           .tracer = tracer->get()},
           {.cors_origin = config.cors_origin});
 
   return RunHttp(config, [&api](const http::Request& r) { return api.Handle(r); }, log);
@@ -152,11 +181,18 @@ int ServeStatic(const Config& config, const std::string& dir, const Logger& log,
     log.Warn("static folder not ready; /readyz says so until it is", {{"error", s.ToString()}});
   }
   Metrics metrics(config.version, EnvironmentName(config.env));
+  if (!config.metrics) metrics.StopRecording();
+  absl::StatusOr<std::unique_ptr<tracing::Exporter>> tracer = StartTracing(config, metrics);
+  if (!tracer.ok()) {
+    log.Error(std::string(tracer.status().message()));
+    return kExitConfig;
+  }
   StaticApp app({.site = site,
                  .metrics = metrics,
                  .clock = clock,
                  .logger = log.ForComponent("http"),
-                 .faults = config.faults});
+                 .faults = config.faults,
+                 .tracer = tracer->get()});
   log.Info("serving static files", {{"dir", dir}});
   return RunHttp(config, [&app](const http::Request& r) { return app.Handle(r); }, log);
 }

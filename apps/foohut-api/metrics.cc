@@ -67,6 +67,7 @@ Metrics::~Metrics() = default;
 
 void Metrics::ObserveRequest(std::string_view route, std::string_view method, int code,
                              double seconds) {
+  if (!recording_) return;
   const std::string r = route.empty() ? "unmatched" : std::string(route);
   requests_->Add({{"route", r}, {"method", std::string(method)}, {"code", std::to_string(code)}})
       .Increment();
@@ -74,28 +75,50 @@ void Metrics::ObserveRequest(std::string_view route, std::string_view method, in
       .Observe(seconds);
 }
 
-void Metrics::RequestStarted() { in_flight_->Increment(); }
+void Metrics::RequestStarted() {
+  if (recording_) in_flight_->Increment();
+}
 
-void Metrics::RequestFinished() { in_flight_->Decrement(); }
+void Metrics::RequestFinished() {
+  if (recording_) in_flight_->Decrement();
+}
 
-void Metrics::Signup() { signups_->Increment(); }
+void Metrics::Signup() {
+  if (recording_) signups_->Increment();
+}
 
 void Metrics::Login(bool success) {
+  if (!recording_) return;
   logins_->Add({{"result", success ? "success" : "failure"}}).Increment();
 }
 
 void Metrics::PageCreated(bool owners_first) {
+  if (!recording_) return;
   pages_created_->Increment();
   if (owners_first) conversions_->Increment();
 }
 
 void Metrics::CacheLookup(std::string_view result) {
+  if (!recording_) return;
   cache_->Add({{"result", std::string(result)}}).Increment();
 }
 
 std::string Metrics::Serialize() const {
   std::vector<prometheus::MetricFamily> families = registry_->Collect();
   for (prometheus::MetricFamily& f : ProcessMetricFamilies()) families.push_back(std::move(f));
+  if (spans_) {
+    prometheus::MetricFamily f;
+    f.name = "foohut_trace_spans_total";
+    f.help = "Spans of this process by what the exporter did with them";
+    f.type = prometheus::MetricType::Counter;
+    for (const auto& [result, n] : spans_()) {
+      prometheus::ClientMetric m;
+      m.label = {{"result", result}};
+      m.counter.value = static_cast<double>(n);
+      f.metric.push_back(std::move(m));
+    }
+    families.push_back(std::move(f));
+  }
   return prometheus::TextSerializer().Serialize(families);
 }
 

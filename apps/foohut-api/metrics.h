@@ -1,6 +1,8 @@
 #ifndef HUT_APPS_FOOHUT_API_METRICS_H_
 #define HUT_APPS_FOOHUT_API_METRICS_H_
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,6 +40,14 @@ class Metrics {
   // The FOOHUT_VERSION this process serves (a label of foohut_build_info).
   const std::string& version() const { return version_; }
 
+  // foohut_trace_spans_total{result}: what the trace exporter did with the
+  // spans (exported, dropped, failed), read at each scrape; set before serving.
+  void CountSpansWith(std::function<std::map<std::string, uint64_t>()> read) { spans_ = std::move(read); }
+
+  // From now on nothing is counted (FOOHUT_METRICS=off: the benchmark of
+  // what metrics cost; /metrics still answers, with what was counted).
+  void StopRecording() { recording_ = false; }
+
   // The text exposition format 0.0.4.
   std::string Serialize() const;
   static constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
@@ -54,6 +64,8 @@ class Metrics {
   prometheus::Counter* pages_created_;
   prometheus::Counter* conversions_;
   prometheus::Family<prometheus::Counter>* cache_;
+  std::function<std::map<std::string, uint64_t>()> spans_;
+  bool recording_ = true;
 };
 
 }  // namespace hut::foohut

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "src/http/trace_context.h"
 
@@ -42,7 +43,9 @@ http::Response RequestEnvelope::Handle(const http::Request& incoming,
                                        const http::Handler& handler) {
   const TimePoint start = deps_.clock.Now();
   deps_.metrics.RequestStarted();
-  const http::TraceContext trace = http::TraceContextFor(incoming.Header("traceparent"));
+  http::TraceContext trace = http::TraceContextFor(incoming.Header("traceparent"));
+  // A trace that starts here is sampled; one from a caller keeps its choice.
+  if (trace.parent_id.empty()) trace.flags |= 1;
   const std::string request_id = http::RequestIdFor(incoming.Header("X-Request-ID"));
   const std::string traceparent = trace.ToTraceparent();
 
@@ -52,6 +55,10 @@ http::Response RequestEnvelope::Handle(const http::Request& incoming,
   ReplaceHeader(request.headers, "X-Request-ID", request_id);
   const Logger log = deps_.logger.With({{"trace_id", trace.trace_id}, {"request_id", request_id}});
 
+  tracing::ScopedSpan span((trace.flags & 1) ? deps_.tracer : nullptr, deps_.clock,
+                           absl::StrCat(request.method, " ",
+                                        request_class.route.empty() ? "unmatched" : request_class.route),
+                           tracing::SpanKind::kServer, trace.trace_id, trace.span_id, trace.parent_id);
   http::Response response;
   const bool faulty = request_class.user_facing;
   if (faulty && deps_.faults.latency.count() > 0) {
@@ -77,6 +84,14 @@ http::Response RequestEnvelope::Handle(const http::Request& incoming,
   deps_.metrics.ObserveRequest(request_class.route, MethodLabel(request.method), response.status,
                                seconds);
   deps_.metrics.RequestFinished();
+  if (span.active()) {
+    span.SetAttribute("http.request.method", request.method);
+    span.SetAttribute("http.route", request_class.route);
+    span.SetAttribute("url.path", request.path);
+    span.SetAttribute("http.response.status_code", response.status);
+    span.SetAttribute("http.request.id", request_id);
+    if (response.status >= 500) span.SetError(absl::StrCat("HTTP ", response.status));
+  }
   // Probes and scrapes come every few seconds: their successes only at DEBUG.
   const bool probe = !request_class.user_facing && response.status < 400;
   const LogLevel level = response.status >= 500 ? LogLevel::kWarn

@@ -12,6 +12,7 @@
 #include "src/common/log.h"
 #include "src/http/message.h"
 #include "src/http/server.h"
+#include "src/tracing/tracing.h"
 
 namespace hut::foohut {
 
@@ -34,6 +35,9 @@ class RequestEnvelope {
     const Clock& clock;
     Logger logger;
     Faults faults;
+    // Where each request's span goes (a child of the caller's when its
+    // traceparent is sampled); null: no spans.
+    tracing::Exporter* tracer = nullptr;
   };
   explicit RequestEnvelope(Deps deps);
 

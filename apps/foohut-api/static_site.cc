@@ -205,7 +205,8 @@ StaticApp::StaticApp(Deps deps)
       envelope_({.metrics = deps_.metrics,
                  .clock = deps_.clock,
                  .logger = deps_.logger,
-                 .faults = deps_.faults}) {
+                 .faults = deps_.faults,
+                 .tracer = deps_.tracer}) {
   router_.Add("GET", "/healthz",
               [](const Request&) { return Response::Json(200, {{"status", "ok"}}); });
   router_.Add("GET", "/readyz", [this](const Request& r) { return Readyz(r); });

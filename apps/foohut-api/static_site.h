@@ -17,6 +17,7 @@
 #include "src/common/clock.h"
 #include "src/common/log.h"
 #include "src/http/message.h"
+#include "src/tracing/tracing.h"
 #include "src/http/router.h"
 
 namespace hut::foohut {
@@ -67,6 +68,7 @@ class StaticApp {
     const Clock& clock;
     Logger logger;
     Faults faults;
+    tracing::Exporter* tracer = nullptr;  // null: no spans
   };
   explicit StaticApp(Deps deps);
 

@@ -203,7 +203,8 @@ class StaticAppTest : public StaticSiteTest {
                                                        .metrics = metrics_,
                                                        .clock = clock_,
                                                        .logger = Logger(sink_, clock_, "http"),
-                                                       .faults = faults});
+                                                       .faults = faults,
+                                                       .tracer = nullptr});
   }
 
   testing::FakeClock clock_;

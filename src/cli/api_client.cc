@@ -295,6 +295,10 @@ absl::StatusOr<json> ApiClient::Logs(const std::string& service,
   return Call("GET", absl::StrCat("/api/v1/services/", Encode(service), "/logs"), query, nullptr);
 }
 
+absl::StatusOr<json> ApiClient::Trace(const std::string& trace_id) {
+  return Call("GET", absl::StrCat("/api/v1/traces/", Encode(trace_id)), {}, nullptr);
+}
+
 absl::StatusOr<json> ApiClient::Deploy(const std::string& service, const DeployRequest& request) {
   json body = {{"version", request.version}, {"env", request.env}};
   if (!request.strategy.empty()) body["strategy"] = request.strategy;

@@ -95,6 +95,8 @@ class ApiClient {
   // trace, version, after, limit): {"lines", "cursor", "truncated", "cold_days_read"}.
   absl::StatusOr<nlohmann::json> Logs(const std::string& service,
                                       const std::map<std::string, std::string>& query);
+  // GET /api/v1/traces/ID: {"trace_id", "spans", "logs", "spans_error"?}
+  absl::StatusOr<nlohmann::json> Trace(const std::string& trace_id);
   // GET /api/v1/events: {"events": [...]} with id > `after`, oldest first, at
   // most `limit` (1..1000).
   absl::StatusOr<nlohmann::json> Events(int64_t after, const std::string& service, int limit);

@@ -9,6 +9,7 @@
 #include "src/cli/logs.h"
 #include "src/cli/monitoring.h"
 #include "src/cli/rollout.h"
+#include "src/cli/trace.h"
 #include "src/cli/up.h"
 #include "src/cli/validate.h"
 #include "src/common/units.h"
@@ -38,6 +39,12 @@ void AddRunFlags(CLI::App& app, UpOptions& o) {
   app.add_option("--prometheus-port", o.prometheus_port,
                  "local runtime: the port of the environment's Prometheus on 127.0.0.1 (default "
                  "9090; 0: a free one; off: none)");
+  app.add_option("--jaeger-port", o.jaeger_port,
+                 "local runtime: the port of the environment's Jaeger (traces) on 127.0.0.1 "
+                 "(default 16686; 0: a free one; off: none)");
+  app.add_option("--otlp-port", o.otlp_port,
+                 "local runtime: the port Jaeger takes spans on (OTLP/HTTP; default 4318; 0: a "
+                 "free one)");
 }
 
 Action ConfigureUp(CLI::App& app) {
@@ -275,6 +282,15 @@ Action ConfigureLogs(CLI::App& app) {
   return [o](const Io& io) { return RunLogs(*o, io); };
 }
 
+Action ConfigureTrace(CLI::App& app) {
+  auto o = std::make_shared<TraceOptions>();
+  app.add_option("trace_id", o->trace_id, "the trace id (32 hex digits: a traceparent's second field)")
+      ->required();
+  AddEnvFlag(app, o->environment);
+  AddOutputFlag(app, o->json);
+  return [o](const Io& io) { return RunTrace(*o, io); };
+}
+
 constexpr Command kCommands[] = {
     {"up", "run an environment on this machine in the foreground: backing services, "
            "load balancer, replicas and the control plane (Ctrl-C or `hut down` stops it)",
@@ -295,6 +311,8 @@ constexpr Command kCommands[] = {
     {"logs", "a service's log lines from the central store: --since, --level, --grep, --trace, "
              "--version, -f (stern's habits)",
      &ConfigureLogs},
+    {"trace", "one request's span tree with timings, and its log lines from every service",
+     &ConfigureTrace},
     {"analyze", "replay a recorded canary analysis offline: when and why it would promote or "
                 "roll back, with its own policy or another (-f)",
      &ConfigureAnalyze},

@@ -45,17 +45,20 @@ void Print(const json& line, const Io& io) {
 
 void PrintAll(const json& answer, bool as_json, const Io& io) {
   const json lines = Field(answer, "lines");
-  for (const json& l : lines.is_array() ? lines : json::array()) {
-    if (as_json) {
-      io.out << l.dump() << "\n";
-    } else {
-      Print(l, io);
-    }
+  if (!as_json) {
+    PrintLogLines(lines, io);
+    return;
   }
+  for (const json& l : lines.is_array() ? lines : json::array()) io.out << l.dump() << "\n";
   io.out.flush();
 }
 
 }  // namespace
+
+void PrintLogLines(const json& lines, const Io& io) {
+  for (const json& l : lines.is_array() ? lines : json::array()) Print(l, io);
+  io.out.flush();
+}
 
 int RunLogs(const LogsOptions& o, const Io& io) {
   const std::string command = "hut logs";

@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "nlohmann/json.hpp"
 #include "src/cli/cli.h"
 
 namespace hut::cli {
@@ -25,6 +26,9 @@ struct LogsOptions {
 };
 
 int RunLogs(const LogsOptions& options, const Io& io);
+
+// Prints log lines (JSON objects, as stored) as `hut logs` does.
+void PrintLogLines(const nlohmann::json& lines, const Io& io);
 
 }  // namespace hut::cli
 

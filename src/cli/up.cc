@@ -118,17 +118,29 @@ int RunUp(const UpOptions& options, const Io& io) {
     io.err << cmd << ": --sandbox: \"" << options.sandbox << "\" is not auto, on or off\n";
     return kExitUsage;
   }
-  if (options.prometheus_port == "off") {
-    po.prometheus_port.reset();
-  } else {
-    int port = -1;
-    if (!absl::SimpleAtoi(options.prometheus_port, &port) || port < 0 || port > 65535) {
-      io.err << cmd << ": --prometheus-port: \"" << options.prometheus_port
-             << "\" is not a port (0-65535, 0 for a free one) or off\n";
-      return kExitUsage;
+  // PORT, 0 for a free one, or (with `off_allowed`) off.
+  auto port_flag = [&](const char* flag, const std::string& value, bool off_allowed,
+                       std::optional<uint16_t>* out) {
+    if (off_allowed && value == "off") {
+      out->reset();
+      return true;
     }
-    po.prometheus_port = static_cast<uint16_t>(port);
+    int port = -1;
+    if (!absl::SimpleAtoi(value, &port) || port < 0 || port > 65535) {
+      io.err << cmd << ": " << flag << ": \"" << value << "\" is not a port (0-65535, 0 for a free one)"
+             << (off_allowed ? " or off" : "") << "\n";
+      return false;
+    }
+    *out = static_cast<uint16_t>(port);
+    return true;
+  };
+  std::optional<uint16_t> otlp_port;
+  if (!port_flag("--prometheus-port", options.prometheus_port, true, &po.prometheus_port) ||
+      !port_flag("--jaeger-port", options.jaeger_port, true, &po.jaeger_port) ||
+      !port_flag("--otlp-port", options.otlp_port, false, &otlp_port)) {
+    return kExitUsage;
   }
+  po.otlp_port = *otlp_port;
   po.home = io.getenv ? io.getenv("HOME") : std::nullopt;
   StreamLogSink stderr_sink(stderr);
   if (options.server_mode) po.log_echo = &stderr_sink;
@@ -170,6 +182,9 @@ int RunUp(const UpOptions& options, const Io& io) {
     }
     if (std::string prometheus = platform.prometheus_url(); !prometheus.empty()) {
       io.out << "  prometheus   " << prometheus << "\n";
+    }
+    if (std::string jaeger = platform.jaeger_url(); !jaeger.empty()) {
+      io.out << "  jaeger       " << jaeger << "\n";
     }
     io.out << "  logs         " << po.state_dir << "/logs/\n"
            << "Ready. Deploy with `hut deploy SERVICE VERSION`; stop with Ctrl-C or `hut down`.\n";

@@ -30,6 +30,10 @@ struct UpOptions {
   // The local runtime's own Prometheus: a port on 127.0.0.1, 0 for a free
   // one, or "off".
   std::string prometheus_port = "9090";
+  // The local runtime's Jaeger: its query port (0: a free one, "off": none)
+  // and OTLP/HTTP port (0: a free one).
+  std::string jaeger_port = "16686";
+  std::string otlp_port = "4318";
 };
 
 // Runs until SIGINT/SIGTERM/SIGHUP or `hut down`, then stops everything it

@@ -11,6 +11,7 @@
 #include "src/local/canary_source.h"
 #include "src/local/exporter.h"
 #include "src/local/haproxy.h"
+#include "src/local/jaeger_server.h"
 #include "src/local/postgres_server.h"
 #include "src/local/prometheus_server.h"
 #include "src/local/redis_server.h"
@@ -105,6 +106,7 @@ LocalEnvironment::~LocalEnvironment() {
   }
   runtime_.reset();  // drains and stops every replica
   if (prometheus_) prometheus_->Stop();
+  if (jaeger_) jaeger_->Stop();
   exporters_.clear();
   if (haproxy_) haproxy_->Stop();
   haproxy_.reset();
@@ -121,6 +123,7 @@ absl::StatusOr<std::unique_ptr<LocalEnvironment>> LocalEnvironment::Start(
   HUT_ASSIGN_OR_RETURN(auto backing, env->StartBackingServices(options));
   HUT_RETURN_IF_ERROR(env->StartLoadBalancer(options.state_dir));
   LocalRuntimeOptions ro;
+  HUT_ASSIGN_OR_RETURN(ro.env, env->StartTracing(options));
   ro.environment = environment.name;
   ro.state_dir = options.state_dir;
   ro.working_dir = fs::absolute(options.spec_dir.empty() ? "." : options.spec_dir)
@@ -172,6 +175,43 @@ std::string LocalEnvironment::prometheus_url() const {
   absl::MutexLock lock(&url_mu_);
   return prometheus_url_;
 }
+
+absl::StatusOr<std::map<std::string, std::string>> LocalEnvironment::StartTracing(
+    const LocalEnvironmentOptions& options) {
+  if (!options.jaeger_port) return std::map<std::string, std::string>{};
+  absl::StatusOr<std::string> binary = FindJaeger();
+  if (!binary.ok()) {
+    warnings_.push_back(absl::StrCat("traces are off: ", binary.status().message()));
+    return std::map<std::string, std::string>{};
+  }
+  JaegerOptions o;
+  o.binary = *binary;
+  o.dir = options.state_dir + "/jaeger";
+  if (*options.jaeger_port != 0) {
+    o.query_port = *options.jaeger_port;
+  } else {
+    HUT_ASSIGN_OR_RETURN(o.query_port, FreeLoopbackPort());
+  }
+  if (options.otlp_port != 0) {
+    o.otlp_port = options.otlp_port;
+  } else {
+    HUT_ASSIGN_OR_RETURN(o.otlp_port, FreeLoopbackPort());
+  }
+  auto server = JaegerServer::Start(o);
+  if (!server.ok()) {
+    return absl::Status(server.status().code(),
+                        absl::StrCat("Jaeger (--jaeger-port ", o.query_port, ", --otlp-port ", o.otlp_port,
+                                     " pick other ports, --jaeger-port off runs none): ",
+                                     server.status().message()));
+  }
+  jaeger_ = std::move(*server);
+  logger_.Info("jaeger", {{"query", jaeger_->query_url()}, {"otlp", jaeger_->otlp_endpoint()}});
+  return std::map<std::string, std::string>{
+      {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", jaeger_->otlp_endpoint()},
+      {"OTEL_SERVICE_NAME", "{{service}}"}};
+}
+
+std::string LocalEnvironment::jaeger_url() const { return jaeger_ ? jaeger_->query_url() : ""; }
 
 absl::Status LocalEnvironment::StartMonitoring(const std::string& hut_address) {
   if (!prometheus_port_) return absl::OkStatus();

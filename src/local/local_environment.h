@@ -35,6 +35,7 @@ namespace hut::local {
 class Exporter;
 class PostgresServer;
 class PrometheusServer;
+class JaegerServer;
 class RedisServer;
 class TrafficObserver;
 
@@ -48,6 +49,11 @@ struct LocalEnvironmentOptions {
   // The environment's Prometheus on 127.0.0.1: its port (0: a free one);
   // nullopt: none.
   std::optional<uint16_t> prometheus_port;
+  // The environment's Jaeger (docs/traces.md): its query port (0: a free
+  // one) and OTLP/HTTP port (0: a free one); nullopt: none, and replicas
+  // send no spans. Without a Jaeger binary it runs none and warns.
+  std::optional<uint16_t> jaeger_port;
+  uint16_t otlp_port = 4318;
 };
 
 // A service's address behind the load balancer.
@@ -80,6 +86,8 @@ class LocalEnvironment {
   // http://127.0.0.1:PORT of the Prometheus; "" when there is none (yet).
   // Thread-safe.
   std::string prometheus_url() const;
+  // http://127.0.0.1:PORT of Jaeger's query API; "" without one.
+  std::string jaeger_url() const;
 
   const std::vector<Endpoint>& endpoints() const { return endpoints_; }
   const std::vector<std::string>& warnings() const { return warnings_; }
@@ -90,6 +98,8 @@ class LocalEnvironment {
   absl::StatusOr<std::map<std::string, BackingAccess>> StartBackingServices(
       const LocalEnvironmentOptions& options);
   absl::Status StartLoadBalancer(const std::string& state);
+  // Jaeger, when the options ask for it; the variables that send replicas' spans to it.
+  absl::StatusOr<std::map<std::string, std::string>> StartTracing(const LocalEnvironmentOptions& options);
   void MakeSupervisor(std::function<void(const SupervisorEvent&)> on_event);
   // Rewrites Prometheus' target file from the runtime's replicas.
   void WriteReplicaTargets();
@@ -106,6 +116,7 @@ class LocalEnvironment {
   std::optional<uint16_t> prometheus_port_;
   std::string prometheus_dir_;  // <state>/prometheus
   std::unique_ptr<PrometheusServer> prometheus_;
+  std::unique_ptr<JaegerServer> jaeger_;  // started before the runtime: replicas send to it
   mutable absl::Mutex url_mu_;
   std::string prometheus_url_ ABSL_GUARDED_BY(url_mu_);  // set once it serves
   std::vector<std::unique_ptr<Exporter>> exporters_;  // node, then one per backing service

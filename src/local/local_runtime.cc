@@ -181,7 +181,9 @@ absl::StatusOr<std::string> LocalRuntime::StartReplica(const runtime::RevisionTe
     HUT_ASSIGN_OR_RETURN(context.secret_files[secret],
                          InstallSecretFile(source, p.private_dir, secret, user));
   }
-  spec::Release release = spec::ExpandRelease(t.release, context);
+  spec::Release with_env = t.release;
+  for (const auto& [k, v] : options_.env) with_env.env.emplace(k, v);  // the release's win
+  spec::Release release = spec::ExpandRelease(with_env, context);
 
   p.service = t.service;
   p.version = t.version;

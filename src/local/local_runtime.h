@@ -65,6 +65,9 @@ struct LocalRuntimeOptions {
   // the copy's path fills {{secrets.NAME.file}}. A release that does not
   // name a secret does not get it.
   std::map<std::string, std::string> secret_files;
+  // Variables every replica gets (where its spans go: OTEL_*); the release's
+  // own env and --set win. {{service}} and the other placeholders expand.
+  std::map<std::string, std::string> env;
   SandboxMode sandbox = SandboxMode::kAuto;
   // A crashed replica is restarted after `restart_backoff`, doubled after each
   // crash up to `max_restart_backoff`.

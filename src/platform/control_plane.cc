@@ -51,6 +51,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   plane->api_->ServeMetrics([&metrics] { return metrics.Serialize(); });
   if (options.traffic) plane->api_->ReadTrafficWith(std::move(options.traffic));
   if (options.logs) plane->api_->ReadLogsWith(std::move(options.logs));
+  if (options.traces) plane->api_->ReadTracesWith(std::move(options.traces));
   http::ServerOptions so;
   so.address = options.listen.host;
   so.port = options.listen.port;

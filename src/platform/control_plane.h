@@ -53,6 +53,8 @@ struct ControlPlaneOptions {
   server::ControlApi::TrafficReader traffic;
   // The central log store `hut logs` reads; may be unset.
   server::ControlApi::LogReader logs;
+  // The spans `hut trace` shows (the environment's Jaeger); may be unset.
+  server::ControlApi::TraceReader traces;
 };
 
 class ControlPlane {

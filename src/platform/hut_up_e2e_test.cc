@@ -27,6 +27,7 @@
 #include "src/loadgen/load_generator.h"
 #include "src/metrics/prometheus_client.h"
 #include "src/local/haproxy.h"
+#include "src/local/jaeger_server.h"
 #include "testing/test_env.h"
 
 namespace hut::platform {
@@ -103,7 +104,11 @@ environments:
   static std::string State() { return dir_->path() + "/.hut"; }
 
   static std::map<std::string, std::string> Env() {
-    return {{"HOME", dir_->path()}, {"HUT_ADDR", absl::StrCat("127.0.0.1:", api_port_)}};
+    std::map<std::string, std::string> env = {{"HOME", dir_->path()},
+                                              {"HUT_ADDR", absl::StrCat("127.0.0.1:", api_port_)}};
+    // HOME is the test's: the Jaeger scripts/jaeger.sh built is found from ours.
+    if (absl::StatusOr<std::string> jaeger = local::FindJaeger(); jaeger.ok()) env["HUT_JAEGER"] = *jaeger;
+    return env;
   }
 
   // hut up runs as a user would start it: Debian's default limit of 1,024
@@ -113,7 +118,8 @@ environments:
     ProcessOptions o;
     o.argv = {"prlimit", "--nofile=1024:1024", "--",   testing::BinPath("hut"),
               "up",      "-f",                 Spec(), "--env",
-              "staging", "--prometheus-port",  std::to_string(prometheus_port_)};
+              "staging", "--prometheus-port",  std::to_string(prometheus_port_),
+              "--jaeger-port", "0", "--otlp-port", "0"};
     o.env = Env();
     o.env["HUT_TOKEN"] = kLeakedToken;
     o.stdout_mode = o.stderr_mode = OutputMode::kFile;
@@ -1003,6 +1009,60 @@ TEST_F(HutUpEndToEndTest, ARequestsLinesAreFoundByItsTraceWithinTwoSeconds) {
   EXPECT_THAT(bad.output, ::testing::HasSubstr("expected a duration"));
   HutResult level = Hut({"logs", "backend", "--level", "LOUD"});
   EXPECT_EQ(level.code, 64);
+}
+
+// docs/traces.md: one request through the load balancer is one trace in
+// Jaeger: foohut-api's server span and, as its children, the Redis and
+// PostgreSQL calls; `hut trace` shows them and the request's log lines.
+TEST_F(HutUpEndToEndTest, OneRequestIsOneTraceWithItsCacheAndDatabaseSpansAndItsLines) {
+  HutResult deployed = Hut({"deploy", "backend", "1.6.0", "--set", "FOOHUT_LOG_LEVEL=INFO", "--wait"});
+  ASSERT_EQ(deployed.code, 0) << deployed.output;
+  const std::string trace = absl::StrCat("0af7651916cd43dd", absl::Hex(Steady::now().time_since_epoch().count(), absl::kZeroPad16));
+  http::ClientRequest request;
+  request.port = backend_port_;
+  request.target = "/api/v1/pages/987654321";  // none: a cache miss, then the database
+  request.headers.emplace("traceparent", absl::StrCat("00-", trace, "-b7ad6b7169203331-01"));
+  auto response = http::Fetch(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_EQ(response->status, 404) << response->body;
+
+  json answer;
+  for (int i = 0; i < 100; ++i) {  // the exporter sends within 500 ms; Jaeger batches 200 ms
+    HutResult r = Hut({"trace", trace, "-o", "json"});
+    answer = json::parse(r.output, nullptr, false);
+    if (r.code == 0 && answer.is_object() && answer["spans"].size() >= 3 && !answer["logs"].empty()) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  ASSERT_TRUE(answer.is_object()) << answer;
+  ASSERT_EQ(answer["spans"].size(), 3u) << answer.dump(1);
+  std::map<std::string, json> by_name;
+  for (const json& s : answer["spans"]) by_name[s["name"]] = s;
+  ASSERT_TRUE(by_name.contains("GET /api/v1/pages/{id}")) << answer.dump(1);
+  const json& server = by_name["GET /api/v1/pages/{id}"];
+  EXPECT_EQ(server["service"], "backend");
+  EXPECT_EQ(server["parent_id"], "b7ad6b7169203331");  // the caller's span
+  EXPECT_EQ(server["attributes"]["http.response.status_code"], 404);
+  for (const char* child : {"GET", "SELECT pages"}) {
+    ASSERT_TRUE(by_name.contains(child)) << answer.dump(1);
+    EXPECT_EQ(by_name[child]["parent_id"], server["span_id"]) << child;
+    EXPECT_GE(by_name[child]["start_us"].get<int64_t>(), server["start_us"].get<int64_t>()) << child;
+  }
+  EXPECT_EQ(by_name["GET"]["attributes"]["db.system.name"], "redis");
+  EXPECT_EQ(by_name["SELECT pages"]["attributes"]["db.system.name"], "postgresql");
+  for (const json& l : answer["logs"]) EXPECT_EQ(l["trace_id"], trace) << l.dump();
+
+  HutResult text = Hut({"trace", trace});
+  EXPECT_EQ(text.code, 0);
+  EXPECT_THAT(text.output, ::testing::HasSubstr("GET /api/v1/pages/{id}"));
+  EXPECT_THAT(text.output, ::testing::HasSubstr("    backend  SELECT pages"));
+  EXPECT_THAT(text.output, ::testing::HasSubstr("Log lines of this trace"));
+  std::cerr << text.output;
+  HutResult none = Hut({"trace", "0123456789abcdef0123456789abcdef"});
+  EXPECT_EQ(none.code, 1);
+  EXPECT_THAT(none.output, ::testing::HasSubstr("no span and no log line of trace"));
+  HutResult bad = Hut({"trace", "xyz"});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_THAT(bad.output, ::testing::HasSubstr("expected 32 lowercase hex digits"));
 }
 
 TEST_F(HutUpEndToEndTest, PrometheusScrapesEveryReplicaAndFiresTheErrorAlert) {

@@ -21,6 +21,7 @@
 #include "src/metrics/prometheus_source.h"
 #include "src/metrics/service_traffic.h"
 #include "src/logs/log_service.h"
+#include "src/tracing/jaeger_query.h"
 #include "src/objectstore/object_store.h"
 #include "src/platform/control_plane.h"
 #include "src/platform/lease_keeper.h"
@@ -130,6 +131,11 @@ const std::vector<Endpoint>& Platform::endpoints() const {
 std::string Platform::prometheus_url() const {
   absl::MutexLock lock(&mu_);
   return parts_ && parts_->local && standby_.empty() ? parts_->local->prometheus_url() : "";
+}
+
+std::string Platform::jaeger_url() const {
+  absl::MutexLock lock(&mu_);
+  return parts_ && parts_->local && standby_.empty() ? parts_->local->jaeger_url() : "";
 }
 
 std::string Platform::standby() const {
@@ -302,6 +308,8 @@ absl::Status Platform::Activate() {
       lo.secret_files = {{"jwt", jwt_keys}};
       lo.unsafe_fast_database = options_.unsafe_fast_database;
       lo.prometheus_port = options_.prometheus_port;
+      lo.jaeger_port = options_.jaeger_port;
+      lo.otlp_port = options_.otlp_port;
       HUT_ASSIGN_OR_RETURN(parts.local, local::LocalEnvironment::Start(
                                             spec_, env, lo, *parts.replica_log, parts.clock,
                                             *parts.log, RecordIn(*parts.store, env.name,
@@ -310,6 +318,9 @@ absl::Status Platform::Activate() {
       runtime = &parts.local->runtime();
       cp.metrics = parts.local->metrics();
       cp.dependencies = parts.local->dependencies();
+      if (std::string jaeger = parts.local->jaeger_url(); !jaeger.empty()) {
+        cp.traces = [jaeger](const std::string& id) { return tracing::ReadTrace(jaeger, id); };
+      }
       cp.traffic = [local = parts.local.get(), name = env.name](const std::string& service)
           -> absl::StatusOr<std::optional<metrics::ServiceTraffic>> {
         const std::string url = local->prometheus_url();  // "" until it runs, or without one

@@ -62,6 +62,10 @@ struct PlatformOptions {
   // The local runtime's own Prometheus on 127.0.0.1 (monitoring/): its port,
   // 0 for a free one; nullopt (the default here; `hut up`'s is 9090): none.
   std::optional<uint16_t> prometheus_port;
+  // The local runtime's Jaeger: query port (0 for a free one; nullopt, the
+  // default here, `hut up`'s is 16686: none) and OTLP/HTTP port (0: free).
+  std::optional<uint16_t> jaeger_port;
+  uint16_t otlp_port = 4318;
   // Where hut's own log lines go besides logs/hut.log; null: only the file.
   LogSink* log_echo = nullptr;
 };
@@ -95,6 +99,8 @@ class Platform {
   const std::vector<Endpoint>& endpoints() const;  // none while standing by
   // The local runtime's Prometheus (http://127.0.0.1:PORT); "" when none.
   std::string prometheus_url() const;
+  // The local runtime's Jaeger query API (http://127.0.0.1:PORT); "" when none.
+  std::string jaeger_url() const;
   const spec::Environment& environment() const { return *environment_; }
   store::Store& store();
   const std::vector<std::string>& warnings() const { return warnings_; }

@@ -138,6 +138,7 @@ ControlApi::ControlApi(const spec::Environment& environment,
   router_.Add("GET", "/api/v1/events", bind(&ControlApi::Events));
   router_.Add("GET", "/api/v1/events/stream", bind(&ControlApi::EventStream));
   router_.Add("GET", "/api/v1/services/{service}/logs", bind(&ControlApi::Logs));
+  router_.Add("GET", "/api/v1/traces/{trace_id}", bind(&ControlApi::Trace));
   router_.Add("POST", "/api/v1/shutdown", bind(&ControlApi::Shutdown));
 }
 
@@ -585,6 +586,40 @@ Response ControlApi::Logs(const Request& request) const {
                               {"cursor", r->cursor},
                               {"truncated", r->truncated},
                               {"cold_days_read", r->cold_days_read}});
+}
+
+Response ControlApi::Trace(const Request& request) const {
+  const std::string& id = request.path_params.at("trace_id");
+  if (id.size() != 32 || id.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return Response::Error(400, absl::StrCat("trace id \"", id, "\": expected 32 lowercase hex digits"));
+  }
+  json out = {{"trace_id", id}, {"spans", json::array()}, {"logs", json::array()}};
+  if (!traces_) {
+    out["spans_error"] = "this server has no trace backend";
+  } else if (absl::StatusOr<std::vector<tracing::TraceSpan>> spans = traces_(id); spans.ok()) {
+    for (const tracing::TraceSpan& s : *spans) out["spans"].push_back(tracing::TraceSpanJson(s));
+  } else {
+    out["spans_error"] = std::string(spans.status().message());
+  }
+  if (logs_) {
+    logs::LogQuery q;
+    q.trace_id = id;
+    if (absl::StatusOr<logs::LogQueryResult> r = logs_(q); r.ok()) {
+      for (const logs::LogLine& l : r->lines) {
+        json j = json::parse(l.line, nullptr, false);
+        if (j.is_object()) out["logs"].push_back(std::move(j));
+      }
+    } else {
+      out["logs_error"] = std::string(r.status().message());
+    }
+  }
+  if (out["spans"].empty() && out["logs"].empty()) {
+    return Response::Error(404, absl::StrCat("no span and no log line of trace ", id,
+                                             out.contains("spans_error")
+                                                 ? absl::StrCat(" (", out["spans_error"].get<std::string>(), ")")
+                                                 : ""));
+  }
+  return Response::Json(200, out);
 }
 
 }  // namespace hut::server

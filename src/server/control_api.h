@@ -23,6 +23,8 @@
 //                                                  level=WARN, grep=, trace=, version=,
 //                                                  after=CURSOR (follow), limit=N; service
 //                                                  "hut" is the control plane's own
+//   GET  /api/v1/traces/{trace_id}                 the trace's spans (the trace backend's)
+//                                                  and its log lines from every service
 //   POST /api/v1/shutdown                          stop the server (`hut down`); 202
 //   GET  /metrics                                  hut's own metrics (Prometheus text),
 //                                                  the one path without a token: counts
@@ -44,6 +46,7 @@
 #include "src/controller/service_worker.h"
 #include "src/http/router.h"
 #include "src/logs/log_service.h"
+#include "src/tracing/jaeger_query.h"
 #include "src/metrics/service_traffic.h"
 #include "src/runtime/runtime.h"
 #include "src/spec/spec.h"
@@ -71,6 +74,10 @@ class ControlApi {
   // Where GET .../logs reads; set before serving. Without it, 501.
   using LogReader = std::function<absl::StatusOr<logs::LogQueryResult>(const logs::LogQuery&)>;
   void ReadLogsWith(LogReader reader) { logs_ = std::move(reader); }
+  // Where GET /api/v1/traces/ID reads spans (Jaeger); set before serving.
+  using TraceReader =
+      std::function<absl::StatusOr<std::vector<tracing::TraceSpan>>(const std::string& trace_id)>;
+  void ReadTracesWith(TraceReader reader) { traces_ = std::move(reader); }
   // What GET /metrics answers (the exposition text); set before serving.
   // Without it, /metrics is 404 like any unknown path.
   void ServeMetrics(std::function<std::string()> fn) { metrics_ = std::move(fn); }
@@ -98,6 +105,7 @@ class ControlApi {
   http::Response EventStream(const http::Request& request) const;
   http::Response Shutdown(const http::Request& request) const;
   http::Response Logs(const http::Request& request) const;
+  http::Response Trace(const http::Request& request) const;
 
   // The worker of the request's {service}, or an error response.
   controller::ServiceWorker* WorkerFor(const http::Request& request,
@@ -117,6 +125,7 @@ class ControlApi {
   std::function<std::string()> metrics_;
   TrafficReader traffic_;
   LogReader logs_;
+  TraceReader traces_;
 };
 
 // JSON forms shared by the API and the CLI's `-o json`.

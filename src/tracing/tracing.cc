@@ -1,0 +1,203 @@
+#include "src/tracing/tracing.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "src/http/client.h"
+#include "src/http/trace_context.h"
+
+namespace hut::tracing {
+namespace {
+
+using json = nlohmann::json;
+
+thread_local std::optional<SpanContext> current;
+
+std::string UnixNanos(TimePoint t) {
+  return std::to_string(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+
+json AnyValue(const json& v) {
+  if (v.is_boolean()) return {{"boolValue", v.get<bool>()}};
+  if (v.is_number_integer()) return {{"intValue", std::to_string(v.get<int64_t>())}};
+  if (v.is_number()) return {{"doubleValue", v.get<double>()}};
+  return {{"stringValue", v.is_string() ? v.get<std::string>() : v.dump()}};
+}
+
+json Attributes(const json& object) {
+  json out = json::array();
+  for (const auto& [k, v] : object.items()) out.push_back({{"key", k}, {"value", AnyValue(v)}});
+  return out;
+}
+
+}  // namespace
+
+std::string OtlpJson(const std::vector<Span>& spans, const std::map<std::string, std::string>& resource) {
+  json r = json::object();
+  for (const auto& [k, v] : resource) r[k] = v;
+  json out = json::array();
+  for (const Span& s : spans) {
+    json span = {{"traceId", s.trace_id},
+                 {"spanId", s.span_id},
+                 {"name", s.name},
+                 {"kind", static_cast<int>(s.kind)},
+                 {"startTimeUnixNano", UnixNanos(s.start)},
+                 {"endTimeUnixNano", UnixNanos(s.end)},
+                 {"attributes", Attributes(s.attributes)},
+                 {"status", s.error ? json{{"code", 2}, {"message", s.status_message}} : json{{"code", 0}}}};
+    if (!s.parent_span_id.empty()) span["parentSpanId"] = s.parent_span_id;
+    out.push_back(std::move(span));
+  }
+  return json{{"resourceSpans",
+               json::array({{{"resource", {{"attributes", Attributes(r)}}},
+                             {"scopeSpans", json::array({{{"scope", {{"name", "hut.foohut.dev/tracing"}}},
+                                                          {"spans", std::move(out)}}})}}})}}
+      .dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(ExporterOptions options) {
+  if (!options.resource.contains("service.name")) {
+    return absl::InvalidArgumentError("trace exporter: resource service.name is required");
+  }
+  const std::string e = options.endpoint;
+  constexpr std::string_view kScheme = "http://";
+  const size_t slash = e.find('/', kScheme.size());
+  const size_t colon = e.rfind(':', slash);
+  uint32_t port = 0;
+  if (!e.starts_with(kScheme) || slash == std::string::npos || colon == std::string::npos ||
+      colon < kScheme.size() || !absl::SimpleAtoi(e.substr(colon + 1, slash - colon - 1), &port) ||
+      port == 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "trace exporter: endpoint \"", e, "\": expected http://HOST:PORT/PATH (OTLP/HTTP, e.g. "
+        "http://127.0.0.1:4318/v1/traces)"));
+  }
+  std::unique_ptr<Exporter> x(new Exporter(std::move(options)));
+  x->host_ = e.substr(kScheme.size(), colon - kScheme.size());
+  x->port_ = static_cast<uint16_t>(port);
+  x->path_ = e.substr(slash);
+  x->thread_ = std::thread([p = x.get()] { p->Loop(); });
+  return x;
+}
+
+Exporter::~Exporter() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Exporter::Export(Span span) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_ || queue_.size() >= options_.max_queue) {
+    ++stats_.dropped;
+    return;
+  }
+  queue_.push_back(std::move(span));
+  ++queued_;
+}
+
+void Exporter::Flush() {
+  absl::MutexLock lock(&mu_);
+  const uint64_t target = queued_;
+  ++flushes_;  // the sender goes now, not at the interval
+  auto done = [this, target]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return done_ >= target; };
+  mu_.Await(absl::Condition(&done));
+  --flushes_;
+}
+
+Exporter::Stats Exporter::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+void Exporter::Loop() {
+  for (;;) {
+    std::vector<Span> batch;
+    bool stop;
+    {
+      absl::MutexLock lock(&mu_);
+      // Wait for a full batch, the interval, or the end.
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return queue_.size() >= options_.max_batch || stopping_ || (flushes_ > 0 && !queue_.empty());
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(options_.interval.count()));
+      stop = stopping_;
+      while (!queue_.empty() && batch.size() < options_.max_batch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    if (!batch.empty()) Send(std::move(batch));
+    if (stop) {
+      absl::MutexLock lock(&mu_);
+      if (queue_.empty()) return;
+    }
+  }
+}
+
+void Exporter::Send(std::vector<Span> batch) {
+  http::ClientRequest r;
+  r.method = "POST";
+  r.host = host_;
+  r.port = port_;
+  r.target = path_;
+  r.headers.emplace("Content-Type", "application/json");
+  r.body = OtlpJson(batch, options_.resource);
+  r.timeout = options_.timeout;
+  absl::StatusOr<http::ClientResponse> response = http::Fetch(r);
+  const bool ok = response.ok() && response->status / 100 == 2;
+  absl::MutexLock lock(&mu_);
+  (ok ? stats_.exported : stats_.failed) += batch.size();
+  done_ += batch.size();
+}
+
+std::optional<SpanContext> CurrentSpan() { return current; }
+
+ScopedSpan::ScopedSpan(Exporter* exporter, const Clock& clock, std::string name, SpanKind kind)
+    : exporter_(current ? exporter : nullptr), clock_(clock) {
+  if (!active()) return;
+  span_.trace_id = current->trace_id;
+  span_.parent_span_id = current->span_id;
+  span_.span_id = http::RandomHex(8);
+  span_.name = std::move(name);
+  span_.kind = kind;
+  Begin();
+}
+
+ScopedSpan::ScopedSpan(Exporter* exporter, const Clock& clock, std::string name, SpanKind kind,
+                       std::string trace_id, std::string span_id, std::string parent_span_id)
+    : exporter_(exporter), clock_(clock) {
+  if (!active()) return;
+  span_.trace_id = std::move(trace_id);
+  span_.span_id = std::move(span_id);
+  span_.parent_span_id = std::move(parent_span_id);
+  span_.name = std::move(name);
+  span_.kind = kind;
+  Begin();
+}
+
+void ScopedSpan::Begin() {
+  span_.start = clock_.Now();
+  previous_ = current;
+  current = SpanContext{span_.trace_id, span_.span_id};
+}
+
+ScopedSpan::~ScopedSpan() {
+  if (!active()) return;
+  current = previous_;
+  span_.end = clock_.Now();
+  exporter_->Export(std::move(span_));
+}
+
+void ScopedSpan::SetAttribute(const std::string& key, nlohmann::json value) {
+  if (active()) span_.attributes[key] = std::move(value);
+}
+
+void ScopedSpan::SetError(std::string message) {
+  if (!active()) return;
+  span_.error = true;
+  span_.status_message = std::move(message);
+}
+
+}  // namespace hut::tracing
