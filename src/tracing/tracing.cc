@@ -1,9 +1,10 @@
 #include "src/tracing/tracing.h"
 
+#include <random>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "src/http/client.h"
-#include "src/http/trace_context.h"
 
 namespace hut::tracing {
 namespace {
@@ -12,47 +13,140 @@ using json = nlohmann::json;
 
 thread_local std::optional<SpanContext> current;
 
+// A child span's id: 16 hex digits, never all zero. Not a secret, so a
+// per-thread PRNG (seeded once from the system) rather than a system call.
+std::string NewSpanId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t v;
+  do {
+    v = rng();
+  } while (v == 0);
+  static const char* kHex = "0123456789abcdef";
+  std::string id(16, '0');
+  for (int i = 15; i >= 0; --i, v >>= 4) id[i] = kHex[v & 0xf];
+  return id;
+}
+
 std::string UnixNanos(TimePoint t) {
   return std::to_string(
       std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 
-json AnyValue(const json& v) {
-  if (v.is_boolean()) return {{"boolValue", v.get<bool>()}};
-  if (v.is_number_integer()) return {{"intValue", std::to_string(v.get<int64_t>())}};
-  if (v.is_number()) return {{"doubleValue", v.get<double>()}};
-  return {{"stringValue", v.is_string() ? v.get<std::string>() : v.dump()}};
+
+}  // namespace
+
+namespace {
+
+// JSON string contents; UTF-8 passes through as it is.
+void AppendEscaped(std::string& out, std::string_view s) {
+  static const char* kHex = "0123456789abcdef";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += "\\u00";
+          out += kHex[(c >> 4) & 0xf];
+          out += kHex[c & 0xf];
+        } else {
+          out += c;
+        }
+    }
+  }
 }
 
-json Attributes(const json& object) {
-  json out = json::array();
-  for (const auto& [k, v] : object.items()) out.push_back({{"key", k}, {"value", AnyValue(v)}});
-  return out;
+void AppendString(std::string& out, std::string_view s) {
+  out += '"';
+  AppendEscaped(out, s);
+  out += '"';
+}
+
+// An OTLP AnyValue: {"stringValue": ..} | {"intValue": "N"} | {"doubleValue": x} | {"boolValue": b}.
+void AppendValue(std::string& out, const json& v) {
+  if (v.is_string()) {
+    out += "{\"stringValue\":";
+    AppendString(out, v.get_ref<const std::string&>());
+    out += '}';
+  } else if (v.is_boolean()) {
+    out += v.get<bool>() ? "{\"boolValue\":true}" : "{\"boolValue\":false}";
+  } else if (v.is_number_integer()) {
+    absl::StrAppend(&out, "{\"intValue\":\"", v.get<int64_t>(), "\"}");
+  } else if (v.is_number()) {
+    out += "{\"doubleValue\":";
+    out += json(v.get<double>()).dump();
+    out += '}';
+  } else {
+    out += "{\"stringValue\":";
+    AppendString(out, v.dump(-1, ' ', false, json::error_handler_t::replace));
+    out += '}';
+  }
+}
+
+void AppendAttributes(std::string& out, const json& object) {
+  out += '[';
+  bool first = true;
+  for (const auto& [k, v] : object.items()) {
+    if (!first) out += ',';
+    first = false;
+    out += "{\"key\":";
+    AppendString(out, k);
+    out += ",\"value\":";
+    AppendValue(out, v);
+    out += '}';
+  }
+  out += ']';
 }
 
 }  // namespace
 
+// Written by hand rather than through a JSON document: this runs for every
+// span on a service's export thread.
 std::string OtlpJson(const std::vector<Span>& spans, const std::map<std::string, std::string>& resource) {
-  json r = json::object();
-  for (const auto& [k, v] : resource) r[k] = v;
-  json out = json::array();
-  for (const Span& s : spans) {
-    json span = {{"traceId", s.trace_id},
-                 {"spanId", s.span_id},
-                 {"name", s.name},
-                 {"kind", static_cast<int>(s.kind)},
-                 {"startTimeUnixNano", UnixNanos(s.start)},
-                 {"endTimeUnixNano", UnixNanos(s.end)},
-                 {"attributes", Attributes(s.attributes)},
-                 {"status", s.error ? json{{"code", 2}, {"message", s.status_message}} : json{{"code", 0}}}};
-    if (!s.parent_span_id.empty()) span["parentSpanId"] = s.parent_span_id;
-    out.push_back(std::move(span));
+  std::string out;
+  out.reserve(256 + spans.size() * 320);
+  out += "{\"resourceSpans\":[{\"resource\":{\"attributes\":[";
+  bool first = true;
+  for (const auto& [k, v] : resource) {
+    if (!first) out += ',';
+    first = false;
+    out += "{\"key\":";
+    AppendString(out, k);
+    out += ",\"value\":{\"stringValue\":";
+    AppendString(out, v);
+    out += "}}";
   }
-  return json{{"resourceSpans",
-               json::array({{{"resource", {{"attributes", Attributes(r)}}},
-                             {"scopeSpans", json::array({{{"scope", {{"name", "hut.foohut.dev/tracing"}}},
-                                                          {"spans", std::move(out)}}})}}})}}
-      .dump(-1, ' ', false, json::error_handler_t::replace);
+  out += "]},\"scopeSpans\":[{\"scope\":{\"name\":\"hut.foohut.dev/tracing\"},\"spans\":[";
+  for (size_t i = 0; i < spans.size(); ++i) {
+    const Span& s = spans[i];
+    if (i > 0) out += ',';
+    out += "{\"traceId\":";
+    AppendString(out, s.trace_id);
+    out += ",\"spanId\":";
+    AppendString(out, s.span_id);
+    if (!s.parent_span_id.empty()) {
+      out += ",\"parentSpanId\":";
+      AppendString(out, s.parent_span_id);
+    }
+    out += ",\"name\":";
+    AppendString(out, s.name);
+    absl::StrAppend(&out, ",\"kind\":", static_cast<int>(s.kind), ",\"startTimeUnixNano\":\"",
+                    UnixNanos(s.start), "\",\"endTimeUnixNano\":\"", UnixNanos(s.end),
+                    "\",\"attributes\":");
+    AppendAttributes(out, s.attributes);
+    if (s.error) {
+      out += ",\"status\":{\"code\":2,\"message\":";
+      AppendString(out, s.status_message);
+      out += "}}";
+    } else {
+      out += ",\"status\":{\"code\":0}}";
+    }
+  }
+  out += "]}]}]}";
+  return out;
 }
 
 absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(ExporterOptions options) {
@@ -159,7 +253,7 @@ ScopedSpan::ScopedSpan(Exporter* exporter, const Clock& clock, std::string name,
   if (!active()) return;
   span_.trace_id = current->trace_id;
   span_.parent_span_id = current->span_id;
-  span_.span_id = http::RandomHex(8);
+  span_.span_id = NewSpanId();
   span_.name = std::move(name);
   span_.kind = kind;
   Begin();

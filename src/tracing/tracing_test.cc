@@ -89,6 +89,13 @@ TEST(OtlpJsonTest, FollowsTheJsonEncodingOfOtlp) {
   EXPECT_EQ(Attr(span["attributes"], "ratio"), R"({"doubleValue":0.5})");
   EXPECT_EQ(Attr(span["attributes"], "ok"), R"({"boolValue":false})");
   EXPECT_EQ(span["status"], (json{{"code", 2}, {"message", "HTTP 500"}}));
+  // Names and values are escaped: what goes out parses back the same.
+  s.name = "GET /a\"b\\c\n\x01é";
+  s.attributes = {{"q", "x\"y"}};
+  const json odd = json::parse(OtlpJson({s}, {{"service.name", "b\"e"}}));
+  EXPECT_EQ(odd["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["name"], s.name);
+  EXPECT_EQ(Attr(odd["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"], "q"), R"({"stringValue":"x\"y"})");
+  EXPECT_EQ(Attr(odd["resourceSpans"][0]["resource"]["attributes"], "service.name"), R"({"stringValue":"b\"e"})");
   s.parent_span_id.clear();
   EXPECT_FALSE(json::parse(OtlpJson({s}, {{"service.name", "x"}}))["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
                    .contains("parentSpanId"));
