@@ -642,13 +642,16 @@ absl::StatusOr<runtime::Observation> KubernetesRuntime::Observe(const std::strin
   std::map<int, int> ready;
   for (const json& pod : pods_->List(service)) {
     const std::string owner = OwnerDeployment(pod);
-    if (handing_over != 0 && owner == stable_name &&
+    const bool stables_old = handing_over != 0 && owner == stable_name;
+    if (stables_old &&
         RevisionLabel(pod.value(json::json_pointer("/metadata/labels"), json())) == handing_over) {
       continue;
     }
     PodReading reading = ReadPod(pod, svc->health, now);
-    if (!owner.empty() && !live.contains(owner)) {
-      // Its Deployment is gone: the garbage collector is taking it away.
+    // Its Deployment is gone (the garbage collector is taking it away), or it
+    // is the stable's pod of an older revision, which the stable's own
+    // rolling update to `handing_over` is replacing: not a replica to keep.
+    if ((!owner.empty() && !live.contains(owner)) || stables_old) {
       reading.replica.state = runtime::ReplicaState::kDraining;
       reading.replica.serving = false;
     }

@@ -283,6 +283,9 @@ TEST_F(KubernetesRuntimeTest, RollingUpdateHandsTheNewRevisionToTheStableDeploym
   // goes once it has rolled out.
   // The hand-over shows the plan's three replicas, not both Deployments' pods.
   ApplyUntil(Plan({{2, 3}}), t, [&](const runtime::Observation& o) {
+    // The stable's revision-1 pods, which its own rolling update replaces,
+    // are leaving: a rollout starting now must not plan to keep them.
+    EXPECT_EQ(Count(o, 1, runtime::ReplicaState::kReady), 0);
     EXPECT_LE(Pods(o, 2) - Count(o, 2, runtime::ReplicaState::kDraining), 3) << [&] {
       std::string s;
       for (const auto& r : o.replicas) absl::StrAppend(&s, r.name, " ", r.revision, " ", std::string(runtime::ReplicaStateName(r.state)), "\n");
