@@ -176,6 +176,9 @@ void PrintStatus(const std::string& service, const json& state, const Io& io) {
     }
     rows.push_back({"Started:", DateTime(Str(rollout, "created_at"))});
     rows.push_back({"Finished:", DateTime(Str(rollout, "finished_at"))});
+    if (std::string trace = Str(rollout, "trace_id"); !trace.empty()) {
+      rows.push_back({"Trace:", absl::StrCat(trace, "  (hut trace ", trace, ")")});
+    }
     PrintTable(io.out, rows);
   }
   const json replicas = Field(state, "replicas");

@@ -539,6 +539,10 @@ absl::Status ServiceController::Save(store::Rollout& rollout, nlohmann::json sta
   HUT_ASSIGN_OR_RETURN(std::vector<store::Event> saved,
                        store_.UpdateRolloutWithEvents(next, samples, std::move(events)));
   for (const store::Event& e : saved) Logged(e);
+  if (tracer_) {
+    tracer_->Recorded(next, saved);
+    if (finished && !was_finished) tracer_->Finished(next, next.updated_at);
+  }
   rollout = std::move(next);
   ++rollout.version;  // as stored now
   return absl::OkStatus();
@@ -552,6 +556,7 @@ void ServiceController::AnnouncePhase(const store::Rollout& rollout, std::string
   if (!reason.empty()) absl::StrAppend(&message, ": ", reason);
   pending_.push_back(MakeEvent(rollout, absl::StrCat("rollout.", std::string(after)), message,
                                {{"reason", reason}}));
+  if (tracer_) tracer_->PhaseChanged(rollout, before, after, reason, clock_.Now());
 }
 
 store::Event ServiceController::MakeEvent(const store::Rollout& rollout, std::string type,
@@ -580,6 +585,7 @@ int64_t ServiceController::Record(const store::Rollout& rollout, std::string typ
     return 0;
   }
   Logged(*saved);
+  if (tracer_) tracer_->Recorded(rollout, {*saved});
   return saved->id;
 }
 

@@ -16,6 +16,7 @@
 #include "src/common/log.h"
 #include "src/controller/dependencies.h"
 #include "src/controller/rollout_analysis.h"
+#include "src/controller/rollout_trace.h"
 #include "src/rollout/canary.h"
 #include "src/rollout/rolling.h"
 #include "src/runtime/runtime.h"
@@ -72,6 +73,10 @@ class ServiceController {
 
   // The revision serving now: 0 before the first successful rollout.
   absl::StatusOr<int> CurrentRevision();
+
+  // From now on each rollout is also a trace (rollout_trace.h) whose spans
+  // go to `sink`; before the first Tick().
+  void TraceRolloutsTo(SpanSink sink) { tracer_.emplace(std::move(sink)); }
 
  private:
   absl::StatusOr<store::Rollout> StartRollout(const store::Revision& revision,
@@ -136,6 +141,7 @@ class ServiceController {
   bool latest_known_ = false;
   std::string out_of_band_noted_;  // the last out-of-band change announced
   std::optional<int> scale_noted_;  // the last autoscaler count announced
+  std::optional<RolloutTracer> tracer_;
 };
 
 }  // namespace hut::controller

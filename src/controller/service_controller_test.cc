@@ -121,6 +121,58 @@ TEST_F(ServiceControllerTest, TheAutoscalersCountIsTheServicesAtRestAndDuringARo
                         "backend: its autoscaler asks for 4 replicas (was 5)"}));
 }
 
+// docs/traces.md: a rollout is a trace: a root span from the deploy to the
+// verdict, a span per phase under it, its events on the phase they happened in.
+TEST_F(ServiceControllerTest, ARolloutIsATraceOfItsPhasesAndEvents) {
+  std::vector<tracing::Span> spans;
+  controller_->TraceRolloutsTo([&](tracing::Span s) { spans.push_back(std::move(s)); });
+  auto first = controller_->Deploy({.version = "1.0.0"});
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(RunToEnd().phase, store::RolloutPhase::kSucceeded);
+  runtime_.SetHealth("2.0.0", FakeRuntime::Health::kNeverReady);
+  auto second = controller_->Deploy({.version = "2.0.0"});
+  ASSERT_TRUE(second.ok());
+  const store::Rollout ended = RunToEnd();
+  EXPECT_EQ(ended.phase, store::RolloutPhase::kRolledBack);
+
+  std::vector<const tracing::Span*> roots;
+  for (const tracing::Span& s : spans) {
+    if (s.parent_span_id.empty()) roots.push_back(&s);
+  }
+  ASSERT_EQ(roots.size(), 2u);
+  const tracing::Span& ok = *roots[0];
+  const tracing::Span& bad = *roots[1];
+  EXPECT_EQ(ok.name, "rollout backend r1");
+  EXPECT_EQ(ok.trace_id, RolloutTraceId(*first));
+  EXPECT_EQ(ok.attributes["hut.result"], "succeeded");
+  EXPECT_FALSE(ok.error);
+  EXPECT_EQ(ok.start, first->created_at);
+  EXPECT_EQ(bad.name, "rollout backend r1 -> r2");
+  EXPECT_EQ(bad.trace_id, RolloutTraceId(ended));
+  EXPECT_NE(bad.trace_id, ok.trace_id);
+  EXPECT_TRUE(bad.error);
+  EXPECT_EQ(bad.attributes["hut.result"], "rolled-back");
+  // Every other span is a phase of one of them, inside it.
+  std::map<std::string, std::vector<std::string>> phases;  // trace -> phase names
+  size_t events = 0;
+  for (const tracing::Span& s : spans) {
+    if (s.parent_span_id.empty()) continue;
+    const tracing::Span& root = s.trace_id == ok.trace_id ? ok : bad;
+    EXPECT_EQ(s.parent_span_id, root.span_id);
+    EXPECT_GE(s.start, root.start);
+    EXPECT_LE(s.end, root.end);
+    phases[s.trace_id].push_back(s.name);
+    events += s.events.size();
+  }
+  EXPECT_EQ(phases[ok.trace_id], std::vector<std::string>{"progressing"});
+  // Never ready: progressing straight to rolled back, the verdict on the root.
+  EXPECT_EQ(phases[bad.trace_id], std::vector<std::string>{"progressing"});
+  EXPECT_GT(events, 0u);  // replicas started, serving, ...
+  bool verdict = false;
+  for (const tracing::SpanEvent& e : bad.events) verdict |= e.name == "rollout.rolled-back";
+  EXPECT_TRUE(verdict);
+}
+
 TEST_F(ServiceControllerTest, RefusesASecondRolloutWhileOneRuns) {
   ASSERT_TRUE(controller_->Deploy({.version = "1.0.0"}).ok());
   auto again = controller_->Deploy({.version = "1.0.1"});

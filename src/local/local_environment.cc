@@ -212,6 +212,7 @@ absl::StatusOr<std::map<std::string, std::string>> LocalEnvironment::StartTracin
 }
 
 std::string LocalEnvironment::jaeger_url() const { return jaeger_ ? jaeger_->query_url() : ""; }
+std::string LocalEnvironment::otlp_endpoint() const { return jaeger_ ? jaeger_->otlp_endpoint() : ""; }
 
 absl::Status LocalEnvironment::StartMonitoring(const std::string& hut_address) {
   if (!prometheus_port_) return absl::OkStatus();

@@ -88,6 +88,8 @@ class LocalEnvironment {
   std::string prometheus_url() const;
   // http://127.0.0.1:PORT of Jaeger's query API; "" without one.
   std::string jaeger_url() const;
+  // Where spans go (http://127.0.0.1:PORT/v1/traces); "" without a Jaeger.
+  std::string otlp_endpoint() const;
 
   const std::vector<Endpoint>& endpoints() const { return endpoints_; }
   const std::vector<std::string>& warnings() const { return warnings_; }

@@ -36,6 +36,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
     auto controller = std::make_unique<controller::ServiceController>(
         spec, environment, svc, runtime, store, clock, logger.ForComponent("controller"),
         std::move(analysis), options.dependencies);
+    if (options.rollout_spans) controller->TraceRolloutsTo(options.rollout_spans);
     auto worker = std::make_unique<controller::ServiceWorker>(
         std::move(controller), clock, options.tick_interval, logger.ForComponent("worker"),
         [&metrics, name = svc.name](std::chrono::nanoseconds took, bool ok) {

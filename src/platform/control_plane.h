@@ -55,6 +55,8 @@ struct ControlPlaneOptions {
   server::ControlApi::LogReader logs;
   // The spans `hut trace` shows (the environment's Jaeger); may be unset.
   server::ControlApi::TraceReader traces;
+  // Where each rollout's spans go (the environment's trace backend); may be unset.
+  controller::SpanSink rollout_spans;
 };
 
 class ControlPlane {

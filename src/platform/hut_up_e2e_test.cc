@@ -1057,6 +1057,28 @@ TEST_F(HutUpEndToEndTest, OneRequestIsOneTraceWithItsCacheAndDatabaseSpansAndIts
   EXPECT_THAT(text.output, ::testing::HasSubstr("    backend  SELECT pages"));
   EXPECT_THAT(text.output, ::testing::HasSubstr("Log lines of this trace"));
   std::cerr << text.output;
+  // The deploy above is a trace of its own, hut's: the rollout, its phases.
+  const std::string rollout_trace = Status("backend")["rollout"]["trace_id"];
+  json rollout;
+  for (int i = 0; i < 50; ++i) {
+    HutResult r = Hut({"trace", rollout_trace, "-o", "json"});
+    rollout = json::parse(r.output, nullptr, false);
+    if (r.code == 0 && rollout.is_object() && rollout["spans"].size() >= 2) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  ASSERT_TRUE(rollout.is_object() && rollout["spans"].size() >= 2) << rollout;
+  json root;
+  for (const json& s : rollout["spans"]) {
+    if (s["parent_id"] == "") root = s;
+  }
+  ASSERT_TRUE(root.is_object()) << rollout.dump(1);
+  EXPECT_EQ(root["service"], "hut");
+  EXPECT_THAT(root["name"].get<std::string>(), ::testing::StartsWith("rollout backend r"));
+  EXPECT_EQ(root["attributes"]["hut.result"], "succeeded");
+  for (const json& s : rollout["spans"]) {
+    if (s["span_id"] != root["span_id"]) EXPECT_EQ(s["parent_id"], root["span_id"]) << s.dump();
+  }
+
   HutResult none = Hut({"trace", "0123456789abcdef0123456789abcdef"});
   EXPECT_EQ(none.code, 1);
   EXPECT_THAT(none.output, ::testing::HasSubstr("no span and no log line of trace"));

@@ -102,12 +102,14 @@ struct Platform::Parts {
   std::unique_ptr<LeaseKeeper> lease;
   std::unique_ptr<local::LocalEnvironment> local;  // runtime: local
   std::unique_ptr<kubernetes::KubernetesRuntime> kubernetes;  // runtime: kubernetes
+  std::unique_ptr<tracing::Exporter> tracer;  // hut's own spans (rollouts)
   std::unique_ptr<ControlPlane> control_plane;
 
   ~Parts() {
     // First the thread that may still be taking over (it calls Activate).
     if (lease) lease->StopRenewing();
     control_plane.reset();
+    tracer.reset();  // sends the last spans while Jaeger still runs
     local.reset();
     kubernetes.reset();
     lease.reset();  // releases the lease: a standby takes over at once
@@ -320,6 +322,11 @@ absl::Status Platform::Activate() {
       cp.dependencies = parts.local->dependencies();
       if (std::string jaeger = parts.local->jaeger_url(); !jaeger.empty()) {
         cp.traces = [jaeger](const std::string& id) { return tracing::ReadTrace(jaeger, id); };
+        tracing::ExporterOptions eo;
+        eo.endpoint = parts.local->otlp_endpoint();
+        eo.resource = {{"service.name", "hut"}, {"deployment.environment.name", env.name}};
+        HUT_ASSIGN_OR_RETURN(parts.tracer, tracing::Exporter::Start(eo));
+        cp.rollout_spans = [x = parts.tracer.get()](tracing::Span s) { x->Export(std::move(s)); };
       }
       cp.traffic = [local = parts.local.get(), name = env.name](const std::string& service)
           -> absl::StatusOr<std::optional<metrics::ServiceTraffic>> {

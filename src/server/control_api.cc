@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "src/common/log.h"
 #include "src/common/units.h"
+#include "src/controller/rollout_trace.h"
 #include "src/logs/log_record.h"
 #include "src/http/sse.h"
 
@@ -65,7 +66,8 @@ json RolloutJson(const store::Rollout& r) {
             {"reason", r.reason},
             {"created_at", Time(r.created_at)},
             {"updated_at", Time(r.updated_at)},
-            {"finished_at", r.finished_at ? json(Time(*r.finished_at)) : json(nullptr)}};
+            {"finished_at", r.finished_at ? json(Time(*r.finished_at)) : json(nullptr)},
+            {"trace_id", controller::RolloutTraceId(r)}};
   if (r.strategy == spec::Strategy::kCanary && r.state.is_object()) {
     // Where the canary is and what its analysis says (the controller keeps
     // both in the rollout's state).

@@ -13,8 +13,10 @@ using json = nlohmann::json;
 
 thread_local std::optional<SpanContext> current;
 
-// A child span's id: 16 hex digits, never all zero. Not a secret, so a
-// per-thread PRNG (seeded once from the system) rather than a system call.
+}  // namespace
+
+// Not a secret, so a per-thread PRNG (seeded once from the system) rather
+// than a system call per span.
 std::string NewSpanId() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   uint64_t v;
@@ -27,15 +29,12 @@ std::string NewSpanId() {
   return id;
 }
 
+namespace {
+
 std::string UnixNanos(TimePoint t) {
   return std::to_string(
       std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
-
-
-}  // namespace
-
-namespace {
 
 // JSON string contents; UTF-8 passes through as it is.
 void AppendEscaped(std::string& out, std::string_view s) {
@@ -137,6 +136,18 @@ std::string OtlpJson(const std::vector<Span>& spans, const std::map<std::string,
                     UnixNanos(s.start), "\",\"endTimeUnixNano\":\"", UnixNanos(s.end),
                     "\",\"attributes\":");
     AppendAttributes(out, s.attributes);
+    if (!s.events.empty()) {
+      out += ",\"events\":[";
+      for (size_t e = 0; e < s.events.size(); ++e) {
+        if (e > 0) out += ',';
+        absl::StrAppend(&out, "{\"timeUnixNano\":\"", UnixNanos(s.events[e].at), "\",\"name\":");
+        AppendString(out, s.events[e].name);
+        out += ",\"attributes\":";
+        AppendAttributes(out, s.events[e].attributes);
+        out += '}';
+      }
+      out += ']';
+    }
     if (s.error) {
       out += ",\"status\":{\"code\":2,\"message\":";
       AppendString(out, s.status_message);

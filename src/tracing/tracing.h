@@ -28,6 +28,13 @@ namespace hut::tracing {
 
 enum class SpanKind { kInternal = 1, kServer = 2, kClient = 3 };
 
+// Something that happened at a moment within a span (OTLP Span.Event).
+struct SpanEvent {
+  std::string name;
+  TimePoint at;
+  nlohmann::json attributes = nlohmann::json::object();
+};
+
 struct Span {
   std::string trace_id;        // 32 lowercase hex
   std::string span_id;         // 16 lowercase hex
@@ -38,7 +45,11 @@ struct Span {
   nlohmann::json attributes = nlohmann::json::object();  // string, integer, number or bool values
   bool error = false;
   std::string status_message;
+  std::vector<SpanEvent> events;
 };
+
+// 16 hex digits, never all zero: a span id (not a secret: a per-thread PRNG).
+std::string NewSpanId();
 
 struct ExporterOptions {
   std::string endpoint;  // http://HOST:PORT/v1/traces
