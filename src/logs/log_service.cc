@@ -31,6 +31,8 @@ absl::StatusOr<std::unique_ptr<LogService>> LogService::Start(LogServiceOptions 
   if (!hot.ok()) return hot.status();
   std::unique_ptr<LogService> s(new LogService(std::move(options), clock, std::move(*hot)));
   s->writer_ = std::thread([p = s.get()] { p->WriterLoop(); });
+  // Its own thread: archiving a day takes a while, and lines keep coming.
+  if (s->cold_ != nullptr) s->retention_ = std::thread([p = s.get()] { p->RetentionLoop(); });
   return s;
 }
 
@@ -49,6 +51,7 @@ LogService::~LogService() {
     stopping_ = true;
   }
   writer_.join();
+  if (retention_.joinable()) retention_.join();
 }
 
 LogSink& LogService::SinkFor(const std::string& default_service) {
@@ -106,18 +109,26 @@ void LogService::WriterLoop() {
     }
     while (Drain()) {
     }
-    bool due;
-    {
-      absl::MutexLock lock(&mu_);
-      due = cold_ != nullptr && clock_.Now() >= next_retention_;
-      if (due) next_retention_ = clock_.Now() + options_.retention_interval;
-    }
-    if (due) EnforceRetention().IgnoreError();  // counted; tried again next interval
     if (stop) {
       while (Drain()) {
       }
       return;
     }
+  }
+}
+
+void LogService::RetentionLoop() {
+  for (;;) {
+    bool due;
+    {
+      absl::MutexLock lock(&mu_);
+      auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stopping), absl::Milliseconds(options_.flush_interval.count()));
+      if (stopping_) return;
+      due = clock_.Now() >= next_retention_;
+      if (due) next_retention_ = clock_.Now() + options_.retention_interval;
+    }
+    if (due) EnforceRetention().IgnoreError();  // counted; tried again next interval
   }
 }
 

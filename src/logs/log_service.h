@@ -5,7 +5,7 @@
 // component's JSON lines come in through sinks (SinkFor), a writer thread
 // stores them in the hot tier in batches, queries read the hot tier and,
 // for older ranges, the cold archives, and the retention policy runs every
-// hour of the injected clock.
+// hour of the injected clock, on a thread of its own.
 //
 // Writing never blocks a caller on the store: lines wait in a bounded queue
 // (max_queued_lines); past it they are dropped and counted.
@@ -79,6 +79,7 @@ class LogService {
   };
   void Enqueue(const std::string* default_service, std::string_view line);
   void WriterLoop();
+  void RetentionLoop();  // runs the policy every retention_interval of the clock
   // Stores what is queued now; false when there was nothing.
   bool Drain();
 
@@ -97,6 +98,7 @@ class LogService {
   Stats stats_ ABSL_GUARDED_BY(mu_);
   TimePoint next_retention_ ABSL_GUARDED_BY(mu_);
   std::thread writer_;
+  std::thread retention_;  // with a cold tier only
 };
 
 }  // namespace hut::logs
