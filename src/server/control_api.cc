@@ -66,8 +66,7 @@ json RolloutJson(const store::Rollout& r) {
             {"reason", r.reason},
             {"created_at", Time(r.created_at)},
             {"updated_at", Time(r.updated_at)},
-            {"finished_at", r.finished_at ? json(Time(*r.finished_at)) : json(nullptr)},
-            {"trace_id", controller::RolloutTraceId(r)}};
+            {"finished_at", r.finished_at ? json(Time(*r.finished_at)) : json(nullptr)}};
   if (r.strategy == spec::Strategy::kCanary && r.state.is_object()) {
     // Where the canary is and what its analysis says (the controller keeps
     // both in the rollout's state).
@@ -251,6 +250,8 @@ Response ControlApi::Rollout(const Request& request) const {
   json body = {{"rollout", *latest ? RolloutJson(**latest) : json(nullptr)},
                {"replicas", list},
                {"traffic", traffic}};
+  // With a trace backend, where `hut trace` finds the rollout (rollout_trace.h).
+  if (traces_ && *latest) body["rollout"]["trace_id"] = controller::RolloutTraceId(**latest);
   body["requests"] = nullptr;
   if (traffic_) {
     // What Prometheus saw of the service's requests; its being away is said, not fatal.

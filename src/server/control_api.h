@@ -6,7 +6,8 @@
 // token gets 401 with a JSON error. One server runs one environment.
 //
 //   GET  /api/v1/services                          services, current revision, latest rollout
-//   GET  /api/v1/services/{service}/rollout        latest rollout, the replicas, and the
+//   GET  /api/v1/services/{service}/rollout        latest rollout (with its trace_id when the
+//                                                  server has a trace backend), the replicas, and the
 //                                                  service's requests per second, error
 //                                                  ratio and P99 of the last minute (Prometheus)
 //   GET  /api/v1/services/{service}/history        revisions, newest first
