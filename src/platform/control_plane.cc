@@ -17,6 +17,12 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   plane->metrics_ =
       std::make_unique<telemetry::ControlPlaneMetrics>(environment.name, HUT_VERSION);
   telemetry::ControlPlaneMetrics& metrics = *plane->metrics_;
+  if (options.log_lines) {
+    metrics.ReadCountersWith("hut_log_lines_total",
+                             "Log lines the central log store received, stored, dropped (its "
+                             "queue full) or failed to store",
+                             "result", std::move(options.log_lines));
+  }
   plane->store_ = std::make_unique<telemetry::MeteredStore>(bare_store, metrics);
   plane->runtime_ = std::make_unique<telemetry::MeteredRuntime>(bare_runtime, metrics);
   store::Store& store = *plane->store_;

@@ -57,6 +57,8 @@ struct ControlPlaneOptions {
   server::ControlApi::TraceReader traces;
   // Where each rollout's spans go (the environment's trace backend); may be unset.
   controller::SpanSink rollout_spans;
+  // The central log store's counts, for hut_log_lines_total{result}; may be unset.
+  std::function<std::map<std::string, uint64_t>()> log_lines;
 };
 
 class ControlPlane {

@@ -993,6 +993,8 @@ TEST_F(HutUpEndToEndTest, ARequestsLinesAreFoundByItsTraceWithinTwoSeconds) {
     EXPECT_EQ(l["service"], "backend") << l.dump();
     EXPECT_TRUE(l["replica"].is_string() && l["version"].is_string() && l["level"].is_string()) << l.dump();
   }
+  // hut's /metrics counts what the store took.
+  EXPECT_GT(testing::SampleSum(Metrics(), "hut_log_lines_total", {{"result", "stored"}}), 0);
   // The text form, and the control plane's own lines.
   HutResult text = Hut({"logs", "backend", "--trace", trace});
   EXPECT_EQ(text.code, 0);

@@ -300,6 +300,11 @@ absl::Status Platform::Activate() {
   // replicas, probes, the load balancer and the store, whatever the clients do.
   cp.max_connections = std::clamp(open_files_ / 4, 16, 4096);
   cp.logs = [logs = parts.logs.get()](const logs::LogQuery& q) { return logs->Query(q); };
+  cp.log_lines = [logs = parts.logs.get()] {
+    const logs::LogService::Stats s = logs->stats();
+    return std::map<std::string, uint64_t>{
+        {"received", s.received}, {"stored", s.stored}, {"dropped", s.dropped}, {"failed", s.store_errors}};
+  };
   runtime::Runtime* runtime = nullptr;
   switch (options_.runtime.value_or(env.runtime)) {
     case spec::Runtime::kLocal: {

@@ -193,8 +193,27 @@ void ControlPlaneMetrics::ObserveRuntimeCall(std::string_view operation,
               ok);
 }
 
+void ControlPlaneMetrics::ReadCountersWith(std::string name, std::string help, std::string label,
+                                           CounterReader read) {
+  external_.push_back({std::move(name), std::move(help), std::move(label), std::move(read)});
+}
+
 std::string ControlPlaneMetrics::Serialize() const {
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  for (const External& e : external_) {
+    prometheus::MetricFamily f;
+    f.name = e.name;
+    f.help = e.help;
+    f.type = prometheus::MetricType::Counter;
+    for (const auto& [value, n] : e.read()) {
+      prometheus::ClientMetric m;
+      m.label = {{e.label, value}};
+      m.counter.value = static_cast<double>(n);
+      f.metric.push_back(std::move(m));
+    }
+    families.push_back(std::move(f));
+  }
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 }  // namespace hut::telemetry

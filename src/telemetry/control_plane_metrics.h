@@ -23,8 +23,11 @@
 
 #include <chrono>
 #include <map>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "absl/base/thread_annotations.h"
@@ -57,6 +60,11 @@ class ControlPlaneMetrics {
   void ObserveStoreCall(std::string_view operation, std::chrono::nanoseconds took, bool ok);
   void ObserveRuntimeCall(std::string_view operation, std::chrono::nanoseconds took, bool ok);
 
+  // Counters another part keeps (the log store's lines, say), read at each
+  // Serialize: family `name` with one series per `label` value. Before serving.
+  using CounterReader = std::function<std::map<std::string, uint64_t>()>;
+  void ReadCountersWith(std::string name, std::string help, std::string label, CounterReader read);
+
   // The exposition text (text/plain; version=0.0.4).
   std::string Serialize() const;
 
@@ -73,6 +81,11 @@ class ControlPlaneMetrics {
   prometheus::Family<prometheus::Histogram>* store_calls_;
   prometheus::Family<prometheus::Counter>* store_errors_;
   prometheus::Family<prometheus::Histogram>* runtime_calls_;
+  struct External {
+    std::string name, help, label;
+    CounterReader read;
+  };
+  std::vector<External> external_;
   prometheus::Family<prometheus::Counter>* runtime_errors_;
 
   absl::Mutex mu_;

@@ -128,3 +128,22 @@ TEST_F(ControlPlaneMetricsTest, ARolloutReadAtStartSetsItsPhaseButCountsNothing)
 
 }  // namespace
 }  // namespace hut::telemetry
+
+namespace hut::telemetry {
+namespace {
+
+TEST(ControlPlaneMetricsCountersTest, CountersReadFromAnotherPartAreServedAtEachScrape) {
+  ControlPlaneMetrics metrics("staging", "0.9.0");
+  uint64_t stored = 5;
+  metrics.ReadCountersWith("hut_log_lines_total", "Log lines", "result",
+                           [&] { return std::map<std::string, uint64_t>{{"stored", stored}, {"dropped", 1}}; });
+  std::string text = metrics.Serialize();
+  EXPECT_EQ(::hut::testing::SampleSum(text, "hut_log_lines_total", {{"result", "stored"}}), 5);
+  EXPECT_EQ(::hut::testing::SampleSum(text, "hut_log_lines_total", {{"result", "dropped"}}), 1);
+  EXPECT_THAT(text, ::testing::HasSubstr("# TYPE hut_log_lines_total counter"));
+  stored = 7;
+  EXPECT_EQ(::hut::testing::SampleSum(metrics.Serialize(), "hut_log_lines_total", {{"result", "stored"}}), 7);
+}
+
+}  // namespace
+}  // namespace hut::telemetry
