@@ -63,6 +63,12 @@ Action ConfigureServer(CLI::App& app) {
   app.add_option("--prometheus", options->prometheus,
                  "kubernetes runtime: the Prometheus the canary analysis reads the pods' "
                  "metrics from (http://HOST:PORT; docs/kubernetes.md)");
+  app.add_option("--otlp-endpoint", options->otlp_endpoint,
+                 "where hut sends its own spans (each rollout's trace), OTLP/HTTP: "
+                 "http://HOST:PORT/v1/traces (default: the local runtime's Jaeger; docs/traces.md)");
+  app.add_option("--trace-query", options->trace_query,
+                 "the Jaeger query API `hut trace` reads (http://HOST:PORT; default: the local "
+                 "runtime's Jaeger)");
   return [options](const Io& io) { return RunUp(*options, io); };
 }
 

@@ -96,6 +96,8 @@ int RunUp(const UpOptions& options, const Io& io) {
   }
   po.kubeconfig = options.kubeconfig;
   po.prometheus = options.prometheus;
+  po.otlp_endpoint = options.otlp_endpoint;
+  po.trace_query = options.trace_query;
   po.state_dir = options.state_dir.empty()
                      ? (fs::absolute(path).parent_path() / ".hut").string()
                      : options.state_dir;

@@ -27,6 +27,10 @@ struct UpOptions {
   // `hut server` on kubernetes: the Prometheus the canary analysis queries
   // (http://HOST:PORT); "" : none, and a canary finds no metrics.
   std::string prometheus;
+  // `hut server`: where its spans go and which Jaeger `hut trace` reads; "":
+  // the local runtime's Jaeger, or none.
+  std::string otlp_endpoint;
+  std::string trace_query;
   // The local runtime's own Prometheus: a port on 127.0.0.1, 0 for a free
   // one, or "off".
   std::string prometheus_port = "9090";

@@ -21,6 +21,7 @@
 #include "nlohmann/json.hpp"
 #include "src/common/subprocess.h"
 #include "src/http/client.h"
+#include "src/local/jaeger_server.h"
 #include "src/local/prometheus_server.h"
 #include "testing/k8s_testbed.h"
 #include "testing/test_env.h"
@@ -107,6 +108,15 @@ environments:
     auto prometheus = local::PrometheusServer::Start(o);
     ASSERT_TRUE(prometheus.ok()) << prometheus.status();
     prometheus_ = prometheus->release();
+    // Where hut server sends its rollouts' traces (--otlp-endpoint) and what
+    // `hut trace` reads (--trace-query).
+    local::JaegerOptions j;
+    j.dir = dir_->path() + "/jaeger";
+    j.query_port = testing::PickFreePort();
+    j.otlp_port = testing::PickFreePort();
+    auto jaeger = local::JaegerServer::Start(j);
+    ASSERT_TRUE(jaeger.ok()) << jaeger.status();
+    jaeger_ = jaeger->release();
     traffic_ = new std::thread([] {
       while (!stop_traffic_.load()) {
         for (uint16_t port : metric_ports_) {
@@ -125,6 +135,7 @@ environments:
     if (traffic_ != nullptr) traffic_->join();
     delete traffic_;
     delete prometheus_;
+    delete jaeger_;
     for (Process* p : metric_pods_) {
       p->Stop(seconds(5));
       delete p;
@@ -140,7 +151,8 @@ environments:
     o.argv = {testing::BinPath("hut"), "server", "-f", dir_->path() + "/foohut.yaml", "--env",
               "production", "--kubeconfig", testbed_->kubeconfig(), "--prometheus",
               absl::StrCat("http://127.0.0.1:", prometheus_port_), "--state",
-              dir_->path() + "/state", "--listen", absl::StrCat("127.0.0.1:", api_port_)};
+              dir_->path() + "/state", "--listen", absl::StrCat("127.0.0.1:", api_port_),
+              "--otlp-endpoint", jaeger_->otlp_endpoint(), "--trace-query", jaeger_->query_url()};
     o.env = Env();
     o.stdout_mode = o.stderr_mode = OutputMode::kFile;
     o.stdout_path = o.stderr_path = dir_->path() + "/server.log";
@@ -265,6 +277,7 @@ environments:
   static inline uint16_t api_port_ = 0;
   static inline uint16_t prometheus_port_ = 0;
   static inline local::PrometheusServer* prometheus_ = nullptr;
+  static inline local::JaegerServer* jaeger_ = nullptr;
   static inline std::vector<Process*> metric_pods_;
   static inline std::vector<uint16_t> metric_ports_;
   static inline std::thread* traffic_ = nullptr;
@@ -307,6 +320,23 @@ TEST_F(KubernetesEndToEndTest, FirstDeployThenARollingUpdateOnePodAtATime) {
   ASSERT_EQ(status["replicas"].size(), 3u) << status.dump();
   EXPECT_TRUE(status["replicas"][0].contains("node")) << status.dump();  // the pod's
   EXPECT_EQ(status["traffic"], json::object({{"2", 1.0}})) << status.dump();
+
+  // The rollout is a trace in the Jaeger given to hut server.
+  const std::string trace = status["rollout"]["trace_id"];
+  json answer;
+  for (int i = 0; i < 50; ++i) {
+    HutResult r = Hut({"trace", trace, "-o", "json"});
+    answer = json::parse(r.output, nullptr, false);
+    if (r.code == 0 && answer.is_object() && answer["spans"].size() >= 2) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  ASSERT_TRUE(answer.is_object() && answer["spans"].size() >= 2) << answer;
+  bool root = false;
+  for (const json& s : answer["spans"]) {
+    EXPECT_EQ(s["service"], "hut");
+    root |= s["parent_id"] == "" && s["name"] == "rollout backend r1 -> r2";
+  }
+  EXPECT_TRUE(root) << answer.dump(1);
 }
 
 TEST_F(KubernetesEndToEndTest, ANeverReadyVersionIsRolledBackAutomatically) {

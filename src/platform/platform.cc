@@ -325,14 +325,6 @@ absl::Status Platform::Activate() {
       runtime = &parts.local->runtime();
       cp.metrics = parts.local->metrics();
       cp.dependencies = parts.local->dependencies();
-      if (std::string jaeger = parts.local->jaeger_url(); !jaeger.empty()) {
-        cp.traces = [jaeger](const std::string& id) { return tracing::ReadTrace(jaeger, id); };
-        tracing::ExporterOptions eo;
-        eo.endpoint = parts.local->otlp_endpoint();
-        eo.resource = {{"service.name", "hut"}, {"deployment.environment.name", env.name}};
-        HUT_ASSIGN_OR_RETURN(parts.tracer, tracing::Exporter::Start(eo));
-        cp.rollout_spans = [x = parts.tracer.get()](tracing::Span s) { x->Export(std::move(s)); };
-      }
       cp.traffic = [local = parts.local.get(), name = env.name](const std::string& service)
           -> absl::StatusOr<std::optional<metrics::ServiceTraffic>> {
         const std::string url = local->prometheus_url();  // "" until it runs, or without one
@@ -375,6 +367,30 @@ absl::Status Platform::Activate() {
       }
       break;
     }
+  }
+  // Traces: the flags, else the local runtime's Jaeger.
+  std::string otlp = options_.otlp_endpoint, query = options_.trace_query;
+  if (parts.local) {
+    if (otlp.empty()) otlp = parts.local->otlp_endpoint();
+    if (query.empty()) query = parts.local->jaeger_url();
+  }
+  if (!query.empty() && !query.starts_with("http://")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--trace-query \"", query, "\": expected a Jaeger query URL, http://HOST:PORT"));
+  }
+  if (!query.empty()) {
+    cp.traces = [query](const std::string& id) { return tracing::ReadTrace(query, id); };
+  }
+  if (!otlp.empty()) {
+    tracing::ExporterOptions eo;
+    eo.endpoint = otlp;
+    eo.resource = {{"service.name", "hut"}, {"deployment.environment.name", env.name}};
+    auto exporter = tracing::Exporter::Start(eo);
+    if (!exporter.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--otlp-endpoint: ", exporter.status().message()));
+    }
+    parts.tracer = std::move(*exporter);
+    cp.rollout_spans = [x = parts.tracer.get()](tracing::Span s) { x->Export(std::move(s)); };
   }
   HUT_ASSIGN_OR_RETURN(parts.control_plane,
                        ControlPlane::Start(spec_, env, *runtime, *parts.store, parts.clock,

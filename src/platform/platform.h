@@ -66,6 +66,10 @@ struct PlatformOptions {
   // default here, `hut up`'s is 16686: none) and OTLP/HTTP port (0: free).
   std::optional<uint16_t> jaeger_port;
   uint16_t otlp_port = 4318;
+  // Where hut's own spans go (OTLP/HTTP) and the Jaeger query API `hut
+  // trace` reads; "" : the local runtime's Jaeger, or none.
+  std::string otlp_endpoint;
+  std::string trace_query;
   // Where hut's own log lines go besides logs/hut.log; null: only the file.
   LogSink* log_echo = nullptr;
 };
