@@ -128,7 +128,7 @@ void LogService::RetentionLoop() {
       due = clock_.Now() >= next_retention_;
       if (due) next_retention_ = clock_.Now() + options_.retention_interval;
     }
-    if (due) EnforceRetention().IgnoreError();  // counted; tried again next interval
+    if (due) EnforceRetention().IgnoreError();  // a failed run is tried again next interval
   }
 }
 
