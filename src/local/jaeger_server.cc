@@ -113,6 +113,13 @@ std::string JaegerServer::otlp_endpoint() const {
 
 std::optional<std::string> JaegerServer::Down() { return DownReason(process_.get()); }
 
+absl::Status JaegerServer::Restart() {
+  Stop();
+  HUT_ASSIGN_OR_RETURN(std::unique_ptr<JaegerServer> fresh, Start(options_));
+  process_ = std::move(fresh->process_);
+  return absl::OkStatus();
+}
+
 void JaegerServer::Stop() {
   if (!process_) return;
   process_->Stop(std::chrono::seconds(5), SIGTERM);

@@ -44,10 +44,14 @@ class JaegerServer {
   ~JaegerServer();
 
   std::string query_url() const;      // http://127.0.0.1:QUERY_PORT
+  int pid() const { return process_ ? process_->pid() : -1; }
   std::string otlp_endpoint() const;  // http://127.0.0.1:OTLP_PORT/v1/traces
   // SIGTERM, then SIGKILL after 5 s. Idempotent.
   void Stop();
+  // Why it is not running, or nullopt while it runs. Does not block.
   std::optional<std::string> Down();
+  // Starts it again with the same folder and ports (traces kept in memory are lost).
+  absl::Status Restart();
 
  private:
   explicit JaegerServer(JaegerOptions options) : options_(std::move(options)) {}

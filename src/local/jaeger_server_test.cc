@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -71,6 +73,27 @@ TEST(JaegerServerTest, SpansSentAsOtlpComeBackAsOneTrace) {
   EXPECT_EQ(child.attributes["db.system.name"], "postgresql");
   EXPECT_EQ(tracing::ReadTrace((*jaeger)->query_url(), "0123456789abcdef0123456789abcdef").status().code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST(JaegerServerTest, AKilledJaegerIsSeenDownAndRestartsOnItsPorts) {
+  JaegerOptions o;
+  o.dir = ::testing::TempDir() + "/jaeger-restart";
+  auto query = FreeLoopbackPort();
+  auto otlp = FreeLoopbackPort();
+  ASSERT_TRUE(query.ok() && otlp.ok());
+  o.query_port = *query;
+  o.otlp_port = *otlp;
+  auto jaeger = JaegerServer::Start(o);
+  ASSERT_TRUE(jaeger.ok()) << jaeger.status();
+  EXPECT_FALSE((*jaeger)->Down().has_value());
+  ASSERT_EQ(kill((*jaeger)->pid(), SIGKILL), 0);
+  std::optional<std::string> down;
+  for (int i = 0; i < 100 && !(down = (*jaeger)->Down()); ++i) std::this_thread::sleep_for(milliseconds(50));
+  ASSERT_TRUE(down.has_value());
+  ASSERT_TRUE((*jaeger)->Restart().ok());
+  EXPECT_FALSE((*jaeger)->Down().has_value());
+  EXPECT_EQ(tracing::ReadTrace((*jaeger)->query_url(), "0123456789abcdef0123456789abcdef").status().code(),
+            absl::StatusCode::kNotFound);  // it answers again, on the same port
 }
 
 TEST(JaegerServerTest, AMissingBinarySaysHowToBuildIt) {

@@ -420,6 +420,11 @@ void LocalEnvironment::MakeSupervisor(std::function<void(const SupervisorEvent&)
           {b.name, [server] { return server->Down(); }, [server] { return server->Restart(); }});
     }
   }
+  if (jaeger_) {  // not a dependency of rollouts: watched and restarted only
+    JaegerServer* jaeger = jaeger_.get();
+    supervised.push_back({"jaeger", [jaeger] { return jaeger->Down(); },
+                          [jaeger] { return jaeger->Restart(); }});
+  }
   supervisor_ = std::make_unique<Supervisor>(std::move(supervised), clock_,
                                              logger_.ForComponent("supervisor"),
                                              std::move(on_event));
