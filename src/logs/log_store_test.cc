@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
@@ -245,23 +244,21 @@ TEST_F(LogServiceTest, TheSchedulerEnforcesRetentionOnTheClock) {
   auto service = StartService();
   service->SinkFor("backend").Write(Line(kStart + 1000, "INFO", "backend", "old"));
   service->Flush();
-  // The first run is at start.
-  for (int i = 0; i < 500 && service->stats().retention_runs == 0; ++i) {
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  const uint64_t runs = service->stats().retention_runs;
-  ASSERT_EQ(runs, 1u);
+  // The first run is at start; then the scheduler waits an hour of the clock.
+  clock_.WaitForWaiter();
+  ASSERT_EQ(service->stats().retention_runs, 1u);
   EXPECT_TRUE(archive_->Days()->empty());
   clock_.Advance(hours(24 * 31));
-  for (int i = 0; i < 500 && service->stats().retention_runs == runs; ++i) {
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  EXPECT_GT(service->stats().retention_runs, runs);
+  clock_.WaitForWaiter();  // it ran and waits again
+  EXPECT_EQ(service->stats().retention_runs, 2u);
   EXPECT_EQ(*archive_->Days(), std::vector<Day>{DayOf(kStart)});
   // Not again before an hour of the clock has passed.
-  const uint64_t after = service->stats().retention_runs;
-  std::this_thread::sleep_for(milliseconds(100));
-  EXPECT_EQ(service->stats().retention_runs, after);
+  clock_.Advance(minutes(59));
+  clock_.WaitForWaiter();
+  EXPECT_EQ(service->stats().retention_runs, 2u);
+  clock_.Advance(minutes(1));
+  clock_.WaitForWaiter();
+  EXPECT_EQ(service->stats().retention_runs, 3u);
 }
 
 TEST_F(LogServiceTest, AFullQueueDropsAndCountsInsteadOfBlocking) {
