@@ -22,13 +22,7 @@ port=$(stack_free_port)
 stack_start_api "$bin" "$port" FOOHUT_ENV=development FOOHUT_LOG_LEVEL=WARN
 base="http://127.0.0.1:$port"
 
-curl -fs -X POST "$base/api/v1/signup" -H 'Content-Type: application/json' \
-  -d '{"email": "bench@foohut.com", "password": "benchmark-password"}' >/dev/null
-token=$(curl -fs -X POST "$base/api/v1/login" -H 'Content-Type: application/json' \
-  -d '{"email": "bench@foohut.com", "password": "benchmark-password"}' | jq -r .token)
-id=$(curl -fs -X POST "$base/api/v1/pages" -H 'Content-Type: application/json' \
-  -H "Authorization: Bearer $token" \
-  -d '{"title": "Benchmark page", "body": "A page read many times."}' | jq -r .id)
+id=$(stack_seed_page "$base")
 
 echo "foohut-api on $base: wrk -t$threads -c$connections -d$duration (nproc=$(nproc))"
 printf '%-28s %12s %10s %10s  %s\n' endpoint "requests/s" P50 P99 errors

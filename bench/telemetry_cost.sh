@@ -69,12 +69,7 @@ start_api "${ports[2]}" FOOHUT_METRICS=on OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="ht
 api_pid() { ss -Htlnp "sport = :$1" | sed -E 's/.*pid=([0-9]+).*/\1/' | head -1; }
 
 base="http://127.0.0.1:${ports[0]}"
-curl -fs -X POST "$base/api/v1/signup" -H 'Content-Type: application/json' \
-  -d '{"email": "bench@foohut.com", "password": "benchmark-password"}' >/dev/null
-token=$(curl -fs -X POST "$base/api/v1/login" -H 'Content-Type: application/json' \
-  -d '{"email": "bench@foohut.com", "password": "benchmark-password"}' | jq -r .token)
-id=$(curl -fs -X POST "$base/api/v1/pages" -H 'Content-Type: application/json' \
-  -H "Authorization: Bearer $token" -d '{"title": "Benchmark page", "body": "A page read many times."}' | jq -r .id)
+id=$(stack_seed_page "$base")
 
 # Closed loop (wrk, as fast as it goes): "RPS P99_MS". On 2 cores Jaeger's
 # own work competes with foohut-api's here.

@@ -18,10 +18,9 @@ die() { log "$*"; exit 1; }
 
 build() {
   [ -x "$BIN/jaeger" ] && return
-  # the same Go as the Kubernetes testbed's (a toolchain from the proxy when the machine's is old)
-  # shellcheck source=/dev/null
-  source <(sed -n '/^GO_TOOLCHAIN=/,/^}/p' "$(dirname "$0")/k8s-testbed.sh")
-  ensure_go
+  # shellcheck source=scripts/go-toolchain.sh
+  . "$(dirname "$0")/go-toolchain.sh"
+  ensure_go  # a toolchain from the proxy when the machine's Go is too old
   local start=$SECONDS
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/hut-jaeger-build.XXXXXX")
   # the Go caches (~1 GB) live only as long as the build

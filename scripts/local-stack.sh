@@ -5,6 +5,7 @@
 #   . scripts/local-stack.sh; trap stack_stop EXIT
 #   stack_start_services BIN_DIR    # sets FOOHUT_DATABASE_URL, FOOHUT_REDIS_URL
 #   stack_start_api BIN_DIR PORT [VAR=VALUE...]   # waits until /readyz answers 200
+#   id=$(stack_seed_page BASE_URL)  # a user and one page through the API; prints its id
 
 stack_state=$(mktemp -d /tmp/hut-stack-XXXXXX)
 chmod 755 "$stack_state"  # PostgreSQL runs as "postgres" and must reach its folder
@@ -57,4 +58,15 @@ stack_start_api() {
   echo "foohut-api did not become ready; its log:" >&2
   cat "$stack_state/api.log" >&2
   return 1
+}
+
+stack_seed_page() {
+  local base=$1 token
+  curl -fs -X POST "$base/api/v1/signup" -H 'Content-Type: application/json' \
+    -d '{"email": "bench@foohut.com", "password": "benchmark-password"}' >/dev/null
+  token=$(curl -fs -X POST "$base/api/v1/login" -H 'Content-Type: application/json' \
+    -d '{"email": "bench@foohut.com", "password": "benchmark-password"}' | jq -r .token)
+  curl -fs -X POST "$base/api/v1/pages" -H 'Content-Type: application/json' \
+    -H "Authorization: Bearer $token" \
+    -d '{"title": "Benchmark page", "body": "A page read many times."}' | jq -r .id
 }

@@ -108,9 +108,12 @@ int RunHttp(const Config& config, http::Handler handler, const Logger& log) {
   return 0;
 }
 
-// The span exporter, when OTEL_EXPORTER_OTLP_*ENDPOINT says where; null
-// otherwise. Its counts become foohut_trace_spans_total.
-absl::StatusOr<std::unique_ptr<tracing::Exporter>> StartTracing(const Config& config, Metrics& metrics) {
+// What the process counts and traces, as the config says: `metrics` stops
+// recording with FOOHUT_METRICS=off; the span exporter, when
+// OTEL_EXPORTER_OTLP_*ENDPOINT says where (null otherwise), whose counts
+// become foohut_trace_spans_total.
+absl::StatusOr<std::unique_ptr<tracing::Exporter>> StartTelemetry(const Config& config, Metrics& metrics) {
+  if (!config.metrics) metrics.StopRecording();
   if (config.traces_endpoint.empty()) return std::unique_ptr<tracing::Exporter>();
   tracing::ExporterOptions o;
   o.endpoint = config.traces_endpoint;
@@ -148,8 +151,7 @@ int Serve(const Config& config, bool migrate_first, const Logger& log, const Clo
   }
 
   Metrics metrics(config.version, EnvironmentName(config.env));
-  if (!config.metrics) metrics.StopRecording();
-  absl::StatusOr<std::unique_ptr<tracing::Exporter>> tracer = StartTracing(config, metrics);
+  absl::StatusOr<std::unique_ptr<tracing::Exporter>> tracer = StartTelemetry(config, metrics);
   if (!tracer.ok()) {
     log.Error(std::string(tracer.status().message()));
     return kExitConfig;
@@ -181,8 +183,7 @@ int ServeStatic(const Config& config, const std::string& dir, const Logger& log,
     log.Warn("static folder not ready; /readyz says so until it is", {{"error", s.ToString()}});
   }
   Metrics metrics(config.version, EnvironmentName(config.env));
-  if (!config.metrics) metrics.StopRecording();
-  absl::StatusOr<std::unique_ptr<tracing::Exporter>> tracer = StartTracing(config, metrics);
+  absl::StatusOr<std::unique_ptr<tracing::Exporter>> tracer = StartTelemetry(config, metrics);
   if (!tracer.ok()) {
     log.Error(std::string(tracer.status().message()));
     return kExitConfig;

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace hut::controller {
 namespace {
@@ -13,13 +14,6 @@ uint64_t Fnv1a(std::string_view s, uint64_t h) {
     h *= 1099511628211ull;
   }
   return h;
-}
-
-std::string Hex64(uint64_t v) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i, v >>= 4) out[i] = kHex[v & 0xf];
-  return out;
 }
 
 int64_t Ms(TimePoint t) {
@@ -33,7 +27,8 @@ std::string RootSpanId(const std::string& trace_id) { return trace_id.substr(0, 
 std::string RolloutTraceId(const store::Rollout& r) {
   const std::string key = absl::StrCat(r.environment, "/", r.service, "/", r.id, "/", Ms(r.created_at));
   // Two FNV-1a hashes with different offsets: 128 bits, never all zero in practice.
-  return Hex64(Fnv1a(key, 14695981039346656037ull)) + Hex64(Fnv1a(key, 0x9e3779b97f4a7c15ull));
+  return absl::StrFormat("%016x%016x", Fnv1a(key, 14695981039346656037ull),
+                         Fnv1a(key, 0x9e3779b97f4a7c15ull));
 }
 
 RolloutTracer::Open& RolloutTracer::OpenOf(const store::Rollout& rollout) {

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "src/common/ports.h"
+#include "src/common/status.h"
 #include "src/tracing/jaeger_query.h"
 #include "src/tracing/tracing.h"
 #include "testing/test_env.h"
@@ -22,6 +23,15 @@ namespace {
 
 using std::chrono::milliseconds;
 
+// A Jaeger in a temporary folder `name`, on free ports.
+absl::StatusOr<std::unique_ptr<JaegerServer>> StartJaeger(const std::string& name) {
+  JaegerOptions o;
+  o.dir = ::testing::TempDir() + "/" + name;
+  HUT_ASSIGN_OR_RETURN(o.query_port, FreeLoopbackPort());
+  HUT_ASSIGN_OR_RETURN(o.otlp_port, FreeLoopbackPort());
+  return JaegerServer::Start(o);
+}
+
 TEST(JaegerServerTest, TheVersionIsTheOneTheBuildScriptBuilds) {
   std::ifstream in(testing::SourceDir() + "/scripts/jaeger.sh");
   std::stringstream script;
@@ -30,14 +40,7 @@ TEST(JaegerServerTest, TheVersionIsTheOneTheBuildScriptBuilds) {
 }
 
 TEST(JaegerServerTest, SpansSentAsOtlpComeBackAsOneTrace) {
-  JaegerOptions o;
-  o.dir = ::testing::TempDir() + "/jaeger-test";
-  auto query = FreeLoopbackPort();
-  auto otlp = FreeLoopbackPort();
-  ASSERT_TRUE(query.ok() && otlp.ok());
-  o.query_port = *query;
-  o.otlp_port = *otlp;
-  auto jaeger = JaegerServer::Start(o);
+  auto jaeger = StartJaeger("jaeger-test");
   ASSERT_TRUE(jaeger.ok()) << jaeger.status();
 
   tracing::ExporterOptions e;
@@ -76,14 +79,7 @@ TEST(JaegerServerTest, SpansSentAsOtlpComeBackAsOneTrace) {
 }
 
 TEST(JaegerServerTest, AKilledJaegerIsSeenDownAndRestartsOnItsPorts) {
-  JaegerOptions o;
-  o.dir = ::testing::TempDir() + "/jaeger-restart";
-  auto query = FreeLoopbackPort();
-  auto otlp = FreeLoopbackPort();
-  ASSERT_TRUE(query.ok() && otlp.ok());
-  o.query_port = *query;
-  o.otlp_port = *otlp;
-  auto jaeger = JaegerServer::Start(o);
+  auto jaeger = StartJaeger("jaeger-restart");
   ASSERT_TRUE(jaeger.ok()) << jaeger.status();
   EXPECT_FALSE((*jaeger)->Down().has_value());
   ASSERT_EQ(kill((*jaeger)->pid(), SIGKILL), 0);

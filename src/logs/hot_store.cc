@@ -177,7 +177,8 @@ std::vector<Day> HotLogStore::Days() {
 }
 
 absl::StatusOr<HotLogStore::Result> HotLogStore::Query(const LogQuery& q) {
-  std::vector<Day> days = Days();
+  const std::vector<Day> all = Days();
+  std::vector<Day> days = all;
   const std::optional<Day> after_day =
       q.after ? std::optional<Day>(*q.after >> kCursorShift) : std::nullopt;
   const int64_t after_row = q.after ? (*q.after & ((int64_t{1} << kCursorShift) - 1)) : 0;
@@ -202,6 +203,12 @@ absl::StatusOr<HotLogStore::Result> HotLogStore::Query(const LogQuery& q) {
   Result out;
   const size_t want = q.limit + 1;  // one more: was anything left out?
   absl::MutexLock lock(&mu_);
+  if (!follow) {
+    // Under the same lock as the query: no line is stored in between.
+    absl::StatusOr<int64_t> end = EndCursor(all);
+    if (!end.ok()) return end.status();
+    out.end = *end;
+  }
   for (Day day : days) {
     if (out.lines.size() >= want) break;
     absl::StatusOr<sqlite3*> db = DbFor(day, /*create=*/false);
@@ -236,9 +243,7 @@ absl::StatusOr<HotLogStore::Result> HotLogStore::Query(const LogQuery& q) {
   return out;
 }
 
-absl::StatusOr<int64_t> HotLogStore::EndCursor() {
-  const std::vector<Day> days = Days();
-  absl::MutexLock lock(&mu_);
+absl::StatusOr<int64_t> HotLogStore::EndCursor(const std::vector<Day>& days) {
   for (auto it = days.rbegin(); it != days.rend(); ++it) {
     absl::StatusOr<sqlite3*> db = DbFor(*it, /*create=*/false);
     if (!db.ok()) return db.status();

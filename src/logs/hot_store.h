@@ -63,10 +63,11 @@ class HotLogStore {
   struct Result {
     std::vector<LogLine> lines;
     bool truncated = false;
+    // Without q.after: the cursor of the newest line stored when the query
+    // ran (0: none), where following it starts.
+    int64_t end = 0;
   };
   absl::StatusOr<Result> Query(const LogQuery& q);
-  // The cursor of the newest line stored (0: none): where following starts.
-  absl::StatusOr<int64_t> EndCursor();
   // The days present, oldest first.
   std::vector<Day> Days();
   // Every line of `day` in the order stored; returns how many.
@@ -79,6 +80,8 @@ class HotLogStore {
  private:
   explicit HotLogStore(std::string dir) : dir_(std::move(dir)) {}
   absl::StatusOr<sqlite3*> DbFor(Day day, bool create) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The newest line's cursor among `days` (oldest first); 0 when none.
+  absl::StatusOr<int64_t> EndCursor(const std::vector<Day>& days) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string PathOf(Day day) const;
 
   const std::string dir_;

@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 
@@ -27,16 +28,6 @@ int Digits(std::string_view s, size_t at, size_t n, bool* ok) {
   return v;
 }
 
-// Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil).
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
 }  // namespace
 
 std::optional<int64_t> ParseTimestampMs(std::string_view s) {
@@ -48,7 +39,9 @@ std::optional<int64_t> ParseTimestampMs(std::string_view s) {
     const int h = Digits(s, 11, 2, &ok), mi = Digits(s, 14, 2, &ok), sec = Digits(s, 17, 2, &ok);
     const int ms = Digits(s, 20, 3, &ok);
     if (ok && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && sec < 61) {
-      return ((DaysFromCivil(y, mo, d) * 24 + h) * 60 + mi) * 60'000 + sec * 1000 + ms;
+      return absl::ToUnixMillis(absl::FromCivil(absl::CivilSecond(y, mo, d, h, mi, sec),
+                                                absl::UTCTimeZone())) +
+             ms;
     }
   }
   absl::Time t;

@@ -72,7 +72,6 @@ void LogService::Enqueue(const std::string* default_service, std::string_view li
     return;
   }
   queue_.push_back({default_service, now, std::string(line)});
-  ++enqueued_;
 }
 
 bool LogService::Drain() {
@@ -93,7 +92,6 @@ bool LogService::Drain() {
   const absl::Status stored = hot_->Append(batch);
   absl::MutexLock lock(&mu_);
   (stored.ok() ? stats_.stored : stats_.store_errors) += taken.size();
-  done_ += taken.size();
   return true;
 }
 
@@ -132,8 +130,11 @@ void LogService::RetentionLoop() {
 
 void LogService::Flush() {
   absl::MutexLock lock(&mu_);
-  const uint64_t target = enqueued_;
-  auto done = [this, target]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return done_ >= target; };
+  // Every line queued so far is stored or failed.
+  const uint64_t target = stats_.received - stats_.dropped;
+  auto done = [this, target]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return stats_.stored + stats_.store_errors >= target;
+  };
   mu_.Await(absl::Condition(&done));
 }
 
@@ -147,13 +148,6 @@ absl::StatusOr<RetentionReport> LogService::EnforceRetention() {
 }
 
 absl::StatusOr<LogQueryResult> LogService::Query(const LogQuery& query) {
-  // Taken first: a line stored during the query is followed, not lost.
-  int64_t end = 0;
-  if (!query.after) {
-    absl::StatusOr<int64_t> e = hot_->EndCursor();
-    if (!e.ok()) return e.status();
-    end = *e;
-  }
   absl::StatusOr<HotLogStore::Result> hot = hot_->Query(query);
   if (!hot.ok()) return hot.status();
   LogQueryResult out;
@@ -191,7 +185,7 @@ absl::StatusOr<LogQueryResult> LogService::Query(const LogQuery& query) {
   out.lines = std::move(cold_lines);
   out.lines.insert(out.lines.end(), std::make_move_iterator(hot->lines.begin()),
                    std::make_move_iterator(hot->lines.end()));
-  out.cursor = query.after ? (out.lines.empty() ? *query.after : out.lines.back().cursor) : end;
+  out.cursor = query.after ? (out.lines.empty() ? *query.after : out.lines.back().cursor) : hot->end;
   return out;
 }
 

@@ -91,8 +91,6 @@ class LogService {
 
   mutable absl::Mutex mu_;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
-  uint64_t enqueued_ ABSL_GUARDED_BY(mu_) = 0;  // lines taken into the queue, ever
-  uint64_t done_ ABSL_GUARDED_BY(mu_) = 0;      // of those, stored or failed
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::unique_ptr<QueueSink>> sinks_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);

@@ -21,6 +21,7 @@
 #include "src/metrics/prometheus_source.h"
 #include "src/metrics/service_traffic.h"
 #include "src/logs/log_service.h"
+#include "src/http/url.h"
 #include "src/tracing/jaeger_query.h"
 #include "src/objectstore/object_store.h"
 #include "src/platform/control_plane.h"
@@ -374,7 +375,7 @@ absl::Status Platform::Activate() {
     if (otlp.empty()) otlp = parts.local->otlp_endpoint();
     if (query.empty()) query = parts.local->jaeger_url();
   }
-  if (!query.empty() && !query.starts_with("http://")) {
+  if (!query.empty() && !http::ParseHttpUrl(query).ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--trace-query \"", query, "\": expected a Jaeger query URL, http://HOST:PORT"));
   }

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "src/http/client.h"
+#include "src/http/url.h"
 
 namespace hut::tracing {
 
@@ -44,16 +44,13 @@ absl::StatusOr<std::vector<TraceSpan>> ParseJaegerTrace(const json& answer) {
 }
 
 absl::StatusOr<std::vector<TraceSpan>> ReadTrace(const std::string& query_url, const std::string& trace_id) {
-  constexpr std::string_view kScheme = "http://";
-  const size_t colon = query_url.rfind(':');
-  uint32_t port = 0;
-  if (!query_url.starts_with(kScheme) || colon < kScheme.size() ||
-      !absl::SimpleAtoi(query_url.substr(colon + 1), &port) || port == 0 || port > 65535) {
+  absl::StatusOr<http::HttpUrl> url = http::ParseHttpUrl(query_url);
+  if (!url.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("Jaeger query URL \"", query_url, "\": expected http://HOST:PORT"));
   }
   http::ClientRequest r;
-  r.host = query_url.substr(kScheme.size(), colon - kScheme.size());
-  r.port = static_cast<uint16_t>(port);
+  r.host = url->host;
+  r.port = url->port;
   r.target = absl::StrCat("/api/traces/", trace_id);
   r.timeout = std::chrono::milliseconds(5000);
   absl::StatusOr<http::ClientResponse> response = http::Fetch(r);

@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "src/http/client.h"
 
 namespace hut::tracing {
@@ -23,10 +24,7 @@ std::string NewSpanId() {
   do {
     v = rng();
   } while (v == 0);
-  static const char* kHex = "0123456789abcdef";
-  std::string id(16, '0');
-  for (int i = 15; i >= 0; --i, v >>= 4) id[i] = kHex[v & 0xf];
-  return id;
+  return absl::StrFormat("%016x", v);
 }
 
 namespace {
@@ -164,22 +162,14 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(ExporterOptions option
   if (!options.resource.contains("service.name")) {
     return absl::InvalidArgumentError("trace exporter: resource service.name is required");
   }
-  const std::string e = options.endpoint;
-  constexpr std::string_view kScheme = "http://";
-  const size_t slash = e.find('/', kScheme.size());
-  const size_t colon = e.rfind(':', slash);
-  uint32_t port = 0;
-  if (!e.starts_with(kScheme) || slash == std::string::npos || colon == std::string::npos ||
-      colon < kScheme.size() || !absl::SimpleAtoi(e.substr(colon + 1, slash - colon - 1), &port) ||
-      port == 0 || port > 65535) {
+  absl::StatusOr<http::HttpUrl> url = http::ParseHttpUrl(options.endpoint);
+  if (!url.ok() || url->path.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "trace exporter: endpoint \"", e, "\": expected http://HOST:PORT/PATH (OTLP/HTTP, e.g. "
+        "trace exporter: endpoint \"", options.endpoint, "\": expected http://HOST:PORT/PATH (OTLP/HTTP, e.g. "
         "http://127.0.0.1:4318/v1/traces)"));
   }
   std::unique_ptr<Exporter> x(new Exporter(std::move(options)));
-  x->host_ = e.substr(kScheme.size(), colon - kScheme.size());
-  x->port_ = static_cast<uint16_t>(port);
-  x->path_ = e.substr(slash);
+  x->url_ = std::move(*url);
   x->thread_ = std::thread([p = x.get()] { p->Loop(); });
   return x;
 }
@@ -206,7 +196,9 @@ void Exporter::Flush() {
   absl::MutexLock lock(&mu_);
   const uint64_t target = queued_;
   ++flushes_;  // the sender goes now, not at the interval
-  auto done = [this, target]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return done_ >= target; };
+  auto done = [this, target]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return stats_.exported + stats_.failed >= target;
+  };
   mu_.Await(absl::Condition(&done));
   --flushes_;
 }
@@ -244,9 +236,9 @@ void Exporter::Loop() {
 void Exporter::Send(std::vector<Span> batch) {
   http::ClientRequest r;
   r.method = "POST";
-  r.host = host_;
-  r.port = port_;
-  r.target = path_;
+  r.host = url_.host;
+  r.port = url_.port;
+  r.target = url_.path;
   r.headers.emplace("Content-Type", "application/json");
   r.body = OtlpJson(batch, options_.resource);
   r.timeout = options_.timeout;
@@ -254,7 +246,6 @@ void Exporter::Send(std::vector<Span> batch) {
   const bool ok = response.ok() && response->status / 100 == 2;
   absl::MutexLock lock(&mu_);
   (ok ? stats_.exported : stats_.failed) += batch.size();
-  done_ += batch.size();
 }
 
 std::optional<SpanContext> CurrentSpan() { return current; }

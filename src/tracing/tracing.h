@@ -23,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
 #include "src/common/clock.h"
+#include "src/http/url.h"
 
 namespace hut::tracing {
 
@@ -86,11 +87,10 @@ class Exporter {
   void Send(std::vector<Span> batch);
 
   const ExporterOptions options_;
-  std::string host_, path_;
-  uint16_t port_ = 0;
+  http::HttpUrl url_;
   mutable absl::Mutex mu_;
   std::deque<Span> queue_ ABSL_GUARDED_BY(mu_);
-  uint64_t queued_ ABSL_GUARDED_BY(mu_) = 0, done_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t queued_ ABSL_GUARDED_BY(mu_) = 0;  // taken into the queue, ever
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int flushes_ ABSL_GUARDED_BY(mu_) = 0;  // callers waiting in Flush
   Stats stats_ ABSL_GUARDED_BY(mu_);
