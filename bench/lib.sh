@@ -27,7 +27,7 @@ bench_cleanup() {
 # once its API answers, exits when it does not start.
 hut_up() {
   # No Prometheus: the figures are hut's and the replicas' alone.
-  "$bin/hut" up -f "$1" --env staging --state "$work/state" --prometheus-port off --jaeger-port off \
+  "$bin/hut" up -f "$1" --env staging --state "$work/state" --prometheus-port off --alertmanager-port off --jaeger-port off \
     >"$work/up.log" 2>&1 &
   up_pid=$!
   for _ in $(seq 1 600); do

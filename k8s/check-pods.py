@@ -15,8 +15,23 @@ import yaml
 
 UID = 10001  # the images' user and group
 # hut talks to the API server, so its pod mounts a token and, having no
-# unauthenticated endpoint, is probed over TCP. Nothing else may.
-API_CLIENTS = {("hut-system", "hut")}
+# unauthenticated endpoint, is probed over TCP. Prometheus (pod discovery) and
+# Fluent Bit (pod metadata) call it too, and mount a token. Nothing else may.
+API_CLIENTS = {("hut-system", "hut"), ("foohut-monitoring", "prometheus"),
+               ("foohut-logging", "fluent-bit")}
+# The monitoring chart's third-party servers answer their own health paths
+# (readiness, liveness) instead of foohut's /readyz and /healthz.
+PROBE_PATHS = {
+    ("foohut-monitoring", "prometheus"): ("/-/ready", "/-/healthy"),
+    ("foohut-monitoring", "grafana"): ("/api/health", "/api/health"),
+    ("foohut-monitoring", "otel-collector"): ("/", "/"),
+    ("foohut-logging", "fluent-bit"): ("/api/v1/health", "/api/v1/health"),
+}
+# Fluent Bit reads the nodes' log files, root's with mode 0640: it alone runs
+# as root (still no capability, no escalation, read-only root filesystem) and
+# mounts host paths: /var/log read-only, and its own state folder.
+LOG_SHIPPER = ("foohut-logging", "fluent-bit")
+LOG_SHIPPER_HOST_PATHS = {"/var/log": True, "/var/fluent-bit/state": False}  # path: read-only
 
 
 def pod_templates(obj):
@@ -38,12 +53,22 @@ def check_pod(pod, labels, where, ident, problems):
         problems.append(f"{where}: {'container ' + container + ': ' if container else ''}{rule}")
 
     api_client = ident in API_CLIENTS
+    shipper = ident == LOG_SHIPPER
     psc = pod.get("securityContext") or {}
-    if psc.get("runAsNonRoot") is not True:
-        bad("pod securityContext.runAsNonRoot must be true")
-    for f in ("runAsUser", "runAsGroup", "fsGroup"):
-        if psc.get(f) != UID:
-            bad(f"pod securityContext.{f} must be {UID} (is {psc.get(f)!r})")
+    if shipper:
+        if psc.get("runAsUser") != 0 or psc.get("runAsNonRoot") is not False:
+            bad("pod securityContext: the log shipper runs as root (runAsUser 0, runAsNonRoot false)")
+    else:
+        if psc.get("runAsNonRoot") is not True:
+            bad("pod securityContext.runAsNonRoot must be true")
+        for f in ("runAsUser", "runAsGroup", "fsGroup"):
+            if psc.get(f) != UID:
+                bad(f"pod securityContext.{f} must be {UID} (is {psc.get(f)!r})")
+    host_paths = {v["name"]: v["hostPath"].get("path") for v in pod.get("volumes") or [] if "hostPath" in v}
+    if host_paths and not shipper:
+        bad(f"hostPath volumes must not be used (has {sorted(host_paths.values())})")
+    elif set(host_paths.values()) - set(LOG_SHIPPER_HOST_PATHS):
+        bad(f"hostPath volumes: only {sorted(LOG_SHIPPER_HOST_PATHS)} (has {sorted(host_paths.values())})")
     if (psc.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
         bad("pod securityContext.seccompProfile.type must be RuntimeDefault")
     token = pod.get("automountServiceAccountToken")
@@ -71,8 +96,12 @@ def check_pod(pod, labels, where, ident, problems):
             bad(f"securityContext.capabilities.drop must be [ALL] (is {caps.get('drop')!r})", name)
         if caps.get("add"):
             bad(f"securityContext.capabilities.add must be empty (is {caps['add']!r})", name)
-        if sc.get("runAsNonRoot") is not True:
-            bad("securityContext.runAsNonRoot must be true", name)
+        if sc.get("runAsNonRoot") is not (False if shipper else True):
+            bad(f"securityContext.runAsNonRoot must be {'false' if shipper else 'true'}", name)
+        for m in ctr.get("volumeMounts") or []:
+            path = host_paths.get(m.get("name"))
+            if path and LOG_SHIPPER_HOST_PATHS.get(path) and m.get("readOnly") is not True:
+                bad(f"host path {path} must be mounted readOnly", name)
         if not any(m.get("mountPath") == "/tmp" and m.get("name") in tmp_volumes
                    for m in ctr.get("volumeMounts") or []):
             bad("an emptyDir must be mounted at /tmp", name)
@@ -87,7 +116,8 @@ def check_pod(pod, labels, where, ident, problems):
                     bad(f"resources.{part}.{r} must be set", name)
         if "http" not in {p.get("name") for p in ctr.get("ports") or []}:
             bad("must have a container port named http", name)
-        for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        for probe, path in zip(("readinessProbe", "livenessProbe"),
+                               PROBE_PATHS.get(ident, ("/readyz", "/healthz"))):
             p = ctr.get(probe)
             if not p:
                 bad(f"{probe} must be set", name)

@@ -9,6 +9,7 @@ RENDER_DIR holds `helm template` outputs named CHART_ENV_VARIANT.yaml
   foohut-SERVICE_ENV_workload.yaml   workload.render=true, router.kind=alb
   foohut-SERVICE_ENV_replicas.yaml   router.kind=replicas
   hut_ENV_default.yaml               hut's chart for environment ENV
+  monitoring_ENV_default.yaml        the monitoring chart (monitoring/) for ENV
 
 Every value that foohut.yaml also states (ports, replicas, autoscaling, probes,
 grace periods, rolling policy, namespaces, domains, image repositories, log
@@ -304,7 +305,7 @@ def check_hut(c, spec, file, env, objs):
         return
     ctr = get(dep, "spec", "template", "spec", "containers", 0) or {}
     args = ctr.get("args") or []
-    c.eq(f"{file.name}: Deployment/hut", "args", args, ["server", "--env", env], f"environments.{env}")
+    c.eq(f"{file.name}: Deployment/hut", "args", args[:2], ["server", f"--env={env}"], f"environments.{env}")
     if spec.env(env).get("runtime") != "kubernetes":
         print(f"note: {file.name}: environment {env} has runtime "
               f"{spec.env(env).get('runtime')} in foohut.yaml, not kubernetes")
@@ -314,6 +315,80 @@ def check_hut(c, spec, file, env, objs):
     names = sorted(n for r in get(cr, "rules") or [] for n in r.get("resourceNames") or [])
     c.eq(f"{file.name}: ClusterRole/hut", "resourceNames", names, [ns_env],
          f"environments.{env}.namespace")
+
+
+def days(text):
+    return seconds(text) // 86400
+
+
+def check_monitoring(c, spec, file, env, objs):
+    ns_env = spec.namespace(env)
+    pol = spec.policies(env)["logging"]
+    where = f"{file.name}: ConfigMap/prometheus"
+    data = get(objs.get(("ConfigMap", "prometheus")), "data") or {}
+    config = yaml.safe_load(data.get("prometheus.yml") or "{}") or {}
+    jobs = {j["job_name"]: j for j in config.get("scrape_configs") or []}
+    scraped = get(jobs.get("pods"), "kubernetes_sd_configs", 0, "namespaces", "names")
+    c.eq(where, "pods job namespaces", scraped, [ns_env], f"environments.{env}.namespace")
+    c.eq(where, "external label environment", get(config, "global", "external_labels", "environment"),
+         env, f"environments.{env}")
+    if not (data.get("rules.yml") or "").strip():
+        c.fail(where, "rules.yml is empty")
+    # the rules file where the configuration looks for it
+    sts = objs.get(("StatefulSet", "prometheus"))
+    items = [i for v in get(sts, "spec", "template", "spec", "volumes") or []
+             for i in get(v, "configMap", "items") or []]
+    mounted = sorted(i["path"] for i in items if i.get("key") == "rules.yml")
+    c.eq(f"{file.name}: StatefulSet/prometheus", "rules mounted at", mounted,
+         sorted(config.get("rule_files") or []), "hut monitoring config")
+    # one Role per namespace, all of one name: objs keeps only the last
+    roles = sorted(d["metadata"]["namespace"] for d in yaml.safe_load_all(file.read_text())
+                   if d and d["kind"] == "Role" and d["metadata"]["name"] == "foohut-prometheus")
+    c.eq(f"{file.name}: Role/foohut-prometheus", "namespaces", roles, sorted([ns_env, "hut-system"]),
+         f"environments.{env}.namespace")
+    conf = get(objs.get(("ConfigMap", "fluent-bit")), "data", "fluent-bit.conf") or ""
+    where = f"{file.name}: ConfigMap/fluent-bit"
+    m = re.search(r"^\s*log_retention_days\s+(\d+)$", conf, re.M)
+    c.eq(where, "CloudWatch log_retention_days", int(m.group(1)) if m else None,
+         days(pol["cold_retention"]), "policies.logging.cold_retention")
+    m = re.search(r"^\s*Path\s+(\S+)$", conf, re.M)
+    if not m or f"_{ns_env}_" not in m.group(1):
+        c.fail(where, f"the tail input's Path must read namespace {ns_env}'s containers")
+    m = re.search(r"^\s*Add\s+environment\s+(\S+)$", conf, re.M)
+    c.eq(where, "field environment", m.group(1) if m else None, env, f"environments.{env}")
+    ism = json.loads(get(objs.get(("ConfigMap", "opensearch-ism-policy")), "data", "policy.json") or "{}")
+    ages = [t["conditions"]["min_index_age"] for st in get(ism, "policy", "states") or []
+            for t in st.get("transitions") or []]
+    c.eq(f"{file.name}: ConfigMap/opensearch-ism-policy", "hot retention", ages,
+         [f"{days(pol['hot_retention'])}d"], "policies.logging.hot_retention")
+
+
+def check_endpoints(c, renders):
+    """The URLs the charts give hut and the pods name a Service of the monitoring chart."""
+    services = set()
+    for f in renders.glob("monitoring_*.yaml"):
+        for (kind, name), o in load(f).items():
+            if kind == "Service":
+                for p in get(o, "spec", "ports") or []:
+                    services.add(f"{name}.{o['metadata']['namespace']}.svc:{p['port']}")
+    if not services:
+        return
+    urls = []
+    for f in renders.glob("hut_*.yaml"):
+        dep = load(f).get(("Deployment", "hut"))
+        for a in get(dep, "spec", "template", "spec", "containers", 0, "args") or []:
+            if a.startswith(("--prometheus=", "--otlp-endpoint=")):
+                urls.append((f"{f.name}: Deployment/hut {a.split('=')[0]}", a.split("=", 1)[1]))
+    for f in renders.glob("foohut-*_default.yaml"):
+        for (kind, name), o in load(f).items():
+            v = get(o, "data", "OTEL_EXPORTER_OTLP_ENDPOINT") if kind == "ConfigMap" else None
+            if v:
+                urls.append((f"{f.name}: ConfigMap/{name} OTEL_EXPORTER_OTLP_ENDPOINT", v))
+    for where, url in urls:
+        c.checked += 1
+        host = re.sub(r"^http://([^/]+).*$", r"\1", url)
+        if host not in services:
+            c.fail(where, f"{url} names no Service of the monitoring chart ({', '.join(sorted(services))})")
 
 
 def main():
@@ -327,17 +402,20 @@ def main():
     if not files:
         sys.exit(f"check-values: no renders in {args.renders}")
     for f in files:
-        m = re.fullmatch(r"(foohut-(\w+)|hut)_(\w+)_(default|workload|replicas)\.yaml", f.name)
+        m = re.fullmatch(r"(foohut-(\w+)|hut|monitoring)_(\w+)_(default|workload|replicas)\.yaml", f.name)
         if not m:
             sys.exit(f"check-values: {f.name} is not CHART_ENV_VARIANT.yaml")
         chart, svc, env, variant = m.groups()
         try:
             if chart == "hut":
                 check_hut(c, spec, f, env, load(f))
+            elif chart == "monitoring":
+                check_monitoring(c, spec, f, env, load(f))
             else:
                 check_app(c, spec, f, svc, env, variant, load(f))
         except KeyError as e:
             c.fail(f.name, str(e))
+    check_endpoints(c, args.renders)
     for err in c.errors:
         print(f"MISMATCH {err}")
     print(f"check-values: {len(files)} renders, {c.checked} values compared with foohut.yaml, "

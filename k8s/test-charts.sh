@@ -75,11 +75,19 @@ step() {
 namespace_of() { echo "foohut-$1"; }  # check-values.py checks these against foohut.yaml
 
 # 0. The library chart, vendored into each chart's charts/ in the scratch copy
-#    (file:// only: offline).
+#    (file:// only: offline). The monitoring chart is monitoring/ itself; the
+#    copy keeps its path to the library chart.
+CHARTS=$WORK/k8s/charts
+MONITORING=$WORK/monitoring
+# The monitoring chart's settings that have no default: examples.
+MONITORING_SET=(--set logs.opensearch.host=search-foohut-production.us-east-1.es.amazonaws.com)
 deps() {
-  cp -r "$K8S/charts" "$WORK/charts"
+  mkdir -p "$WORK/k8s"
+  cp -r "$K8S/charts" "$CHARTS"
+  cp -r "$ROOT/monitoring" "$MONITORING"
   local c
-  for c in "${APPS[@]}" hut; do helm dependency build --skip-refresh "$WORK/charts/$c"; done
+  for c in "${APPS[@]}" hut; do helm dependency build --skip-refresh "$CHARTS/$c"; done
+  helm dependency build --skip-refresh "$MONITORING"
 }
 
 # 1. Lint: clean means no [WARNING] or [ERROR] (an [INFO] such as "icon is
@@ -92,17 +100,18 @@ lint_one() {  # CHART ARGS...
 }
 lint() {
   local c e v
-  lint_one "$WORK/charts/foohut-common"
+  lint_one "$CHARTS/foohut-common"
   for c in "${APPS[@]}"; do
     for e in "${ENVS[@]}"; do
       for v in "${!VARIANT[@]}"; do
         # shellcheck disable=SC2086  # the variant's flags split on purpose
-        lint_one "$WORK/charts/$c" -f "$K8S/values/$e.yaml" ${VARIANT[$v]}
+        lint_one "$CHARTS/$c" -f "$K8S/values/$e.yaml" ${VARIANT[$v]}
       done
     done
   done
-  lint_one "$WORK/charts/hut"
-  lint_one "$WORK/charts/hut" --set environment=staging --set 'managedNamespaces={foohut-staging}'
+  lint_one "$CHARTS/hut"
+  lint_one "$CHARTS/hut" --set environment=staging --set 'managedNamespaces={foohut-staging}'
+  lint_one "$MONITORING" -f "$K8S/values/production.yaml" "${MONITORING_SET[@]}"
 }
 
 # 2. Render every chart for every environment, as CHART_ENV_VARIANT.yaml.
@@ -112,15 +121,25 @@ render() {
     for e in "${ENVS[@]}"; do
       for v in "${!VARIANT[@]}"; do
         # shellcheck disable=SC2086
-        helm template "$c" "$WORK/charts/$c" -n "$(namespace_of "$e")" -f "$K8S/values/$e.yaml" \
+        helm template "$c" "$CHARTS/$c" -n "$(namespace_of "$e")" -f "$K8S/values/$e.yaml" \
           ${VARIANT[$v]} > "$RENDERS/${c}_${e}_$v.yaml"
       done
     done
   done
-  helm template hut "$WORK/charts/hut" -n hut-system --set serviceAccount.roleArn=$ROLE_ARN \
+  helm template hut "$CHARTS/hut" -n hut-system --set serviceAccount.roleArn=$ROLE_ARN \
     > "$RENDERS/hut_production_default.yaml"
-  helm template hut "$WORK/charts/hut" -n hut-system --set environment=staging \
+  helm template hut "$CHARTS/hut" -n hut-system --set environment=staging \
     --set 'managedNamespaces={foohut-staging}' > "$RENDERS/hut_staging_default.yaml"
+  # Production only: staging runs on the local runtime (foohut.yaml), whose
+  # Prometheus `hut up` configures itself; the chart says so.
+  helm template monitoring "$MONITORING" -n foohut-monitoring -f "$K8S/values/production.yaml" \
+    "${MONITORING_SET[@]}" > "$RENDERS/monitoring_production_default.yaml"
+  local out
+  if out=$(helm template monitoring "$MONITORING" -f "$K8S/values/staging.yaml" "${MONITORING_SET[@]}" 2>&1) ||
+     ! grep -q "monitoring/prometheus/staging.yml is missing" <<< "$out"; then
+    echo "monitoring for staging: want a clear failure (no generated configuration), got:"; echo "$out" | tail -3
+    return 1
+  fi
   grep -q "eks.amazonaws.com/role-arn: \"$ROLE_ARN\"" "$RENDERS/hut_production_default.yaml" ||
     { echo "hut: the ServiceAccount lacks the IRSA annotation $ROLE_ARN"; return 1; }
   ls "$RENDERS"
@@ -144,7 +163,7 @@ dry_run() {
 
 # 6. hut for real: installed, its pod admitted (PodSecurity enforce) and ready.
 install_hut() {
-  helm upgrade --install hut "$WORK/charts/hut" -n hut-system --set serviceAccount.roleArn=$ROLE_ARN
+  helm upgrade --install hut "$CHARTS/hut" -n hut-system --set serviceAccount.roleArn=$ROLE_ARN
   kubectl -n hut-system rollout status deployment/hut --timeout=120s
   [ "$(kubectl -n hut-system get sa hut -o jsonpath='{.metadata.annotations.eks\.amazonaws\.com/role-arn}')" = "$ROLE_ARN" ]
 }
@@ -233,6 +252,43 @@ for r in json.load(sys.stdin)["rules"]:
   return $bad
 }
 
+# The monitoring chart for real: every pod admitted (restricted, and
+#    privileged for Fluent Bit alone) and ready, and each ServiceAccount able
+#    to do what its server needs and nothing more. (No storage class here:
+#    Prometheus on an emptyDir.)
+install_monitoring() {
+  helm upgrade --install monitoring "$MONITORING" -n foohut-monitoring -f "$K8S/values/production.yaml" \
+    "${MONITORING_SET[@]}" --set prometheus.storage.size=
+  kubectl -n foohut-monitoring rollout status statefulset/prometheus --timeout=120s
+  kubectl -n foohut-monitoring rollout status deployment/grafana --timeout=120s
+  kubectl -n foohut-monitoring rollout status deployment/otel-collector --timeout=120s
+  kubectl -n foohut-logging rollout status daemonset/fluent-bit --timeout=120s
+  local bad=0 sa=system:serviceaccount:foohut-monitoring line got
+  while read -r line; do
+    [ -n "$line" ] || continue
+    # shellcheck disable=SC2086  # WANT AS VERB RESOURCE FLAGS...
+    set -- $line
+    local want=$1 as=$2; shift 2
+    got=$(kubectl auth can-i "$@" --as="$as" 2> /dev/null) || true
+    if [ "$got" = "$want" ]; then echo "ok    $as can-i $* -> $got"; else
+      echo "WRONG $as can-i $* -> ${got:-error}, want $want"; bad=1; fi
+  done <<EOF_RULES
+yes $sa:prometheus list pods -n foohut-production
+yes $sa:prometheus watch pods -n hut-system
+no $sa:prometheus list pods -n foohut-staging
+no $sa:prometheus list pods -A
+no $sa:prometheus get secrets -n foohut-production
+no $sa:prometheus get configmaps -n foohut-production
+no $sa:otel-collector list pods -n foohut-production
+no $sa:grafana list pods -n foohut-production
+yes system:serviceaccount:foohut-logging:fluent-bit list pods -A
+yes system:serviceaccount:foohut-logging:fluent-bit get namespaces
+no system:serviceaccount:foohut-logging:fluent-bit get secrets -A
+no system:serviceaccount:foohut-logging:fluent-bit create pods -n foohut-production
+EOF_RULES
+  return $bad
+}
+
 # hut itself under the chart's ServiceAccount and Role: a first deploy, a
 # rolling update (a second Deployment, the route's weights, the hand-over and
 # the deletes) and a never-ready version rolled back, with nothing forbidden.
@@ -286,6 +342,8 @@ if [[ " ${PASSED[*]} " == *" render "* ]]; then
     step hut-under-role hut_under_role
   fi
   helm uninstall hut -n hut-system --wait > /dev/null 2>&1 || true
+  step install-monitoring install_monitoring
+  helm uninstall monitoring -n foohut-monitoring --wait > /dev/null 2>&1 || true
 fi
 
 # the checks' own summary lines
@@ -293,6 +351,7 @@ for s in check-values check-pods; do
   [ -f "$WORK/$s.log" ] && tail -1 "$WORK/$s.log" | sed 's/^/      /'
 done
 [ -f "$WORK/rbac.log" ] && echo "      rbac: $(grep -c '^ok' "$WORK/rbac.log") can-i answers as expected, $(grep -c '^WRONG' "$WORK/rbac.log") wrong"
+[ -f "$WORK/install-monitoring.log" ] && echo "      monitoring: $(grep -c '^ok' "$WORK/install-monitoring.log") can-i answers as expected, $(grep -c '^WRONG' "$WORK/install-monitoring.log") wrong"
 [ -f "$WORK/hut-under-role.log" ] && tail -1 "$WORK/hut-under-role.log" | sed 's/^/      /'
 echo "test-charts: ${#PASSED[@]} passed (${PASSED[*]}), ${#FAILED[@]} failed${FAILED:+ (${FAILED[*]})}"
 [ ${#FAILED[@]} -eq 0 ]

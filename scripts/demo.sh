@@ -48,10 +48,10 @@ echo "\$ hut validate -f $spec"
 # The trace backend: built once per machine (about 4 minutes), then cached.
 bash "$(dirname "$0")/jaeger.sh" build || exit 1
 
-for port in 7480 8080 8081 9090 16686 4318; do
+for port in 7480 8080 8081 9090 9093 16686 4318; do
   if [ -n "$(ss -Htln "sport = :$port")" ]; then
     echo "port $port is in use; the demo needs 7480 (hut), 8080 (backend), 8081 (frontend)," \
-      "9090 (Prometheus), 16686 and 4318 (Jaeger)." >&2
+      "9090 (Prometheus), 9093 (Alertmanager), 16686 and 4318 (Jaeger)." >&2
     echo "Is a hut already running? Stop it with: $hut down" >&2
     exit 1
   fi

@@ -24,6 +24,8 @@ PACKAGES=(
   # the canary analysis on Kubernetes reads Prometheus (tests run a real one);
   # `hut up` runs one with the exporters of the machine, PostgreSQL and Redis
   prometheus prometheus-node-exporter prometheus-postgres-exporter prometheus-redis-exporter
+  # `hut up`'s Alertmanager, and amtool check-config of the generated configuration
+  prometheus-alertmanager
 )
 
 missing=()

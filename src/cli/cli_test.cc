@@ -187,7 +187,8 @@ TEST(HutBinaryTest, UpOnAKubernetesEnvironmentSaysItRunsLocally) {
   const std::string address = "127.0.0.1:" + std::to_string(hut::testing::PickFreePort());
   ProcessOptions up;
   up.argv = {HUT_BINARY, "up",    "-f",        spec, "--env", "production", "--listen",
-             address,    "--prometheus-port", "0", "--jaeger-port", "off"};
+             address,    "--prometheus-port", "0", "--alertmanager-port", "off",
+             "--jaeger-port", "off"};
   up.env = {{"HOME", dir.path()}};
   up.stdout_mode = up.stderr_mode = OutputMode::kFile;
   up.stdout_path = up.stderr_path = dir.path() + "/up.log";

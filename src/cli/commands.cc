@@ -39,6 +39,10 @@ void AddRunFlags(CLI::App& app, UpOptions& o) {
   app.add_option("--prometheus-port", o.prometheus_port,
                  "local runtime: the port of the environment's Prometheus on 127.0.0.1 (default "
                  "9090; 0: a free one; off: none)");
+  app.add_option("--alertmanager-port", o.alertmanager_port,
+                 "local runtime: the port of the environment's Alertmanager on 127.0.0.1, which "
+                 "Prometheus sends alerts to and which sends them to hut (default 9093; 0: a free "
+                 "one; off: none)");
   app.add_option("--jaeger-port", o.jaeger_port,
                  "local runtime: the port of the environment's Jaeger (traces) on 127.0.0.1 "
                  "(default 16686; 0: a free one; off: none)");
@@ -248,7 +252,20 @@ Action ConfigureMonitoring(CLI::App& app) {
   config->add_option("--env", c->environment, "the environment")->required();
   config->add_option("--rules", c->rules_file,
                      "the rules file it loads (default: rules/ENV.yml)");
-  return [o, c, config](const Io& io) {
+  CLI::App* alertmanager = app.add_subcommand(
+      "alertmanager", "print the Alertmanager configuration generated from an environment's "
+                      "alerting policy: routes by severity, grouping, inhibition, hut's webhook");
+  auto a = std::make_shared<MonitoringAlertmanagerOptions>();
+  alertmanager->add_option("-f,--file", a->file,
+                           "spec file (default: $HUT_SPEC, else foohut.yaml)");
+  alertmanager->add_option("--env", a->environment, "the environment")->required();
+  a->webhook_url = "http://127.0.0.1:7480/api/v1/alerts/webhook";
+  alertmanager->add_option("--webhook", a->webhook_url, "hut's alert webhook")
+      ->capture_default_str();
+  alertmanager->add_option("--credentials-file", a->credentials_file,
+                           "a file with the bearer token Alertmanager presents to hut");
+  return [o, c, a, config, alertmanager](const Io& io) {
+    if (alertmanager->parsed()) return RunMonitoringAlertmanager(*a, io);
     if (config->parsed()) {
       MonitoringConfigOptions with = *c;
       if (with.rules_file.empty()) with.rules_file = "rules/" + with.environment + ".yml";
@@ -260,7 +277,9 @@ Action ConfigureMonitoring(CLI::App& app) {
 
 Action ConfigureLogs(CLI::App& app) {
   auto o = std::make_shared<LogsOptions>();
-  app.add_option("service", o->service, "the service, or hut for the control plane's own lines")
+  app.add_option("service", o->service,
+                 "the service; hut for the control plane's own lines; load-balancer, or a "
+                 "backing service's name (postgres, redis), for those servers' lines")
       ->required();
   AddEnvFlag(app, o->environment);
   auto duration = CLI::Validator(
@@ -322,8 +341,8 @@ constexpr Command kCommands[] = {
     {"analyze", "replay a recorded canary analysis offline: when and why it would promote or "
                 "roll back, with its own policy or another (-f)",
      &ConfigureAnalyze},
-    {"monitoring", "what hut configures Prometheus with, generated from the spec: rules, "
-                   "config",
+    {"monitoring", "what hut configures Prometheus and Alertmanager with, generated from the "
+                   "spec: rules, config, alertmanager",
      &ConfigureMonitoring},
 };
 

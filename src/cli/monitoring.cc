@@ -3,6 +3,7 @@
 #include <functional>
 
 #include "src/cli/validate.h"
+#include "src/monitoring/alertmanager_config.h"
 #include "src/monitoring/prometheus_config.h"
 #include "src/monitoring/prometheus_rules.h"
 #include "src/spec/load.h"
@@ -42,6 +43,13 @@ int RunMonitoringRules(const MonitoringRulesOptions& options, const Io& io) {
 int RunMonitoringConfig(const MonitoringConfigOptions& options, const Io& io) {
   return Print("hut monitoring config", options.file, [&](const spec::Spec& s) {
     return monitoring::KubernetesPrometheusConfig(s, options.environment, options.rules_file);
+  }, io);
+}
+
+int RunMonitoringAlertmanager(const MonitoringAlertmanagerOptions& options, const Io& io) {
+  return Print("hut monitoring alertmanager", options.file, [&](const spec::Spec& s) {
+    return monitoring::AlertmanagerConfigFor(s, options.environment, options.webhook_url,
+                                             options.credentials_file);
   }, io);
 }
 

@@ -27,6 +27,18 @@ struct MonitoringConfigOptions {
 // Kubernetes environment (its pods, its rules). Errors as above.
 int RunMonitoringConfig(const MonitoringConfigOptions& options, const Io& io);
 
+struct MonitoringAlertmanagerOptions {
+  std::string file;         // the spec; "" : $HUT_SPEC, else foohut.yaml
+  std::string environment;
+  std::string webhook_url;  // hut's alert webhook
+  std::string credentials_file;  // the bearer token Alertmanager sends hut; "" : none
+};
+
+// `hut monitoring alertmanager --env E`: prints the Alertmanager
+// configuration generated from the environment's alerting policy
+// (src/monitoring/alertmanager_config.h). Errors as above.
+int RunMonitoringAlertmanager(const MonitoringAlertmanagerOptions& options, const Io& io);
+
 }  // namespace hut::cli
 
 #endif  // HUT_CLI_MONITORING_H_

@@ -138,6 +138,8 @@ int RunUp(const UpOptions& options, const Io& io) {
   };
   std::optional<uint16_t> otlp_port;
   if (!port_flag("--prometheus-port", options.prometheus_port, true, &po.prometheus_port) ||
+      !port_flag("--alertmanager-port", options.alertmanager_port, true,
+                 &po.alertmanager_port) ||
       !port_flag("--jaeger-port", options.jaeger_port, true, &po.jaeger_port) ||
       !port_flag("--otlp-port", options.otlp_port, false, &otlp_port)) {
     return kExitUsage;
@@ -184,6 +186,9 @@ int RunUp(const UpOptions& options, const Io& io) {
     }
     if (std::string prometheus = platform.prometheus_url(); !prometheus.empty()) {
       io.out << "  prometheus   " << prometheus << "\n";
+    }
+    if (std::string alertmanager = platform.alertmanager_url(); !alertmanager.empty()) {
+      io.out << "  alertmanager " << alertmanager << "\n";
     }
     if (std::string jaeger = platform.jaeger_url(); !jaeger.empty()) {
       io.out << "  jaeger       " << jaeger << "\n";

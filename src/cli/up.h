@@ -34,6 +34,9 @@ struct UpOptions {
   // The local runtime's own Prometheus: a port on 127.0.0.1, 0 for a free
   // one, or "off".
   std::string prometheus_port = "9090";
+  // Its Alertmanager (with the Prometheus): a port on 127.0.0.1, 0 for a
+  // free one, or "off".
+  std::string alertmanager_port = "9093";
   // The local runtime's Jaeger: its query port (0: a free one, "off": none)
   // and OTLP/HTTP port (0: a free one).
   std::string jaeger_port = "16686";

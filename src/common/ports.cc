@@ -29,4 +29,9 @@ absl::StatusOr<uint16_t> FreeLoopbackPort() {
   return ntohs(addr.sin_port);
 }
 
+absl::StatusOr<uint16_t> PortOrFree(uint16_t port) {
+  if (port != 0) return port;
+  return FreeLoopbackPort();
+}
+
 }  // namespace hut

@@ -11,6 +11,9 @@ namespace hut {
 // choice for port 0). Another process may take it before the caller binds it.
 absl::StatusOr<uint16_t> FreeLoopbackPort();
 
+// `port`, or a free one (FreeLoopbackPort) when it is 0: what a --…-port flag means.
+absl::StatusOr<uint16_t> PortOrFree(uint16_t port);
+
 }  // namespace hut
 
 #endif  // HUT_COMMON_PORTS_H_

@@ -404,6 +404,12 @@ class ServerImpl final : public Server {
     ioc_.stop();
     for (std::thread& t : io_threads_) t.join();
     io_threads_.clear();
+    // A connection accepted just as the acceptor closed has its handler still
+    // queued, holding the socket: run what is queued (each handler sees
+    // stopping_), so that the socket closes now, not when the server is
+    // destroyed.
+    ioc_.restart();
+    ioc_.poll();
     for (const std::shared_ptr<Session>& session : LiveSessions()) session->ForceClose();
     workers_.stop();
     workers_.join();

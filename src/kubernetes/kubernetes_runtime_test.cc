@@ -611,6 +611,7 @@ TEST_F(KubernetesRuntimeTest, PrometheusFindsEveryPodWithTheContractsLabels) {
   monitoring::PrometheusConfigOptions c;
   c.environment = "production";
   c.pods = monitoring::KubernetesPods{.namespace_ = ns_,
+                                      .hut_namespace = "",
                                       .api_server = access->server,
                                       .ca_file = testbed->dir() + "/pki/ca.crt",
                                       .token_file = testbed->dir() + "/pki/admin.token"};

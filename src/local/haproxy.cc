@@ -145,7 +145,7 @@ absl::StatusOr<std::unique_ptr<Haproxy>> Haproxy::Start(const HaproxyOptions& op
 }
 
 absl::Status Haproxy::Launch() {
-  const std::string log_file = options_.dir + "/haproxy.log";
+  const std::string log_file = this->log_file();
   ProcessOptions run;
   run.argv = {options_.binary, "-W", "-db", "-f", config_path_};
   run.stdout_mode = OutputMode::kFile;
@@ -209,6 +209,14 @@ void Haproxy::Stop(milliseconds grace) {
   process_.reset();
 }
 
+// One access line: JSON, read by HaproxyLogLine. HAProxy 2.6 has no JSON
+// encoding of its own: strings that a client chooses are escaped (+E).
+constexpr char kAccessLogFormat[] =
+    R"({"accept_s":%Ts,"accept_ms":"%ms","backend":"%b","server":"%s","status":%ST,)"
+    R"("method":"%HM","path":"%{+E}HP","total_ms":%Ta,"response_ms":%Tr,"bytes":%B,)"
+    R"("client":"%ci","termination":"%ts","retries":"%rc",)"
+    R"("traceparent":"%{+E}[capture.req.hdr(0)]","request_id":"%{+E}[capture.req.hdr(1)]"})";
+
 std::string Haproxy::RenderConfig() const {
   std::string c = absl::StrCat(
       "# Written by hut; rewritten on every reload. Do not edit.\n"
@@ -232,9 +240,25 @@ std::string Haproxy::RenderConfig() const {
       "  retries 3\n"
       "  retry-on conn-failure empty-response response-timeout\n"
       "  load-server-state-from-file global\n");
+  if (!options_.log_socket.empty()) {
+    // Every request as one JSON line (server_log_lines.h) to hut's socket.
+    // A request without an X-Request-ID gets one, so that its line here and
+    // the replica's can be joined; traceparent is logged as it came.
+    absl::StrAppend(&c, "  log unix@", options_.log_socket, " len 8192 format raw daemon\n",
+                    "  unique-id-format %{+X}o%ci:%cp_%fi:%fp_%Ts_%rt:%pid\n",
+                    "  log-format '", kAccessLogFormat, "'\n");
+  }
   for (const LbServiceOptions& svc : options_.services) {
-    absl::StrAppend(&c, "\nfrontend fe_", svc.name, "\n  bind 127.0.0.1:", svc.port,
-                    "\n  default_backend ", svc.name, "\n\nbackend ", svc.name,
+    absl::StrAppend(&c, "\nfrontend fe_", svc.name, "\n  bind 127.0.0.1:", svc.port);
+    if (!options_.log_socket.empty()) {
+      absl::StrAppend(&c,
+                      "\n  http-request set-header X-Request-ID %[unique-id] unless "
+                      "{ req.hdr(x-request-id) -m found }"
+                      // Capture slots 0 and 1 of kAccessLogFormat.
+                      "\n  http-request capture req.hdr(traceparent) len 55"
+                      "\n  http-request capture req.hdr(x-request-id) len 64");
+    }
+    absl::StrAppend(&c, "\n  default_backend ", svc.name, "\n\nbackend ", svc.name,
                     "\n  balance roundrobin\n  option httpchk GET ", svc.health_path,
                     "\n  http-check expect status 200\n");
     auto it = servers_.find(svc.name);
@@ -245,6 +269,7 @@ std::string Haproxy::RenderConfig() const {
   }
   if (options_.stats_port != 0) {
     absl::StrAppend(&c, "\nfrontend stats\n  bind 127.0.0.1:", options_.stats_port,
+                    options_.log_socket.empty() ? "" : "\n  no log",
                     "\n  http-request use-service prometheus-exporter if { path /metrics }\n"
                     "  stats enable\n  stats uri /stats\n");
   }

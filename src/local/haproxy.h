@@ -32,6 +32,9 @@ struct HaproxyOptions {
   std::string dir;  // config, admin socket, server-state file, log
   std::vector<LbServiceOptions> services;
   uint16_t stats_port = 0;  // Prometheus exporter on 127.0.0.1 (/metrics); 0: none
+  // A Unix datagram socket (LogSocket) for one JSON line per request and the
+  // proxies' messages; "": no access log.
+  std::string log_socket;
   std::string binary = "haproxy";
   std::chrono::milliseconds start_timeout{10'000};
 };
@@ -100,6 +103,8 @@ class Haproxy {
   absl::Status Restart();
 
   pid_t pid() const;
+  // Its stdout and stderr: the master's messages.
+  std::string log_file() const { return options_.dir + "/haproxy.log"; }
   const std::string& config_path() const { return config_path_; }
   uint16_t stats_port() const { return options_.stats_port; }  // its Prometheus exporter
   // Soft stop (SIGUSR1: finish connections), SIGKILL after `grace`. Idempotent.

@@ -15,14 +15,25 @@
 #include "src/local/postgres_server.h"
 #include "src/local/prometheus_server.h"
 #include "src/local/redis_server.h"
+#include "src/local/server_log_lines.h"
 #include "src/local/replica_traffic.h"
 #include "src/local/server_util.h"
+#include "src/monitoring/alertmanager_config.h"
 #include "src/monitoring/prometheus_config.h"
 #include "src/monitoring/prometheus_rules.h"
 
 namespace hut::local {
 namespace fs = std::filesystem;
+
 namespace {
+
+// A server that did not start, and the flag that would help.
+absl::Status WithPortHint(const absl::Status& s, const char* what, const char* flag,
+                          uint16_t port) {
+  return absl::Status(s.code(), absl::StrCat(what, " (", flag, " ", port,
+                                             " picks another port, off runs none): ",
+                                             s.message()));
+}
 
 // Where PostgreSQL keeps `name`'s data: <state>/backing/<name>, or a folder
 // the "postgres" user can reach when it cannot reach the state folder (we run
@@ -106,6 +117,7 @@ LocalEnvironment::~LocalEnvironment() {
   }
   runtime_.reset();  // drains and stops every replica
   if (prometheus_) prometheus_->Stop();
+  if (alertmanager_) alertmanager_->Stop();
   if (jaeger_) jaeger_->Stop();
   exporters_.clear();
   if (haproxy_) haproxy_->Stop();
@@ -121,6 +133,9 @@ absl::StatusOr<std::unique_ptr<LocalEnvironment>> LocalEnvironment::Start(
   std::unique_ptr<LocalEnvironment> env(
       new LocalEnvironment(spec, environment, clock, std::move(logger)));
   HUT_ASSIGN_OR_RETURN(auto backing, env->StartBackingServices(options));
+  if (options.server_logs) {
+    HUT_RETURN_IF_ERROR(env->FollowServerLogs(options.state_dir, *options.server_logs));
+  }
   HUT_RETURN_IF_ERROR(env->StartLoadBalancer(options.state_dir));
   LocalRuntimeOptions ro;
   HUT_ASSIGN_OR_RETURN(ro.env, env->StartTracing(options));
@@ -133,6 +148,8 @@ absl::StatusOr<std::unique_ptr<LocalEnvironment>> LocalEnvironment::Start(
   ro.secret_files = options.secret_files;
   ro.sandbox = options.sandbox;
   env->prometheus_port_ = options.prometheus_port;
+  env->alertmanager_port_ = options.alertmanager_port;
+  env->alert_token_file_ = options.alert_token_file;
   env->prometheus_dir_ = options.state_dir + "/prometheus";
   if (env->prometheus_port_) {
     LocalEnvironment* self = env.get();
@@ -171,6 +188,11 @@ const controller::Dependencies* LocalEnvironment::dependencies() const {
 
 void LocalEnvironment::Supervise() { supervisor_->Start(); }
 
+std::string LocalEnvironment::alertmanager_url() const {
+  absl::MutexLock lock(&url_mu_);
+  return alertmanager_url_;
+}
+
 std::string LocalEnvironment::prometheus_url() const {
   absl::MutexLock lock(&url_mu_);
   return prometheus_url_;
@@ -187,16 +209,8 @@ absl::StatusOr<std::map<std::string, std::string>> LocalEnvironment::StartTracin
   JaegerOptions o;
   o.binary = *binary;
   o.dir = options.state_dir + "/jaeger";
-  if (*options.jaeger_port != 0) {
-    o.query_port = *options.jaeger_port;
-  } else {
-    HUT_ASSIGN_OR_RETURN(o.query_port, FreeLoopbackPort());
-  }
-  if (options.otlp_port != 0) {
-    o.otlp_port = options.otlp_port;
-  } else {
-    HUT_ASSIGN_OR_RETURN(o.otlp_port, FreeLoopbackPort());
-  }
+  HUT_ASSIGN_OR_RETURN(o.query_port, PortOrFree(*options.jaeger_port));
+  HUT_ASSIGN_OR_RETURN(o.otlp_port, PortOrFree(options.otlp_port));
   auto server = JaegerServer::Start(o);
   if (!server.ok()) {
     return absl::Status(server.status().code(),
@@ -231,6 +245,10 @@ absl::Status LocalEnvironment::StartMonitoring(const std::string& hut_address) {
                        .address = absl::StrCat("127.0.0.1:", haproxy_->stats_port()),
                        .metrics_path = "/metrics",
                        .labels = {}});
+  if (alertmanager_port_) {
+    HUT_RETURN_IF_ERROR(StartAlertmanager(hut_address));
+    c.alertmanagers = {absl::StrCat("127.0.0.1:", alertmanager_->port())};
+  }
   c.replicas_file = prometheus_dir_ + "/replicas.json";
   c.rules_file = prometheus_dir_ + "/rules.yml";
   HUT_ASSIGN_OR_RETURN(std::string rules, monitoring::PrometheusRules(spec_, environment_.name));
@@ -238,28 +256,44 @@ absl::Status LocalEnvironment::StartMonitoring(const std::string& hut_address) {
   WriteReplicaTargets();
   PrometheusOptions o;
   o.dir = prometheus_dir_;
-  if (*prometheus_port_ != 0) {
-    o.port = *prometheus_port_;
-  } else {
-    HUT_ASSIGN_OR_RETURN(o.port, FreeLoopbackPort());
-  }
+  HUT_ASSIGN_OR_RETURN(o.port, PortOrFree(*prometheus_port_));
   o.config = monitoring::PrometheusConfig(c);
   auto server = PrometheusServer::Start(o);
-  if (!server.ok()) {
-    return absl::Status(server.status().code(),
-                        absl::StrCat("Prometheus (--prometheus-port ", o.port,
-                                     " picks another port, off runs none): ",
-                                     server.status().message()));
-  }
+  if (!server.ok()) return WithPortHint(server.status(), "Prometheus", "--prometheus-port", o.port);
   prometheus_ = std::move(*server);
-  {
+  Supervise("prometheus", *prometheus_, [this](std::string url) {
     absl::MutexLock lock(&url_mu_);
-    prometheus_url_ = prometheus_->url();
+    prometheus_url_ = std::move(url);
+  });
+  return absl::OkStatus();
+}
+
+void LocalEnvironment::Supervise(const std::string& name, ReloadableServer& server,
+                                 const std::function<void(std::string)>& publish_url) {
+  publish_url(server.url());
+  supervisor_->Add({name, [&server] { return server.Down(); },
+                    [&server] { return server.Restart(); }});
+  logger_.Info(name + " ready", {{"url", server.url()}});
+}
+
+absl::Status LocalEnvironment::StartAlertmanager(const std::string& hut_address) {
+  AlertmanagerOptions o;
+  o.dir = fs::path(prometheus_dir_).parent_path().string() + "/alertmanager";
+  HUT_ASSIGN_OR_RETURN(o.port, PortOrFree(*alertmanager_port_));
+  HUT_ASSIGN_OR_RETURN(
+      o.config, monitoring::AlertmanagerConfigFor(
+                    spec_, environment_.name,
+                    absl::StrCat("http://", hut_address, monitoring::kAlertWebhookPath),
+                    alert_token_file_));
+  auto server = AlertmanagerServer::Start(o);
+  if (!server.ok()) {
+    return WithPortHint(server.status(), "Alertmanager", "--alertmanager-port", o.port);
   }
-  PrometheusServer* prometheus = prometheus_.get();
-  supervisor_->Add({"prometheus", [prometheus] { return prometheus->Down(); },
-                    [prometheus] { return prometheus->Restart(); }});
-  logger_.Info("prometheus ready", {{"url", prometheus_->url()}});
+  alertmanager_ = std::move(*server);
+  Supervise("alertmanager", *alertmanager_, [this](std::string url) {
+    absl::MutexLock lock(&url_mu_);
+    alertmanager_url_ = std::move(url);
+  });
   return absl::OkStatus();
 }
 
@@ -308,6 +342,46 @@ absl::StatusOr<std::vector<monitoring::StaticTarget>> LocalEnvironment::StartExp
     }
   }
   return targets;
+}
+
+absl::Status LocalEnvironment::FollowServerLogs(const std::string& state, LogSink& sink) {
+  server_logs_ = std::make_unique<LogFollower>(state + "/logs/followed.json", sink);
+  const auto as = [](auto convert, ServerLogOrigin origin) {
+    return [convert, origin = std::move(origin)](std::string_view line) {
+      return convert(line, origin);
+    };
+  };
+  const auto haproxy = as(HaproxyLogLine, {.service = "load-balancer", .component = "haproxy"});
+  const std::string lb_dir = state + "/haproxy";
+  std::error_code ec;
+  fs::create_directories(lb_dir, ec);
+  HUT_ASSIGN_OR_RETURN(lb_log_, LogSocket::Open(lb_dir + "/log.sock", haproxy, sink));
+  server_logs_->Follow(lb_dir + "/haproxy.log", haproxy);  // the master's messages
+  size_t pg_index = 0, redis_index = 0;
+  for (const spec::BackingService& b : environment_.backing_services) {
+    if (b.kind == spec::BackingKind::kPostgresql) {
+      server_logs_->Follow(postgres_[pg_index++]->json_log_file(),
+                           as(PostgresLogLine, {.service = b.name, .component = "postgresql"}));
+    } else {
+      server_logs_->Follow(redis_[redis_index++]->log_file(),
+                           as(RedisLogLine, {.service = b.name, .component = "redis"}));
+    }
+  }
+  server_logs_->Start();
+  return absl::OkStatus();
+}
+
+std::vector<LocalEnvironment::ReplicaUsage> LocalEnvironment::ReplicaUsages() const {
+  std::vector<ReplicaUsage> out;
+  const ProcessTable table = ProcessTable::Read();
+  for (const spec::ServiceDeployment& d : environment_.services) {
+    for (const LocalReplica& r : runtime_->Processes(d.service)) {
+      if (r.pid <= 0) continue;  // waiting to restart
+      out.push_back({.service = d.service, .version = r.version, .replica = r.name,
+                     .revision = r.revision, .usage = table.Usage(r.pid)});
+    }
+  }
+  return out;
 }
 
 void LocalEnvironment::WriteReplicaTargets() {
@@ -381,6 +455,7 @@ absl::Status LocalEnvironment::StartLoadBalancer(const std::string& state) {
   // One frontend per service of the environment.
   HaproxyOptions lb;
   lb.dir = state + "/haproxy";
+  if (lb_log_) lb.log_socket = lb_log_->path();
   HUT_ASSIGN_OR_RETURN(lb.stats_port, FreeLoopbackPort());
   for (const spec::ServiceDeployment& d : environment_.services) {
     const spec::Service& svc = *spec_.FindService(d.service);

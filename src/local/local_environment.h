@@ -24,6 +24,9 @@
 #include "src/controller/dependencies.h"
 #include "src/controller/rollout_analysis.h"
 #include "src/local/local_runtime.h"
+#include "src/local/log_follower.h"
+#include "src/local/log_socket.h"
+#include "src/local/process_usage.h"
 #include "src/local/replica_process.h"
 #include "src/local/supervisor.h"
 #include "src/monitoring/prometheus_config.h"
@@ -34,7 +37,9 @@ namespace hut::local {
 
 class Exporter;
 class PostgresServer;
+class AlertmanagerServer;
 class PrometheusServer;
+class ReloadableServer;
 class JaegerServer;
 class RedisServer;
 class TrafficObserver;
@@ -49,11 +54,20 @@ struct LocalEnvironmentOptions {
   // The environment's Prometheus on 127.0.0.1: its port (0: a free one);
   // nullopt: none.
   std::optional<uint16_t> prometheus_port;
+  // The environment's Alertmanager on 127.0.0.1, which its Prometheus sends
+  // alerts to and which sends them on to hut's webhook: its port (0: a free
+  // one); nullopt, or no Prometheus: none.
+  std::optional<uint16_t> alertmanager_port;
+  // The bearer token Alertmanager presents to hut's webhook (a file).
+  std::string alert_token_file;
   // The environment's Jaeger (docs/traces.md): its query port (0: a free
   // one) and OTLP/HTTP port (0: a free one); nullopt: none, and replicas
   // send no spans. Without a Jaeger binary it runs none and warns.
   std::optional<uint16_t> jaeger_port;
   uint16_t otlp_port = 4318;
+  // Where the lines of PostgreSQL, Redis and HAProxy go (the central log
+  // store), each with its service; null: they stay in their files only.
+  LogSink* server_logs = nullptr;
 };
 
 // A service's address behind the load balancer.
@@ -86,10 +100,22 @@ class LocalEnvironment {
   // http://127.0.0.1:PORT of the Prometheus; "" when there is none (yet).
   // Thread-safe.
   std::string prometheus_url() const;
+  // http://127.0.0.1:PORT of the Alertmanager; "" when there is none (yet).
+  // Thread-safe.
+  std::string alertmanager_url() const;
   // http://127.0.0.1:PORT of Jaeger's query API; "" without one.
   std::string jaeger_url() const;
   // Where spans go (http://127.0.0.1:PORT/v1/traces); "" without a Jaeger.
   std::string otlp_endpoint() const;
+
+  // What each replica uses of the machine, read from /proc now (hut's
+  // hut_replica_* series). Thread-safe.
+  struct ReplicaUsage {
+    std::string service, version, replica;
+    int revision = 0;
+    ProcessUsage usage;
+  };
+  std::vector<ReplicaUsage> ReplicaUsages() const;
 
   const std::vector<Endpoint>& endpoints() const { return endpoints_; }
   const std::vector<std::string>& warnings() const { return warnings_; }
@@ -103,8 +129,17 @@ class LocalEnvironment {
   // Jaeger, when the options ask for it; the variables that send replicas' spans to it.
   absl::StatusOr<std::map<std::string, std::string>> StartTracing(const LocalEnvironmentOptions& options);
   void MakeSupervisor(std::function<void(const SupervisorEvent&)> on_event);
+  // Follows PostgreSQL's, Redis's and HAProxy's logs into `sink`, and opens
+  // the socket HAProxy's access lines go to. Before StartLoadBalancer.
+  absl::Status FollowServerLogs(const std::string& state, LogSink& sink);
   // Rewrites Prometheus' target file from the runtime's replicas.
   void WriteReplicaTargets();
+  // Has the supervisor restart `server` (a Prometheus or Alertmanager of
+  // ours) when it dies; `publish_url` makes its URL known.
+  void Supervise(const std::string& name, ReloadableServer& server,
+                 const std::function<void(std::string)>& publish_url);
+  // Starts the Alertmanager, sending to hut's webhook at `hut_address`.
+  absl::Status StartAlertmanager(const std::string& hut_address);
   // Starts the exporters and says what Prometheus scrapes them as.
   absl::StatusOr<std::vector<monitoring::StaticTarget>> StartExporters();
 
@@ -112,15 +147,22 @@ class LocalEnvironment {
   const spec::Environment& environment_;
   const Clock& clock_;
   Logger logger_;
+  // Destroyed last: they read what the servers said as they stopped.
+  std::unique_ptr<LogFollower> server_logs_;
+  std::unique_ptr<LogSocket> lb_log_;  // HAProxy's access lines
   std::vector<std::unique_ptr<PostgresServer>> postgres_;
   std::vector<std::unique_ptr<RedisServer>> redis_;
   std::unique_ptr<Haproxy> haproxy_;
   std::optional<uint16_t> prometheus_port_;
   std::string prometheus_dir_;  // <state>/prometheus
   std::unique_ptr<PrometheusServer> prometheus_;
+  std::optional<uint16_t> alertmanager_port_;
+  std::string alert_token_file_;
+  std::unique_ptr<AlertmanagerServer> alertmanager_;
   std::unique_ptr<JaegerServer> jaeger_;  // started before the runtime: replicas send to it
   mutable absl::Mutex url_mu_;
   std::string prometheus_url_ ABSL_GUARDED_BY(url_mu_);  // set once it serves
+  std::string alertmanager_url_ ABSL_GUARDED_BY(url_mu_);
   std::vector<std::unique_ptr<Exporter>> exporters_;  // node, then one per backing service
   // Serialises target file writes; once stopping, nothing is written.
   absl::Mutex targets_mu_;

@@ -154,7 +154,13 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
   run.working_dir = "/";  // the postgres user may not reach ours
   run.argv = AsPostgresUser({bin_dir + "/postgres", "-D", opts.data_dir, "-p",
                              std::to_string(opts.port), "-c", "listen_addresses=127.0.0.1",
-                             "-c", "unix_socket_directories=" + opts.data_dir});
+                             "-c", "unix_socket_directories=" + opts.data_dir,
+                             // One JSON file, appended to, never rotated:
+                             // hut follows it into the log store.
+                             "-c", "logging_collector=on", "-c", "log_destination=jsonlog",
+                             "-c", "log_directory=log", "-c", "log_filename=postgresql.log",
+                             "-c", "log_rotation_age=0", "-c", "log_rotation_size=0",
+                             "-c", "log_timezone=UTC"});
   if (opts.unsafe_no_fsync) {
     for (const char* setting : {"fsync=off", "synchronous_commit=off", "full_page_writes=off"}) {
       run.argv.push_back("-c");

@@ -51,6 +51,9 @@ class PostgresServer {
   const std::string& password_file() const { return options_.password_file; }
   uint16_t port() const { return options_.port; }
   pid_t pid() const { return process_ ? process_->pid() : -1; }
+  // What the server logs once it runs (jsonlog, UTC); its start-up messages
+  // go to options.log_file.
+  std::string json_log_file() const { return options_.data_dir + "/log/postgresql.json"; }
   // Fast shutdown (SIGINT), then SIGKILL after 10 s. Idempotent.
   void Stop();
   // Why the server is not running ("killed by signal 9 (Killed)"), or

@@ -66,7 +66,7 @@ absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(const RedisOptio
     return absl::InternalError(absl::StrCat("cannot create Redis folder ", opts.dir, ": ",
                                             ec.message()));
   }
-  std::string log_file = opts.dir + "/redis.log";
+  const std::string log_file = server->log_file();
   if (opts.password_file.empty()) opts.password_file = opts.dir + "/password";
   Secret password;
   if (std::filesystem::exists(opts.password_file)) {
@@ -91,6 +91,7 @@ absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(const RedisOptio
               "--daemonize",    "no",     "--dir",  opts.dir,   "--save", "",
               "--appendonly",   opts.persist ? "yes" : "no",
               "--protected-mode", "yes"};
+  run.env["TZ"] = "UTC";  // its log's times (RedisLogLine)
   run.stdout_mode = OutputMode::kFile;
   run.stdout_path = log_file;
   run.stderr_mode = OutputMode::kFile;

@@ -38,6 +38,7 @@ class RedisServer {
   uint16_t port() const { return options_.port; }
   const std::string& user() const { return options_.user; }
   pid_t pid() const { return process_ ? process_->pid() : -1; }
+  std::string log_file() const { return options_.dir + "/redis.log"; }
   // SIGTERM, then SIGKILL after 5 s. Idempotent.
   void Stop();
   // Why the server is not running, or nullopt while it runs. Does not block.

@@ -1,5 +1,8 @@
 #include "src/monitoring/prometheus_config.h"
 
+#include <utility>
+#include <vector>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
@@ -22,34 +25,51 @@ void Keep(YAML::Emitter& out, const std::string& source, const std::string& rege
       << "keep" << YAML::Key << "regex" << YAML::Value << regex << YAML::EndMap;
 }
 
-void EmitPods(YAML::Emitter& out, const std::string& environment, const KubernetesPods& pods) {
+// A job of pods found through the API server in one namespace, those whose
+// label `app_label` (its meta name) is set, on their container port http;
+// labelled namespace, pod and environment, and whatever `relabels` adds.
+void EmitPodJob(YAML::Emitter& out, const std::string& job, const std::string& environment,
+                const KubernetesPods& access, const std::string& namespace_,
+                const std::string& app_label, const std::string& app_regex,
+                const std::vector<std::pair<std::string, std::string>>& relabels) {
   out << YAML::BeginMap;
-  out << YAML::Key << "job_name" << YAML::Value << "pods";
+  out << YAML::Key << "job_name" << YAML::Value << job;
   out << YAML::Key << "kubernetes_sd_configs" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
   out << YAML::Key << "role" << YAML::Value << "pod";
-  if (!pods.api_server.empty()) {
-    out << YAML::Key << "api_server" << YAML::Value << pods.api_server;
+  if (!access.api_server.empty()) {
+    out << YAML::Key << "api_server" << YAML::Value << access.api_server;
     out << YAML::Key << "tls_config" << YAML::Value << YAML::BeginMap << YAML::Key << "ca_file"
-        << YAML::Value << pods.ca_file << YAML::EndMap;
+        << YAML::Value << access.ca_file << YAML::EndMap;
     out << YAML::Key << "authorization" << YAML::Value << YAML::BeginMap << YAML::Key
-        << "credentials_file" << YAML::Value << pods.token_file << YAML::EndMap;
+        << "credentials_file" << YAML::Value << access.token_file << YAML::EndMap;
   }
   out << YAML::Key << "namespaces" << YAML::Value << YAML::BeginMap << YAML::Key << "names"
-      << YAML::Value << YAML::Flow << YAML::BeginSeq << pods.namespace_ << YAML::EndSeq
+      << YAML::Value << YAML::Flow << YAML::BeginSeq << namespace_ << YAML::EndSeq
       << YAML::EndMap;
   out << YAML::EndMap << YAML::EndSeq;
   out << YAML::Key << "relabel_configs" << YAML::Value << YAML::BeginSeq;
-  // hut's services' pods, on their http port.
-  Keep(out, "__meta_kubernetes_pod_label_hut_foohut_dev_service", ".+");
+  Keep(out, app_label, app_regex);
   Keep(out, "__meta_kubernetes_pod_container_port_name", "http");
   Relabel(out, "__meta_kubernetes_namespace", "namespace");
   Relabel(out, "__meta_kubernetes_pod_name", "pod");
-  Relabel(out, "__meta_kubernetes_pod_label_hut_foohut_dev_service", "service");
-  Relabel(out, "__meta_kubernetes_pod_label_hut_foohut_dev_revision", "revision");
-  Relabel(out, "__meta_kubernetes_pod_annotation_hut_foohut_dev_version", "version");
+  for (const auto& [source, target] : relabels) Relabel(out, source, target);
   out << YAML::BeginMap << YAML::Key << "target_label" << YAML::Value << "environment"
       << YAML::Key << "replacement" << YAML::Value << environment << YAML::EndMap;
   out << YAML::EndSeq << YAML::EndMap;
+}
+
+void EmitPods(YAML::Emitter& out, const std::string& environment, const KubernetesPods& pods) {
+  // hut's services' pods, labelled by the contract.
+  EmitPodJob(out, "pods", environment, pods, pods.namespace_,
+             "__meta_kubernetes_pod_label_hut_foohut_dev_service", ".+",
+             {{"__meta_kubernetes_pod_label_hut_foohut_dev_service", "service"},
+              {"__meta_kubernetes_pod_label_hut_foohut_dev_revision", "revision"},
+              {"__meta_kubernetes_pod_annotation_hut_foohut_dev_version", "version"}});
+  // hut's own pod (the hut chart's), whose /metrics needs no token.
+  if (!pods.hut_namespace.empty()) {
+    EmitPodJob(out, "hut", environment, pods, pods.hut_namespace,
+               "__meta_kubernetes_pod_label_app_kubernetes_io_name", "hut", {});
+  }
 }
 
 }  // namespace
@@ -64,6 +84,13 @@ std::string PrometheusConfig(const PrometheusConfigOptions& options) {
   out << YAML::Key << "external_labels" << YAML::Value << YAML::BeginMap << YAML::Key
       << "environment" << YAML::Value << options.environment << YAML::EndMap;
   out << YAML::EndMap;
+  if (!options.alertmanagers.empty()) {
+    out << YAML::Key << "alerting" << YAML::Value << YAML::BeginMap << YAML::Key
+        << "alertmanagers" << YAML::Value << YAML::BeginSeq << YAML::BeginMap << YAML::Key
+        << "static_configs" << YAML::Value << YAML::BeginSeq << YAML::BeginMap << YAML::Key
+        << "targets" << YAML::Value << YAML::Flow << options.alertmanagers << YAML::EndMap
+        << YAML::EndSeq << YAML::EndMap << YAML::EndSeq << YAML::EndMap;
+  }
   if (!options.rules_file.empty()) {
     out << YAML::Key << "rule_files" << YAML::Value << YAML::BeginSeq << options.rules_file
         << YAML::EndSeq;
@@ -114,8 +141,8 @@ absl::StatusOr<std::string> KubernetesPrometheusConfig(const spec::Spec& spec,
   PrometheusConfigOptions o;
   o.environment = env->name;
   o.scrape_interval = o.evaluation_interval = std::chrono::seconds(15);
-  o.pods = KubernetesPods{.namespace_ = env->namespace_, .api_server = "", .ca_file = "",
-                          .token_file = ""};
+  o.pods = KubernetesPods{.namespace_ = env->namespace_, .hut_namespace = kHutNamespace,
+                          .api_server = "", .ca_file = "", .token_file = ""};
   o.rules_file = rules_file;
   return PrometheusConfig(o);
 }

@@ -32,6 +32,9 @@ struct StaticTarget {
 // version, and environment.
 struct KubernetesPods {
   std::string namespace_;
+  // hut's own pod (label app.kubernetes.io/name=hut, port http) in this
+  // namespace, as job "hut"; "": none.
+  std::string hut_namespace;
   // The API server and how to reach it; all "": in-cluster (the pod's
   // service account), as Prometheus does by itself.
   std::string api_server;  // https://HOST:PORT
@@ -47,13 +50,17 @@ struct PrometheusConfigOptions {
   std::string replicas_file;            // the file_sd JSON of the replicas; "" : none
   std::optional<KubernetesPods> pods;   // the replicas as pods; nullopt: none
   std::string rules_file;               // "" : none
+  std::vector<std::string> alertmanagers;  // host:port of each, where alerts go; none: nowhere
 };
 
 // prometheus.yml's text.
 std::string PrometheusConfig(const PrometheusConfigOptions& options);
 
-// For a Kubernetes environment of the spec: its pods (in-cluster discovery)
-// and its rules at `rules_file`, scraped and evaluated every 15 s.
+// Where the hut chart runs hut (k8s/charts/hut, k8s/base/namespace.yaml).
+inline constexpr char kHutNamespace[] = "hut-system";
+
+// For a Kubernetes environment of the spec: its pods and hut's (in-cluster
+// discovery) and its rules at `rules_file`, scraped and evaluated every 15 s.
 // InvalidArgument for an environment whose runtime is not kubernetes (`hut
 // up` writes the local one itself), NotFound for an unknown one.
 absl::StatusOr<std::string> KubernetesPrometheusConfig(const spec::Spec& spec,

@@ -16,7 +16,7 @@ namespace {
 PrometheusConfigOptions Options(const std::string& dir) {
   PrometheusConfigOptions o;
   o.environment = "staging";
-  o.targets = {{.job = "hut", .address = "127.0.0.1:7480"},
+  o.targets = {{.job = "hut", .address = "127.0.0.1:7480", .labels = {}},
                {.job = "load-balancer", .address = "127.0.0.1:41000",
                 .labels = {{"component", "haproxy"}}}};
   o.replicas_file = dir + "/replicas.json";
@@ -65,9 +65,21 @@ TEST(PrometheusConfigTest, TheCommittedKubernetesConfigIsFoohutYamls) {
   EXPECT_EQ(*config, committed) << "monitoring/prometheus/production.yml is stale: run "
                                    "`build/bin/hut monitoring config --env production > "
                                    "monitoring/prometheus/production.yml`";
-  const YAML::Node pods = YAML::Load(*config)["scrape_configs"][0];
+  const YAML::Node jobs = YAML::Load(*config)["scrape_configs"];
+  ASSERT_EQ(jobs.size(), 2u);
+  const YAML::Node pods = jobs[0];
+  EXPECT_EQ(pods["job_name"].as<std::string>(), "pods");
   EXPECT_EQ(pods["kubernetes_sd_configs"][0]["namespaces"]["names"][0].as<std::string>(),
             "foohut-production");
+  // hut's own pod, where the hut chart puts it, on its port http.
+  const YAML::Node hut = jobs[1];
+  EXPECT_EQ(hut["job_name"].as<std::string>(), "hut");
+  EXPECT_EQ(hut["kubernetes_sd_configs"][0]["namespaces"]["names"][0].as<std::string>(),
+            "hut-system");
+  EXPECT_EQ(hut["relabel_configs"][0]["source_labels"][0].as<std::string>(),
+            "__meta_kubernetes_pod_label_app_kubernetes_io_name");
+  EXPECT_EQ(hut["relabel_configs"][0]["regex"].as<std::string>(), "hut");
+  EXPECT_EQ(hut["relabel_configs"][1]["regex"].as<std::string>(), "http");
   // A local environment's is `hut up`'s to write.
   absl::StatusOr<std::string> local =
       KubernetesPrometheusConfig(*loaded.spec, "staging", "rules/staging.yml");

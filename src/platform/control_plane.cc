@@ -23,6 +23,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                              "queue full) or failed to store",
                              "result", std::move(options.log_lines));
   }
+  if (options.series) metrics.ReadFamiliesWith(std::move(options.series));
   plane->store_ = std::make_unique<telemetry::MeteredStore>(bare_store, metrics);
   plane->runtime_ = std::make_unique<telemetry::MeteredRuntime>(bare_runtime, metrics);
   store::Store& store = *plane->store_;
@@ -57,6 +58,9 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                                      options.dependencies, &clock);
   plane->api_->ServeMetrics([&metrics] { return metrics.Serialize(); });
   if (options.traffic) plane->api_->ReadTrafficWith(std::move(options.traffic));
+  if (options.alerts) {
+    plane->api_->ReceiveAlertsWith(std::move(options.alerts), std::move(options.alert_token));
+  }
   if (options.logs) plane->api_->ReadLogsWith(std::move(options.logs));
   if (options.traces) plane->api_->ReadTracesWith(std::move(options.traces));
   http::ServerOptions so;

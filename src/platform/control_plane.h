@@ -25,6 +25,7 @@
 #include "src/server/discovery.h"
 #include "src/spec/spec.h"
 #include "src/store/store.h"
+#include "src/telemetry/control_plane_metrics.h"
 
 namespace hut::controller {
 class ServiceWorker;
@@ -59,6 +60,11 @@ struct ControlPlaneOptions {
   controller::SpanSink rollout_spans;
   // The central log store's counts, for hut_log_lines_total{result}; may be unset.
   std::function<std::map<std::string, uint64_t>()> log_lines;
+  // Alertmanager's notifications, and the token it presents; may be unset.
+  server::ControlApi::AlertReceiver alerts;
+  Secret alert_token;
+  // More series for hut's /metrics (the local replicas' usage); may be unset.
+  telemetry::ControlPlaneMetrics::FamilyReader series;
 };
 
 class ControlPlane {

@@ -172,7 +172,8 @@ environments:
     ProcessOptions o;
     o.argv = {testing::BinPath("hut"), "server", "-f", Spec(), "--env", "staging",
               "--state", s.state, "--listen", absl::StrCat("127.0.0.1:", s.port),
-              "--store", store_->url(), "--prometheus-port", "0", "--jaeger-port", "off"};
+              "--store", store_->url(), "--prometheus-port", "0", "--alertmanager-port", "0",
+              "--jaeger-port", "off"};
     o.env = {{"HOME", s.state + "-home"}};
     o.stdout_mode = o.stderr_mode = OutputMode::kFile;
     o.stdout_path = o.stderr_path = s.state + ".log";

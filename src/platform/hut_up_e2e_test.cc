@@ -51,6 +51,7 @@ class HutUpEndToEndTest : public ::testing::Test {
     backend_port_ = testing::PickFreePort();
     frontend_port_ = testing::PickFreePort();
     prometheus_port_ = testing::PickFreePort();
+    alertmanager_port_ = testing::PickFreePort();
     const std::string bin = testing::BinPath("foohut-api");
     std::ofstream(Spec()) << absl::StrCat(R"(
 project: foohut
@@ -119,6 +120,7 @@ environments:
     o.argv = {"prlimit", "--nofile=1024:1024", "--",   testing::BinPath("hut"),
               "up",      "-f",                 Spec(), "--env",
               "staging", "--prometheus-port",  std::to_string(prometheus_port_),
+              "--alertmanager-port", std::to_string(alertmanager_port_),
               "--jaeger-port", "0", "--otlp-port", "0"};
     o.env = Env();
     o.env["HUT_TOKEN"] = kLeakedToken;
@@ -158,6 +160,16 @@ environments:
     json j = json::parse(r.output, nullptr, false);
     EXPECT_TRUE(j.is_object()) << "not JSON: " << r.output;
     return j.is_object() ? j : json::object({{"replicas", json::array()}});
+  }
+
+  // Each line of `output` that is a JSON object (`-o json`).
+  static std::vector<json> JsonLines(const std::string& output) {
+    std::vector<json> out;
+    for (const std::string& l : std::vector<std::string>(absl::StrSplit(output, '\n', absl::SkipEmpty()))) {
+      json j = json::parse(l, nullptr, false);
+      if (j.is_object()) out.push_back(std::move(j));
+    }
+    return out;
   }
 
   // The server's events of `service`, oldest first (the control API, with
@@ -365,7 +377,7 @@ environments:
 
   static constexpr char kLeakedToken[] = "token-exported-where-hut-up-started";
   static testing::TempDir* dir_;
-  static uint16_t api_port_, backend_port_, frontend_port_, prometheus_port_;
+  static uint16_t api_port_, backend_port_, frontend_port_, prometheus_port_, alertmanager_port_;
   static Process* up_;
 };
 
@@ -374,6 +386,7 @@ uint16_t HutUpEndToEndTest::api_port_ = 0;
 uint16_t HutUpEndToEndTest::backend_port_ = 0;
 uint16_t HutUpEndToEndTest::frontend_port_ = 0;
 uint16_t HutUpEndToEndTest::prometheus_port_ = 0;
+uint16_t HutUpEndToEndTest::alertmanager_port_ = 0;
 Process* HutUpEndToEndTest::up_ = nullptr;
 
 TEST_F(HutUpEndToEndTest, RollingUpdateUndoAndAutomaticRollbackLoseNoRequestUnderLoad) {
@@ -979,10 +992,7 @@ TEST_F(HutUpEndToEndTest, ARequestsLinesAreFoundByItsTraceWithinTwoSeconds) {
   while (lines.empty() && Steady::now() - sent < seconds(2)) {
     HutResult found = Hut({"logs", "backend", "--trace", trace, "-o", "json"});
     ASSERT_EQ(found.code, 0) << found.output;
-    for (const std::string& l : std::vector<std::string>(absl::StrSplit(found.output, '\n', absl::SkipEmpty()))) {
-      json j = json::parse(l, nullptr, false);
-      if (j.is_object()) lines.push_back(std::move(j));
-    }
+    lines = JsonLines(found.output);
   }
   const double waited = std::chrono::duration<double>(Steady::now() - sent).count();
   ASSERT_FALSE(lines.empty()) << "no line of trace " << trace << " after " << waited << " s; the last minute:\n"
@@ -992,6 +1002,33 @@ TEST_F(HutUpEndToEndTest, ARequestsLinesAreFoundByItsTraceWithinTwoSeconds) {
     EXPECT_EQ(l["trace_id"], trace) << l.dump();
     EXPECT_EQ(l["service"], "backend") << l.dump();
     EXPECT_TRUE(l["replica"].is_string() && l["version"].is_string() && l["level"].is_string()) << l.dump();
+  }
+  // The load balancer's line of the same request: found by its trace, and
+  // joined to the replica's by the request id HAProxy gave it.
+  std::vector<json> lb;
+  while (lb.empty() && Steady::now() - sent < seconds(5)) {
+    HutResult found = Hut({"logs", "load-balancer", "--trace", trace, "-o", "json"});
+    ASSERT_EQ(found.code, 0) << found.output;
+    lb = JsonLines(found.output);
+  }
+  ASSERT_EQ(lb.size(), 1u) << Hut({"logs", "load-balancer", "--since", "1m"}).output;
+  EXPECT_EQ(lb[0]["backend"], "backend") << lb[0].dump();
+  EXPECT_EQ(lb[0]["status"], 201) << lb[0].dump();
+  EXPECT_EQ(lb[0]["path"], "/api/v1/signup") << lb[0].dump();
+  EXPECT_TRUE(lb[0]["request_id"].is_string()) << lb[0].dump();
+  EXPECT_EQ(lb[0]["request_id"], lines[0]["request_id"]) << lb[0].dump() << "\n" << lines[0].dump();
+  EXPECT_THAT(Hut({"rollout", "status", "backend", "-o", "json"}).output,
+              ::testing::HasSubstr(lb[0]["server"].get<std::string>()));
+  // PostgreSQL's and Redis's own lines, from their log files.
+  for (const auto& [service, component] :
+       {std::pair{"postgres", "postgresql"}, std::pair{"redis", "redis"}}) {
+    HutResult found = Hut({"logs", service, "--since", "1h", "-o", "json"});
+    ASSERT_EQ(found.code, 0) << found.output;
+    int theirs = 0;
+    for (const json& j : JsonLines(found.output)) {
+      theirs += j["component"] == component && j["service"] == service;
+    }
+    EXPECT_GT(theirs, 0) << service << ":\n" << found.output;
   }
   // hut's /metrics counts what the store took.
   EXPECT_GT(testing::SampleSum(Metrics(), "hut_log_lines_total", {{"result", "stored"}}), 0);
@@ -1139,6 +1176,40 @@ TEST_F(HutUpEndToEndTest, PrometheusScrapesEveryReplicaAndFiresTheErrorAlert) {
     }
     EXPECT_TRUE(up) << job << ": " << Prometheus("/api/v1/targets?state=active").dump(1);
   }
+  auto client = metrics::PrometheusClient::Create(
+      absl::StrCat("http://127.0.0.1:", prometheus_port_), seconds(5));
+  ASSERT_TRUE(client.ok()) << client.status();
+
+  // hut measures every replica's processes from /proc (hut_replica_*, on
+  // hut's /metrics): a series per replica with its labels, and the memory
+  // foohut-api reports of itself, within a factor of two (read apart in time).
+  {
+    std::string seen;
+    bool measured = false;
+    for (int i = 0; i < 100 && !measured; ++i) {
+      auto usage = client->Query("hut_replica_resident_memory_bytes{service=\"backend\"}");
+      auto own = client->Query("process_resident_memory_bytes{service=\"backend\"}");
+      auto cpu = client->Query("hut_replica_cpu_seconds_total{service=\"backend\"} > 0");
+      ASSERT_TRUE(usage.ok() && own.ok() && cpu.ok());
+      std::map<std::string, double> mine, theirs;
+      std::set<std::string> with_cpu;
+      for (const auto& s : *usage) mine[s.labels.at("replica")] = std::stod(s.value);
+      for (const auto& s : *own) theirs[s.labels.at("replica")] = std::stod(s.value);
+      for (const auto& s : *cpu) with_cpu.insert(s.labels.at("replica"));
+      measured = true;
+      seen.clear();
+      for (const auto& [name, r] : replicas("backend")) {
+        const auto m = mine.find(name), t = theirs.find(name);
+        const bool ok = m != mine.end() && t != theirs.end() && with_cpu.contains(name) &&
+                        m->second > t->second / 2 && m->second < t->second * 2;
+        absl::StrAppend(&seen, name, ": hut ", m == mine.end() ? -1 : m->second, " own ",
+                        t == theirs.end() ? -1 : t->second, " cpu ", with_cpu.contains(name), "\n");
+        measured = measured && ok;
+      }
+      if (!measured) std::this_thread::sleep_for(milliseconds(200));
+    }
+    EXPECT_TRUE(measured) << seen;
+  }
 
   // A release answering 20 % errors under load: the critical alert fires in
   // Prometheus, for the service, from the rules generated from the spec. The
@@ -1181,19 +1252,61 @@ TEST_F(HutUpEndToEndTest, PrometheusScrapesEveryReplicaAndFiresTheErrorAlert) {
             << " s after the faulty deploy began: " << firing["annotations"]["summary"] << "\n";
   EXPECT_EQ(firing["labels"]["severity"], "critical");
   EXPECT_EQ(firing["labels"]["environment"], "staging");
+
+  // Prometheus sends it to the environment's Alertmanager, which sends it,
+  // routed by its severity, to hut's webhook: hut records it.
+  json recorded;
+  while (recorded.is_null() && Steady::now() - started < seconds(240)) {
+    for (const json& e : Events("backend")) {
+      if (e["type"] == "alert.firing" && e["data"]["alertname"] == "HighErrorRate") recorded = e;
+    }
+    if (recorded.is_null()) std::this_thread::sleep_for(milliseconds(500));
+  }
+  auto in_alertmanager = http::Fetch({.port = alertmanager_port_, .target = "/api/v2/alerts"});
+  ASSERT_TRUE(in_alertmanager.ok()) << in_alertmanager.status();
+  EXPECT_THAT(in_alertmanager->body, ::testing::HasSubstr("\"alertname\":\"HighErrorRate\""));
+  ASSERT_FALSE(recorded.is_null()) << "hut recorded no alert; Alertmanager has: "
+                                   << in_alertmanager->body;
+  std::cerr << "HighErrorRate recorded by hut "
+            << std::chrono::duration<double>(Steady::now() - started).count()
+            << " s after the faulty deploy began: " << recorded["message"] << "\n";
+  EXPECT_EQ(recorded["data"]["receiver"], "hut-page");
+  EXPECT_EQ(recorded["data"]["labels"]["severity"], "critical");
+  EXPECT_EQ(recorded["data"]["labels"]["service"], "backend");
+  // Alertmanager's token opens the webhook and nothing else; a body that is
+  // not a notification is refused, saying why.
+  {
+    std::ifstream token_file(State() + "/secrets/alertmanager-token");
+    std::string token;
+    std::getline(token_file, token);
+    http::ClientRequest bad;
+    bad.method = "POST";
+    bad.port = api_port_;
+    bad.target = "/api/v1/alerts/webhook";
+    bad.body = R"({"version":"4","status":"firing","receiver":"hut-page","alerts":[{}]})";
+    bad.headers.emplace("Authorization", "Bearer " + token);
+    auto refused = http::Fetch(bad);
+    ASSERT_TRUE(refused.ok()) << refused.status();
+    EXPECT_EQ(refused->status, 400) << refused->body;
+    EXPECT_THAT(refused->body, ::testing::HasSubstr("alerts[0].status: missing"));
+    http::ClientRequest events;
+    events.port = api_port_;
+    events.target = "/api/v1/events";
+    events.headers.emplace("Authorization", "Bearer " + token);
+    auto denied = http::Fetch(events);
+    ASSERT_TRUE(denied.ok()) << denied.status();
+    EXPECT_EQ(denied->status, 401);
+  }
   for (const auto& [name, t] : Targets("replicas")) {
     EXPECT_NE(t["labels"]["version"], before) << name << " still a target after it stopped";
   }
 
   // Every expression of the Grafana dashboards (monitoring/grafana) parses in
   // this Prometheus, and the main panels have data.
-  auto client = metrics::PrometheusClient::Create(
-      absl::StrCat("http://127.0.0.1:", prometheus_port_), seconds(5));
-  ASSERT_TRUE(client.ok()) << client.status();
   const std::map<std::string, std::set<std::string>> main_panels = {
       {"service", {"Requests per second by version", "Error ratio by version",
                    "P99 latency by version", "Replicas up",
-                   "Saturation: resident memory per replica"}},
+                   "Saturation: resident memory per replica", "Saturation: CPU per replica"}},
       {"hut", {"Rollouts finished by result", "Current rollout phase", "Reconcile tick P99",
                "Store and runtime call P99"}},
       {"infrastructure", {"CPU busy", "Memory available", "Disk free", "PostgreSQL connections",

@@ -13,6 +13,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "src/alerting/intake.h"
+#include "src/alerting/webhook.h"
 #include "src/common/ports.h"
 #include "src/common/resources.h"
 #include "src/common/secret.h"
@@ -86,6 +88,40 @@ absl::StatusOr<int> LockStateDir(const std::string& state_dir) {
   return fd;
 }
 
+// hut_replica_*: what each local replica's process tree uses, for services
+// that do not report their own (and a like-for-like view of those that do).
+std::vector<telemetry::ControlPlaneMetrics::SeriesFamily> ReplicaUsageSeries(
+    const std::vector<local::LocalEnvironment::ReplicaUsage>& replicas) {
+  using Family = telemetry::ControlPlaneMetrics::SeriesFamily;
+  Family cpu{.name = "hut_replica_cpu_seconds_total",
+             .help = "CPU time of the replica's processes (user and system), from /proc.",
+             .counter = true, .series = {}};
+  Family memory{.name = "hut_replica_resident_memory_bytes",
+                .help = "Resident memory of the replica's processes, from /proc.",
+                .counter = false, .series = {}};
+  Family fds{.name = "hut_replica_open_fds",
+             .help = "Open file descriptors of the replica's processes.", .counter = false,
+             .series = {}};
+  Family processes{.name = "hut_replica_processes",
+                   .help = "Processes of the replica (its workload and what it started).",
+                   .counter = false, .series = {}};
+  for (const local::LocalEnvironment::ReplicaUsage& r : replicas) {
+    if (r.usage.processes == 0) continue;  // exited since it was listed
+    const std::map<std::string, std::string> labels = {{"service", r.service},
+                                                       {"version", r.version},
+                                                       {"revision", std::to_string(r.revision)},
+                                                       {"replica", r.replica}};
+    const auto add = [&labels](Family& f, double value) {
+      f.series.push_back({.labels = labels, .value = value});
+    };
+    add(cpu, r.usage.cpu_seconds);
+    add(memory, static_cast<double>(r.usage.resident_bytes));
+    if (r.usage.open_fds >= 0) add(fds, r.usage.open_fds);
+    add(processes, r.usage.processes);
+  }
+  return {std::move(cpu), std::move(memory), std::move(fds), std::move(processes)};
+}
+
 }  // namespace
 
 // Everything that runs, in start order; destroyed in reverse.
@@ -101,6 +137,7 @@ struct Platform::Parts {
   std::unique_ptr<store::Store> store;
   std::optional<Secret> token;  // until the control plane takes it
   std::unique_ptr<LeaseKeeper> lease;
+  std::unique_ptr<alerting::AlertIntake> alerts;  // the control plane's webhook feeds it
   std::unique_ptr<local::LocalEnvironment> local;  // runtime: local
   std::unique_ptr<kubernetes::KubernetesRuntime> kubernetes;  // runtime: kubernetes
   std::unique_ptr<tracing::Exporter> tracer;  // hut's own spans (rollouts)
@@ -134,6 +171,11 @@ const std::vector<Endpoint>& Platform::endpoints() const {
 std::string Platform::prometheus_url() const {
   absl::MutexLock lock(&mu_);
   return parts_ && parts_->local && standby_.empty() ? parts_->local->prometheus_url() : "";
+}
+
+std::string Platform::alertmanager_url() const {
+  absl::MutexLock lock(&mu_);
+  return parts_ && parts_->local && standby_.empty() ? parts_->local->alertmanager_url() : "";
 }
 
 std::string Platform::jaeger_url() const {
@@ -301,6 +343,16 @@ absl::Status Platform::Activate() {
   // replicas, probes, the load balancer and the store, whatever the clients do.
   cp.max_connections = std::clamp(open_files_ / 4, 16, 4096);
   cp.logs = [logs = parts.logs.get()](const logs::LogQuery& q) { return logs->Query(q); };
+  // Alertmanager's notifications: read, and recorded as events.
+  const std::string alert_token_file = state + "/secrets/alertmanager-token";
+  HUT_ASSIGN_OR_RETURN(cp.alert_token, server::LoadOrCreateTokenFile(alert_token_file));
+  parts.alerts = std::make_unique<alerting::AlertIntake>(*parts.store, env.name, parts.clock,
+                                                         parts.log->ForComponent("alerts"));
+  cp.alerts = [intake = parts.alerts.get()](std::string_view body) -> absl::StatusOr<int> {
+    HUT_ASSIGN_OR_RETURN(alerting::WebhookNotification n,
+                         alerting::ParseWebhookNotification(body));
+    return intake->Receive(n);
+  };
   cp.log_lines = [logs = parts.logs.get()] {
     const logs::LogService::Stats s = logs->stats();
     return std::map<std::string, uint64_t>{
@@ -317,7 +369,10 @@ absl::Status Platform::Activate() {
       lo.unsafe_fast_database = options_.unsafe_fast_database;
       lo.prometheus_port = options_.prometheus_port;
       lo.jaeger_port = options_.jaeger_port;
+      lo.alertmanager_port = options_.alertmanager_port;
+      lo.alert_token_file = alert_token_file;
       lo.otlp_port = options_.otlp_port;
+      lo.server_logs = &parts.logs->SinkFor("");  // each line names its service
       HUT_ASSIGN_OR_RETURN(parts.local, local::LocalEnvironment::Start(
                                             spec_, env, lo, *parts.replica_log, parts.clock,
                                             *parts.log, RecordIn(*parts.store, env.name,
@@ -326,6 +381,9 @@ absl::Status Platform::Activate() {
       runtime = &parts.local->runtime();
       cp.metrics = parts.local->metrics();
       cp.dependencies = parts.local->dependencies();
+      cp.series = [local = parts.local.get()] {
+        return ReplicaUsageSeries(local->ReplicaUsages());
+      };
       cp.traffic = [local = parts.local.get(), name = env.name](const std::string& service)
           -> absl::StatusOr<std::optional<metrics::ServiceTraffic>> {
         const std::string url = local->prometheus_url();  // "" until it runs, or without one

@@ -65,6 +65,9 @@ struct PlatformOptions {
   // The local runtime's Jaeger: query port (0 for a free one; nullopt, the
   // default here, `hut up`'s is 16686: none) and OTLP/HTTP port (0: free).
   std::optional<uint16_t> jaeger_port;
+  // The local runtime's Alertmanager (with its Prometheus): its port, 0 for
+  // a free one; nullopt (the default here; `hut up`'s is 9093): none.
+  std::optional<uint16_t> alertmanager_port;
   uint16_t otlp_port = 4318;
   // Where hut's own spans go (OTLP/HTTP) and the Jaeger query API `hut
   // trace` reads; "" : the local runtime's Jaeger, or none.
@@ -103,6 +106,7 @@ class Platform {
   const std::vector<Endpoint>& endpoints() const;  // none while standing by
   // The local runtime's Prometheus (http://127.0.0.1:PORT); "" when none.
   std::string prometheus_url() const;
+  std::string alertmanager_url() const;
   // The local runtime's Jaeger query API (http://127.0.0.1:PORT); "" when none.
   std::string jaeger_url() const;
   const spec::Environment& environment() const { return *environment_; }

@@ -2,6 +2,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -141,6 +142,7 @@ ControlApi::ControlApi(const spec::Environment& environment,
   router_.Add("GET", "/api/v1/services/{service}/logs", bind(&ControlApi::Logs));
   router_.Add("GET", "/api/v1/traces/{trace_id}", bind(&ControlApi::Trace));
   router_.Add("POST", "/api/v1/shutdown", bind(&ControlApi::Shutdown));
+  router_.Add("POST", "/api/v1/alerts/webhook", bind(&ControlApi::AlertWebhook));
 }
 
 Response ControlApi::Handle(const Request& request) const {
@@ -150,8 +152,11 @@ Response ControlApi::Handle(const Request& request) const {
   }
   std::string header = request.Header("Authorization").value_or("");
   constexpr std::string_view kBearer = "Bearer ";
-  if (!header.starts_with(kBearer) ||
-      !Secret(header.substr(kBearer.size())).Equals(admin_token_)) {
+  const Secret presented(header.starts_with(kBearer) ? header.substr(kBearer.size()) : "");
+  // Alertmanager's token opens its webhook, and nothing else.
+  const bool alertmanager = request.path == "/api/v1/alerts/webhook" && !alert_token_.empty() &&
+                            presented.Equals(alert_token_);
+  if (!alertmanager && (!header.starts_with(kBearer) || !presented.Equals(admin_token_))) {
     Response r = Response::Error(401, "missing or wrong admin token (Authorization: Bearer ...)");
     r.SetHeader("WWW-Authenticate", "Bearer");
     return r;
@@ -522,11 +527,35 @@ Response ControlApi::Shutdown(const Request&) const {
   return Response::Json(202, {{"stopping", true}});
 }
 
+Response ControlApi::AlertWebhook(const Request& request) const {
+  if (!alerts_) return Response::Error(501, "this server receives no alerts");
+  absl::StatusOr<int> taken = alerts_(request.body);
+  if (!taken.ok()) {
+    const bool bad = taken.status().code() == absl::StatusCode::kInvalidArgument;
+    logger_.Warn("alert notification refused", {{"error", std::string(taken.status().message())}});
+    return Response::Error(bad ? 400 : 503,
+                           absl::StrCat(bad ? "not an Alertmanager notification (webhook "
+                                              "version 4): "
+                                            : "the alerts could not be recorded: ",
+                                        taken.status().message()));
+  }
+  return Response::Json(200, {{"recorded", *taken}});
+}
+
 Response ControlApi::Logs(const Request& request) const {
   const std::string& service = request.path_params.at("service");
-  if (service != "hut") {
-    Response error;
-    if (WorkerFor(request, &error) == nullptr) return error;
+  // Besides the services: hut itself, the load balancer and the backing
+  // services, whose lines the local platform collects too.
+  std::set<std::string> others = {"hut", "load-balancer"};
+  for (const spec::BackingService& b : environment_.backing_services) others.insert(b.name);
+  if (!others.contains(service) && !workers_.contains(service)) {
+    std::string known;
+    for (const auto& [name, worker] : workers_) {
+      absl::StrAppend(&known, known.empty() ? "" : ", ", name);
+    }
+    for (const std::string& name : others) absl::StrAppend(&known, ", ", name);
+    return Response::Error(
+        404, absl::StrCat("unknown service \"", service, "\" (services: ", known, ")"));
   }
   if (!logs_) return Response::Error(501, "this server keeps no central log store");
   auto param = [&](const char* name) -> std::optional<std::string> {

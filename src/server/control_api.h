@@ -79,6 +79,16 @@ class ControlApi {
   using TraceReader =
       std::function<absl::StatusOr<std::vector<tracing::TraceSpan>>(const std::string& trace_id)>;
   void ReadTracesWith(TraceReader reader) { traces_ = std::move(reader); }
+  // Where POST /api/v1/alerts/webhook (Alertmanager's notifications) goes:
+  // the alerts taken, InvalidArgument for a body it cannot read (400), any
+  // other error for one it could not keep (503: Alertmanager retries). The
+  // request carries `token` (its own, so Alertmanager holds no admin token)
+  // or the admin token. Set before serving; without it, 501.
+  using AlertReceiver = std::function<absl::StatusOr<int>(std::string_view body)>;
+  void ReceiveAlertsWith(AlertReceiver receiver, Secret token) {
+    alerts_ = std::move(receiver);
+    alert_token_ = std::move(token);
+  }
   // What GET /metrics answers (the exposition text); set before serving.
   // Without it, /metrics is 404 like any unknown path.
   void ServeMetrics(std::function<std::string()> fn) { metrics_ = std::move(fn); }
@@ -107,6 +117,7 @@ class ControlApi {
   http::Response Shutdown(const http::Request& request) const;
   http::Response Logs(const http::Request& request) const;
   http::Response Trace(const http::Request& request) const;
+  http::Response AlertWebhook(const http::Request& request) const;
 
   // The worker of the request's {service}, or an error response.
   controller::ServiceWorker* WorkerFor(const http::Request& request,
@@ -127,6 +138,8 @@ class ControlApi {
   TrafficReader traffic_;
   LogReader logs_;
   TraceReader traces_;
+  AlertReceiver alerts_;
+  Secret alert_token_;
 };
 
 // JSON forms shared by the API and the CLI's `-o json`.

@@ -1,5 +1,6 @@
 #include "src/server/control_api.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -305,7 +306,7 @@ TEST_F(ControlApiTest, LogsAreFilteredFollowedAndBadParametersAreClear) {
   EXPECT_EQ(msgs(absl::StrCat("/api/v1/services/backend/logs?after=", cursor)), std::vector<std::string>{"new"});
 
   for (const auto& [target, status, words] : std::vector<std::tuple<std::string, int, std::string>>{
-           {"/api/v1/services/nope/logs", 404, "unknown service \"nope\" (services: backend)"},
+           {"/api/v1/services/nope/logs", 404, "unknown service \"nope\" (services: backend, hut, load-balancer)"},
            {"/api/v1/services/backend/logs?since=soon", 400, "since \"soon\": expected a duration"},
            {"/api/v1/services/backend/logs?since=-5m", 400, "since \"-5m\""},
            {"/api/v1/services/backend/logs?from=yesterday", 400, "from \"yesterday\": expected an RFC 3339 time"},
@@ -323,6 +324,41 @@ TEST_F(ControlApiTest, LogsAreFilteredFollowedAndBadParametersAreClear) {
 
 TEST_F(ControlApiTest, LogsWithoutAStoreAre501) {
   EXPECT_EQ(Call("GET", "/api/v1/services/backend/logs").status, 501);
+}
+
+TEST_F(ControlApiTest, LogsOfTheLoadBalancerAndBackingServicesAreKnownNames) {
+  api_->ReadLogsWith([](const logs::LogQuery&) { return logs::LogQueryResult{}; });
+  EXPECT_EQ(Call("GET", "/api/v1/services/load-balancer/logs").status, 200);
+  EXPECT_EQ(Call("GET", "/api/v1/services/hut/logs").status, 200);
+  http::Response unknown = Call("GET", "/api/v1/services/nope/logs");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_THAT(unknown.body, ::testing::HasSubstr("backend, hut, load-balancer"));
+}
+
+TEST_F(ControlApiTest, AlertmanagersWebhookTakesItsTokenAndSaysWhatIsWrong) {
+  const std::string kWebhook = "/api/v1/alerts/webhook";
+  EXPECT_EQ(Call("POST", kWebhook, "{}").status, 501);  // no receiver
+  std::vector<std::string> bodies;
+  api_->ReceiveAlertsWith(
+      [&bodies](std::string_view body) -> absl::StatusOr<int> {
+        if (body == "bad") return absl::InvalidArgumentError("alerts: expected an array");
+        if (body == "down") return absl::UnavailableError("store down");
+        bodies.emplace_back(body);
+        return 2;
+      },
+      Secret("am-token"));
+  http::Response ok = Call("POST", kWebhook, "good", "am-token");
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(json::parse(ok.body)["recorded"], 2);
+  EXPECT_EQ(Call("POST", kWebhook, "good").status, 200);  // the admin token works too
+  EXPECT_EQ(bodies.size(), 2u);
+  http::Response bad = Call("POST", kWebhook, "bad", "am-token");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_THAT(bad.body, ::testing::HasSubstr("alerts: expected an array"));
+  EXPECT_EQ(Call("POST", kWebhook, "down", "am-token").status, 503);  // Alertmanager retries
+  // Its token opens nothing else.
+  EXPECT_EQ(Call("GET", "/api/v1/services", "", "am-token").status, 401);
+  EXPECT_EQ(Call("POST", kWebhook, "good", "wrong").status, 401);
 }
 
 }  // namespace

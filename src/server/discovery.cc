@@ -99,7 +99,10 @@ absl::StatusOr<Secret> ReadToken(const std::string& path) {
 }
 
 absl::StatusOr<Secret> LoadOrCreateToken(const std::string& state_dir) {
-  const std::string path = absl::StrCat(state_dir, "/", kTokenFileName);
+  return LoadOrCreateTokenFile(absl::StrCat(state_dir, "/", kTokenFileName));
+}
+
+absl::StatusOr<Secret> LoadOrCreateTokenFile(const std::string& path) {
   if (fs::exists(path)) return ReadToken(path);
   Secret token = RandomSecretHex(32);
   HUT_RETURN_IF_ERROR(WritePrivateFile(path, token.Reveal() + "\n"));

@@ -51,6 +51,8 @@ absl::StatusOr<ServerInfo> ReadPointer(const std::string& path);
 // Reads the token in <state_dir>/admin-token, creating it (32 random bytes,
 // hex, mode 0600) when missing. Refuses a token file others can read.
 absl::StatusOr<Secret> LoadOrCreateToken(const std::string& state_dir);
+// The same for any token file at `path`.
+absl::StatusOr<Secret> LoadOrCreateTokenFile(const std::string& path);
 // Reads a token file (surrounding whitespace dropped); refuses an empty one.
 absl::StatusOr<Secret> ReadToken(const std::string& path);
 

@@ -668,9 +668,14 @@ void ReadSecrets(Loader& l, const Value& v, SecretsPolicy* out) {
 }
 
 void ReadSeverity(Loader& l, const Value& v, SeverityPolicy* out) {
-  MapReader m(l, v, "a map with notify and response_time", {"notify", "response_time"});
+  MapReader m(l, v,
+              "a map with notify, response_time, group_wait, group_interval and repeat_interval",
+              {"notify", "response_time", "group_wait", "group_interval", "repeat_interval"});
   if (!m.ok()) return;
   Set(m.Enum("notify", "channel", kAlertChannels), &out->notify);
+  Set(m.Dur("group_wait", true), &out->group_wait);
+  Set(m.Dur("group_interval", true), &out->group_interval);
+  Set(m.Dur("repeat_interval", true), &out->repeat_interval);
   const Value* r = m.Get("response_time");
   if (r == nullptr) return;
   if (r->node.IsScalar() && r->node.Scalar() == "next-business-day") {

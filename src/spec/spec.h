@@ -187,6 +187,13 @@ struct SeverityPolicy {
   // Time to respond; nullopt: none promised. Ignored when next_business_day.
   std::optional<Duration> response_time;
   bool next_business_day = false;  // respond by the next business day
+  // Alertmanager's route for the severity (monitoring/alertmanager): how
+  // long a new group waits for more alerts before it is sent, how long a
+  // group waits to send what changed in it (new alerts, resolved ones), and
+  // how often a group still firing is sent again. Each > 0.
+  Duration group_wait = std::chrono::seconds(30);
+  Duration group_interval = std::chrono::minutes(5);
+  Duration repeat_interval = std::chrono::hours(4);
   bool operator==(const SeverityPolicy&) const = default;
 };
 
@@ -220,12 +227,19 @@ struct AlertingPolicy {
   // next business day; warning to chat; info to the daily digest. Channels for
   // high (page), medium and low (chat) are hut's choice.
   std::array<SeverityPolicy, kSeverityCount> severities = {{
-      {AlertChannel::kPage, std::chrono::minutes(5), false},   // critical
-      {AlertChannel::kPage, std::chrono::minutes(30), false},  // high
-      {AlertChannel::kChat, std::chrono::hours(4), false},     // medium
-      {AlertChannel::kChat, std::nullopt, true},               // low
-      {AlertChannel::kChat, std::nullopt, false},              // warning
-      {AlertChannel::kDigest, std::nullopt, false},            // info
+      // notify, response_time, next_business_day, group_wait, group_interval, repeat_interval
+      {AlertChannel::kPage, std::chrono::minutes(5), false, std::chrono::seconds(10),
+       std::chrono::minutes(1), std::chrono::hours(1)},  // critical
+      {AlertChannel::kPage, std::chrono::minutes(30), false, std::chrono::seconds(30),
+       std::chrono::minutes(5), std::chrono::hours(4)},  // high
+      {AlertChannel::kChat, std::chrono::hours(4), false, std::chrono::minutes(1),
+       std::chrono::minutes(5), std::chrono::hours(12)},  // medium
+      {AlertChannel::kChat, std::nullopt, true, std::chrono::minutes(5),
+       std::chrono::minutes(5), std::chrono::hours(24)},  // low
+      {AlertChannel::kChat, std::nullopt, false, std::chrono::minutes(1),
+       std::chrono::minutes(5), std::chrono::hours(12)},  // warning
+      {AlertChannel::kDigest, std::nullopt, false, std::chrono::minutes(5),
+       std::chrono::minutes(5), std::chrono::hours(24)},  // info
   }};
   AlertRules rules;
   const SeverityPolicy& For(Severity s) const { return severities[static_cast<int>(s)]; }

@@ -70,7 +70,9 @@ TEST(SpecDefaultsTest, PoliciesAreAdrValues) {
   EXPECT_EQ(p.secrets.api_keys.rotation, std::nullopt);
 
   const AlertingPolicy& a = p.alerting;
-  EXPECT_EQ(a.For(Severity::kCritical), (SeverityPolicy{AlertChannel::kPage, minutes(5), false}));
+  EXPECT_EQ(a.For(Severity::kCritical),
+            (SeverityPolicy{AlertChannel::kPage, minutes(5), false, std::chrono::seconds(10),
+                            minutes(1), hours(1)}));
   EXPECT_EQ(a.For(Severity::kHigh).response_time, Duration(minutes(30)));
   EXPECT_EQ(a.For(Severity::kMedium).response_time, Duration(hours(4)));
   EXPECT_TRUE(a.For(Severity::kLow).next_business_day);

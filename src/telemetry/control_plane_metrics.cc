@@ -47,7 +47,7 @@ constexpr store::RolloutPhase kPhases[] = {
 
 ControlPlaneMetrics::ControlPlaneMetrics(const std::string& environment,
                                          const std::string& version)
-    : registry_(std::make_shared<prometheus::Registry>()) {
+    : registry_(std::make_shared<prometheus::Registry>()), environment_(environment) {
   const prometheus::Labels env = {{"environment", environment}};
   rollouts_ = &prometheus::BuildCounter()
                    .Name("hut_rollouts_total")
@@ -193,25 +193,43 @@ void ControlPlaneMetrics::ObserveRuntimeCall(std::string_view operation,
               ok);
 }
 
+void ControlPlaneMetrics::ReadFamiliesWith(FamilyReader read) {
+  external_.push_back(std::move(read));
+}
+
 void ControlPlaneMetrics::ReadCountersWith(std::string name, std::string help, std::string label,
                                            CounterReader read) {
-  external_.push_back({std::move(name), std::move(help), std::move(label), std::move(read)});
+  ReadFamiliesWith([name = std::move(name), help = std::move(help), label = std::move(label),
+                    read = std::move(read)] {
+    SeriesFamily f{.name = name, .help = help, .counter = true, .series = {}};
+    for (const auto& [value, n] : read()) {
+      f.series.push_back({.labels = {{label, value}}, .value = static_cast<double>(n)});
+    }
+    return std::vector<SeriesFamily>{std::move(f)};
+  });
 }
 
 std::string ControlPlaneMetrics::Serialize() const {
   std::vector<prometheus::MetricFamily> families = registry_->Collect();
-  for (const External& e : external_) {
-    prometheus::MetricFamily f;
-    f.name = e.name;
-    f.help = e.help;
-    f.type = prometheus::MetricType::Counter;
-    for (const auto& [value, n] : e.read()) {
-      prometheus::ClientMetric m;
-      m.label = {{e.label, value}};
-      m.counter.value = static_cast<double>(n);
-      f.metric.push_back(std::move(m));
+  for (const FamilyReader& read : external_) {
+    for (SeriesFamily& e : read()) {
+      prometheus::MetricFamily f;
+      f.name = std::move(e.name);
+      f.help = std::move(e.help);
+      f.type = e.counter ? prometheus::MetricType::Counter : prometheus::MetricType::Gauge;
+      for (Series& series : e.series) {
+        prometheus::ClientMetric m;
+        m.label.push_back({"environment", environment_});
+        for (auto& [k, v] : series.labels) m.label.push_back({k, std::move(v)});
+        if (e.counter) {
+          m.counter.value = series.value;
+        } else {
+          m.gauge.value = series.value;
+        }
+        f.metric.push_back(std::move(m));
+      }
+      families.push_back(std::move(f));
     }
-    families.push_back(std::move(f));
   }
   return prometheus::TextSerializer().Serialize(families);
 }

@@ -22,13 +22,12 @@
 // are what the audit log says. Thread-safe.
 
 #include <chrono>
-#include <map>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
-#include <vector>
 #include <string_view>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -60,8 +59,20 @@ class ControlPlaneMetrics {
   void ObserveStoreCall(std::string_view operation, std::chrono::nanoseconds took, bool ok);
   void ObserveRuntimeCall(std::string_view operation, std::chrono::nanoseconds took, bool ok);
 
-  // Counters another part keeps (the log store's lines, say), read at each
-  // Serialize: family `name` with one series per `label` value. Before serving.
+  // Series another part keeps (the log store's counts, the replicas' usage),
+  // read at each Serialize; each gets the label environment too. Before serving.
+  struct Series {
+    std::map<std::string, std::string> labels;
+    double value = 0;
+  };
+  struct SeriesFamily {
+    std::string name, help;
+    bool counter = false;  // else a gauge
+    std::vector<Series> series;
+  };
+  using FamilyReader = std::function<std::vector<SeriesFamily>()>;
+  void ReadFamiliesWith(FamilyReader read);
+  // A counter family `name` with one series per `label` value.
   using CounterReader = std::function<std::map<std::string, uint64_t>()>;
   void ReadCountersWith(std::string name, std::string help, std::string label, CounterReader read);
 
@@ -81,12 +92,9 @@ class ControlPlaneMetrics {
   prometheus::Family<prometheus::Histogram>* store_calls_;
   prometheus::Family<prometheus::Counter>* store_errors_;
   prometheus::Family<prometheus::Histogram>* runtime_calls_;
-  struct External {
-    std::string name, help, label;
-    CounterReader read;
-  };
-  std::vector<External> external_;
   prometheus::Family<prometheus::Counter>* runtime_errors_;
+  const std::string environment_;
+  std::vector<FamilyReader> external_;
 
   absl::Mutex mu_;
   // Rollout id -> when its rollback was triggered, until it ends.

@@ -145,5 +145,27 @@ TEST(ControlPlaneMetricsCountersTest, CountersReadFromAnotherPartAreServedAtEach
   EXPECT_EQ(::hut::testing::SampleSum(metrics.Serialize(), "hut_log_lines_total", {{"result", "stored"}}), 7);
 }
 
+TEST(ControlPlaneMetricsCountersTest, GaugeFamiliesFromAnotherPartCarryTheEnvironment) {
+  ControlPlaneMetrics metrics("staging", "0.9.0");
+  double memory = 1024;
+  metrics.ReadFamiliesWith([&] {
+    return std::vector<ControlPlaneMetrics::SeriesFamily>{
+        {.name = "hut_replica_resident_memory_bytes",
+         .help = "Resident memory",
+         .counter = false,
+         .series = {{.labels = {{"service", "backend"}, {"replica", "backend-r1-a"}},
+                     .value = memory}}}};
+  });
+  const std::string text = metrics.Serialize();
+  EXPECT_THAT(text, ::testing::HasSubstr("# TYPE hut_replica_resident_memory_bytes gauge"));
+  EXPECT_THAT(text, ::testing::HasSubstr(
+                        "hut_replica_resident_memory_bytes{environment=\"staging\",replica="
+                        "\"backend-r1-a\",service=\"backend\"} 1024"));
+  memory = 2048;
+  EXPECT_EQ(::hut::testing::SampleSum(metrics.Serialize(), "hut_replica_resident_memory_bytes",
+                                      {{"replica", "backend-r1-a"}}),
+            2048);
+}
+
 }  // namespace
 }  // namespace hut::telemetry

@@ -45,6 +45,10 @@ version here: every revision's pods share this ConfigMap. */}}
 FOOHUT_ENV: {{ required "environment is required" .Values.environment | quote }}
 FOOHUT_LOG_LEVEL: {{ .Values.logging.level | quote }}
 FOOHUT_LOG_FORMAT: {{ .Values.logging.format | quote }}
+{{- with .Values.telemetry.otlpEndpoint }}
+OTEL_EXPORTER_OTLP_ENDPOINT: {{ . | quote }}
+OTEL_SERVICE_NAME: {{ $.Values.service | quote }}
+{{- end }}
 {{- range $k, $v := .Values.config }}
 {{ $k }}: {{ $v | toString | quote }}
 {{- end }}

@@ -1,0 +1,58 @@
+#include "src/alerting/intake.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+
+namespace hut::alerting {
+namespace {
+
+std::string Rfc3339(TimePoint t) {
+  return absl::FormatTime(absl::RFC3339_full, absl::FromChrono(t), absl::UTCTimeZone());
+}
+
+}  // namespace
+
+AlertIntake::AlertIntake(store::Store& store, std::string environment, const Clock& clock,
+                         Logger logger)
+    : store_(store),
+      environment_(std::move(environment)),
+      clock_(clock),
+      logger_(std::move(logger)) {}
+
+absl::StatusOr<int> AlertIntake::Receive(const WebhookNotification& notification) {
+  absl::MutexLock lock(&mu_);
+  int recorded = 0;
+  for (const ReceivedAlert& a : notification.alerts) {
+    auto seen = firing_.find(a.fingerprint);
+    if (seen != firing_.end() && seen->second == a.firing) continue;
+    const std::string name = a.Label("alertname");
+    const std::string severity = a.Label("severity");
+    const auto summary_it = a.annotations.find("summary");
+    const std::string summary = summary_it == a.annotations.end() ? "" : summary_it->second;
+    store::Event e;
+    e.at = clock_.Now();
+    e.environment = environment_;
+    e.service = a.Label("service");
+    e.type = a.firing ? "alert.firing" : "alert.resolved";
+    e.message = absl::StrCat(name, severity.empty() ? "" : absl::StrCat(" (", severity, ")"),
+                             a.firing ? " firing" : " resolved",
+                             summary.empty() ? "" : absl::StrCat(": ", summary));
+    e.data = {{"alertname", name},
+              {"severity", severity},
+              {"fingerprint", a.fingerprint},
+              {"labels", a.labels},
+              {"annotations", a.annotations},
+              {"starts_at", Rfc3339(a.starts_at)},
+              {"receiver", notification.receiver}};
+    if (a.ends_at) e.data["ends_at"] = Rfc3339(*a.ends_at);
+    if (!a.generator_url.empty()) e.data["generator_url"] = a.generator_url;
+    absl::StatusOr<store::Event> stored = store_.AppendEvent(std::move(e));
+    if (!stored.ok()) return stored.status();
+    logger_.Info(stored->message, {{"service", stored->service}, {"event", stored->type}});
+    firing_[a.fingerprint] = a.firing;
+    ++recorded;
+  }
+  return recorded;
+}
+
+}  // namespace hut::alerting
