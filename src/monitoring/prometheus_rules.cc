@@ -1,5 +1,6 @@
 #include "src/monitoring/prometheus_rules.h"
 
+#include <cctype>
 #include <chrono>
 
 #include "absl/status/status.h"
@@ -36,6 +37,7 @@ struct Rule {
   std::string severity;
   std::string summary;
   std::string description;
+  std::string runbook_url;  // alerts: its page in docs/runbooks/
   // Static labels: the environment (and service) the rule is about, which
   // its result has anyway; they keep one rule name per environment distinct.
   std::vector<std::pair<std::string, std::string>> labels;
@@ -51,7 +53,21 @@ Rule Record(std::string name, std::string expr) {
 Rule Alert(std::string name, std::string expr, Duration for_, std::string severity,
            std::string summary, std::string description) {
   return {"", std::move(name), std::move(expr), for_, std::move(severity), std::move(summary),
-          std::move(description), {}};
+          std::move(description), "", {}};
+}
+
+// An alert's runbook page: HighErrorRate -> high-error-rate.md.
+std::string RunbookPage(std::string_view alert) {
+  std::string page;
+  for (char c : alert) {
+    if (std::isupper(static_cast<unsigned char>(c))) {
+      if (!page.empty()) page += '-';
+      page += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else {
+      page += c;
+    }
+  }
+  return page + ".md";
 }
 
 // The selector of a service's request series: its environment and service,
@@ -154,7 +170,10 @@ void AddAlerts(std::vector<Rule>& rules, const spec::Environment& env) {
                         absl::StrCat("Free space has been below ",
                                      FormatPercent(r.low_disk.threshold), " for ",
                                      FormatDuration(r.low_disk.for_), ".")));
-  for (Rule& rule : rules) rule.labels = {{"environment", env.name}};
+  for (Rule& rule : rules) {
+    rule.labels = {{"environment", env.name}};
+    rule.runbook_url = env.policies.alerting.runbooks + RunbookPage(rule.alert);
+  }
 }
 
 void Emit(YAML::Emitter& out, const std::string& name, const std::vector<Rule>& rules) {
@@ -179,6 +198,7 @@ void Emit(YAML::Emitter& out, const std::string& name, const std::vector<Rule>& 
       out << YAML::Key << "annotations" << YAML::Value << YAML::BeginMap;
       out << YAML::Key << "summary" << YAML::Value << YAML::DoubleQuoted << rule.summary;
       out << YAML::Key << "description" << YAML::Value << YAML::DoubleQuoted << rule.description;
+      out << YAML::Key << "runbook_url" << YAML::Value << rule.runbook_url;
       out << YAML::EndMap;
     }
     out << YAML::EndMap;

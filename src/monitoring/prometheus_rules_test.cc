@@ -126,6 +126,58 @@ TEST(PrometheusRulesTest, EachServiceIsReadFromItsOwnSeries) {
               HasSubstr("absent(up{environment=\"production\",service=\"search\"})"));
 }
 
+// docs/runbooks: every alert links its page, and the page says what it
+// means, how to check, how to fix and how to roll back.
+TEST(PrometheusRulesTest, EveryAlertLinksARunbookThatHasItsFourParts) {
+  spec::LoadResult loaded = spec::LoadSpecFile(::hut::testing::SourceDir() + "/foohut.yaml");
+  ASSERT_TRUE(loaded.ok());
+  const std::string rules = *PrometheusRules(*loaded.spec, "production");
+  int alerts = 0;
+  for (const YAML::Node& g : YAML::Load(rules)["groups"]) {
+    for (const YAML::Node& r : g["rules"]) {
+      if (!r["alert"]) continue;
+      ++alerts;
+      const std::string name = r["alert"].as<std::string>();
+      const std::string url = r["annotations"]["runbook_url"].as<std::string>("");
+      ASSERT_TRUE(url.starts_with("docs/runbooks/")) << name << ": " << url;
+      const std::string page = ReadFile(::hut::testing::SourceDir() + "/" + url);
+      ASSERT_FALSE(page.empty()) << name << ": no runbook at " << url;
+      EXPECT_THAT(page, HasSubstr("# " + name + " (" + r["labels"]["severity"].as<std::string>()))
+          << url;
+      for (const char* part :
+           {"## What it means", "## How to check", "## How to fix", "## How to roll back"}) {
+        EXPECT_THAT(page, HasSubstr(part)) << url;
+      }
+    }
+  }
+  EXPECT_EQ(alerts, 6);
+  // The spec says where the pages are for the team.
+  const std::string elsewhere = *PrometheusRules(MustParse(R"(
+services:
+  backend:
+    release: {command: [app]}
+policies:
+  alerting:
+    runbooks: https://git.example.com/foohut/hut/blob/main/docs/runbooks/
+environments:
+  staging: {runtime: local}
+)"));
+  EXPECT_EQ(FindRule(elsewhere, "hut:staging:alerts", "HighErrorRate")["annotations"]["runbook_url"]
+                .as<std::string>(),
+            "https://git.example.com/foohut/hut/blob/main/docs/runbooks/high-error-rate.md");
+  spec::LoadResult bad = spec::ParseSpec(R"(
+services:
+  backend:
+    release: {command: [app]}
+policies:
+  alerting: {runbooks: docs/runbooks}
+environments:
+  staging: {runtime: local}
+)", "test.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.problems[0].ToString(), HasSubstr("does not end in /"));
+}
+
 TEST(PrometheusRulesTest, AnUnknownEnvironmentIsNamed) {
   absl::StatusOr<std::string> rules = PrometheusRules(MustParse(kSpec), "prod");
   ASSERT_FALSE(rules.ok());

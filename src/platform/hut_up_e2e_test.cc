@@ -1273,6 +1273,7 @@ TEST_F(HutUpEndToEndTest, PrometheusScrapesEveryReplicaAndFiresTheErrorAlert) {
   EXPECT_EQ(recorded["data"]["receiver"], "hut-page");
   EXPECT_EQ(recorded["data"]["labels"]["severity"], "critical");
   EXPECT_EQ(recorded["data"]["labels"]["service"], "backend");
+  EXPECT_EQ(recorded["data"]["annotations"]["runbook_url"], "docs/runbooks/high-error-rate.md");
   // Alertmanager's token opens the webhook and nothing else; a body that is
   // not a notification is refused, saying why.
   {

@@ -750,9 +750,21 @@ void ReadAlertRules(Loader& l, const Value& v, AlertRules* out) {
 }
 
 void ReadAlerting(Loader& l, const Value& v, AlertingPolicy* out) {
-  MapReader m(l, v, "a map with severities and rules", {"severities", "rules"});
+  MapReader m(l, v, "a map with severities, rules and runbooks",
+              {"severities", "rules", "runbooks"});
   if (!m.ok()) return;
   if (const Value* r = m.Get("rules")) ReadAlertRules(l, *r, &out->rules);
+  if (const Value* r = m.Get("runbooks")) {
+    if (auto s = l.Scalar(*r, "where the runbooks are: a URL or path ending in /")) {
+      if (s->empty() || s->back() != '/') {
+        l.Error(*r, Cat("runbooks ", Quote(*s),
+                        " does not end in / (expected the folder of the runbook pages, such as "
+                        "https://git.example.com/foohut/hut/blob/main/docs/runbooks/)"));
+      } else {
+        out->runbooks = *s;
+      }
+    }
+  }
   const Value* sev = m.Get("severities");
   if (sev == nullptr) return;
   MapReader s(l, *sev, "a map from severity to its routing",

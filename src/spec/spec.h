@@ -242,6 +242,9 @@ struct AlertingPolicy {
        std::chrono::minutes(5), std::chrono::hours(24)},  // info
   }};
   AlertRules rules;
+  // Where the runbooks are (docs/runbooks/): each alert's runbook_url is
+  // this followed by its page's name, e.g. high-error-rate.md.
+  std::string runbooks = "docs/runbooks/";
   const SeverityPolicy& For(Severity s) const { return severities[static_cast<int>(s)]; }
   SeverityPolicy& For(Severity s) { return severities[static_cast<int>(s)]; }
   bool operator==(const AlertingPolicy&) const = default;
