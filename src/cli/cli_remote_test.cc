@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -651,6 +652,56 @@ TEST_F(CliRemoteTest, ABusyServiceRefusesASecondDeploy) {
   Result r = Hut({"deploy", "backend", "2.0.0", "--wait"});
   EXPECT_EQ(r.code, kExitFailure);
   EXPECT_THAT(r.err, HasSubstr("hut deploy: rollout 1 of backend in staging is still running"));
+}
+
+// `hut logs -f`: what was there, then each line as it comes, in order, once;
+// it stops by itself when the server goes away.
+TEST_F(CliRemoteTest, LogsFollowPrintsNewLinesAsTheyComeAndStopsWithTheServer) {
+  std::mutex mu;
+  std::vector<std::string> stored = {R"({"ts":"2026-12-07T10:00:00.000Z","level":"INFO","msg":"old","service":"backend","replica":"backend-r1-a"})"};
+  std::vector<int64_t> afters;  // the follower's cursors, as asked
+  api_->ReadLogsWith([&](const logs::LogQuery& q) -> absl::StatusOr<logs::LogQueryResult> {
+    std::lock_guard<std::mutex> lock(mu);
+    logs::LogQueryResult r;
+    const int64_t after = q.after.value_or(0);
+    if (q.after) afters.push_back(after);
+    for (size_t i = static_cast<size_t>(after); i < stored.size(); ++i) {
+      r.lines.push_back({.ts_ms = 0, .line = stored[i], .cursor = static_cast<int64_t>(i) + 1});
+    }
+    r.cursor = static_cast<int64_t>(stored.size());
+    return r;
+  });
+  Result result;
+  std::thread follow([&] { result = Hut({"logs", "backend", "-f"}); });
+  // Once it follows from the end, a new line; then, once it has asked past
+  // that line (so it has printed it), the server goes away.
+  const auto asked_after = [&](int64_t cursor) {
+    for (int i = 0; i < 1000; ++i) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (std::find(afters.begin(), afters.end(), cursor) != afters.end()) return true;
+      }
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return false;
+  };
+  ASSERT_TRUE(asked_after(1));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stored.push_back(R"({"ts":"2026-12-07T10:00:01.000Z","level":"WARN","msg":"new","service":"backend","replica":"backend-r1-a"})");
+  }
+  ASSERT_TRUE(asked_after(2));
+  server_->Shutdown(milliseconds(1000));
+  follow.join();
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.err, ::testing::HasSubstr("the server went away; stopped following"));
+  const size_t old_at = result.out.find(" old");
+  const size_t new_at = result.out.find(" new");
+  ASSERT_NE(old_at, std::string::npos) << result.out;
+  ASSERT_NE(new_at, std::string::npos) << result.out;
+  EXPECT_LT(old_at, new_at);
+  EXPECT_EQ(result.out.find(" new", new_at + 1), std::string::npos) << "printed twice:\n"
+                                                                    << result.out;
 }
 
 TEST_F(CliRemoteTest, LastEventIdFindsTheEndOfTheLog) {
