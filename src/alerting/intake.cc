@@ -1,5 +1,7 @@
 #include "src/alerting/intake.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 
@@ -17,7 +19,25 @@ AlertIntake::AlertIntake(store::Store& store, std::string environment, const Clo
     : store_(store),
       environment_(std::move(environment)),
       clock_(clock),
-      logger_(std::move(logger)) {}
+      logger_(std::move(logger)) {
+  absl::StatusOr<int64_t> last = store_.LastEventId(environment_);
+  absl::StatusOr<std::vector<store::Event>> recent =
+      last.ok() ? store_.EventsAfter(std::max<int64_t>(0, *last - kRecallEvents), kRecallEvents,
+                                     environment_)
+                : absl::StatusOr<std::vector<store::Event>>(last.status());
+  if (!recent.ok()) {
+    logger_.Warn("alerts recorded before this start not read: an alert still firing is recorded "
+                 "again",
+                 {{"error", std::string(recent.status().message())}});
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  for (const store::Event& e : *recent) {  // oldest first: the last state wins
+    if (e.type != "alert.firing" && e.type != "alert.resolved") continue;
+    if (!e.data.contains("fingerprint") || !e.data["fingerprint"].is_string()) continue;
+    firing_[e.data["fingerprint"].get<std::string>()] = e.type == "alert.firing";
+  }
+}
 
 absl::StatusOr<int> AlertIntake::Receive(const WebhookNotification& notification) {
   absl::MutexLock lock(&mu_);

@@ -6,8 +6,9 @@
 // log, "alert.firing" or "alert.resolved", with its labels and annotations.
 // Alertmanager sends a firing alert again whenever its group changes and
 // every repeat interval: an alert already recorded in that state is not
-// recorded again (while this server runs; after a restart, once more).
-// Thread-safe.
+// recorded again, across restarts too (the last state of each alert is read
+// back at start from the environment's events among the newest
+// kRecallEvents ids). Thread-safe.
 
 #include <map>
 #include <string>
@@ -24,7 +25,11 @@ namespace hut::alerting {
 
 class AlertIntake {
  public:
-  // `store`, `clock` must outlive it.
+  // How far back the start looks for what was recorded.
+  static constexpr int kRecallEvents = 10'000;
+
+  // `store`, `clock` must outlive it. A store that cannot be read at start
+  // only costs repeats (logged).
   AlertIntake(store::Store& store, std::string environment, const Clock& clock, Logger logger);
 
   // The events recorded; an error when the store refused one (the caller

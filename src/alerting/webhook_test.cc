@@ -132,5 +132,22 @@ TEST_F(IntakeTest, AnAlertIsRecordedOnceWhenItFiresAndOnceWhenItResolves) {
   EXPECT_EQ(events[1].type, "alert.resolved");
 }
 
+TEST_F(IntakeTest, ARestartedServerDoesNotRecordAStillFiringAlertAgain) {
+  auto firing = ParseWebhookNotification(Notification("firing").dump());
+  ASSERT_TRUE(firing.ok());
+  {
+    AlertIntake intake(*store_, "staging", clock_, Logger(sink_, clock_, "alerts"));
+    EXPECT_EQ(*intake.Receive(*firing), 1);
+  }
+  AlertIntake restarted(*store_, "staging", clock_, Logger(sink_, clock_, "alerts"));
+  EXPECT_EQ(*restarted.Receive(*firing), 0);  // Alertmanager's repeat after the restart
+  auto resolved = ParseWebhookNotification(Notification("resolved").dump());
+  EXPECT_EQ(*restarted.Receive(*resolved), 1);
+  // Another environment's store history does not count as ours.
+  AlertIntake production(*store_, "production", clock_, Logger(sink_, clock_, "alerts"));
+  EXPECT_EQ(*production.Receive(*firing), 1);
+  EXPECT_EQ(Events().size(), 2u);  // staging's: fired once, resolved once
+}
+
 }  // namespace
 }  // namespace hut::alerting
