@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
+#include "src/common/log.h"
 
 namespace hut::alerting {
 namespace {
@@ -29,10 +29,6 @@ std::string Annotation(const ReceivedAlert& a, const std::string& name) {
 }
 
 bool IsUrl(const std::string& s) { return s.starts_with("https://") || s.starts_with("http://"); }
-
-std::string Rfc3339(TimePoint t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromChrono(t), absl::UTCTimeZone());
-}
 
 // The one-line summary: the alert's own, else its name and service.
 std::string Summary(const std::string& environment, const ReceivedAlert& a) {
@@ -85,7 +81,7 @@ json PagerDutyEvent(const std::string& routing_key, const std::string& environme
       {"source", service.empty() ? absl::StrCat("foohut-", environment)
                                  : absl::StrCat(service, ".", environment)},
       {"severity", PagerDutySeverity(alert.Label("severity"))},
-      {"timestamp", Rfc3339(alert.starts_at)},
+      {"timestamp", FormatTimestamp(alert.starts_at)},
       {"component", service},
       {"group", environment},
       {"class", alert.Label("alertname")},
@@ -106,7 +102,8 @@ json SlackMessage(const std::string& environment, const ReceivedAlert& alert) {
   json fields = json::array({
       {{"type", "mrkdwn"}, {"text", absl::StrCat("*Severity*\n", alert.Label("severity"))}},
       {{"type", "mrkdwn"}, {"text", absl::StrCat("*Environment*\n", environment)}},
-      {{"type", "mrkdwn"}, {"text", absl::StrCat("*Since*\n", Rfc3339(alert.starts_at))}},
+      {{"type", "mrkdwn"},
+       {"text", absl::StrCat("*Since*\n", FormatTimestamp(alert.starts_at))}},
   });
   if (!service.empty()) {
     fields.push_back({{"type", "mrkdwn"}, {"text", absl::StrCat("*Service*\n", service)}});

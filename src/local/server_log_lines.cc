@@ -7,21 +7,17 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "src/common/log.h"
 
 namespace hut::local {
 namespace {
 
 using json = nlohmann::ordered_json;
 
-std::string Rfc3339(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
-}
-
 json Base(const ServerLogOrigin& origin, std::string_view level, std::string msg) {
-  return json{{"ts", Rfc3339(absl::Now())},
+  return json{{"ts", FormatTimestamp(std::chrono::system_clock::now())},
               {"level", std::string(level)},
               {"msg", std::move(msg)},
               {"component", origin.component},
@@ -55,7 +51,7 @@ std::optional<std::string> PostgresLogLine(std::string_view line, const ServerLo
   absl::Time t;
   std::string error;
   if (absl::ParseTime("%Y-%m-%d %H:%M:%E*S UTC", in.value("timestamp", ""), &t, &error)) {
-    out["ts"] = Rfc3339(t);
+    out["ts"] = FormatTimestamp(absl::ToChronoTime(t));
   }
   if (in.value("error_severity", "") != "LOG") out["severity"] = in.value("error_severity", "");
   for (const char* key : {"pid", "user", "dbname", "application_name", "backend_type",
@@ -92,7 +88,7 @@ std::optional<std::string> RedisLogLine(std::string_view line, const ServerLogOr
       return Plain(line, origin);
   }
   json out = Base(origin, level, f[6]);
-  out["ts"] = Rfc3339(t);
+  out["ts"] = FormatTimestamp(absl::ToChronoTime(t));
   const std::pair<std::string, std::string> pid_role = absl::StrSplit(f[0], ':');
   if (int pid = 0; absl::SimpleAtoi(pid_role.first, &pid)) out["pid"] = pid;
   out["role"] = pid_role.second;
@@ -110,7 +106,7 @@ std::optional<std::string> HaproxyLogLine(std::string_view line, const ServerLog
     if (in["accept_s"].is_number_integer() &&
         absl::SimpleAtoi(in.value("accept_ms", std::string("0")), &ms)) {
       seconds = in["accept_s"].get<int64_t>();
-      out["ts"] = Rfc3339(absl::FromUnixMillis(seconds * 1000 + ms));
+      out["ts"] = FormatTimestamp(TimePoint(std::chrono::milliseconds(seconds * 1000 + ms)));
     }
     in.erase("accept_s");
     in.erase("accept_ms");
