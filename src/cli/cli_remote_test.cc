@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -658,13 +659,17 @@ TEST_F(CliRemoteTest, ABusyServiceRefusesASecondDeploy) {
 // it stops by itself when the server goes away.
 TEST_F(CliRemoteTest, LogsFollowPrintsNewLinesAsTheyComeAndStopsWithTheServer) {
   std::mutex mu;
+  std::condition_variable asked;
   std::vector<std::string> stored = {R"({"ts":"2026-12-07T10:00:00.000Z","level":"INFO","msg":"old","service":"backend","replica":"backend-r1-a"})"};
   std::vector<int64_t> afters;  // the follower's cursors, as asked
   api_->ReadLogsWith([&](const logs::LogQuery& q) -> absl::StatusOr<logs::LogQueryResult> {
     std::lock_guard<std::mutex> lock(mu);
     logs::LogQueryResult r;
     const int64_t after = q.after.value_or(0);
-    if (q.after) afters.push_back(after);
+    if (q.after) {
+      afters.push_back(after);
+      asked.notify_all();
+    }
     for (size_t i = static_cast<size_t>(after); i < stored.size(); ++i) {
       r.lines.push_back({.ts_ms = 0, .line = stored[i], .cursor = static_cast<int64_t>(i) + 1});
     }
@@ -676,14 +681,10 @@ TEST_F(CliRemoteTest, LogsFollowPrintsNewLinesAsTheyComeAndStopsWithTheServer) {
   // Once it follows from the end, a new line; then, once it has asked past
   // that line (so it has printed it), the server goes away.
   const auto asked_after = [&](int64_t cursor) {
-    for (int i = 0; i < 1000; ++i) {
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        if (std::find(afters.begin(), afters.end(), cursor) != afters.end()) return true;
-      }
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    return false;
+    std::unique_lock<std::mutex> lock(mu);
+    return asked.wait_for(lock, std::chrono::seconds(10), [&] {
+      return std::find(afters.begin(), afters.end(), cursor) != afters.end();
+    });
   };
   ASSERT_TRUE(asked_after(1));
   {

@@ -345,7 +345,7 @@ absl::StatusOr<std::vector<monitoring::StaticTarget>> LocalEnvironment::StartExp
 }
 
 absl::Status LocalEnvironment::FollowServerLogs(const std::string& state, LogSink& sink) {
-  server_logs_ = std::make_unique<LogFollower>(state + "/logs/followed.json", sink);
+  server_logs_ = std::make_unique<LogFollower>(state + "/logs/followed.json", sink, clock_);
   const auto as = [](auto convert, ServerLogOrigin origin) {
     return [convert, origin = std::move(origin)](std::string_view line) {
       return convert(line, origin);

@@ -29,8 +29,8 @@ uint64_t HeadHash(int fd, uint64_t offset) {
 }
 }  // namespace
 
-LogFollower::LogFollower(std::string positions, LogSink& sink)
-    : positions_(std::move(positions)), sink_(sink) {
+LogFollower::LogFollower(std::string positions, LogSink& sink, const Clock& clock)
+    : positions_(std::move(positions)), sink_(sink), clock_(clock) {
   if (positions_.empty()) return;
   std::ifstream in(positions_);
   const nlohmann::json saved = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
@@ -69,8 +69,7 @@ void LogFollower::Follow(const std::string& path, Convert convert) {
 void LogFollower::Start(std::chrono::milliseconds interval) {
   thread_ = std::thread([this, interval] {
     absl::MutexLock lock(&mu_);
-    auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
-    while (!mu_.AwaitWithTimeout(absl::Condition(&stopping), absl::FromChrono(interval))) {
+    while (!clock_.AwaitUntil(mu_, absl::Condition(&stopping_), clock_.Now() + interval)) {
       int lines = 0;
       for (File& f : files_) lines += PollFile(f);
       if (lines > 0) SavePositions();

@@ -21,6 +21,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "src/common/clock.h"
 #include "src/common/log.h"
 
 namespace hut::local {
@@ -31,8 +32,8 @@ class LogFollower {
   using Convert = std::function<std::optional<std::string>(std::string_view line)>;
 
   // `positions`: the file where read positions are kept ("": not kept).
-  // `sink` must outlive the follower.
-  LogFollower(std::string positions, LogSink& sink);
+  // `sink` and `clock` (the poll interval's) must outlive the follower.
+  LogFollower(std::string positions, LogSink& sink, const Clock& clock);
   ~LogFollower();  // stops the thread (after one last poll)
   LogFollower(const LogFollower&) = delete;
   LogFollower& operator=(const LogFollower&) = delete;
@@ -41,7 +42,7 @@ class LogFollower {
   // says; a file it does not name is read from its start (the servers start
   // before hut follows them: their first lines count). Before Start.
   void Follow(const std::string& path, Convert convert);
-  // Polls every `interval` on a thread of its own.
+  // Polls every `interval` of the clock on a thread of its own.
   void Start(std::chrono::milliseconds interval = std::chrono::milliseconds(250));
   // Reads what is new in every file now; the lines passed on.
   int Poll();
@@ -66,6 +67,7 @@ class LogFollower {
 
   const std::string positions_;
   LogSink& sink_;
+  const Clock& clock_;
   absl::Mutex mu_;
   std::vector<File> files_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Saved> saved_ ABSL_GUARDED_BY(mu_);

@@ -80,8 +80,8 @@ bool LogSocket::Drain() {
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
     if (line.empty()) continue;
     if (std::optional<std::string> out = convert_(line)) {
+      lines_.fetch_add(1);  // counted first: a reader that sees the line sees the count
       sink_.Write(*out);
-      lines_.fetch_add(1);
     }
   }
 }

@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +19,7 @@
 #include "src/local/log_follower.h"
 #include "src/local/log_socket.h"
 #include "src/local/server_log_lines.h"
+#include "testing/fake_clock.h"
 
 namespace hut::local {
 namespace {
@@ -109,9 +109,11 @@ class CollectingSink final : public LogSink {
     absl::MutexLock lock(&mu);
     lines.emplace_back(line);
   }
-  size_t size() {
+  // Waits (bounded, 10 s) until `n` lines have come: a thread of ours writes them.
+  bool WaitFor(size_t n) {
     absl::MutexLock lock(&mu);
-    return lines.size();
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return lines.size() >= n; };
+    return mu.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(10));
   }
   absl::Mutex mu;
   std::vector<std::string> lines;
@@ -134,12 +136,13 @@ class LogFollowerTest : public ::testing::Test {
     return [](std::string_view line) { return std::optional<std::string>(std::string(line)); };
   }
   fs::path dir_;
+  hut::testing::FakeClock clock_;
 };
 
 TEST_F(LogFollowerTest, PassesCompleteLinesOnlyFromTheStartOfAFileNeverRead) {
   Append("a.log", "written before\n");
   CollectingSink sink;
-  LogFollower follower("", sink);
+  LogFollower follower("", sink, clock_);
   follower.Follow(Path("a.log"), Echo());
   EXPECT_EQ(follower.Poll(), 1);
   EXPECT_EQ(follower.Poll(), 0);
@@ -155,7 +158,7 @@ TEST_F(LogFollowerTest, PassesCompleteLinesOnlyFromTheStartOfAFileNeverRead) {
 
 TEST_F(LogFollowerTest, ReadsAReplacedOrTruncatedFileFromItsStart) {
   CollectingSink sink;
-  LogFollower follower("", sink);
+  LogFollower follower("", sink, clock_);
   follower.Follow(Path("a.log"), Echo());  // not there yet: read whole when it is
   Append("a.log", "first\n");
   EXPECT_EQ(follower.Poll(), 1);
@@ -171,13 +174,13 @@ TEST_F(LogFollowerTest, ReadsAReplacedOrTruncatedFileFromItsStart) {
 TEST_F(LogFollowerTest, ARestartedFollowerGoesOnWhereItStopped) {
   CollectingSink sink;
   {
-    LogFollower follower(Path("positions.json"), sink);
+    LogFollower follower(Path("positions.json"), sink, clock_);
     follower.Follow(Path("a.log"), Echo());
     Append("a.log", "seen\n");
     EXPECT_EQ(follower.Poll(), 1);
   }
   Append("a.log", "while down 1\nwhile down 2\n");  // hut is not running
-  LogFollower again(Path("positions.json"), sink);
+  LogFollower again(Path("positions.json"), sink, clock_);
   again.Follow(Path("a.log"), Echo());
   EXPECT_EQ(again.Poll(), 2);
   EXPECT_THAT(sink.lines, ::testing::ElementsAre("seen", "while down 1", "while down 2"));
@@ -185,7 +188,7 @@ TEST_F(LogFollowerTest, ARestartedFollowerGoesOnWhereItStopped) {
 
 TEST_F(LogFollowerTest, ARunawayLineIsPassedOnInPiecesAndSkippedLinesAreNotCounted) {
   CollectingSink sink;
-  LogFollower follower("", sink);
+  LogFollower follower("", sink, clock_);
   follower.Follow(Path("a.log"), [](std::string_view line) -> std::optional<std::string> {
     if (line == "skip") return std::nullopt;
     return std::string(line.substr(0, 10));
@@ -198,16 +201,16 @@ TEST_F(LogFollowerTest, ARunawayLineIsPassedOnInPiecesAndSkippedLinesAreNotCount
 TEST_F(LogFollowerTest, ItsThreadFollowsUntilStopped) {
   CollectingSink sink;
   {
-    LogFollower follower("", sink);
+    LogFollower follower("", sink, clock_);
     follower.Follow(Path("a.log"), Echo());
-    follower.Start(std::chrono::milliseconds(5));
+    follower.Start(std::chrono::milliseconds(250));
     for (int i = 1; i <= 3; ++i) {
+      clock_.WaitForWaiter();  // the thread waits for its next poll
       Append("a.log", absl::StrCat("line ", i, "\n"));
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-      while (sink.size() < static_cast<size_t>(i) && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      }
-      ASSERT_EQ(sink.size(), static_cast<size_t>(i)) << "line " << i << " not read by the thread";
+      clock_.Advance(std::chrono::milliseconds(250));
+      clock_.WaitForWaiter();  // polled, and waiting again
+      absl::MutexLock lock(&sink.mu);
+      ASSERT_EQ(sink.lines.size(), static_cast<size_t>(i)) << "line " << i << " not read";
     }
     Append("a.log", "last\n");
   }  // the last poll is in the destructor: the line is not lost
@@ -235,11 +238,8 @@ TEST_F(LogFollowerTest, ASocketPassesOnEachDatagramAsALine) {
     EXPECT_EQ(fs::status(Path("log.sock")).permissions() & fs::perms::all,
               fs::perms::owner_all);  // only its owner may send to it
     ASSERT_TRUE(Send(Path("log.sock"), "first\n"));
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while ((*s)->lines() < 1 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    EXPECT_EQ((*s)->lines(), 1u);  // read by its thread
+    EXPECT_TRUE(sink.WaitFor(1));  // read by its thread
+    EXPECT_EQ((*s)->lines(), 1u);
     for (int i = 0; i < 100; ++i) ASSERT_TRUE(Send(Path("log.sock"), absl::StrCat("line ", i)));
   }  // what is queued is read before it closes
   ASSERT_EQ(sink.lines.size(), 101u);
