@@ -77,6 +77,50 @@ CREATE TABLE leases (
   expires_at BIGINT NOT NULL
 );
 )sql"},
+    {2, R"sql(
+-- Alerts hut tracks (src/alerting) and the outbox of their notifications.
+CREATE TABLE alerts (
+  id BIGSERIAL PRIMARY KEY,
+  environment TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  name TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  service TEXT NOT NULL,
+  labels TEXT NOT NULL,
+  annotations TEXT NOT NULL,
+  state TEXT NOT NULL,
+  starts_at BIGINT NOT NULL,
+  received_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  deadline BIGINT,
+  escalations INTEGER NOT NULL,
+  acked_at BIGINT,
+  acked_by TEXT NOT NULL,
+  resolved_at BIGINT,
+  version BIGINT NOT NULL
+);
+CREATE INDEX alerts_by_environment ON alerts (environment, id);
+-- One open alert per label set, enforced by the database itself.
+CREATE UNIQUE INDEX alerts_one_open ON alerts (environment, fingerprint)
+  WHERE state <> 'resolved';
+CREATE TABLE notifications (
+  id BIGSERIAL PRIMARY KEY,
+  message_key TEXT NOT NULL UNIQUE,
+  environment TEXT NOT NULL,
+  alert_id BIGINT NOT NULL,
+  channel TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  message TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  next_attempt_at BIGINT NOT NULL,
+  attempts INTEGER NOT NULL,
+  last_error TEXT NOT NULL,
+  delivered_at BIGINT,
+  failed BOOLEAN NOT NULL
+);
+CREATE INDEX notifications_pending ON notifications (environment, id)
+  WHERE delivered_at IS NULL AND NOT failed;
+)sql"},
 };
 
 constexpr int kLatestVersion = kMigrations[std::size(kMigrations) - 1].version;
@@ -816,6 +860,298 @@ absl::StatusOr<std::vector<AnalysisSample>> PostgresStore::AnalysisSamples(int64
       }));
   return out;
 }
+
+// ---- Alerts and the outbox ----
+
+#define HUT_ALERT_COLUMNS                                                                 \
+  "id, environment, fingerprint, name, severity, service, labels, annotations, state, " \
+  "starts_at, received_at, updated_at, deadline, escalations, acked_at, acked_by, "     \
+  "resolved_at, version"
+#define HUT_NOTIFICATION_COLUMNS                                                         \
+  "id, message_key, environment, alert_id, channel, recipient, message, created_at, " \
+  "next_attempt_at, attempts, last_error, delivered_at, failed"
+
+namespace {
+
+std::optional<TimePoint> OptionalTime(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return FromMillis(f.as<int64_t>());
+}
+
+absl::StatusOr<std::vector<Alert>> ReadAlerts(const pqxx::result& result) {
+  std::vector<Alert> out;
+  for (const pqxx::row& row : result) {
+    Alert a;
+    a.id = row[0].as<int64_t>();
+    a.environment = row[1].as<std::string>();
+    a.fingerprint = row[2].as<std::string>();
+    a.name = row[3].as<std::string>();
+    a.severity = row[4].as<std::string>();
+    a.service = row[5].as<std::string>();
+    HUT_ASSIGN_OR_RETURN(a.labels, Parse(row[6].as<std::string>(),
+                                         absl::StrCat("labels of alert ", a.id)));
+    HUT_ASSIGN_OR_RETURN(a.annotations, Parse(row[7].as<std::string>(),
+                                              absl::StrCat("annotations of alert ", a.id)));
+    const std::string state = row[8].as<std::string>();
+    std::optional<AlertState> parsed = ParseAlertState(state);
+    if (!parsed) {
+      return absl::DataLossError(
+          absl::StrCat("postgresql: alert ", a.id, " has an unknown state \"", state, "\""));
+    }
+    a.state = *parsed;
+    a.starts_at = FromMillis(row[9].as<int64_t>());
+    a.received_at = FromMillis(row[10].as<int64_t>());
+    a.updated_at = FromMillis(row[11].as<int64_t>());
+    a.deadline = OptionalTime(row[12]);
+    a.escalations = row[13].as<int>();
+    a.acked_at = OptionalTime(row[14]);
+    a.acked_by = row[15].as<std::string>();
+    a.resolved_at = OptionalTime(row[16]);
+    a.version = row[17].as<int64_t>();
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<Alert>> FirstAlert(const pqxx::result& result) {
+  HUT_ASSIGN_OR_RETURN(std::vector<Alert> alerts, ReadAlerts(result));
+  if (alerts.empty()) return std::nullopt;
+  return std::move(alerts.front());
+}
+
+// Inserts `n` (completed) unless its key is queued already; sets its id.
+bool InsertNotification(pqxx::transaction_base& tx, Notification& n, const std::string& message) {
+  NullableMillis delivered(n.delivered_at);
+  pqxx::result r = tx.exec_params(
+      "INSERT INTO notifications (message_key, environment, alert_id, channel, recipient,"
+      " message, created_at, next_attempt_at, attempts, last_error, delivered_at, failed)"
+      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+      " ON CONFLICT (message_key) DO NOTHING RETURNING id",
+      n.key, n.environment, n.alert_id, n.channel, n.recipient, message, ToMillis(n.created_at),
+      ToMillis(n.next_attempt_at), n.attempts, n.last_error, delivered.get(), n.failed);
+  if (r.empty()) return false;
+  n.id = r[0][0].as<int64_t>();
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<Alert>> PostgresStore::GetAlert(int64_t id) {
+  std::optional<Alert> out;
+  HUT_RETURN_IF_ERROR(Run(absl::StrCat("get alert ", id), Mode::kRead,
+                          [&](pqxx::transaction_base& tx) -> absl::Status {
+                            HUT_ASSIGN_OR_RETURN(
+                                out, FirstAlert(tx.exec_params("SELECT " HUT_ALERT_COLUMNS
+                                                               " FROM alerts WHERE id = $1",
+                                                               id)));
+                            return absl::OkStatus();
+                          }));
+  return out;
+}
+
+absl::StatusOr<std::optional<Alert>> PostgresStore::OpenAlert(const std::string& environment,
+                                                              const std::string& fingerprint) {
+  std::optional<Alert> out;
+  HUT_RETURN_IF_ERROR(Run(absl::StrCat("find open alert ", fingerprint), Mode::kRead,
+                          [&](pqxx::transaction_base& tx) -> absl::Status {
+                            HUT_ASSIGN_OR_RETURN(
+                                out, FirstAlert(tx.exec_params(
+                                         "SELECT " HUT_ALERT_COLUMNS " FROM alerts"
+                                         " WHERE environment = $1 AND fingerprint = $2"
+                                         " AND state <> 'resolved'",
+                                         environment, fingerprint)));
+                            return absl::OkStatus();
+                          }));
+  return out;
+}
+
+absl::StatusOr<std::vector<Alert>> PostgresStore::ListAlerts(const AlertQuery& query) {
+  if (query.limit < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("postgresql: alerts limit must be at least 1, got ", query.limit));
+  }
+  std::vector<Alert> out;
+  const std::string state = query.state ? std::string(AlertStateName(*query.state)) : "";
+  NullableMillis since(query.received_since);
+  HUT_RETURN_IF_ERROR(Run(
+      "list alerts", Mode::kRead, [&](pqxx::transaction_base& tx) -> absl::Status {
+        HUT_ASSIGN_OR_RETURN(
+            out, ReadAlerts(tx.exec_params(
+                     "SELECT " HUT_ALERT_COLUMNS " FROM alerts WHERE environment = $1"
+                     " AND ($2 = '' OR state = $2) AND ($3::bigint IS NULL OR received_at >= $3)"
+                     " ORDER BY id DESC LIMIT $4",
+                     query.environment, state, since.get(), query.limit)));
+        return absl::OkStatus();
+      }));
+  return out;
+}
+
+absl::StatusOr<Alert> PostgresStore::SaveAlert(Alert alert, std::vector<Notification> notifications,
+                                              std::vector<Event> events) {
+  if (alert.environment.empty() || alert.fingerprint.empty()) {
+    return absl::InvalidArgumentError(
+        "postgresql: an alert needs an environment and a fingerprint");
+  }
+  const std::string what = absl::StrCat("save alert ", alert.name, " (", alert.fingerprint, ")");
+  HUT_ASSIGN_OR_RETURN(std::string labels, Dump(alert.labels, what));
+  HUT_ASSIGN_OR_RETURN(std::string annotations, Dump(alert.annotations, what));
+  std::vector<std::string> messages;
+  for (Notification& n : notifications) {
+    if (n.environment.empty()) n.environment = alert.environment;
+    HUT_RETURN_IF_ERROR(CheckNotification(kStore, n));
+    HUT_ASSIGN_OR_RETURN(messages.emplace_back(),
+                         Dump(n.message, absl::StrCat("notification ", n.key)));
+  }
+  const TimePoint now = clock_.Now();
+  CompleteAlert(now, alert);
+  Alert saved;
+  std::vector<Event> saved_events;
+  HUT_RETURN_IF_ERROR(Run(what, Mode::kWrite, [&](pqxx::transaction_base& tx) -> absl::Status {
+    saved = alert;
+    NullableMillis deadline(saved.deadline), acked(saved.acked_at), resolved(saved.resolved_at);
+    const std::string state(AlertStateName(saved.state));
+    try {
+      if (saved.id == 0) {
+        saved.id = tx.exec_params(
+                         "INSERT INTO alerts (environment, fingerprint, name, severity, service,"
+                         " labels, annotations, state, starts_at, received_at, updated_at,"
+                         " deadline, escalations, acked_at, acked_by, resolved_at, version)"
+                         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+                         " $15, $16, 1) RETURNING id",
+                         saved.environment, saved.fingerprint, saved.name, saved.severity,
+                         saved.service, labels, annotations, state, ToMillis(saved.starts_at),
+                         ToMillis(saved.received_at), ToMillis(saved.updated_at), deadline.get(),
+                         saved.escalations, acked.get(), saved.acked_by, resolved.get())[0][0]
+                       .as<int64_t>();
+        saved.version = 1;
+      } else {
+        pqxx::result updated = tx.exec_params(
+            "UPDATE alerts SET name = $1, severity = $2, service = $3, labels = $4,"
+            " annotations = $5, state = $6, starts_at = $7, updated_at = $8, deadline = $9,"
+            " escalations = $10, acked_at = $11, acked_by = $12, resolved_at = $13,"
+            " version = version + 1 WHERE id = $14 AND version = $15 RETURNING id",
+            saved.name, saved.severity, saved.service, labels, annotations, state,
+            ToMillis(saved.starts_at), ToMillis(saved.updated_at), deadline.get(),
+            saved.escalations, acked.get(), saved.acked_by, resolved.get(), saved.id,
+            saved.version);
+        if (updated.empty()) {
+          pqxx::result v = tx.exec_params("SELECT version FROM alerts WHERE id = $1", saved.id);
+          if (v.empty()) return absl::NotFoundError(absl::StrCat("postgresql: no alert ", saved.id));
+          return absl::AbortedError(absl::StrCat(
+              "postgresql: alert ", saved.id, " changed since it was read (version ",
+              saved.version, ", stored ", v[0][0].as<int64_t>(),
+              "); nothing was written: read it again"));
+        }
+        ++saved.version;
+      }
+    } catch (const pqxx::unique_violation&) {
+      return absl::AlreadyExistsError(absl::StrCat("postgresql: alert ", saved.fingerprint,
+                                                   " in ", saved.environment,
+                                                   " is open already"));
+    }
+    for (size_t i = 0; i < notifications.size(); ++i) {
+      Notification n = notifications[i];
+      CompleteNotification(&saved, now, n);
+      InsertNotification(tx, n, messages[i]);
+    }
+    saved_events = events;
+    for (Event& e : saved_events) CompleteAlertEvent(saved, now, e);
+    HUT_ASSIGN_OR_RETURN(std::vector<std::string> texts, DumpEventData(kStore, saved_events));
+    for (size_t i = 0; i < saved_events.size(); ++i) {
+      HUT_RETURN_IF_ERROR(InsertEvent(tx, saved_events[i], texts[i]));
+    }
+    return absl::OkStatus();
+  }));
+  return saved;
+}
+
+absl::StatusOr<int> PostgresStore::QueueNotifications(std::vector<Notification> notifications,
+                                                      std::vector<Event> events) {
+  std::vector<std::string> messages;
+  for (const Notification& n : notifications) {
+    HUT_RETURN_IF_ERROR(CheckNotification(kStore, n));
+    HUT_ASSIGN_OR_RETURN(messages.emplace_back(),
+                         Dump(n.message, absl::StrCat("notification ", n.key)));
+  }
+  const TimePoint now = clock_.Now();
+  for (Event& e : events) {
+    if (e.at == TimePoint()) e.at = now;
+    e.at = TruncateToMillis(e.at);
+  }
+  HUT_ASSIGN_OR_RETURN(std::vector<std::string> texts, DumpEventData(kStore, events));
+  int added = 0;
+  HUT_RETURN_IF_ERROR(Run("queue notifications", Mode::kWrite,
+                          [&](pqxx::transaction_base& tx) -> absl::Status {
+                            added = 0;
+                            for (size_t i = 0; i < notifications.size(); ++i) {
+                              Notification n = notifications[i];
+                              CompleteNotification(nullptr, now, n);
+                              added += InsertNotification(tx, n, messages[i]) ? 1 : 0;
+                            }
+                            for (size_t i = 0; i < events.size(); ++i) {
+                              Event e = events[i];
+                              HUT_RETURN_IF_ERROR(InsertEvent(tx, e, texts[i]));
+                            }
+                            return absl::OkStatus();
+                          }));
+  return added;
+}
+
+absl::StatusOr<std::vector<Notification>> PostgresStore::PendingNotifications(
+    const std::string& environment, int limit) {
+  if (limit < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("postgresql: notifications limit must be at least 1, got ", limit));
+  }
+  std::vector<Notification> out;
+  HUT_RETURN_IF_ERROR(Run(
+      "read pending notifications", Mode::kRead, [&](pqxx::transaction_base& tx) -> absl::Status {
+        pqxx::result r = tx.exec_params(
+            "SELECT " HUT_NOTIFICATION_COLUMNS " FROM notifications WHERE environment = $1"
+            " AND delivered_at IS NULL AND NOT failed ORDER BY id LIMIT $2",
+            environment, limit);
+        out.clear();
+        for (const pqxx::row& row : r) {
+          Notification n;
+          n.id = row[0].as<int64_t>();
+          n.key = row[1].as<std::string>();
+          n.environment = row[2].as<std::string>();
+          n.alert_id = row[3].as<int64_t>();
+          n.channel = row[4].as<std::string>();
+          n.recipient = row[5].as<std::string>();
+          HUT_ASSIGN_OR_RETURN(n.message, Parse(row[6].as<std::string>(),
+                                                absl::StrCat("notification ", n.id)));
+          n.created_at = FromMillis(row[7].as<int64_t>());
+          n.next_attempt_at = FromMillis(row[8].as<int64_t>());
+          n.attempts = row[9].as<int>();
+          n.last_error = row[10].as<std::string>();
+          n.delivered_at = OptionalTime(row[11]);
+          n.failed = row[12].as<bool>();
+          out.push_back(std::move(n));
+        }
+        return absl::OkStatus();
+      }));
+  return out;
+}
+
+absl::Status PostgresStore::UpdateNotification(const Notification& n) {
+  NullableMillis delivered(n.delivered_at);
+  return Run(absl::StrCat("update notification ", n.id), Mode::kWrite,
+             [&](pqxx::transaction_base& tx) -> absl::Status {
+               pqxx::result r = tx.exec_params(
+                   "UPDATE notifications SET attempts = $1, next_attempt_at = $2,"
+                   " last_error = $3, delivered_at = $4, failed = $5 WHERE id = $6 RETURNING id",
+                   n.attempts, ToMillis(n.next_attempt_at), n.last_error, delivered.get(),
+                   n.failed, n.id);
+               if (r.empty()) {
+                 return absl::NotFoundError(absl::StrCat("postgresql: no notification ", n.id));
+               }
+               return absl::OkStatus();
+             });
+}
+
+#undef HUT_ALERT_COLUMNS
+#undef HUT_NOTIFICATION_COLUMNS
 
 // ---- Leases ----
 

@@ -111,6 +111,18 @@ class PostgresStore final : public Store {
   absl::StatusOr<int64_t> LastEventId(const std::string& environment,
                                       const std::string& service) override;
 
+  absl::StatusOr<std::optional<Alert>> GetAlert(int64_t id) override;
+  absl::StatusOr<std::optional<Alert>> OpenAlert(const std::string& environment,
+                                                 const std::string& fingerprint) override;
+  absl::StatusOr<std::vector<Alert>> ListAlerts(const AlertQuery& query) override;
+  absl::StatusOr<Alert> SaveAlert(Alert alert, std::vector<Notification> notifications,
+                                  std::vector<Event> events) override;
+  absl::StatusOr<int> QueueNotifications(std::vector<Notification> notifications,
+                                         std::vector<Event> events) override;
+  absl::StatusOr<std::vector<Notification>> PendingNotifications(const std::string& environment,
+                                                                 int limit) override;
+  absl::Status UpdateNotification(const Notification& notification) override;
+
   absl::StatusOr<Lease> AcquireLease(std::string_view name, std::string_view holder,
                                      Duration ttl, TimePoint now) override;
   absl::Status ReleaseLease(std::string_view name, std::string_view holder,

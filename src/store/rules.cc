@@ -74,6 +74,46 @@ void CompleteEvent(const Rollout& rollout, TimePoint now, Event& event) {
   event.at = TruncateToMillis(event.at);
 }
 
+void CompleteAlert(TimePoint now, Alert& alert) {
+  if (alert.received_at == TimePoint()) alert.received_at = now;
+  if (alert.updated_at == TimePoint()) alert.updated_at = alert.received_at;
+  alert.starts_at = TruncateToMillis(alert.starts_at);
+  alert.received_at = TruncateToMillis(alert.received_at);
+  alert.updated_at = TruncateToMillis(alert.updated_at);
+  for (std::optional<TimePoint>* t : {&alert.deadline, &alert.acked_at, &alert.resolved_at}) {
+    if (*t) **t = TruncateToMillis(**t);
+  }
+}
+
+void CompleteAlertEvent(const Alert& alert, TimePoint now, Event& event) {
+  if (event.environment.empty()) event.environment = alert.environment;
+  if (event.service.empty()) event.service = alert.service;
+  if (event.at == TimePoint()) event.at = now;
+  event.at = TruncateToMillis(event.at);
+  if (!event.data.is_object()) event.data = nlohmann::json::object();
+  event.data["alert_id"] = alert.id;
+}
+
+void CompleteNotification(const Alert* alert, TimePoint now, Notification& n) {
+  if (alert != nullptr) {
+    n.alert_id = alert->id;
+    if (n.environment.empty()) n.environment = alert->environment;
+  }
+  if (n.created_at == TimePoint()) n.created_at = now;
+  if (n.next_attempt_at == TimePoint()) n.next_attempt_at = n.created_at;
+  n.created_at = TruncateToMillis(n.created_at);
+  n.next_attempt_at = TruncateToMillis(n.next_attempt_at);
+  if (n.delivered_at) n.delivered_at = TruncateToMillis(*n.delivered_at);
+}
+
+absl::Status CheckNotification(std::string_view store, const Notification& n) {
+  if (n.environment.empty() || n.key.empty() || n.channel.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        std::string(store), ": a notification needs an environment, a key and a channel"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> DumpJson(std::string_view store, const nlohmann::json& value,
                                      const std::string& what) {
   try {

@@ -41,6 +41,19 @@ absl::Status CheckFence(const std::optional<Lease>& stored, std::string_view nam
 // `now`; every time is truncated to milliseconds.
 void CompleteEvent(const Rollout& rollout, TimePoint now, Event& event);
 
+// What SaveAlert completes: zero times stamped with `now` (received_at, then
+// updated_at from it), every time truncated to milliseconds.
+void CompleteAlert(TimePoint now, Alert& alert);
+// An event written with `alert`: its environment and service when empty, a
+// zero time `now`, and data["alert_id"].
+void CompleteAlertEvent(const Alert& alert, TimePoint now, Event& event);
+// A notification queued with `alert` (nullptr: none): its alert_id and, when
+// empty, environment; zero times stamped (created_at `now`,
+// next_attempt_at created_at); times truncated.
+void CompleteNotification(const Alert* alert, TimePoint now, Notification& notification);
+// InvalidArgument unless environment, key and channel are set.
+absl::Status CheckNotification(std::string_view store, const Notification& notification);
+
 // Column text both stores keep: JSON, a revision's env (a JSON object of
 // strings), a rollout's strategy and phase names. `store` ("sqlite",
 // "postgresql") starts every message. Encoding fails with InvalidArgument

@@ -91,6 +91,50 @@ CREATE TABLE leases (
   expires_at INTEGER NOT NULL
 );
 )sql"},
+    {5, R"sql(
+-- Alerts hut tracks (src/alerting) and the outbox of their notifications.
+CREATE TABLE alerts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  environment TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  name TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  service TEXT NOT NULL,
+  labels TEXT NOT NULL,
+  annotations TEXT NOT NULL,
+  state TEXT NOT NULL,
+  starts_at INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  deadline INTEGER,
+  escalations INTEGER NOT NULL,
+  acked_at INTEGER,
+  acked_by TEXT NOT NULL,
+  resolved_at INTEGER,
+  version INTEGER NOT NULL
+);
+CREATE INDEX alerts_by_environment ON alerts (environment, id);
+-- One open alert per label set, enforced by the database itself.
+CREATE UNIQUE INDEX alerts_one_open ON alerts (environment, fingerprint)
+  WHERE state <> 'resolved';
+CREATE TABLE notifications (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_key TEXT NOT NULL UNIQUE,
+  environment TEXT NOT NULL,
+  alert_id INTEGER NOT NULL,
+  channel TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  message TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  last_error TEXT NOT NULL,
+  delivered_at INTEGER,
+  failed INTEGER NOT NULL
+);
+CREATE INDEX notifications_pending ON notifications (environment, id)
+  WHERE delivered_at IS NULL AND failed = 0;
+)sql"},
 };
 
 constexpr int kLatestVersion = kMigrations[std::size(kMigrations) - 1].version;
@@ -861,6 +905,331 @@ absl::StatusOr<std::vector<AnalysisSample>> SqliteStore::AnalysisSamples(int64_t
   }
   return out;
 }
+
+// ---- Alerts and the outbox ----
+
+#define HUT_ALERT_COLUMNS                                                                 \
+  "id, environment, fingerprint, name, severity, service, labels, annotations, state, " \
+  "starts_at, received_at, updated_at, deadline, escalations, acked_at, acked_by, "     \
+  "resolved_at, version"
+#define HUT_NOTIFICATION_COLUMNS                                                         \
+  "id, message_key, environment, alert_id, channel, recipient, message, created_at, " \
+  "next_attempt_at, attempts, last_error, delivered_at, failed"
+
+namespace {
+
+std::optional<TimePoint> OptionalTime(const auto& q, int col) {
+  if (q.IsNull(col)) return std::nullopt;
+  return FromMillis(q.Int(col));
+}
+
+absl::StatusOr<Alert> ReadAlert(const auto& q) {
+  Alert a;
+  a.id = q.Int(0);
+  a.environment = q.Text(1);
+  a.fingerprint = q.Text(2);
+  a.name = q.Text(3);
+  a.severity = q.Text(4);
+  a.service = q.Text(5);
+  HUT_ASSIGN_OR_RETURN(a.labels, Parse(q.Text(6), absl::StrCat("labels of alert ", a.id)));
+  HUT_ASSIGN_OR_RETURN(a.annotations,
+                       Parse(q.Text(7), absl::StrCat("annotations of alert ", a.id)));
+  std::optional<AlertState> state = ParseAlertState(q.Text(8));
+  if (!state) {
+    return absl::DataLossError(
+        absl::StrCat("sqlite: alert ", a.id, " has an unknown state \"", q.Text(8), "\""));
+  }
+  a.state = *state;
+  a.starts_at = FromMillis(q.Int(9));
+  a.received_at = FromMillis(q.Int(10));
+  a.updated_at = FromMillis(q.Int(11));
+  a.deadline = OptionalTime(q, 12);
+  a.escalations = static_cast<int>(q.Int(13));
+  a.acked_at = OptionalTime(q, 14);
+  a.acked_by = q.Text(15);
+  a.resolved_at = OptionalTime(q, 16);
+  a.version = q.Int(17);
+  return a;
+}
+
+absl::StatusOr<Notification> ReadNotification(const auto& q) {
+  Notification n;
+  n.id = q.Int(0);
+  n.key = q.Text(1);
+  n.environment = q.Text(2);
+  n.alert_id = q.Int(3);
+  n.channel = q.Text(4);
+  n.recipient = q.Text(5);
+  HUT_ASSIGN_OR_RETURN(n.message, Parse(q.Text(6), absl::StrCat("notification ", n.id)));
+  n.created_at = FromMillis(q.Int(7));
+  n.next_attempt_at = FromMillis(q.Int(8));
+  n.attempts = static_cast<int>(q.Int(9));
+  n.last_error = q.Text(10);
+  n.delivered_at = OptionalTime(q, 11);
+  n.failed = q.Int(12) != 0;
+  return n;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Alert>> SqliteStore::QueryAlerts(Statement& q) {
+  std::vector<Alert> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    HUT_ASSIGN_OR_RETURN(Alert a, ReadAlert(q));
+    out.push_back(std::move(a));
+  }
+  if (rc != SQLITE_DONE) return Error(rc, "read alerts");
+  return out;
+}
+
+absl::StatusOr<std::optional<Alert>> SqliteStore::GetAlert(int64_t id) {
+  absl::MutexLock lock(&mu_);
+  HUT_ASSIGN_OR_RETURN(Statement q,
+                       Prepare("SELECT " HUT_ALERT_COLUMNS " FROM alerts WHERE id = ?"));
+  q.Bind(1, id);
+  HUT_ASSIGN_OR_RETURN(std::vector<Alert> found, QueryAlerts(q));
+  if (found.empty()) return std::nullopt;
+  return std::move(found.front());
+}
+
+absl::StatusOr<std::optional<Alert>> SqliteStore::OpenAlert(const std::string& environment,
+                                                            const std::string& fingerprint) {
+  absl::MutexLock lock(&mu_);
+  HUT_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT " HUT_ALERT_COLUMNS " FROM alerts"
+                                            " WHERE environment = ? AND fingerprint = ?"
+                                            " AND state <> 'resolved'"));
+  q.Bind(1, environment);
+  q.Bind(2, fingerprint);
+  HUT_ASSIGN_OR_RETURN(std::vector<Alert> found, QueryAlerts(q));
+  if (found.empty()) return std::nullopt;
+  return std::move(found.front());
+}
+
+absl::StatusOr<std::vector<Alert>> SqliteStore::ListAlerts(const AlertQuery& query) {
+  if (query.limit < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sqlite: alerts limit must be at least 1, got ", query.limit));
+  }
+  absl::MutexLock lock(&mu_);
+  HUT_ASSIGN_OR_RETURN(
+      Statement q,
+      Prepare("SELECT " HUT_ALERT_COLUMNS " FROM alerts WHERE environment = ?1"
+              " AND (?2 = '' OR state = ?2) AND (?3 IS NULL OR received_at >= ?3)"
+              " ORDER BY id DESC LIMIT ?4"));
+  q.Bind(1, query.environment);
+  q.Bind(2, query.state ? std::string(AlertStateName(*query.state)) : std::string());
+  q.Bind(3, query.received_since);
+  q.Bind(4, int64_t{query.limit});
+  return QueryAlerts(q);
+}
+
+absl::StatusOr<Alert> SqliteStore::SaveAlert(Alert alert, std::vector<Notification> notifications,
+                                            std::vector<Event> events) {
+  if (alert.environment.empty() || alert.fingerprint.empty()) {
+    return absl::InvalidArgumentError("sqlite: an alert needs an environment and a fingerprint");
+  }
+  const std::string what = absl::StrCat("save alert ", alert.name, " (", alert.fingerprint, ")");
+  HUT_ASSIGN_OR_RETURN(std::string labels, Dump(alert.labels, what));
+  HUT_ASSIGN_OR_RETURN(std::string annotations, Dump(alert.annotations, what));
+  std::vector<std::string> messages;
+  for (const Notification& n : notifications) {
+    HUT_ASSIGN_OR_RETURN(messages.emplace_back(), Dump(n.message, absl::StrCat("notification ", n.key)));
+  }
+  absl::MutexLock lock(&mu_);
+  const TimePoint now = clock_.Now();
+  CompleteAlert(now, alert);
+  Transaction tx(*this);
+  HUT_RETURN_IF_ERROR(tx.Begin());
+  HUT_RETURN_IF_ERROR(CheckFenceLocked());
+  if (alert.id == 0) {
+    HUT_ASSIGN_OR_RETURN(
+        Statement ins,
+        Prepare("INSERT INTO alerts (environment, fingerprint, name, severity, service, labels,"
+                " annotations, state, starts_at, received_at, updated_at, deadline, escalations,"
+                " acked_at, acked_by, resolved_at, version)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"));
+    ins.Bind(1, alert.environment);
+    ins.Bind(2, alert.fingerprint);
+    ins.Bind(3, alert.name);
+    ins.Bind(4, alert.severity);
+    ins.Bind(5, alert.service);
+    ins.Bind(6, labels);
+    ins.Bind(7, annotations);
+    ins.Bind(8, std::string(AlertStateName(alert.state)));
+    ins.Bind(9, std::optional<TimePoint>(alert.starts_at));
+    ins.Bind(10, std::optional<TimePoint>(alert.received_at));
+    ins.Bind(11, std::optional<TimePoint>(alert.updated_at));
+    ins.Bind(12, alert.deadline);
+    ins.Bind(13, int64_t{alert.escalations});
+    ins.Bind(14, alert.acked_at);
+    ins.Bind(15, alert.acked_by);
+    ins.Bind(16, alert.resolved_at);
+    int rc = ins.Step();
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+      return absl::AlreadyExistsError(absl::StrCat("sqlite: alert ", alert.fingerprint, " in ",
+                                                   alert.environment, " is open already"));
+    }
+    if (rc != SQLITE_DONE) return Error(rc, what);
+    alert.id = sqlite3_last_insert_rowid(db_);
+    alert.version = 1;
+  } else {
+    HUT_ASSIGN_OR_RETURN(
+        Statement q,
+        Prepare("UPDATE alerts SET name = ?, severity = ?, service = ?, labels = ?,"
+                " annotations = ?, state = ?, starts_at = ?, updated_at = ?, deadline = ?,"
+                " escalations = ?, acked_at = ?, acked_by = ?, resolved_at = ?,"
+                " version = version + 1 WHERE id = ? AND version = ?"));
+    q.Bind(1, alert.name);
+    q.Bind(2, alert.severity);
+    q.Bind(3, alert.service);
+    q.Bind(4, labels);
+    q.Bind(5, annotations);
+    q.Bind(6, std::string(AlertStateName(alert.state)));
+    q.Bind(7, std::optional<TimePoint>(alert.starts_at));
+    q.Bind(8, std::optional<TimePoint>(alert.updated_at));
+    q.Bind(9, alert.deadline);
+    q.Bind(10, int64_t{alert.escalations});
+    q.Bind(11, alert.acked_at);
+    q.Bind(12, alert.acked_by);
+    q.Bind(13, alert.resolved_at);
+    q.Bind(14, alert.id);
+    q.Bind(15, alert.version);
+    int rc = q.Step();
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+      return absl::AlreadyExistsError(absl::StrCat("sqlite: alert ", alert.fingerprint, " in ",
+                                                   alert.environment, " is open already"));
+    }
+    if (rc != SQLITE_DONE) return Error(rc, what);
+    if (sqlite3_changes(db_) == 0) {
+      HUT_ASSIGN_OR_RETURN(Statement v, Prepare("SELECT version FROM alerts WHERE id = ?"));
+      v.Bind(1, alert.id);
+      rc = v.Step();
+      if (rc == SQLITE_DONE) return absl::NotFoundError(absl::StrCat("sqlite: no alert ", alert.id));
+      if (rc != SQLITE_ROW) return Error(rc, what);
+      return absl::AbortedError(absl::StrCat(
+          "sqlite: alert ", alert.id, " changed since it was read (version ", alert.version,
+          ", stored ", v.Int(0), "); nothing was written: read it again"));
+    }
+    ++alert.version;
+  }
+  for (size_t i = 0; i < notifications.size(); ++i) {
+    CompleteNotification(&alert, now, notifications[i]);
+    HUT_RETURN_IF_ERROR(QueueNotificationLocked(notifications[i], messages[i]).status());
+  }
+  HUT_ASSIGN_OR_RETURN(std::vector<std::string> event_texts, [&] {
+    for (Event& e : events) CompleteAlertEvent(alert, now, e);
+    return DumpEventData(kStore, events);
+  }());
+  for (size_t i = 0; i < events.size(); ++i) {
+    HUT_RETURN_IF_ERROR(AppendEventLocked(events[i], event_texts[i]));
+  }
+  HUT_RETURN_IF_ERROR(tx.Commit());
+  return alert;
+}
+
+absl::StatusOr<bool> SqliteStore::QueueNotificationLocked(Notification& n,
+                                                          const std::string& message) {
+  HUT_RETURN_IF_ERROR(CheckNotification(kStore, n));
+  HUT_ASSIGN_OR_RETURN(
+      Statement q,
+      Prepare("INSERT INTO notifications (message_key, environment, alert_id, channel, recipient,"
+              " message, created_at, next_attempt_at, attempts, last_error, delivered_at, failed)"
+              " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_key) DO NOTHING"));
+  q.Bind(1, n.key);
+  q.Bind(2, n.environment);
+  q.Bind(3, n.alert_id);
+  q.Bind(4, n.channel);
+  q.Bind(5, n.recipient);
+  q.Bind(6, message);
+  q.Bind(7, std::optional<TimePoint>(n.created_at));
+  q.Bind(8, std::optional<TimePoint>(n.next_attempt_at));
+  q.Bind(9, int64_t{n.attempts});
+  q.Bind(10, n.last_error);
+  q.Bind(11, n.delivered_at);
+  q.Bind(12, int64_t{n.failed ? 1 : 0});
+  int rc = q.Step();
+  if (rc != SQLITE_DONE) return Error(rc, absl::StrCat("queue notification ", n.key));
+  if (sqlite3_changes(db_) == 0) return false;
+  n.id = sqlite3_last_insert_rowid(db_);
+  return true;
+}
+
+absl::StatusOr<int> SqliteStore::QueueNotifications(std::vector<Notification> notifications,
+                                                    std::vector<Event> events) {
+  std::vector<std::string> messages;
+  for (const Notification& n : notifications) {
+    HUT_ASSIGN_OR_RETURN(messages.emplace_back(), Dump(n.message, absl::StrCat("notification ", n.key)));
+  }
+  HUT_ASSIGN_OR_RETURN(std::vector<std::string> event_texts, DumpEventData(kStore, events));
+  absl::MutexLock lock(&mu_);
+  const TimePoint now = clock_.Now();
+  Transaction tx(*this);
+  HUT_RETURN_IF_ERROR(tx.Begin());
+  HUT_RETURN_IF_ERROR(CheckFenceLocked());
+  int added = 0;
+  for (size_t i = 0; i < notifications.size(); ++i) {
+    CompleteNotification(nullptr, now, notifications[i]);
+    HUT_ASSIGN_OR_RETURN(bool is_new, QueueNotificationLocked(notifications[i], messages[i]));
+    added += is_new ? 1 : 0;
+  }
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (events[i].at == TimePoint()) events[i].at = now;
+    events[i].at = Truncate(events[i].at);
+    HUT_RETURN_IF_ERROR(AppendEventLocked(events[i], event_texts[i]));
+  }
+  HUT_RETURN_IF_ERROR(tx.Commit());
+  return added;
+}
+
+absl::StatusOr<std::vector<Notification>> SqliteStore::PendingNotifications(
+    const std::string& environment, int limit) {
+  if (limit < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sqlite: notifications limit must be at least 1, got ", limit));
+  }
+  absl::MutexLock lock(&mu_);
+  HUT_ASSIGN_OR_RETURN(
+      Statement q,
+      Prepare("SELECT " HUT_NOTIFICATION_COLUMNS " FROM notifications WHERE environment = ?"
+              " AND delivered_at IS NULL AND failed = 0 ORDER BY id LIMIT ?"));
+  q.Bind(1, environment);
+  q.Bind(2, int64_t{limit});
+  std::vector<Notification> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    HUT_ASSIGN_OR_RETURN(Notification n, ReadNotification(q));
+    out.push_back(std::move(n));
+  }
+  if (rc != SQLITE_DONE) return Error(rc, "read pending notifications");
+  return out;
+}
+
+absl::Status SqliteStore::UpdateNotification(const Notification& n) {
+  absl::MutexLock lock(&mu_);
+  Transaction tx(*this);
+  HUT_RETURN_IF_ERROR(tx.Begin());
+  HUT_RETURN_IF_ERROR(CheckFenceLocked());
+  HUT_ASSIGN_OR_RETURN(
+      Statement q,
+      Prepare("UPDATE notifications SET attempts = ?, next_attempt_at = ?, last_error = ?,"
+              " delivered_at = ?, failed = ? WHERE id = ?"));
+  q.Bind(1, int64_t{n.attempts});
+  q.Bind(2, std::optional<TimePoint>(n.next_attempt_at));
+  q.Bind(3, n.last_error);
+  q.Bind(4, n.delivered_at);
+  q.Bind(5, int64_t{n.failed ? 1 : 0});
+  q.Bind(6, n.id);
+  int rc = q.Step();
+  if (rc != SQLITE_DONE) return Error(rc, absl::StrCat("update notification ", n.id));
+  if (sqlite3_changes(db_) == 0) {
+    return absl::NotFoundError(absl::StrCat("sqlite: no notification ", n.id));
+  }
+  return tx.Commit();
+}
+
+#undef HUT_ALERT_COLUMNS
+#undef HUT_NOTIFICATION_COLUMNS
 
 // ---- Leases ----
 

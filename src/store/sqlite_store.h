@@ -106,6 +106,18 @@ class SqliteStore final : public Store {
                                                  const std::string& environment = "",
                                                  const std::string& service = "") override;
 
+  absl::StatusOr<std::optional<Alert>> GetAlert(int64_t id) override;
+  absl::StatusOr<std::optional<Alert>> OpenAlert(const std::string& environment,
+                                                 const std::string& fingerprint) override;
+  absl::StatusOr<std::vector<Alert>> ListAlerts(const AlertQuery& query) override;
+  absl::StatusOr<Alert> SaveAlert(Alert alert, std::vector<Notification> notifications,
+                                  std::vector<Event> events) override;
+  absl::StatusOr<int> QueueNotifications(std::vector<Notification> notifications,
+                                         std::vector<Event> events) override;
+  absl::StatusOr<std::vector<Notification>> PendingNotifications(const std::string& environment,
+                                                                 int limit) override;
+  absl::Status UpdateNotification(const Notification& notification) override;
+
   absl::StatusOr<Lease> AcquireLease(std::string_view name, std::string_view holder,
                                      Duration ttl, TimePoint now) override;
   absl::Status ReleaseLease(std::string_view name, std::string_view holder,
@@ -124,6 +136,9 @@ class SqliteStore final : public Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Inserts `event` (its time already stamped) and sets its id.
   absl::Status AppendEventLocked(Event& event, const std::string& data_text)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Inserts `n` (completed) unless its key is queued already; sets its id.
+  absl::StatusOr<bool> QueueNotificationLocked(Notification& n, const std::string& message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::optional<Lease>> ReadLeaseLocked(std::string_view name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -146,6 +161,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::optional<Rollout>> QueryFirstRollout(Statement& statement)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::vector<Rollout>> QueryRollouts(Statement& statement)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<Alert>> QueryAlerts(Statement& statement)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::optional<int64_t>> UnfinishedRolloutId(const std::string& environment,
                                                              const std::string& service)

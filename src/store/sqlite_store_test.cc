@@ -162,10 +162,12 @@ TEST_F(SqliteStoreTest, OlderSchemaIsMigratedForward) {
     ASSERT_TRUE(r.ok()) << r.status();
     id = r->id;
   }
-  RawExec(path_, "DROP TABLE leases; DELETE FROM schema_version WHERE version = 4");
+  RawExec(path_,
+          "DROP TABLE leases; DROP TABLE alerts; DROP TABLE notifications;"
+          " DELETE FROM schema_version WHERE version >= 4");
   auto store = OpenFile();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(*store->SchemaVersion(), 4);
+  EXPECT_EQ(*store->SchemaVersion(), 5);
   auto rollout = store->GetRollout(id);
   ASSERT_TRUE(rollout.ok() && rollout->has_value());
   EXPECT_EQ((*rollout)->version, 1);

@@ -52,6 +52,25 @@ std::optional<spec::Strategy> ParseStrategy(std::string_view name) {
   return std::nullopt;
 }
 
+std::string_view AlertStateName(AlertState state) {
+  switch (state) {
+    case AlertState::kFiring:
+      return "firing";
+    case AlertState::kAcked:
+      return "acked";
+    case AlertState::kResolved:
+      return "resolved";
+  }
+  return "unknown";
+}
+
+std::optional<AlertState> ParseAlertState(std::string_view name) {
+  for (AlertState s : {AlertState::kFiring, AlertState::kAcked, AlertState::kResolved}) {
+    if (AlertStateName(s) == name) return s;
+  }
+  return std::nullopt;
+}
+
 std::ostream& operator<<(std::ostream& out, RolloutPhase phase) { return out << PhaseName(phase); }
 
 }  // namespace hut::store

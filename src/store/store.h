@@ -129,6 +129,67 @@ struct CreatedRollout {
   bool operator==(const CreatedRollout&) const = default;
 };
 
+
+// ---- Alerts and their notifications (src/alerting) ----
+
+// firing: not yet acknowledged (its deadline runs); acked: someone is on it;
+// resolved: over. Stored by name: "firing", "acked", "resolved".
+enum class AlertState { kFiring, kAcked, kResolved };
+std::string_view AlertStateName(AlertState state);
+std::optional<AlertState> ParseAlertState(std::string_view name);
+
+// One alert as hut tracks it, from its first notification to its resolve.
+// At most one alert per (environment, fingerprint) is open (not resolved).
+struct Alert {
+  int64_t id = 0;  // what `hut alerts ack ID` names
+  std::string environment;
+  std::string fingerprint;  // the same for the same label set
+  std::string name;         // alertname
+  std::string severity;
+  std::string service;  // "" when not about one service
+  nlohmann::json labels = nlohmann::json::object();
+  nlohmann::json annotations = nlohmann::json::object();
+  AlertState state = AlertState::kFiring;
+  TimePoint starts_at;    // when it began firing
+  TimePoint received_at;  // when hut recorded it (zero: now)
+  TimePoint updated_at;   // zero: received_at
+  // To be acknowledged by; none when its severity promises no response time
+  // or once acknowledged or resolved.
+  std::optional<TimePoint> deadline;
+  int escalations = 0;  // pages sent again (and up the escalation policy)
+  std::optional<TimePoint> acked_at;
+  std::string acked_by;
+  std::optional<TimePoint> resolved_at;
+  int64_t version = 0;  // as Rollout::version
+  bool operator==(const Alert&) const = default;
+};
+
+// One message in the outbox: queued in the transaction that decided it, sent
+// by the dispatcher until the receiver takes it.
+struct Notification {
+  int64_t id = 0;   // sending order
+  std::string key;  // unique: a message whose key is already queued is not queued again
+  std::string environment;
+  int64_t alert_id = 0;  // 0: about no one alert (the digest)
+  std::string channel;   // "pagerduty", "slack"
+  std::string recipient;  // within the channel: "" the first, "escalation-1", …
+  nlohmann::json message = nlohmann::json::object();  // the body, without the channel's secret
+  TimePoint created_at;       // zero: now
+  TimePoint next_attempt_at;  // zero: created_at
+  int attempts = 0;
+  std::string last_error;
+  std::optional<TimePoint> delivered_at;
+  bool failed = false;  // given up: the receiver refused it as malformed
+  bool operator==(const Notification&) const = default;
+};
+
+struct AlertQuery {
+  std::string environment;  // required
+  std::optional<AlertState> state;
+  std::optional<TimePoint> received_since;  // received at or after
+  int limit = 100;
+};
+
 // Writes and fencing. Every method that writes (all but the readers and the
 // lease methods) first checks, in its own transaction, the fence set by
 // Fence(); when the fenced lease's token has moved on, the write fails with
@@ -215,6 +276,35 @@ class Store {
   // follower starts to see only what happens next.
   virtual absl::StatusOr<int64_t> LastEventId(const std::string& environment = "",
                                               const std::string& service = "") = 0;
+
+  // ---- Alerts and the outbox ----
+  //
+  // An alert by id, and the open (firing or acked) alert with a fingerprint.
+  virtual absl::StatusOr<std::optional<Alert>> GetAlert(int64_t id) = 0;
+  virtual absl::StatusOr<std::optional<Alert>> OpenAlert(const std::string& environment,
+                                                         const std::string& fingerprint) = 0;
+  // Newest first, at most query.limit (>= 1).
+  virtual absl::StatusOr<std::vector<Alert>> ListAlerts(const AlertQuery& query) = 0;
+  // Creates the alert (id 0; version 1) or updates it (all but id,
+  // environment, fingerprint and received_at; version-checked as
+  // UpdateRollout: Aborted on a conflict), queues `notifications` (their
+  // alert_id and empty environment become the alert's; one whose key is
+  // queued already is skipped) and appends `events` (an empty environment or
+  // service becomes the alert's; data gains "alert_id"), all
+  // or nothing. Creating a second open alert with the same fingerprint is
+  // AlreadyExists. Returns the alert as saved.
+  virtual absl::StatusOr<Alert> SaveAlert(Alert alert, std::vector<Notification> notifications,
+                                          std::vector<Event> events) = 0;
+  // Queues notifications about no one alert (the digest) and appends events,
+  // all or nothing; returns how many notifications were new (keys).
+  virtual absl::StatusOr<int> QueueNotifications(std::vector<Notification> notifications,
+                                                 std::vector<Event> events) = 0;
+  // Not delivered nor failed, of `environment`, oldest (lowest id) first.
+  virtual absl::StatusOr<std::vector<Notification>> PendingNotifications(
+      const std::string& environment, int limit) = 0;
+  // Saves attempts, next_attempt_at, last_error, delivered_at and failed of
+  // a queued notification (NotFound for an unknown id).
+  virtual absl::Status UpdateNotification(const Notification& notification) = 0;
 
   // ---- Leases: one active controller among several servers ----
   //

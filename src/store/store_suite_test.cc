@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -943,6 +944,232 @@ TEST_P(StoreTest, FencingRejectsEveryWriteOfAStaleHolder) {
   EXPECT_THAT(status.message(), HasSubstr("fenced: lease no-such-lease does not exist"));
 }
 
+// ---- Alerts and the outbox ----
+
+Alert MakeAlert(const std::string& env, const std::string& fingerprint) {
+  Alert a;
+  a.environment = env;
+  a.fingerprint = fingerprint;
+  a.name = "HighErrorRate";
+  a.severity = "critical";
+  a.service = "backend";
+  a.labels = {{"alertname", "HighErrorRate"}, {"service", "backend"}};
+  a.annotations = {{"summary", "21% of requests fail"}};
+  a.starts_at = TimePoint(std::chrono::milliseconds(1'796'000'000'123));
+  return a;
+}
+
+Notification MakeNotification(const std::string& key, const std::string& channel = "pagerduty") {
+  Notification n;
+  n.key = key;
+  n.channel = channel;
+  n.message = {{"event_action", "trigger"}, {"dedup_key", key}};
+  return n;
+}
+
+TEST_P(StoreTest, AlertRoundTripsEveryFieldAndUpdatesAreVersionChecked) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  Alert a = MakeAlert("production", "fp1");
+  a.deadline = clock_.Now() + std::chrono::minutes(5);
+  auto created = store->SaveAlert(a, {}, {});
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_GT(created->id, 0);
+  EXPECT_EQ(created->version, 1);
+  EXPECT_EQ(created->received_at, TruncateToMillis(clock_.Now()));
+  EXPECT_EQ(created->updated_at, created->received_at);
+  EXPECT_EQ(**store->GetAlert(created->id), *created);
+  EXPECT_EQ(**store->OpenAlert("production", "fp1"), *created);
+  EXPECT_FALSE(store->OpenAlert("staging", "fp1")->has_value());
+
+  Alert acked = *created;
+  acked.state = AlertState::kAcked;
+  acked.acked_at = clock_.Now();
+  acked.acked_by = "ada";
+  acked.deadline.reset();
+  acked.escalations = 2;
+  acked.updated_at = clock_.Now() + std::chrono::seconds(1);
+  auto saved = store->SaveAlert(acked, {}, {});
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_EQ(saved->version, 2);
+  EXPECT_EQ(**store->GetAlert(created->id), *saved);
+
+  // A writer that read version 1 loses, and writes nothing.
+  Alert stale = *created;
+  stale.state = AlertState::kResolved;
+  auto refused = store->SaveAlert(stale, {MakeNotification("k-stale")},
+                                  {MakeEvent("", "", "alert.resolved")});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kAborted) << refused.status();
+  EXPECT_EQ(**store->GetAlert(created->id), *saved);
+  EXPECT_TRUE(store->PendingNotifications("production", 10)->empty());
+  EXPECT_EQ(*store->LastEventId(), 0);
+  Alert unknown = MakeAlert("production", "fp-unknown");
+  unknown.id = 999;
+  unknown.version = 1;
+  EXPECT_EQ(store->SaveAlert(unknown, {}, {}).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(StoreTest, OneOpenAlertPerFingerprintAndAResolvedOneMayFireAgain) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  auto first = store->SaveAlert(MakeAlert("production", "fp1"), {}, {});
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto twice = store->SaveAlert(MakeAlert("production", "fp1"), {}, {});
+  EXPECT_EQ(twice.status().code(), absl::StatusCode::kAlreadyExists) << twice.status();
+  ASSERT_TRUE(store->SaveAlert(MakeAlert("staging", "fp1"), {}, {}).ok());  // another env
+
+  Alert resolved = *first;
+  resolved.state = AlertState::kResolved;
+  resolved.resolved_at = clock_.Now();
+  ASSERT_TRUE(store->SaveAlert(resolved, {}, {}).ok());
+  EXPECT_FALSE(store->OpenAlert("production", "fp1")->has_value());
+  clock_.Advance(std::chrono::minutes(1));
+  auto again = store->SaveAlert(MakeAlert("production", "fp1"), {}, {});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_GT(again->id, first->id);
+
+  auto all = store->ListAlerts({.environment = "production", .state = std::nullopt,
+                                .received_since = std::nullopt, .limit = 10});
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].id, again->id);  // newest first
+  auto firing = store->ListAlerts({.environment = "production", .state = AlertState::kFiring,
+                                   .received_since = std::nullopt, .limit = 10});
+  ASSERT_EQ(firing->size(), 1u);
+  EXPECT_EQ((*firing)[0].id, again->id);
+  auto recent = store->ListAlerts({.environment = "production", .state = std::nullopt,
+                                   .received_since = again->received_at, .limit = 10});
+  ASSERT_EQ(recent->size(), 1u);
+  EXPECT_EQ(store->ListAlerts({.environment = "production", .state = std::nullopt,
+                               .received_since = std::nullopt, .limit = 0})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(StoreTest, AnAlertItsNotificationsAndEventsAreSavedTogether) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  Event e = MakeEvent("", "", "alert.firing");
+  auto saved = store->SaveAlert(MakeAlert("production", "fp1"),
+                                {MakeNotification("fp1/trigger"),
+                                 MakeNotification("fp1/slack", "slack")},
+                                {e});
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  auto pending = store->PendingNotifications("production", 10);
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  ASSERT_EQ(pending->size(), 2u);
+  EXPECT_EQ((*pending)[0].key, "fp1/trigger");
+  EXPECT_EQ((*pending)[0].alert_id, saved->id);
+  EXPECT_EQ((*pending)[0].environment, "production");
+  EXPECT_EQ((*pending)[0].created_at, TruncateToMillis(clock_.Now()));
+  EXPECT_EQ((*pending)[0].next_attempt_at, (*pending)[0].created_at);
+  EXPECT_EQ((*pending)[1].channel, "slack");
+  EXPECT_LT((*pending)[0].id, (*pending)[1].id);
+  auto events = store->EventsAfter(0, 10);
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].environment, "production");
+  EXPECT_EQ((*events)[0].service, "backend");
+  EXPECT_EQ((*events)[0].data["alert_id"], saved->id);
+
+  // The same message queued again (a repeat, a restart) is not queued twice.
+  Alert update = *saved;
+  update.escalations = 1;
+  ASSERT_TRUE(store->SaveAlert(update, {MakeNotification("fp1/trigger"),
+                                        MakeNotification("fp1/escalation-1")}, {}).ok());
+  pending = store->PendingNotifications("production", 10);
+  ASSERT_EQ(pending->size(), 3u);
+  EXPECT_EQ((*pending)[2].key, "fp1/escalation-1");
+  EXPECT_TRUE(store->PendingNotifications("staging", 10)->empty());
+
+  // A notification without a channel refuses the whole write.
+  Notification bad = MakeNotification("fp1/bad");
+  bad.channel.clear();
+  Alert next = **store->GetAlert(saved->id);
+  next.escalations = 2;
+  auto refused = store->SaveAlert(next, {bad}, {MakeEvent("", "", "alert.escalated")});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_EQ((*store->GetAlert(saved->id))->escalations, 1);
+  EXPECT_EQ(store->EventsAfter(0, 10)->size(), 1u);
+}
+
+TEST_P(StoreTest, TheOutboxKeepsAttemptsAndDropsWhatWasDeliveredOrRefused) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  std::vector<Notification> queued;
+  for (int i = 0; i < 3; ++i) {
+    Notification n = MakeNotification("digest/" + std::to_string(i), "slack");
+    n.environment = "production";
+    n.message = {{"text", "digest " + std::to_string(i)}};
+    queued.push_back(n);
+  }
+  auto added = store->QueueNotifications(queued, {MakeEvent("production", "", "alert.digest")});
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ(*added, 3);
+  EXPECT_EQ(*store->QueueNotifications({queued[1]}, {}), 0);  // the key is queued already
+  Notification no_env = MakeNotification("x");
+  EXPECT_EQ(store->QueueNotifications({no_env}, {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  auto pending = *store->PendingNotifications("production", 10);
+  ASSERT_EQ(pending.size(), 3u);
+  EXPECT_EQ(pending[0].alert_id, 0);
+  Notification retry = pending[0];
+  retry.attempts = 1;
+  retry.last_error = "503 Service Unavailable";
+  retry.next_attempt_at = clock_.Now() + std::chrono::seconds(2);
+  ASSERT_TRUE(store->UpdateNotification(retry).ok());
+  Notification delivered = pending[1];
+  delivered.attempts = 1;
+  delivered.delivered_at = clock_.Now();
+  ASSERT_TRUE(store->UpdateNotification(delivered).ok());
+  Notification refused = pending[2];
+  refused.attempts = 1;
+  refused.failed = true;
+  refused.last_error = "400 Bad Request";
+  ASSERT_TRUE(store->UpdateNotification(refused).ok());
+
+  // Another server (a restart) sees the same outbox.
+  auto other = Open();
+  ASSERT_NE(other, nullptr);
+  auto left = *other->PendingNotifications("production", 10);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0], retry);
+  EXPECT_EQ(other->PendingNotifications("production", 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  Notification unknown = retry;
+  unknown.id = 12345;
+  EXPECT_EQ(other->UpdateNotification(unknown).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(StoreTest, AlertWritesAreFenced) {
+  auto old_store = Open();
+  auto new_store = Open();
+  ASSERT_NE(old_store, nullptr);
+  ASSERT_NE(new_store, nullptr);
+  const Duration ttl = std::chrono::seconds(10);
+  auto old_lease = old_store->AcquireLease("controller", "server-a", ttl, clock_.Now());
+  ASSERT_TRUE(old_lease.ok());
+  old_store->Fence("controller", old_lease->token);
+  auto alert = old_store->SaveAlert(MakeAlert("production", "fp1"), {MakeNotification("k1")}, {});
+  ASSERT_TRUE(alert.ok()) << alert.status();
+  clock_.Advance(ttl + std::chrono::seconds(1));
+  ASSERT_TRUE(new_store->AcquireLease("controller", "server-b", ttl, clock_.Now()).ok());
+
+  const auto fenced = [](const absl::Status& s) {
+    return s.code() == absl::StatusCode::kFailedPrecondition &&
+           absl::StrContains(s.message(), "fenced");
+  };
+  EXPECT_TRUE(fenced(old_store->SaveAlert(MakeAlert("production", "fp2"), {}, {}).status()));
+  Notification digest = MakeNotification("k2");
+  digest.environment = "production";
+  EXPECT_TRUE(fenced(old_store->QueueNotifications({digest}, {}).status())) << "queue";
+  Notification n = (*old_store->PendingNotifications("production", 10))[0];
+  n.delivered_at = clock_.Now();
+  EXPECT_TRUE(fenced(old_store->UpdateNotification(n)));
+  EXPECT_EQ(old_store->PendingNotifications("production", 10)->size(), 1u);
+}
+
 // ---- OpenStore ----
 
 TEST(OpenStoreTest, PicksTheStoreByUrl) {
@@ -1006,7 +1233,7 @@ TEST_F(PostgresStoreTest, OpensThroughOpenStoreAndMigratesOnce) {
   EXPECT_EQ(opened, 4);
   auto store = PostgresStore::Open(url_, clock_);
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_EQ(*(*store)->SchemaVersion(), 1);
+  EXPECT_EQ(*(*store)->SchemaVersion(), 2);
 }
 
 TEST_F(PostgresStoreTest, NewerSchemaIsRefused) {

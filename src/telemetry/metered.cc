@@ -152,6 +152,45 @@ absl::Status MeteredStore::ReleaseLease(std::string_view name, std::string_view 
   return Timed("release_lease", [&] { return inner_.ReleaseLease(name, holder, token); });
 }
 
+absl::StatusOr<std::optional<store::Alert>> MeteredStore::GetAlert(int64_t id) {
+  return Timed("get_alert", [&] { return inner_.GetAlert(id); });
+}
+
+absl::StatusOr<std::optional<store::Alert>> MeteredStore::OpenAlert(
+    const std::string& environment, const std::string& fingerprint) {
+  return Timed("open_alert", [&] { return inner_.OpenAlert(environment, fingerprint); });
+}
+
+absl::StatusOr<std::vector<store::Alert>> MeteredStore::ListAlerts(
+    const store::AlertQuery& query) {
+  return Timed("list_alerts", [&] { return inner_.ListAlerts(query); });
+}
+
+absl::StatusOr<store::Alert> MeteredStore::SaveAlert(
+    store::Alert alert, std::vector<store::Notification> notifications,
+    std::vector<store::Event> events) {
+  return Timed("save_alert", [&] {
+    return inner_.SaveAlert(std::move(alert), std::move(notifications), std::move(events));
+  });
+}
+
+absl::StatusOr<int> MeteredStore::QueueNotifications(
+    std::vector<store::Notification> notifications, std::vector<store::Event> events) {
+  return Timed("queue_notifications", [&] {
+    return inner_.QueueNotifications(std::move(notifications), std::move(events));
+  });
+}
+
+absl::StatusOr<std::vector<store::Notification>> MeteredStore::PendingNotifications(
+    const std::string& environment, int limit) {
+  return Timed("pending_notifications",
+               [&] { return inner_.PendingNotifications(environment, limit); });
+}
+
+absl::Status MeteredStore::UpdateNotification(const store::Notification& notification) {
+  return Timed("update_notification", [&] { return inner_.UpdateNotification(notification); });
+}
+
 absl::StatusOr<std::optional<store::Lease>> MeteredStore::GetLease(std::string_view name) {
   return Timed("get_lease", [&] { return inner_.GetLease(name); });
 }

@@ -55,6 +55,18 @@ class MeteredStore : public store::Store {
   absl::StatusOr<std::vector<store::AnalysisSample>> AnalysisSamples(int64_t rollout_id) override;
   absl::StatusOr<int64_t> LastEventId(const std::string& environment,
                                       const std::string& service) override;
+  absl::StatusOr<std::optional<store::Alert>> GetAlert(int64_t id) override;
+  absl::StatusOr<std::optional<store::Alert>> OpenAlert(const std::string& environment,
+                                                        const std::string& fingerprint) override;
+  absl::StatusOr<std::vector<store::Alert>> ListAlerts(const store::AlertQuery& query) override;
+  absl::StatusOr<store::Alert> SaveAlert(store::Alert alert,
+                                         std::vector<store::Notification> notifications,
+                                         std::vector<store::Event> events) override;
+  absl::StatusOr<int> QueueNotifications(std::vector<store::Notification> notifications,
+                                         std::vector<store::Event> events) override;
+  absl::StatusOr<std::vector<store::Notification>> PendingNotifications(
+      const std::string& environment, int limit) override;
+  absl::Status UpdateNotification(const store::Notification& notification) override;
   absl::StatusOr<store::Lease> AcquireLease(std::string_view name, std::string_view holder,
                                             Duration ttl, TimePoint now) override;
   absl::Status ReleaseLease(std::string_view name, std::string_view holder,
