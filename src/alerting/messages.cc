@@ -93,6 +93,35 @@ json PagerDutyEvent(const std::string& routing_key, const std::string& environme
   return event;
 }
 
+json PagerDutyAction(const std::string& routing_key, const std::string& action,
+                     const std::string& dedup_key) {
+  return {{"routing_key", routing_key}, {"event_action", action}, {"dedup_key", dedup_key}};
+}
+
+json SlackDigest(const std::string& environment, const std::string& day,
+                 const std::vector<DigestEntry>& entries) {
+  constexpr size_t kMaxLines = 40;
+  const std::string title = absl::StrCat("Daily digest, ", environment, ", ", day, ": ",
+                                         entries.size(), " info alert",
+                                         entries.size() == 1 ? "" : "s");
+  json blocks = json::array(
+      {{{"type", "header"},
+        {"text", {{"type", "plain_text"}, {"text", Cut(title, kHeaderMax)}, {"emoji", false}}}}});
+  std::string lines;
+  for (size_t i = 0; i < entries.size() && i < kMaxLines; ++i) {
+    const DigestEntry& e = entries[i];
+    absl::StrAppend(&lines, "• *", e.name, "*", e.service.empty() ? "" : absl::StrCat(" (", e.service, ")"),
+                    " at ", FormatTimestamp(e.at), e.resolved ? ", resolved" : ", still firing",
+                    e.summary.empty() ? "" : absl::StrCat(": ", e.summary), "\n");
+  }
+  if (entries.size() > kMaxLines) {
+    absl::StrAppend(&lines, "… and ", entries.size() - kMaxLines, " more (hut alerts list)\n");
+  }
+  if (entries.empty()) lines = "No info alerts.";
+  blocks.push_back({{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", Cut(lines, 3000)}}}});
+  return {{"text", title}, {"blocks", blocks}};
+}
+
 json SlackMessage(const std::string& environment, const ReceivedAlert& alert) {
   const std::string state = alert.firing ? "Firing" : "Resolved";
   const std::string service = alert.Label("service");

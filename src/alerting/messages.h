@@ -8,6 +8,7 @@
 // Pure functions: delivery (retries, the outbox) is not theirs.
 
 #include <string>
+#include <vector>
 
 #include "nlohmann/json.hpp"
 #include "src/alerting/webhook.h"
@@ -29,6 +30,25 @@ std::string PagerDutySeverity(const std::string& severity);
 // URLs), "resolve" for a resolved one (routing_key, dedup_key only).
 nlohmann::json PagerDutyEvent(const std::string& routing_key, const std::string& environment,
                               const ReceivedAlert& alert);
+
+// A PagerDuty event that acknowledges or resolves the incident of
+// `dedup_key` ("acknowledge", "resolve"): routing_key, event_action,
+// dedup_key only.
+nlohmann::json PagerDutyAction(const std::string& routing_key, const std::string& action,
+                               const std::string& dedup_key);
+
+// One line of the daily digest.
+struct DigestEntry {
+  std::string name, service, summary;
+  TimePoint at;
+  bool resolved = false;
+};
+
+// The daily digest as a Slack message: a header naming the environment, the
+// day and how many info alerts it had, then one line per alert (at most
+// 40, then how many more) or a line saying there were none.
+nlohmann::json SlackDigest(const std::string& environment, const std::string& day,
+                           const std::vector<DigestEntry>& entries);
 
 // A Slack message: a header with the state and the alert, a section with the
 // summary and the fields (severity, service, environment, since), and

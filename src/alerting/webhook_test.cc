@@ -6,7 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "src/alerting/intake.h"
+#include "src/alerting/router.h"
 #include "src/store/open.h"
 #include "testing/capture_log_sink.h"
 #include "testing/fake_clock.h"
@@ -93,7 +93,7 @@ TEST(WebhookTest, ABadNotificationNamesTheField) {
   }
 }
 
-class IntakeTest : public ::testing::Test {
+class RouterIntakeTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto s = store::OpenStore("sqlite:" + dir_.path() + "/hut.db", clock_);
@@ -109,17 +109,24 @@ class IntakeTest : public ::testing::Test {
   testing::FakeClock clock_;
   testing::CaptureLogSink sink_;
   std::unique_ptr<store::Store> store_;
+
+  std::unique_ptr<AlertRouter> Router(const std::string& environment) {
+    RouterOptions o;
+    o.environment = environment;
+    return std::make_unique<AlertRouter>(*store_, clock_, Logger(sink_, clock_, "alerts"), o,
+                                         [] {});
+  }
 };
 
-TEST_F(IntakeTest, AnAlertIsRecordedOnceWhenItFiresAndOnceWhenItResolves) {
-  AlertIntake intake(*store_, "staging", clock_, Logger(sink_, clock_, "alerts"));
+TEST_F(RouterIntakeTest, AnAlertIsRecordedOnceWhenItFiresAndOnceWhenItResolves) {
+  auto intake = Router("staging");
   auto firing = ParseWebhookNotification(Notification("firing").dump());
   ASSERT_TRUE(firing.ok());
-  EXPECT_EQ(*intake.Receive(*firing), 1);
-  EXPECT_EQ(*intake.Receive(*firing), 0);  // sent again: its group changed, or repeat_interval
+  EXPECT_EQ(*intake->Receive(*firing), 1);
+  EXPECT_EQ(*intake->Receive(*firing), 0);  // sent again: its group changed, or repeat_interval
   auto resolved = ParseWebhookNotification(Notification("resolved").dump());
   ASSERT_TRUE(resolved.ok());
-  EXPECT_EQ(*intake.Receive(*resolved), 1);
+  EXPECT_EQ(*intake->Receive(*resolved), 1);
   const std::vector<store::Event> events = Events();
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0].type, "alert.firing");
@@ -132,20 +139,16 @@ TEST_F(IntakeTest, AnAlertIsRecordedOnceWhenItFiresAndOnceWhenItResolves) {
   EXPECT_EQ(events[1].type, "alert.resolved");
 }
 
-TEST_F(IntakeTest, ARestartedServerDoesNotRecordAStillFiringAlertAgain) {
+TEST_F(RouterIntakeTest, ARestartedServerDoesNotRecordAStillFiringAlertAgain) {
   auto firing = ParseWebhookNotification(Notification("firing").dump());
   ASSERT_TRUE(firing.ok());
-  {
-    AlertIntake intake(*store_, "staging", clock_, Logger(sink_, clock_, "alerts"));
-    EXPECT_EQ(*intake.Receive(*firing), 1);
-  }
-  AlertIntake restarted(*store_, "staging", clock_, Logger(sink_, clock_, "alerts"));
-  EXPECT_EQ(*restarted.Receive(*firing), 0);  // Alertmanager's repeat after the restart
+  EXPECT_EQ(*Router("staging")->Receive(*firing), 1);
+  auto restarted = Router("staging");
+  EXPECT_EQ(*restarted->Receive(*firing), 0);  // Alertmanager's repeat after the restart
   auto resolved = ParseWebhookNotification(Notification("resolved").dump());
-  EXPECT_EQ(*restarted.Receive(*resolved), 1);
-  // Another environment's store history does not count as ours.
-  AlertIntake production(*store_, "production", clock_, Logger(sink_, clock_, "alerts"));
-  EXPECT_EQ(*production.Receive(*firing), 1);
+  EXPECT_EQ(*restarted->Receive(*resolved), 1);
+  // Another environment's alerts do not count as ours.
+  EXPECT_EQ(*Router("production")->Receive(*firing), 1);
   EXPECT_EQ(Events().size(), 2u);  // staging's: fired once, resolved once
 }
 

@@ -61,6 +61,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   if (options.alerts) {
     plane->api_->ReceiveAlertsWith(std::move(options.alerts), std::move(options.alert_token));
   }
+  if (options.acknowledge) plane->api_->AcknowledgeAlertsWith(std::move(options.acknowledge));
   if (options.logs) plane->api_->ReadLogsWith(std::move(options.logs));
   if (options.traces) plane->api_->ReadTracesWith(std::move(options.traces));
   http::ServerOptions so;

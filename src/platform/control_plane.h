@@ -63,6 +63,8 @@ struct ControlPlaneOptions {
   // Alertmanager's notifications, and the token it presents; may be unset.
   server::ControlApi::AlertReceiver alerts;
   Secret alert_token;
+  // `hut alerts ack`: the alert router's; may be unset.
+  server::ControlApi::AlertAcknowledger acknowledge;
   // More series for hut's /metrics (the local replicas' usage); may be unset.
   telemetry::ControlPlaneMetrics::FamilyReader series;
 };

@@ -12,8 +12,11 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
-#include "src/alerting/intake.h"
+#include "src/alerting/dispatcher.h"
+#include "src/alerting/notifier.h"
+#include "src/alerting/router.h"
 #include "src/alerting/webhook.h"
 #include "src/common/ports.h"
 #include "src/common/resources.h"
@@ -137,7 +140,12 @@ struct Platform::Parts {
   std::unique_ptr<store::Store> store;
   std::optional<Secret> token;  // until the control plane takes it
   std::unique_ptr<LeaseKeeper> lease;
-  std::unique_ptr<alerting::AlertIntake> alerts;  // the control plane's webhook feeds it
+  // Alerts: the router (fed by the control plane's webhook) queues, the
+  // dispatcher sends through the notifiers.
+  std::unique_ptr<alerting::PagerDutyNotifier> pagerduty;
+  std::unique_ptr<alerting::SlackNotifier> slack;
+  std::unique_ptr<alerting::AlertRouter> alerts;
+  std::unique_ptr<alerting::Dispatcher> dispatcher;
   std::unique_ptr<local::LocalEnvironment> local;  // runtime: local
   std::unique_ptr<kubernetes::KubernetesRuntime> kubernetes;  // runtime: kubernetes
   std::unique_ptr<tracing::Exporter> tracer;  // hut's own spans (rollouts)
@@ -147,6 +155,8 @@ struct Platform::Parts {
     // First the thread that may still be taking over (it calls Activate).
     if (lease) lease->StopRenewing();
     control_plane.reset();
+    dispatcher.reset();
+    alerts.reset();
     tracer.reset();  // sends the last spans while Jaeger still runs
     local.reset();
     kubernetes.reset();
@@ -328,6 +338,82 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(spec::Spec spec,
   return p;
 }
 
+namespace {
+
+// A file the spec names, relative to the spec's folder.
+std::string SpecPath(const std::string& spec_dir, const std::string& path) {
+  if (path.empty() || path.front() == '/' || spec_dir.empty()) return path;
+  return absl::StrCat(spec_dir, "/", path);
+}
+
+}  // namespace
+
+absl::Status Platform::StartAlerting(const std::string& alert_token_file,
+                                     ControlPlaneOptions& cp) {
+  Parts& parts = *parts_;
+  const spec::Environment& env = *environment_;
+  const spec::AlertingPolicy& policy = env.policies.alerting;
+  alerting::RouterOptions ro;
+  ro.environment = env.name;
+  ro.policy = policy;
+  const spec::CalendarSettings& c = policy.calendar;
+  HUT_ASSIGN_OR_RETURN(
+      ro.calendar,
+      alerting::MakeBusinessCalendar(
+          c.time_zone, c.weekend, c.holidays,
+          absl::StrFormat("%02d:%02d", c.day_ends_minutes / 60, c.day_ends_minutes % 60)));
+  if (!absl::LoadTimeZone(policy.digest.time_zone, &ro.digest_zone)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("policies.alerting.digest.time_zone: unknown time zone \"",
+                     policy.digest.time_zone, "\""));
+  }
+  std::map<std::string, alerting::Notifier*> notifiers;
+  if (!policy.pagerduty.routing_key_file.empty()) {
+    alerting::PagerDutyOptions po;
+    po.events_url = policy.pagerduty.events_url;
+    po.routing_key_files[""] = SpecPath(options_.spec_dir, policy.pagerduty.routing_key_file);
+    for (size_t i = 0; i < policy.escalation.size(); ++i) {
+      po.routing_key_files[absl::StrCat("escalation-", i + 1)] =
+          SpecPath(options_.spec_dir, policy.escalation[i]);
+    }
+    parts.pagerduty = std::make_unique<alerting::PagerDutyNotifier>(std::move(po));
+    notifiers[alerting::kPagerDuty] = parts.pagerduty.get();
+    ro.pagerduty = true;
+  }
+  if (!policy.slack.webhook_url.empty() || !policy.slack.webhook_url_file.empty()) {
+    alerting::SlackOptions so;
+    so.webhook_url = policy.slack.webhook_url;
+    so.webhook_url_file = SpecPath(options_.spec_dir, policy.slack.webhook_url_file);
+    parts.slack = std::make_unique<alerting::SlackNotifier>(std::move(so));
+    notifiers[alerting::kSlack] = parts.slack.get();
+    ro.slack = true;
+  }
+  if (!ro.pagerduty && !ro.slack) {
+    warnings_.push_back(absl::StrCat(
+        "environment ", env.name, " has no policies.alerting.pagerduty nor slack: alerts are "
+        "recorded (hut alerts list), not sent"));
+  }
+  alerting::DispatcherOptions dopt;
+  dopt.environment = env.name;
+  parts.dispatcher = std::make_unique<alerting::Dispatcher>(
+      *parts.store, parts.clock, parts.log->ForComponent("notify"), std::move(notifiers), dopt);
+  parts.alerts = std::make_unique<alerting::AlertRouter>(
+      *parts.store, parts.clock, parts.log->ForComponent("alerts"), std::move(ro),
+      [d = parts.dispatcher.get()] { d->Kick(); });
+  parts.dispatcher->Start([router = parts.alerts.get()](TimePoint now) { return router->Tick(now); });
+  // Alertmanager's notifications (with its own token): read, tracked, routed.
+  HUT_ASSIGN_OR_RETURN(cp.alert_token, server::LoadOrCreateTokenFile(alert_token_file));
+  cp.alerts = [router = parts.alerts.get()](std::string_view body) -> absl::StatusOr<int> {
+    HUT_ASSIGN_OR_RETURN(alerting::WebhookNotification n,
+                         alerting::ParseWebhookNotification(body));
+    return router->Receive(n);
+  };
+  cp.acknowledge = [router = parts.alerts.get()](int64_t id, const std::string& by) {
+    return router->Acknowledge(id, by);
+  };
+  return absl::OkStatus();
+}
+
 absl::Status Platform::Activate() {
   Parts& parts = *parts_;
   const spec::Environment& env = *environment_;
@@ -343,16 +429,8 @@ absl::Status Platform::Activate() {
   // replicas, probes, the load balancer and the store, whatever the clients do.
   cp.max_connections = std::clamp(open_files_ / 4, 16, 4096);
   cp.logs = [logs = parts.logs.get()](const logs::LogQuery& q) { return logs->Query(q); };
-  // Alertmanager's notifications: read, and recorded as events.
   const std::string alert_token_file = state + "/secrets/alertmanager-token";
-  HUT_ASSIGN_OR_RETURN(cp.alert_token, server::LoadOrCreateTokenFile(alert_token_file));
-  parts.alerts = std::make_unique<alerting::AlertIntake>(*parts.store, env.name, parts.clock,
-                                                         parts.log->ForComponent("alerts"));
-  cp.alerts = [intake = parts.alerts.get()](std::string_view body) -> absl::StatusOr<int> {
-    HUT_ASSIGN_OR_RETURN(alerting::WebhookNotification n,
-                         alerting::ParseWebhookNotification(body));
-    return intake->Receive(n);
-  };
+  HUT_RETURN_IF_ERROR(StartAlerting(alert_token_file, cp));
   cp.log_lines = [logs = parts.logs.get()] {
     const logs::LogService::Stats s = logs->stats();
     return std::map<std::string, uint64_t>{

@@ -36,6 +36,8 @@
 
 namespace hut::platform {
 
+struct ControlPlaneOptions;
+
 struct PlatformOptions {
   std::string environment;  // a name from the spec
   std::string state_dir;    // created when missing
@@ -119,6 +121,9 @@ class Platform {
   // Starts the environment's runtime world and the control plane: once this
   // server holds the lease.
   absl::Status Activate();
+  // The alert router, the notifiers of the spec's channels and the
+  // dispatcher; fills in the control plane's alert endpoints.
+  absl::Status StartAlerting(const std::string& alert_token_file, ControlPlaneOptions& cp);
 
   std::unique_ptr<Parts> parts_;
   spec::Spec spec_;

@@ -89,6 +89,29 @@ json EventJson(const store::Event& e) {
           {"message", e.message}, {"data", e.data}};
 }
 
+json AlertJson(const store::Alert& a) {
+  const auto optional_time = [](const std::optional<TimePoint>& t) -> json {
+    return t ? json(Time(*t)) : json(nullptr);
+  };
+  return {{"id", a.id},
+          {"environment", a.environment},
+          {"name", a.name},
+          {"severity", a.severity},
+          {"service", a.service},
+          {"state", std::string(store::AlertStateName(a.state))},
+          {"starts_at", Time(a.starts_at)},
+          {"received_at", Time(a.received_at)},
+          {"updated_at", Time(a.updated_at)},
+          {"deadline", optional_time(a.deadline)},
+          {"escalations", a.escalations},
+          {"acked_at", optional_time(a.acked_at)},
+          {"acked_by", a.acked_by},
+          {"resolved_at", optional_time(a.resolved_at)},
+          {"fingerprint", a.fingerprint},
+          {"labels", a.labels},
+          {"annotations", a.annotations}};
+}
+
 json ReplicaJson(const runtime::Replica& r) {
   json j = {{"name", r.name},
             {"revision", r.revision},
@@ -143,6 +166,8 @@ ControlApi::ControlApi(const spec::Environment& environment,
   router_.Add("GET", "/api/v1/traces/{trace_id}", bind(&ControlApi::Trace));
   router_.Add("POST", "/api/v1/shutdown", bind(&ControlApi::Shutdown));
   router_.Add("POST", "/api/v1/alerts/webhook", bind(&ControlApi::AlertWebhook));
+  router_.Add("GET", "/api/v1/alerts", bind(&ControlApi::Alerts));
+  router_.Add("POST", "/api/v1/alerts/{id}/ack", bind(&ControlApi::AcknowledgeAlert));
 }
 
 Response ControlApi::Handle(const Request& request) const {
@@ -540,6 +565,45 @@ Response ControlApi::AlertWebhook(const Request& request) const {
                                         taken.status().message()));
   }
   return Response::Json(200, {{"recorded", *taken}});
+}
+
+Response ControlApi::Alerts(const Request& request) const {
+  store::AlertQuery q;
+  q.environment = environment_.name;
+  if (auto it = request.query.find("limit"); it != request.query.end()) {
+    if (!absl::SimpleAtoi(it->second, &q.limit) || q.limit < 1 || q.limit > 1000) {
+      return Response::Error(400, "\"limit\" must be an integer in 1..1000");
+    }
+  }
+  if (auto it = request.query.find("state"); it != request.query.end()) {
+    q.state = store::ParseAlertState(it->second);
+    if (!q.state) {
+      return Response::Error(400, absl::StrCat("unknown state \"", it->second,
+                                               "\" (expected firing, acked or resolved)"));
+    }
+  }
+  auto alerts = store_.ListAlerts(q);
+  if (!alerts.ok()) return FromStatus(alerts.status());
+  json list = json::array();
+  for (const store::Alert& a : *alerts) list.push_back(AlertJson(a));
+  return Response::Json(200, {{"environment", environment_.name}, {"alerts", list}});
+}
+
+Response ControlApi::AcknowledgeAlert(const Request& request) const {
+  if (!acknowledge_) return Response::Error(501, "this server tracks no alerts");
+  int64_t id = 0;
+  if (!absl::SimpleAtoi(request.path_params.at("id"), &id) || id < 1) {
+    return Response::Error(400, absl::StrCat("alert id \"", request.path_params.at("id"),
+                                             "\" is not a positive integer"));
+  }
+  absl::StatusOr<json> body = BodyObject(request);
+  if (!body.ok()) return FromStatus(body.status());
+  if (body->contains("by") && !(*body)["by"].is_string()) {
+    return Response::Error(400, "\"by\" must be a string: who acknowledges");
+  }
+  auto acked = acknowledge_(id, body->value("by", ""));
+  if (!acked.ok()) return FromStatus(acked.status());
+  return Response::Json(200, AlertJson(*acked));
 }
 
 Response ControlApi::Logs(const Request& request) const {

@@ -89,6 +89,12 @@ class ControlApi {
     alerts_ = std::move(receiver);
     alert_token_ = std::move(token);
   }
+  // What POST /api/v1/alerts/{id}/ack does (the alert router): the alert
+  // acknowledged by `by`, NotFound, FailedPrecondition (resolved). Set
+  // before serving; without it, 501.
+  using AlertAcknowledger =
+      std::function<absl::StatusOr<store::Alert>(int64_t id, const std::string& by)>;
+  void AcknowledgeAlertsWith(AlertAcknowledger fn) { acknowledge_ = std::move(fn); }
   // What GET /metrics answers (the exposition text); set before serving.
   // Without it, /metrics is 404 like any unknown path.
   void ServeMetrics(std::function<std::string()> fn) { metrics_ = std::move(fn); }
@@ -118,6 +124,10 @@ class ControlApi {
   http::Response Logs(const http::Request& request) const;
   http::Response Trace(const http::Request& request) const;
   http::Response AlertWebhook(const http::Request& request) const;
+  // GET /api/v1/alerts[?state=firing|acked|resolved&limit=N], newest first.
+  http::Response Alerts(const http::Request& request) const;
+  // POST /api/v1/alerts/{id}/ack {"by": NAME}.
+  http::Response AcknowledgeAlert(const http::Request& request) const;
 
   // The worker of the request's {service}, or an error response.
   controller::ServiceWorker* WorkerFor(const http::Request& request,
@@ -140,12 +150,14 @@ class ControlApi {
   TraceReader traces_;
   AlertReceiver alerts_;
   Secret alert_token_;
+  AlertAcknowledger acknowledge_;
 };
 
 // JSON forms shared by the API and the CLI's `-o json`.
 nlohmann::json RolloutJson(const store::Rollout& rollout);
 nlohmann::json RevisionJson(const store::Revision& revision);
 nlohmann::json EventJson(const store::Event& event);
+nlohmann::json AlertJson(const store::Alert& alert);
 nlohmann::json ReplicaJson(const runtime::Replica& replica);
 
 }  // namespace hut::server

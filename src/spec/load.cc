@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "src/alerting/calendar.h"
 #include "src/common/resources.h"
 #include "src/common/units.h"
 #include "src/spec/yaml_limits.h"
@@ -749,10 +750,113 @@ void ReadAlertRules(Loader& l, const Value& v, AlertRules* out) {
   }
 }
 
-void ReadAlerting(Loader& l, const Value& v, AlertingPolicy* out) {
-  MapReader m(l, v, "a map with severities, rules and runbooks",
-              {"severities", "rules", "runbooks"});
+// Reports `status` (a calendar check) at `v` unless OK.
+bool CheckCalendarPart(Loader& l, const Value& v, const absl::Status& status) {
+  if (status.ok()) return true;
+  l.Error(v, std::string(status.message()));
+  return false;
+}
+
+void ReadTimeZone(Loader& l, const Value& v, std::string* out) {
+  auto s = l.Scalar(v, "an IANA time zone name such as Europe/Berlin");
+  if (!s) return;
+  if (CheckCalendarPart(l, v, alerting::MakeBusinessCalendar(*s, {"sunday"}, {}, "17:00").status())) {
+    *out = *s;
+  }
+}
+
+void ReadTimeOfDay(Loader& l, const Value& v, int* out) {
+  auto s = l.Scalar(v, "a time of day, HH:MM");
+  if (!s) return;
+  absl::StatusOr<int> minutes = alerting::ParseTimeOfDay(*s);
+  if (CheckCalendarPart(l, v, minutes.status())) *out = *minutes;
+}
+
+void ReadCalendar(Loader& l, const Value& v, CalendarSettings* out) {
+  MapReader m(l, v, "a map with time_zone, weekend, holidays and day_ends",
+              {"time_zone", "weekend", "holidays", "day_ends"});
   if (!m.ok()) return;
+  if (const Value* z = m.Get("time_zone")) ReadTimeZone(l, *z, &out->time_zone);
+  if (const Value* d = m.Get("day_ends")) ReadTimeOfDay(l, *d, &out->day_ends_minutes);
+  if (const Value* w = m.Get("weekend")) {
+    if (auto days = l.StringList(*w)) {
+      if (CheckCalendarPart(l, *w, alerting::MakeBusinessCalendar("UTC", *days, {}, "17:00").status())) {
+        out->weekend = *days;
+      }
+    }
+  }
+  if (const Value* h = m.Get("holidays")) {
+    if (auto days = l.StringList(*h)) {
+      bool good = true;
+      for (size_t i = 0; i < days->size(); ++i) {
+        const YAML::Node item = h->node[i];
+        good &= CheckCalendarPart(
+            l, Value{item, item.Mark(), Cat(h->path, "[", i, "]")},
+            alerting::MakeBusinessCalendar("UTC", {"sunday"}, {(*days)[i]}, "17:00").status());
+      }
+      if (good) out->holidays = *days;
+    }
+  }
+}
+
+void ReadAlertChannels(Loader& l, MapReader& m, AlertingPolicy* out) {
+  if (const Value* p = m.Get("pagerduty")) {
+    MapReader pd(l, *p, "a map with events_url and routing_key_file",
+                 {"events_url", "routing_key_file"});
+    if (pd.ok()) {
+      if (const Value* u = pd.Get("events_url")) {
+        if (auto url = l.Scalar(*u, "an http(s) URL")) {
+          if (url->starts_with("https://") || url->starts_with("http://")) {
+            out->pagerduty.events_url = *url;
+          } else {
+            l.Error(*u, Cat(Quote(*url), " is not an http(s) URL (expected e.g. "
+                                         "https://events.pagerduty.com/v2/enqueue)"));
+          }
+        }
+      }
+      Set(pd.String("routing_key_file"), &out->pagerduty.routing_key_file);
+    }
+  }
+  if (const Value* sl = m.Get("slack")) {
+    MapReader sm(l, *sl, "a map with webhook_url or webhook_url_file",
+                 {"webhook_url", "webhook_url_file"});
+    if (sm.ok()) {
+      Set(sm.String("webhook_url"), &out->slack.webhook_url);
+      Set(sm.String("webhook_url_file"), &out->slack.webhook_url_file);
+      if (sm.Has("webhook_url") && sm.Has("webhook_url_file")) {
+        ReportRelation(sm, {"webhook_url_file"},
+                       "webhook_url and webhook_url_file both given (expected one: the file "
+                       "for a real webhook, whose URL is a secret)");
+      } else if (sm.Has("webhook_url")) {
+        out->slack.webhook_url_file.clear();
+      } else if (sm.Has("webhook_url_file")) {
+        out->slack.webhook_url.clear();
+      }
+      const std::string& url = out->slack.webhook_url;
+      if (!url.empty() && !url.starts_with("https://") && !url.starts_with("http://")) {
+        l.Error(*sm.Get("webhook_url"), "not an http(s) URL");
+      }
+    }
+  }
+  if (const Value* e = m.Get("escalation")) Set(l.StringList(*e), &out->escalation);
+  if (const Value* d = m.Get("digest")) {
+    MapReader dm(l, *d, "a map with at and time_zone", {"at", "time_zone"});
+    if (dm.ok()) {
+      if (const Value* a = dm.Get("at")) ReadTimeOfDay(l, *a, &out->digest.at_minutes);
+      if (const Value* z = dm.Get("time_zone")) ReadTimeZone(l, *z, &out->digest.time_zone);
+    }
+  }
+  if (const Value* c = m.Get("calendar")) ReadCalendar(l, *c, &out->calendar);
+}
+
+void ReadAlerting(Loader& l, const Value& v, AlertingPolicy* out) {
+  MapReader m(l, v,
+              "a map with severities, rules, runbooks, pagerduty, slack, escalation, digest and "
+              "calendar",
+              {"severities", "rules", "runbooks", "pagerduty", "slack", "escalation", "digest",
+               "calendar"});
+  if (!m.ok()) return;
+  ReadAlertChannels(l, m, out);
   if (const Value* r = m.Get("rules")) ReadAlertRules(l, *r, &out->rules);
   if (const Value* r = m.Get("runbooks")) {
     if (auto s = l.Scalar(*r, "where the runbooks are: a URL or path ending in /")) {

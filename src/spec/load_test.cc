@@ -218,6 +218,26 @@ const std::vector<BadSpec>& BadSpecs() {
        Base("policies:\n  alerting:\n    rules:\n      error_rate: {threshold: 100%}\n"),
        "6:31: policies.alerting.rules.error_rate.threshold: \"100%\" is out of range (expected "
        "above 0% and below 100%)"},
+      {"UnknownTimeZone",
+       Base("policies:\n  alerting:\n    calendar: {time_zone: Europe/Berlinn}\n"),
+       "5:27: policies.alerting.calendar.time_zone: unknown time zone \"Europe/Berlinn\" "
+       "(expected an IANA name such as Europe/Berlin)"},
+      {"BadHoliday",
+       Base("policies:\n  alerting:\n    calendar: {holidays: [2026-12-24, 2026-13-01]}\n"),
+       "5:39: policies.alerting.calendar.holidays[1]: holiday \"2026-13-01\" is not a date "
+       "(expected YYYY-MM-DD)"},
+      {"BadDigestTime", Base("policies:\n  alerting:\n    digest: {at: \"25:00\"}\n"),
+       "5:18: policies.alerting.digest.at: \"25:00\" is not a time of day (expected HH:MM, 00:00 "
+       "to 23:59)"},
+      {"SlackUrlTwice",
+       Base("policies:\n  alerting:\n    slack: {webhook_url: \"http://x/y\", webhook_url_file: "
+            "f}\n"),
+       "5:58: policies.alerting.slack.webhook_url_file: webhook_url and webhook_url_file both "
+       "given (expected one: the file for a real webhook, whose URL is a secret)"},
+      {"PagerDutyUrlNotHttp",
+       Base("policies:\n  alerting:\n    pagerduty: {events_url: ftp://x}\n"),
+       "5:29: policies.alerting.pagerduty.events_url: \"ftp://x\" is not an http(s) URL "
+       "(expected e.g. https://events.pagerduty.com/v2/enqueue)"},
       {"DuplicateKey",
        "services: {backend: {release: {command: [app]}}}\n"
        "environments:\n  dev: {runtime: local}\n  dev: {runtime: local}\n",

@@ -222,6 +222,36 @@ struct AlertRules {
   bool operator==(const AlertRules&) const = default;
 };
 
+// Where alerts go (src/alerting). Files are relative to the spec's folder
+// and hold a secret each; a channel without its secret is not used.
+struct PagerDutySettings {
+  std::string events_url = "https://events.pagerduty.com/v2/enqueue";  // Events API v2
+  std::string routing_key_file;  // the integration key of the first level; "": no paging
+  bool operator==(const PagerDutySettings&) const = default;
+};
+
+struct SlackSettings {
+  std::string webhook_url;       // an incoming webhook as is (a local receiver), or
+  std::string webhook_url_file;  // a file holding it (the real URL is a secret); "": no chat
+  bool operator==(const SlackSettings&) const = default;
+};
+
+// The daily digest of info alerts, sent to chat at a local time.
+struct DigestSettings {
+  int at_minutes = 9 * 60;  // 09:00
+  std::string time_zone = "UTC";
+  bool operator==(const DigestSettings&) const = default;
+};
+
+// Business days for "next business day" deadlines.
+struct CalendarSettings {
+  std::string time_zone = "UTC";
+  std::vector<std::string> weekend = {"saturday", "sunday"};
+  std::vector<std::string> holidays;  // YYYY-MM-DD, local
+  int day_ends_minutes = 17 * 60;     // a next-business-day alert is due at 17:00
+  bool operator==(const CalendarSettings&) const = default;
+};
+
 struct AlertingPolicy {
   // Indexed by Severity. ADR: critical page, 5 min; high 30 min; medium 4 h; low
   // next business day; warning to chat; info to the daily digest. Channels for
@@ -245,6 +275,14 @@ struct AlertingPolicy {
   // Where the runbooks are (docs/runbooks/): each alert's runbook_url is
   // this followed by its page's name, e.g. high-error-rate.md.
   std::string runbooks = "docs/runbooks/";
+  PagerDutySettings pagerduty;
+  SlackSettings slack;
+  // Who is paged when an alert is not acknowledged by its deadline: first
+  // the first level again, then each of these routing key files in turn
+  // (the last one again after that).
+  std::vector<std::string> escalation;
+  DigestSettings digest;
+  CalendarSettings calendar;
   const SeverityPolicy& For(Severity s) const { return severities[static_cast<int>(s)]; }
   SeverityPolicy& For(Severity s) { return severities[static_cast<int>(s)]; }
   bool operator==(const AlertingPolicy&) const = default;

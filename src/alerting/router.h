@@ -1,0 +1,98 @@
+#ifndef HUT_ALERTING_ROUTER_H_
+#define HUT_ALERTING_ROUTER_H_
+
+// What hut does with an alert, from Alertmanager (webhook.h) or from hut
+// itself (a rollout rolled back or failed): tracks it in the store (one
+// open alert per label set) and queues, in the same transaction, the
+// notifications its severity's policy asks for:
+//   - page: a PagerDuty trigger, then acknowledge/resolve of the same
+//     incident (dedup_key);
+//   - chat: a Slack message when it fires and when it resolves;
+//   - digest: nothing at once; the daily digest lists it.
+// Each alert has a deadline from its severity's response time ("next
+// business day" from the calendar). One not acknowledged by then is
+// escalated: paged again, then up the escalation levels, each time with a
+// new deadline, recorded as "alert.escalated". Acknowledging stops that.
+// A notification's key names the alert and the step, so a repeat of the
+// same notification (Alertmanager's repeats, a restart) queues nothing new.
+// Thread-safe: calls run one at a time.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "src/alerting/calendar.h"
+#include "src/alerting/webhook.h"
+#include "src/common/clock.h"
+#include "src/common/log.h"
+#include "src/spec/spec.h"
+#include "src/store/store.h"
+
+namespace hut::alerting {
+
+inline constexpr char kPagerDuty[] = "pagerduty";
+inline constexpr char kSlack[] = "slack";
+
+struct RouterOptions {
+  std::string environment;
+  spec::AlertingPolicy policy;
+  BusinessCalendar calendar;
+  absl::TimeZone digest_zone;
+  bool pagerduty = false;  // configured: page notifications are queued
+  bool slack = false;      // configured: chat notifications and the digest are queued
+};
+
+class AlertRouter {
+ public:
+  // `store`, `clock` must outlive it. `queued` is called after something was
+  // queued (the dispatcher's Kick).
+  AlertRouter(store::Store& store, const Clock& clock, Logger logger, RouterOptions options,
+              std::function<void()> queued);
+
+  // Records each alert that starts firing or resolves; returns how many
+  // changed. An error when the store refused one (the caller answers 5xx:
+  // Alertmanager sends the notification again; what was saved is not
+  // saved twice).
+  absl::StatusOr<int> Receive(const WebhookNotification& notification);
+
+  // Raises (firing) or resolves one alert hut itself noticed.
+  absl::StatusOr<int> Raise(const ReceivedAlert& alert);
+
+  // Acknowledges an open alert: no more escalation; PagerDuty acknowledges
+  // its incidents. NotFound for an unknown id, FailedPrecondition for a
+  // resolved one; acknowledging twice changes nothing.
+  absl::StatusOr<store::Alert> Acknowledge(int64_t id, const std::string& by);
+
+  // Escalates what is overdue at `now` and sends the digest when its time
+  // came; returns when it next has something to do.
+  TimePoint Tick(TimePoint now);
+
+ private:
+  absl::StatusOr<bool> ReceiveOne(const ReceivedAlert& alert, const std::string& receiver)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Escalate(store::Alert alert, TimePoint now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status SendDigest(TimePoint send_at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The severity's policy (an unknown severity: warning's).
+  const spec::SeverityPolicy& PolicyFor(const std::string& severity) const;
+  // When an alert of `severity` raised at `from` must be acknowledged.
+  std::optional<TimePoint> DeadlineFor(const std::string& severity, TimePoint from) const;
+  // The digest's send time at or before `t`.
+  TimePoint DigestAtOrBefore(TimePoint t) const;
+
+  store::Store& store_;
+  const Clock& clock_;
+  Logger logger_;
+  const RouterOptions options_;
+  const std::function<void()> queued_;
+
+  absl::Mutex mu_;
+  TimePoint next_digest_ ABSL_GUARDED_BY(mu_);  // the next send time not yet handled
+};
+
+}  // namespace hut::alerting
+
+#endif  // HUT_ALERTING_ROUTER_H_

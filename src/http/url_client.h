@@ -1,0 +1,37 @@
+#ifndef HUT_HTTP_URL_CLIENT_H_
+#define HUT_HTTP_URL_CLIENT_H_
+
+// One request to a URL, http:// or https:// (libcurl, the system's CA
+// certificates): how hut reaches services outside the machine, such as
+// PagerDuty and Slack. (Client.h speaks plain HTTP to loopback servers.)
+
+#include <chrono>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "src/http/client.h"
+#include "src/http/message.h"
+
+namespace hut::http {
+
+struct UrlRequest {
+  std::string method = "POST";
+  std::string url;
+  Headers headers{};
+  std::string body{};
+  std::chrono::milliseconds timeout{10000};  // the whole exchange
+};
+
+// Any HTTP status is a value (body at most 1 MiB). Errors: InvalidArgument
+// for a URL that is not http(s)://; DeadlineExceeded when the exchange took
+// longer than the timeout; Unavailable for any other transport failure
+// (refused, reset, name or TLS errors), naming the URL without its path,
+// which may hold a secret (a Slack webhook's does).
+absl::StatusOr<ClientResponse> FetchUrl(const UrlRequest& request);
+
+// "scheme://host[:port]" of a URL: what messages show of it.
+std::string UrlOrigin(const std::string& url);
+
+}  // namespace hut::http
+
+#endif  // HUT_HTTP_URL_CLIENT_H_
