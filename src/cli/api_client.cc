@@ -295,6 +295,17 @@ absl::StatusOr<json> ApiClient::Logs(const std::string& service,
   return Call("GET", absl::StrCat("/api/v1/services/", Encode(service), "/logs"), query, nullptr);
 }
 
+absl::StatusOr<json> ApiClient::Alerts(const std::string& state, int limit) {
+  std::map<std::string, std::string> query = {{"limit", std::to_string(limit)}};
+  if (!state.empty()) query["state"] = state;
+  return Call("GET", "/api/v1/alerts", query, nullptr);
+}
+
+absl::StatusOr<json> ApiClient::AcknowledgeAlert(int64_t id, const std::string& by) {
+  json body = {{"by", by}};
+  return Call("POST", absl::StrCat("/api/v1/alerts/", id, "/ack"), {}, &body);
+}
+
 absl::StatusOr<json> ApiClient::Trace(const std::string& trace_id) {
   return Call("GET", absl::StrCat("/api/v1/traces/", Encode(trace_id)), {}, nullptr);
 }

@@ -95,6 +95,10 @@ class ApiClient {
   // trace, version, after, limit): {"lines", "cursor", "truncated", "cold_days_read"}.
   absl::StatusOr<nlohmann::json> Logs(const std::string& service,
                                       const std::map<std::string, std::string>& query);
+  // GET /api/v1/alerts?state=S&limit=N: {"environment", "alerts": [...]}, newest first.
+  absl::StatusOr<nlohmann::json> Alerts(const std::string& state, int limit);
+  // POST /api/v1/alerts/ID/ack: the alert, acknowledged.
+  absl::StatusOr<nlohmann::json> AcknowledgeAlert(int64_t id, const std::string& by);
   // GET /api/v1/traces/ID: {"trace_id", "spans", "logs", "spans_error"?}
   absl::StatusOr<nlohmann::json> Trace(const std::string& trace_id);
   // GET /api/v1/events: {"events": [...]} with id > `after`, oldest first, at

@@ -6,6 +6,7 @@
 #include "src/cli/analyze.h"
 #include "src/cli/deploy.h"
 #include "src/cli/get.h"
+#include "src/cli/alerts.h"
 #include "src/cli/logs.h"
 #include "src/cli/monitoring.h"
 #include "src/cli/rollout.h"
@@ -307,6 +308,30 @@ Action ConfigureLogs(CLI::App& app) {
   return [o](const Io& io) { return RunLogs(*o, io); };
 }
 
+Action ConfigureAlerts(CLI::App& app) {
+  app.require_subcommand(1);
+  CLI::App* list = app.add_subcommand(
+      "list", "the alerts hut tracks, newest first: state, severity, deadline, escalations");
+  auto l = std::make_shared<AlertsListOptions>();
+  AddEnvFlag(*list, l->environment);
+  list->add_option("--state", l->state, "only alerts in this state")
+      ->check(CLI::IsMember({"firing", "acked", "resolved"}));
+  list->add_option("--limit", l->limit, "at most this many (default 100)")
+      ->check(CLI::Range(1, 1000));
+  AddOutputFlag(*list, l->json);
+  CLI::App* ack = app.add_subcommand(
+      "ack", "acknowledge an alert: its escalation stops, PagerDuty acknowledges its incidents");
+  auto a = std::make_shared<AlertsAckOptions>();
+  ack->add_option("id", a->id, "the alert's id (hut alerts list)")->required()->check(
+      CLI::PositiveNumber);
+  AddEnvFlag(*ack, a->environment);
+  ack->add_option("--by", a->by, "who acknowledges (default: $USER)");
+  AddOutputFlag(*ack, a->json);
+  return [l, a, list](const Io& io) {
+    return list->parsed() ? RunAlertsList(*l, io) : RunAlertsAck(*a, io);
+  };
+}
+
 Action ConfigureTrace(CLI::App& app) {
   auto o = std::make_shared<TraceOptions>();
   app.add_option("trace_id", o->trace_id, "the trace id (32 hex digits: a traceparent's second field)")
@@ -338,6 +363,7 @@ constexpr Command kCommands[] = {
      &ConfigureLogs},
     {"trace", "one request's span tree with timings, and its log lines from every service",
      &ConfigureTrace},
+    {"alerts", "the alerts hut tracks and routes (page, chat, digest): list, ack", &ConfigureAlerts},
     {"analyze", "replay a recorded canary analysis offline: when and why it would promote or "
                 "roll back, with its own policy or another (-f)",
      &ConfigureAnalyze},

@@ -21,6 +21,7 @@
 #include "nlohmann/json.hpp"
 #include "src/common/resources.h"
 #include "src/common/subprocess.h"
+#include "testing/alert_receivers.h"
 #include "testing/exposition.h"
 #include "testing/test_socket.h"
 #include "src/http/client.h"
@@ -52,6 +53,10 @@ class HutUpEndToEndTest : public ::testing::Test {
     frontend_port_ = testing::PickFreePort();
     prometheus_port_ = testing::PickFreePort();
     alertmanager_port_ = testing::PickFreePort();
+    // hut's channels point at local receivers that check PagerDuty's and Slack's formats.
+    pagerduty_ = testing::PagerDutyReceiver::Start({kRoutingKey}).value().release();
+    slack_ = testing::SlackReceiver::Start().value().release();
+    std::ofstream(dir_->path() + "/pagerduty.key") << kRoutingKey << "\n";
     const std::string bin = testing::BinPath("foohut-api");
     std::ofstream(Spec()) << absl::StrCat(R"(
 project: foohut
@@ -82,6 +87,10 @@ policies:
   canary: {weight: 10%, analysis: 10s, rollback_window: 60s}
   alerting:
     rules: {error_rate: {threshold: 5%, for: 5s}}
+    severities: {critical: {group_interval: 5s}}
+    runbooks: https://git.example.com/foohut/hut/blob/main/docs/runbooks/
+    pagerduty: {events_url: ")", pagerduty_->url(), R"(", routing_key_file: pagerduty.key}
+    slack: {webhook_url: ")", slack_->url(), R"("}
 environments:
   staging:
     runtime: local
@@ -98,6 +107,8 @@ environments:
     if (up_) up_->Stop(seconds(60));
     delete up_;
     up_ = nullptr;
+    delete pagerduty_;
+    delete slack_;
     delete dir_;
   }
 
@@ -377,10 +388,15 @@ environments:
 
   static constexpr char kLeakedToken[] = "token-exported-where-hut-up-started";
   static testing::TempDir* dir_;
+  static constexpr char kRoutingKey[] = "e2eR0UT1NGK3Ye2eR0UT1NGK3Ye2e000";
+  static testing::PagerDutyReceiver* pagerduty_;
+  static testing::SlackReceiver* slack_;
   static uint16_t api_port_, backend_port_, frontend_port_, prometheus_port_, alertmanager_port_;
   static Process* up_;
 };
 
+testing::PagerDutyReceiver* HutUpEndToEndTest::pagerduty_ = nullptr;
+testing::SlackReceiver* HutUpEndToEndTest::slack_ = nullptr;
 testing::TempDir* HutUpEndToEndTest::dir_ = nullptr;
 uint16_t HutUpEndToEndTest::api_port_ = 0;
 uint16_t HutUpEndToEndTest::backend_port_ = 0;
@@ -1273,7 +1289,29 @@ TEST_F(HutUpEndToEndTest, PrometheusScrapesEveryReplicaAndFiresTheErrorAlert) {
   EXPECT_EQ(recorded["data"]["receiver"], "hut-page");
   EXPECT_EQ(recorded["data"]["labels"]["severity"], "critical");
   EXPECT_EQ(recorded["data"]["labels"]["service"], "backend");
-  EXPECT_EQ(recorded["data"]["annotations"]["runbook_url"], "docs/runbooks/high-error-rate.md");
+  EXPECT_EQ(recorded["data"]["annotations"]["runbook_url"],
+            "https://git.example.com/foohut/hut/blob/main/docs/runbooks/high-error-rate.md");
+  // ... and pages: a PagerDuty trigger, severity critical, with the runbook.
+  nlohmann::json page;
+  while (page.is_null() && Steady::now() - started < seconds(240)) {
+    for (const json& e : pagerduty_->taken()) {
+      if (e["event_action"] == "trigger" && e["payload"]["class"] == "HighErrorRate") page = e;
+    }
+    if (page.is_null()) std::this_thread::sleep_for(milliseconds(100));
+  }
+  ASSERT_FALSE(page.is_null()) << "no page; the receiver refused: "
+                               << ::testing::PrintToString(pagerduty_->problems());
+  std::cerr << "HighErrorRate paged "
+            << std::chrono::duration<double>(Steady::now() - started).count()
+            << " s after the faulty deploy began\n";
+  EXPECT_THAT(pagerduty_->problems(), ::testing::IsEmpty());
+  EXPECT_EQ(page["routing_key"], kRoutingKey);
+  EXPECT_EQ(page["payload"]["severity"], "critical");
+  EXPECT_EQ(page["payload"]["component"], "backend");
+  EXPECT_EQ(page["payload"]["group"], "staging");
+  EXPECT_EQ(page["links"][0]["href"],
+            "https://git.example.com/foohut/hut/blob/main/docs/runbooks/high-error-rate.md");
+  EXPECT_EQ(page["links"][0]["text"], "Runbook");
   // Alertmanager's token opens the webhook and nothing else; a body that is
   // not a notification is refused, saying why.
   {
@@ -1348,6 +1386,22 @@ TEST_F(HutUpEndToEndTest, PrometheusScrapesEveryReplicaAndFiresTheErrorAlert) {
 
   HutResult healed = Hut({"deploy", "backend", "9.0.1", "--wait"});
   EXPECT_EQ(healed.code, 0) << healed.output;
+  // The fault removed, the alert resolves: the same incident is resolved.
+  const auto healed_at = Steady::now();
+  json resolve;
+  while (resolve.is_null() && Steady::now() - healed_at < seconds(240)) {
+    for (const json& e : pagerduty_->taken()) {
+      if (e["event_action"] == "resolve" && e["dedup_key"] == page["dedup_key"]) resolve = e;
+    }
+    if (resolve.is_null()) std::this_thread::sleep_for(milliseconds(200));
+  }
+  ASSERT_FALSE(resolve.is_null()) << "no resolve; hut's alerts: " << Hut({"alerts", "list"}).output;
+  std::cerr << "HighErrorRate resolved at PagerDuty "
+            << std::chrono::duration<double>(Steady::now() - healed_at).count()
+            << " s after the fix was deployed\n";
+  EXPECT_EQ(pagerduty_->incidents().at(page["dedup_key"]).status, "resolved");
+  EXPECT_EQ(pagerduty_->incidents().at(page["dedup_key"]).triggers, 1);  // paged once
+  EXPECT_THAT(pagerduty_->problems(), ::testing::IsEmpty());
 }
 
 TEST_F(HutUpEndToEndTest, DownStopsEverythingAndStateSurvivesARestart) {

@@ -1,0 +1,87 @@
+#include "src/cli/alerts.h"
+
+#include <cstdlib>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+#include "src/cli/api_client.h"
+#include "src/cli/output.h"
+
+namespace hut::cli {
+namespace {
+
+using nlohmann::json;
+
+std::string Deadline(const json& a) {
+  const std::string state = Str(a, "state");
+  if (state == "acked") return absl::StrCat("acked by ", Str(a, "acked_by").empty() ? "?" : Str(a, "acked_by"));
+  if (state == "resolved") return absl::StrCat("resolved ", DateTime(Str(a, "resolved_at")));
+  const std::string deadline = Str(a, "deadline");
+  return deadline.empty() ? "-" : absl::StrCat("ack by ", DateTime(deadline));
+}
+
+}  // namespace
+
+int RunAlertsList(const AlertsListOptions& o, const Io& io) {
+  const std::string command = "hut alerts list";
+  absl::StatusOr<ApiClient> client = Connect(o.environment, io);
+  if (!client.ok()) {
+    io.err << command << ": " << client.status().message() << "\n";
+    return kExitFailure;
+  }
+  absl::StatusOr<json> answer = client->Alerts(o.state, o.limit);
+  if (!answer.ok()) {
+    io.err << command << ": " << answer.status().message() << "\n";
+    return kExitFailure;
+  }
+  const json alerts = Field(*answer, "alerts");
+  if (o.json) {
+    io.out << alerts.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (!alerts.is_array() || alerts.empty()) {
+    io.out << "No alerts" << (o.state.empty() ? "" : absl::StrCat(" ", o.state)) << " in "
+           << Str(*answer, "environment") << ".\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "STATE", "SEVERITY", "ALERT", "SERVICE", "SINCE", "ESCALATIONS", "DEADLINE"}};
+  for (const json& a : alerts) {
+    rows.push_back({std::to_string(Int(a, "id")), Str(a, "state"), Str(a, "severity"),
+                    Str(a, "name"), Str(a, "service").empty() ? "-" : Str(a, "service"),
+                    DateTime(Str(a, "starts_at")), std::to_string(Int(a, "escalations")),
+                    Deadline(a)});
+  }
+  PrintTable(io.out, rows);
+  return kExitOk;
+}
+
+int RunAlertsAck(const AlertsAckOptions& o, const Io& io) {
+  const std::string command = "hut alerts ack";
+  absl::StatusOr<ApiClient> client = Connect(o.environment, io);
+  if (!client.ok()) {
+    io.err << command << ": " << client.status().message() << "\n";
+    return kExitFailure;
+  }
+  std::string by = o.by;
+  if (by.empty()) {
+    const char* user = std::getenv("USER");
+    by = user != nullptr ? user : "";
+  }
+  absl::StatusOr<json> acked = client->AcknowledgeAlert(o.id, by);
+  if (!acked.ok()) {
+    io.err << command << ": " << acked.status().message() << "\n";
+    return kExitFailure;
+  }
+  if (o.json) {
+    io.out << acked->dump(2) << "\n";
+    return kExitOk;
+  }
+  io.out << "alert " << Int(*acked, "id") << " (" << Str(*acked, "name") << ", "
+         << Str(*acked, "severity") << ") acknowledged by " << Str(*acked, "acked_by")
+         << ": no more escalation\n";
+  return kExitOk;
+}
+
+}  // namespace hut::cli
