@@ -107,6 +107,7 @@ json PageJson(const Page& page) {
 Api::Api(Deps deps, ApiOptions options)
     : deps_(std::move(deps)),
       options_(options),
+      started_at_(deps_.clock.Now()),
       envelope_({.metrics = deps_.metrics,
                  .clock = deps_.clock,
                  .logger = deps_.logger,
@@ -181,6 +182,10 @@ Response Api::Readyz(const Request& r) {
   check("redis", deps_.cache.Ping());
   if (deps_.faults.unready) {
     checks["faults"] = "unready (FOOHUT_FAULTS)";
+    ready = false;
+  }
+  if (deps_.faults.ready_after && deps_.clock.Now() - started_at_ < *deps_.faults.ready_after) {
+    checks["faults"] = "warming up (FOOHUT_FAULTS ready_after)";
     ready = false;
   }
   if (!ready) RequestLogger(r).Warn("not ready", {{"checks", checks}});

@@ -74,6 +74,7 @@ class Api {
 
   Deps deps_;
   ApiOptions options_;
+  const TimePoint started_at_;  // the ready_after fault counts from here
   http::Router router_;
   RequestEnvelope envelope_;
 };

@@ -38,6 +38,7 @@ std::string Faults::ToString() const {
   if (latency.count() > 0) parts.push_back(absl::StrCat("latency=", FormatDuration(latency)));
   if (crash_after) parts.push_back(absl::StrCat("crash_after=", FormatDuration(*crash_after)));
   if (unready) parts.push_back("unready");
+  if (ready_after) parts.push_back(absl::StrCat("ready_after=", FormatDuration(*ready_after)));
   return parts.empty() ? "none" : absl::StrJoin(parts, ",");
 }
 
@@ -74,12 +75,14 @@ absl::StatusOr<Faults> ParseFaults(std::string_view text_in) {
       absl::StatusOr<double> f = ParseFraction(*value);
       if (!f.ok()) return bad(f.status());
       faults.errors = *f;
-    } else if (name == "latency" || name == "crash_after") {
+    } else if (name == "latency" || name == "crash_after" || name == "ready_after") {
       if (absl::Status s = need_value(); !s.ok()) return s;
       absl::StatusOr<Duration> d = ParseDuration(Std(*value));
       if (!d.ok()) return bad(d.status());
       if (name == "latency") {
         faults.latency = *d;
+      } else if (name == "ready_after") {
+        faults.ready_after = *d;
       } else {
         faults.crash_after = *d;
       }
@@ -90,7 +93,8 @@ absl::StatusOr<Faults> ParseFaults(std::string_view text_in) {
       faults.unready = true;
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
-          "unknown fault \"", name, "\" (expected errors, latency, crash_after, unready)"));
+          "unknown fault \"", name,
+          "\" (expected errors, latency, crash_after, unready, ready_after)"));
     }
   }
   return faults;

@@ -19,13 +19,16 @@ struct Faults {
   Duration latency{0};                  // added to every /api/ request
   std::optional<Duration> crash_after;  // the process dies abruptly this long after start
   bool unready = false;                 // /readyz never reports ready
+  std::optional<Duration> ready_after;  // /readyz reports ready only this long after start
 
-  bool any() const { return errors > 0 || latency.count() > 0 || crash_after || unready; }
+  bool any() const {
+    return errors > 0 || latency.count() > 0 || crash_after || unready || ready_after;
+  }
   std::string ToString() const;  // "errors=0.2,latency=300ms" ("none" when off)
   friend bool operator==(const Faults&, const Faults&) = default;
 };
 
-// Parses "errors=0.2,latency=300ms,crash_after=10s,unready". Empty text: no
+// Parses "errors=0.2,latency=300ms,crash_after=10s,unready,ready_after=2s". Empty text: no
 // faults. errors takes a fraction ("0.2") or a percentage ("20%"). Unknown
 // names, repeated names, malformed or out-of-range values are errors that name
 // the offending item.

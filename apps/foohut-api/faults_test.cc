@@ -19,15 +19,17 @@ TEST(ParseFaultsTest, EmptyMeansNone) {
 }
 
 TEST(ParseFaultsTest, AllTogether) {
-  absl::StatusOr<Faults> f = ParseFaults("errors=0.2,latency=300ms,crash_after=10s,unready");
+  absl::StatusOr<Faults> f =
+      ParseFaults("errors=0.2,latency=300ms,crash_after=10s,unready,ready_after=2s");
   ASSERT_TRUE(f.ok()) << f.status();
   Faults want;
   want.errors = 0.2;
   want.latency = milliseconds(300);
   want.crash_after = seconds(10);
   want.unready = true;
+  want.ready_after = seconds(2);
   EXPECT_EQ(*f, want);
-  EXPECT_EQ(f->ToString(), "errors=0.2,latency=300ms,crash_after=10s,unready");
+  EXPECT_EQ(f->ToString(), "errors=0.2,latency=300ms,crash_after=10s,unready,ready_after=2s");
 }
 
 Faults Make(double errors, Duration latency, std::optional<Duration> crash_after, bool unready) {

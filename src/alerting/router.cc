@@ -118,24 +118,46 @@ TimePoint AlertRouter::DigestAtOrBefore(TimePoint t) const {
 }
 
 absl::StatusOr<int> AlertRouter::Receive(const WebhookNotification& notification) {
-  absl::MutexLock lock(&mu_);
+  std::vector<store::Alert> fired;
   int changed = 0;
-  for (const ReceivedAlert& a : notification.alerts) {
-    HUT_ASSIGN_OR_RETURN(bool did, ReceiveOne(a, notification.receiver));
-    changed += did ? 1 : 0;
+  absl::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const ReceivedAlert& a : notification.alerts) {
+      absl::StatusOr<bool> did = ReceiveOne(a, notification.receiver, fired);
+      if (!did.ok()) {
+        status = did.status();
+        break;
+      }
+      changed += *did ? 1 : 0;
+    }
   }
   if (changed > 0 && queued_) queued_();
+  TellFired(fired);  // what was saved counts, even when a later alert was not
+  if (!status.ok()) return status;
   return changed;
 }
 
 absl::StatusOr<int> AlertRouter::Raise(const ReceivedAlert& alert) {
-  absl::MutexLock lock(&mu_);
-  HUT_ASSIGN_OR_RETURN(bool did, ReceiveOne(alert, "hut"));
-  if (did && queued_) queued_();
-  return did ? 1 : 0;
+  std::vector<store::Alert> fired;
+  absl::StatusOr<bool> did;
+  {
+    absl::MutexLock lock(&mu_);
+    did = ReceiveOne(alert, "hut", fired);
+  }
+  if (!did.ok()) return did.status();
+  if (*did && queued_) queued_();
+  TellFired(fired);
+  return *did ? 1 : 0;
 }
 
-absl::StatusOr<bool> AlertRouter::ReceiveOne(const ReceivedAlert& a, const std::string& receiver) {
+void AlertRouter::TellFired(const std::vector<store::Alert>& fired) {
+  if (!options_.on_firing) return;
+  for (const store::Alert& a : fired) options_.on_firing(a);
+}
+
+absl::StatusOr<bool> AlertRouter::ReceiveOne(const ReceivedAlert& a, const std::string& receiver,
+                                             std::vector<store::Alert>& fired) {
   const std::string& env = options_.environment;
   HUT_ASSIGN_OR_RETURN(std::optional<store::Alert> open, store_.OpenAlert(env, a.fingerprint));
   const std::string name = a.Label("alertname");
@@ -188,6 +210,7 @@ absl::StatusOr<bool> AlertRouter::ReceiveOne(const ReceivedAlert& a, const std::
     if (saved.status().code() == absl::StatusCode::kAlreadyExists) return false;
     if (!saved.ok()) return saved.status();
     logger_.Info(e.message, {{"service", saved->service}, {"alert", saved->id}});
+    fired.push_back(*saved);
     return true;
   }
 

@@ -21,6 +21,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -44,6 +45,9 @@ struct RouterOptions {
   absl::TimeZone digest_zone;
   bool pagerduty = false;  // configured: page notifications are queued
   bool slack = false;      // configured: chat notifications and the digest are queued
+  // Told of each alert that starts firing, once saved, outside the router's
+  // lock (a rollout under way reacts to it); may be unset.
+  std::function<void(const store::Alert&)> on_firing;
 };
 
 class AlertRouter {
@@ -72,8 +76,11 @@ class AlertRouter {
   TimePoint Tick(TimePoint now);
 
  private:
-  absl::StatusOr<bool> ReceiveOne(const ReceivedAlert& alert, const std::string& receiver)
+  // Records one alert's change; a newly firing one is added to `fired`.
+  absl::StatusOr<bool> ReceiveOne(const ReceivedAlert& alert, const std::string& receiver,
+                                  std::vector<store::Alert>& fired)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void TellFired(const std::vector<store::Alert>& fired) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Escalate(store::Alert alert, TimePoint now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SendDigest(TimePoint send_at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The severity's policy (an unknown severity: warning's).

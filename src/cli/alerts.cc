@@ -84,4 +84,47 @@ int RunAlertsAck(const AlertsAckOptions& o, const Io& io) {
   return kExitOk;
 }
 
+int RunAlertsSilence(const AlertsSilenceOptions& o, const Io& io) {
+  const std::string command = "hut alerts silence";
+  absl::StatusOr<ApiClient> client = Connect(o.environment, io);
+  if (!client.ok()) {
+    io.err << command << ": " << client.status().message() << "\n";
+    return kExitFailure;
+  }
+  std::string by = o.by;
+  if (by.empty()) {
+    const char* user = std::getenv("USER");
+    by = user != nullptr ? user : "hut";
+  }
+  absl::StatusOr<json> answer = client->Silence(o.matchers, o.length, o.comment, by);
+  if (!answer.ok()) {
+    io.err << command << ": " << answer.status().message() << "\n";
+    return kExitFailure;
+  }
+  io.out << "silence " << Str(*answer, "silence_id") << " for " << o.length << "\n";
+  return kExitOk;
+}
+
+int RunAlertsTest(const AlertsTestOptions& o, const Io& io) {
+  const std::string command = "hut alerts test";
+  absl::StatusOr<ApiClient> client = Connect(o.environment, io);
+  if (!client.ok()) {
+    io.err << command << ": " << client.status().message() << "\n";
+    return kExitFailure;
+  }
+  absl::StatusOr<json> sent = client->TestAlert(o.severity, o.service);
+  if (!sent.ok()) {
+    io.err << command << ": " << sent.status().message() << "\n";
+    return kExitFailure;
+  }
+  if (o.json) {
+    io.out << sent->dump(2) << "\n";
+    return kExitOk;
+  }
+  io.out << "test alert (" << o.severity << ") sent to Alertmanager at "
+         << Str(*sent, "alertmanager")
+         << "; it reaches its channel after the severity's group_wait (hut alerts list)\n";
+  return kExitOk;
+}
+
 }  // namespace hut::cli

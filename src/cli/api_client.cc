@@ -306,6 +306,19 @@ absl::StatusOr<json> ApiClient::AcknowledgeAlert(int64_t id, const std::string& 
   return Call("POST", absl::StrCat("/api/v1/alerts/", id, "/ack"), {}, &body);
 }
 
+absl::StatusOr<json> ApiClient::Silence(const std::vector<std::string>& matchers,
+                                        const std::string& length, const std::string& comment,
+                                        const std::string& by) {
+  json body = {{"matchers", matchers}, {"for", length}, {"comment", comment}, {"by", by}};
+  return Call("POST", "/api/v1/alerts/silences", {}, &body);
+}
+
+absl::StatusOr<json> ApiClient::TestAlert(const std::string& severity, const std::string& service) {
+  json body = {{"severity", severity}};
+  if (!service.empty()) body["service"] = service;
+  return Call("POST", "/api/v1/alerts/test", {}, &body);
+}
+
 absl::StatusOr<json> ApiClient::Trace(const std::string& trace_id) {
   return Call("GET", absl::StrCat("/api/v1/traces/", Encode(trace_id)), {}, nullptr);
 }

@@ -99,6 +99,12 @@ class ApiClient {
   absl::StatusOr<nlohmann::json> Alerts(const std::string& state, int limit);
   // POST /api/v1/alerts/ID/ack: the alert, acknowledged.
   absl::StatusOr<nlohmann::json> AcknowledgeAlert(int64_t id, const std::string& by);
+  // POST /api/v1/alerts/silences: {"silence_id"}.
+  absl::StatusOr<nlohmann::json> Silence(const std::vector<std::string>& matchers,
+                                         const std::string& length, const std::string& comment,
+                                         const std::string& by);
+  // POST /api/v1/alerts/test: what was sent.
+  absl::StatusOr<nlohmann::json> TestAlert(const std::string& severity, const std::string& service);
   // GET /api/v1/traces/ID: {"trace_id", "spans", "logs", "spans_error"?}
   absl::StatusOr<nlohmann::json> Trace(const std::string& trace_id);
   // GET /api/v1/events: {"events": [...]} with id > `after`, oldest first, at

@@ -327,8 +327,30 @@ Action ConfigureAlerts(CLI::App& app) {
   AddEnvFlag(*ack, a->environment);
   ack->add_option("--by", a->by, "who acknowledges (default: $USER)");
   AddOutputFlag(*ack, a->json);
-  return [l, a, list](const Io& io) {
-    return list->parsed() ? RunAlertsList(*l, io) : RunAlertsAck(*a, io);
+  CLI::App* silence = app.add_subcommand(
+      "silence", "silence matching alerts in Alertmanager for a while (its API v2)");
+  auto s = std::make_shared<AlertsSilenceOptions>();
+  AddEnvFlag(*silence, s->environment);
+  silence->add_option("--match", s->matchers, "NAME=VALUE or NAME!=VALUE, e.g. service=backend")
+      ->required();
+  silence->add_option("--for", s->length, "how long, e.g. 2h")->required();
+  silence->add_option("--comment", s->comment, "why (Alertmanager requires it)")->required();
+  silence->add_option("--by", s->by, "who silences (default: $USER)");
+  CLI::App* test = app.add_subcommand(
+      "test", "send a test alert through the whole chain: Alertmanager, hut, the severity's "
+              "channel (with --service, a rollout under way reacts to it as to a real one)");
+  auto t = std::make_shared<AlertsTestOptions>();
+  test->add_option("severity", t->severity, "critical, high, medium, low, warning or info")
+      ->required()
+      ->check(CLI::IsMember({"critical", "high", "medium", "low", "warning", "info"}));
+  AddEnvFlag(*test, t->environment);
+  test->add_option("--service", t->service, "the service the alert is about");
+  AddOutputFlag(*test, t->json);
+  return [l, a, s, t, list, ack, silence](const Io& io) {
+    if (list->parsed()) return RunAlertsList(*l, io);
+    if (ack->parsed()) return RunAlertsAck(*a, io);
+    if (silence->parsed()) return RunAlertsSilence(*s, io);
+    return RunAlertsTest(*t, io);
   };
 }
 
@@ -363,7 +385,8 @@ constexpr Command kCommands[] = {
      &ConfigureLogs},
     {"trace", "one request's span tree with timings, and its log lines from every service",
      &ConfigureTrace},
-    {"alerts", "the alerts hut tracks and routes (page, chat, digest): list, ack", &ConfigureAlerts},
+    {"alerts", "the alerts hut tracks and routes (page, chat, digest): list, ack, silence, test",
+     &ConfigureAlerts},
     {"analyze", "replay a recorded canary analysis offline: when and why it would promote or "
                 "roll back, with its own policy or another (-f)",
      &ConfigureAnalyze},

@@ -322,6 +322,91 @@ TEST_F(CanaryControllerTest, RollingRolloutsTakeAbortButNotPromote) {
   EXPECT_NE(Latest().reason.find("aborted by the operator"), std::string::npos);
 }
 
+// ---- Alert-driven rollback ----
+
+AlertSignal Fired(const std::string& severity, TimePoint starts_at, std::string version = "") {
+  return {.name = "HighErrorRate", .severity = severity, .version = std::move(version),
+          .starts_at = starts_at, .alert_id = 7};
+}
+
+TEST_F(CanaryControllerTest, ACriticalAlertForTheServiceRollsTheCanaryBackNamingTheAlert) {
+  // The analysis sees nothing wrong: the alert is the only symptom.
+  ASSERT_TRUE(controller_->Deploy({.version = "2.0.0"}).ok());
+  ASSERT_TRUE(TickUntil([&] { return Phase() == "analysing"; }, 10));
+  // Alerts that say nothing about this rollout change nothing: a warning,
+  // one firing since before the rollout, one about another version.
+  EXPECT_EQ(*controller_->React(Fired("warning", clock_.Now())), "");
+  EXPECT_EQ(*controller_->React(Fired("critical", Latest().created_at - seconds(1))), "");
+  EXPECT_EQ(*controller_->React(Fired("critical", clock_.Now(), "1.0.0")), "");
+  Tick();
+  EXPECT_EQ(Phase(), "analysing");
+
+  auto done = controller_->React(Fired("critical", clock_.Now(), "2.0.0"));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(*done, "rolling back");
+  controller_->Tick().IgnoreError();
+  EXPECT_EQ(CanaryShare(2), 0) << "the canary loses its traffic on the next tick";
+  ASSERT_TRUE(TickUntil([&] { return Phase() == "rolled-back"; }, 10));
+  EXPECT_EQ(Latest().reason, "alert HighErrorRate (critical) fired for backend");
+  const auto told = Events("rollout.alert");
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0].data["alertname"], "HighErrorRate");
+  EXPECT_EQ(told[0].data["alert_id"], 7);
+  // Over: another alert does nothing.
+  EXPECT_EQ(*controller_->React(Fired("critical", clock_.Now())), "");
+}
+
+TEST_F(CanaryControllerTest, ACriticalAlertInsideTheRollbackWindowUndoesThePromotion) {
+  ASSERT_TRUE(controller_->Deploy({.version = "2.0.0"}).ok());
+  ASSERT_TRUE(TickUntil([&] { return Phase() == "succeeded"; }, 60));
+  EXPECT_EQ(*controller_->React(Fired("critical", clock_.Now())),
+            "undoing it inside the rollback window");
+  controller_->Tick().IgnoreError();
+  EXPECT_EQ(CanaryShare(1), 1.0) << "traffic back on the previous revision at once";
+  ASSERT_TRUE(TickUntil([&] { return Phase() == "rolled-back"; }, 10));
+  EXPECT_EQ(*controller_->CurrentRevision(), 1);
+}
+
+TEST_F(CanaryControllerTest, ARollingUpdateIsTurnedAroundByACriticalAlert) {
+  ASSERT_TRUE(
+      controller_->Deploy({.version = "2.0.0", .strategy = spec::Strategy::kRolling}).ok());
+  Tick();
+  EXPECT_EQ(*controller_->React(Fired("critical", clock_.Now())), "rolling back");
+  ASSERT_TRUE(TickUntil([&] { return Finished(); }, 30));
+  EXPECT_EQ(Phase(), "rolled-back");
+  EXPECT_NE(Latest().reason.find("alert HighErrorRate (critical) fired for backend"),
+            std::string::npos)
+      << Latest().reason;
+}
+
+// The spec chooses: high alerts pause, critical ones only pause too
+// (automatic rollback off), medium ones do nothing.
+class AlertPolicyTest : public CanaryControllerTest {
+ protected:
+  std::string SpecText() const override {
+    std::string text = kSpec;
+    const std::string from = "  rolling: {progress_deadline: 60s}\n";
+    text.replace(text.find(from), from.size(),
+                 from + "  rollback: {automatic: false, on_alerts: [critical], "
+                        "pause_on_alerts: [high]}\n");
+    return text;
+  }
+};
+
+TEST_F(AlertPolicyTest, TheSpecChoosesWhichSeveritiesPauseTheCanary) {
+  ASSERT_TRUE(controller_->Deploy({.version = "2.0.0"}).ok());
+  ASSERT_TRUE(TickUntil([&] { return Phase() == "analysing"; }, 10));
+  EXPECT_EQ(*controller_->React(Fired("medium", clock_.Now())), "");
+  EXPECT_EQ(*controller_->React(Fired("high", clock_.Now())), "pausing it");
+  Tick();
+  EXPECT_EQ(Phase(), "paused");
+  EXPECT_EQ(Latest().reason, "alert HighErrorRate (high) fired for backend");
+  EXPECT_EQ(*controller_->React(Fired("critical", clock_.Now())), "") << "paused already";
+  // The operator decides: promote resumes.
+  ASSERT_TRUE(controller_->Command(rollout::Command::kPromote).ok());
+  ASSERT_TRUE(TickUntil([&] { return Phase() == "succeeded"; }, 60));
+}
+
 // Two steps, 10 % then 50 %: one analysis for the rollout, its hold extended
 // for the second step.
 class CanaryStepsTest : public CanaryControllerTest {

@@ -1,5 +1,7 @@
 #include "src/controller/service_controller.h"
 
+#include <algorithm>
+
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/status.h"
@@ -238,17 +240,91 @@ absl::StatusOr<store::Rollout> ServiceController::Command(rollout::Command comma
     return rollout;
   }
   HUT_ASSIGN_OR_RETURN(CanaryStatus status, rollout::CanaryStatusFromJson(rollout.state));
+  HUT_RETURN_IF_ERROR(QueueCanaryCommand(
+      rollout, status, command, "", "rollout.command",
+      absl::StrCat("rollout ", rollout.id, ": the operator asked to ", name),
+      {{"command", name}}));
+  return rollout;
+}
+
+absl::Status ServiceController::QueueCanaryCommand(store::Rollout& rollout,
+                                                   const CanaryStatus& status,
+                                                   rollout::Command command,
+                                                   const std::string& reason,
+                                                   const std::string& event_type,
+                                                   const std::string& message,
+                                                   nlohmann::json data) {
   HUT_RETURN_IF_ERROR(rollout::CheckCommand(status, command));
   // The event's id is the command's: increasing, and applied once.
-  const int64_t id = Record(rollout, "rollout.command",
-                            absl::StrCat("rollout ", rollout.id, ": the operator asked to ", name),
-                            {{"command", name}});
+  const int64_t id = Record(rollout, event_type, message, std::move(data));
   if (id == 0) return absl::InternalError("cannot record the command; nothing was changed");
   nlohmann::json state = rollout.state;
-  state["command"] = {{"name", name}, {"id", id}};
-  HUT_RETURN_IF_ERROR(Save(rollout, std::move(state), rollout.phase, rollout.reason,
-                           rollout.finished_at.has_value()));
-  return rollout;
+  state["command"] = {{"name", std::string(rollout::CommandName(command))}, {"id", id}};
+  if (!reason.empty()) state["command"]["reason"] = reason;
+  return Save(rollout, std::move(state), rollout.phase, rollout.reason,
+              rollout.finished_at.has_value());
+}
+
+absl::StatusOr<std::string> ServiceController::React(const AlertSignal& alert) {
+  latest_known_ = false;  // it may write: the next tick reads again
+  const spec::RollbackPolicy& policy = environment_.policies.rollback;
+  const auto listed = [&alert](const std::vector<spec::Severity>& severities) {
+    return std::any_of(severities.begin(), severities.end(),
+                       [&alert](spec::Severity s) { return spec::Name(s) == alert.severity; });
+  };
+  const bool rollback = listed(policy.on_alerts) && policy.automatic;
+  const bool pause = listed(policy.pause_on_alerts) || (listed(policy.on_alerts) && !policy.automatic);
+  if (!rollback && !pause) return std::string();
+  HUT_ASSIGN_OR_RETURN(std::optional<store::Rollout> latest,
+                       store_.LatestRollout(environment_.name, service_.name));
+  if (!latest) return std::string();
+  store::Rollout rollout = *std::move(latest);
+  HUT_ASSIGN_OR_RETURN(std::optional<store::Revision> target,
+                       store_.GetRevision(environment_.name, service_.name, rollout.to_revision));
+  // An alert about another version, or one that was firing before this
+  // rollout began, says nothing about it.
+  if (!alert.version.empty() && (!target || target->version != alert.version)) return std::string();
+  if (alert.version.empty() && alert.starts_at < rollout.created_at) return std::string();
+  const std::string what = absl::StrCat("alert ", alert.name, " (", alert.severity,
+                                        ") fired for ", service_.name);
+  const nlohmann::json data = {{"alertname", alert.name},
+                               {"severity", alert.severity},
+                               {"alert_id", alert.alert_id},
+                               {"version", alert.version}};
+  const auto tell = [&](const std::string& action) {
+    return absl::StrCat("rollout ", rollout.id, ": ", what, ": ", action);
+  };
+  if (rollout.strategy != spec::Strategy::kCanary) {
+    if (rollout.finished_at || !rollback) return std::string();  // a rolling update cannot pause
+    HUT_ASSIGN_OR_RETURN(RollingStatus status, rollout::RollingStatusFromJson(rollout.state));
+    if (status.phase != Phase::kProgressing) return std::string();
+    RollingStatus turned = rollout::TurnAround(status, what, clock_.Now());
+    Record(rollout, "rollout.alert", tell("rolling back"), data);
+    AnnouncePhase(rollout, rollout::PhaseName(status.phase), rollout::PhaseName(turned.phase),
+                  turned.reason);
+    HUT_RETURN_IF_ERROR(Save(rollout, rollout::RollingStatusToJson(turned),
+                             StorePhase(turned.phase), turned.reason,
+                             rollout::IsTerminal(turned.phase)));
+    return std::string("rolling back");
+  }
+  HUT_ASSIGN_OR_RETURN(CanaryStatus status, rollout::CanaryStatusFromJson(rollout.state));
+  rollout::Command command = rollout::Command::kNone;
+  std::string action;
+  if (rollback && rollout::CheckCommand(status, rollout::Command::kAbort).ok()) {
+    command = rollout::Command::kAbort;
+    action = "rolling back";
+  } else if (rollback && rollout::CheckCommand(status, rollout::Command::kUndo).ok()) {
+    command = rollout::Command::kUndo;
+    action = "undoing it inside the rollback window";
+  } else if (pause && rollout::CheckCommand(status, rollout::Command::kPause).ok()) {
+    command = rollout::Command::kPause;
+    action = "pausing it";
+  } else {
+    return std::string();
+  }
+  HUT_RETURN_IF_ERROR(
+      QueueCanaryCommand(rollout, status, command, what, "rollout.alert", tell(action), data));
+  return action;
 }
 
 std::optional<std::string> ServiceController::Waiting() const {
@@ -436,6 +512,7 @@ absl::Status ServiceController::TickCanary(store::Rollout& rollout,
   seen.replicas = observed.replicas;
   seen.cannot_start = observed.cannot_start;
   std::tie(seen.command, seen.command_id) = rollout::PendingCommand(rollout.state);
+  seen.command_reason = rollout::PendingCommandReason(rollout.state);
 
   AnalysisStep step = analysis_.Step(rollout, status, config, Rollback());
   seen.analysis = step.analysis;

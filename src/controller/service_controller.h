@@ -25,6 +25,15 @@
 
 namespace hut::controller {
 
+// An alert that fired for this service (from the alert router).
+struct AlertSignal {
+  std::string name;      // alertname
+  std::string severity;  // as labelled
+  std::string version;   // its version label, "" when the rule has none
+  TimePoint starts_at;   // when it began firing
+  int64_t alert_id = 0;  // hut's id of it
+};
+
 struct DeployRequest {
   std::string version;
   std::map<std::string, std::string> env;  // --set VAR=VALUE
@@ -63,6 +72,16 @@ class ServiceController {
   // FailedPrecondition when the rollout's phase does not allow it. A rolling
   // rollout takes only abort.
   absl::StatusOr<store::Rollout> Command(rollout::Command command);
+  // A rollout under way listens to the alerts of its service: a canary
+  // (steps or analysis) or a rolling update is rolled back, a canary in its
+  // rollback window undone, when the alert's severity is one of the
+  // rollback policy's on_alerts (paused instead when automatic is false);
+  // a canary is paused when it is one of pause_on_alerts. Only an alert
+  // that began firing after the rollout began counts, or one labelled with
+  // the new revision's version; one labelled with another version does
+  // not. Returns what it did ("" nothing), recorded as "rollout.alert" with
+  // the alert's name.
+  absl::StatusOr<std::string> React(const AlertSignal& alert);
   // One reconcile step of the newest rollout. Call on a timer. While a
   // dependency is blocked (Dependencies), nothing is decided or done: the
   // rollout waits, with a "rollout.waiting" event, and resumes
@@ -79,6 +98,12 @@ class ServiceController {
   void TraceRolloutsTo(SpanSink sink) { tracer_.emplace(std::move(sink)); }
 
  private:
+  // Queues `command` for the canary `rollout` (validated), with `reason`
+  // ("" : the operator's) and the event that tells of it.
+  absl::Status QueueCanaryCommand(store::Rollout& rollout, const rollout::CanaryStatus& status,
+                                  rollout::Command command, const std::string& reason,
+                                  const std::string& event_type, const std::string& message,
+                                  nlohmann::json data);
   absl::StatusOr<store::Rollout> StartRollout(const store::Revision& revision,
                                               spec::Strategy strategy);
   // Records a copy of `source` as a new revision (with `cause`) and rolls it

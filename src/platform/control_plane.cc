@@ -62,6 +62,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
     plane->api_->ReceiveAlertsWith(std::move(options.alerts), std::move(options.alert_token));
   }
   if (options.acknowledge) plane->api_->AcknowledgeAlertsWith(std::move(options.acknowledge));
+  plane->api_->ActOnAlertmanagerWith(std::move(options.alertmanager));
   if (options.logs) plane->api_->ReadLogsWith(std::move(options.logs));
   if (options.traces) plane->api_->ReadTracesWith(std::move(options.traces));
   http::ServerOptions so;
@@ -92,6 +93,15 @@ uint16_t ControlPlane::port() const { return http_->port(); }
 
 void ControlPlane::OnShutdownRequest(std::function<void()> fn) {
   api_->OnShutdownRequest(std::move(fn));
+}
+
+absl::StatusOr<std::string> ControlPlane::ReactToAlert(const std::string& service,
+                                                       const controller::AlertSignal& alert) {
+  auto it = workers_.find(service);
+  if (it == workers_.end()) return std::string();  // not one of this environment's services
+  return it->second->Run<absl::StatusOr<std::string>>(
+      [alert](controller::ServiceController& c) { return c.React(alert); },
+      absl::CancelledError("the server is stopping"));
 }
 
 }  // namespace hut::platform

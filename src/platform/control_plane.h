@@ -29,6 +29,7 @@
 
 namespace hut::controller {
 class ServiceWorker;
+struct AlertSignal;
 }  // namespace hut::controller
 namespace hut::http {
 class Server;
@@ -65,6 +66,8 @@ struct ControlPlaneOptions {
   Secret alert_token;
   // `hut alerts ack`: the alert router's; may be unset.
   server::ControlApi::AlertAcknowledger acknowledge;
+  // `hut alerts silence|test`, through the environment's Alertmanager; may be unset.
+  server::ControlApi::AlertmanagerActions alertmanager;
   // More series for hut's /metrics (the local replicas' usage); may be unset.
   telemetry::ControlPlaneMetrics::FamilyReader series;
 };
@@ -86,6 +89,10 @@ class ControlPlane {
   uint16_t port() const;  // of the API
   // Called (on an API thread) when a client asks the server to stop.
   void OnShutdownRequest(std::function<void()> fn);
+  // An alert fired for `service`: its rollout under way reacts
+  // (ServiceController::React), on the service's worker. Returns what it did.
+  absl::StatusOr<std::string> ReactToAlert(const std::string& service,
+                                           const controller::AlertSignal& alert);
 
  private:
   ControlPlane() = default;

@@ -87,7 +87,7 @@ policies:
   canary: {weight: 10%, analysis: 10s, rollback_window: 60s}
   alerting:
     rules: {error_rate: {threshold: 5%, for: 5s}}
-    severities: {critical: {group_interval: 5s}}
+    severities: {critical: {group_wait: 2s, group_interval: 5s}}
     runbooks: https://git.example.com/foohut/hut/blob/main/docs/runbooks/
     pagerduty: {events_url: ")", pagerduty_->url(), R"(", routing_key_file: pagerduty.key}
     slack: {webhook_url: ")", slack_->url(), R"("}
@@ -185,13 +185,14 @@ environments:
 
   // The server's events of `service`, oldest first (the control API, with
   // the admin token `hut up` wrote).
-  static std::vector<json> Events(const std::string& service) {
+  static std::vector<json> Events(const std::string& service, int64_t after = 0) {
     std::ifstream token_file(State() + "/admin-token");
     std::string token;
     std::getline(token_file, token);
     http::ClientRequest request;
     request.port = api_port_;
-    request.target = absl::StrCat("/api/v1/events?limit=1000&service=", service);
+    request.target =
+        absl::StrCat("/api/v1/events?limit=1000&service=", service, "&after=", after);
     request.headers.emplace("Authorization", "Bearer " + token);
     auto response = http::Fetch(request);
     EXPECT_TRUE(response.ok()) << response.status();
@@ -1402,6 +1403,85 @@ TEST_F(HutUpEndToEndTest, PrometheusScrapesEveryReplicaAndFiresTheErrorAlert) {
   EXPECT_EQ(pagerduty_->incidents().at(page["dedup_key"]).status, "resolved");
   EXPECT_EQ(pagerduty_->incidents().at(page["dedup_key"]).triggers, 1);  // paged once
   EXPECT_THAT(pagerduty_->problems(), ::testing::IsEmpty());
+}
+
+// A rollout under way listens to the alerts of its service: a canary whose
+// only symptom is a firing critical alert (a healthy release; the alert
+// sent through Alertmanager by `hut alerts test`) is rolled back within one
+// group_wait (2 s for critical in this spec) of the alert reaching
+// Alertmanager, and a rolling update likewise.
+TEST_F(HutUpEndToEndTest, AFiringCriticalAlertRollsBackACanaryAndARollingUpdate) {
+  if (Status("backend")["replicas"].empty()) {
+    ASSERT_EQ(Hut({"deploy", "backend", "1.0.0", "--wait"}).code, 0);
+  }
+  const auto last_event = [] {
+    const std::vector<json> events = Events("backend");
+    int64_t last = 0;
+    for (const json& e : events) last = std::max<int64_t>(last, e["id"].get<int64_t>());
+    return last;
+  };
+  const auto phase = [] {
+    const json rollout = Status("backend")["rollout"];
+    return rollout.is_object() ? rollout.value("phase", "") : "";
+  };
+  // Alertmanager sends a new group's first alert after group_wait, and an
+  // alert joining a group that still fires (the second test alert joins the
+  // first's: same alertname, environment and service) after group_interval.
+  struct Case {
+    std::vector<std::string> deploy;
+    std::set<std::string> under_way;
+    double within_s;
+  };
+  const Case cases[] = {
+      {{"deploy", "backend", "5.0.0", "--strategy", "canary"}, {"starting", "analysing"}, 2 + 2},
+      // Replicas that take 2 s to warm up: a rolling update of 3 lasts longer than a group_wait.
+      {{"deploy", "backend", "5.0.1", "--strategy", "rolling", "--set",
+        "FOOHUT_FAULTS=ready_after=2s"},
+       {"progressing"},
+       5 + 2},
+  };
+  for (const Case& c : cases) {
+    int64_t after = 0;
+    // Events come in pages of 1,000: start from the newest one.
+    for (std::vector<json> page; !(page = Events("backend", after)).empty();) {
+      after = page.back()["id"].get<int64_t>();
+    }
+    HutResult deploy = Hut(c.deploy);
+    ASSERT_EQ(deploy.code, 0) << deploy.output;
+    bool under_way = false;
+    for (int i = 0; i < 100 && !(under_way = c.under_way.contains(phase())); ++i) {
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    ASSERT_TRUE(under_way) << c.deploy[2] << ": " << Status("backend").dump(1);
+    const auto sent_at = std::chrono::system_clock::now();
+    HutResult test = Hut({"alerts", "test", "critical", "--service", "backend"});
+    ASSERT_EQ(test.code, 0) << test.output;
+    json told, ended;
+    const auto started = Steady::now();
+    while (ended.is_null() && Steady::now() - started < seconds(90)) {
+      for (const json& e : Events("backend", after)) {
+        if (e["type"] == "rollout.alert") told = e;
+        if (e["type"] == "rollout.rolled-back") ended = e;
+      }
+      if (ended.is_null()) std::this_thread::sleep_for(milliseconds(200));
+    }
+    ASSERT_FALSE(told.is_null()) << c.deploy[2] << ": no rollout.alert; " << Status("backend").dump(1);
+    ASSERT_FALSE(ended.is_null()) << c.deploy[2] << ": not rolled back; " << Status("backend").dump(1);
+    absl::Time told_at;
+    std::string err;
+    ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full, told["at"].get<std::string>(), &told_at, &err));
+    const double reacted =
+        absl::ToDoubleSeconds(told_at - absl::FromChrono(sent_at));
+    std::cerr << c.deploy[2] << " (" << c.deploy[4] << "): the rollout reacted " << reacted
+              << " s after the alert reached Alertmanager: " << told["message"] << "\n";
+    EXPECT_LT(reacted, c.within_s) << "more than Alertmanager's wait and a little";
+    EXPECT_EQ(told["data"]["alertname"], "HutTestAlert");
+    EXPECT_THAT(ended["message"].get<std::string>(),
+                ::testing::HasSubstr("alert HutTestAlert (critical) fired for backend"));
+  }
+  EXPECT_GT(last_event(), 0);
+  HutResult healed = Hut({"deploy", "backend", "5.0.2", "--wait"});
+  EXPECT_EQ(healed.code, 0) << healed.output;
 }
 
 TEST_F(HutUpEndToEndTest, DownStopsEverythingAndStateSurvivesARestart) {

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
+#include "src/alerting/alertmanager_api.h"
 #include "src/alerting/dispatcher.h"
 #include "src/alerting/notifier.h"
 #include "src/alerting/router.h"
@@ -30,6 +31,7 @@
 #include "src/tracing/jaeger_query.h"
 #include "src/objectstore/object_store.h"
 #include "src/platform/control_plane.h"
+#include "src/controller/service_controller.h"
 #include "src/platform/lease_keeper.h"
 #include "src/secrets/jwt_keys.h"
 #include "src/store/open.h"
@@ -146,6 +148,9 @@ struct Platform::Parts {
   std::unique_ptr<alerting::SlackNotifier> slack;
   std::unique_ptr<alerting::AlertRouter> alerts;
   std::unique_ptr<alerting::Dispatcher> dispatcher;
+  // Where a firing alert goes for the rollouts to react: the control plane
+  // once it runs (alerts arrive through its own API, so it outlives them).
+  std::atomic<ControlPlane*> alert_reactor{nullptr};
   std::unique_ptr<local::LocalEnvironment> local;  // runtime: local
   std::unique_ptr<kubernetes::KubernetesRuntime> kubernetes;  // runtime: kubernetes
   std::unique_ptr<tracing::Exporter> tracer;  // hut's own spans (rollouts)
@@ -154,6 +159,7 @@ struct Platform::Parts {
   ~Parts() {
     // First the thread that may still be taking over (it calls Activate).
     if (lease) lease->StopRenewing();
+    alert_reactor.store(nullptr);
     control_plane.reset();
     dispatcher.reset();
     alerts.reset();
@@ -393,6 +399,23 @@ absl::Status Platform::StartAlerting(const std::string& alert_token_file,
         "environment ", env.name, " has no policies.alerting.pagerduty nor slack: alerts are "
         "recorded (hut alerts list), not sent"));
   }
+  ro.on_firing = [&parts](const store::Alert& a) {
+    ControlPlane* plane = parts.alert_reactor.load();
+    if (plane == nullptr || a.service.empty()) return;
+    controller::AlertSignal signal;
+    signal.name = a.name;
+    signal.severity = a.severity;
+    if (auto v = a.labels.find("version"); v != a.labels.end() && v->is_string()) {
+      signal.version = v->get<std::string>();
+    }
+    signal.starts_at = a.starts_at;
+    signal.alert_id = a.id;
+    absl::StatusOr<std::string> done = plane->ReactToAlert(a.service, signal);
+    if (!done.ok()) {
+      parts.log->Warn("a rollout could not react to an alert",
+                      {{"service", a.service}, {"alert", a.name}, {"error", done.status().ToString()}});
+    }
+  };
   alerting::DispatcherOptions dopt;
   dopt.environment = env.name;
   parts.dispatcher = std::make_unique<alerting::Dispatcher>(
@@ -410,6 +433,55 @@ absl::Status Platform::StartAlerting(const std::string& alert_token_file,
   };
   cp.acknowledge = [router = parts.alerts.get()](int64_t id, const std::string& by) {
     return router->Acknowledge(id, by);
+  };
+  // Silences and test alerts go to the local Alertmanager (the Kubernetes
+  // monitoring chart's is not reached from here yet).
+  const auto alertmanager = [this]() -> absl::StatusOr<std::string> {
+    const std::string url = alertmanager_url();
+    if (url.empty()) {
+      return absl::FailedPreconditionError(
+          "this environment runs no Alertmanager hut can reach (hut up starts one; "
+          "--alertmanager-port off turns it off)");
+    }
+    return url;
+  };
+  cp.alertmanager.silence = [alertmanager, &parts](const std::vector<std::string>& matchers,
+                                                   Duration length, const std::string& comment,
+                                                   const std::string& by)
+      -> absl::StatusOr<std::string> {
+    HUT_ASSIGN_OR_RETURN(std::string url, alertmanager());
+    alerting::SilenceRequest s;
+    for (const std::string& text : matchers) {
+      HUT_ASSIGN_OR_RETURN(s.matchers.emplace_back(), alerting::ParseMatcher(text));
+    }
+    s.starts_at = parts.clock.Now();
+    s.ends_at = s.starts_at + length;
+    s.comment = comment;
+    s.created_by = by;
+    HUT_ASSIGN_OR_RETURN(std::string id, alerting::CreateSilence(url, s));
+    parts.log->Info("silence created", {{"silence", id}, {"by", by}, {"comment", comment}});
+    return id;
+  };
+  cp.alertmanager.test = [alertmanager, &parts, env = env.name,
+                          runbooks = policy.runbooks](const std::string& severity,
+                                                      const std::string& service)
+      -> absl::StatusOr<nlohmann::json> {
+    HUT_ASSIGN_OR_RETURN(std::string url, alertmanager());
+    const TimePoint now = parts.clock.Now();
+    alerting::Labels labels = {{"alertname", "HutTestAlert"},
+                               {"severity", severity},
+                               {"environment", env},
+                               // A new label set each time: a new alert, never a repeat.
+                               {"test_id", std::to_string(now.time_since_epoch().count())}};
+    if (!service.empty()) labels["service"] = service;
+    const alerting::Labels annotations = {
+        {"summary", absl::StrCat("Test alert (", severity, ") sent by hut alerts test",
+                                 service.empty() ? "" : absl::StrCat(" for ", service))},
+        {"runbook_url", absl::StrCat(runbooks, "hut-test-alert.md")}};
+    HUT_RETURN_IF_ERROR(alerting::PostAlert(url, labels, annotations, now,
+                                            now + std::chrono::minutes(5)));
+    return nlohmann::json{{"labels", labels}, {"annotations", annotations},
+                          {"alertmanager", url}};
   };
   return absl::OkStatus();
 }
@@ -533,6 +605,7 @@ absl::Status Platform::Activate() {
                        ControlPlane::Start(spec_, env, *runtime, *parts.store, parts.clock,
                                            *parts.log, std::move(*parts.token), std::move(cp)));
   parts.control_plane->OnShutdownRequest([this] { shutdown_requested_.store(true); });
+  parts.alert_reactor.store(parts.control_plane.get());
   const std::string address =
       absl::StrCat(options_.listen.host, ":", parts.control_plane->port());
   if (parts.local) {

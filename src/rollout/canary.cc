@@ -64,6 +64,8 @@ std::string_view CommandName(Command command) {
       return "retry";
     case Command::kUndo:
       return "undo";
+    case Command::kPause:
+      return "pause";
   }
   return "unknown";
 }
@@ -233,6 +235,11 @@ absl::Status CheckCommand(const CanaryStatus& st, Command command) {
         return refuse("it has succeeded; use undo to go back to the previous revision");
       }
       return refuse(is);
+    case Command::kPause:
+      if (st.phase == CanaryPhase::kStarting || st.phase == CanaryPhase::kAnalysing) {
+        return absl::OkStatus();
+      }
+      return refuse(st.phase == CanaryPhase::kPaused ? "it is paused already" : is);
     case Command::kRetry:
       if (st.phase == CanaryPhase::kRolledBack) return absl::OkStatus();
       return refuse(absl::StrCat("only a rolled-back canary can be retried, and ", is));
@@ -317,7 +324,10 @@ CanaryStatus ClampStep(const Context& ctx, CanaryStatus st) {
 }
 
 CommandOutcome ApplyCommand(const Context& ctx, const CanaryStatus& status, Command command,
-                            int64_t command_id, const Fleet& fleet) {
+                            int64_t command_id, const std::string& reason, const Fleet& fleet) {
+  const auto why = [&reason](const char* by_operator) {
+    return reason.empty() ? std::string(by_operator) : reason;
+  };
   CommandOutcome out{status, absl::OkStatus(), false};
   if (command == Command::kNone || command_id <= status.last_command_id) return out;
   CanaryStatus& st = out.status;
@@ -343,7 +353,7 @@ CommandOutcome ApplyCommand(const Context& ctx, const CanaryStatus& status, Comm
       Advance(st, Steps(ctx), true, target_ready, ctx.now);
       break;
     case Command::kAbort:
-      StartRollback(st, "aborted by the operator", ctx.now, previous_ready);
+      StartRollback(st, why("aborted by the operator"), ctx.now, previous_ready);
       break;
     case Command::kRetry: {
       CanaryStatus again = BeginCanary(st.target_revision, st.previous_revision, ctx.now);
@@ -353,8 +363,11 @@ CommandOutcome ApplyCommand(const Context& ctx, const CanaryStatus& status, Comm
       break;
     }
     case Command::kUndo:
-      StartRollback(st, "undone by the operator inside the rollback window", ctx.now,
+      StartRollback(st, why("undone by the operator inside the rollback window"), ctx.now,
                     previous_ready);
+      break;
+    case Command::kPause:
+      Pause(st, why("paused by the operator"));
       break;
   }
   return out;
@@ -596,7 +609,8 @@ CanaryPlan DecideCanary(const CanaryConfig& config, int desired, const CanarySta
   const Context ctx = MakeContext(config, desired, now);
   const Fleet fleet = SortReplicas(status, observed.replicas);
   const CommandOutcome command =
-      ApplyCommand(ctx, ClampStep(ctx, status), observed.command, observed.command_id, fleet);
+      ApplyCommand(ctx, ClampStep(ctx, status), observed.command, observed.command_id,
+                   observed.command_reason, fleet);
   CanaryPlan plan{command.status, std::nullopt, command.command_status};
   CanaryStatus& st = plan.status;
   if (st.phase == CanaryPhase::kFailed) return plan;  // a human decides from here
@@ -746,10 +760,17 @@ std::pair<Command, int64_t> PendingCommand(const nlohmann::json& state) {
   const int64_t id = id_it->get<int64_t>();
   for (rollout::Command command :
        {Command::kPromote, Command::kPromoteFull, Command::kAbort,
-        Command::kRetry, Command::kUndo}) {
+        Command::kRetry, Command::kUndo, Command::kPause}) {
     if (CommandName(command) == name) return {command, id};
   }
   return {Command::kNone, 0};
+}
+
+std::string PendingCommandReason(const nlohmann::json& state) {
+  auto c = state.find("command");
+  if (c == state.end() || !c->is_object()) return "";
+  auto reason = c->find("reason");
+  return reason != c->end() && reason->is_string() ? reason->get<std::string>() : "";
 }
 
 nlohmann::json CanaryProgressJson(const CanaryStatus& st, const spec::CanaryPolicy& policy,

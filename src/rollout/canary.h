@@ -164,6 +164,7 @@ enum class Command {
   kAbort,        // roll back now
   kRetry,        // a rolled-back canary starts again as a new attempt
   kUndo,         // succeeded, previous still warm: flip traffic back to it
+  kPause,        // in the canary: hold at the current step until promoted or aborted
 };
 std::string_view CommandName(Command command);
 
@@ -177,6 +178,9 @@ struct CanaryObservation {
   Analysis analysis;  // ignored on the tick a command is applied (it judged the older status)
   Command command = Command::kNone;
   int64_t command_id = 0;  // >= 1 and increasing per rollout, e.g. the store's event id
+  // Why the command was given, for the status's reason (an alert that
+  // fired); "": the operator asked.
+  std::string command_reason;
 };
 
 struct CanaryConfig {
@@ -227,6 +231,8 @@ absl::StatusOr<CanaryStatus> CanaryStatusFromJson(const nlohmann::json& json);
 // member: {"name": "promote", "id": 42}); kNone for none or a corrupt one,
 // never an exception.
 std::pair<Command, int64_t> PendingCommand(const nlohmann::json& state);
+// Its "reason" member, "" when none.
+std::string PendingCommandReason(const nlohmann::json& state);
 
 // What `hut rollout status` shows of a canary beyond its phase: where it is
 // in its steps, its share of traffic (`share`, as the runtime reports it),

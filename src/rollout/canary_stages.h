@@ -66,7 +66,7 @@ struct CommandOutcome {
   bool applied = false;
 };
 CommandOutcome ApplyCommand(const Context& ctx, const CanaryStatus& status, Command command,
-                            int64_t command_id, const Fleet& fleet);
+                            int64_t command_id, const std::string& reason, const Fleet& fleet);
 
 // A first deployment has nothing to compare a canary with: promote at once
 // (as Argo Rollouts does without a stable ReplicaSet).

@@ -1271,7 +1271,7 @@ TEST(CanaryStagesTest, ApplyCommand) {
   for (const Case& c : cases) {
     CanaryStatus st = InPhase(c.phase);
     st.last_command_id = 4;
-    const stages::CommandOutcome out = stages::ApplyCommand(Ctx(4), st, c.command, c.id, fleet);
+    const stages::CommandOutcome out = stages::ApplyCommand(Ctx(4), st, c.command, c.id, "", fleet);
     const std::string what = absl::StrCat(std::string(CanaryPhaseName(c.phase)), " + ",
                                           std::string(CommandName(c.command)), " #", c.id);
     EXPECT_EQ(out.status.phase, c.want) << what;
@@ -1283,16 +1283,27 @@ TEST(CanaryStagesTest, ApplyCommand) {
   // Details: promote in succeeded releases; retry counts the attempt; abort
   // records the previous revision's ready replicas as progress.
   const auto promote = stages::ApplyCommand(Ctx(4), InPhase(CanaryPhase::kSucceeded),
-                                            Command::kPromote, 1, fleet);
+                                            Command::kPromote, 1, "", fleet);
   EXPECT_TRUE(promote.status.previous_released);
   const auto retry = stages::ApplyCommand(Ctx(4, minutes(3)), InPhase(CanaryPhase::kRolledBack),
-                                          Command::kRetry, 1, fleet);
+                                          Command::kRetry, 1, "", fleet);
   EXPECT_EQ(retry.status.attempt, 2);
   EXPECT_EQ(retry.status.last_progress, kT0 + minutes(3));
   const auto abort =
-      stages::ApplyCommand(Ctx(4), InPhase(CanaryPhase::kAnalysing), Command::kAbort, 1, fleet);
+      stages::ApplyCommand(Ctx(4), InPhase(CanaryPhase::kAnalysing), Command::kAbort, 1, "", fleet);
   EXPECT_EQ(abort.status.serving_at_progress, 4);
   EXPECT_EQ(abort.status.reason, "aborted by the operator");
+  // A command given for a reason (an alert) says so.
+  const auto alerted = stages::ApplyCommand(Ctx(4), InPhase(CanaryPhase::kAnalysing),
+                                            Command::kAbort, 1, "alert X fired", fleet);
+  EXPECT_EQ(alerted.status.reason, "alert X fired");
+  const auto paused = stages::ApplyCommand(Ctx(4), InPhase(CanaryPhase::kAnalysing),
+                                           Command::kPause, 1, "alert Y fired", fleet);
+  EXPECT_EQ(paused.status.phase, CanaryPhase::kPaused);
+  EXPECT_EQ(paused.status.reason, "alert Y fired");
+  EXPECT_FALSE(stages::ApplyCommand(Ctx(4), InPhase(CanaryPhase::kPaused), Command::kPause, 1,
+                                    "", fleet)
+                   .command_status.ok());
 }
 
 TEST(CanaryStagesTest, SkipCanaryWithoutPrevious) {

@@ -168,6 +168,8 @@ ControlApi::ControlApi(const spec::Environment& environment,
   router_.Add("POST", "/api/v1/alerts/webhook", bind(&ControlApi::AlertWebhook));
   router_.Add("GET", "/api/v1/alerts", bind(&ControlApi::Alerts));
   router_.Add("POST", "/api/v1/alerts/{id}/ack", bind(&ControlApi::AcknowledgeAlert));
+  router_.Add("POST", "/api/v1/alerts/silences", bind(&ControlApi::Silence));
+  router_.Add("POST", "/api/v1/alerts/test", bind(&ControlApi::TestAlert));
 }
 
 Response ControlApi::Handle(const Request& request) const {
@@ -604,6 +606,55 @@ Response ControlApi::AcknowledgeAlert(const Request& request) const {
   auto acked = acknowledge_(id, body->value("by", ""));
   if (!acked.ok()) return FromStatus(acked.status());
   return Response::Json(200, AlertJson(*acked));
+}
+
+Response ControlApi::Silence(const Request& request) const {
+  if (!alertmanager_.silence) return Response::Error(501, "this server knows no Alertmanager");
+  absl::StatusOr<json> body = BodyObject(request);
+  if (!body.ok()) return FromStatus(body.status());
+  std::vector<std::string> matchers;
+  if (!body->contains("matchers") || !(*body)["matchers"].is_array() ||
+      (*body)["matchers"].empty()) {
+    return Response::Error(400, "\"matchers\" must be a non-empty list such as [\"service=backend\"]");
+  }
+  for (const json& m : (*body)["matchers"]) {
+    if (!m.is_string()) return Response::Error(400, "each matcher must be a string NAME=VALUE");
+    matchers.push_back(m.get<std::string>());
+  }
+  const std::string length_text = body->value("for", "");
+  absl::StatusOr<Duration> length = ParseDuration(length_text);
+  if (!length.ok() || length->count() <= 0) {
+    return Response::Error(400, absl::StrCat("\"for\": \"", length_text,
+                                             "\" is not a duration above 0 such as 2h"));
+  }
+  const std::string comment = body->value("comment", "");
+  if (comment.empty()) return Response::Error(400, "\"comment\" is required: say why");
+  auto id = alertmanager_.silence(matchers, *length, comment, body->value("by", "hut"));
+  if (!id.ok()) return FromStatus(id.status());
+  return Response::Json(200, {{"silence_id", *id}});
+}
+
+Response ControlApi::TestAlert(const Request& request) const {
+  if (!alertmanager_.test) return Response::Error(501, "this server knows no Alertmanager");
+  absl::StatusOr<json> body = BodyObject(request);
+  if (!body.ok()) return FromStatus(body.status());
+  const std::string severity = body->value("severity", "");
+  bool known = false;
+  for (int i = 0; i < spec::kSeverityCount; ++i) {
+    known |= spec::Name(static_cast<spec::Severity>(i)) == severity;
+  }
+  if (!known) {
+    return Response::Error(400, absl::StrCat("unknown severity \"", severity,
+                                             "\" (expected critical, high, medium, low, "
+                                             "warning or info)"));
+  }
+  const std::string service = body->value("service", "");
+  if (!service.empty() && !workers_.contains(service)) {
+    return Response::Error(404, absl::StrCat("no service \"", service, "\" in ", environment_.name));
+  }
+  auto sent = alertmanager_.test(severity, service);
+  if (!sent.ok()) return FromStatus(sent.status());
+  return Response::Json(202, *sent);
 }
 
 Response ControlApi::Logs(const Request& request) const {

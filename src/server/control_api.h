@@ -95,6 +95,21 @@ class ControlApi {
   using AlertAcknowledger =
       std::function<absl::StatusOr<store::Alert>(int64_t id, const std::string& by)>;
   void AcknowledgeAlertsWith(AlertAcknowledger fn) { acknowledge_ = std::move(fn); }
+  // What POST /api/v1/alerts/silences and /api/v1/alerts/test do, through
+  // the environment's Alertmanager: a silence of the alerts matching
+  // `matchers` ("service=backend") for `length` (its id), and a test alert
+  // of `severity` (for `service` when not ""; what was sent). Set before
+  // serving; without them, 501.
+  struct AlertmanagerActions {
+    std::function<absl::StatusOr<std::string>(const std::vector<std::string>& matchers,
+                                              Duration length, const std::string& comment,
+                                              const std::string& by)>
+        silence;
+    std::function<absl::StatusOr<nlohmann::json>(const std::string& severity,
+                                                 const std::string& service)>
+        test;
+  };
+  void ActOnAlertmanagerWith(AlertmanagerActions actions) { alertmanager_ = std::move(actions); }
   // What GET /metrics answers (the exposition text); set before serving.
   // Without it, /metrics is 404 like any unknown path.
   void ServeMetrics(std::function<std::string()> fn) { metrics_ = std::move(fn); }
@@ -128,6 +143,10 @@ class ControlApi {
   http::Response Alerts(const http::Request& request) const;
   // POST /api/v1/alerts/{id}/ack {"by": NAME}.
   http::Response AcknowledgeAlert(const http::Request& request) const;
+  // POST /api/v1/alerts/silences {"matchers": [...], "for": "2h", "comment", "by"}.
+  http::Response Silence(const http::Request& request) const;
+  // POST /api/v1/alerts/test {"severity", "service"?}.
+  http::Response TestAlert(const http::Request& request) const;
 
   // The worker of the request's {service}, or an error response.
   controller::ServiceWorker* WorkerFor(const http::Request& request,
@@ -151,6 +170,7 @@ class ControlApi {
   AlertReceiver alerts_;
   Secret alert_token_;
   AlertAcknowledger acknowledge_;
+  AlertmanagerActions alertmanager_;
 };
 
 // JSON forms shared by the API and the CLI's `-o json`.

@@ -584,10 +584,34 @@ void ReadRolling(Loader& l, const Value& v, RollingPolicy* out) {
   }
 }
 
+// A list of severity names.
+std::optional<std::vector<Severity>> ReadSeverities(Loader& l, const Value& v) {
+  if (!v.node.IsSequence()) {
+    l.Error(v, Cat("expected a list of severities, got ", KindOf(v.node)));
+    return std::nullopt;
+  }
+  std::vector<Severity> out;
+  bool good = true;
+  for (size_t i = 0; i < v.node.size(); ++i) {
+    const YAML::Node item = v.node[i];
+    auto s = l.Enum(Value{item, item.Mark(), Cat(v.path, "[", i, "]")}, "severity", kSeverities);
+    if (s) {
+      out.push_back(*s);
+    } else {
+      good = false;
+    }
+  }
+  if (!good) return std::nullopt;
+  return out;
+}
+
 void ReadRollback(Loader& l, const Value& v, RollbackPolicy* out) {
   MapReader m(l, v, "a map of rollback triggers",
-              {"automatic", "health_check_failures", "error_rate", "p99_latency"});
+              {"automatic", "health_check_failures", "error_rate", "p99_latency", "on_alerts",
+               "pause_on_alerts"});
   if (!m.ok()) return;
+  if (const Value* a = m.Get("on_alerts")) Set(ReadSeverities(l, *a), &out->on_alerts);
+  if (const Value* a = m.Get("pause_on_alerts")) Set(ReadSeverities(l, *a), &out->pause_on_alerts);
   Set(m.Bool("automatic"), &out->automatic);
   Set(m.Int("health_check_failures", 1), &out->health_check_failures);
   if (const Value* e = m.Get("error_rate")) {

@@ -147,6 +147,11 @@ struct RollbackPolicy {
   int health_check_failures = 3;  // consecutive failed readiness checks, >= 1; ADR: 3
   ErrorRateTrigger error_rate;
   LatencyTrigger p99_latency;
+  // A rollout under way (canary, rolling update, rollback window) listens to
+  // the alerts that fire for its service: these severities roll it back
+  // (pause it when automatic is false), these pause a canary.
+  std::vector<Severity> on_alerts = {Severity::kCritical};
+  std::vector<Severity> pause_on_alerts;
   bool operator==(const RollbackPolicy&) const = default;
 };
 
