@@ -93,6 +93,58 @@ AlertRouter::AlertRouter(store::Store& store, const Clock& clock, Logger logger,
   next_digest_ = now - last <= kDigestCatchUp
                      ? last
                      : NextLocalTime(options_.digest_zone, options_.policy.digest.at_minutes, now);
+  // hut's own alerts start from what happens next.
+  absl::StatusOr<int64_t> seen = store_.LastEventId(options_.environment);
+  events_seen_ = seen.ok() ? *seen : 0;
+}
+
+absl::Status AlertRouter::FollowEvents(std::vector<store::Alert>& fired) {
+  for (;;) {
+    HUT_ASSIGN_OR_RETURN(std::vector<store::Event> events,
+                         store_.EventsAfter(events_seen_, 500, options_.environment));
+    for (const store::Event& e : events) {
+      events_seen_ = e.id;
+      const bool rolled_back = e.type == "rollout.rolled-back";
+      const bool failed = e.type == "rollout.failed";
+      const bool succeeded = e.type == "rollout.succeeded";
+      if (!rolled_back && !failed && !succeeded) continue;
+      ReceivedAlert a;
+      a.labels = {{"alertname", failed ? "RolloutFailed" : "RolloutRolledBack"},
+                  {"severity", failed ? "high" : "warning"},
+                  {"environment", options_.environment},
+                  {"service", e.service}};
+      a.annotations = {
+          {"summary", e.message},
+          {"runbook_url", absl::StrCat(options_.policy.runbooks,
+                                       failed ? "rollout-failed.md" : "rollout-rolled-back.md")}};
+      a.starts_at = e.at;
+      if (succeeded) {
+        // A later rollout that succeeded ends a failed one's alert.
+        a.labels["alertname"] = "RolloutFailed";
+        a.labels["severity"] = "high";
+        a.fingerprint = absl::StrCat("hut/rollout-failed/", e.service);
+        a.firing = false;
+        a.ends_at = e.at;
+        HUT_RETURN_IF_ERROR(ReceiveOne(a, "hut", fired).status());
+        continue;
+      }
+      a.fingerprint = failed ? absl::StrCat("hut/rollout-failed/", e.service)
+                             : absl::StrCat("hut/rollout-rolled-back/", e.rollout_id);
+      HUT_ASSIGN_OR_RETURN(bool raised, ReceiveOne(a, "hut", fired));
+      if (raised && rolled_back) {
+        // A notice: told once, nothing to resolve later.
+        HUT_ASSIGN_OR_RETURN(std::optional<store::Alert> open,
+                             store_.OpenAlert(options_.environment, a.fingerprint));
+        if (open) {
+          open->state = store::AlertState::kResolved;
+          open->resolved_at = e.at;
+          open->deadline.reset();
+          HUT_RETURN_IF_ERROR(store_.SaveAlert(*open, {}, {}).status());
+        }
+      }
+    }
+    if (events.size() < 500) return absl::OkStatus();
+  }
 }
 
 const spec::SeverityPolicy& AlertRouter::PolicyFor(const std::string& severity) const {
@@ -381,8 +433,20 @@ absl::Status AlertRouter::SendDigest(TimePoint send_at) {
 }
 
 TimePoint AlertRouter::Tick(TimePoint now) {
+  std::vector<store::Alert> fired;
+  const TimePoint next = RunTick(now, fired);
+  if (!fired.empty() && queued_) queued_();
+  TellFired(fired);
+  return next;
+}
+
+TimePoint AlertRouter::RunTick(TimePoint now, std::vector<store::Alert>& fired) {
   absl::MutexLock lock(&mu_);
   TimePoint next = TimePoint::max();
+  if (absl::Status s = FollowEvents(fired); !s.ok()) {
+    logger_.Warn("cannot read hut's events for its own alerts: tried again",
+                 {{"error", s.ToString()}});
+  }
   if (options_.slack) {
     if (now >= next_digest_) {
       if (absl::Status s = SendDigest(next_digest_); s.ok()) {

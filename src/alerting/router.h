@@ -71,8 +71,9 @@ class AlertRouter {
   // resolved one; acknowledging twice changes nothing.
   absl::StatusOr<store::Alert> Acknowledge(int64_t id, const std::string& by);
 
-  // Escalates what is overdue at `now` and sends the digest when its time
-  // came; returns when it next has something to do.
+  // Escalates what is overdue at `now`, sends the digest when its time
+  // came, and raises hut's own alerts from the events recorded since the
+  // last tick (FollowEvents); returns when it next has something to do.
   TimePoint Tick(TimePoint now);
 
  private:
@@ -81,8 +82,14 @@ class AlertRouter {
                                   std::vector<store::Alert>& fired)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TellFired(const std::vector<store::Alert>& fired) ABSL_LOCKS_EXCLUDED(mu_);
+  TimePoint RunTick(TimePoint now, std::vector<store::Alert>& fired) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Escalate(store::Alert alert, TimePoint now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SendDigest(TimePoint send_at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // hut's own alerts, from the environment's events: a rollout rolled back
+  // (RolloutRolledBack, warning: told once, closed at once) and a rollout
+  // that failed (RolloutFailed, high: paged, open until a later rollout of
+  // the service succeeds).
+  absl::Status FollowEvents(std::vector<store::Alert>& fired) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The severity's policy (an unknown severity: warning's).
   const spec::SeverityPolicy& PolicyFor(const std::string& severity) const;
   // When an alert of `severity` raised at `from` must be acknowledged.
@@ -98,6 +105,7 @@ class AlertRouter {
 
   absl::Mutex mu_;
   TimePoint next_digest_ ABSL_GUARDED_BY(mu_);  // the next send time not yet handled
+  int64_t events_seen_ ABSL_GUARDED_BY(mu_) = 0;  // FollowEvents read up to this id
 };
 
 }  // namespace hut::alerting

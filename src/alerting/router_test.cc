@@ -197,6 +197,41 @@ TEST(RouterTest, AnAcknowledgementStopsTheEscalationAndAcknowledgesEveryIncident
   EXPECT_EQ(pending[5].message["dedup_key"], base + "/escalation-1");
 }
 
+TEST(RouterTest, HutsOwnRollbacksAndFailuresAreAlertsToo) {
+  RouterFixture f(Utc(2026, 12, 7, 14, 0));
+  const auto event = [&](const std::string& type, int64_t rollout) {
+    store::Event e;
+    e.environment = "production";
+    e.service = "backend";
+    e.rollout_id = rollout;
+    e.type = type;
+    e.message = absl::StrCat("rollout ", rollout, ": ", type);
+    ASSERT_TRUE(f.store->AppendEvent(e).ok());
+  };
+  event("rollout.rolled-back", 3);
+  event("rollout.failed", 4);
+  f.router->Tick(f.clock.Now());
+  auto pending = f.Pending();
+  ASSERT_THAT(pending, SizeIs(2));
+  EXPECT_EQ(pending[0].channel, "slack");  // the rollback: a warning, told once
+  EXPECT_EQ(pending[0].message["blocks"][0]["text"]["text"], "Firing: RolloutRolledBack (backend)");
+  EXPECT_EQ(pending[1].channel, "pagerduty");  // the failure: high, paged
+  EXPECT_EQ(pending[1].message["payload"]["severity"], "error");
+  auto open = *f.store->ListAlerts({.environment = "production", .state = store::AlertState::kFiring,
+                                    .received_since = std::nullopt, .limit = 10});
+  ASSERT_THAT(open, SizeIs(1));
+  EXPECT_EQ(open[0].name, "RolloutFailed");
+  // Ticking again raises nothing new; a later success resolves the failure.
+  f.router->Tick(f.clock.Now());
+  EXPECT_THAT(f.Pending(), SizeIs(2));
+  event("rollout.succeeded", 5);
+  f.router->Tick(f.clock.Now());
+  pending = f.Pending();
+  ASSERT_THAT(pending, SizeIs(3));
+  EXPECT_EQ(pending[2].message["event_action"], "resolve");
+  EXPECT_EQ(pending[2].message["dedup_key"], pending[1].message["dedup_key"]);
+}
+
 TEST(RouterTest, NextBusinessDaySkipsWeekendsHolidaysAndKeepsLocalTimeAcrossDst) {
   struct Case {
     TimePoint received;
