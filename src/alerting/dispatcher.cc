@@ -16,7 +16,9 @@ Dispatcher::Dispatcher(store::Store& store, const Clock& clock, Logger logger,
       notifiers_(std::move(notifiers)),
       options_(std::move(options)) {}
 
-Dispatcher::~Dispatcher() {
+Dispatcher::~Dispatcher() { Stop(); }
+
+void Dispatcher::Stop() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;

@@ -56,7 +56,7 @@ class Dispatcher {
   // and the notifiers must outlive it.
   Dispatcher(store::Store& store, const Clock& clock, Logger logger,
              std::map<std::string, Notifier*> notifiers, DispatcherOptions options);
-  ~Dispatcher();  // stops the thread
+  ~Dispatcher();  // Stop()
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;
 
@@ -68,8 +68,10 @@ class Dispatcher {
   // Runs RunOnce, and `tick` before each round (escalations, the digest:
   // it returns when it next wants to run), on a thread until destruction.
   void Start(std::function<TimePoint(TimePoint now)> tick);
-  // Something was queued: run a round now.
+  // Something was queued: run a round now. Safe after Stop (does nothing).
   void Kick();
+  // Stops the thread after its round in progress; idempotent.
+  void Stop();
 
   DispatchCounts counts() const;
 

@@ -21,6 +21,13 @@ std::string Deadline(const json& a) {
   return deadline.empty() ? "-" : absl::StrCat("ack by ", DateTime(deadline));
 }
 
+// Who acknowledges or silences: `by`, else $USER, else `fallback`.
+std::string Who(const std::string& by, const char* fallback) {
+  if (!by.empty()) return by;
+  const char* user = std::getenv("USER");
+  return user != nullptr ? user : fallback;
+}
+
 }  // namespace
 
 int RunAlertsList(const AlertsListOptions& o, const Io& io) {
@@ -64,12 +71,7 @@ int RunAlertsAck(const AlertsAckOptions& o, const Io& io) {
     io.err << command << ": " << client.status().message() << "\n";
     return kExitFailure;
   }
-  std::string by = o.by;
-  if (by.empty()) {
-    const char* user = std::getenv("USER");
-    by = user != nullptr ? user : "";
-  }
-  absl::StatusOr<json> acked = client->AcknowledgeAlert(o.id, by);
+  absl::StatusOr<json> acked = client->AcknowledgeAlert(o.id, Who(o.by, ""));
   if (!acked.ok()) {
     io.err << command << ": " << acked.status().message() << "\n";
     return kExitFailure;
@@ -91,12 +93,7 @@ int RunAlertsSilence(const AlertsSilenceOptions& o, const Io& io) {
     io.err << command << ": " << client.status().message() << "\n";
     return kExitFailure;
   }
-  std::string by = o.by;
-  if (by.empty()) {
-    const char* user = std::getenv("USER");
-    by = user != nullptr ? user : "hut";
-  }
-  absl::StatusOr<json> answer = client->Silence(o.matchers, o.length, o.comment, by);
+  absl::StatusOr<json> answer = client->Silence(o.matchers, o.length, o.comment, Who(o.by, "hut"));
   if (!answer.ok()) {
     io.err << command << ": " << answer.status().message() << "\n";
     return kExitFailure;

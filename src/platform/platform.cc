@@ -159,7 +159,11 @@ struct Platform::Parts {
   ~Parts() {
     // First the thread that may still be taking over (it calls Activate).
     if (lease) lease->StopRenewing();
+    // The dispatcher's thread may be telling the control plane of an alert:
+    // stopped first. (The webhook's handlers finish as the control plane's
+    // API stops; they may still kick the dispatcher, which is harmless.)
     alert_reactor.store(nullptr);
+    if (dispatcher) dispatcher->Stop();
     control_plane.reset();
     dispatcher.reset();
     alerts.reset();

@@ -361,5 +361,78 @@ TEST_F(ControlApiTest, AlertmanagersWebhookTakesItsTokenAndSaysWhatIsWrong) {
   EXPECT_EQ(Call("POST", kWebhook, "good", "wrong").status, 401);
 }
 
+TEST_F(ControlApiTest, AlertsAreListedAcknowledgedSilencedAndTestedWithClearErrors) {
+  store::Alert a;
+  a.environment = "staging";
+  a.fingerprint = "fp1";
+  a.name = "HighErrorRate";
+  a.severity = "critical";
+  a.service = "backend";
+  a.deadline = clock_.Now() + std::chrono::minutes(5);
+  auto saved = store_->SaveAlert(a, {}, {});
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  http::Response list = Call("GET", "/api/v1/alerts?state=firing");
+  ASSERT_EQ(list.status, 200) << list.body;
+  const json alerts = json::parse(list.body)["alerts"];
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0]["name"], "HighErrorRate");
+  EXPECT_EQ(alerts[0]["state"], "firing");
+  EXPECT_TRUE(alerts[0]["deadline"].is_string());
+  EXPECT_TRUE(json::parse(Call("GET", "/api/v1/alerts?state=acked").body)["alerts"].empty());
+  EXPECT_EQ(Call("GET", "/api/v1/alerts?state=sleeping").status, 400);
+  EXPECT_EQ(Call("GET", "/api/v1/alerts?limit=0").status, 400);
+
+  const std::string ack = absl::StrCat("/api/v1/alerts/", saved->id, "/ack");
+  EXPECT_EQ(Call("POST", ack, R"({"by":"ada"})").status, 501);  // no router
+  std::string acked_by;
+  api_->AcknowledgeAlertsWith([&](int64_t id, const std::string& by) -> absl::StatusOr<store::Alert> {
+    if (id != saved->id) return absl::NotFoundError("no alert");
+    acked_by = by;
+    store::Alert done = *saved;
+    done.state = store::AlertState::kAcked;
+    done.acked_by = by;
+    return done;
+  });
+  http::Response ok = Call("POST", ack, R"({"by":"ada"})");
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(json::parse(ok.body)["acked_by"], "ada");
+  EXPECT_EQ(acked_by, "ada");
+  EXPECT_EQ(Call("POST", "/api/v1/alerts/999/ack").status, 404);
+  EXPECT_EQ(Call("POST", "/api/v1/alerts/x/ack").status, 400);
+  EXPECT_EQ(Call("POST", ack, R"({"by":3})").status, 400);
+
+  std::vector<std::string> silenced;
+  std::string tested;
+  api_->ActOnAlertmanagerWith(
+      {.silence = [&](const std::vector<std::string>& m, Duration length, const std::string&,
+                      const std::string&) -> absl::StatusOr<std::string> {
+         silenced = m;
+         EXPECT_EQ(length, std::chrono::hours(2));
+         return std::string("silence-1");
+       },
+       .test = [&](const std::string& severity, const std::string& service)
+           -> absl::StatusOr<json> {
+         tested = severity + "/" + service;
+         return json::object();
+       }});
+  http::Response silence = Call("POST", "/api/v1/alerts/silences",
+                                R"({"matchers":["service=backend"],"for":"2h","comment":"deploy"})");
+  EXPECT_EQ(silence.status, 200) << silence.body;
+  EXPECT_EQ(json::parse(silence.body)["silence_id"], "silence-1");
+  EXPECT_EQ(silenced, std::vector<std::string>{"service=backend"});
+  for (const char* bad : {R"({"for":"2h","comment":"x"})", R"({"matchers":["a=b"],"comment":"x"})",
+                          R"({"matchers":["a=b"],"for":"soon","comment":"x"})",
+                          R"({"matchers":["a=b"],"for":"2h"})"}) {
+    EXPECT_EQ(Call("POST", "/api/v1/alerts/silences", bad).status, 400) << bad;
+  }
+  EXPECT_EQ(Call("POST", "/api/v1/alerts/test", R"({"severity":"critical","service":"backend"})")
+                .status,
+            202);
+  EXPECT_EQ(tested, "critical/backend");
+  EXPECT_EQ(Call("POST", "/api/v1/alerts/test", R"({"severity":"urgent"})").status, 400);
+  EXPECT_EQ(Call("POST", "/api/v1/alerts/test", R"({"severity":"info","service":"nope"})").status,
+            404);
+}
+
 }  // namespace
 }  // namespace hut::server

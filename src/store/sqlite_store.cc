@@ -1042,35 +1042,42 @@ absl::StatusOr<Alert> SqliteStore::SaveAlert(Alert alert, std::vector<Notificati
   Transaction tx(*this);
   HUT_RETURN_IF_ERROR(tx.Begin());
   HUT_RETURN_IF_ERROR(CheckFenceLocked());
-  if (alert.id == 0) {
-    HUT_ASSIGN_OR_RETURN(
-        Statement ins,
-        Prepare("INSERT INTO alerts (environment, fingerprint, name, severity, service, labels,"
-                " annotations, state, starts_at, received_at, updated_at, deadline, escalations,"
-                " acked_at, acked_by, resolved_at, version)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"));
-    ins.Bind(1, alert.environment);
-    ins.Bind(2, alert.fingerprint);
-    ins.Bind(3, alert.name);
-    ins.Bind(4, alert.severity);
-    ins.Bind(5, alert.service);
-    ins.Bind(6, labels);
-    ins.Bind(7, annotations);
-    ins.Bind(8, std::string(AlertStateName(alert.state)));
-    ins.Bind(9, std::optional<TimePoint>(alert.starts_at));
-    ins.Bind(10, std::optional<TimePoint>(alert.received_at));
-    ins.Bind(11, std::optional<TimePoint>(alert.updated_at));
-    ins.Bind(12, alert.deadline);
-    ins.Bind(13, int64_t{alert.escalations});
-    ins.Bind(14, alert.acked_at);
-    ins.Bind(15, alert.acked_by);
-    ins.Bind(16, alert.resolved_at);
-    int rc = ins.Step();
+  // The columns an update may change, bound from `first` on, in this order.
+  const auto bind_changeable = [&](Statement& q, int first) {
+    q.Bind(first, alert.name);
+    q.Bind(first + 1, alert.severity);
+    q.Bind(first + 2, alert.service);
+    q.Bind(first + 3, labels);
+    q.Bind(first + 4, annotations);
+    q.Bind(first + 5, std::string(AlertStateName(alert.state)));
+    q.Bind(first + 6, std::optional<TimePoint>(alert.starts_at));
+    q.Bind(first + 7, std::optional<TimePoint>(alert.updated_at));
+    q.Bind(first + 8, alert.deadline);
+    q.Bind(first + 9, int64_t{alert.escalations});
+    q.Bind(first + 10, alert.acked_at);
+    q.Bind(first + 11, alert.acked_by);
+    q.Bind(first + 12, alert.resolved_at);
+  };
+  const auto step = [&](Statement& q) -> absl::Status {
+    const int rc = q.Step();
     if ((rc & 0xff) == SQLITE_CONSTRAINT) {
       return absl::AlreadyExistsError(absl::StrCat("sqlite: alert ", alert.fingerprint, " in ",
                                                    alert.environment, " is open already"));
     }
-    if (rc != SQLITE_DONE) return Error(rc, what);
+    return rc == SQLITE_DONE ? absl::OkStatus() : Error(rc, what);
+  };
+  if (alert.id == 0) {
+    HUT_ASSIGN_OR_RETURN(
+        Statement ins,
+        Prepare("INSERT INTO alerts (environment, fingerprint, received_at, name, severity,"
+                " service, labels, annotations, state, starts_at, updated_at, deadline,"
+                " escalations, acked_at, acked_by, resolved_at, version)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"));
+    ins.Bind(1, alert.environment);
+    ins.Bind(2, alert.fingerprint);
+    ins.Bind(3, std::optional<TimePoint>(alert.received_at));
+    bind_changeable(ins, 4);
+    HUT_RETURN_IF_ERROR(step(ins));
     alert.id = sqlite3_last_insert_rowid(db_);
     alert.version = 1;
   } else {
@@ -1080,31 +1087,14 @@ absl::StatusOr<Alert> SqliteStore::SaveAlert(Alert alert, std::vector<Notificati
                 " annotations = ?, state = ?, starts_at = ?, updated_at = ?, deadline = ?,"
                 " escalations = ?, acked_at = ?, acked_by = ?, resolved_at = ?,"
                 " version = version + 1 WHERE id = ? AND version = ?"));
-    q.Bind(1, alert.name);
-    q.Bind(2, alert.severity);
-    q.Bind(3, alert.service);
-    q.Bind(4, labels);
-    q.Bind(5, annotations);
-    q.Bind(6, std::string(AlertStateName(alert.state)));
-    q.Bind(7, std::optional<TimePoint>(alert.starts_at));
-    q.Bind(8, std::optional<TimePoint>(alert.updated_at));
-    q.Bind(9, alert.deadline);
-    q.Bind(10, int64_t{alert.escalations});
-    q.Bind(11, alert.acked_at);
-    q.Bind(12, alert.acked_by);
-    q.Bind(13, alert.resolved_at);
+    bind_changeable(q, 1);
     q.Bind(14, alert.id);
     q.Bind(15, alert.version);
-    int rc = q.Step();
-    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-      return absl::AlreadyExistsError(absl::StrCat("sqlite: alert ", alert.fingerprint, " in ",
-                                                   alert.environment, " is open already"));
-    }
-    if (rc != SQLITE_DONE) return Error(rc, what);
+    HUT_RETURN_IF_ERROR(step(q));
     if (sqlite3_changes(db_) == 0) {
       HUT_ASSIGN_OR_RETURN(Statement v, Prepare("SELECT version FROM alerts WHERE id = ?"));
       v.Bind(1, alert.id);
-      rc = v.Step();
+      const int rc = v.Step();
       if (rc == SQLITE_DONE) return absl::NotFoundError(absl::StrCat("sqlite: no alert ", alert.id));
       if (rc != SQLITE_ROW) return Error(rc, what);
       return absl::AbortedError(absl::StrCat(
