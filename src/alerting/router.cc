@@ -58,6 +58,13 @@ std::string EscalationDedupKey(const std::string& base, int level) {
   return absl::StrCat(base, "/escalation-", level);
 }
 
+// Who escalation `level` (1, 2, …) pages: the first level again, then each
+// of the spec's `levels` in turn, the last one again after that.
+std::string EscalationRecipient(int level, int levels) {
+  if (level == 1 || levels == 0) return "";
+  return absl::StrCat("escalation-", std::min(level - 1, levels));
+}
+
 store::Notification Queued(std::string key, std::string channel, std::string recipient,
                            json message) {
   store::Notification n;
@@ -190,19 +197,6 @@ absl::StatusOr<int> AlertRouter::Receive(const WebhookNotification& notification
   return changed;
 }
 
-absl::StatusOr<int> AlertRouter::Raise(const ReceivedAlert& alert) {
-  std::vector<store::Alert> fired;
-  absl::StatusOr<bool> did;
-  {
-    absl::MutexLock lock(&mu_);
-    did = ReceiveOne(alert, "hut", fired);
-  }
-  if (!did.ok()) return did.status();
-  if (*did && queued_) queued_();
-  TellFired(fired);
-  return *did ? 1 : 0;
-}
-
 void AlertRouter::TellFired(const std::vector<store::Alert>& fired) {
   if (!options_.on_firing) return;
   for (const store::Alert& a : fired) options_.on_firing(a);
@@ -273,21 +267,7 @@ absl::StatusOr<bool> AlertRouter::ReceiveOne(const ReceivedAlert& a, const std::
   alert.deadline.reset();
   alert.updated_at = now;
   const ReceivedAlert r = ToReceived(alert, false);
-  const std::string base = DedupKey(env, r);
-  if (options_.pagerduty) {
-    if (channel == spec::AlertChannel::kPage) {
-      queue.push_back(Queued(NotificationKey(alert, "resolve"), kPagerDuty, "",
-                             PagerDutyAction("", "resolve", base)));
-    }
-    for (int k = 1; k <= alert.escalations; ++k) {
-      const int levels = static_cast<int>(options_.policy.escalation.size());
-      const std::string recipient =
-          k == 1 || levels == 0 ? "" : absl::StrCat("escalation-", std::min(k - 1, levels));
-      queue.push_back(Queued(NotificationKey(alert, absl::StrCat("escalation-", k, "/resolve")),
-                             kPagerDuty, recipient,
-                             PagerDutyAction("", "resolve", EscalationDedupKey(base, k))));
-    }
-  }
+  queue = IncidentActions(alert, "resolve");
   if (options_.slack && (channel == spec::AlertChannel::kChat ||
                          (channel == spec::AlertChannel::kPage && !options_.pagerduty))) {
     queue.push_back(
@@ -297,6 +277,24 @@ absl::StatusOr<bool> AlertRouter::ReceiveOne(const ReceivedAlert& a, const std::
   if (!saved.ok()) return saved.status();
   logger_.Info(e.message, {{"service", saved->service}, {"alert", saved->id}});
   return true;
+}
+
+std::vector<store::Notification> AlertRouter::IncidentActions(const store::Alert& alert,
+                                                              const std::string& action) const {
+  std::vector<store::Notification> queue;
+  if (!options_.pagerduty) return queue;
+  const std::string base = DedupKey(alert.environment, ToReceived(alert, true));
+  if (PolicyFor(alert.severity).notify == spec::AlertChannel::kPage) {
+    queue.push_back(Queued(NotificationKey(alert, action), kPagerDuty, "",
+                           PagerDutyAction("", action, base)));
+  }
+  const int levels = static_cast<int>(options_.policy.escalation.size());
+  for (int k = 1; k <= alert.escalations; ++k) {
+    queue.push_back(Queued(NotificationKey(alert, absl::StrCat("escalation-", k, "/", action)),
+                           kPagerDuty, EscalationRecipient(k, levels),
+                           PagerDutyAction("", action, EscalationDedupKey(base, k))));
+  }
+  return queue;
 }
 
 absl::StatusOr<store::Alert> AlertRouter::Acknowledge(int64_t id, const std::string& by) {
@@ -318,23 +316,7 @@ absl::StatusOr<store::Alert> AlertRouter::Acknowledge(int64_t id, const std::str
   alert.acked_by = by;
   alert.deadline.reset();
   alert.updated_at = now;
-  std::vector<store::Notification> queue;
-  const std::string base = DedupKey(alert.environment, ToReceived(alert, true));
-  if (options_.pagerduty) {
-    if (PolicyFor(alert.severity).notify == spec::AlertChannel::kPage) {
-      queue.push_back(Queued(NotificationKey(alert, "acknowledge"), kPagerDuty, "",
-                             PagerDutyAction("", "acknowledge", base)));
-    }
-    const int levels = static_cast<int>(options_.policy.escalation.size());
-    for (int k = 1; k <= alert.escalations; ++k) {
-      const std::string recipient =
-          k == 1 || levels == 0 ? "" : absl::StrCat("escalation-", std::min(k - 1, levels));
-      queue.push_back(
-          Queued(NotificationKey(alert, absl::StrCat("escalation-", k, "/acknowledge")),
-                 kPagerDuty, recipient,
-                 PagerDutyAction("", "acknowledge", EscalationDedupKey(base, k))));
-    }
-  }
+  std::vector<store::Notification> queue = IncidentActions(alert, "acknowledge");
   store::Event e;
   e.type = "alert.acked";
   e.message = absl::StrCat(alert.name, " acknowledged", by.empty() ? "" : absl::StrCat(" by ", by));
@@ -349,9 +331,8 @@ absl::StatusOr<store::Alert> AlertRouter::Acknowledge(int64_t id, const std::str
 
 absl::Status AlertRouter::Escalate(store::Alert alert, TimePoint now) {
   const int k = alert.escalations + 1;
-  const int levels = static_cast<int>(options_.policy.escalation.size());
   const std::string recipient =
-      k == 1 || levels == 0 ? "" : absl::StrCat("escalation-", std::min(k - 1, levels));
+      EscalationRecipient(k, static_cast<int>(options_.policy.escalation.size()));
   alert.escalations = k;
   alert.deadline = DeadlineFor(alert.severity, now);
   alert.updated_at = now;

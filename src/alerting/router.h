@@ -1,8 +1,8 @@
 #ifndef HUT_ALERTING_ROUTER_H_
 #define HUT_ALERTING_ROUTER_H_
 
-// What hut does with an alert, from Alertmanager (webhook.h) or from hut
-// itself (a rollout rolled back or failed): tracks it in the store (one
+// What hut does with an alert, from Alertmanager (webhook.h) or from hut's
+// own events (a rollout rolled back or failed): tracks it in the store (one
 // open alert per label set) and queues, in the same transaction, the
 // notifications its severity's policy asks for:
 //   - page: a PagerDuty trigger, then acknowledge/resolve of the same
@@ -63,9 +63,6 @@ class AlertRouter {
   // saved twice).
   absl::StatusOr<int> Receive(const WebhookNotification& notification);
 
-  // Raises (firing) or resolves one alert hut itself noticed.
-  absl::StatusOr<int> Raise(const ReceivedAlert& alert);
-
   // Acknowledges an open alert: no more escalation; PagerDuty acknowledges
   // its incidents. NotFound for an unknown id, FailedPrecondition for a
   // resolved one; acknowledging twice changes nothing.
@@ -90,6 +87,10 @@ class AlertRouter {
   // that failed (RolloutFailed, high: paged, open until a later rollout of
   // the service succeeds).
   absl::Status FollowEvents(std::vector<store::Alert>& fired) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // PagerDuty `action` ("acknowledge", "resolve") for every incident the
+  // alert opened: its page and each escalation's.
+  std::vector<store::Notification> IncidentActions(const store::Alert& alert,
+                                                   const std::string& action) const;
   // The severity's policy (an unknown severity: warning's).
   const spec::SeverityPolicy& PolicyFor(const std::string& severity) const;
   // When an alert of `severity` raised at `from` must be acknowledged.
