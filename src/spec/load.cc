@@ -347,25 +347,32 @@ class Loader {
     return std::nullopt;
   }
 
-  // A list of strings; reports bad items and returns only when all are good.
-  std::optional<std::vector<std::string>> StringList(const Value& v) {
+  // A list of `what` (plural, for the message), each item read by
+  // `read_item` (nullopt: bad, reported); returns only when all are good.
+  template <typename T, typename F>
+  std::optional<std::vector<T>> ListOf(const Value& v, std::string_view what, F read_item) {
     if (!v.node.IsSequence()) {
-      Error(v, Cat("expected a list of strings, got ", KindOf(v.node)));
+      Error(v, Cat("expected a list of ", what, ", got ", KindOf(v.node)));
       return std::nullopt;
     }
-    std::vector<std::string> out;
+    std::vector<T> out;
     bool good = true;
     for (size_t i = 0; i < v.node.size(); ++i) {
       const YAML::Node item = v.node[i];
-      auto s = String(Value{item, item.Mark(), Cat(v.path, "[", i, "]")});
-      if (s) {
-        out.push_back(*s);
+      std::optional<T> one = read_item(Value{item, item.Mark(), Cat(v.path, "[", i, "]")});
+      if (one) {
+        out.push_back(std::move(*one));
       } else {
         good = false;
       }
     }
     if (!good) return std::nullopt;
     return out;
+  }
+
+  // A list of strings; reports bad items and returns only when all are good.
+  std::optional<std::vector<std::string>> StringList(const Value& v) {
+    return ListOf<std::string>(v, "strings", [this](const Value& item) { return String(item); });
   }
 
  private:
@@ -586,23 +593,9 @@ void ReadRolling(Loader& l, const Value& v, RollingPolicy* out) {
 
 // A list of severity names.
 std::optional<std::vector<Severity>> ReadSeverities(Loader& l, const Value& v) {
-  if (!v.node.IsSequence()) {
-    l.Error(v, Cat("expected a list of severities, got ", KindOf(v.node)));
-    return std::nullopt;
-  }
-  std::vector<Severity> out;
-  bool good = true;
-  for (size_t i = 0; i < v.node.size(); ++i) {
-    const YAML::Node item = v.node[i];
-    auto s = l.Enum(Value{item, item.Mark(), Cat(v.path, "[", i, "]")}, "severity", kSeverities);
-    if (s) {
-      out.push_back(*s);
-    } else {
-      good = false;
-    }
-  }
-  if (!good) return std::nullopt;
-  return out;
+  return l.ListOf<Severity>(v, "severities", [&l](const Value& item) {
+    return l.Enum(item, "severity", kSeverities);
+  });
 }
 
 void ReadRollback(Loader& l, const Value& v, RollbackPolicy* out) {

@@ -218,6 +218,9 @@ const std::vector<BadSpec>& BadSpecs() {
        Base("policies:\n  alerting:\n    rules:\n      error_rate: {threshold: 100%}\n"),
        "6:31: policies.alerting.rules.error_rate.threshold: \"100%\" is out of range (expected "
        "above 0% and below 100%)"},
+      {"UnknownAlertSeverity", Base("policies:\n  rollback: {on_alerts: [critical, urgent]}\n"),
+       "4:36: policies.rollback.on_alerts[1]: unknown severity \"urgent\" (expected one of "
+       "critical, high, medium, low, warning, info)"},
       {"UnknownTimeZone",
        Base("policies:\n  alerting:\n    calendar: {time_zone: Europe/Berlinn}\n"),
        "5:27: policies.alerting.calendar.time_zone: unknown time zone \"Europe/Berlinn\" "
