@@ -188,6 +188,11 @@ void AlertReceiver::Fail(int status, std::optional<int> retry_after) {
   retry_after_ = retry_after;
 }
 
+void AlertReceiver::HoldAnswers(bool hold) {
+  absl::MutexLock lock(&mu_);
+  hold_ = hold;
+}
+
 void AlertReceiver::Stop() {
   if (server_) server_->Shutdown(std::chrono::milliseconds(0));
   server_.reset();
@@ -235,6 +240,8 @@ http::Response AlertReceiver::Handle(const http::Request& request) {
   }
   http::Response answer = Take(request, problems);
   for (const std::string& p : problems) problems_.push_back(p);
+  const auto released = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !hold_; };
+  mu_.AwaitWithTimeout(absl::Condition(&released), absl::Seconds(60));
   return answer;
 }
 

@@ -43,6 +43,9 @@ class AlertReceiver {
   // Answers every request with `status` (0: normally), and a Retry-After
   // header when `retry_after` is set.
   void Fail(int status, std::optional<int> retry_after = std::nullopt);
+  // While held, a request taken is answered only once released (or after
+  // 60 s): the sender's process can be killed between send and answer.
+  void HoldAnswers(bool hold);
   // Stops listening (connections are refused) / listens again on the same port.
   void Stop();
   absl::Status Restart();
@@ -70,6 +73,7 @@ class AlertReceiver {
   std::unique_ptr<http::Server> server_;
   uint16_t port_ = 0;
   int fail_status_ ABSL_GUARDED_BY(mu_) = 0;
+  bool hold_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<int> retry_after_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> problems_ ABSL_GUARDED_BY(mu_);
   int requests_ ABSL_GUARDED_BY(mu_) = 0;

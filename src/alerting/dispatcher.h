@@ -39,9 +39,9 @@ struct DispatcherOptions {
   Duration initial_backoff = std::chrono::seconds(1);
   Duration max_backoff = std::chrono::seconds(30);
   int batch = 200;  // notifications read per round
-  // With no work in sight, how often the thread looks anyway (another
-  // server's writes, a clock that jumped).
-  Duration idle_poll = std::chrono::seconds(30);
+  // With no work in sight, how often the thread looks anyway: hut's own
+  // events (the router's Tick follows them), a clock that jumped.
+  Duration idle_poll = std::chrono::seconds(5);
 };
 
 struct DispatchCounts {

@@ -149,6 +149,19 @@ environments:
     FAIL() << "hut up did not become ready:\n" << UpLog();
   }
 
+  // `hut alerts test ARGS…`, again while the Alertmanager hut up starts
+  // after its control plane is not running yet.
+  static HutResult SendTestAlert(std::vector<std::string> args) {
+    args.insert(args.begin(), {"alerts", "test"});
+    HutResult r;
+    for (int i = 0; i < 100; ++i) {
+      r = Hut(args);
+      if (r.code == 0 || r.output.find("no Alertmanager") == std::string::npos) break;
+      std::this_thread::sleep_for(milliseconds(200));
+    }
+    return r;
+  }
+
   static std::string UpLog() {
     std::ifstream in(dir_->path() + "/up.log");
     return std::string(std::istreambuf_iterator<char>(in), {});
@@ -1454,7 +1467,7 @@ TEST_F(HutUpEndToEndTest, AFiringCriticalAlertRollsBackACanaryAndARollingUpdate)
     }
     ASSERT_TRUE(under_way) << c.deploy[2] << ": " << Status("backend").dump(1);
     const auto sent_at = std::chrono::system_clock::now();
-    HutResult test = Hut({"alerts", "test", "critical", "--service", "backend"});
+    HutResult test = SendTestAlert({"critical", "--service", "backend"});
     ASSERT_EQ(test.code, 0) << test.output;
     json told, ended;
     const auto started = Steady::now();
@@ -1482,6 +1495,51 @@ TEST_F(HutUpEndToEndTest, AFiringCriticalAlertRollsBackACanaryAndARollingUpdate)
   EXPECT_GT(last_event(), 0);
   HutResult healed = Hut({"deploy", "backend", "5.0.2", "--wait"});
   EXPECT_EQ(healed.code, 0) << healed.output;
+}
+
+// Delivery survives a crash: hut SIGKILLed after PagerDuty took a page but
+// before hut recorded the answer sends it again once restarted, under the
+// same dedup_key, and the receiver keeps one incident.
+TEST_F(HutUpEndToEndTest, AHutKilledBetweenSendAndRecordPagesOnceAsFarAsPagerDutyCanTell) {
+  const size_t before = pagerduty_->taken().size();
+  pagerduty_->HoldAnswers(true);
+  HutResult test = SendTestAlert({"critical"});
+  ASSERT_EQ(test.code, 0) << test.output;
+  std::string dedup;
+  const auto sent = Steady::now();
+  while (dedup.empty() && Steady::now() - sent < seconds(60)) {
+    const auto taken = pagerduty_->taken();
+    for (size_t i = before; i < taken.size(); ++i) {
+      if (taken[i]["event_action"] == "trigger" && taken[i]["payload"]["class"] == "HutTestAlert") {
+        dedup = taken[i]["dedup_key"];
+      }
+    }
+    if (dedup.empty()) std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_FALSE(dedup.empty()) << "no page taken; refused: "
+                              << ::testing::PrintToString(pagerduty_->problems());
+  // hut waits for PagerDuty's answer: killed now, it has not recorded it.
+  ASSERT_EQ(kill(up_->pid(), SIGKILL), 0);
+  up_->WaitFor(seconds(10));
+  delete up_;
+  up_ = nullptr;
+  pagerduty_->HoldAnswers(false);
+  StartHutUp();
+  ASSERT_NE(up_, nullptr);
+  const auto restarted = Steady::now();
+  int triggers = 0;
+  while (triggers < 2 && Steady::now() - restarted < seconds(60)) {
+    auto incidents = pagerduty_->incidents();
+    triggers = incidents.contains(dedup) ? incidents.at(dedup).triggers : 0;
+    if (triggers < 2) std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_EQ(triggers, 2) << "the page was not sent again after the restart";
+  // Sent again once, and no more: the second answer was recorded.
+  std::this_thread::sleep_for(seconds(3));
+  const auto incident = pagerduty_->incidents().at(dedup);
+  EXPECT_EQ(incident.triggers, 2);
+  EXPECT_EQ(incident.status, "triggered");  // one incident, as PagerDuty keeps it
+  EXPECT_THAT(pagerduty_->problems(), ::testing::IsEmpty());
 }
 
 TEST_F(HutUpEndToEndTest, DownStopsEverythingAndStateSurvivesARestart) {

@@ -443,9 +443,9 @@ absl::Status Platform::StartAlerting(const std::string& alert_token_file,
   const auto alertmanager = [this]() -> absl::StatusOr<std::string> {
     const std::string url = alertmanager_url();
     if (url.empty()) {
-      return absl::FailedPreconditionError(
-          "this environment runs no Alertmanager hut can reach (hut up starts one; "
-          "--alertmanager-port off turns it off)");
+      return absl::UnavailableError(
+          "no Alertmanager of this environment is running: hut up starts one once the control "
+          "plane runs (try again in a moment), unless --alertmanager-port off");
     }
     return url;
   };
