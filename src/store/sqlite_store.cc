@@ -1058,7 +1058,7 @@ absl::StatusOr<Alert> SqliteStore::SaveAlert(Alert alert, std::vector<Notificati
     q.Bind(first + 11, alert.acked_by);
     q.Bind(first + 12, alert.resolved_at);
   };
-  const auto step = [&](Statement& q) -> absl::Status {
+  const auto step = [&](Statement& q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     const int rc = q.Step();
     if ((rc & 0xff) == SQLITE_CONSTRAINT) {
       return absl::AlreadyExistsError(absl::StrCat("sqlite: alert ", alert.fingerprint, " in ",
