@@ -26,6 +26,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "src/alerting/router.h"
 #include "src/cli/api_client.h"
 #include "src/cli/cli.h"
 #include "src/cli/rollout.h"
@@ -645,6 +646,49 @@ TEST_F(CliRemoteTest, OnATerminalAStatusLineIsRedrawnInPlace) {
   EXPECT_THAT(r.out, Not(ContainsRegex("rollout 1 progressing: [^\r]*\n")));
   EXPECT_THAT(r.out, Not(ContainsRegex("serving[^\n\r]*[0-9][0-9]:[0-9][0-9]:[0-9][0-9]  ")));
   EXPECT_THAT(r.out, EndsWith("\nbackend: rollout 1 succeeded: revision 1 is serving\n"));
+}
+
+// `hut alerts list|ack` against a real API and router: the table, the
+// states, JSON, and an unknown id said plainly.
+TEST_F(CliRemoteTest, AlertsAreListedAndAcknowledged) {
+  alerting::RouterOptions o;
+  o.environment = "staging";
+  alerting::AlertRouter router(*store_, clock_, log_, o, [] {});
+  api_->AcknowledgeAlertsWith(
+      [&router](int64_t id, const std::string& by) { return router.Acknowledge(id, by); });
+  EXPECT_THAT(Hut({"alerts", "list"}).out, HasSubstr("No alerts in staging."));
+  alerting::ReceivedAlert a;
+  a.labels = {{"alertname", "HighErrorRate"}, {"severity", "critical"}, {"service", "backend"}};
+  a.annotations = {{"summary", "backend: 21% of requests fail"}};
+  a.starts_at = clock_.Now();
+  a.fingerprint = "fp1";
+  alerting::WebhookNotification n;
+  n.receiver = "hut-page";
+  n.alerts = {a};
+  ASSERT_TRUE(router.Receive(n).ok());
+
+  Result list = Hut({"alerts", "list"});
+  ASSERT_EQ(list.code, kExitOk) << list.err;
+  EXPECT_THAT(list.out, ContainsRegex("ID +STATE +SEVERITY +ALERT +SERVICE +SINCE +ESCALATIONS "
+                                      "+DEADLINE"));
+  EXPECT_THAT(list.out, ContainsRegex("1 +firing +critical +HighErrorRate +backend .* 0 +ack by "));
+  Result none = Hut({"alerts", "list", "--state", "acked"});
+  EXPECT_THAT(none.out, HasSubstr("No alerts acked in staging."));
+  EXPECT_NE(Hut({"alerts", "list", "--state", "asleep"}).code, kExitOk);
+
+  Result ack = Hut({"alerts", "ack", "1", "--by", "ada"});
+  ASSERT_EQ(ack.code, kExitOk) << ack.err;
+  EXPECT_THAT(ack.out, HasSubstr("alert 1 (HighErrorRate, critical) acknowledged by ada"));
+  Result json_list = Hut({"alerts", "list", "-o", "json"});
+  const json alerts = json::parse(json_list.out);
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0]["state"], "acked");
+  EXPECT_EQ(alerts[0]["acked_by"], "ada");
+  EXPECT_THAT(Hut({"alerts", "list"}).out, HasSubstr("acked by ada"));
+
+  Result unknown = Hut({"alerts", "ack", "42"});
+  EXPECT_EQ(unknown.code, kExitFailure);
+  EXPECT_THAT(unknown.err, HasSubstr("hut alerts ack: no alert 42 in environment staging"));
 }
 
 TEST_F(CliRemoteTest, ABusyServiceRefusesASecondDeploy) {
