@@ -1534,8 +1534,12 @@ TEST_F(HutUpEndToEndTest, AHutKilledBetweenSendAndRecordPagesOnceAsFarAsPagerDut
     if (triggers < 2) std::this_thread::sleep_for(milliseconds(100));
   }
   EXPECT_EQ(triggers, 2) << "the page was not sent again after the restart";
-  // Sent again once, and no more: the second answer was recorded.
-  std::this_thread::sleep_for(seconds(3));
+  // Sent again once, and no more: the second answer was recorded. A lane
+  // sends in order, so once a later page of the same lane has arrived, the
+  // first one is no longer waiting to be sent.
+  const size_t taken = pagerduty_->taken().size();
+  ASSERT_EQ(SendTestAlert({"critical"}).code, 0);
+  ASSERT_TRUE(pagerduty_->WaitForTaken(taken + 1, seconds(60)));
   const auto incident = pagerduty_->incidents().at(dedup);
   EXPECT_EQ(incident.triggers, 2);
   EXPECT_EQ(incident.status, "triggered");  // one incident, as PagerDuty keeps it
