@@ -239,11 +239,10 @@ absl::StatusOr<bool> AlertRouter::ReceiveOne(const ReceivedAlert& a, const std::
     alert.labels = a.labels;
     alert.annotations = a.annotations;
     if (!a.generator_url.empty()) alert.annotations[kSourceAnnotation] = a.generator_url;
-    alert.starts_at = a.starts_at;
+    alert.starts_at = store::TruncateToMillis(a.starts_at);  // as the store keeps it
     alert.received_at = now;
     alert.deadline = DeadlineFor(severity, now);
     if (alert.deadline) e.data["deadline"] = FormatTimestamp(*alert.deadline);
-    alert.starts_at = store::TruncateToMillis(alert.starts_at);  // as the store keeps it
     const ReceivedAlert r = ToReceived(alert, true);
     if (channel == spec::AlertChannel::kPage && options_.pagerduty) {
       queue.push_back(Queued(NotificationKey(alert, "page"), kPagerDuty, "",

@@ -12,11 +12,6 @@ namespace {
 
 constexpr size_t kMaxBody = 1 << 20;
 
-void InitCurl() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 size_t CollectBody(char* data, size_t size, size_t n, void* user) {
   auto* body = static_cast<std::string*>(user);
   if (body->size() + size * n > kMaxBody) return 0;
@@ -41,6 +36,11 @@ size_t CollectHeader(char* data, size_t size, size_t n, void* user) {
 }
 
 }  // namespace
+
+void InitCurl() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
 
 std::string UrlOrigin(const std::string& url) {
   const size_t scheme = url.find("://");

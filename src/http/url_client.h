@@ -29,6 +29,10 @@ struct UrlRequest {
 // which may hold a secret (a Slack webhook's does).
 absl::StatusOr<ClientResponse> FetchUrl(const UrlRequest& request);
 
+// libcurl's global initialisation, once per process, before any handle: for
+// every libcurl user in hut (its own once would race another's).
+void InitCurl();
+
 // "scheme://host[:port]" of a URL: what messages show of it.
 std::string UrlOrigin(const std::string& url);
 

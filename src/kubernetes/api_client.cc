@@ -8,16 +8,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "src/common/resources.h"
+#include "src/http/url_client.h"
 
 namespace hut::kubernetes {
 namespace {
 
 constexpr size_t kMaxBody = 64 << 20;  // a LIST of thousands of pods fits
-
-void GlobalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 absl::StatusCode CodeFor(int http, const nlohmann::json& body) {
   switch (http) {
@@ -67,7 +63,7 @@ struct ApiClient::Call {
 
 ApiClient::ApiClient(ClusterAccess access, std::chrono::milliseconds timeout)
     : access_(std::move(access)), timeout_(timeout) {
-  GlobalInit();
+  http::InitCurl();
 }
 
 ApiClient::~ApiClient() = default;
