@@ -23,6 +23,7 @@ API_CLIENTS = {("hut-system", "hut"), ("foohut-monitoring", "prometheus"),
 # (readiness, liveness) instead of foohut's /readyz and /healthz.
 PROBE_PATHS = {
     ("foohut-monitoring", "prometheus"): ("/-/ready", "/-/healthy"),
+    ("foohut-monitoring", "alertmanager"): ("/-/ready", "/-/healthy"),
     ("foohut-monitoring", "grafana"): ("/api/health", "/api/health"),
     ("foohut-monitoring", "otel-collector"): ("/", "/"),
     ("foohut-logging", "fluent-bit"): ("/api/v1/health", "/api/v1/health"),

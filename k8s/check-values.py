@@ -363,32 +363,89 @@ def check_monitoring(c, spec, file, env, objs):
          [f"{days(pol['hot_retention'])}d"], "policies.logging.hot_retention")
 
 
-def check_endpoints(c, renders):
-    """The URLs the charts give hut and the pods name a Service of the monitoring chart."""
-    services = set()
-    for f in renders.glob("monitoring_*.yaml"):
+def services_of(files):
+    """HOST:PORT of every Service in the renders, as in-cluster DNS names them."""
+    out = set()
+    for f in files:
         for (kind, name), o in load(f).items():
             if kind == "Service":
                 for p in get(o, "spec", "ports") or []:
-                    services.add(f"{name}.{o['metadata']['namespace']}.svc:{p['port']}")
+                    out.add(f"{name}.{o['metadata']['namespace']}.svc:{p['port']}")
+    return out
+
+
+def secret_file(pod_spec, container, path):
+    """The Secret (and key) mounted in `container` of `pod_spec` at file `path`, or None."""
+    volumes = {v["name"]: v for v in pod_spec.get("volumes") or []}
+    for m in container.get("volumeMounts") or []:
+        secret = get(volumes.get(m["name"]), "secret")
+        if not secret:
+            continue
+        for item in secret.get("items") or []:
+            if f"{m['mountPath'].rstrip('/')}/{item['path']}" == path:
+                return secret["secretName"], item["key"]
+    return None
+
+
+def check_endpoints(c, renders):
+    """The URLs the charts give hut and the pods name a Service of the monitoring chart;
+    the monitoring chart's reach hut's Service; the token Alertmanager presents to hut
+    is one Secret's, mounted where each side reads it."""
+    monitoring = sorted(renders.glob("monitoring_*.yaml"))
+    services = services_of(monitoring)
     if not services:
         return
+    hut_services = services_of(renders.glob("hut_*.yaml"))
     urls = []
+    hut_token = {}
     for f in renders.glob("hut_*.yaml"):
         dep = load(f).get(("Deployment", "hut"))
-        for a in get(dep, "spec", "template", "spec", "containers", 0, "args") or []:
-            if a.startswith(("--prometheus=", "--otlp-endpoint=")):
-                urls.append((f"{f.name}: Deployment/hut {a.split('=')[0]}", a.split("=", 1)[1]))
+        pod = get(dep, "spec", "template", "spec") or {}
+        ctr = get(pod, "containers", 0) or {}
+        for a in ctr.get("args") or []:
+            if a.startswith(("--prometheus=", "--otlp-endpoint=", "--alertmanager=")):
+                urls.append((f"{f.name}: Deployment/hut {a.split('=')[0]}", a.split("=", 1)[1], services))
+            if a.startswith("--alert-token-file="):
+                path = a.split("=", 1)[1]
+                hut_token[f.name] = secret_file(pod, ctr, path)
+                c.checked += 1
+                if not hut_token[f.name]:
+                    c.fail(f"{f.name}: Deployment/hut", f"--alert-token-file {path} is no mounted Secret's key")
     for f in renders.glob("foohut-*_default.yaml"):
         for (kind, name), o in load(f).items():
             v = get(o, "data", "OTEL_EXPORTER_OTLP_ENDPOINT") if kind == "ConfigMap" else None
             if v:
-                urls.append((f"{f.name}: ConfigMap/{name} OTEL_EXPORTER_OTLP_ENDPOINT", v))
-    for where, url in urls:
+                urls.append((f"{f.name}: ConfigMap/{name} OTEL_EXPORTER_OTLP_ENDPOINT", v, services))
+    for f in monitoring:
+        objs = load(f)
+        prom = yaml.safe_load(get(objs.get(("ConfigMap", "prometheus")), "data", "prometheus.yml") or "{}") or {}
+        for am in get(prom, "alerting", "alertmanagers") or []:
+            for sc in am.get("static_configs") or []:
+                for t in sc.get("targets") or []:
+                    urls.append((f"{f.name}: ConfigMap/prometheus alerting target", t, services))
+        am = yaml.safe_load(get(objs.get(("ConfigMap", "alertmanager")), "data", "alertmanager.yml") or "{}") or {}
+        sts = objs.get(("StatefulSet", "alertmanager"))
+        pod = get(sts, "spec", "template", "spec") or {}
+        ctr = get(pod, "containers", 0) or {}
+        for r in am.get("receivers") or []:
+            for w in r.get("webhook_configs") or []:
+                where = f"{f.name}: ConfigMap/alertmanager receiver {r['name']}"
+                urls.append((where, w["url"], hut_services))
+                path = get(w, "http_config", "authorization", "credentials_file")
+                mounted = secret_file(pod, ctr, path) if path else None
+                c.checked += 1
+                if not mounted:
+                    c.fail(where, f"credentials_file {path} is no Secret mounted in StatefulSet/alertmanager")
+                for hut_file, theirs in hut_token.items():
+                    c.checked += 1
+                    if theirs and mounted and theirs != mounted:
+                        c.fail(where, f"Alertmanager presents Secret {mounted[0]} key {mounted[1]}, "
+                                      f"{hut_file}'s hut reads Secret {theirs[0]} key {theirs[1]}")
+    for where, url, known in urls:
         c.checked += 1
-        host = re.sub(r"^http://([^/]+).*$", r"\1", url)
-        if host not in services:
-            c.fail(where, f"{url} names no Service of the monitoring chart ({', '.join(sorted(services))})")
+        host = re.sub(r"^https?://([^/]+).*$", r"\1", url)
+        if host not in known:
+            c.fail(where, f"{url} names no Service the charts make ({', '.join(sorted(known))})")
 
 
 def main():

@@ -161,11 +161,32 @@ dry_run() {
   return $bad
 }
 
-# 6. hut for real: installed, its pod admitted (PodSecurity enforce) and ready.
+# The token Alertmanager presents to hut's webhook: one value, a Secret in
+# each chart's namespace (docs/kubernetes.md, "Alerts").
+alert_token() {
+  local token ns
+  token=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+  for ns in hut-system foohut-monitoring; do
+    kubectl -n $ns create secret generic hut-alertmanager-token --from-literal=token="$token" \
+      --dry-run=client -o yaml | kubectl apply -f -
+  done
+}
+
+# 6. hut for real: installed, its pod admitted (PodSecurity enforce) and
+#    ready, behind its Service.
 install_hut() {
   helm upgrade --install hut "$CHARTS/hut" -n hut-system --set serviceAccount.roleArn=$ROLE_ARN
   kubectl -n hut-system rollout status deployment/hut --timeout=120s
   [ "$(kubectl -n hut-system get sa hut -o jsonpath='{.metadata.annotations.eks\.amazonaws\.com/role-arn}')" = "$ROLE_ARN" ]
+  # the Service Alertmanager's webhook names has the pod behind it
+  local ip
+  for _ in $(seq 1 100); do
+    ip=$(kubectl -n hut-system get endpoints hut -o jsonpath='{.subsets[0].addresses[0].ip}' 2> /dev/null) || true
+    [ -n "$ip" ] && break
+    sleep 0.2
+  done
+  [ -n "$ip" ] || { echo "Service hut-system/hut has no ready endpoint"; kubectl -n hut-system get endpoints hut -o yaml; return 1; }
+  echo "Service hut-system/hut -> $ip:$(kubectl -n hut-system get endpoints hut -o jsonpath='{.subsets[0].ports[0].port}')"
 }
 
 # The brief's rules, one GROUP/RESOURCE VERB per line: the live Role must be
@@ -258,8 +279,9 @@ for r in json.load(sys.stdin)["rules"]:
 #    Prometheus on an emptyDir.)
 install_monitoring() {
   helm upgrade --install monitoring "$MONITORING" -n foohut-monitoring -f "$K8S/values/production.yaml" \
-    "${MONITORING_SET[@]}" --set prometheus.storage.size=
+    "${MONITORING_SET[@]}" --set prometheus.storage.size= --set alertmanager.storage.size=
   kubectl -n foohut-monitoring rollout status statefulset/prometheus --timeout=120s
+  kubectl -n foohut-monitoring rollout status statefulset/alertmanager --timeout=120s
   kubectl -n foohut-monitoring rollout status deployment/grafana --timeout=120s
   kubectl -n foohut-monitoring rollout status deployment/otel-collector --timeout=120s
   kubectl -n foohut-logging rollout status daemonset/fluent-bit --timeout=120s
@@ -281,6 +303,8 @@ no $sa:prometheus get secrets -n foohut-production
 no $sa:prometheus get configmaps -n foohut-production
 no $sa:otel-collector list pods -n foohut-production
 no $sa:grafana list pods -n foohut-production
+no $sa:default list pods -n foohut-monitoring
+no $sa:default get secrets -n foohut-monitoring
 yes system:serviceaccount:foohut-logging:fluent-bit list pods -A
 yes system:serviceaccount:foohut-logging:fluent-bit get namespaces
 no system:serviceaccount:foohut-logging:fluent-bit get secrets -A
@@ -336,6 +360,7 @@ if [[ " ${PASSED[*]} " == *" render "* ]]; then
   step check-values python3 "$K8S/check-values.py" --spec "$ROOT/foohut.yaml" "$RENDERS"
   step check-pods python3 "$K8S/check-pods.py" "$RENDERS"
   step dry-run dry_run
+  step alert-token alert_token
   step install-hut install_hut
   if [[ " ${PASSED[*]} " == *" install-hut "* ]]; then
     step rbac rbac

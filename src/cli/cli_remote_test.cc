@@ -939,7 +939,9 @@ TEST_F(CliRemoteTest, RolloutRestartReplacesEveryReplicaWithTheSameRelease) {
   EXPECT_EQ(Serving(), (std::map<std::string, int>{{"1.0.0", 2}}));
   const auto after = runtime_.Replicas("backend");
   for (const auto& r : after) {
-    if (r.state != runtime::ReplicaState::kDraining) EXPECT_EQ(before.count(r.name), 0u) << r.name << " was not replaced";
+    if (r.state != runtime::ReplicaState::kDraining) {
+      EXPECT_EQ(before.count(r.name), 0u) << r.name << " was not replaced";
+    }
   }
   Result history = Hut({"rollout", "history", "backend"});
   EXPECT_THAT(history.out, HasSubstr("restart of revision 1"));

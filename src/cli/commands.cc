@@ -68,6 +68,13 @@ Action ConfigureServer(CLI::App& app) {
   app.add_option("--prometheus", options->prometheus,
                  "kubernetes runtime: the Prometheus the canary analysis reads the pods' "
                  "metrics from (http://HOST:PORT; docs/kubernetes.md)");
+  app.add_option("--alertmanager", options->alertmanager,
+                 "kubernetes runtime: the Alertmanager `hut alerts silence` and `hut alerts "
+                 "test` go to (http://HOST:PORT; the monitoring chart's)");
+  app.add_option("--alert-token-file", options->alert_token_file,
+                 "the bearer token Alertmanager presents to hut's webhook, in a file others "
+                 "cannot read (a mounted Secret; default: STATE/secrets/alertmanager-token, "
+                 "created when missing)");
   app.add_option("--otlp-endpoint", options->otlp_endpoint,
                  "where hut sends its own spans (each rollout's trace), OTLP/HTTP: "
                  "http://HOST:PORT/v1/traces (default: the local runtime's Jaeger; docs/traces.md)");
@@ -260,9 +267,10 @@ Action ConfigureMonitoring(CLI::App& app) {
   alertmanager->add_option("-f,--file", a->file,
                            "spec file (default: $HUT_SPEC, else foohut.yaml)");
   alertmanager->add_option("--env", a->environment, "the environment")->required();
-  a->webhook_url = "http://127.0.0.1:7480/api/v1/alerts/webhook";
-  alertmanager->add_option("--webhook", a->webhook_url, "hut's alert webhook")
-      ->capture_default_str();
+  alertmanager->add_option("--webhook", a->webhook_url,
+                           "hut's alert webhook (default: for a kubernetes environment, the "
+                           "hut chart's Service, with the token the monitoring chart mounts; "
+                           "else http://127.0.0.1:7480/api/v1/alerts/webhook)");
   alertmanager->add_option("--credentials-file", a->credentials_file,
                            "a file with the bearer token Alertmanager presents to hut");
   return [o, c, a, config, alertmanager](const Io& io) {

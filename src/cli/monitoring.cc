@@ -12,6 +12,8 @@ namespace hut::cli {
 
 namespace {
 
+constexpr char kLocalWebhook[] = "http://127.0.0.1:7480/api/v1/alerts/webhook";
+
 // Loads the spec and prints what `make` makes of it, or the problems.
 int Print(const std::string& command, const std::string& file,
           const std::function<absl::StatusOr<std::string>(const spec::Spec&)>& make,
@@ -48,8 +50,15 @@ int RunMonitoringConfig(const MonitoringConfigOptions& options, const Io& io) {
 
 int RunMonitoringAlertmanager(const MonitoringAlertmanagerOptions& options, const Io& io) {
   return Print("hut monitoring alertmanager", options.file, [&](const spec::Spec& s) {
-    return monitoring::AlertmanagerConfigFor(s, options.environment, options.webhook_url,
-                                             options.credentials_file);
+    const spec::Environment* env = s.FindEnvironment(options.environment);
+    const bool in_cluster = env != nullptr && env->runtime == spec::Runtime::kKubernetes;
+    if (in_cluster && options.webhook_url.empty() && options.credentials_file.empty()) {
+      return monitoring::KubernetesAlertmanagerConfig(s, options.environment);
+    }
+    return monitoring::AlertmanagerConfigFor(
+        s, options.environment,
+        options.webhook_url.empty() ? kLocalWebhook : options.webhook_url,
+        options.credentials_file);
   }, io);
 }
 

@@ -30,13 +30,16 @@ int RunMonitoringConfig(const MonitoringConfigOptions& options, const Io& io);
 struct MonitoringAlertmanagerOptions {
   std::string file;         // the spec; "" : $HUT_SPEC, else foohut.yaml
   std::string environment;
-  std::string webhook_url;  // hut's alert webhook
+  std::string webhook_url;  // hut's alert webhook; "" : see below
   std::string credentials_file;  // the bearer token Alertmanager sends hut; "" : none
 };
 
 // `hut monitoring alertmanager --env E`: prints the Alertmanager
 // configuration generated from the environment's alerting policy
-// (src/monitoring/alertmanager_config.h). Errors as above.
+// (src/monitoring/alertmanager_config.h). Without --webhook and
+// --credentials-file, a kubernetes environment's is the monitoring chart's
+// (hut's in-cluster Service, the mounted token); otherwise the webhook
+// defaults to 127.0.0.1:7480. Errors as above.
 int RunMonitoringAlertmanager(const MonitoringAlertmanagerOptions& options, const Io& io);
 
 }  // namespace hut::cli

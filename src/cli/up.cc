@@ -96,6 +96,8 @@ int RunUp(const UpOptions& options, const Io& io) {
   }
   po.kubeconfig = options.kubeconfig;
   po.prometheus = options.prometheus;
+  po.alertmanager = options.alertmanager;
+  po.alert_token_file = options.alert_token_file;
   po.otlp_endpoint = options.otlp_endpoint;
   po.trace_query = options.trace_query;
   po.state_dir = options.state_dir.empty()

@@ -27,6 +27,11 @@ struct UpOptions {
   // `hut server` on kubernetes: the Prometheus the canary analysis queries
   // (http://HOST:PORT); "" : none, and a canary finds no metrics.
   std::string prometheus;
+  // `hut server` on kubernetes: the Alertmanager `hut alerts silence|test`
+  // use (http://HOST:PORT), and the file with the token it presents to hut's
+  // webhook (a mounted Secret); "" : none, and one in the state folder.
+  std::string alertmanager;
+  std::string alert_token_file;
   // `hut server`: where its spans go and which Jaeger `hut trace` reads; "":
   // the local runtime's Jaeger, or none.
   std::string otlp_endpoint;

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "src/common/units.h"
+#include "src/monitoring/in_cluster.h"
 #include "yaml-cpp/yaml.h"
 
 namespace hut::monitoring {
@@ -103,6 +104,19 @@ absl::StatusOr<std::string> AlertmanagerConfigFor(const spec::Spec& spec,
   return AlertmanagerConfig(env->policies.alerting, {.environment = env->name,
                                                      .webhook_url = webhook_url,
                                                      .credentials_file = credentials_file});
+}
+
+absl::StatusOr<std::string> KubernetesAlertmanagerConfig(const spec::Spec& spec,
+                                                         const std::string& environment) {
+  const spec::Environment* env = spec.FindEnvironment(environment);
+  if (env != nullptr && env->runtime != spec::Runtime::kKubernetes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "environment ", environment, " runs on the ", std::string(spec::Name(env->runtime)),
+        " runtime; `hut up` writes its Alertmanager configuration itself (STATE/alertmanager/)"));
+  }
+  return AlertmanagerConfigFor(spec, environment,
+                               absl::StrCat(kHutServiceUrl, kAlertWebhookPath),
+                               kAlertmanagerTokenFile);
 }
 
 }  // namespace hut::monitoring

@@ -43,6 +43,14 @@ absl::StatusOr<std::string> AlertmanagerConfigFor(const spec::Spec& spec,
                                                   const std::string& webhook_url,
                                                   const std::string& credentials_file);
 
+// For a Kubernetes environment of the spec, as the monitoring chart runs it:
+// hut's webhook on the hut chart's Service, the token from the Secret the
+// chart mounts (in_cluster.h). InvalidArgument for an environment whose
+// runtime is not kubernetes (`hut up` writes the local one itself), NotFound
+// for an unknown one.
+absl::StatusOr<std::string> KubernetesAlertmanagerConfig(const spec::Spec& spec,
+                                                         const std::string& environment);
+
 }  // namespace hut::monitoring
 
 #endif  // HUT_MONITORING_ALERTMANAGER_CONFIG_H_

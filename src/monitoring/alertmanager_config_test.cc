@@ -131,6 +131,28 @@ TEST(AlertmanagerConfigTest, AnUnknownEnvironmentIsNotFound) {
   EXPECT_EQ(text.status().code(), absl::StatusCode::kNotFound);
 }
 
+// The monitoring chart ships the committed file: it must be what the
+// generator makes of foohut.yaml, reaching hut where the hut chart runs it.
+TEST(AlertmanagerConfigTest, TheCommittedKubernetesConfigIsFoohutYamls) {
+  absl::StatusOr<std::string> config = KubernetesAlertmanagerConfig(FoohutSpec(), "production");
+  ASSERT_TRUE(config.ok()) << config.status();
+  std::ifstream in(testing::SourceDir() + "/monitoring/alertmanager/production.yml");
+  const std::string committed{std::istreambuf_iterator<char>(in), {}};
+  EXPECT_EQ(*config, committed) << "monitoring/alertmanager/production.yml is stale: run "
+                                   "`build/bin/hut monitoring alertmanager --env production > "
+                                   "monitoring/alertmanager/production.yml`";
+  const YAML::Node hook = YAML::Load(*config)["receivers"][0]["webhook_configs"][0];
+  EXPECT_EQ(hook["url"].as<std::string>(),
+            "http://hut.hut-system.svc:7480/api/v1/alerts/webhook");
+  EXPECT_EQ(hook["http_config"]["authorization"]["credentials_file"].as<std::string>(),
+            "/etc/alertmanager/hut-token/token");
+  // A local environment's is `hut up`'s to write.
+  EXPECT_EQ(KubernetesAlertmanagerConfig(FoohutSpec(), "staging").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(KubernetesAlertmanagerConfig(FoohutSpec(), "moon").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 // Alertmanager's own checker (Debian's amtool) accepts what is written for
 // every environment of foohut.yaml.
 TEST(AlertmanagerConfigTest, AmtoolAcceptsEveryEnvironmentsConfiguration) {

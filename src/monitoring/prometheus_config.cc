@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "src/monitoring/in_cluster.h"
 #include "nlohmann/json.hpp"
 #include "yaml-cpp/yaml.h"
 
@@ -144,6 +145,7 @@ absl::StatusOr<std::string> KubernetesPrometheusConfig(const spec::Spec& spec,
   o.pods = KubernetesPods{.namespace_ = env->namespace_, .hut_namespace = kHutNamespace,
                           .api_server = "", .ca_file = "", .token_file = ""};
   o.rules_file = rules_file;
+  o.alertmanagers = {kAlertmanagerAddress};
   return PrometheusConfig(o);
 }
 

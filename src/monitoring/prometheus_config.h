@@ -56,11 +56,9 @@ struct PrometheusConfigOptions {
 // prometheus.yml's text.
 std::string PrometheusConfig(const PrometheusConfigOptions& options);
 
-// Where the hut chart runs hut (k8s/charts/hut, k8s/base/namespace.yaml).
-inline constexpr char kHutNamespace[] = "hut-system";
-
 // For a Kubernetes environment of the spec: its pods and hut's (in-cluster
-// discovery) and its rules at `rules_file`, scraped and evaluated every 15 s.
+// discovery) and its rules at `rules_file`, scraped and evaluated every 15 s,
+// alerts to the monitoring chart's Alertmanager (in_cluster.h).
 // InvalidArgument for an environment whose runtime is not kubernetes (`hut
 // up` writes the local one itself), NotFound for an unknown one.
 absl::StatusOr<std::string> KubernetesPrometheusConfig(const spec::Spec& spec,

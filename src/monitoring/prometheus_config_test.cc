@@ -80,6 +80,10 @@ TEST(PrometheusConfigTest, TheCommittedKubernetesConfigIsFoohutYamls) {
             "__meta_kubernetes_pod_label_app_kubernetes_io_name");
   EXPECT_EQ(hut["relabel_configs"][0]["regex"].as<std::string>(), "hut");
   EXPECT_EQ(hut["relabel_configs"][1]["regex"].as<std::string>(), "http");
+  // Alerts go to the monitoring chart's Alertmanager.
+  EXPECT_EQ(YAML::Load(*config)["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0]
+                .as<std::string>(),
+            "alertmanager.foohut-monitoring.svc:9093");
   // A local environment's is `hut up`'s to write.
   absl::StatusOr<std::string> local =
       KubernetesPrometheusConfig(*loaded.spec, "staging", "rules/staging.yml");

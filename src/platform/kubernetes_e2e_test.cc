@@ -3,16 +3,22 @@
 // scripts/k8s-testbed.sh, driven by the CLI. kwok plays the pods (images
 // kwok.test/never-ready... never turn ready); the canary's analysis reads a
 // real Prometheus scraping real foohut-api processes labelled as the
-// revisions' pods. The tests run in order and share the server.
+// revisions' pods; a real Alertmanager, configured by hut's generator as the
+// monitoring chart's is, sends alerts to the server's webhook with a token
+// from a group-readable file (as a mounted Secret is), and hut pages a local
+// PagerDuty receiver. The tests run in order and share the server.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -23,6 +29,9 @@
 #include "src/http/client.h"
 #include "src/local/jaeger_server.h"
 #include "src/local/prometheus_server.h"
+#include "src/monitoring/alertmanager_config.h"
+#include "src/spec/load.h"
+#include "testing/alert_receivers.h"
 #include "testing/k8s_testbed.h"
 #include "testing/test_env.h"
 
@@ -36,6 +45,7 @@ using std::chrono::seconds;
 using Steady = std::chrono::steady_clock;
 
 constexpr char kNs[] = "foohut-production";
+constexpr char kRoutingKey[] = "R0UTINGKEY0000000000000000000000";
 
 struct HutResult {
   int code = -1;
@@ -52,6 +62,10 @@ class KubernetesEndToEndTest : public ::testing::Test {
     ASSERT_TRUE(testbed_->Kubectl({"create", "namespace", kNs}).ok());
     api_port_ = testing::PickFreePort();
     prometheus_port_ = testing::PickFreePort();
+    auto pagerduty = testing::PagerDutyReceiver::Start({kRoutingKey});
+    ASSERT_TRUE(pagerduty.ok()) << pagerduty.status();
+    pagerduty_ = pagerduty->release();
+    std::ofstream(dir_->path() + "/pagerduty.key") << kRoutingKey << "\n";
     std::ofstream(dir_->path() + "/foohut.yaml") << R"(
 project: foohut
 services:
@@ -72,9 +86,36 @@ environments:
     policies:
       rolling: {progress_deadline: 60s}
       canary: {weight: 10%, analysis: 30s, rollback_window: 5s}
+      alerting:
+        severities: {critical: {group_wait: 2s, group_interval: 5s}}
+        pagerduty: {events_url: ")" + pagerduty_->url() + R"(", routing_key_file: pagerduty.key}
 )";
     StartMetricsPods();
+    StartAlertmanager();
     StartServer();
+  }
+
+  // Alertmanager with the configuration the monitoring chart ships, but
+  // hut's webhook on this machine; its token in a file of mode 0440, as the
+  // chart's Secret volume mounts it for the pod's fsGroup.
+  static void StartAlertmanager() {
+    const std::string token_file = dir_->path() + "/alertmanager-token/token";
+    std::filesystem::create_directories(dir_->path() + "/alertmanager-token");
+    std::ofstream(token_file) << "0123456789abcdef0123456789abcdef\n";
+    ASSERT_EQ(chmod(token_file.c_str(), 0440), 0);
+    spec::LoadResult loaded = spec::LoadSpecFile(dir_->path() + "/foohut.yaml");
+    ASSERT_TRUE(loaded.ok());
+    local::AlertmanagerOptions o;
+    o.dir = dir_->path() + "/alertmanager";
+    o.port = testing::PickFreePort();
+    auto config = monitoring::AlertmanagerConfigFor(
+        *loaded.spec, "production",
+        absl::StrCat("http://127.0.0.1:", api_port_, monitoring::kAlertWebhookPath), token_file);
+    ASSERT_TRUE(config.ok()) << config.status();
+    o.config = *config;
+    auto alertmanager = local::AlertmanagerServer::Start(o);
+    ASSERT_TRUE(alertmanager.ok()) << alertmanager.status();
+    alertmanager_ = alertmanager->release();
   }
 
   // Real foohut-api processes that play the pods' metrics (kwok's pods run
@@ -84,7 +125,7 @@ environments:
   static void StartMetricsPods() {
     std::string targets;
     for (auto [revision, faults] : std::vector<std::pair<int, std::string>>{
-             {2, ""}, {4, ""}, {5, "errors=1"}}) {
+             {2, ""}, {4, ""}, {5, "errors=1"}, {7, ""}, {8, ""}}) {
       const uint16_t port = testing::PickFreePort();
       ProcessOptions run;
       run.argv = {testing::BinPath("foohut-api"), "serve", "--static",
@@ -136,11 +177,13 @@ environments:
     delete traffic_;
     delete prometheus_;
     delete jaeger_;
+    delete alertmanager_;
     for (Process* p : metric_pods_) {
       p->Stop(seconds(5));
       delete p;
     }
     StopServer(SIGTERM);
+    delete pagerduty_;
     delete testbed_;
     testbed_ = nullptr;
     delete dir_;
@@ -152,7 +195,9 @@ environments:
               "production", "--kubeconfig", testbed_->kubeconfig(), "--prometheus",
               absl::StrCat("http://127.0.0.1:", prometheus_port_), "--state",
               dir_->path() + "/state", "--listen", absl::StrCat("127.0.0.1:", api_port_),
-              "--otlp-endpoint", jaeger_->otlp_endpoint(), "--trace-query", jaeger_->query_url()};
+              "--otlp-endpoint", jaeger_->otlp_endpoint(), "--trace-query", jaeger_->query_url(),
+              "--alertmanager", alertmanager_->url(), "--alert-token-file",
+              dir_->path() + "/alertmanager-token/token"};
     o.env = Env();
     o.stdout_mode = o.stderr_mode = OutputMode::kFile;
     o.stdout_path = o.stderr_path = dir_->path() + "/server.log";
@@ -278,6 +323,8 @@ environments:
   static inline uint16_t prometheus_port_ = 0;
   static inline local::PrometheusServer* prometheus_ = nullptr;
   static inline local::JaegerServer* jaeger_ = nullptr;
+  static inline local::AlertmanagerServer* alertmanager_ = nullptr;
+  static inline testing::PagerDutyReceiver* pagerduty_ = nullptr;
   static inline std::vector<Process*> metric_pods_;
   static inline std::vector<uint16_t> metric_ports_;
   static inline std::thread* traffic_ = nullptr;
@@ -454,6 +501,77 @@ TEST_F(KubernetesEndToEndTest, KubectlRolloutUndoIsSeenAndNotFought) {
     std::this_thread::sleep_for(milliseconds(100));
   }
   EXPECT_EQ(PodsByRevision(), (std::map<std::string, int>{{"7", 3}})) << World();
+}
+
+// A canary under way listens to the alerts about its service, on Kubernetes
+// too: a critical alert through Alertmanager (no analysis threshold is
+// crossed: revisions 7 and 8 are both healthy) rolls it back within a
+// group_wait of being sent, and PagerDuty is paged.
+TEST_F(KubernetesEndToEndTest, ACriticalAlertThroughAlertmanagerRollsBackACanaryAndPages) {
+  ASSERT_EQ(Hut({"deploy", "backend", "v8", "--strategy", "canary"}).code, 0);
+  const int64_t id = LatestRolloutId();
+  std::string phase;
+  for (int i = 0; i < 300 && (phase = Status()["rollout"].value("phase", "")) != "analysing"; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  ASSERT_EQ(phase, "analysing") << Status().dump(1);
+  const auto sent = Steady::now();
+  HutResult test = Hut({"alerts", "test", "critical", "--service", "backend"});
+  ASSERT_EQ(test.code, 0) << test.output;
+  json told, ended;
+  while (ended.is_null() && Steady::now() - sent < seconds(60)) {
+    for (const json& e : EventsOf(id, "rollout.alert")) told = e;
+    for (const json& e : EventsOf(id, "rollout.rolled-back")) ended = e;
+    if (ended.is_null()) std::this_thread::sleep_for(milliseconds(200));
+  }
+  const double took = std::chrono::duration<double>(Steady::now() - sent).count();
+  ASSERT_FALSE(told.is_null()) << "no rollout.alert: " << Status().dump(1) << ServerLog();
+  ASSERT_FALSE(ended.is_null()) << "not rolled back: " << Status().dump(1);
+  EXPECT_THAT(told.dump(), HasSubstr("HutTestAlert"));
+  // group_wait 2 s, and time to hear of it and move the traffic back.
+  EXPECT_LT(took, 2 + 5) << "rolled back " << took << " s after the alert was sent";
+  for (int i = 0; i < 100 && PodsByRevision() != std::map<std::string, int>{{"7", 3}}; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_EQ(PodsByRevision(), (std::map<std::string, int>{{"7", 3}})) << World();
+  EXPECT_EQ(Status()["traffic"], json::object({{"7", 1.0}}));
+
+  // The page, as PagerDuty takes it, and the alert hut tracks.
+  json page;
+  for (int i = 0; i < 100 && page.is_null(); ++i) {
+    for (const json& e : pagerduty_->taken()) {
+      if (e.value("event_action", "") == "trigger" &&
+          e["payload"]["summary"].get<std::string>().find("backend") != std::string::npos) {
+        page = e;
+      }
+    }
+    if (page.is_null()) std::this_thread::sleep_for(milliseconds(100));
+  }
+  ASSERT_FALSE(page.is_null()) << ::testing::PrintToString(pagerduty_->problems());
+  EXPECT_EQ(page["payload"]["severity"], "critical");
+  EXPECT_THAT(pagerduty_->problems(), ::testing::IsEmpty());
+  HutResult list = Hut({"alerts", "list", "--state", "firing", "-o", "json"});
+  ASSERT_EQ(list.code, 0) << list.output;
+  EXPECT_THAT(list.output, HasSubstr("HutTestAlert"));
+}
+
+// `hut alerts silence` goes to the Alertmanager the server was given.
+TEST_F(KubernetesEndToEndTest, ASilenceGoesToTheClustersAlertmanager) {
+  HutResult silence = Hut({"alerts", "silence", "--match", "service=frontend", "--for", "1h",
+                           "--comment", "maintenance"});
+  ASSERT_EQ(silence.code, 0) << silence.output;
+  http::ClientRequest request;
+  request.port = alertmanager_->port();
+  request.target = "/api/v2/silences";
+  auto response = http::Fetch(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  const json silences = json::parse(response->body, nullptr, false);
+  ASSERT_TRUE(silences.is_array()) << response->body;
+  std::set<std::string> comments;
+  for (const json& s : silences) {
+    if (s["status"]["state"] == "active") comments.insert(s.value("comment", ""));
+  }
+  EXPECT_TRUE(comments.contains("maintenance")) << response->body;
 }
 
 }  // namespace

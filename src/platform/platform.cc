@@ -195,7 +195,8 @@ std::string Platform::prometheus_url() const {
 
 std::string Platform::alertmanager_url() const {
   absl::MutexLock lock(&mu_);
-  return parts_ && parts_->local && standby_.empty() ? parts_->local->alertmanager_url() : "";
+  if (!parts_ || !standby_.empty()) return "";
+  return parts_->local ? parts_->local->alertmanager_url() : options_.alertmanager;
 }
 
 std::string Platform::jaeger_url() const {
@@ -429,7 +430,16 @@ absl::Status Platform::StartAlerting(const std::string& alert_token_file,
       [d = parts.dispatcher.get()] { d->Kick(); });
   parts.dispatcher->Start([router = parts.alerts.get()](TimePoint now) { return router->Tick(now); });
   // Alertmanager's notifications (with its own token): read, tracked, routed.
-  HUT_ASSIGN_OR_RETURN(cp.alert_token, server::LoadOrCreateTokenFile(alert_token_file));
+  if (options_.alert_token_file.empty()) {
+    HUT_ASSIGN_OR_RETURN(cp.alert_token, server::LoadOrCreateTokenFile(alert_token_file));
+  } else {
+    absl::StatusOr<Secret> mounted = server::ReadMountedToken(alert_token_file);
+    if (!mounted.ok()) {
+      return absl::Status(mounted.status().code(),
+                          absl::StrCat("--alert-token-file: ", mounted.status().message()));
+    }
+    cp.alert_token = *std::move(mounted);
+  }
   cp.alerts = [router = parts.alerts.get()](std::string_view body) -> absl::StatusOr<int> {
     HUT_ASSIGN_OR_RETURN(alerting::WebhookNotification n,
                          alerting::ParseWebhookNotification(body));
@@ -438,14 +448,18 @@ absl::Status Platform::StartAlerting(const std::string& alert_token_file,
   cp.acknowledge = [router = parts.alerts.get()](int64_t id, const std::string& by) {
     return router->Acknowledge(id, by);
   };
-  // Silences and test alerts go to the local Alertmanager (the Kubernetes
-  // monitoring chart's is not reached from here yet).
-  const auto alertmanager = [this]() -> absl::StatusOr<std::string> {
+  // Silences and test alerts go to the environment's Alertmanager: the local
+  // runtime's, or the one --alertmanager names (the monitoring chart's).
+  const bool local = options_.runtime.value_or(env.runtime) == spec::Runtime::kLocal;
+  const auto alertmanager = [this, local]() -> absl::StatusOr<std::string> {
     const std::string url = alertmanager_url();
     if (url.empty()) {
       return absl::UnavailableError(
-          "no Alertmanager of this environment is running: hut up starts one once the control "
-          "plane runs (try again in a moment), unless --alertmanager-port off");
+          local ? "no Alertmanager of this environment is running: hut up starts one "
+                          "once the control plane runs (try again in a moment), unless "
+                          "--alertmanager-port off"
+                        : "this server knows no Alertmanager: start it with --alertmanager URL "
+                          "(docs/kubernetes.md)");
     }
     return url;
   };
@@ -505,7 +519,9 @@ absl::Status Platform::Activate() {
   // replicas, probes, the load balancer and the store, whatever the clients do.
   cp.max_connections = std::clamp(open_files_ / 4, 16, 4096);
   cp.logs = [logs = parts.logs.get()](const logs::LogQuery& q) { return logs->Query(q); };
-  const std::string alert_token_file = state + "/secrets/alertmanager-token";
+  const std::string alert_token_file = options_.alert_token_file.empty()
+                                           ? state + "/secrets/alertmanager-token"
+                                           : options_.alert_token_file;
   HUT_RETURN_IF_ERROR(StartAlerting(alert_token_file, cp));
   cp.log_lines = [logs = parts.logs.get()] {
     const logs::LogService::Stats s = logs->stats();
@@ -532,6 +548,10 @@ absl::Status Platform::Activate() {
                                             *parts.log, RecordIn(*parts.store, env.name,
                                                                  parts.clock)));
       for (const std::string& w : parts.local->warnings()) warnings_.push_back(w);
+      if (!options_.alertmanager.empty()) {
+        warnings_.push_back("--alertmanager is for the kubernetes runtime: the local runtime "
+                            "runs its own Alertmanager (--alertmanager-port)");
+      }
       runtime = &parts.local->runtime();
       cp.metrics = parts.local->metrics();
       cp.dependencies = parts.local->dependencies();
@@ -557,6 +577,11 @@ absl::Status Platform::Activate() {
       HUT_ASSIGN_OR_RETURN(parts.kubernetes, kubernetes::KubernetesRuntime::Start(
                                                  spec_, env, std::move(access), parts.clock));
       runtime = parts.kubernetes.get();
+      if (const std::string& am = options_.alertmanager;
+          !am.empty() && !am.starts_with("http://") && !am.starts_with("https://")) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--alertmanager: \"", am, "\" is not an http:// or https:// URL"));
+      }
       if (!options_.prometheus.empty()) {
         metrics::PrometheusSourceOptions po;
         po.url = options_.prometheus;

@@ -61,6 +61,13 @@ struct PlatformOptions {
   std::string kubeconfig;
   // The kubernetes runtime's canary metrics: a Prometheus URL; "" : none.
   std::string prometheus;
+  // The kubernetes runtime's Alertmanager (the monitoring chart's), where
+  // `hut alerts silence|test` go: a URL; "" : none.
+  std::string alertmanager;
+  // The bearer token Alertmanager presents to hut's webhook: a file the
+  // platform mounts (a Kubernetes Secret; group-readable is fine); "" : one
+  // hut creates in the state folder (secrets/alertmanager-token).
+  std::string alert_token_file;
   // The local runtime's own Prometheus on 127.0.0.1 (monitoring/): its port,
   // 0 for a free one; nullopt (the default here; `hut up`'s is 9090): none.
   std::optional<uint16_t> prometheus_port;

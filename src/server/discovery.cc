@@ -79,15 +79,19 @@ absl::StatusOr<ServerInfo> ReadPointer(const std::string& path) {
   return info;
 }
 
-absl::StatusOr<Secret> ReadToken(const std::string& path) {
+namespace {
+
+// `forbidden`: the mode bits that must be clear.
+absl::StatusOr<Secret> ReadTokenFile(const std::string& path, mode_t forbidden) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) {
-    return absl::NotFoundError(absl::StrCat("no admin token file at ", path));
+    return absl::NotFoundError(absl::StrCat("no token file at ", path));
   }
-  if ((st.st_mode & 077) != 0) {
+  if ((st.st_mode & forbidden) != 0) {
     return absl::PermissionDeniedError(absl::StrCat(
-        "admin token file ", path, " is readable by others (mode ",
-        absl::StrFormat("%04o", st.st_mode & 0777), "); chmod 600 it"));
+        "token file ", path, " is readable by others (mode ",
+        absl::StrFormat("%04o", st.st_mode & 0777), "); chmod ",
+        forbidden == 077 ? "600" : "o-rwx", " it"));
   }
   std::ifstream in(path);
   std::stringstream text;
@@ -96,6 +100,14 @@ absl::StatusOr<Secret> ReadToken(const std::string& path) {
   std::string token(absl::StripAsciiWhitespace(text.str()));
   if (token.empty()) return absl::InvalidArgumentError(absl::StrCat(path, " is empty"));
   return Secret(std::move(token));
+}
+
+}  // namespace
+
+absl::StatusOr<Secret> ReadToken(const std::string& path) { return ReadTokenFile(path, 077); }
+
+absl::StatusOr<Secret> ReadMountedToken(const std::string& path) {
+  return ReadTokenFile(path, 007);
 }
 
 absl::StatusOr<Secret> LoadOrCreateToken(const std::string& state_dir) {

@@ -53,8 +53,12 @@ absl::StatusOr<ServerInfo> ReadPointer(const std::string& path);
 absl::StatusOr<Secret> LoadOrCreateToken(const std::string& state_dir);
 // The same for any token file at `path`.
 absl::StatusOr<Secret> LoadOrCreateTokenFile(const std::string& path);
-// Reads a token file (surrounding whitespace dropped); refuses an empty one.
+// Reads a token file (surrounding whitespace dropped); refuses an empty one,
+// and one its group or others can read.
 absl::StatusOr<Secret> ReadToken(const std::string& path);
+// The same for a token the platform mounts, such as a Kubernetes Secret
+// volume: the pod's fsGroup gets read access (mode 0440), others none.
+absl::StatusOr<Secret> ReadMountedToken(const std::string& path);
 
 }  // namespace hut::server
 
