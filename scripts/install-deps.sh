@@ -13,8 +13,10 @@ PACKAGES=(
   libboost-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libsodium-dev
   libsqlite3-dev libpqxx-dev libhiredis-dev prometheus-cpp-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  # the log store's cold archives
-  libzstd-dev
+  # the log store's cold archives; S3's XML answers
+  libzstd-dev libpugixml-dev
+  # scripts/moto.sh: moto's server (AWS's APIs for the tests) in a virtualenv
+  python3-venv
   # the Kubernetes runtime's HTTPS client
   libcurl4-openssl-dev
   # scripts/k8s-testbed.sh: builds the test control plane (Go from the module proxy) and its PKI

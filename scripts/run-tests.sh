@@ -23,6 +23,13 @@ if ! bash "$(dirname "$0")/jaeger.sh" build; then
   exit 1
 fi
 
+# moto's server (AWS's APIs for the AWS clients' tests, PyPI): installed once
+# per machine (under a minute), then cached (scripts/moto.sh).
+if ! bash "$(dirname "$0")/moto.sh" build; then
+  echo "tests: 0 passed, 1 failed (moto did not install)"
+  exit 1
+fi
+
 ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 

@@ -148,6 +148,7 @@ int RunUp(const UpOptions& options, const Io& io) {
   }
   po.otlp_port = *otlp_port;
   po.home = io.getenv ? io.getenv("HOME") : std::nullopt;
+  po.getenv = io.getenv;
   StreamLogSink stderr_sink(stderr);
   if (options.server_mode) po.log_echo = &stderr_sink;
 

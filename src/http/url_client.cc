@@ -10,12 +10,15 @@
 namespace hut::http {
 namespace {
 
-constexpr size_t kMaxBody = 1 << 20;
+struct Body {
+  std::string* text;
+  size_t max;
+};
 
 size_t CollectBody(char* data, size_t size, size_t n, void* user) {
-  auto* body = static_cast<std::string*>(user);
-  if (body->size() + size * n > kMaxBody) return 0;
-  body->append(data, size * n);
+  auto* body = static_cast<Body*>(user);
+  if (body->text->size() + size * n > body->max) return 0;  // libcurl fails the transfer
+  body->text->append(data, size * n);
   return size * n;
 }
 
@@ -72,15 +75,20 @@ absl::StatusOr<ClientResponse> FetchUrl(const UrlRequest& request) {
   curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
-  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  if (request.method == "HEAD") {
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);  // else libcurl waits for a body
+  } else {
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  }
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
   if (!request.body.empty() || request.method == "POST" || request.method == "PUT") {
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, static_cast<long>(request.body.size()));
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
   }
+  Body body{&response.body, request.max_body};
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, CollectBody);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, CollectHeader);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &response.headers);
   const CURLcode rc = curl_easy_perform(h);
@@ -88,6 +96,10 @@ absl::StatusOr<ClientResponse> FetchUrl(const UrlRequest& request) {
     const std::string what =
         absl::StrCat(request.method, " ", UrlOrigin(request.url), ": ", curl_easy_strerror(rc));
     if (rc == CURLE_OPERATION_TIMEDOUT) return absl::DeadlineExceededError(what);
+    if (rc == CURLE_WRITE_ERROR) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(what, " (the answer is larger than ", request.max_body, " bytes)"));
+    }
     return absl::UnavailableError(what);
   }
   long status = 0;

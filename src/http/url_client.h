@@ -20,9 +20,11 @@ struct UrlRequest {
   Headers headers{};
   std::string body{};
   std::chrono::milliseconds timeout{10000};  // the whole exchange
+  size_t max_body = 1 << 20;  // of the answer
 };
 
-// Any HTTP status is a value (body at most 1 MiB). Errors: InvalidArgument
+// Any HTTP status is a value. Errors: ResourceExhausted for an answer
+// longer than max_body; InvalidArgument
 // for a URL that is not http(s)://; DeadlineExceeded when the exchange took
 // longer than the timeout; Unavailable for any other transport failure
 // (refused, reset, name or TLS errors), naming the URL without its path,

@@ -175,20 +175,6 @@ TEST_F(LogStoreTest, LateLinesJoinTheirArchivedDay) {
   EXPECT_TRUE(hot_->Days().empty());
 }
 
-TEST(ObjectStoreTest, RefusesKeysThatLeaveItsFolder) {
-  auto s = objectstore::FolderObjectStore::Open(::testing::TempDir() + "/objects");
-  ASSERT_TRUE(s.ok());
-  for (const char* key : {"", "/etc/passwd", "../x", "a/../../x", "a//b", "./a"}) {
-    EXPECT_EQ((*s)->Put(key, "x").code(), absl::StatusCode::kInvalidArgument) << key;
-  }
-  ASSERT_TRUE((*s)->Put("a/b/c.txt", "hello").ok());
-  EXPECT_EQ(*(*s)->Get("a/b/c.txt"), "hello");
-  EXPECT_EQ(*(*s)->List("a/"), std::vector<std::string>{"a/b/c.txt"});
-  EXPECT_EQ((*s)->Get("a/none").status().code(), absl::StatusCode::kNotFound);
-  ASSERT_TRUE((*s)->Delete("a/b/c.txt").ok());
-  EXPECT_TRUE((*s)->List("")->empty());
-}
-
 class LogServiceTest : public LogStoreTest {
  protected:
   std::unique_ptr<LogService> StartService(size_t max_queued = 200'000) {

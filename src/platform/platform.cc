@@ -30,6 +30,7 @@
 #include "src/http/url.h"
 #include "src/tracing/jaeger_query.h"
 #include "src/objectstore/object_store.h"
+#include "src/objectstore/s3_object_store.h"
 #include "src/platform/control_plane.h"
 #include "src/controller/service_controller.h"
 #include "src/platform/lease_keeper.h"
@@ -134,7 +135,7 @@ struct Platform::Parts {
   RealClock clock;
   int lock_fd = -1;
   // The central log store outlives every writer of logs (declared first).
-  std::unique_ptr<objectstore::FolderObjectStore> log_archive;
+  std::unique_ptr<objectstore::ObjectStore> log_archive;
   std::unique_ptr<logs::LogService> logs;
   std::unique_ptr<FileLogSink> hut_log;
   std::unique_ptr<FileLogSink> replica_log;
@@ -247,6 +248,28 @@ std::function<void(const local::SupervisorEvent&)> RecordIn(store::Store& store,
   };
 }
 
+// The log archive policies.logging.cold_store names.
+absl::StatusOr<std::unique_ptr<objectstore::ObjectStore>> OpenColdStore(
+    const std::string& where, const std::string& state, const std::string& spec_dir,
+    const aws::GetEnv& getenv) {
+  if (where.empty()) return objectstore::FolderObjectStore::Open(state + "/logs/cold");
+  if (!objectstore::IsS3Url(where)) {
+    return objectstore::FolderObjectStore::Open(
+        where.front() == '/' || spec_dir.empty() ? where : absl::StrCat(spec_dir, "/", where));
+  }
+  const auto fail = [&where](const absl::Status& s) {
+    return absl::Status(s.code(),
+                        absl::StrCat("policies.logging.cold_store ", where, ": ", s.message()));
+  };
+  absl::StatusOr<objectstore::S3Location> location = objectstore::ParseS3Url(where);
+  if (!location.ok()) return fail(location.status());
+  absl::StatusOr<aws::AwsConfig> config = aws::ConfigFromEnvironment(getenv);
+  if (!config.ok()) return fail(config.status());
+  auto store = objectstore::S3ObjectStore::Open(*location, *config);
+  if (!store.ok()) return fail(store.status());
+  return std::unique_ptr<objectstore::ObjectStore>(std::move(*store));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(spec::Spec spec,
@@ -263,6 +286,12 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(spec::Spec spec,
                                             options.environment, "\" (environments: ", known,
                                             ")"));
   }
+  if (!options.getenv) {
+    options.getenv = [](const std::string& name) -> std::optional<std::string> {
+      const char* v = std::getenv(name.c_str());
+      return v == nullptr ? std::nullopt : std::optional<std::string>(v);
+    };
+  }
   const spec::Environment& env = *p->environment_;
   Parts& parts = *p->parts_;
 
@@ -277,9 +306,11 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(spec::Spec spec,
   chmod(state.c_str(), 0755);
   HUT_ASSIGN_OR_RETURN(parts.lock_fd, LockStateDir(state));
   fs::create_directories(state + "/logs", ec);
-  // docs/logs.md: the hot tier in the state folder, the cold archives in a
-  // folder laid out as the object store's keys.
-  HUT_ASSIGN_OR_RETURN(parts.log_archive, objectstore::FolderObjectStore::Open(state + "/logs/cold"));
+  // docs/logs.md: the hot tier in the state folder, the cold archives in S3
+  // or a folder laid out as the object store's keys.
+  HUT_ASSIGN_OR_RETURN(parts.log_archive,
+                       OpenColdStore(env.policies.logging.cold_store, state, options.spec_dir,
+                                     options.getenv));
   {
     logs::LogServiceOptions lo;
     lo.hot_dir = state + "/logs/hot";

@@ -28,6 +28,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "src/aws/client.h"
 #include "src/local/local_environment.h"
 #include "src/local/replica_process.h"
 #include "src/server/discovery.h"
@@ -82,6 +83,9 @@ struct PlatformOptions {
   // trace` reads; "" : the local runtime's Jaeger, or none.
   std::string otlp_endpoint;
   std::string trace_query;
+  // The environment hut's AWS clients read (AWS_REGION, AWS_ACCESS_KEY_ID,
+  // AWS_ENDPOINT_URL…; aws/client.h); null: the process's.
+  aws::GetEnv getenv;
   // Where hut's own log lines go besides logs/hut.log; null: only the file.
   LogSink* log_echo = nullptr;
 };

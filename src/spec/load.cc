@@ -13,12 +13,14 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "src/alerting/calendar.h"
 #include "src/common/resources.h"
 #include "src/common/units.h"
+#include "src/objectstore/s3_url.h"
 #include "src/spec/yaml_limits.h"
 #include "yaml-cpp/yaml.h"
 
@@ -898,7 +900,7 @@ void ReadAlerting(Loader& l, const Value& v, AlertingPolicy* out) {
 
 void ReadLogging(Loader& l, const Value& v, LoggingPolicy* out) {
   MapReader m(l, v, "a map of logging settings",
-              {"format", "level", "hot_retention", "cold_retention"});
+              {"format", "level", "hot_retention", "cold_retention", "cold_store"});
   if (!m.ok()) return;
   Set(m.Enum("format", "log format", kLogFormats), &out->format);
   if (const Value* level = m.Get("level")) {
@@ -914,6 +916,18 @@ void ReadLogging(Loader& l, const Value& v, LoggingPolicy* out) {
   }
   Set(m.Dur("hot_retention", true), &out->hot_retention);
   Set(m.Dur("cold_retention", true), &out->cold_retention);
+  if (const Value* store = m.Get("cold_store")) {
+    if (auto s = l.Scalar(*store, "s3://BUCKET[/PREFIX] or a folder")) {
+      if (objectstore::IsS3Url(*s)) {
+        if (auto parsed = objectstore::ParseS3Url(*s); !parsed.ok()) {
+          l.Error(*store, std::string(parsed.status().message()));
+        }
+      } else if (absl::StrContains(*s, "://")) {
+        l.Error(*store, Cat(Quote(*s), " is neither s3://BUCKET[/PREFIX] nor a folder"));
+      }
+      out->cold_store = *s;
+    }
+  }
   if (out->cold_retention < out->hot_retention) {
     ReportRelation(m, {"cold_retention", "hot_retention"},
                    Cat("cold_retention ", FormatDuration(out->cold_retention),

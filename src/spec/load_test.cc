@@ -192,6 +192,12 @@ const std::vector<BadSpec>& BadSpecs() {
       {"ColdShorterThanHot", Base("policies:\n  logging: {cold_retention: 7d}\n"),
        "4:29: policies.logging.cold_retention: cold_retention 7d is shorter than hot_retention "
        "30d (expected cold_retention >= hot_retention)"},
+      {"ColdStoreNotABucket", Base("policies:\n  logging: {cold_store: s3://Logs/x}\n"),
+       "4:25: policies.logging.cold_store: \"s3://Logs/x\": \"Logs\" is not an S3 bucket name "
+       "(3-63 characters: a-z, 0-9, '.', '-')"},
+      {"ColdStoreUnknownScheme", Base("policies:\n  logging: {cold_store: gs://logs}\n"),
+       "4:25: policies.logging.cold_store: \"gs://logs\" is neither s3://BUCKET[/PREFIX] nor a "
+       "folder"},
       {"HealthTimeoutAboveInterval",
        "services:\n  backend:\n    release: {command: [app]}\n    health: {timeout: 5s}\n"
        "environments: {dev: {runtime: local}}\n",

@@ -298,6 +298,10 @@ struct LoggingPolicy {
   LogLevel level = LogLevel::kInfo;     // least severe level written (ERROR WARN INFO DEBUG)
   Duration hot_retention = std::chrono::days(30);    // searchable storage, > 0; ADR: 30 days
   Duration cold_retention = std::chrono::days(365);  // archive, >= hot_retention; ADR: 1 year
+  // Where the cold archives go: s3://BUCKET[/PREFIX] (credentials, region and
+  // endpoint from the AWS environment variables), or a folder (relative to
+  // the spec); "" : the state folder's logs/cold.
+  std::string cold_store;
   bool operator==(const LoggingPolicy&) const = default;
 };
 
