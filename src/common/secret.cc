@@ -76,9 +76,11 @@ absl::Status WritePrivateFile(const std::string& path, std::string_view content)
   return absl::OkStatus();
 }
 
-void Secret::Wipe() {
-  if (!value_.empty()) sodium_memzero(value_.data(), value_.size());
-  value_.clear();
+void Secret::Wipe() { WipeString(value_); }
+
+void WipeString(std::string& text) {
+  if (!text.empty()) sodium_memzero(text.data(), text.size());
+  text.clear();
 }
 
 bool Secret::Equals(const Secret& other) const {

@@ -40,6 +40,10 @@ class Secret {
   std::string value_;
 };
 
+// Overwrites a plain string that held a secret (a request body on its way
+// out), then empties it.
+void WipeString(std::string& text);
+
 // A new random value of `bytes` bytes from libsodium, as lowercase hex
 // (2 × bytes characters): for tokens and passwords.
 Secret RandomSecretHex(size_t bytes);
