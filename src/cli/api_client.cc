@@ -205,11 +205,13 @@ absl::StatusOr<json> ApiClient::Call(const std::string& method, const std::strin
     request.body = body->dump();
   }
   absl::StatusOr<http::ClientResponse> response = http::Fetch(request);
+  WipeString(request.body);  // it may carry a secret (hut secrets set)
   if (!response.ok()) return TransportError(target_, response.status(), timeout_);
   if (response->status < 200 || response->status > 299) {
     return HttpError(target_, *response, method, path);
   }
   json answer = json::parse(response->body, nullptr, /*allow_exceptions=*/false);
+  WipeString(response->body);  // so may the answer (hut secrets get --reveal)
   if (answer.is_discarded() || !answer.is_object()) {
     return absl::DataLossError(absl::StrCat("the server at ", target_.address.ToString(),
                                             " answered ", method, " ", path,
@@ -304,6 +306,23 @@ absl::StatusOr<json> ApiClient::Alerts(const std::string& state, int limit) {
 absl::StatusOr<json> ApiClient::AcknowledgeAlert(int64_t id, const std::string& by) {
   json body = {{"by", by}};
   return Call("POST", absl::StrCat("/api/v1/alerts/", id, "/ack"), {}, &body);
+}
+
+absl::StatusOr<json> ApiClient::Secrets() { return Call("GET", "/api/v1/secrets", {}, nullptr); }
+
+absl::StatusOr<json> ApiClient::SecretOf(const std::string& name, bool reveal,
+                                         const std::string& by) {
+  std::map<std::string, std::string> query;
+  if (reveal) query = {{"reveal", "true"}, {"by", by}};
+  return Call("GET", absl::StrCat("/api/v1/secrets/", name), std::move(query), nullptr);
+}
+
+absl::StatusOr<json> ApiClient::SetSecret(const std::string& name, const Secret& value,
+                                          const std::string& by) {
+  json body = {{"value", value.Reveal()}, {"by", by}};
+  absl::StatusOr<json> answer = Call("PUT", absl::StrCat("/api/v1/secrets/", name), {}, &body);
+  WipeString(body["value"].get_ref<std::string&>());
+  return answer;
 }
 
 absl::StatusOr<json> ApiClient::Silence(const std::vector<std::string>& matchers,

@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "src/common/secret.h"
 #include "src/cli/cli.h"
 #include "src/common/secret.h"
 #include "src/server/discovery.h"
@@ -105,6 +106,13 @@ class ApiClient {
                                          const std::string& by);
   // POST /api/v1/alerts/test: what was sent.
   absl::StatusOr<nlohmann::json> TestAlert(const std::string& severity, const std::string& service);
+  // GET /api/v1/secrets: {"environment", "backend", "secrets": [{name, versions}]}.
+  absl::StatusOr<nlohmann::json> Secrets();
+  // GET /api/v1/secrets/NAME[?reveal=true&by=WHO]: {name, backend, versions[, version, value]}.
+  absl::StatusOr<nlohmann::json> SecretOf(const std::string& name, bool reveal, const std::string& by);
+  // PUT /api/v1/secrets/NAME: {"name", "version"}.
+  absl::StatusOr<nlohmann::json> SetSecret(const std::string& name, const Secret& value,
+                                           const std::string& by);
   // GET /api/v1/traces/ID: {"trace_id", "spans", "logs", "spans_error"?}
   absl::StatusOr<nlohmann::json> Trace(const std::string& trace_id);
   // GET /api/v1/events: {"events": [...]} with id > `after`, oldest first, at

@@ -26,6 +26,8 @@ struct Io {
   std::function<std::optional<std::string>(const std::string&)> getenv;
   // `out` is a terminal: progress may redraw a status line in place.
   bool interactive = false;
+  // Standard input (`hut secrets set` reads a value from it); null: std::cin.
+  std::istream* in = nullptr;
 };
 
 // Io over std::cout, std::cerr and the process environment; interactive when

@@ -33,6 +33,7 @@
 #include "src/controller/service_controller.h"
 #include "src/controller/service_worker.h"
 #include "src/http/server.h"
+#include "src/secrets/local_backend.h"
 #include "src/server/control_api.h"
 #include "src/server/discovery.h"
 #include "src/spec/load.h"
@@ -236,7 +237,7 @@ class CliRemoteTest : public ::testing::Test {
   // Runs hut with HUT_ADDR, HUT_TOKEN and HOME set for this server; `env`
   // adds to or replaces them (an empty value unsets).
   Result Hut(std::vector<std::string> args, std::map<std::string, std::string> env = {},
-             bool interactive = false) {
+             bool interactive = false, std::istream* in = nullptr) {
     std::map<std::string, std::string> vars = {
         {"HUT_ADDR", address_}, {"HUT_TOKEN", kToken}, {"HOME", home_}};
     for (const auto& [k, v] : env) vars[k] = v;
@@ -247,7 +248,7 @@ class CliRemoteTest : public ::testing::Test {
             if (it == vars.end() || it->second.empty()) return std::nullopt;
             return it->second;
           },
-          interactive};
+          interactive, in};
     args.insert(args.begin(), "hut");
     std::vector<const char*> argv;
     for (const std::string& a : args) argv.push_back(a.c_str());
@@ -922,6 +923,60 @@ TEST(ResolveServerTest, DefaultsAndOrder) {
   vars.erase("HUT_TOKEN");
   vars["HUT_TOKEN_FILE"] = dir.path() + "/missing";
   EXPECT_FALSE(ResolveServer(io, dir.path()).ok());
+}
+
+// hut secrets against a real API over the local backend: a value goes in
+// on stdin, never shows unless revealed, and each reveal is an event.
+TEST_F(CliRemoteTest, SecretsAreSetFromStdinListedAndRevealedOnlyOnRequest) {
+  auto backend = secrets::LocalSecretBackend::Open(
+      {.file = dir_.path() + "/secrets/store.json", .key_file = dir_.path() + "/secrets/master.key",
+       .key = Secret()},
+      clock_);
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  secrets::SecretsService service({.project = "foohut", .environment = "staging",
+                                   .backend = backend->get(), .store = store_.get(),
+                                   .clock = &clock_});
+  api_->ServeSecretsWith(&service);
+
+  std::istringstream value("sk_live_0123456789\n");
+  Result set = Hut({"secrets", "set", "third-party-api-keys", "--by", "alice"}, {}, false, &value);
+  ASSERT_EQ(set.code, kExitOk) << set.err;
+  EXPECT_THAT(set.out, HasSubstr("is current"));
+  Result list = Hut({"secrets", "list"});
+  ASSERT_EQ(list.code, kExitOk) << list.err;
+  EXPECT_THAT(list.out, HasSubstr("third-party-api-keys"));
+  EXPECT_THAT(list.out, HasSubstr("(local)"));
+  Result get = Hut({"secrets", "get", "third-party-api-keys"});
+  ASSERT_EQ(get.code, kExitOk) << get.err;
+  EXPECT_THAT(get.out, Not(HasSubstr("sk_live")));
+  Result history = Hut({"secrets", "history", "third-party-api-keys", "-o", "json"});
+  ASSERT_EQ(history.code, kExitOk) << history.err;
+  EXPECT_THAT(history.out, HasSubstr("\"current\""));
+  EXPECT_THAT(history.out, Not(HasSubstr("sk_live")));
+  Result reveal = Hut({"secrets", "get", "third-party-api-keys", "--reveal", "--by", "bob"});
+  ASSERT_EQ(reveal.code, kExitOk) << reveal.err;
+  EXPECT_EQ(reveal.out, "sk_live_0123456789\n");
+
+  auto events = store_->EventsAfter(0, 1000, "staging");
+  ASSERT_TRUE(events.ok());
+  std::string recorded;
+  for (const store::Event& e : *events) recorded += e.type + " " + e.message + " " + e.data.dump() + "\n";
+  EXPECT_THAT(recorded, HasSubstr("secret.set secret third-party-api-keys set by alice"));
+  EXPECT_THAT(recorded, HasSubstr("secret.revealed secret third-party-api-keys"));
+  EXPECT_THAT(recorded, HasSubstr("revealed to bob"));
+  EXPECT_THAT(recorded, Not(HasSubstr("sk_live")));
+
+  std::istringstream empty("");
+  Result none = Hut({"secrets", "set", "jwt"}, {}, false, &empty);
+  EXPECT_EQ(none.code, kExitFailure);
+  EXPECT_THAT(none.err, HasSubstr("never on the command line"));
+  Result bad = Hut({"secrets", "get", "../admin-token"});
+  EXPECT_EQ(bad.code, kExitFailure);
+  EXPECT_THAT(bad.err, HasSubstr("is not a secret name"));
+  Result missing = Hut({"secrets", "get", "nothing"});
+  EXPECT_EQ(missing.code, kExitFailure);
+  EXPECT_THAT(missing.err, HasSubstr("no secret foohut/staging/nothing"));
+  api_->ServeSecretsWith(nullptr);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "src/cli/alerts.h"
 #include "src/cli/logs.h"
 #include "src/cli/monitoring.h"
+#include "src/cli/secrets.h"
 #include "src/cli/rollout.h"
 #include "src/cli/trace.h"
 #include "src/cli/up.h"
@@ -284,6 +285,39 @@ Action ConfigureMonitoring(CLI::App& app) {
   };
 }
 
+Action ConfigureSecrets(CLI::App& app) {
+  app.require_subcommand(1);
+  auto o = std::make_shared<SecretsOptions>();
+  const auto common = [&o](CLI::App* sub, bool named) {
+    if (named) {
+      sub->add_option("name", o->name, "the secret: database, jwt, third-party-api-keys, …")
+          ->required();
+    }
+    AddEnvFlag(*sub, o->environment);
+    AddOutputFlag(*sub, o->json);
+  };
+  CLI::App* list = app.add_subcommand("list", "the environment's secrets: current version, since when");
+  common(list, false);
+  CLI::App* get = app.add_subcommand(
+      "get", "a secret's metadata; with --reveal its current value (the server records who)");
+  common(get, true);
+  get->add_flag("--reveal", o->reveal, "print the current value (recorded as an event)");
+  get->add_option("--by", o->by, "who asks (default: $USER)");
+  CLI::App* set = app.add_subcommand(
+      "set", "a new current version, its value from stdin or --file (never the command line)");
+  common(set, true);
+  set->add_option("--file", o->file, "read the value from this file instead of stdin");
+  set->add_option("--by", o->by, "who sets it (default: $USER)");
+  CLI::App* history = app.add_subcommand("history", "a secret's versions and their stages");
+  common(history, true);
+  return [o, list, get, set](const Io& io) {
+    if (list->parsed()) return RunSecretsList(*o, io);
+    if (get->parsed()) return RunSecretsGet(*o, io);
+    if (set->parsed()) return RunSecretsSet(*o, io);
+    return RunSecretsHistory(*o, io);
+  };
+}
+
 Action ConfigureLogs(CLI::App& app) {
   auto o = std::make_shared<LogsOptions>();
   app.add_option("service", o->service,
@@ -401,6 +435,9 @@ constexpr Command kCommands[] = {
     {"monitoring", "what hut configures Prometheus and Alertmanager with, generated from the "
                    "spec: rules, config, alertmanager",
      &ConfigureMonitoring},
+    {"secrets", "the environment's secrets in its backend (local or AWS Secrets Manager): list, "
+                "get, set, history",
+     &ConfigureSecrets},
 };
 
 }  // namespace

@@ -168,6 +168,13 @@ int RunUp(const UpOptions& options, const Io& io) {
            << " runtime; hut up runs it on this machine with the local runtime instead "
               "(processes, HAProxy, local PostgreSQL and Redis)\n";
   }
+  if (!options.server_mode &&
+      env->policies.secrets.backend != spec::SecretBackendKind::kLocal) {
+    po.secret_backend = spec::SecretBackendKind::kLocal;
+    io.out << cmd << ": " << env->name << " keeps its secrets in "
+           << spec::Name(env->policies.secrets.backend)
+           << "; hut up keeps them in the local backend (STATE/secrets/) instead\n";
+  }
   io.out.flush();
   auto started = platform::Platform::Start(spec, po);
   if (!started.ok()) {

@@ -68,6 +68,8 @@ struct ControlPlaneOptions {
   server::ControlApi::AlertAcknowledger acknowledge;
   // `hut alerts silence|test`, through the environment's Alertmanager; may be unset.
   server::ControlApi::AlertmanagerActions alertmanager;
+  // The environment's secrets (the API's /api/v1/secrets); null: none.
+  secrets::SecretsService* secrets = nullptr;
   // More series for hut's /metrics (the local replicas' usage); may be unset.
   telemetry::ControlPlaneMetrics::FamilyReader series;
 };

@@ -34,7 +34,9 @@
 #include "src/platform/control_plane.h"
 #include "src/controller/service_controller.h"
 #include "src/platform/lease_keeper.h"
-#include "src/secrets/jwt_keys.h"
+#include "src/secrets/aws_backend.h"
+#include "src/secrets/local_backend.h"
+#include "src/secrets/sync.h"
 #include "src/store/open.h"
 
 namespace hut::platform {
@@ -141,6 +143,9 @@ struct Platform::Parts {
   std::unique_ptr<FileLogSink> replica_log;
   std::optional<Logger> log;
   std::unique_ptr<store::Store> store;
+  // The environment's secrets: their backend, and the service over it.
+  std::unique_ptr<secrets::SecretBackend> secret_backend;
+  std::unique_ptr<secrets::SecretsService> secrets;
   std::optional<Secret> token;  // until the control plane takes it
   std::unique_ptr<LeaseKeeper> lease;
   // Alerts: the router (fed by the control plane's webhook) queues, the
@@ -166,6 +171,8 @@ struct Platform::Parts {
     alert_reactor.store(nullptr);
     if (dispatcher) dispatcher->Stop();
     control_plane.reset();
+    secrets.reset();
+    secret_backend.reset();
     dispatcher.reset();
     alerts.reset();
     tracer.reset();  // sends the last spans while Jaeger still runs
@@ -535,14 +542,48 @@ absl::Status Platform::StartAlerting(const std::string& alert_token_file,
   return absl::OkStatus();
 }
 
+absl::Status Platform::OpenSecrets() {
+  Parts& parts = *parts_;
+  const spec::SecretBackendKind kind =
+      options_.secret_backend.value_or(environment_->policies.secrets.backend);
+  switch (kind) {
+    case spec::SecretBackendKind::kLocal: {
+      secrets::LocalBackendOptions o;
+      o.file = state_ + "/secrets/store.json";
+      o.key_file = state_ + "/secrets/master.key";
+      o.key = Secret(options_.getenv("HUT_SECRETS_MASTER_KEY").value_or(""));
+      HUT_ASSIGN_OR_RETURN(parts.secret_backend, secrets::LocalSecretBackend::Open(o, parts.clock));
+      break;
+    }
+    case spec::SecretBackendKind::kAwsSecretsManager: {
+      absl::StatusOr<aws::AwsConfig> config = aws::ConfigFromEnvironment(options_.getenv);
+      if (!config.ok()) {
+        return absl::Status(config.status().code(),
+                            absl::StrCat("policies.secrets.backend aws-secrets-manager: ",
+                                         config.status().message()));
+      }
+      parts.secret_backend = std::make_unique<secrets::AwsSecretsManagerBackend>(*config);
+      break;
+    }
+  }
+  parts.secrets = std::make_unique<secrets::SecretsService>(secrets::SecretsServiceOptions{
+      .project = spec_.project, .environment = environment_->name,
+      .backend = parts.secret_backend.get(), .store = parts.store.get(), .clock = &parts.clock});
+  parts.log->Info("secrets", {{"backend", parts.secret_backend->kind()}});
+  return absl::OkStatus();
+}
+
 absl::Status Platform::Activate() {
   Parts& parts = *parts_;
   const spec::Environment& env = *environment_;
   const std::string& state = state_;
+  HUT_RETURN_IF_ERROR(OpenSecrets());
+  // The runtime hands replicas this file; the backend holds the keys.
   const std::string jwt_keys = state + "/secrets/jwt-keys.json";
-  HUT_RETURN_IF_ERROR(secrets::EnsureJwtKeys(jwt_keys, parts.clock));
+  HUT_RETURN_IF_ERROR(secrets::SyncJwtKeys(*parts.secrets, jwt_keys, parts.clock));
 
   ControlPlaneOptions cp;
+  cp.secrets = parts.secrets.get();
   cp.listen = options_.listen;
   cp.tick_interval = options_.tick_interval;
   cp.scrape_interval = options_.scrape_interval;

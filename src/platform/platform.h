@@ -46,6 +46,9 @@ struct PlatformOptions {
   // Where replicas run; none: the environment's runtime (`hut up` runs any
   // environment locally and says so).
   std::optional<spec::Runtime> runtime;
+  // Where its secrets live; none: the environment's policies.secrets.backend
+  // (`hut up` keeps them in the local backend, as it runs the local runtime).
+  std::optional<spec::SecretBackendKind> secret_backend;
   server::HostPort listen{"127.0.0.1", 7480};
   // hut's store (store/open.h: postgresql://… or a SQLite file); "" : SQLite
   // in the state folder (hut.db).
@@ -135,6 +138,9 @@ class Platform {
   // The alert router, the notifiers of the spec's channels and the
   // dispatcher; fills in the control plane's alert endpoints.
   absl::Status StartAlerting(const std::string& alert_token_file, ControlPlaneOptions& cp);
+  // The environment's secret backend (the spec's, or options_.secret_backend)
+  // and the service over it.
+  absl::Status OpenSecrets();
 
   std::unique_ptr<Parts> parts_;
   spec::Spec spec_;

@@ -8,11 +8,14 @@
 
 #include "absl/status/status.h"
 #include "src/common/clock.h"
+#include "src/common/secret.h"
 
 namespace hut::secrets {
 
-// Writes a new key set (one random 256-bit key, kid "hut-<unix seconds>") at
-// `path`, mode 0600, unless a file is there already.
+// A new key set: one random 256-bit key, kid "hut-<unix seconds>".
+Secret NewJwtKeySet(const Clock& clock);
+
+// Writes a new key set at `path`, mode 0600, unless a file is there already.
 absl::Status EnsureJwtKeys(const std::string& path, const Clock& clock);
 
 }  // namespace hut::secrets

@@ -170,6 +170,9 @@ ControlApi::ControlApi(const spec::Environment& environment,
   router_.Add("POST", "/api/v1/alerts/{id}/ack", bind(&ControlApi::AcknowledgeAlert));
   router_.Add("POST", "/api/v1/alerts/silences", bind(&ControlApi::Silence));
   router_.Add("POST", "/api/v1/alerts/test", bind(&ControlApi::TestAlert));
+  router_.Add("GET", "/api/v1/secrets", bind(&ControlApi::Secrets));
+  router_.Add("GET", "/api/v1/secrets/{name}", bind(&ControlApi::SecretOf));
+  router_.Add("PUT", "/api/v1/secrets/{name}", bind(&ControlApi::SetSecret));
 }
 
 Response ControlApi::Handle(const Request& request) const {
@@ -632,6 +635,60 @@ Response ControlApi::Silence(const Request& request) const {
   auto id = alertmanager_.silence(matchers, *length, comment, body->value("by", "hut"));
   if (!id.ok()) return FromStatus(id.status());
   return Response::Json(200, {{"silence_id", *id}});
+}
+
+namespace {
+
+json SecretInfoJson(const secrets::SecretInfo& info) {
+  json versions = json::array();
+  for (const secrets::VersionInfo& v : info.versions) {
+    versions.push_back({{"id", v.id}, {"stages", v.stages}, {"created", FormatTimestamp(v.created)}});
+  }
+  return {{"name", info.name}, {"versions", versions}};
+}
+
+}  // namespace
+
+Response ControlApi::Secrets(const Request&) const {
+  if (secrets_ == nullptr) return Response::Error(501, "this server keeps no secrets");
+  auto list = secrets_->List();
+  if (!list.ok()) return FromStatus(list.status());
+  json out = json::array();
+  for (const secrets::SecretInfo& info : *list) out.push_back(SecretInfoJson(info));
+  return Response::Json(200, {{"environment", environment_.name},
+                              {"backend", secrets_->backend().kind()},
+                              {"secrets", out}});
+}
+
+Response ControlApi::SecretOf(const Request& request) const {
+  if (secrets_ == nullptr) return Response::Error(501, "this server keeps no secrets");
+  const std::string& name = request.path_params.at("name");
+  auto info = secrets_->Describe(name);
+  if (!info.ok()) return FromStatus(info.status());
+  json out = SecretInfoJson(*info);
+  out["backend"] = secrets_->backend().kind();
+  if (auto it = request.query.find("reveal"); it != request.query.end() && it->second == "true") {
+    auto by = request.query.find("by");
+    auto value = secrets_->Reveal(name, by == request.query.end() ? "(unknown)" : by->second);
+    if (!value.ok()) return FromStatus(value.status());
+    out["version"] = value->version_id;
+    out["value"] = value->value.Reveal();
+  }
+  return Response::Json(200, out);
+}
+
+Response ControlApi::SetSecret(const Request& request) const {
+  if (secrets_ == nullptr) return Response::Error(501, "this server keeps no secrets");
+  absl::StatusOr<json> body = BodyObject(request);
+  if (!body.ok()) return FromStatus(body.status());
+  if (!body->contains("value") || !(*body)["value"].is_string()) {
+    return Response::Error(400, "\"value\" must be a string: the secret's new value");
+  }
+  Secret value((*body)["value"].get<std::string>());
+  WipeString((*body)["value"].get_ref<std::string&>());
+  auto version = secrets_->Set(request.path_params.at("name"), value, body->value("by", "(unknown)"));
+  if (!version.ok()) return FromStatus(version.status());
+  return Response::Json(200, {{"name", request.path_params.at("name")}, {"version", *version}});
 }
 
 Response ControlApi::TestAlert(const Request& request) const {

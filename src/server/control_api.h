@@ -50,6 +50,7 @@
 #include "src/tracing/jaeger_query.h"
 #include "src/metrics/service_traffic.h"
 #include "src/runtime/runtime.h"
+#include "src/secrets/service.h"
 #include "src/spec/spec.h"
 #include "src/store/store.h"
 
@@ -110,6 +111,8 @@ class ControlApi {
         test;
   };
   void ActOnAlertmanagerWith(AlertmanagerActions actions) { alertmanager_ = std::move(actions); }
+  // The environment's secrets (GET/PUT /api/v1/secrets…); null: none (501).
+  void ServeSecretsWith(secrets::SecretsService* secrets) { secrets_ = secrets; }
   // What GET /metrics answers (the exposition text); set before serving.
   // Without it, /metrics is 404 like any unknown path.
   void ServeMetrics(std::function<std::string()> fn) { metrics_ = std::move(fn); }
@@ -147,6 +150,13 @@ class ControlApi {
   http::Response Silence(const http::Request& request) const;
   // POST /api/v1/alerts/test {"severity", "service"?}.
   http::Response TestAlert(const http::Request& request) const;
+  // GET /api/v1/secrets: every secret's versions and stages, no values.
+  http::Response Secrets(const http::Request& request) const;
+  // GET /api/v1/secrets/{name}[?reveal=true&by=WHO]: its versions; with
+  // reveal, the current value too (recorded as an event).
+  http::Response SecretOf(const http::Request& request) const;
+  // PUT /api/v1/secrets/{name} {"value", "by"}: a new current version.
+  http::Response SetSecret(const http::Request& request) const;
 
   // The worker of the request's {service}, or an error response.
   controller::ServiceWorker* WorkerFor(const http::Request& request,
@@ -171,6 +181,7 @@ class ControlApi {
   Secret alert_token_;
   AlertAcknowledger acknowledge_;
   AlertmanagerActions alertmanager_;
+  secrets::SecretsService* secrets_ = nullptr;
 };
 
 // JSON forms shared by the API and the CLI's `-o json`.

@@ -201,6 +201,8 @@ constexpr std::initializer_list<Severity> kSeverities = {Severity::kCritical, Se
 constexpr std::initializer_list<AlertChannel> kAlertChannels = {
     AlertChannel::kPage, AlertChannel::kChat, AlertChannel::kDigest};
 constexpr std::initializer_list<LogFormat> kLogFormats = {LogFormat::kJson};
+constexpr std::initializer_list<SecretBackendKind> kSecretBackends = {
+    SecretBackendKind::kLocal, SecretBackendKind::kAwsSecretsManager};
 
 // Bounds for a percentage, as fractions.
 struct PercentRange {
@@ -680,8 +682,9 @@ void ReadSecret(Loader& l, const Value& v, SecretPolicy* out) {
 }
 
 void ReadSecrets(Loader& l, const Value& v, SecretsPolicy* out) {
-  MapReader m(l, v, "a map of secrets", {"database", "jwt", "api_keys"});
+  MapReader m(l, v, "a map of secrets", {"backend", "database", "jwt", "api_keys"});
   if (!m.ok()) return;
+  Set(m.Enum("backend", "secret backend", kSecretBackends), &out->backend);
   if (const Value* s = m.Get("database")) ReadSecret(l, *s, &out->database);
   if (const Value* s = m.Get("jwt")) ReadSecret(l, *s, &out->jwt);
   if (const Value* s = m.Get("api_keys")) ReadSecret(l, *s, &out->api_keys);

@@ -192,6 +192,9 @@ const std::vector<BadSpec>& BadSpecs() {
       {"ColdShorterThanHot", Base("policies:\n  logging: {cold_retention: 7d}\n"),
        "4:29: policies.logging.cold_retention: cold_retention 7d is shorter than hot_retention "
        "30d (expected cold_retention >= hot_retention)"},
+      {"UnknownSecretBackend", Base("policies:\n  secrets: {backend: vault}\n"),
+       "4:22: policies.secrets.backend: unknown secret backend \"vault\" (expected one of local, "
+       "aws-secrets-manager)"},
       {"ColdStoreNotABucket", Base("policies:\n  logging: {cold_store: s3://Logs/x}\n"),
        "4:25: policies.logging.cold_store: \"s3://Logs/x\": \"Logs\" is not an S3 bucket name "
        "(3-63 characters: a-z, 0-9, '.', '-')"},

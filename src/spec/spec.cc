@@ -102,6 +102,16 @@ std::string_view Name(AlertChannel v) {
   return "?";
 }
 
+std::string_view Name(SecretBackendKind v) {
+  switch (v) {
+    case SecretBackendKind::kLocal:
+      return "local";
+    case SecretBackendKind::kAwsSecretsManager:
+      return "aws-secrets-manager";
+  }
+  return "?";
+}
+
 std::string_view Name(LogFormat v) {
   switch (v) {
     case LogFormat::kJson:

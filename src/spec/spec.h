@@ -78,6 +78,12 @@ enum class AlertChannel {
 
 enum class LogFormat { kJson };  // JSON lines; the only format the ADR allows
 
+// Where an environment's secrets live (docs/secrets.md).
+enum class SecretBackendKind {
+  kLocal,              // an encrypted file in the state folder
+  kAwsSecretsManager,  // AWS Secrets Manager (ADR-009)
+};
+
 // Names as written in the spec ("canary", "kubernetes", "next-business-day"…).
 std::string_view Name(Runtime v);
 std::string_view Name(Strategy v);
@@ -88,6 +94,7 @@ std::string_view Name(BackingKind v);
 std::string_view Name(Severity v);
 std::string_view Name(AlertChannel v);
 std::string_view Name(LogFormat v);
+std::string_view Name(SecretBackendKind v);
 
 // ---------------------------------------------------------------- policies
 
@@ -180,6 +187,7 @@ struct SecretPolicy {
 };
 
 struct SecretsPolicy {
+  SecretBackendKind backend = SecretBackendKind::kLocal;
   SecretPolicy database{std::chrono::days(30)};  // database credentials; ADR: 30 days
   SecretPolicy jwt{std::chrono::days(90)};       // JWT signing keys; ADR: 90 days
   SecretPolicy api_keys{std::nullopt};           // third-party API keys; ADR: on demand

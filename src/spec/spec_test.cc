@@ -331,7 +331,10 @@ TEST(FoohutSpecTest, RepositorySpecIsValidAndMatchesAdr) {
   EXPECT_EQ(prod.trigger, (Trigger{TriggerEvent::kTag, "", "v*"}));
   EXPECT_EQ(prod.domain, "foohut.com");
   EXPECT_TRUE(prod.multi_az);
-  EXPECT_EQ(prod.policies, Policies{});
+  // The ADR's defaults, but secrets in AWS Secrets Manager (its source of truth).
+  Policies adr;
+  adr.secrets.backend = SecretBackendKind::kAwsSecretsManager;
+  EXPECT_EQ(prod.policies, adr);
   ASSERT_EQ(prod.backing_services.size(), 2u);
   EXPECT_EQ(prod.backing_services[0],
             (BackingService{"postgres", BackingKind::kPostgresql, "15", {"pgvector"}}));
