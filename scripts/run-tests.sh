@@ -30,6 +30,12 @@ if ! bash "$(dirname "$0")/moto.sh" build; then
   exit 1
 fi
 
+# The secret scanner (detect-secrets, PyPI): installed once per machine.
+if ! bash "$(dirname "$0")/secret-scan.sh" build; then
+  echo "tests: 0 passed, 1 failed (detect-secrets did not install)"
+  exit 1
+fi
+
 ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 

@@ -70,7 +70,7 @@ TEST(ConfigTest, BadValuesNameTheVariable) {
       {"FOOHUT_REDIS_URL", "http://127.0.0.1:6379"},
       {"FOOHUT_REDIS_URL", "redis://127.0.0.1:99999"},
       {"FOOHUT_REDIS_URL", "redis://:6379"},
-      {"FOOHUT_REDIS_URL", "redis://user:pw@host:6379"},
+      {"FOOHUT_REDIS_URL", "redis://user:pw@host:6379"},  // pragma: allowlist secret (test URL)
       {"PORT", "http"},
       {"PORT", "70000"},
       {"PORT", "-1"},
@@ -171,7 +171,7 @@ TEST(ResolveJwtKeysTest, FromFile) {
   const std::string path = dir.path() + "/keys.json";
   std::ofstream(path) << R"({"active_kid": "k2", "keys": {)"
                       << R"("k1": "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=",)"
-                      << R"("k2": "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXphYmNkZWY"}})";
+                      << R"("k2": "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXphYmNkZWY"}})";  // pragma: allowlist secret (test key)
   Config c;
   c.jwt_keys_file = path;
   absl::StatusOr<ResolvedKeys> keys = ResolveJwtKeys(c);

@@ -8,7 +8,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr char kEmptySha256[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+constexpr char kEmptySha256[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";  // pragma: allowlist secret (SHA-256 of nothing)
 
 absl::Time At(int y, int mo, int d, int h, int mi, int sec) {
   return absl::FromCivil(absl::CivilSecond(y, mo, d, h, mi, sec), absl::UTCTimeZone());
@@ -26,7 +26,7 @@ TEST(SigV4Test, SignsGetVanillaAsAwsPublishedIt) {
   const std::string authorization = Sign(r, c, "us-east-1", "service", At(2015, 8, 30, 12, 36, 0));
   EXPECT_EQ(r.headers["x-amz-date"], "20150830T123600Z");
   EXPECT_EQ(Sha256Hex(CanonicalRequest(r)),
-            "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63");
+            "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63");  // pragma: allowlist secret (AWS's published vector)
   EXPECT_EQ(authorization,
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
             "SignedHeaders=host;x-amz-date, "
@@ -41,11 +41,11 @@ TEST(SigV4Test, SignsS3sGetObjectExampleAsAwsPublishedIt) {
                                {"range", "bytes=0-9"},
                                {"x-amz-content-sha256", kEmptySha256}},
                    .payload_sha256 = kEmptySha256};
-  const Credentials c{.access_key_id = "AKIAIOSFODNN7EXAMPLE",
+  const Credentials c{.access_key_id = "AKIAIOSFODNN7EXAMPLE",  // pragma: allowlist secret (AWS's published example key)
                       .secret_access_key = Secret("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
                       .session_token = ""};
   EXPECT_EQ(Sign(r, c, "us-east-1", "s3", At(2013, 5, 24, 0, 0, 0)),
-            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "  // pragma: allowlist secret (AWS's published example key)
             "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
             "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
 }

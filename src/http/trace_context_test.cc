@@ -7,7 +7,7 @@
 namespace hut::http {
 namespace {
 
-constexpr char kTrace[] = "4bf92f3577b34da6a3ce929d0e0e4736";
+constexpr char kTrace[] = "4bf92f3577b34da6a3ce929d0e0e4736";  // pragma: allowlist secret (W3C's example trace id)
 constexpr char kParent[] = "00f067aa0ba902b7";
 
 TEST(ParseTraceparentTest, Valid) {

@@ -235,7 +235,7 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
   const std::string script = opts.data_dir + "/hut-set-password.sql";
   {
     std::ofstream out(script, std::ios::trunc);
-    out << "SET password_encryption = 'scram-sha-256';\n"
+    out << "SET password_encryption = 'scram-sha-256';\n"  // pragma: allowlist secret (a setting's name)
         << "\\getenv password HUT_ROLE_PASSWORD\n"
         << "ALTER ROLE " << role << " LOGIN PASSWORD :'password';\n";
     if (!out) return absl::InternalError(absl::StrCat("cannot write ", script));

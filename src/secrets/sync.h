@@ -10,7 +10,7 @@
 
 namespace hut::secrets {
 
-// The environment's JWT key set is the backend's secret `jwt`; `file` (what
+// The environment's JWT key set lives in the backend under the name jwt; `file` (what
 // the local runtime copies into each replica's folder) is written from its
 // current version when it differs. A key file from before the backend held
 // it is imported as the first version; with neither, a new key set is made.

@@ -167,8 +167,8 @@ TEST(ScopedSpanTest, ChildrenNestUnderTheThreadsCurrentSpan) {
     EXPECT_FALSE(orphan.active());  // a child needs a current span
   }
   {
-    ScopedSpan server(exporter->get(), clock, "GET /x", SpanKind::kServer, "4bf92f3577b34da6a3ce929d0e0e4736",
-                      "00f067aa0ba902b7", "b7ad6b7169203331");
+    ScopedSpan server(exporter->get(), clock, "GET /x", SpanKind::kServer, "4bf92f3577b34da6a3ce929d0e0e4736",  // pragma: allowlist secret (W3C's example trace id)
+                      "00f067aa0ba902b7", "b7ad6b7169203331");  // pragma: allowlist secret (a test span id)
     ASSERT_TRUE(server.active());
     EXPECT_EQ(CurrentSpan()->span_id, "00f067aa0ba902b7");
     {
@@ -188,13 +188,13 @@ TEST(ScopedSpanTest, ChildrenNestUnderTheThreadsCurrentSpan) {
   const json& server = spans[1].second;
   EXPECT_EQ(sql["name"], "SELECT pages");
   EXPECT_EQ(sql["parentSpanId"], "00f067aa0ba902b7");
-  EXPECT_EQ(sql["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(sql["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");  // pragma: allowlist secret (W3C's example trace id)
   EXPECT_EQ(sql["kind"], 3);
   EXPECT_EQ(sql["status"]["code"], 2);
   EXPECT_EQ(std::stoll(sql["endTimeUnixNano"].get<std::string>()) -
                 std::stoll(sql["startTimeUnixNano"].get<std::string>()),
             2'000'000);
-  EXPECT_EQ(server["parentSpanId"], "b7ad6b7169203331");
+  EXPECT_EQ(server["parentSpanId"], "b7ad6b7169203331");  // pragma: allowlist secret (a test span id)
 }
 
 }  // namespace
