@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "apps/foohut-api/strings.h"
 #include "nlohmann/json.hpp"
 
@@ -122,7 +124,26 @@ JwtKeySet EphemeralJwtKeySet() {
 }
 
 JwtCodec::JwtCodec(JwtKeySet keys, const Clock& clock, JwtOptions options)
-    : keys_(std::move(keys)), clock_(clock), options_(options) {}
+    : keys_(std::make_shared<const JwtKeySet>(std::move(keys))), clock_(clock), options_(options) {}
+
+void JwtCodec::Replace(JwtKeySet keys) {
+  auto next = std::make_shared<const JwtKeySet>(std::move(keys));
+  absl::MutexLock lock(&mu_);
+  keys_ = std::move(next);
+}
+
+std::shared_ptr<const JwtKeySet> JwtCodec::Keys() const {
+  absl::MutexLock lock(&mu_);
+  return keys_;
+}
+
+std::vector<std::string> JwtCodec::kids() const {
+  std::vector<std::string> out;
+  for (const auto& [kid, key] : Keys()->keys) out.push_back(kid);
+  return out;
+}
+
+std::string JwtCodec::active_kid() const { return Keys()->active_kid; }
 
 std::string JwtCodec::Mac(const Secret& key, std::string_view signing_input) const {
   // The _init/_update/_final form takes keys of any length.
@@ -138,14 +159,15 @@ std::string JwtCodec::Mac(const Secret& key, std::string_view signing_input) con
 }
 
 std::string JwtCodec::Sign(int64_t user_id, std::string_view email) const {
+  const std::shared_ptr<const JwtKeySet> keys = Keys();
   const int64_t now = ToUnixSeconds(clock_.Now());
   const int64_t ttl = std::chrono::duration_cast<std::chrono::seconds>(options_.ttl).count();
-  json header = {{"alg", "HS256"}, {"typ", "JWT"}, {"kid", keys_.active_kid}};
+  json header = {{"alg", "HS256"}, {"typ", "JWT"}, {"kid", keys->active_kid}};
   json payload = {
       {"sub", std::to_string(user_id)}, {"email", email}, {"iat", now}, {"exp", now + ttl}};
   std::string input =
       absl::StrCat(Base64UrlEncode(header.dump()), ".", Base64UrlEncode(payload.dump()));
-  std::string mac = Mac(keys_.keys.at(keys_.active_kid), input);
+  std::string mac = Mac(keys->keys.at(keys->active_kid), input);
   return absl::StrCat(input, ".", Base64UrlEncode(mac));
 }
 
@@ -173,8 +195,9 @@ absl::StatusOr<JwtClaims> JwtCodec::Verify(std::string_view token) const {
   }
   auto kid = header.find("kid");
   if (kid == header.end() || !kid->is_string()) return Unauthenticated("no key id");
-  auto key = keys_.keys.find(kid->get<std::string>());
-  if (key == keys_.keys.end()) return Unauthenticated("unknown key id");
+  const std::shared_ptr<const JwtKeySet> keys = Keys();
+  auto key = keys->keys.find(kid->get<std::string>());
+  if (key == keys->keys.end()) return Unauthenticated("unknown key id");
   const std::string_view signing_input = token.substr(0, parts[0].size() + 1 + parts[1].size());
   std::string expected = Mac(key->second, signing_input);
   if (signature->size() != expected.size() ||
@@ -214,6 +237,57 @@ absl::StatusOr<JwtClaims> JwtCodec::Verify(std::string_view token) const {
   claims.iat = FromUnixSeconds(*iat);
   claims.exp = FromUnixSeconds(*exp);
   return claims;
+}
+
+JwtKeyFileWatcher::JwtKeyFileWatcher(std::string path, JwtCodec& codec, Logger log,
+                                     std::chrono::milliseconds interval)
+    : path_(std::move(path)), codec_(codec), log_(std::move(log)) {
+  CheckNow();  // what the codec started with: not a change
+  thread_ = std::thread([this, interval] {
+    for (;;) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::FromChrono(interval))) return;
+      }
+      CheckNow();
+    }
+  });
+}
+
+JwtKeyFileWatcher::~JwtKeyFileWatcher() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  thread_.join();
+}
+
+bool JwtKeyFileWatcher::CheckNow() {
+  std::ifstream in(path_);
+  if (!in) return false;  // between a rename's two steps, or gone: keep what we have
+  std::stringstream text;
+  text << in.rdbuf();
+  Secret content(text.str());
+  unsigned char digest[crypto_generichash_BYTES];
+  crypto_generichash(digest, sizeof digest,
+                     reinterpret_cast<const unsigned char*>(content.Reveal().data()),
+                     content.Reveal().size(), nullptr, 0);
+  const std::string seen(reinterpret_cast<const char*>(digest), sizeof digest);
+  if (seen == seen_) return false;
+  const bool first = seen_.empty();
+  seen_ = seen;
+  absl::StatusOr<JwtKeySet> keys = ParseJwtKeySet(content.Reveal());
+  if (!keys.ok()) {
+    log_.Error("JWT keys file changed but is not valid; keeping the current keys",
+               {{"file", path_}, {"error", std::string(keys.status().message())}});
+    return false;
+  }
+  if (first) return false;
+  const std::string active = keys->active_kid;
+  codec_.Replace(*std::move(keys));
+  log_.Info("JWT keys reloaded", {{"file", path_}, {"active_kid", active},
+                                  {"kids", absl::StrJoin(codec_.kids(), ",")}});
+  return true;
 }
 
 }  // namespace hut::foohut

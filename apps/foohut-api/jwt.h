@@ -6,8 +6,15 @@
 #include <string>
 #include <string_view>
 
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "src/common/clock.h"
+#include "src/common/log.h"
 #include "src/common/secret.h"
 
 namespace hut::foohut {
@@ -43,11 +50,18 @@ struct JwtOptions {
   Duration leeway = std::chrono::seconds(30);
 };
 
-// HS256 JSON Web Tokens with a `kid` header. Thread-safe (immutable after
-// construction). `clock` must outlive it.
+// HS256 JSON Web Tokens with a `kid` header. Thread-safe; the key set can be
+// replaced while requests sign and verify (a rotation). `clock` must outlive it.
 class JwtCodec {
  public:
   JwtCodec(JwtKeySet keys, const Clock& clock, JwtOptions options = {});
+
+  // From now on, sign with `keys.active_kid` and verify with `keys`. A
+  // request under way finishes with the set it started with.
+  void Replace(JwtKeySet keys);
+  // The set's key ids and the active one, for logs and /readyz.
+  std::vector<std::string> kids() const;
+  std::string active_kid() const;
 
   // A token for the user, issued now, signed with the active key.
   std::string Sign(int64_t user_id, std::string_view email) const;
@@ -60,10 +74,37 @@ class JwtCodec {
 
  private:
   std::string Mac(const Secret& key, std::string_view signing_input) const;
+  std::shared_ptr<const JwtKeySet> Keys() const;
 
-  JwtKeySet keys_;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const JwtKeySet> keys_ ABSL_GUARDED_BY(mu_);
   const Clock& clock_;
   JwtOptions options_;
+};
+
+// Watches a key file (FOOHUT_JWT_KEYS_FILE) and puts each new valid version
+// into the codec: how a rotation reaches a running process without a
+// restart. A file that does not parse is logged and the current keys kept.
+class JwtKeyFileWatcher {
+ public:
+  // Checks every `interval` whether the file's content changed.
+  JwtKeyFileWatcher(std::string path, JwtCodec& codec, Logger log,
+                    std::chrono::milliseconds interval = std::chrono::seconds(1));
+  ~JwtKeyFileWatcher();  // stops the thread
+  JwtKeyFileWatcher(const JwtKeyFileWatcher&) = delete;
+  JwtKeyFileWatcher& operator=(const JwtKeyFileWatcher&) = delete;
+
+  // Reads the file now; true when it held a new valid key set.
+  bool CheckNow();
+
+ private:
+  const std::string path_;
+  JwtCodec& codec_;
+  const Logger log_;
+  std::string seen_;  // a hash of the content last seen (only the watcher's thread)
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
 };
 
 // base64url without padding, as JWT uses.

@@ -1,11 +1,17 @@
 #include "apps/foohut-api/jwt.h"
 
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "testing/capture_log_sink.h"
 #include "testing/fake_clock.h"
+#include "testing/test_env.h"
 
 namespace hut::foohut {
 namespace {
@@ -57,7 +63,7 @@ TEST_F(JwtTest, AcceptsTokenFromAnotherImplementation) {
   const std::string token =
       "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsifQ."
       "eyJzdWIiOiIxIiwiZW1haWwiOiJhQGIuYyIsImlhdCI6MTc2NzIyNTYwMCwiZXhwIjoxNzY3MjI5MjAwfQ."
-      "dOSUJo6bwogyneeh_J9NBYEhT08KHVEEauQr2baxdhU";
+      "dOSUJo6bwogyneeh_J9NBYEhT08KHVEEauQr2baxdhU";  // pragma: allowlist secret (RFC 7515 example)
   absl::StatusOr<JwtClaims> claims = codec.Verify(token);
   ASSERT_TRUE(claims.ok()) << claims.status();
   EXPECT_EQ(claims->sub, 1);
@@ -151,6 +157,70 @@ TEST(Base64UrlTest, RoundTrip) {
   EXPECT_EQ(text.find_first_of("+/="), std::string::npos);
   EXPECT_EQ(*Base64UrlDecode(text), bytes);
   EXPECT_FALSE(Base64UrlDecode("a+b/").ok());
+}
+
+// A rotation, as the codec sees it: the new key first only verifies, then
+// signs; tokens of the old key keep verifying until it leaves the set.
+TEST_F(JwtTest, ReplacingTheKeySetRotatesWithoutLoggingAnyoneOut) {
+  const std::string old_token = codec_.Sign(7, "a@example.com");
+  codec_.Replace(Keys("k1", {"k1", "k2"}));  // k2 known, k1 still signs
+  EXPECT_TRUE(codec_.Verify(old_token).ok());
+  codec_.Replace(Keys("k2", {"k1", "k2"}));  // k2 signs
+  const std::string new_token = codec_.Sign(7, "a@example.com");
+  EXPECT_EQ(codec_.active_kid(), "k2");
+  EXPECT_TRUE(codec_.Verify(old_token).ok()) << "the overlap";
+  EXPECT_TRUE(codec_.Verify(new_token).ok());
+  codec_.Replace(Keys("k2", {"k2"}));  // k1 retired
+  EXPECT_THAT(Message(codec_.Verify(old_token)), HasSubstr("unknown key id"));
+  EXPECT_TRUE(codec_.Verify(new_token).ok());
+}
+
+std::string KeyFile(const std::string& active, const std::vector<std::string>& kids) {
+  nlohmann::json j = {{"active_kid", active}, {"keys", nlohmann::json::object()}};
+  // 32 bytes each (base64 of "01234567890123456789012345678901").
+  for (const std::string& kid : kids) j["keys"][kid] = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=";
+  return j.dump();
+}
+
+TEST(JwtKeyFileWatcherTest, ANewFileIsTakenAndABadOneIgnored) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/keys.json";
+  std::ofstream(path) << KeyFile("k1", {"k1"});
+  testing::FakeClock clock;
+  JwtCodec codec(*LoadJwtKeySet(path), clock);
+  testing::CaptureLogSink sink;
+  Logger log(sink, clock, "jwt");
+  JwtKeyFileWatcher watcher(path, codec, log, std::chrono::hours(1));  // checked by hand below
+  EXPECT_FALSE(watcher.CheckNow()) << "unchanged";
+  std::ofstream(path) << KeyFile("k2", {"k1", "k2"});
+  EXPECT_TRUE(watcher.CheckNow());
+  EXPECT_EQ(codec.active_kid(), "k2");
+  EXPECT_EQ(codec.kids(), (std::vector<std::string>{"k1", "k2"}));
+  std::ofstream(path) << R"({"active_kid": "k3", "keys": {}})";
+  EXPECT_FALSE(watcher.CheckNow());
+  EXPECT_EQ(codec.active_kid(), "k2") << "a bad file changes nothing";
+  std::string logged;
+  for (const std::string& line : sink.lines()) logged += line + "\n";
+  EXPECT_THAT(logged, HasSubstr("is not valid; keeping the current keys"));
+  EXPECT_THAT(logged, ::testing::Not(HasSubstr("MDEy"))) << "no key in the log";
+}
+
+// The watcher's own thread finds a change within its interval.
+TEST(JwtKeyFileWatcherTest, ItsThreadTakesAChangeWithinTheInterval) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/keys.json";
+  std::ofstream(path) << KeyFile("k1", {"k1"});
+  RealClock clock;
+  JwtCodec codec(*LoadJwtKeySet(path), clock);
+  testing::CaptureLogSink sink;
+  Logger log(sink, clock, "jwt");
+  JwtKeyFileWatcher watcher(path, codec, log, std::chrono::milliseconds(20));
+  std::ofstream(path + ".tmp") << KeyFile("k2", {"k1", "k2"});
+  std::filesystem::rename(path + ".tmp", path);  // as hut writes it
+  for (int i = 0; i < 500 && codec.active_kid() != "k2"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(codec.active_kid(), "k2");
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 #include <iostream>
 #include <thread>
 
@@ -161,6 +162,9 @@ int Serve(const Config& config, bool migrate_first, const Logger& log, const Clo
   TracedStore store(pg, tracer->get(), clock);
   TracedCache cache(redis, tracer->get(), clock);
   JwtCodec jwt(std::move(keys->keys), clock);
+  // A rotation rewrites the file: the new keys are taken without a restart.
+  std::optional<JwtKeyFileWatcher> key_watcher;
+  if (!keys->ephemeral) key_watcher.emplace(config.jwt_keys_file, jwt, log.ForComponent("jwt"));
   PasswordHasher passwords;
   Api api({.store = store,
            .cache = cache,
