@@ -165,6 +165,7 @@ int Serve(const Config& config, bool migrate_first, const Logger& log, const Clo
   // A rotation rewrites the file: the new keys are taken without a restart.
   std::optional<JwtKeyFileWatcher> key_watcher;
   if (!keys->ephemeral) key_watcher.emplace(config.jwt_keys_file, jwt, log.ForComponent("jwt"));
+  metrics.ReportJwtKeysWith([&jwt] { return Metrics::JwtKeyIds{jwt.active_kid(), jwt.kids()}; });
   PasswordHasher passwords;
   Api api({.store = store,
            .cache = cache,

@@ -119,6 +119,20 @@ std::string Metrics::Serialize() const {
     }
     families.push_back(std::move(f));
   }
+  if (jwt_keys_) {
+    prometheus::MetricFamily f;
+    f.name = "foohut_jwt_keys";
+    f.help = "JWT key ids this process verifies with; active=true signs";
+    f.type = prometheus::MetricType::Gauge;
+    const JwtKeyIds ids = jwt_keys_();
+    for (const std::string& kid : ids.kids) {
+      prometheus::ClientMetric m;
+      m.label = {{"kid", kid}, {"active", kid == ids.active ? "true" : "false"}};
+      m.gauge.value = 1;
+      f.metric.push_back(std::move(m));
+    }
+    families.push_back(std::move(f));
+  }
   return prometheus::TextSerializer().Serialize(families);
 }
 

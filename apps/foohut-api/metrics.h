@@ -43,6 +43,14 @@ class Metrics {
   // foohut_trace_spans_total{result}: what the trace exporter did with the
   // spans (exported, dropped, failed), read at each scrape; set before serving.
   void CountSpansWith(std::function<std::map<std::string, uint64_t>()> read) { spans_ = std::move(read); }
+  // foohut_jwt_keys{kid, active}: the JWT key ids this process verifies
+  // with, and which one signs (a rotation's test step reads it), read at
+  // each scrape; set before serving.
+  struct JwtKeyIds {
+    std::string active;
+    std::vector<std::string> kids;
+  };
+  void ReportJwtKeysWith(std::function<JwtKeyIds()> read) { jwt_keys_ = std::move(read); }
 
   // From now on nothing is counted (FOOHUT_METRICS=off: the benchmark of
   // what metrics cost; /metrics still answers, with what was counted).
@@ -65,6 +73,7 @@ class Metrics {
   prometheus::Counter* conversions_;
   prometheus::Family<prometheus::Counter>* cache_;
   std::function<std::map<std::string, uint64_t>()> spans_;
+  std::function<JwtKeyIds()> jwt_keys_;
   bool recording_ = true;
 };
 

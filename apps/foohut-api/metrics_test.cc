@@ -34,5 +34,14 @@ TEST(MetricsTest, HutReadsTheLatencyHistogramOfTheMetricsPage) {
   }
 }
 
+// A JWT rotation's test step (hut's platform) looks for exactly these lines.
+TEST(MetricsTest, TheJwtKeyIdsAreGaugesWithTheSigningOneMarked) {
+  Metrics metrics("1.2.3", "staging");
+  metrics.ReportJwtKeysWith([] { return Metrics::JwtKeyIds{"k2", {"k1", "k2"}}; });
+  const std::string text = metrics.Serialize();
+  EXPECT_NE(text.find("foohut_jwt_keys{kid=\"k1\",active=\"false\"} 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("foohut_jwt_keys{kid=\"k2\",active=\"true\"} 1"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace hut::foohut

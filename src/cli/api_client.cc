@@ -317,6 +317,11 @@ absl::StatusOr<json> ApiClient::SecretOf(const std::string& name, bool reveal,
   return Call("GET", absl::StrCat("/api/v1/secrets/", name), std::move(query), nullptr);
 }
 
+absl::StatusOr<json> ApiClient::RotateSecret(const std::string& name, const std::string& by) {
+  json body = {{"by", by}};
+  return Call("POST", absl::StrCat("/api/v1/secrets/", name, "/rotate"), {}, &body);
+}
+
 absl::StatusOr<json> ApiClient::SetSecret(const std::string& name, const Secret& value,
                                           const std::string& by) {
   json body = {{"value", value.Reveal()}, {"by", by}};

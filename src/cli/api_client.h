@@ -110,6 +110,8 @@ class ApiClient {
   absl::StatusOr<nlohmann::json> Secrets();
   // GET /api/v1/secrets/NAME[?reveal=true&by=WHO]: {name, backend, versions[, version, value]}.
   absl::StatusOr<nlohmann::json> SecretOf(const std::string& name, bool reveal, const std::string& by);
+  // POST /api/v1/secrets/NAME/rotate: {"name", "kid"} once the rotation ended.
+  absl::StatusOr<nlohmann::json> RotateSecret(const std::string& name, const std::string& by);
   // PUT /api/v1/secrets/NAME: {"name", "version"}.
   absl::StatusOr<nlohmann::json> SetSecret(const std::string& name, const Secret& value,
                                            const std::string& by);

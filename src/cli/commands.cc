@@ -310,11 +310,17 @@ Action ConfigureSecrets(CLI::App& app) {
   set->add_option("--by", o->by, "who sets it (default: $USER)");
   CLI::App* history = app.add_subcommand("history", "a secret's versions and their stages");
   common(history, true);
-  return [o, list, get, set](const Io& io) {
+  CLI::App* rotate = app.add_subcommand(
+      "rotate", "rotate a secret now, in its four steps (create, set, test, finish; rolled back "
+                "if the test fails): jwt so far");
+  common(rotate, true);
+  rotate->add_option("--by", o->by, "who rotates (default: $USER)");
+  return [o, list, get, set, history](const Io& io) {
     if (list->parsed()) return RunSecretsList(*o, io);
     if (get->parsed()) return RunSecretsGet(*o, io);
     if (set->parsed()) return RunSecretsSet(*o, io);
-    return RunSecretsHistory(*o, io);
+    if (history->parsed()) return RunSecretsHistory(*o, io);
+    return RunSecretsRotate(*o, io);
   };
 }
 
@@ -436,7 +442,7 @@ constexpr Command kCommands[] = {
                    "spec: rules, config, alertmanager",
      &ConfigureMonitoring},
     {"secrets", "the environment's secrets in its backend (local or AWS Secrets Manager): list, "
-                "get, set, history",
+                "get, set, history, rotate",
      &ConfigureSecrets},
 };
 

@@ -164,4 +164,21 @@ int RunSecretsHistory(const SecretsOptions& o, const Io& io) {
   return kExitOk;
 }
 
+int RunSecretsRotate(const SecretsOptions& o, const Io& io) {
+  const std::string command = "hut secrets rotate";
+  absl::StatusOr<ApiClient> client = Open(command, o, true, io);
+  if (!client.ok()) return Fail(command, client.status(), io);
+  // The test step waits for every replica (up to 30 s); the answer comes after.
+  ApiClient patient(client->target(), client->environment(), std::chrono::seconds(90));
+  absl::StatusOr<json> answer = patient.RotateSecret(o.name, Who(o, io));
+  if (!answer.ok()) return Fail(command, answer.status(), io);
+  if (o.json) {
+    io.out << answer->dump(2) << "\n";
+  } else {
+    io.out << "secret " << o.name << " rotated: " << Str(*answer, "kid")
+           << " signs now; the previous key verifies until the overlap ends\n";
+  }
+  return kExitOk;
+}
+
 }  // namespace hut::cli

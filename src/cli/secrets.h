@@ -1,7 +1,7 @@
 #ifndef HUT_CLI_SECRETS_H_
 #define HUT_CLI_SECRETS_H_
 
-// `hut secrets list|get|set|history` (docs/secrets.md): an environment's
+// `hut secrets list|get|set|history|rotate` (docs/secrets.md): an environment's
 // secrets in its backend, by short name (database, jwt,
 // third-party-api-keys). Values are never on the command line: `set` reads
 // one from stdin or a file; `get` shows metadata, and the value only with
@@ -26,6 +26,7 @@ int RunSecretsList(const SecretsOptions& o, const Io& io);
 int RunSecretsGet(const SecretsOptions& o, const Io& io);
 int RunSecretsSet(const SecretsOptions& o, const Io& io);
 int RunSecretsHistory(const SecretsOptions& o, const Io& io);
+int RunSecretsRotate(const SecretsOptions& o, const Io& io);
 
 }  // namespace hut::cli
 

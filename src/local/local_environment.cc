@@ -171,6 +171,7 @@ absl::StatusOr<std::unique_ptr<LocalEnvironment>> LocalEnvironment::Start(
 }
 
 runtime::Runtime& LocalEnvironment::runtime() { return *runtime_; }
+LocalRuntime& LocalEnvironment::local_runtime() { return *runtime_; }
 
 controller::MetricsSourceFactory LocalEnvironment::metrics() {
   return [this](const std::string& service, int canary,

@@ -89,6 +89,8 @@ class LocalEnvironment {
   ~LocalEnvironment();
 
   runtime::Runtime& runtime();
+  // The same, with what only the local runtime does (its processes, secret files).
+  LocalRuntime& local_runtime();
   controller::MetricsSourceFactory metrics();
   const controller::Dependencies* dependencies() const;
   // Starts Prometheus (when the options ask for it) and the exporters of

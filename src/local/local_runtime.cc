@@ -85,18 +85,6 @@ uint32_t StableHash(std::string_view text) {
   return h;
 }
 
-// Whether the release names `secret` ({{secrets.NAME.file}}) anywhere.
-bool NamesSecret(const spec::Release& release, const std::string& secret) {
-  const std::string needle = absl::StrCat("secrets.", secret, ".");
-  for (const std::string& arg : release.command) {
-    if (arg.find(needle) != std::string::npos) return true;
-  }
-  for (const auto& [name, value] : release.env) {
-    if (value.find(needle) != std::string::npos) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 SandboxIdentity LocalRuntime::ServiceUser(const std::string& service) {
@@ -131,17 +119,22 @@ absl::StatusOr<std::string> LocalRuntime::InstallSecretFile(const std::string& s
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return fail(dir, ec.message());
-  fs::permissions(copy, fs::perms::owner_write, fs::perm_options::add, ec);  // an old copy
-  fs::copy_file(source, copy, fs::copy_options::overwrite_existing, ec);
+  // Written beside and renamed: a replica reading it meanwhile sees the old
+  // copy or the new one, never half of one.
+  const std::string tmp = copy + ".new";
+  fs::remove(tmp, ec);
+  fs::copy_file(source, tmp, ec);
   if (ec) return fail(source, ec.message());
-  if (chmod(dir.c_str(), 0700) != 0 || chmod(copy.c_str(), 0400) != 0) {
+  if (chmod(dir.c_str(), 0700) != 0 || chmod(tmp.c_str(), 0400) != 0) {
     return fail(copy, strerror(errno));
   }
   if (sandbox_.available && (chown(private_dir.c_str(), owner.uid, owner.gid) != 0 ||
                              chown(dir.c_str(), owner.uid, owner.gid) != 0 ||
-                             chown(copy.c_str(), owner.uid, owner.gid) != 0)) {
+                             chown(tmp.c_str(), owner.uid, owner.gid) != 0)) {
     return fail(copy, strerror(errno));
   }
+  fs::rename(tmp, copy, ec);
+  if (ec) return fail(copy, ec.message());
   return copy;
 }
 
@@ -177,7 +170,7 @@ absl::StatusOr<std::string> LocalRuntime::StartReplica(const runtime::RevisionTe
         access.passfile_in_url ? absl::StrCat(access.url, "?passfile=", copy) : access.url;
   }
   for (const auto& [secret, source] : options_.secret_files) {
-    if (!NamesSecret(t.release, secret)) continue;
+    if (!spec::NamesSecret(t.release, secret)) continue;
     HUT_ASSIGN_OR_RETURN(context.secret_files[secret],
                          InstallSecretFile(source, p.private_dir, secret, user));
   }
@@ -316,6 +309,28 @@ void LocalRuntime::Retire(std::string service, std::string name) {
     if (auto s = replicas_.find(service); s != replicas_.end()) s->second.erase(name);
   }
   if (options_.on_replicas_changed) options_.on_replicas_changed();
+}
+
+absl::Status LocalRuntime::RefreshSecretFile(const std::string& secret) {
+  const auto source = options_.secret_files.find(secret);
+  if (source == options_.secret_files.end()) {
+    return absl::NotFoundError(absl::StrCat("no secret file \"", secret, "\" in this runtime"));
+  }
+  std::vector<std::pair<std::string, std::string>> targets;  // service, private folder
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [service, replicas] : replicas_) {
+      for (const auto& [name, r] : replicas) {
+        if (spec::NamesSecret(r->spec.release, secret)) {
+          targets.emplace_back(service, r->process_options.private_dir);
+        }
+      }
+    }
+  }
+  for (const auto& [service, dir] : targets) {
+    HUT_RETURN_IF_ERROR(InstallSecretFile(source->second, dir, secret, ServiceUser(service)).status());
+  }
+  return absl::OkStatus();
 }
 
 std::vector<LocalReplica> LocalRuntime::Processes(const std::string& service) {

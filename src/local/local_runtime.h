@@ -111,6 +111,9 @@ class LocalRuntime final : public runtime::Runtime {
   absl::Status Stop(const std::string& service, const std::string& replica);
   // Every replica process of the service that has not finished stopping.
   std::vector<LocalReplica> Processes(const std::string& service);
+  // Copies secret `secret`'s source file again into every replica that uses
+  // it (a rotation: the replicas read the new value without a restart).
+  absl::Status RefreshSecretFile(const std::string& secret);
 
  private:
   struct Replica {

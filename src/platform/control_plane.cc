@@ -63,7 +63,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   }
   if (options.acknowledge) plane->api_->AcknowledgeAlertsWith(std::move(options.acknowledge));
   plane->api_->ActOnAlertmanagerWith(std::move(options.alertmanager));
-  plane->api_->ServeSecretsWith(options.secrets);
+  plane->api_->ServeSecretsWith(options.secrets, std::move(options.rotate_secret));
   if (options.logs) plane->api_->ReadLogsWith(std::move(options.logs));
   if (options.traces) plane->api_->ReadTracesWith(std::move(options.traces));
   http::ServerOptions so;

@@ -70,6 +70,7 @@ struct ControlPlaneOptions {
   server::ControlApi::AlertmanagerActions alertmanager;
   // The environment's secrets (the API's /api/v1/secrets); null: none.
   secrets::SecretsService* secrets = nullptr;
+  server::ControlApi::SecretRotator rotate_secret;
   // More series for hut's /metrics (the local replicas' usage); may be unset.
   telemetry::ControlPlaneMetrics::FamilyReader series;
 };

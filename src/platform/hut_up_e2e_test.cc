@@ -15,6 +15,7 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -43,6 +44,17 @@ struct HutResult {
   int code = -1;
   std::string output;
 };
+
+// A JWT's header, decoded (no signature check).
+json foohut_jwt_header(const std::string& token) {
+  const std::string part = token.substr(0, token.find('.'));
+  std::string b64 = part;
+  for (char& c : b64) c = c == '-' ? '+' : c == '_' ? '/' : c;
+  while (b64.size() % 4 != 0) b64 += '=';
+  std::string out;
+  if (!absl::Base64Unescape(b64, &out)) return json::object();
+  return json::parse(out, nullptr, false);
+}
 
 class HutUpEndToEndTest : public ::testing::Test {
  protected:
@@ -91,6 +103,8 @@ policies:
     runbooks: https://git.example.com/foohut/hut/blob/main/docs/runbooks/
     pagerduty: {events_url: ")", pagerduty_->url(), R"(", routing_key_file: pagerduty.key}
     slack: {webhook_url: ")", slack_->url(), R"("}
+  secrets:
+    jwt: {overlap: 8s}               # the old key retired soon after a rotation
 environments:
   staging:
     runtime: local
@@ -1544,6 +1558,90 @@ TEST_F(HutUpEndToEndTest, AHutKilledBetweenSendAndRecordPagesOnceAsFarAsPagerDut
   EXPECT_EQ(incident.triggers, 2);
   EXPECT_EQ(incident.status, "triggered");  // one incident, as PagerDuty keeps it
   EXPECT_THAT(pagerduty_->problems(), ::testing::IsEmpty());
+}
+
+// A JWT rotation under 300 requests/s: nobody is logged out, a login after
+// it gets a token of the new key, the old key is refused once its overlap
+// (8 s here) has passed, and no key shows in hut's logs or events.
+TEST_F(HutUpEndToEndTest, AJwtRotationUnderLoadLogsNobodyOutAndRetiresTheOldKey) {
+  if (Status("backend")["replicas"].empty()) {
+    ASSERT_EQ(Hut({"deploy", "backend", "1.0.0", "--wait"}).code, 0);
+  }
+  const auto call = [](const std::string& method, const std::string& target, const json& body,
+                       const std::string& token) {
+    http::ClientRequest r;
+    r.method = method;
+    r.port = backend_port_;
+    r.target = target;
+    r.body = body.dump();
+    r.headers.emplace("Content-Type", "application/json");
+    if (!token.empty()) r.headers.emplace("Authorization", "Bearer " + token);
+    auto answer = http::Fetch(r);
+    return answer.ok() ? *answer : http::ClientResponse{};
+  };
+  const auto kid_of = [](const std::string& token) {
+    auto header = foohut_jwt_header(token);
+    return header.value("kid", "");
+  };
+  const json user = {{"email", "rotation@foohut.com"}, {"password", "correct horse battery"}};  // pragma: allowlist secret (test input)
+  ASSERT_EQ(call("POST", "/api/v1/signup", user, "").status, 201);
+  const auto login = [&] {
+    http::ClientResponse r = call("POST", "/api/v1/login", user, "");
+    EXPECT_EQ(r.status, 200) << r.body;
+    return json::parse(r.body, nullptr, false).value("token", "");
+  };
+  const std::string before = login();
+  const std::string old_kid = kid_of(before);
+  ASSERT_FALSE(old_kid.empty());
+
+  auto load = loadgen::LoadGenerator::Start(
+      {.port = backend_port_, .targets = {"/healthz", "/api/v1/pages?q=rotation"}, .rate = 300,
+       .count_header = "X-Foohut-Version"});
+  ASSERT_TRUE(load.ok()) << load.status();
+  HutResult rotated = Hut({"secrets", "rotate", "jwt", "--by", "e2e"});
+  ASSERT_EQ(rotated.code, 0) << rotated.output;
+  const std::string after = login();
+  const std::string new_kid = kid_of(after);
+  EXPECT_NE(new_kid, old_kid);
+  EXPECT_NE(rotated.output.find(new_kid), std::string::npos) << rotated.output;
+  EXPECT_EQ(call("POST", "/api/v1/pages", {{"title", "during the overlap"}, {"body", "x"}}, before).status,
+            201) << "a token of the old key works during the overlap";
+  EXPECT_EQ(call("POST", "/api/v1/pages", {{"title", "new key"}, {"body", "x"}}, after).status, 201);
+
+  // Retired by the schedule's tick (every 5 s) once the 8 s overlap is over,
+  // then reloaded by every replica (within a second).
+  int refused = 0;
+  const auto started = Steady::now();
+  while (refused != 401 && Steady::now() - started < seconds(40)) {
+    refused = call("POST", "/api/v1/pages", {{"title", "after"}, {"body", "x"}}, before).status;
+    if (refused != 401) std::this_thread::sleep_for(milliseconds(250));
+  }
+  EXPECT_EQ(refused, 401) << "the old key still verifies";
+  EXPECT_EQ(call("POST", "/api/v1/pages", {{"title", "still in"}, {"body", "x"}}, after).status, 201);
+  loadgen::LoadReport report = (*load)->Stop();
+  std::cerr << "load during the rotation: " << report.Summary() << "\n";
+  for (const auto& [error, count] : report.errors) std::cerr << "  " << count << "x " << error << "\n";
+  EXPECT_GE(report.sent / report.elapsed_s, 290.0);
+  EXPECT_EQ(report.failed(), 0);
+
+  std::set<std::string> types;
+  for (const json& e : Events("")) types.insert(e.value("type", ""));
+  for (const char* t : {"secret.rotation-started", "secret.rotation-finished", "secret.key-retired"}) {
+    EXPECT_TRUE(types.contains(t)) << t;
+  }
+  // No key in what hut wrote: its logs, the replicas' logs, its events.
+  std::ifstream keys_file(State() + "/secrets/jwt-keys.json");
+  const json keys = json::parse(keys_file, nullptr, false);
+  ASSERT_TRUE(keys.is_object());
+  std::string written = Hut({"logs", "hut", "--since", "1h", "-o", "json"}).output;
+  for (const char* f : {"/logs/hut.log", "/logs/replicas.log"}) {
+    std::ifstream in(State() + f);
+    written.append(std::istreambuf_iterator<char>(in), {});
+  }
+  for (const json& e : Events("")) written += e.dump();
+  for (const auto& [kid, key] : keys["keys"].items()) {
+    EXPECT_EQ(written.find(key.get<std::string>()), std::string::npos) << "key " << kid << " leaked";
+  }
 }
 
 TEST_F(HutUpEndToEndTest, DownStopsEverythingAndStateSurvivesARestart) {

@@ -27,6 +27,7 @@
 #include "src/metrics/prometheus_source.h"
 #include "src/metrics/service_traffic.h"
 #include "src/logs/log_service.h"
+#include "src/http/client.h"
 #include "src/http/url.h"
 #include "src/tracing/jaeger_query.h"
 #include "src/objectstore/object_store.h"
@@ -35,7 +36,9 @@
 #include "src/controller/service_controller.h"
 #include "src/platform/lease_keeper.h"
 #include "src/secrets/aws_backend.h"
+#include "src/secrets/jwt_rotation.h"
 #include "src/secrets/local_backend.h"
+#include "src/secrets/rotation_scheduler.h"
 #include "src/secrets/sync.h"
 #include "src/store/open.h"
 
@@ -146,6 +149,8 @@ struct Platform::Parts {
   // The environment's secrets: their backend, and the service over it.
   std::unique_ptr<secrets::SecretBackend> secret_backend;
   std::unique_ptr<secrets::SecretsService> secrets;
+  std::unique_ptr<secrets::JwtRotator> jwt_rotator;  // local runtime: it hands out the keys
+  std::unique_ptr<secrets::RotationScheduler> rotation;  // its schedule
   std::optional<Secret> token;  // until the control plane takes it
   std::unique_ptr<LeaseKeeper> lease;
   // Alerts: the router (fed by the control plane's webhook) queues, the
@@ -170,7 +175,9 @@ struct Platform::Parts {
     // API stops; they may still kick the dispatcher, which is harmless.)
     alert_reactor.store(nullptr);
     if (dispatcher) dispatcher->Stop();
+    rotation.reset();  // before the runtime it hands keys to
     control_plane.reset();
+    jwt_rotator.reset();
     secrets.reset();
     secret_backend.reset();
     dispatcher.reset();
@@ -573,6 +580,63 @@ absl::Status Platform::OpenSecrets() {
   return absl::OkStatus();
 }
 
+absl::Status Platform::StartRotation(const std::string& jwt_file, ControlPlaneOptions& cp) {
+  Parts& parts = *parts_;
+  if (!parts.local) {  // Kubernetes: the Secrets sync is not built yet (docs/secrets.md)
+    cp.rotate_secret = [](const std::string& name, const std::string&) -> absl::StatusOr<nlohmann::json> {
+      return absl::UnimplementedError(absl::StrCat(
+          "rotating ", name, " on the kubernetes runtime is not built yet (docs/secrets.md)"));
+    };
+    return absl::OkStatus();
+  }
+  local::LocalEnvironment* local = parts.local.get();
+  const spec::SecretPolicy& policy = environment_->policies.secrets.jwt;
+  secrets::JwtRotationOptions o;
+  o.secrets = parts.secrets.get();
+  o.clock = &parts.clock;
+  o.period = policy.rotation;
+  o.overlap = policy.overlap;
+  o.deliver = [local, jwt_file](const Secret& keys) {
+    HUT_RETURN_IF_ERROR(WritePrivateFile(jwt_file, keys.Reveal() + "\n"));
+    return local->local_runtime().RefreshSecretFile(secrets::kJwtSecret);
+  };
+  // Every ready replica of the services that read the keys reports the kid
+  // (foohut_jwt_keys{kid, active} on its /metrics, in that label order).
+  o.loaded = [local, spec = &spec_](const std::string& kid, bool signing) -> absl::StatusOr<bool> {
+    const std::string wanted =
+        signing ? absl::StrCat("kid=\"", kid, "\",active=\"true\"") : absl::StrCat("kid=\"", kid, "\"");
+    for (const spec::Service& service : spec->services) {
+      if (!spec::NamesSecret(service.release, secrets::kJwtSecret)) continue;
+      for (const local::LocalReplica& r : local->local_runtime().Processes(service.name)) {
+        if (!r.ready) continue;
+        http::ClientRequest request;
+        request.port = r.port;
+        request.target = "/metrics";
+        absl::StatusOr<http::ClientResponse> answer = http::Fetch(request);
+        if (!answer.ok() || answer->status != 200 ||
+            answer->body.find(wanted) == std::string::npos) {
+          return false;
+        }
+      }
+    }
+    return true;
+  };
+  parts.jwt_rotator = std::make_unique<secrets::JwtRotator>(std::move(o));
+  cp.rotate_secret = [rotator = parts.jwt_rotator.get()](
+                         const std::string& name, const std::string& by) -> absl::StatusOr<nlohmann::json> {
+    if (name != secrets::kJwtSecret) {
+      return absl::UnimplementedError(absl::StrCat(
+          "rotating ", name, " is not built yet: only jwt rotates so far (docs/secrets.md)"));
+    }
+    HUT_ASSIGN_OR_RETURN(std::string kid, rotator->Rotate(by));
+    return nlohmann::json{{"name", name}, {"kid", kid}};
+  };
+  parts.rotation = std::make_unique<secrets::RotationScheduler>(
+      [rotator = parts.jwt_rotator.get()] { return rotator->Tick(); }, std::chrono::seconds(5),
+      parts.clock, *parts.log);
+  return absl::OkStatus();
+}
+
 absl::Status Platform::Activate() {
   Parts& parts = *parts_;
   const spec::Environment& env = *environment_;
@@ -678,6 +742,7 @@ absl::Status Platform::Activate() {
       break;
     }
   }
+  HUT_RETURN_IF_ERROR(StartRotation(jwt_keys, cp));
   // Traces: the flags, else the local runtime's Jaeger.
   std::string otlp = options_.otlp_endpoint, query = options_.trace_query;
   if (parts.local) {

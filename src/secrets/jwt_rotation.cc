@@ -69,6 +69,11 @@ absl::Status JwtRotator::Event(const std::string& type, const std::string& messa
 }
 
 absl::StatusOr<std::string> JwtRotator::Rotate(const std::string& by) {
+  absl::MutexLock lock(&mu_);
+  return RotateLocked(by);
+}
+
+absl::StatusOr<std::string> JwtRotator::RotateLocked(const std::string& by) {
   SecretsService& s = *o_.secrets;
   HUT_ASSIGN_OR_RETURN(const std::string name, s.FullName(kJwtSecret));
   absl::StatusOr<SecretValue> pending = s.backend().Get(name, kPending, "");
@@ -120,16 +125,9 @@ absl::StatusOr<std::string> JwtRotator::Resume(const SecretValue& pending, const
   // 2. set.
   HUT_RETURN_IF_ERROR(o_.deliver(pending.value));
   // 3. test: every replica has the new key.
-  const TimePoint deadline = o_.clock->Now() + o_.test_timeout;
-  absl::Status why = absl::OkStatus();
-  bool loaded = false;
-  while (true) {
-    absl::StatusOr<bool> r = o_.loaded(kid);
-    loaded = r.ok() && *r;
-    why = r.ok() ? absl::OkStatus() : r.status();
-    if (loaded || o_.clock->Now() >= deadline) break;
-    o_.clock->SleepUntil(std::min(deadline, o_.clock->Now() + o_.test_interval));
-  }
+  absl::StatusOr<bool> tested = WaitLoaded(kid, false);
+  const bool loaded = tested.ok() && *tested;
+  const absl::Status why = tested.status();
   if (!loaded) {
     HUT_RETURN_IF_ERROR(s.backend().MoveStage(name, kPending, ""));
     HUT_RETURN_IF_ERROR(o_.deliver(current.value));
@@ -151,6 +149,8 @@ absl::StatusOr<std::string> JwtRotator::Resume(const SecretValue& pending, const
   HUT_RETURN_IF_ERROR(s.backend().Put(name, version, signing, {kCurrent}));
   HUT_RETURN_IF_ERROR(s.backend().MoveStage(name, kPending, ""));
   HUT_RETURN_IF_ERROR(o_.deliver(signing));
+  // A login from now on gets a token of the new key.
+  (void)WaitLoaded(kid, true);
   HUT_RETURN_IF_ERROR(Event("secret.rotation-finished",
                             absl::StrCat("rotation of jwt finished (", by, "): ", kid,
                                          " signs; ", old_kid, " verifies until ",
@@ -160,7 +160,17 @@ absl::StatusOr<std::string> JwtRotator::Resume(const SecretValue& pending, const
   return kid;
 }
 
+absl::StatusOr<bool> JwtRotator::WaitLoaded(const std::string& kid, bool signing) {
+  const TimePoint deadline = o_.clock->Now() + o_.test_timeout;
+  while (true) {
+    absl::StatusOr<bool> r = o_.loaded(kid, signing);
+    if ((r.ok() && *r) || o_.clock->Now() >= deadline) return r;
+    o_.clock->SleepUntil(std::min(deadline, o_.clock->Now() + o_.test_interval));
+  }
+}
+
 absl::Status JwtRotator::Tick() {
+  absl::MutexLock lock(&mu_);
   SecretsService& s = *o_.secrets;
   HUT_ASSIGN_OR_RETURN(const std::string name, s.FullName(kJwtSecret));
   absl::StatusOr<SecretValue> pending = s.backend().Get(name, kPending, "");
@@ -193,7 +203,7 @@ absl::Status JwtRotator::Tick() {
   if (!o_.period) return absl::OkStatus();
   const TimePoint made = KidTime(ids.active_kid).value_or(since);
   if (now < made + *o_.period) return absl::OkStatus();
-  return Rotate("hut (schedule)").status();
+  return RotateLocked("hut (schedule)").status();
 }
 
 }  // namespace hut::secrets

@@ -13,7 +13,8 @@
 //      the timeout, the rotation is rolled back (pending dropped, the
 //      current keys handed out again, `secret.rotation-failed`);
 //   4. finish: a current version that signs with the new key and still
-//      verifies the old one; pending dropped.
+//      verifies the old one; pending dropped; done once every replica signs
+//      with it (or the timeout passed: they take it from the file anyway).
 // After the overlap (the longest token lifetime) the old key is retired: a
 // current version with the new key alone. Events: secret.rotation-started,
 // -finished, -failed, secret.key-retired (never a key).
@@ -22,7 +23,9 @@
 #include <optional>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "src/common/clock.h"
 #include "src/secrets/service.h"
 
@@ -39,8 +42,9 @@ struct JwtRotationOptions {
   // Hands a key set to the runtime: the file replicas read, rewritten in
   // each running replica.
   std::function<absl::Status(const Secret& key_set)> deliver;
-  // Whether every replica that uses the keys has loaded `kid`.
-  std::function<absl::StatusOr<bool>(const std::string& kid)> loaded;
+  // Whether every replica that uses the keys has loaded `kid` (with
+  // `signing`, as the key it signs with).
+  std::function<absl::StatusOr<bool>(const std::string& kid, bool signing)> loaded;
   Duration test_timeout = std::chrono::seconds(30);
   Duration test_interval = std::chrono::milliseconds(250);
 };
@@ -58,9 +62,14 @@ class JwtRotator {
   absl::Status Tick();
 
  private:
-  absl::StatusOr<std::string> Resume(const SecretValue& pending, const std::string& by);
+  absl::StatusOr<std::string> RotateLocked(const std::string& by) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::string> Resume(const SecretValue& pending, const std::string& by)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Event(const std::string& type, const std::string& message, nlohmann::json data);
-  JwtRotationOptions o_;
+  // Asks `loaded` until it says yes or the test timeout passes: whether it did.
+  absl::StatusOr<bool> WaitLoaded(const std::string& kid, bool signing);
+  const JwtRotationOptions o_;
+  absl::Mutex mu_;  // one rotation at a time (the API's and the schedule's)
 };
 
 // The key set's parts: its active kid and its kids (no key bytes).

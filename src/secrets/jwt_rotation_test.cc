@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "src/secrets/jwt_keys.h"
 #include "src/secrets/local_backend.h"
@@ -50,8 +51,8 @@ class JwtRotationTest : public ::testing::Test {
       delivered_.push_back(Ids(keys));
       return absl::OkStatus();
     };
-    o.loaded = [this](const std::string& kid) -> absl::StatusOr<bool> {
-      asked_.push_back(kid);
+    o.loaded = [this](const std::string& kid, bool signing) -> absl::StatusOr<bool> {
+      asked_.push_back(absl::StrCat(kid, signing ? " signing" : ""));
       return replicas_load_;
     };
     o.test_timeout = std::chrono::seconds(0);  // one look (a fake clock does not move by itself)
@@ -99,7 +100,7 @@ TEST_F(JwtRotationTest, TheNewKeyFirstVerifiesThenSignsAndTheOldIsRetiredAfterTh
   EXPECT_THAT(delivered_[0].kids, ::testing::UnorderedElementsAre(first_kid_, *kid));
   EXPECT_EQ(delivered_[1].active_kid, *kid);
   EXPECT_THAT(delivered_[1].kids, ::testing::UnorderedElementsAre(first_kid_, *kid));
-  EXPECT_THAT(asked_, ElementsAre(*kid));
+  EXPECT_THAT(asked_, ElementsAre(*kid, *kid + " signing"));
   EXPECT_EQ(Current().active_kid, *kid);
   EXPECT_FALSE(Pending());
 

@@ -173,6 +173,7 @@ ControlApi::ControlApi(const spec::Environment& environment,
   router_.Add("GET", "/api/v1/secrets", bind(&ControlApi::Secrets));
   router_.Add("GET", "/api/v1/secrets/{name}", bind(&ControlApi::SecretOf));
   router_.Add("PUT", "/api/v1/secrets/{name}", bind(&ControlApi::SetSecret));
+  router_.Add("POST", "/api/v1/secrets/{name}/rotate", bind(&ControlApi::RotateSecret));
 }
 
 Response ControlApi::Handle(const Request& request) const {
@@ -689,6 +690,15 @@ Response ControlApi::SetSecret(const Request& request) const {
   auto version = secrets_->Set(request.path_params.at("name"), value, body->value("by", "(unknown)"));
   if (!version.ok()) return FromStatus(version.status());
   return Response::Json(200, {{"name", request.path_params.at("name")}, {"version", *version}});
+}
+
+Response ControlApi::RotateSecret(const Request& request) const {
+  if (secrets_ == nullptr || !rotate_) return Response::Error(501, "this server rotates no secrets");
+  absl::StatusOr<json> body = BodyObject(request);
+  if (!body.ok()) return FromStatus(body.status());
+  auto done = rotate_(request.path_params.at("name"), body->value("by", "(unknown)"));
+  if (!done.ok()) return FromStatus(done.status());
+  return Response::Json(200, *done);
 }
 
 Response ControlApi::TestAlert(const Request& request) const {

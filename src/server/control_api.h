@@ -112,7 +112,14 @@ class ControlApi {
   };
   void ActOnAlertmanagerWith(AlertmanagerActions actions) { alertmanager_ = std::move(actions); }
   // The environment's secrets (GET/PUT /api/v1/secrets…); null: none (501).
-  void ServeSecretsWith(secrets::SecretsService* secrets) { secrets_ = secrets; }
+  // `rotate` carries out POST /api/v1/secrets/{name}/rotate: what it
+  // reports (e.g. the new key id), or why not.
+  using SecretRotator =
+      std::function<absl::StatusOr<nlohmann::json>(const std::string& name, const std::string& by)>;
+  void ServeSecretsWith(secrets::SecretsService* secrets, SecretRotator rotate = nullptr) {
+    secrets_ = secrets;
+    rotate_ = std::move(rotate);
+  }
   // What GET /metrics answers (the exposition text); set before serving.
   // Without it, /metrics is 404 like any unknown path.
   void ServeMetrics(std::function<std::string()> fn) { metrics_ = std::move(fn); }
@@ -157,6 +164,8 @@ class ControlApi {
   http::Response SecretOf(const http::Request& request) const;
   // PUT /api/v1/secrets/{name} {"value", "by"}: a new current version.
   http::Response SetSecret(const http::Request& request) const;
+  // POST /api/v1/secrets/{name}/rotate {"by"}: a rotation, to its end.
+  http::Response RotateSecret(const http::Request& request) const;
 
   // The worker of the request's {service}, or an error response.
   controller::ServiceWorker* WorkerFor(const http::Request& request,
@@ -182,6 +191,7 @@ class ControlApi {
   AlertAcknowledger acknowledge_;
   AlertmanagerActions alertmanager_;
   secrets::SecretsService* secrets_ = nullptr;
+  SecretRotator rotate_;
 };
 
 // JSON forms shared by the API and the CLI's `-o json`.

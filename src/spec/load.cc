@@ -658,8 +658,9 @@ void ReadClusterAutoscaling(Loader& l, const Value& v, ClusterAutoscalingPolicy*
 }
 
 void ReadSecret(Loader& l, const Value& v, SecretPolicy* out) {
-  MapReader m(l, v, "a map with rotation", {"rotation"});
+  MapReader m(l, v, "a map with rotation and overlap", {"rotation", "overlap"});
   if (!m.ok()) return;
+  Set(m.Dur("overlap", true), &out->overlap);
   const Value* r = m.Get("rotation");
   if (r == nullptr) return;
   if (r->node.IsScalar() && r->node.Scalar() == "on-demand") {

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "absl/strings/str_cat.h"
+
 namespace hut::spec {
 
 std::string_view Name(RouterKind v) {
@@ -169,6 +171,17 @@ std::string ExpandPlaceholders(std::string_view text, const ReleaseContext& cont
     out.append(value ? *value : std::string(text.substr(open, close + 2 - open)));
     pos = close + 2;
   }
+}
+
+bool NamesSecret(const Release& release, std::string_view secret) {
+  const std::string needle = absl::StrCat("secrets.", std::string(secret), ".");
+  for (const std::string& arg : release.command) {
+    if (arg.find(needle) != std::string::npos) return true;
+  }
+  for (const auto& [name, value] : release.env) {
+    if (value.find(needle) != std::string::npos) return true;
+  }
+  return false;
 }
 
 std::set<std::string> BackingServicesNamed(const Release& release) {

@@ -183,6 +183,9 @@ struct ClusterAutoscalingPolicy {
 // How often one secret is rotated; nullopt: only on demand (`hut secrets rotate`).
 struct SecretPolicy {
   std::optional<Duration> rotation;  // > 0 when set
+  // How long the version a rotation replaces stays valid: for JWT keys the
+  // longest token lifetime (foohut-api's 1 h) and its clock leeway.
+  Duration overlap = std::chrono::minutes(61);
   bool operator==(const SecretPolicy&) const = default;
 };
 
@@ -481,6 +484,8 @@ std::string ExpandPlaceholders(std::string_view text, const ReleaseContext& cont
 // The backing services `release` names: NAME of every {{backing.NAME.url}}
 // and {{backing.NAME.password_file}} in its command and env.
 std::set<std::string> BackingServicesNamed(const Release& release);
+// Whether `release` names {{secrets.SECRET.…}} in its command or env.
+bool NamesSecret(const Release& release, std::string_view secret);
 
 // `release` with every string expanded by ExpandPlaceholders.
 Release ExpandRelease(const Release& release, const ReleaseContext& context);
