@@ -8,33 +8,17 @@ build_dir=${1:-build}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-# The Kubernetes tests' control plane: built once per machine (minutes), then
-# cached (scripts/k8s-testbed.sh). A failed build fails the run: those tests
-# are never skipped.
-if ! bash "$(dirname "$0")/k8s-testbed.sh" build; then
-  echo "tests: 0 passed, 1 failed (the Kubernetes test control plane did not build)"
-  exit 1
-fi
-
-# The trace backend (Jaeger v2 from the Go module proxy): built once per
-# machine (about 4 minutes), then cached (scripts/jaeger.sh).
-if ! bash "$(dirname "$0")/jaeger.sh" build; then
-  echo "tests: 0 passed, 1 failed (Jaeger did not build)"
-  exit 1
-fi
-
-# moto's server (AWS's APIs for the AWS clients' tests, PyPI): installed once
-# per machine (under a minute), then cached (scripts/moto.sh).
-if ! bash "$(dirname "$0")/moto.sh" build; then
-  echo "tests: 0 passed, 1 failed (moto did not install)"
-  exit 1
-fi
-
-# The secret scanner (detect-secrets, PyPI): installed once per machine.
-if ! bash "$(dirname "$0")/secret-scan.sh" build; then
-  echo "tests: 0 passed, 1 failed (detect-secrets did not install)"
-  exit 1
-fi
+# What the tests need from outside Debian, built or installed once per machine
+# into ~/.cache/hut and reused: the Kubernetes test control plane and Jaeger
+# (Go, from the module proxy; minutes), moto's server and detect-secrets
+# (PyPI; under a minute). A failure fails the run: those tests are never
+# skipped.
+for tool in k8s-testbed.sh jaeger.sh moto.sh secret-scan.sh; do
+  if ! bash "$(dirname "$0")/$tool" build; then
+    echo "tests: 0 passed, 1 failed (scripts/$tool build failed)"
+    exit 1
+  fi
+done
 
 ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

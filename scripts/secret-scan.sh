@@ -14,23 +14,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${HUT_DETECT_SECRETS_CACHE:-$HOME/.cache/hut/detect-secrets}/$VERSION
 BIN=$CACHE/venv/bin
 
-build() {
-  [ -f "$CACHE/installed" ] && return
-  mkdir -p "$(dirname "$CACHE")"
-  exec 9> "$CACHE.lock"
-  flock 9
-  [ -f "$CACHE/installed" ] && return
-  WORK=$(mktemp -d "${TMPDIR:-/tmp}/hut-detect-secrets.XXXXXX")
-  trap 'rm -rf "$WORK"' EXIT
-  echo "secret-scan: installing detect-secrets==$VERSION into $CACHE" >&2
-  rm -rf "$CACHE"
-  mkdir -p "$CACHE"
-  python3 -m venv "$CACHE/venv"
-  PIP_CACHE_DIR=$WORK "$BIN/pip" install --quiet --disable-pip-version-check "detect-secrets==$VERSION"
-  touch "$CACHE/installed"
-}
-
-build
+# shellcheck source=scripts/python-tool.sh
+. "$ROOT/scripts/python-tool.sh"
+python_tool_install "$CACHE" "detect-secrets==$VERSION"
 [ "${1:-}" = build ] && exit 0
 cd "$ROOT"
 # The repository's files: git's list in a clone, else everything but builds.

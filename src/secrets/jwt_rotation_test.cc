@@ -9,9 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "src/secrets/jwt_keys.h"
-#include "src/secrets/local_backend.h"
-#include "src/store/sqlite_store.h"
 #include "testing/fake_clock.h"
+#include "testing/local_secrets.h"
 #include "testing/test_env.h"
 
 namespace hut::secrets {
@@ -25,24 +24,14 @@ using ::testing::HasSubstr;
 class JwtRotationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto b = LocalSecretBackend::Open({.file = dir_.path() + "/store.json",
-                                       .key_file = dir_.path() + "/master.key", .key = Secret()},
-                                      clock_);
-    ASSERT_TRUE(b.ok()) << b.status();
-    backend_ = std::move(*b);
-    auto s = store::SqliteStore::Open(":memory:", clock_);
-    ASSERT_TRUE(s.ok());
-    store_ = std::move(*s);
-    service_ = std::make_unique<SecretsService>(SecretsServiceOptions{
-        .project = "foohut", .environment = "staging", .backend = backend_.get(),
-        .store = store_.get(), .clock = &clock_});
-    ASSERT_TRUE(service_->Set(kJwtSecret, NewJwtKeySet(clock_), "test").ok());
-    first_kid_ = Ids(service_->Current(kJwtSecret)->value).active_kid;
+    ASSERT_NO_FATAL_FAILURE(local_.Open(clock_));
+    ASSERT_TRUE(local_.service->Set(kJwtSecret, NewJwtKeySet(clock_), "test").ok());
+    first_kid_ = Ids(local_.service->Current(kJwtSecret)->value).active_kid;
   }
 
   JwtRotationOptions Options() {
     JwtRotationOptions o;
-    o.secrets = service_.get();
+    o.secrets = local_.service.get();
     o.clock = &clock_;
     o.period = days(90);
     o.overlap = minutes(61);
@@ -63,11 +52,11 @@ class JwtRotationTest : public ::testing::Test {
     EXPECT_TRUE(ids.ok()) << ids.status();
     return ids.ok() ? *ids : KeySetIds{};
   }
-  KeySetIds Current() { return Ids(service_->Current(kJwtSecret)->value); }
-  bool Pending() { return backend_->Get("foohut/staging/jwt", kPending, "").ok(); }
+  KeySetIds Current() { return Ids(local_.service->Current(kJwtSecret)->value); }
+  bool Pending() { return local_.backend->Get("foohut/staging/jwt", kPending, "").ok(); }
   std::vector<std::string> EventTypes() {
     std::vector<std::string> types;
-    auto events = store_->EventsAfter(0, 1000);
+    auto events = local_.store->EventsAfter(0, 1000);
     EXPECT_TRUE(events.ok()) << events.status();
     if (!events.ok()) return types;
     for (const store::Event& e : *events) {
@@ -76,11 +65,8 @@ class JwtRotationTest : public ::testing::Test {
     return types;
   }
 
-  testing::TempDir dir_;
   testing::FakeClock clock_;
-  std::unique_ptr<LocalSecretBackend> backend_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<SecretsService> service_;
+  testing::LocalSecrets local_;
   std::string first_kid_;
   std::vector<KeySetIds> delivered_;
   std::vector<std::string> asked_;
@@ -154,16 +140,16 @@ TEST_F(JwtRotationTest, ARotationInterruptedInsideFinishIsTidiedNotRedone) {
   auto kid = rotator.Rotate("alice");
   ASSERT_TRUE(kid.ok());
   // Put the pending label back on the step-1 version, as a kill there leaves it.
-  auto info = backend_->Describe("foohut/staging/jwt");
+  auto info = local_.backend->Describe("foohut/staging/jwt");
   ASSERT_TRUE(info.ok());
   std::string step1;
   for (const VersionInfo& v : info->versions) {
-    auto value = backend_->Get("foohut/staging/jwt", "", v.id);
+    auto value = local_.backend->Get("foohut/staging/jwt", "", v.id);
     const KeySetIds ids = Ids(value->value);
     if (ids.kids.size() == 2 && ids.active_kid == first_kid_) step1 = v.id;
   }
   ASSERT_FALSE(step1.empty());
-  ASSERT_TRUE(backend_->MoveStage("foohut/staging/jwt", kPending, step1).ok());
+  ASSERT_TRUE(local_.backend->MoveStage("foohut/staging/jwt", kPending, step1).ok());
   delivered_.clear();
   ASSERT_TRUE(JwtRotator(Options()).Tick().ok());
   EXPECT_FALSE(Pending());

@@ -7,10 +7,9 @@
 #include <fstream>
 
 #include "nlohmann/json.hpp"
-#include "src/secrets/local_backend.h"
 #include "src/secrets/sync.h"
-#include "src/store/sqlite_store.h"
 #include "testing/fake_clock.h"
+#include "testing/local_secrets.h"
 #include "testing/test_env.h"
 
 namespace hut::secrets {
@@ -22,40 +21,27 @@ using ::testing::Not;
 class SecretsServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto b = LocalSecretBackend::Open({.file = dir_.path() + "/store.json",
-                                       .key_file = dir_.path() + "/master.key", .key = Secret()},
-                                      clock_);
-    ASSERT_TRUE(b.ok()) << b.status();
-    backend_ = std::move(*b);
-    auto s = store::SqliteStore::Open(":memory:", clock_);
-    ASSERT_TRUE(s.ok()) << s.status();
-    store_ = std::move(*s);
-    service_ = std::make_unique<SecretsService>(SecretsServiceOptions{
-        .project = "foohut", .environment = "staging", .backend = backend_.get(),
-        .store = store_.get(), .clock = &clock_});
+    ASSERT_NO_FATAL_FAILURE(local_.Open(clock_));
   }
   std::string AllEvents() {
     std::string all;
-    auto events = store_->EventsAfter(0, 1000);
+    auto events = local_.store->EventsAfter(0, 1000);
     EXPECT_TRUE(events.ok()) << events.status();
     if (events.ok()) {
       for (const store::Event& e : *events) all += e.message + e.data.dump() + "\n";
     }
     return all;
   }
-  testing::TempDir dir_;
   testing::FakeClock clock_;
-  std::unique_ptr<LocalSecretBackend> backend_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<SecretsService> service_;
+  testing::LocalSecrets local_;
 };
 
 TEST_F(SecretsServiceTest, SetAndRevealAreRecordedWithoutTheValue) {
-  auto v = service_->Set("third-party-api-keys", Secret("sk_live_abc123"), "alice");
+  auto v = local_.service->Set("third-party-api-keys", Secret("sk_live_abc123"), "alice");
   ASSERT_TRUE(v.ok()) << v.status();
-  EXPECT_EQ(backend_->Get("foohut/staging/third-party-api-keys", kCurrent, "")->value.Reveal(),
+  EXPECT_EQ(local_.backend->Get("foohut/staging/third-party-api-keys", kCurrent, "")->value.Reveal(),
             "sk_live_abc123");
-  auto shown = service_->Reveal("third-party-api-keys", "bob");
+  auto shown = local_.service->Reveal("third-party-api-keys", "bob");
   ASSERT_TRUE(shown.ok());
   EXPECT_EQ(shown->value.Reveal(), "sk_live_abc123");
   const std::string events = AllEvents();
@@ -66,10 +52,10 @@ TEST_F(SecretsServiceTest, SetAndRevealAreRecordedWithoutTheValue) {
 }
 
 TEST_F(SecretsServiceTest, ListsTheEnvironmentsSecretsByShortName) {
-  ASSERT_TRUE(service_->Set("database", Secret("a"), "t").ok());
-  ASSERT_TRUE(service_->Set("jwt", Secret("b"), "t").ok());
-  ASSERT_TRUE(backend_->Put("foohut/production/jwt", NewVersionId(), Secret("c"), {kCurrent}).ok());
-  auto list = service_->List();
+  ASSERT_TRUE(local_.service->Set("database", Secret("a"), "t").ok());
+  ASSERT_TRUE(local_.service->Set("jwt", Secret("b"), "t").ok());
+  ASSERT_TRUE(local_.backend->Put("foohut/production/jwt", NewVersionId(), Secret("c"), {kCurrent}).ok());
+  auto list = local_.service->List();
   ASSERT_TRUE(list.ok()) << list.status();
   ASSERT_EQ(list->size(), 2u);
   EXPECT_EQ((*list)[0].name, "database");
@@ -78,22 +64,22 @@ TEST_F(SecretsServiceTest, ListsTheEnvironmentsSecretsByShortName) {
 
 TEST_F(SecretsServiceTest, ABadNameOrAnEmptyValueIsAClearError) {
   for (const char* bad : {"", "Database", "../x", "a/b", "-x"}) {
-    EXPECT_EQ(service_->Set(bad, Secret("v"), "t").status().code(),
+    EXPECT_EQ(local_.service->Set(bad, Secret("v"), "t").status().code(),
               absl::StatusCode::kInvalidArgument) << bad;
   }
-  EXPECT_EQ(service_->Set("jwt", Secret(""), "t").status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(service_->Describe("nothing").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(local_.service->Set("jwt", Secret(""), "t").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(local_.service->Describe("nothing").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(SecretsServiceTest, TheJwtKeyFileIsImportedOnceThenWrittenFromTheBackend) {
-  const std::string file = dir_.path() + "/secrets/jwt-keys.json";
-  std::filesystem::create_directories(dir_.path() + "/secrets");
+  const std::string file = local_.dir.path() + "/secrets/jwt-keys.json";
+  std::filesystem::create_directories(local_.dir.path() + "/secrets");
   std::ofstream(file) << R"({"active_kid":"old","keys":{"old":"AAAA"}})" << "\n";
-  ASSERT_TRUE(SyncJwtKeys(*service_, file, clock_).ok());
-  EXPECT_EQ(service_->Current("jwt")->value.Reveal(), R"({"active_kid":"old","keys":{"old":"AAAA"}})");
+  ASSERT_TRUE(SyncJwtKeys(*local_.service, file, clock_).ok());
+  EXPECT_EQ(local_.service->Current("jwt")->value.Reveal(), R"({"active_kid":"old","keys":{"old":"AAAA"}})");
   // A new current version in the backend reaches the file.
-  ASSERT_TRUE(service_->Set("jwt", Secret(R"({"active_kid":"new","keys":{"new":"BBBB"}})"), "t").ok());
-  ASSERT_TRUE(SyncJwtKeys(*service_, file, clock_).ok());
+  ASSERT_TRUE(local_.service->Set("jwt", Secret(R"({"active_kid":"new","keys":{"new":"BBBB"}})"), "t").ok());
+  ASSERT_TRUE(SyncJwtKeys(*local_.service, file, clock_).ok());
   std::ifstream in(file);
   EXPECT_EQ(nlohmann::json::parse(in)["active_kid"], "new");
   struct stat st {};
@@ -102,9 +88,9 @@ TEST_F(SecretsServiceTest, TheJwtKeyFileIsImportedOnceThenWrittenFromTheBackend)
 }
 
 TEST_F(SecretsServiceTest, WithoutAKeyFileANewKeySetIsMade) {
-  const std::string file = dir_.path() + "/jwt-keys.json";
-  ASSERT_TRUE(SyncJwtKeys(*service_, file, clock_).ok());
-  auto current = service_->Current("jwt");
+  const std::string file = local_.dir.path() + "/jwt-keys.json";
+  ASSERT_TRUE(SyncJwtKeys(*local_.service, file, clock_).ok());
+  auto current = local_.service->Current("jwt");
   ASSERT_TRUE(current.ok());
   const nlohmann::json keys = nlohmann::json::parse(current->value.Reveal());
   EXPECT_TRUE(keys["keys"].contains(keys["active_kid"].get<std::string>()));
