@@ -111,6 +111,10 @@ absl::Status AlertRouter::FollowEvents(std::vector<store::Alert>& fired) {
                          store_.EventsAfter(events_seen_, 500, options_.environment));
     for (const store::Event& e : events) {
       events_seen_ = e.id;
+      if (e.type == "secret.rotation-failed" || e.type == "secret.rotation-finished") {
+        HUT_RETURN_IF_ERROR(FollowRotation(e, fired));
+        continue;
+      }
       const bool rolled_back = e.type == "rollout.rolled-back";
       const bool failed = e.type == "rollout.failed";
       const bool succeeded = e.type == "rollout.succeeded";
@@ -152,6 +156,26 @@ absl::Status AlertRouter::FollowEvents(std::vector<store::Alert>& fired) {
     }
     if (events.size() < 500) return absl::OkStatus();
   }
+}
+
+// A rotation that was rolled back is high (paged): the secret is as old as
+// before and its schedule is not kept; the next rotation that finishes ends it.
+absl::Status AlertRouter::FollowRotation(const store::Event& e, std::vector<store::Alert>& fired) {
+  const std::string secret = e.data.value("secret", "");
+  ReceivedAlert a;
+  a.labels = {{"alertname", "SecretRotationFailed"},
+              {"severity", "high"},
+              {"environment", options_.environment},
+              {"secret", secret}};
+  a.annotations = {{"summary", e.message},
+                   {"runbook_url", absl::StrCat(options_.policy.runbooks, "secret-rotation-failed.md")}};
+  a.starts_at = e.at;
+  a.fingerprint = absl::StrCat("hut/secret-rotation-failed/", secret);
+  if (e.type == "secret.rotation-finished") {
+    a.firing = false;
+    a.ends_at = e.at;
+  }
+  return ReceiveOne(a, "hut", fired).status();
 }
 
 const spec::SeverityPolicy& AlertRouter::PolicyFor(const std::string& severity) const {

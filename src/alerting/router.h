@@ -87,6 +87,9 @@ class AlertRouter {
   // that failed (RolloutFailed, high: paged, open until a later rollout of
   // the service succeeds).
   absl::Status FollowEvents(std::vector<store::Alert>& fired) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // secret.rotation-failed raises SecretRotationFailed; -finished ends it.
+  absl::Status FollowRotation(const store::Event& e, std::vector<store::Alert>& fired)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // PagerDuty `action` ("acknowledge", "resolve") for every incident the
   // alert opened: its page and each escalation's.
   std::vector<store::Notification> IncidentActions(const store::Alert& alert,

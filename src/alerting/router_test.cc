@@ -232,6 +232,31 @@ TEST(RouterTest, HutsOwnRollbacksAndFailuresAreAlertsToo) {
   EXPECT_EQ(pending[2].message["dedup_key"], pending[1].message["dedup_key"]);
 }
 
+TEST(RouterTest, AFailedSecretRotationPagesUntilARotationFinishes) {
+  RouterFixture f(Utc(2026, 12, 7, 14, 0));
+  const auto event = [&](const std::string& type) {
+    store::Event e;
+    e.environment = "production";
+    e.type = type;
+    e.message = absl::StrCat("rotation of jwt: ", type);
+    e.data = {{"secret", "jwt"}, {"kid", "hut-1"}};
+    ASSERT_TRUE(f.store->AppendEvent(e).ok());
+  };
+  event("secret.rotation-failed");
+  f.router->Tick(f.clock.Now());
+  auto pending = f.Pending();
+  ASSERT_THAT(pending, SizeIs(1));
+  EXPECT_EQ(pending[0].channel, "pagerduty");
+  EXPECT_EQ(pending[0].message["event_action"], "trigger");
+  EXPECT_THAT(pending[0].message.dump(), ::testing::HasSubstr("secret-rotation-failed.md"));  // the runbook
+  event("secret.rotation-finished");
+  f.router->Tick(f.clock.Now());
+  pending = f.Pending();
+  ASSERT_THAT(pending, SizeIs(2));
+  EXPECT_EQ(pending[1].message["event_action"], "resolve");
+  EXPECT_EQ(pending[1].message["dedup_key"], pending[0].message["dedup_key"]);
+}
+
 TEST(RouterTest, NextBusinessDaySkipsWeekendsHolidaysAndKeepsLocalTimeAcrossDst) {
   struct Case {
     TimePoint received;
