@@ -145,8 +145,9 @@ std::string LocalSecretBackend::Seal(const std::string& name, const std::string&
   return Base64(out);
 }
 
-absl::StatusOr<Secret> LocalSecretBackend::Open(const std::string& name, const std::string& version,
-                                                const std::string& sealed) const {
+absl::StatusOr<Secret> LocalSecretBackend::Unseal(const std::string& name,
+                                                  const std::string& version,
+                                                  const std::string& sealed) const {
   std::optional<std::string> raw = FromBase64(sealed);
   const size_t overhead =
       crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + crypto_aead_xchacha20poly1305_ietf_ABYTES;
@@ -207,7 +208,7 @@ absl::StatusOr<std::unique_ptr<LocalSecretBackend>> LocalSecretBackend::Open(
   } catch (const nlohmann::json::exception& e) {
     return absl::DataLossError(absl::StrCat(options.file, ": ", e.what()));
   }
-  absl::StatusOr<Secret> check = b->Open("", "check", b->state_->check);
+  absl::StatusOr<Secret> check = b->Unseal("", "check", b->state_->check);
   if (!check.ok() || check->Reveal() != kCheckValue) {
     return absl::PermissionDeniedError(absl::StrCat(
         "the master key does not open ", options.file,
@@ -242,7 +243,7 @@ absl::Status LocalSecretBackend::Put(const std::string& name, const std::string&
   }
   absl::MutexLock lock(&mu_);
   if (State::Version* existing = state_->Find(name, version_id)) {
-    HUT_ASSIGN_OR_RETURN(Secret stored, Open(name, version_id, existing->sealed));
+    HUT_ASSIGN_OR_RETURN(Secret stored, Unseal(name, version_id, existing->sealed));
     if (!stored.Equals(value)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "version ", version_id, " of ", name, " exists with another value"));
@@ -274,7 +275,7 @@ absl::StatusOr<SecretValue> LocalSecretBackend::Get(const std::string& name, con
   }
   for (const State::Version& v : it->second) {
     if (version_id.empty() ? v.stages.contains(stage) : v.id == version_id) {
-      HUT_ASSIGN_OR_RETURN(Secret value, Open(name, v.id, v.sealed));
+      HUT_ASSIGN_OR_RETURN(Secret value, Unseal(name, v.id, v.sealed));
       return SecretValue{.version_id = v.id, .value = std::move(value),
                          .stages = {v.stages.begin(), v.stages.end()}};
     }

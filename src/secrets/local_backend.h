@@ -46,8 +46,8 @@ class LocalSecretBackend final : public SecretBackend {
   struct State;
   LocalSecretBackend(std::string file, Secret key, const Clock& clock);
   absl::Status Save() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<Secret> Open(const std::string& name, const std::string& version,
-                              const std::string& sealed) const;
+  absl::StatusOr<Secret> Unseal(const std::string& name, const std::string& version,
+                                const std::string& sealed) const;
   std::string Seal(const std::string& name, const std::string& version, const Secret& value) const;
 
   const std::string file_;
