@@ -1629,7 +1629,8 @@ TEST_F(HutUpEndToEndTest, AJwtRotationUnderLoadLogsNobodyOutAndRetiresTheOldKey)
   for (const char* t : {"secret.rotation-started", "secret.rotation-finished", "secret.key-retired"}) {
     EXPECT_TRUE(types.contains(t)) << t;
   }
-  // No key in what hut wrote: its logs, the replicas' logs, its events.
+  // No key in what hut wrote or shows: its logs, the replicas' logs, its
+  // events, its stores, any process's command line.
   std::ifstream keys_file(State() + "/secrets/jwt-keys.json");
   const json keys = json::parse(keys_file, nullptr, false);
   ASSERT_TRUE(keys.is_object());
@@ -1639,6 +1640,16 @@ TEST_F(HutUpEndToEndTest, AJwtRotationUnderLoadLogsNobodyOutAndRetiresTheOldKey)
     written.append(std::istreambuf_iterator<char>(in), {});
   }
   for (const json& e : Events("")) written += e.dump();
+  // hut's store and its secret store (sealed), as bytes on disk.
+  for (const char* f : {"/hut.db", "/hut.db-wal", "/secrets/store.json"}) {
+    std::ifstream in(State() + f, std::ios::binary);
+    written.append(std::istreambuf_iterator<char>(in), {});
+  }
+  // Every process's command line (what `ps` shows).
+  for (const auto& proc : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream in(proc.path() / "cmdline", std::ios::binary);
+    written.append(std::istreambuf_iterator<char>(in), {});
+  }
   for (const auto& [kid, key] : keys["keys"].items()) {
     EXPECT_EQ(written.find(key.get<std::string>()), std::string::npos) << "key " << kid << " leaked";
   }
