@@ -30,15 +30,13 @@ bool ValidName(const std::string& name) {
   return true;
 }
 
-// Connects, or says why on io.err; also checks the name when `named`.
-absl::StatusOr<ApiClient> Open(const std::string& command, const SecretsOptions& o, bool named,
-                               const Io& io) {
+// Connects to the server; first checks the name when `named`.
+absl::StatusOr<ApiClient> Open(const SecretsOptions& o, bool named, const Io& io) {
   if (named && !ValidName(o.name)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "\"", o.name, "\" is not a secret name (lowercase letters, digits and '-', e.g. "
                       "database, jwt, third-party-api-keys)"));
   }
-  (void)command;
   return Connect(o.environment, io);
 }
 
@@ -60,7 +58,7 @@ int Fail(const std::string& command, const absl::Status& s, const Io& io) {
 
 int RunSecretsList(const SecretsOptions& o, const Io& io) {
   const std::string command = "hut secrets list";
-  absl::StatusOr<ApiClient> client = Open(command, o, false, io);
+  absl::StatusOr<ApiClient> client = Open(o, false, io);
   if (!client.ok()) return Fail(command, client.status(), io);
   absl::StatusOr<json> answer = client->Secrets();
   if (!answer.ok()) return Fail(command, answer.status(), io);
@@ -91,7 +89,7 @@ int RunSecretsList(const SecretsOptions& o, const Io& io) {
 
 int RunSecretsGet(const SecretsOptions& o, const Io& io) {
   const std::string command = "hut secrets get";
-  absl::StatusOr<ApiClient> client = Open(command, o, true, io);
+  absl::StatusOr<ApiClient> client = Open(o, true, io);
   if (!client.ok()) return Fail(command, client.status(), io);
   absl::StatusOr<json> answer = client->SecretOf(o.name, o.reveal, Who(o, io));
   if (!answer.ok()) return Fail(command, answer.status(), io);
@@ -131,7 +129,7 @@ int RunSecretsSet(const SecretsOptions& o, const Io& io) {
                              "no value: give it on stdin or with --file (never on the command line)"),
                 io);
   }
-  absl::StatusOr<ApiClient> client = Open(command, o, true, io);
+  absl::StatusOr<ApiClient> client = Open(o, true, io);
   if (!client.ok()) return Fail(command, client.status(), io);
   absl::StatusOr<json> answer = client->SetSecret(o.name, value, Who(o, io));
   if (!answer.ok()) return Fail(command, answer.status(), io);
@@ -145,7 +143,7 @@ int RunSecretsSet(const SecretsOptions& o, const Io& io) {
 
 int RunSecretsHistory(const SecretsOptions& o, const Io& io) {
   const std::string command = "hut secrets history";
-  absl::StatusOr<ApiClient> client = Open(command, o, true, io);
+  absl::StatusOr<ApiClient> client = Open(o, true, io);
   if (!client.ok()) return Fail(command, client.status(), io);
   absl::StatusOr<json> answer = client->SecretOf(o.name, false, "");
   if (!answer.ok()) return Fail(command, answer.status(), io);
@@ -166,7 +164,7 @@ int RunSecretsHistory(const SecretsOptions& o, const Io& io) {
 
 int RunSecretsRotate(const SecretsOptions& o, const Io& io) {
   const std::string command = "hut secrets rotate";
-  absl::StatusOr<ApiClient> client = Open(command, o, true, io);
+  absl::StatusOr<ApiClient> client = Open(o, true, io);
   if (!client.ok()) return Fail(command, client.status(), io);
   // The test step waits for every replica (up to 30 s); the answer comes after.
   ApiClient patient(client->target(), client->environment(), std::chrono::seconds(90));
