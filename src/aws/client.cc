@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "pugixml.hpp"
+#include "src/common/status.h"
 #include "src/http/url_client.h"
 
 namespace hut::aws {
@@ -17,17 +18,29 @@ absl::StatusOr<AwsConfig> ConfigFromEnvironment(GetEnv getenv) {
   } else if (std::string d = get("AWS_DEFAULT_REGION"); !d.empty()) {
     c.region = d;
   }
-  c.credentials.access_key_id = get("AWS_ACCESS_KEY_ID");
-  c.credentials.secret_access_key = Secret(get("AWS_SECRET_ACCESS_KEY"));
-  c.credentials.session_token = get("AWS_SESSION_TOKEN");
-  if (c.credentials.access_key_id.empty() || c.credentials.secret_access_key.empty()) {
-    return absl::FailedPreconditionError(
-        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and "
-        "AWS_SESSION_TOKEN for temporary ones)");
-  }
   c.endpoint_url = get("AWS_ENDPOINT_URL");
-  c.getenv = std::move(getenv);
-  return c;
+  c.getenv = getenv;
+  Credentials keys{.access_key_id = get("AWS_ACCESS_KEY_ID"),
+                   .secret_access_key = Secret(get("AWS_SECRET_ACCESS_KEY")),
+                   .session_token = get("AWS_SESSION_TOKEN")};
+  if (!keys.access_key_id.empty() && !keys.secret_access_key.empty()) {
+    c.credentials = StaticCredentials(std::move(keys));
+    return c;
+  }
+  if (const std::string role = get("AWS_ROLE_ARN"), token = get("AWS_WEB_IDENTITY_TOKEN_FILE");
+      !role.empty() && !token.empty()) {
+    WebIdentityOptions w;
+    w.sts_endpoint = EndpointFor(c, "STS", "sts");
+    w.role_arn = role;
+    w.token_file = token;
+    if (std::string name = get("AWS_ROLE_SESSION_NAME"); !name.empty()) w.session_name = name;
+    c.credentials = std::make_shared<WebIdentityCredentials>(std::move(w));
+    return c;
+  }
+  return absl::FailedPreconditionError(
+      "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and "
+      "AWS_SESSION_TOKEN for temporary ones), or AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE "
+      "(IRSA on EKS)");
 }
 
 std::string EndpointFor(const AwsConfig& config, const std::string& env_name,
@@ -41,7 +54,8 @@ std::string EndpointFor(const AwsConfig& config, const std::string& env_name,
 }
 
 AwsClient::AwsClient(std::string endpoint, std::string region, std::string service,
-                     Credentials credentials, std::function<absl::Time()> now)
+                     std::shared_ptr<CredentialsProvider> credentials,
+                     std::function<absl::Time()> now)
     : endpoint_(std::move(endpoint)),
       region_(std::move(region)),
       service_(std::move(service)),
@@ -61,7 +75,8 @@ absl::StatusOr<http::ClientResponse> AwsClient::Send(const AwsRequest& request) 
   in.headers["host"] = host_;
   in.payload_sha256 = Sha256Hex(request.body);
   if (service_ == "s3") in.headers["x-amz-content-sha256"] = in.payload_sha256;
-  const std::string authorization = Sign(in, credentials_, region_, service_, now_());
+  HUT_ASSIGN_OR_RETURN(const Credentials credentials, credentials_->Get());
+  const std::string authorization = Sign(in, credentials, region_, service_, now_());
 
   http::UrlRequest out;
   out.method = request.method;

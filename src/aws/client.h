@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -14,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "src/aws/credentials.h"
 #include "src/aws/sigv4.h"
 #include "src/http/client.h"
 #include "src/http/message.h"
@@ -25,14 +27,16 @@ using GetEnv = std::function<std::optional<std::string>(const std::string&)>;
 struct AwsConfig {
   // AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1.
   std::string region = "us-east-1";
-  // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN.
-  Credentials credentials;
+  // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; else
+  // IRSA's AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE (credentials.h).
+  std::shared_ptr<CredentialsProvider> credentials;
   // AWS_ENDPOINT_URL: every service there (a local emulator); "" : AWS's.
   std::string endpoint_url;
   GetEnv getenv;  // for AWS_ENDPOINT_URL_<SERVICE>
 };
 
 // FailedPrecondition naming the variables when no credentials are set.
+// STS's endpoint for IRSA: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, or AWS's.
 absl::StatusOr<AwsConfig> ConfigFromEnvironment(GetEnv getenv);
 
 // scheme://host[:port] of a service: AWS_ENDPOINT_URL_<ENV_NAME> (e.g.
@@ -56,7 +60,8 @@ class AwsClient {
   // `endpoint`: scheme://host[:port], no path. `service`: the signing name
   // ("s3", "secretsmanager", "rds").
   AwsClient(std::string endpoint, std::string region, std::string service,
-            Credentials credentials, std::function<absl::Time()> now = absl::Now);
+            std::shared_ptr<CredentialsProvider> credentials,
+            std::function<absl::Time()> now = absl::Now);
 
   // Signs and sends. Any HTTP status is a value; transport failures are
   // Unavailable or DeadlineExceeded, naming the endpoint.
@@ -66,7 +71,7 @@ class AwsClient {
 
  private:
   std::string endpoint_, host_, region_, service_;
-  Credentials credentials_;
+  std::shared_ptr<CredentialsProvider> credentials_;
   std::function<absl::Time()> now_;
 };
 

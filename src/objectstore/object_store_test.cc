@@ -160,7 +160,12 @@ TEST(S3ObjectStoreTest, ItsRequestsCarrySignaturesS3Accepts) {
   ASSERT_TRUE((*s)->Delete("dir/a b.zst").ok());
 
   aws::AwsConfig wrong = MotoConfig(true);
-  wrong.credentials.secret_access_key = Secret("not-the-key");
+  {
+    auto keys = wrong.credentials->Get();
+    ASSERT_TRUE(keys.ok());
+    keys->secret_access_key = Secret("not-the-key");
+    wrong.credentials = aws::StaticCredentials(*keys);
+  }
   auto refused = S3ObjectStore::Open({.bucket = "hut-test-signed", .prefix = ""}, wrong);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied) << refused.status();
 }

@@ -226,7 +226,12 @@ TEST_F(LocalSecretBackendTest, AValueMovedToAnotherSecretInTheFileDoesNotOpen) {
 
 TEST(AwsSecretsManagerBackendTest, AWrongSignatureIsRefusedClearly) {
   aws::AwsConfig wrong = MotoConfig();
-  wrong.credentials.secret_access_key = Secret("not-the-secret-key");
+  {
+    auto keys = wrong.credentials->Get();
+    ASSERT_TRUE(keys.ok());
+    keys->secret_access_key = Secret("not-the-secret-key");
+    wrong.credentials = aws::StaticCredentials(*keys);
+  }
   AwsSecretsManagerBackend backend(wrong);
   auto got = backend.Get("foohut/production/jwt", kCurrent, "");
   EXPECT_EQ(got.status().code(), absl::StatusCode::kPermissionDenied) << got.status();
