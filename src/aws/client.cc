@@ -6,6 +6,7 @@
 #include "nlohmann/json.hpp"
 #include "pugixml.hpp"
 #include "src/common/status.h"
+#include "src/http/message.h"
 #include "src/http/url_client.h"
 
 namespace hut::aws {
@@ -83,8 +84,8 @@ absl::StatusOr<http::ClientResponse> AwsClient::Send(const AwsRequest& request) 
   out.url = endpoint_ + in.path;
   std::string query;
   for (const auto& [name, value] : request.query) {
-    absl::StrAppend(&query, query.empty() ? "?" : "&", UriEncode(name, false), "=",
-                    UriEncode(value, false));
+    absl::StrAppend(&query, query.empty() ? "?" : "&", http::PercentEncode(name, false), "=",
+                    http::PercentEncode(value, false));
   }
   out.url += query;
   for (const auto& [name, value] : in.headers) {

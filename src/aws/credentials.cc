@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "pugixml.hpp"
+#include "src/http/message.h"
 #include "src/http/url_client.h"
 
 namespace hut::aws {
@@ -41,9 +42,9 @@ absl::StatusOr<Credentials> WebIdentityCredentials::Get() {
   r.url = o_.sts_endpoint + "/";
   r.headers.emplace("content-type", "application/x-www-form-urlencoded");
   r.body = absl::StrCat("Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=",
-                        UriEncode(o_.role_arn, false),
-                        "&RoleSessionName=", UriEncode(o_.session_name, false),
-                        "&WebIdentityToken=", UriEncode(token.Reveal(), false));
+                        http::PercentEncode(o_.role_arn, false),
+                        "&RoleSessionName=", http::PercentEncode(o_.session_name, false),
+                        "&WebIdentityToken=", http::PercentEncode(token.Reveal(), false));
   absl::StatusOr<http::ClientResponse> answer = http::FetchUrl(r);
   WipeString(r.body);
   if (!answer.ok()) return answer.status();

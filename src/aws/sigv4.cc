@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "src/http/message.h"
 
 namespace hut::aws {
 namespace {
@@ -60,22 +61,6 @@ std::string SignedHeaders(const CanonicalInput& r) {
 
 }  // namespace
 
-std::string UriEncode(std::string_view text, bool keep_slash) {
-  static constexpr char kDigits[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
-        (keep_slash && c == '/')) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kDigits[c >> 4]);
-      out.push_back(kDigits[c & 0xf]);
-    }
-  }
-  return out;
-}
-
 std::string Sha256Hex(std::string_view data) {
   unsigned char digest[crypto_hash_sha256_BYTES];
   crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(data.data()), data.size());
@@ -85,7 +70,7 @@ std::string Sha256Hex(std::string_view data) {
 std::string CanonicalRequest(const CanonicalInput& r) {
   std::vector<std::pair<std::string, std::string>> query;
   for (const auto& [name, value] : r.query) {
-    query.emplace_back(UriEncode(name, false), UriEncode(value, false));
+    query.emplace_back(http::PercentEncode(name, false), http::PercentEncode(value, false));
   }
   std::sort(query.begin(), query.end());
   std::vector<std::string> pairs;

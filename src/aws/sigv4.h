@@ -45,9 +45,6 @@ std::string CanonicalRequest(const CanonicalInput& request);
 std::string StringToSign(const std::string& canonical_request, absl::Time now,
                          const std::string& scope);
 
-// RFC 3986 percent-encoding as SigV4 wants it: unreserved characters kept,
-// everything else %XX (uppercase); '/' kept when `keep_slash`.
-std::string UriEncode(std::string_view text, bool keep_slash);
 std::string Sha256Hex(std::string_view data);
 
 }  // namespace hut::aws

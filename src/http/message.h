@@ -109,6 +109,10 @@ struct Response {
 // Percent-decodes a URL component ("+" stays "+" in paths, becomes " " in
 // queries). Returns nullopt for malformed escapes.
 std::optional<std::string> PercentDecode(std::string_view in, bool plus_is_space);
+// RFC 3986 percent-encoding: unreserved characters (A-Z a-z 0-9 - _ . ~) kept,
+// every other byte %XX (uppercase hex); '/' kept when `keep_slash` (a path).
+// As AWS's SigV4 and the Kubernetes API's query strings want it.
+std::string PercentEncode(std::string_view in, bool keep_slash);
 // Splits "a=1&b=x%20y" into a map. Malformed pairs are skipped.
 std::map<std::string, std::string> ParseQuery(std::string_view query);
 

@@ -45,6 +45,14 @@ TEST(ResponseTest, TextAndSetHeaderReplaces) {
   EXPECT_EQ(r.body, "hi");
 }
 
+TEST(PercentEncodeTest, KeepsOnlyUnreservedCharactersAndSlashesInPaths) {
+  EXPECT_EQ(PercentEncode("a-Z_0.~", false), "a-Z_0.~");
+  EXPECT_EQ(PercentEncode("app=foohut,tier in (a b)", false), "app%3Dfoohut%2Ctier%20in%20%28a%20b%29");
+  EXPECT_EQ(PercentEncode("logs/day 1/é+", true), "logs/day%201/%C3%A9%2B");
+  EXPECT_EQ(PercentEncode("a/b", false), "a%2Fb");
+  EXPECT_EQ(*PercentDecode(PercentEncode("x y/z=é", false), false), "x y/z=é");
+}
+
 TEST(PercentDecodeTest, Table) {
   struct Case {
     std::string in;

@@ -93,8 +93,6 @@ class ApiClient {
 // "/apis/apps/v1/namespaces/NS/deployments/NAME" and the like.
 std::string ObjectPath(std::string_view api, std::string_view ns, std::string_view plural,
                        std::string_view name = "");
-// `value` escaped for a URL query.
-std::string QueryEscape(std::string_view value);
 
 }  // namespace hut::kubernetes
 

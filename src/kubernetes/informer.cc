@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "src/http/message.h"
 
 namespace hut::kubernetes {
 namespace {
@@ -66,8 +67,9 @@ absl::Status Informer::List() {
   std::map<std::string, std::map<std::string, nlohmann::json>> fresh;
   std::string version;
   do {
-    std::string path = absl::StrCat(base, "?limit=500&labelSelector=", QueryEscape(options_.label_selector));
-    if (!cont.empty()) absl::StrAppend(&path, "&continue=", QueryEscape(cont));
+    std::string path = absl::StrCat(base, "?limit=500&labelSelector=",
+                                    http::PercentEncode(options_.label_selector, false));
+    if (!cont.empty()) absl::StrAppend(&path, "&continue=", http::PercentEncode(cont, false));
     auto page = api_.Get(path);
     if (!page.ok()) return page.status();
     for (const nlohmann::json& item : page->value("items", nlohmann::json::array())) {
@@ -101,9 +103,9 @@ absl::Status Informer::WatchOnce() {
   }
   const std::string path = absl::StrCat(
       ObjectPath(options_.type.api, options_.ns, options_.type.plural),
-      "?watch=1&allowWatchBookmarks=true&resourceVersion=", QueryEscape(version),
+      "?watch=1&allowWatchBookmarks=true&resourceVersion=", http::PercentEncode(version, false),
       "&timeoutSeconds=", options_.watch_timeout.count(),
-      "&labelSelector=", QueryEscape(options_.label_selector));
+      "&labelSelector=", http::PercentEncode(options_.label_selector, false));
   bool gone = false;
   absl::Status status = api_.Watch(
       path,

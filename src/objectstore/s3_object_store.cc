@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "pugixml.hpp"
 #include "src/common/status.h"
+#include "src/http/message.h"
 
 namespace hut::objectstore {
 namespace {
@@ -35,7 +36,7 @@ absl::StatusOr<std::unique_ptr<S3ObjectStore>> S3ObjectStore::Open(const S3Locat
 std::string S3ObjectStore::PathOf(const std::string& key) const {
   const std::string bucket = path_style_ ? "/" + location_.bucket : "";
   if (key.empty()) return bucket.empty() ? "/" : bucket;
-  return absl::StrCat(bucket, "/", aws::UriEncode(location_.prefix + key, true));
+  return absl::StrCat(bucket, "/", http::PercentEncode(location_.prefix + key, true));
 }
 
 std::string S3ObjectStore::Describe(const std::string& key) const {
