@@ -30,6 +30,7 @@ class Backends : public ::testing::Environment {
   void StartPostgres();
 
   std::string database_url() const;
+  local::PostgresServer& postgres() { return *postgres_; }
   std::string redis_url() const;
   // Host, port, user and password: what foohut-api gets from its environment.
   RedisAddress redis_address() const;

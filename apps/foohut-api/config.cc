@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "apps/foohut-api/db_login.h"
 #include "apps/foohut-api/strings.h"
 #include "src/common/resources.h"
 #include "src/common/units.h"
@@ -120,6 +121,11 @@ absl::StatusOr<Config> ConfigFromEnv(const EnvLookup& env, bool need_redis,
     c.database_url = Secret(*v);
   } else if (need_database) {
     return Bad("FOOHUT_DATABASE_URL", "not set (a libpq URI such as postgresql://user@host/db)");
+  }
+  if (auto v = env("FOOHUT_DATABASE_CREDENTIALS_FILE")) {
+    absl::StatusOr<DatabaseLogin> login = LoadDatabaseLogin(*v);
+    if (!login.ok()) return Bad("FOOHUT_DATABASE_CREDENTIALS_FILE", Msg(login.status()));
+    c.database_credentials_file = *v;
   }
   if (auto v = env("FOOHUT_REDIS_URL")) {
     absl::StatusOr<RedisAddress> r = ParseRedisUrl(*v);

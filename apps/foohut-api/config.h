@@ -35,6 +35,9 @@ struct RedisAddress {
 // Defaults are those of the fields.
 struct Config {
   Secret database_url;                     // FOOHUT_DATABASE_URL: libpq URI (may hold a password)
+  // FOOHUT_DATABASE_CREDENTIALS_FILE: the login to use instead of the URI's
+  // (db_login.h), followed while serving; checked readable and valid here.
+  std::string database_credentials_file;
   RedisAddress redis;                      // FOOHUT_REDIS_URL: redis://host[:port]
   std::string jwt_keys_file;               // FOOHUT_JWT_KEYS_FILE: empty when unset
   std::string bind_address = "127.0.0.1";  // FOOHUT_BIND_ADDRESS

@@ -240,52 +240,22 @@ absl::StatusOr<JwtClaims> JwtCodec::Verify(std::string_view token) const {
 }
 
 JwtKeyFileWatcher::JwtKeyFileWatcher(std::string path, JwtCodec& codec, Logger log,
-                                     std::chrono::milliseconds interval)
-    : path_(std::move(path)), codec_(codec), log_(std::move(log)) {
-  CheckNow();  // what the codec started with: not a change
-  thread_ = std::thread([this, interval] {
-    for (;;) {
-      {
-        absl::MutexLock lock(&mu_);
-        if (mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::FromChrono(interval))) return;
-      }
-      CheckNow();
-    }
-  });
-}
+                                     const Clock& clock, Duration interval)
+    : codec_(codec),
+      log_(std::move(log)),
+      watcher_(path, [this, path](const Secret& content) { return Take(path, content); }, clock,
+               interval) {}
 
-JwtKeyFileWatcher::~JwtKeyFileWatcher() {
-  {
-    absl::MutexLock lock(&mu_);
-    stop_ = true;
-  }
-  thread_.join();
-}
-
-bool JwtKeyFileWatcher::CheckNow() {
-  std::ifstream in(path_);
-  if (!in) return false;  // between a rename's two steps, or gone: keep what we have
-  std::stringstream text;
-  text << in.rdbuf();
-  Secret content(text.str());
-  unsigned char digest[crypto_generichash_BYTES];
-  crypto_generichash(digest, sizeof digest,
-                     reinterpret_cast<const unsigned char*>(content.Reveal().data()),
-                     content.Reveal().size(), nullptr, 0);
-  const std::string seen(reinterpret_cast<const char*>(digest), sizeof digest);
-  if (seen == seen_) return false;
-  const bool first = seen_.empty();
-  seen_ = seen;
+bool JwtKeyFileWatcher::Take(const std::string& path, const Secret& content) {
   absl::StatusOr<JwtKeySet> keys = ParseJwtKeySet(content.Reveal());
   if (!keys.ok()) {
     log_.Error("JWT keys file changed but is not valid; keeping the current keys",
-               {{"file", path_}, {"error", std::string(keys.status().message())}});
+               {{"file", path}, {"error", std::string(keys.status().message())}});
     return false;
   }
-  if (first) return false;
   const std::string active = keys->active_kid;
   codec_.Replace(*std::move(keys));
-  log_.Info("JWT keys reloaded", {{"file", path_}, {"active_kid", active},
+  log_.Info("JWT keys reloaded", {{"file", path}, {"active_kid", active},
                                   {"kids", absl::StrJoin(codec_.kids(), ",")}});
   return true;
 }

@@ -13,6 +13,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "apps/foohut-api/file_watcher.h"
 #include "src/common/clock.h"
 #include "src/common/log.h"
 #include "src/common/secret.h"
@@ -83,28 +84,22 @@ class JwtCodec {
 };
 
 // Watches a key file (FOOHUT_JWT_KEYS_FILE) and puts each new valid version
-// into the codec: how a rotation reaches a running process without a
-// restart. A file that does not parse is logged and the current keys kept.
+// into the codec. A file that does not parse is logged and the current keys
+// kept.
 class JwtKeyFileWatcher {
  public:
-  // Checks every `interval` whether the file's content changed.
-  JwtKeyFileWatcher(std::string path, JwtCodec& codec, Logger log,
-                    std::chrono::milliseconds interval = std::chrono::seconds(1));
-  ~JwtKeyFileWatcher();  // stops the thread
-  JwtKeyFileWatcher(const JwtKeyFileWatcher&) = delete;
-  JwtKeyFileWatcher& operator=(const JwtKeyFileWatcher&) = delete;
+  // Checks every `interval` of `clock` whether the file's content changed.
+  JwtKeyFileWatcher(std::string path, JwtCodec& codec, Logger log, const Clock& clock,
+                    Duration interval = std::chrono::seconds(1));
 
   // Reads the file now; true when it held a new valid key set.
-  bool CheckNow();
+  bool CheckNow() { return watcher_.CheckNow(); }
 
  private:
-  const std::string path_;
+  bool Take(const std::string& path, const Secret& content);
   JwtCodec& codec_;
   const Logger log_;
-  std::string seen_;  // a hash of the content last seen (only the watcher's thread)
-  absl::Mutex mu_;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  FileWatcher watcher_;  // last: its thread uses the members above
 };
 
 // base64url without padding, as JWT uses.

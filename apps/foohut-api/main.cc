@@ -23,6 +23,8 @@
 #include "absl/synchronization/mutex.h"
 #include "apps/foohut-api/api.h"
 #include "apps/foohut-api/config.h"
+#include "apps/foohut-api/db_login.h"
+#include "apps/foohut-api/file_watcher.h"
 #include "apps/foohut-api/migrations.h"
 #include "apps/foohut-api/pg_store.h"
 #include "apps/foohut-api/redis_cache.h"
@@ -130,6 +132,20 @@ absl::StatusOr<std::unique_ptr<tracing::Exporter>> StartTelemetry(const Config& 
   return exporter;
 }
 
+// FOOHUT_DATABASE_URL with the login of FOOHUT_DATABASE_CREDENTIALS_FILE
+// when one is given (and that login, for the pool to follow).
+absl::StatusOr<Secret> DatabaseUrl(const Config& config, std::optional<DatabaseLogin>* login = nullptr) {
+  if (config.database_credentials_file.empty()) return config.database_url;
+  absl::StatusOr<DatabaseLogin> l = LoadDatabaseLogin(config.database_credentials_file);
+  if (!l.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("FOOHUT_DATABASE_CREDENTIALS_FILE: ", l.status().message()));
+  }
+  Secret url = WithLogin(config.database_url, *l);
+  if (login != nullptr) *login = *std::move(l);
+  return url;
+}
+
 int Serve(const Config& config, bool migrate_first, const Logger& log, const Clock& clock) {
   absl::StatusOr<ResolvedKeys> keys = ResolveJwtKeys(config);
   if (!keys.ok()) {
@@ -142,8 +158,14 @@ int Serve(const Config& config, bool migrate_first, const Logger& log, const Clo
         "tokens become invalid when this process stops",
         {{"kid", keys->keys.active_kid}});
   }
+  std::optional<DatabaseLogin> login;
+  absl::StatusOr<Secret> database_url = DatabaseUrl(config, &login);
+  if (!database_url.ok()) {
+    log.Error(std::string(database_url.status().message()));
+    return kExitConfig;
+  }
   if (migrate_first) {
-    Migrator migrator(config.database_url, log.ForComponent("migrate"));
+    Migrator migrator(*database_url, log.ForComponent("migrate"));
     absl::StatusOr<int> applied = migrator.Up();
     if (!applied.ok()) {
       log.Error("migrations failed", {{"error", applied.status().ToString()}});
@@ -158,13 +180,32 @@ int Serve(const Config& config, bool migrate_first, const Logger& log, const Clo
     return kExitConfig;
   }
   PgStore pg(config.database_url, log.ForComponent("store"));
+  if (login) pg.UseLogin(*login);
+  // A credential rotation rewrites the file: new connections log in with the
+  // new credentials, the old ones close as their requests finish.
+  std::optional<FileWatcher> login_watcher;
+  if (login) {
+    login_watcher.emplace(
+        config.database_credentials_file,
+        [&pg, &log, file = config.database_credentials_file](const Secret& content) {
+          absl::StatusOr<DatabaseLogin> next = ParseDatabaseLogin(content);
+          if (!next.ok()) {
+            log.Error("database credentials file changed but is not valid; keeping the current login",
+                      {{"file", file}, {"error", std::string(next.status().message())}});
+            return false;
+          }
+          pg.UseLogin(*next);
+          return true;
+        },
+        clock, std::chrono::seconds(1));
+  }
   RedisCache redis(config.redis, clock);
   TracedStore store(pg, tracer->get(), clock);
   TracedCache cache(redis, tracer->get(), clock);
   JwtCodec jwt(std::move(keys->keys), clock);
   // A rotation rewrites the file: the new keys are taken without a restart.
   std::optional<JwtKeyFileWatcher> key_watcher;
-  if (!keys->ephemeral) key_watcher.emplace(config.jwt_keys_file, jwt, log.ForComponent("jwt"));
+  if (!keys->ephemeral) key_watcher.emplace(config.jwt_keys_file, jwt, log.ForComponent("jwt"), clock);
   metrics.ReportJwtKeysWith([&jwt] { return Metrics::JwtKeyIds{jwt.active_kid(), jwt.kids()}; });
   PasswordHasher passwords;
   Api api({.store = store,
@@ -204,7 +245,12 @@ int ServeStatic(const Config& config, const std::string& dir, const Logger& log,
 }
 
 int Migrate(const Config& config, const std::string& direction, int count, const Logger& log) {
-  Migrator migrator(config.database_url, log.ForComponent("migrate"));
+  absl::StatusOr<Secret> database_url = DatabaseUrl(config);
+  if (!database_url.ok()) {
+    log.Error(std::string(database_url.status().message()));
+    return kExitConfig;
+  }
+  Migrator migrator(*database_url, log.ForComponent("migrate"));
   if (direction == "status") {
     absl::StatusOr<std::vector<MigrationState>> states = migrator.Status();
     if (!states.ok()) {

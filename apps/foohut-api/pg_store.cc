@@ -41,17 +41,46 @@ std::string WithParams(std::string url, const PgStoreOptions& o) {
 }  // namespace
 
 PgStore::PgStore(Secret database_url, Logger logger, PgStoreOptions options)
-    : url_(WithParams(database_url.Reveal(), options)),
+    : base_url_(WithParams(database_url.Reveal(), options)),
       logger_(std::move(logger)),
-      options_(options) {}
+      options_(options),
+      url_(base_url_) {}
 
 PgStore::~PgStore() = default;
 
-std::unique_ptr<pqxx::connection> PgStore::Connect() {
-  return std::make_unique<pqxx::connection>(url_);
+void PgStore::UseLogin(const DatabaseLogin& login) {
+  std::vector<Pooled> stale;
+  {
+    absl::MutexLock lock(&mu_);
+    url_ = WithLogin(base_url_, login);
+    ++login_;
+    stale.swap(idle_);
+    open_ -= static_cast<int>(stale.size());
+    for (const Pooled& p : stale) --open_by_login_[p.login];
+  }
+  logger_.Info("database login changed; older connections close as they finish",
+               {{"user", login.username}, {"closed_idle", static_cast<int64_t>(stale.size())}});
 }
 
-absl::StatusOr<std::unique_ptr<pqxx::connection>> PgStore::Acquire() {
+int PgStore::OldConnections() {
+  absl::MutexLock lock(&mu_);
+  int old = 0;
+  for (const auto& [login, n] : open_by_login_) old += login == login_ ? 0 : n;
+  return old;
+}
+
+PgStore::Pooled PgStore::Connect() {
+  Secret url;
+  uint64_t login = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    url = url_;
+    login = login_;
+  }
+  return {std::make_unique<pqxx::connection>(url.Reveal()), login};
+}
+
+absl::StatusOr<PgStore::Pooled> PgStore::Acquire() {
   {
     absl::MutexLock lock(&mu_);
     auto free = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -62,48 +91,54 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> PgStore::Acquire() {
       return absl::UnavailableError("database: no free connection in time");
     }
     if (!idle_.empty()) {
-      std::unique_ptr<pqxx::connection> conn = std::move(idle_.back());
+      Pooled p = std::move(idle_.back());
       idle_.pop_back();
-      return conn;
+      return p;
     }
     ++open_;
   }
   try {
-    return Connect();
+    Pooled p = Connect();
+    absl::MutexLock lock(&mu_);
+    ++open_by_login_[p.login];
+    return p;
   } catch (const std::exception& e) {
-    Release(nullptr);
+    absl::MutexLock lock(&mu_);
+    --open_;
     return absl::UnavailableError(absl::StrCat("database unreachable: ", e.what()));
   }
 }
 
-void PgStore::Release(std::unique_ptr<pqxx::connection> conn) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (conn != nullptr && conn->is_open()) {
-      idle_.push_back(std::move(conn));
-    } else {
-      --open_;
-    }
+void PgStore::Release(Pooled pooled, bool reusable) {
+  Pooled closing;  // closed outside the lock
+  absl::MutexLock lock(&mu_);
+  if (reusable && pooled.conn->is_open() && pooled.login == login_) {
+    idle_.push_back(std::move(pooled));
+    return;
   }
+  --open_;
+  --open_by_login_[pooled.login];
+  closing = std::move(pooled);
 }
 
 void PgStore::DropIdle() {
-  std::vector<std::unique_ptr<pqxx::connection>> stale;
+  std::vector<Pooled> stale;
   {
     absl::MutexLock lock(&mu_);
     stale.swap(idle_);
     open_ -= static_cast<int>(stale.size());
+    for (const Pooled& p : stale) --open_by_login_[p.login];
   }
 }
 
 absl::Status PgStore::Run(std::string_view what, const Work& work) {
   for (int attempt = 0;; ++attempt) {
-    absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = Acquire();
+    absl::StatusOr<Pooled> conn = Acquire();
     if (!conn.ok()) return conn.status();
     absl::Status status;
     bool broken = false;
     try {
-      status = work(**conn);
+      status = work(*conn->conn);
     } catch (const pqxx::broken_connection& e) {
       broken = true;
       status = absl::UnavailableError(absl::StrCat(Absl(what), ": database connection lost"));
@@ -115,7 +150,7 @@ absl::Status PgStore::Run(std::string_view what, const Work& work) {
       status = absl::InternalError(absl::StrCat(Absl(what), ": ", e.what()));
     }
     if (broken) {
-      Release(nullptr);
+      Release(std::move(*conn), false);
       DropIdle();  // the server went away: the idle ones are stale too
       if (attempt == 0) continue;
       return status;
@@ -214,12 +249,17 @@ absl::StatusOr<std::vector<Page>> PgStore::SearchPages(std::string_view query, i
 absl::Status PgStore::Ping() {
   absl::MutexLock lock(&ping_mu_);
   try {
-    if (ping_conn_ == nullptr || !ping_conn_->is_open()) ping_conn_ = Connect();
-    pqxx::nontransaction txn(*ping_conn_);
+    bool stale = false;
+    if (ping_.conn != nullptr) {
+      absl::MutexLock pool(&mu_);
+      stale = ping_.login != login_;
+    }
+    if (ping_.conn == nullptr || !ping_.conn->is_open() || stale) ping_ = Connect();
+    pqxx::nontransaction txn(*ping_.conn);
     txn.exec("SELECT 1");
     return absl::OkStatus();
   } catch (const std::exception& e) {
-    ping_conn_.reset();
+    ping_.conn.reset();
     return absl::UnavailableError(absl::StrCat("postgres: ", e.what()));
   }
 }

@@ -3,12 +3,14 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <pqxx/connection>  // a typedef in libpqxx 6: cannot be forward-declared
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "apps/foohut-api/db_login.h"
 #include "apps/foohut-api/store.h"
 #include "src/common/log.h"
 #include "src/common/secret.h"
@@ -27,7 +29,10 @@ struct PgStoreOptions {
 // back. An operation that meets a broken connection is retried once on a
 // fresh one: a transaction cut off before its commit was rolled back, so the
 // retry cannot apply a write twice (a commit whose outcome is unknown is an
-// Internal error, never retried). Thread-safe.
+// Internal error, never retried). A new login (UseLogin, after a credential
+// rotation) is used by every connection opened from then on; the ones
+// opened before are closed as they come back to the pool, so none is cut
+// off mid-request. Thread-safe.
 class PgStore final : public Store {
  public:
   PgStore(Secret database_url, Logger logger, PgStoreOptions options = {});
@@ -42,25 +47,40 @@ class PgStore final : public Store {
   // Uses a connection of its own, so a busy pool does not make it fail.
   absl::Status Ping() override;
 
+  // Connects as `login` from now on (see db_login.h); drains the rest.
+  void UseLogin(const DatabaseLogin& login);
+  // Connections open now (idle and leased) that an older login opened.
+  int OldConnections();
+
  private:
   using Work = std::function<absl::Status(pqxx::connection&)>;
+  // A connection and the login generation that opened it.
+  struct Pooled {
+    std::unique_ptr<pqxx::connection> conn;
+    uint64_t login = 0;
+  };
   // Runs `work` in a pooled connection, mapping exceptions to statuses.
   absl::Status Run(std::string_view what, const Work& work);
   void DropIdle();
-  absl::StatusOr<std::unique_ptr<pqxx::connection>> Acquire();
-  void Release(std::unique_ptr<pqxx::connection> conn);
-  std::unique_ptr<pqxx::connection> Connect();
+  absl::StatusOr<Pooled> Acquire();
+  // Back to the pool, or closed when broken or opened by an older login.
+  void Release(Pooled pooled, bool reusable = true);
+  // A new connection with the current login, and that login's generation.
+  Pooled Connect();
 
-  const std::string url_;  // with connect_timeout and statement_timeout added
+  const Secret base_url_;  // with connect_timeout and statement_timeout added
   Logger logger_;
   const PgStoreOptions options_;
 
   absl::Mutex mu_;
-  std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
+  Secret url_ ABSL_GUARDED_BY(mu_);  // base_url_ with the current login
+  uint64_t login_ ABSL_GUARDED_BY(mu_) = 0;  // its generation
+  std::vector<Pooled> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;  // idle + leased
+  std::map<uint64_t, int> open_by_login_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex ping_mu_;
-  std::unique_ptr<pqxx::connection> ping_conn_ ABSL_GUARDED_BY(ping_mu_);
+  Pooled ping_ ABSL_GUARDED_BY(ping_mu_);
 };
 
 }  // namespace hut::foohut

@@ -8,6 +8,7 @@
 #include "apps/foohut-api/migrations.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "src/common/secret.h"
 #include "testing/capture_log_sink.h"
 
 namespace hut::foohut {
@@ -110,6 +111,49 @@ TEST_F(PgStoreTest, ConcurrentUse) {
   }
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(failures, 0);
+}
+
+// A credential rotation's new login, taken while requests run: none fails,
+// the new connections log in as the new user, and the old login's
+// connections are all closed once their requests are done.
+TEST_F(PgStoreTest, ANewLoginIsTakenWhileServingAndTheOldConnectionsDrain) {
+  local::PostgresLogins& logins = TestBackends().postgres().logins();
+  const Secret password = RandomSecretHex(16);
+  ASSERT_TRUE(logins.SetPassword("foohut_clone", password).ok());
+  absl::StatusOr<User> owner = store_.CreateUser(UniqueEmail(), "h");
+  ASSERT_TRUE(owner.ok()) << owner.status();
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, done{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&] {
+      while (!stop) {
+        absl::StatusOr<CreatedPage> page = store_.CreatePage(owner->id, "rotation", "body");
+        if (!page.ok()) ++failures;
+        ++done;
+      }
+    });
+  }
+  while (done < 100) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_GT(*logins.Sessions("foohut"), 0);
+  store_.UseLogin({.username = "foohut_clone", .password = password});
+  const int at_change = done;
+  while (done < at_change + 300) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  stop = true;
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(store_.OldConnections(), 0);
+  EXPECT_GT(*logins.Sessions("foohut_clone"), 0);
+  int old_sessions = -1;
+  for (int i = 0; i < 100 && old_sessions != 0; ++i) {  // the backends exit just after the close
+    old_sessions = *logins.Sessions("foohut");
+    if (old_sessions != 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(old_sessions, 0);
+  // The new login reads what the old one wrote (it acts as the owner).
+  absl::StatusOr<User> again = store_.FindUserByEmail(owner->email);
+  EXPECT_TRUE(again.ok()) << again.status();
+  ASSERT_TRUE(logins.Disable("foohut_clone").ok());
 }
 
 TEST_F(PgStoreTest, RecoversAfterDatabaseRestart) {

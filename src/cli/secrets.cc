@@ -172,6 +172,9 @@ int RunSecretsRotate(const SecretsOptions& o, const Io& io) {
   if (!answer.ok()) return Fail(command, answer.status(), io);
   if (o.json) {
     io.out << answer->dump(2) << "\n";
+  } else if (answer->contains("user")) {
+    io.out << "secret " << o.name << " rotated: replicas log in as " << Str(*answer, "user")
+           << " now; the previous login works until the overlap ends\n";
   } else {
     io.out << "secret " << o.name << " rotated: " << Str(*answer, "kid")
            << " signs now; the previous key verifies until the overlap ends\n";

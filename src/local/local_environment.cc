@@ -326,11 +326,12 @@ absl::StatusOr<std::vector<monitoring::StaticTarget>> LocalEnvironment::StartExp
   for (const spec::BackingService& b : environment_.backing_services) {
     if (b.kind == spec::BackingKind::kPostgresql) {
       const PostgresServer& pg = *postgres_[pg_index++];
-      // The password from hut's libpq password file, not the command line.
+      // Its own login (the application's rotates), the password from its
+      // libpq password file, not the command line.
       HUT_RETURN_IF_ERROR(start(b.name + "-exporter", {"prometheus-postgres-exporter"},
                                 "--web.listen-address=",
-                                {{"DATA_SOURCE_NAME", pg.base_url() + "?sslmode=disable"},
-                                 {"PGPASSFILE", pg.password_file()}},
+                                {{"DATA_SOURCE_NAME", pg.monitor_url() + "?sslmode=disable"},
+                                 {"PGPASSFILE", pg.monitor_password_file()}},
                                 "postgres", {{"backing", b.name}}));
     } else {
       const RedisServer& redis = *redis_[redis_index++];
@@ -424,6 +425,15 @@ absl::StatusOr<std::map<std::string, BackingAccess>> LocalEnvironment::StartBack
             "backing service ", b.name, ": extension ", ext,
             " is not installed locally (Debian 12 has no package for it); it is skipped"));
       }
+      o.password_file = o.data_dir + ".pgpass";  // PostgresServer's default, named for the sync
+      const bool first = postgres_.empty() && options.sync_database;
+      if (first) {
+        if (absl::Status synced = options.sync_database(o.password_file, o.database); !synced.ok()) {
+          return absl::Status(synced.code(), absl::StrCat("backing service ", b.name,
+                                                          " (PostgreSQL) credentials: ",
+                                                          synced.message()));
+        }
+      }
       auto server = PostgresServer::Start(o);
       if (!server.ok()) {
         return absl::Status(server.status().code(),
@@ -434,6 +444,7 @@ absl::StatusOr<std::map<std::string, BackingAccess>> LocalEnvironment::StartBack
                          .password_file = (*server)->password_file(),
                          .passfile_in_url = true};
       postgres_.push_back(std::move(*server));
+      if (first) HUT_RETURN_IF_ERROR(options.sync_database(o.password_file, o.database));
     } else {
       RedisOptions o;
       o.dir = absl::StrCat(state, "/backing/", b.name);

@@ -50,6 +50,11 @@ struct LocalEnvironmentOptions {
   SandboxMode sandbox = SandboxMode::kAuto;
   // Secret name -> file handed to the replicas whose release names it.
   std::map<std::string, std::string> secret_files;
+  // Called with the first PostgreSQL's password file and database before
+  // the server starts (to write it from the source of truth) and after (to
+  // take the one a first start made): secrets::SyncDatabaseCredentials.
+  std::function<absl::Status(const std::string& password_file, const std::string& database)>
+      sync_database;
   bool unsafe_fast_database = false;  // tests only: PostgreSQL without fsync
   // The environment's Prometheus on 127.0.0.1: its port (0: a free one);
   // nullopt: none.
@@ -91,6 +96,8 @@ class LocalEnvironment {
   runtime::Runtime& runtime();
   // The same, with what only the local runtime does (its processes, secret files).
   LocalRuntime& local_runtime();
+  // The environment's first PostgreSQL (the database secret's), or null.
+  PostgresServer* database() { return postgres_.empty() ? nullptr : postgres_.front().get(); }
   controller::MetricsSourceFactory metrics();
   const controller::Dependencies* dependencies() const;
   // Starts Prometheus (when the options ask for it) and the exporters of

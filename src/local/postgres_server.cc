@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <vector>
@@ -11,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/resources.h"
 #include "src/common/secret.h"
@@ -38,41 +41,6 @@ absl::StatusOr<std::string> FindPostgresBinDir() {
   return best;
 }
 
-// initdb and postgres refuse to run as root: as root, run them as "postgres".
-std::vector<std::string> AsPostgresUser(std::vector<std::string> argv) {
-  if (geteuid() != 0) return argv;
-  std::vector<std::string> out = {"setpriv",      "--reuid=postgres", "--regid=postgres",
-                                  "--init-groups", "--pdeathsig=KILL"};
-  out.insert(out.end(), argv.begin(), argv.end());
-  return out;
-}
-
-// Runs psql as the superuser through the Unix socket in the data folder
-// (peer authentication as the "postgres" OS user). `env` reaches psql only:
-// a password passed this way (\getenv) never shows in a command line.
-absl::Status Psql(const std::string& bin_dir, const std::string& socket_dir, uint16_t port,
-                  const std::string& database, const std::vector<std::string>& commands,
-                  std::string* output = nullptr,
-                  const std::map<std::string, std::string>& env = {},
-                  const std::string& script = "") {
-  ProcessOptions opts;
-  opts.working_dir = "/";  // the postgres user may not reach ours
-  std::vector<std::string> argv = {bin_dir + "/psql", "-h", socket_dir, "-p",
-                                   std::to_string(port), "-U", "postgres", "-d", database,
-                                   "-v", "ON_ERROR_STOP=1", "-Atq"};
-  for (const std::string& c : commands) argv.insert(argv.end(), {"-c", c});
-  if (!script.empty()) argv.insert(argv.end(), {"-f", script});
-  opts.argv = AsPostgresUser(argv);
-  opts.env = env;
-  opts.env["PGCONNECT_TIMEOUT"] = "5";
-  HUT_ASSIGN_OR_RETURN(CommandResult r, RunCommand(opts, std::chrono::seconds(30)));
-  if (!r.status.success()) {
-    return absl::InternalError(absl::StrCat("psql failed (", r.status.ToString(), "): ", r.output));
-  }
-  if (output != nullptr) *output = r.output;
-  return absl::OkStatus();
-}
-
 // What `path` holds from byte `offset` on (at most 64 KiB); "" if unreadable.
 std::string ReadFrom(const std::string& path, size_t offset) {
   std::ifstream in(path, std::ios::binary);
@@ -91,22 +59,30 @@ constexpr char kHba[] =
     "host all all 127.0.0.1/32 scram-sha-256\n"
     "host all all ::1/128 scram-sha-256\n";
 
-// The password in `path` ("*:*:*:USER:PASSWORD"), created when missing.
-absl::StatusOr<std::string> EnsurePassword(const std::string& path, const std::string& user) {
+// The login in `path` ("*:*:*:USER:PASSWORD"), created for `user` with a
+// random password when missing. USER may be another login role than `user`
+// (a credential rotation alternates between two).
+absl::StatusOr<std::pair<std::string, Secret>> EnsurePassword(const std::string& path,
+                                                              const std::string& user) {
   if (fs::exists(path)) {
-    HUT_ASSIGN_OR_RETURN(std::string line, ReadFileCapped(path, 4096));
-    const std::string prefix = absl::StrCat("*:*:*:", user, ":");
-    line = line.substr(0, line.find('\n'));
-    if (!line.starts_with(prefix) || line.size() == prefix.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": not a password file for ", user, " (expected \"", prefix, "PASSWORD\")"));
+    HUT_ASSIGN_OR_RETURN(std::string text, ReadFileCapped(path, 4096));
+    const Secret content(std::move(text));
+    const std::string& line = content.Reveal();
+    const size_t user_at = 6;
+    const size_t end = std::min(line.find_first_of("\r\n"), line.size());
+    const size_t colon = line.find(':', user_at);
+    if (!line.starts_with("*:*:*:") || colon == std::string::npos || colon + 1 >= end ||
+        !ValidRoleName(line.substr(user_at, colon - user_at))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": not a password file (expected \"*:*:*:USER:PASSWORD\")"));
     }
-    return line.substr(prefix.size());
+    return std::pair(line.substr(user_at, colon - user_at),
+                     Secret(line.substr(colon + 1, end - colon - 1)));
   }
-  const Secret password = RandomSecretHex(24);
+  Secret password = RandomSecretHex(24);
   HUT_RETURN_IF_ERROR(
       WritePrivateFile(path, absl::StrCat("*:*:*:", user, ":", password.Reveal(), "\n")));
-  return password.Reveal();
+  return std::pair(user, std::move(password));
 }
 
 }  // namespace
@@ -141,7 +117,20 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
   }
 
   if (opts.password_file.empty()) opts.password_file = opts.data_dir + ".pgpass";
-  HUT_ASSIGN_OR_RETURN(const std::string password, EnsurePassword(opts.password_file, opts.user));
+  if (!ValidRoleName(opts.user)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PostgreSQL: bad role name \"", opts.user, "\" (lowercase letters, digits, '_')"));
+  }
+  HUT_ASSIGN_OR_RETURN(auto login, EnsurePassword(opts.password_file, opts.user));
+  if (opts.monitor_password_file.empty()) opts.monitor_password_file = opts.data_dir + ".monitor.pgpass";
+  if (!ValidRoleName(opts.monitor_user) || opts.monitor_user == opts.user) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PostgreSQL: bad monitoring role name \"", opts.monitor_user, "\""));
+  }
+  HUT_ASSIGN_OR_RETURN(auto monitor, EnsurePassword(opts.monitor_password_file, opts.monitor_user));
+  server->logins_ = std::make_unique<PostgresLogins>(PostgresAddress{
+      .bin_dir = bin_dir, .socket_dir = opts.data_dir, .port = opts.port,
+      .database = opts.database, .owner = opts.user});
   const std::string hba = opts.data_dir + "/pg_hba.conf";
   {
     std::ofstream out(hba, std::ios::trunc);
@@ -201,8 +190,7 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
     }
     // Another server may already hold the port: only ours counts as ready.
     std::string data_dir;
-    if (Psql(bin_dir, opts.data_dir, opts.port, "postgres", {"SHOW data_directory"}, &data_dir)
-            .ok()) {
+    if (server->logins_->Sql({"SHOW data_directory"}, &data_dir).ok()) {
       if (data_dir == opts.data_dir + "\n") break;
       server->Stop();
       return absl::AlreadyExistsError(absl::StrCat("port ", opts.port,
@@ -218,42 +206,23 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 
-  // The application's role and database, created once; the role's password
-  // set from its file at every start (the file is the source of truth).
+  // The application's role and database, created once; the password file's
+  // login set at every start (the file is the source of truth).
   const std::string role = absl::StrCat("\"", opts.user, "\"");
   std::string exists;
-  HUT_RETURN_IF_ERROR(Psql(bin_dir, opts.data_dir, opts.port, "postgres",
-                           {absl::StrCat("SELECT 1 FROM pg_roles WHERE rolname = '", opts.user,
-                                         "'")},
-                           &exists));
+  HUT_RETURN_IF_ERROR(server->logins_->Sql(
+      {absl::StrCat("SELECT 1 FROM pg_roles WHERE rolname = '", opts.user, "'")}, &exists));
   if (exists.empty()) {
-    HUT_RETURN_IF_ERROR(Psql(bin_dir, opts.data_dir, opts.port, "postgres",
-                             {absl::StrCat("CREATE ROLE ", role, " LOGIN")}));
+    HUT_RETURN_IF_ERROR(server->logins_->Sql({absl::StrCat("CREATE ROLE ", role, " LOGIN")}));
   }
-  // psql interpolates variables in a script, not in -c: the script holds no
-  // secret, the password comes from psql's environment.
-  const std::string script = opts.data_dir + "/hut-set-password.sql";
-  {
-    std::ofstream out(script, std::ios::trunc);
-    out << "SET password_encryption = 'scram-sha-256';\n"  // pragma: allowlist secret (a setting's name)
-        << "\\getenv password HUT_ROLE_PASSWORD\n"
-        << "ALTER ROLE " << role << " LOGIN PASSWORD :'password';\n";
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", script));
-  }
-  HUT_RETURN_IF_ERROR(GiveToUser(script, "postgres", 0600));
-  const absl::Status set = Psql(bin_dir, opts.data_dir, opts.port, "postgres",
-                                {}, nullptr, {{"HUT_ROLE_PASSWORD", password}}, script);
-  fs::remove(script, ec);
-  HUT_RETURN_IF_ERROR(set);
+  HUT_RETURN_IF_ERROR(server->logins_->SetPassword(login.first, login.second));
+  HUT_RETURN_IF_ERROR(server->logins_->SetMonitorPassword(opts.monitor_user, monitor.second));
   exists.clear();
-  HUT_RETURN_IF_ERROR(Psql(
-      bin_dir, opts.data_dir, opts.port, "postgres",
-      {absl::StrCat("SELECT 1 FROM pg_database WHERE datname = '", opts.database, "'")},
-      &exists));
+  HUT_RETURN_IF_ERROR(server->logins_->Sql(
+      {absl::StrCat("SELECT 1 FROM pg_database WHERE datname = '", opts.database, "'")}, &exists));
   if (exists.empty()) {
-    HUT_RETURN_IF_ERROR(Psql(bin_dir, opts.data_dir, opts.port, "postgres",
-                             {absl::StrCat("CREATE DATABASE \"", opts.database, "\" OWNER ",
-                                           role)}));
+    HUT_RETURN_IF_ERROR(
+        server->logins_->Sql({absl::StrCat("CREATE DATABASE \"", opts.database, "\" OWNER ", role)}));
   }
   return server;
 }
@@ -271,6 +240,11 @@ absl::Status PostgresServer::Restart() {
 
 std::string PostgresServer::base_url() const {
   return absl::StrCat("postgresql://", options_.user, "@127.0.0.1:", options_.port, "/",
+                      options_.database);
+}
+
+std::string PostgresServer::monitor_url() const {
+  return absl::StrCat("postgresql://", options_.monitor_user, "@127.0.0.1:", options_.port, "/",
                       options_.database);
 }
 

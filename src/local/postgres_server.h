@@ -6,8 +6,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "src/local/postgres_logins.h"
 #include "src/common/subprocess.h"
 
 namespace hut::local {
@@ -23,10 +25,16 @@ struct PostgresOptions {
   // has no password, so it can log in only through the Unix socket in the
   // data folder as the "postgres" OS user (peer), which is how hut runs psql.
   std::string user = "foohut";
-  // `user`'s password as a libpq password file ("*:*:*:USER:PASSWORD", mode
-  // 0600): created with a random password when missing, and the role's
-  // password set from it at every start. Default "<data_dir>.pgpass".
+  // The application's login as a libpq password file ("*:*:*:USER:PASSWORD",
+  // mode 0600): created for `user` with a random password when missing, and
+  // that login's password set from it at every start. USER may be another
+  // login role (a credential rotation alternates between `user` and one
+  // more; see SetLoginPassword). Default "<data_dir>.pgpass".
   std::string password_file;
+  // The monitoring login (pg_monitor's rights, for the exporter) and its
+  // password file, made like password_file's; default "<data_dir>.monitor.pgpass".
+  std::string monitor_user = "hut_monitor";
+  std::string monitor_password_file;
   std::string log_file;          // server log; default "<data_dir>.log"
   // Tests only: fsync and synchronous commit off. Faster, loses data on a crash.
   bool unsafe_no_fsync = false;
@@ -49,6 +57,10 @@ class PostgresServer {
   // The same with options().password_file (readable by root only).
   std::string url() const { return UrlWithPassfile(options_.password_file); }
   const std::string& password_file() const { return options_.password_file; }
+  // libpq URI for `database` as the monitoring login (its password in
+  // monitor_password_file()).
+  std::string monitor_url() const;
+  const std::string& monitor_password_file() const { return options_.monitor_password_file; }
   uint16_t port() const { return options_.port; }
   pid_t pid() const { return process_ ? process_->pid() : -1; }
   // What the server logs once it runs (jsonlog, UTC); its start-up messages
@@ -59,6 +71,9 @@ class PostgresServer {
   // Why the server is not running ("killed by signal 9 (Killed)"), or
   // nullopt while it runs. Does not block.
   std::optional<std::string> Down();
+  // The application's logins (what a credential rotation changes).
+  PostgresLogins& logins() { return *logins_; }
+
   // Starts the server again on the same folder, port and password (after it
   // died, say): as Start, with a stale postmaster.pid handled by PostgreSQL.
   absl::Status Restart();
@@ -66,6 +81,7 @@ class PostgresServer {
  private:
   explicit PostgresServer(PostgresOptions options) : options_(std::move(options)) {}
   PostgresOptions options_;
+  std::unique_ptr<PostgresLogins> logins_;
   std::unique_ptr<Process> process_;
 };
 

@@ -81,6 +81,7 @@ services:
         FOOHUT_VERSION: "{{version}}"
         FOOHUT_ENV: "{{environment}}"
         FOOHUT_DATABASE_URL: "{{backing.postgres.url}}"
+        FOOHUT_DATABASE_CREDENTIALS_FILE: "{{secrets.database.file}}"
         FOOHUT_REDIS_URL: "{{backing.redis.url}}"
         FOOHUT_REDIS_PASSWORD_FILE: "{{backing.redis.password_file}}"
         FOOHUT_JWT_KEYS_FILE: "{{secrets.jwt.file}}"
@@ -105,6 +106,7 @@ policies:
     slack: {webhook_url: ")", slack_->url(), R"("}
   secrets:
     jwt: {overlap: 8s}               # the old key retired soon after a rotation
+    database: {overlap: 8s}          # the old login too
 environments:
   staging:
     runtime: local
@@ -1652,6 +1654,92 @@ TEST_F(HutUpEndToEndTest, AJwtRotationUnderLoadLogsNobodyOutAndRetiresTheOldKey)
   }
   for (const auto& [kid, key] : keys["keys"].items()) {
     EXPECT_EQ(written.find(key.get<std::string>()), std::string::npos) << "key " << kid << " leaked";
+  }
+}
+
+// A database rotation under load: the replicas move to the other login
+// without a failed request, the old password works through the overlap and
+// not after it (psql says so), and no password shows anywhere hut writes.
+TEST_F(HutUpEndToEndTest, ADatabaseRotationUnderLoadDropsNothingAndRetiresTheOldPassword) {
+  if (Status("backend")["replicas"].empty()) {
+    ASSERT_EQ(Hut({"deploy", "backend", "1.0.0", "--wait"}).code, 0);
+  }
+  const auto credentials = [] {
+    std::ifstream in(State() + "/secrets/database.json");
+    return json::parse(in, nullptr, false);
+  };
+  const json before = credentials();
+  ASSERT_TRUE(before.is_object());
+  // The server's port, from its lock file (line 4).
+  std::ifstream pid_file(State() + "/backing/postgres/postmaster.pid");
+  std::string line, port;
+  for (int i = 0; i < 4 && std::getline(pid_file, line); ++i) port = line;
+  ASSERT_FALSE(port.empty());
+  const auto psql = [&port](const json& c) {
+    ProcessOptions o;
+    o.argv = {"psql", "-w", "-Atq", absl::StrCat("host=127.0.0.1 port=", port, " dbname=foohut user=",
+                                                 c.value("username", "")),
+              "-c", "SELECT current_user"};
+    o.env = {{"PGPASSWORD", c.value("password", "")}, {"PGCONNECT_TIMEOUT", "5"}};
+    auto r = RunCommand(o, seconds(10));
+    return r.ok() && r->status.success();
+  };
+  ASSERT_TRUE(psql(before));
+
+  auto load = loadgen::LoadGenerator::Start(
+      {.port = backend_port_, .targets = {"/readyz", "/api/v1/pages?q=rotation"}, .rate = 300});
+  ASSERT_TRUE(load.ok()) << load.status();
+  std::this_thread::sleep_for(seconds(2));
+  HutResult rotated = Hut({"secrets", "rotate", "database", "--by", "e2e"});
+  ASSERT_EQ(rotated.code, 0) << rotated.output;
+  const json after = credentials();
+  EXPECT_NE(after.value("username", ""), before.value("username", ""));
+  EXPECT_NE(rotated.output.find(after.value("username", "?")), std::string::npos) << rotated.output;
+  EXPECT_TRUE(psql(after));
+  // Retired by the schedule's tick (every 5 s) once the 8 s overlap is over.
+  bool refused = false;
+  const auto started = Steady::now();
+  while (!refused && Steady::now() - started < seconds(40)) {
+    refused = !psql(before);
+    if (!refused) std::this_thread::sleep_for(milliseconds(250));
+  }
+  EXPECT_TRUE(refused) << "the old password still logs in";
+  EXPECT_TRUE(psql(after));
+  std::this_thread::sleep_for(seconds(2));
+  loadgen::LoadReport report = (*load)->Stop();
+  std::cerr << "load during the database rotation: " << report.Summary() << "\n";
+  for (const auto& [error, count] : report.errors) std::cerr << "  " << count << "x " << error << "\n";
+  EXPECT_GE(report.sent / report.elapsed_s, 290.0);
+  EXPECT_EQ(report.failed(), 0);
+
+  std::set<std::string> types;
+  for (const json& e : Events("")) {
+    types.insert(e.value("type", ""));
+    if (e.value("type", "") == "secret.rotation-finished" || e.value("type", "") == "secret.login-retired") {
+      std::cerr << e.value("type", "") << ": " << e.value("message", "") << "\n";
+    }
+  }
+  for (const char* t : {"secret.rotation-started", "secret.rotation-finished", "secret.login-retired"}) {
+    EXPECT_TRUE(types.contains(t)) << t;
+  }
+  // Neither password in what hut wrote or shows.
+  std::string written = Hut({"logs", "hut", "--since", "1h", "-o", "json"}).output;
+  for (const char* f : {"/logs/hut.log", "/logs/replicas.log"}) {
+    std::ifstream in(State() + f);
+    written.append(std::istreambuf_iterator<char>(in), {});
+  }
+  for (const json& e : Events("")) written += e.dump();
+  for (const char* f : {"/hut.db", "/hut.db-wal", "/secrets/store.json"}) {
+    std::ifstream in(State() + f, std::ios::binary);
+    written.append(std::istreambuf_iterator<char>(in), {});
+  }
+  for (const auto& proc : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream in(proc.path() / "cmdline", std::ios::binary);
+    written.append(std::istreambuf_iterator<char>(in), {});
+  }
+  for (const json* c : {&before, &after}) {
+    EXPECT_EQ(written.find(c->value("password", "?")), std::string::npos)
+        << "the password of " << c->value("username", "") << " leaked";
   }
 }
 

@@ -24,6 +24,7 @@
 #include "src/common/secret.h"
 #include "src/common/status.h"
 #include "src/kubernetes/kubernetes_runtime.h"
+#include "src/local/postgres_server.h"
 #include "src/metrics/prometheus_source.h"
 #include "src/metrics/service_traffic.h"
 #include "src/logs/log_service.h"
@@ -36,6 +37,7 @@
 #include "src/controller/service_controller.h"
 #include "src/platform/lease_keeper.h"
 #include "src/secrets/aws_backend.h"
+#include "src/secrets/database_rotation.h"
 #include "src/secrets/jwt_rotation.h"
 #include "src/secrets/local_backend.h"
 #include "src/secrets/rotation_scheduler.h"
@@ -150,7 +152,8 @@ struct Platform::Parts {
   std::unique_ptr<secrets::SecretBackend> secret_backend;
   std::unique_ptr<secrets::SecretsService> secrets;
   std::unique_ptr<secrets::JwtRotator> jwt_rotator;  // local runtime: it hands out the keys
-  std::unique_ptr<secrets::RotationScheduler> rotation;  // its schedule
+  std::unique_ptr<secrets::DatabaseRotator> database_rotator;  // local, with a PostgreSQL
+  std::unique_ptr<secrets::RotationScheduler> rotation;  // their schedule
   std::optional<Secret> token;  // until the control plane takes it
   std::unique_ptr<LeaseKeeper> lease;
   // Alerts: the router (fed by the control plane's webhook) queues, the
@@ -178,6 +181,7 @@ struct Platform::Parts {
     rotation.reset();  // before the runtime it hands keys to
     control_plane.reset();
     jwt_rotator.reset();
+    database_rotator.reset();
     secrets.reset();
     secret_backend.reset();
     dispatcher.reset();
@@ -580,7 +584,8 @@ absl::Status Platform::OpenSecrets() {
   return absl::OkStatus();
 }
 
-absl::Status Platform::StartRotation(const std::string& jwt_file, ControlPlaneOptions& cp) {
+absl::Status Platform::StartRotation(const std::string& jwt_file, const std::string& database_file,
+                                     ControlPlaneOptions& cp) {
   Parts& parts = *parts_;
   if (!parts.local) {  // Kubernetes: the Secrets sync is not built yet (docs/secrets.md)
     cp.rotate_secret = [](const std::string& name, const std::string&) -> absl::StatusOr<nlohmann::json> {
@@ -622,18 +627,49 @@ absl::Status Platform::StartRotation(const std::string& jwt_file, ControlPlaneOp
     return true;
   };
   parts.jwt_rotator = std::make_unique<secrets::JwtRotator>(std::move(o));
-  cp.rotate_secret = [rotator = parts.jwt_rotator.get()](
+  if (local::PostgresServer* pg = local->database()) {
+    const spec::SecretPolicy& db = environment_->policies.secrets.database;
+    secrets::DatabaseRotationOptions d;
+    d.secrets = parts.secrets.get();
+    d.clock = &parts.clock;
+    d.users = &pg->logins();
+    d.period = db.rotation;
+    d.overlap = db.overlap;
+    // Every replica's copy, and the password file the server sets its login
+    // from when it starts again.
+    d.deliver = [local, pg, database_file](const Secret& credentials) {
+      HUT_RETURN_IF_ERROR(WritePrivateFile(database_file, credentials.Reveal()));
+      HUT_ASSIGN_OR_RETURN(secrets::DatabaseCredentials c,
+                           secrets::ParseDatabaseCredentials(credentials));
+      HUT_RETURN_IF_ERROR(WritePrivateFile(
+          pg->password_file(), absl::StrCat("*:*:*:", c.username, ":", c.password.Reveal(), "\n")));
+      return local->local_runtime().RefreshSecretFile(secrets::kDatabaseSecret);
+    };
+    parts.database_rotator = std::make_unique<secrets::DatabaseRotator>(std::move(d));
+  }
+  cp.rotate_secret = [jwt = parts.jwt_rotator.get(), database = parts.database_rotator.get()](
                          const std::string& name, const std::string& by) -> absl::StatusOr<nlohmann::json> {
-    if (name != secrets::kJwtSecret) {
-      return absl::UnimplementedError(absl::StrCat(
-          "rotating ", name, " is not built yet: only jwt rotates so far (docs/secrets.md)"));
+    if (name == secrets::kJwtSecret) {
+      HUT_ASSIGN_OR_RETURN(std::string kid, jwt->Rotate(by));
+      return nlohmann::json{{"name", name}, {"kid", kid}};
     }
-    HUT_ASSIGN_OR_RETURN(std::string kid, rotator->Rotate(by));
-    return nlohmann::json{{"name", name}, {"kid", kid}};
+    if (name == secrets::kDatabaseSecret && database != nullptr) {
+      HUT_ASSIGN_OR_RETURN(std::string user, database->Rotate(by));
+      return nlohmann::json{{"name", name}, {"user", user}};
+    }
+    return absl::UnimplementedError(absl::StrCat(
+        "rotating ", name, " is not built yet: jwt and database (with a PostgreSQL backing "
+        "service) rotate (docs/secrets.md)"));
   };
   parts.rotation = std::make_unique<secrets::RotationScheduler>(
-      [rotator = parts.jwt_rotator.get()] { return rotator->Tick(); }, std::chrono::seconds(5),
-      parts.clock, *parts.log);
+      [jwt = parts.jwt_rotator.get(), database = parts.database_rotator.get()] {
+        absl::Status s = jwt->Tick();
+        if (database != nullptr) {
+          if (absl::Status d = database->Tick(); !d.ok() && s.ok()) s = d;
+        }
+        return s;
+      },
+      std::chrono::seconds(5), parts.clock, *parts.log);
   return absl::OkStatus();
 }
 
@@ -644,6 +680,7 @@ absl::Status Platform::Activate() {
   HUT_RETURN_IF_ERROR(OpenSecrets());
   // The runtime hands replicas this file; the backend holds the keys.
   const std::string jwt_keys = state + "/secrets/jwt-keys.json";
+  const std::string database_credentials = state + "/secrets/database.json";
   HUT_RETURN_IF_ERROR(secrets::SyncJwtKeys(*parts.secrets, jwt_keys, parts.clock));
 
   ControlPlaneOptions cp;
@@ -672,6 +709,14 @@ absl::Status Platform::Activate() {
       lo.spec_dir = options_.spec_dir;
       lo.sandbox = options_.sandbox;
       lo.secret_files = {{"jwt", jwt_keys}};
+      for (const spec::BackingService& b : env.backing_services) {
+        if (b.kind == spec::BackingKind::kPostgresql) lo.secret_files["database"] = database_credentials;
+      }
+      lo.sync_database = [secrets = parts.secrets.get(), database_credentials](
+                             const std::string& password_file, const std::string& database) {
+        return secrets::SyncDatabaseCredentials(*secrets, password_file, database_credentials,
+                                                database);
+      };
       lo.unsafe_fast_database = options_.unsafe_fast_database;
       lo.prometheus_port = options_.prometheus_port;
       lo.jaeger_port = options_.jaeger_port;
@@ -742,7 +787,7 @@ absl::Status Platform::Activate() {
       break;
     }
   }
-  HUT_RETURN_IF_ERROR(StartRotation(jwt_keys, cp));
+  HUT_RETURN_IF_ERROR(StartRotation(jwt_keys, database_credentials, cp));
   // Traces: the flags, else the local runtime's Jaeger.
   std::string otlp = options_.otlp_endpoint, query = options_.trace_query;
   if (parts.local) {

@@ -141,9 +141,11 @@ class Platform {
   // The environment's secret backend (the spec's, or options_.secret_backend)
   // and the service over it.
   absl::Status OpenSecrets();
-  // The JWT keys' rotation (local runtime): on demand (the API) and on the
-  // spec's schedule; the file at `jwt_file` is what replicas get.
-  absl::Status StartRotation(const std::string& jwt_file, ControlPlaneOptions& cp);
+  // The JWT keys' and the database login's rotation (local runtime): on
+  // demand (the API) and on the spec's schedule; the files at `jwt_file`
+  // and `database_file` are what replicas get.
+  absl::Status StartRotation(const std::string& jwt_file, const std::string& database_file,
+                             ControlPlaneOptions& cp);
 
   std::unique_ptr<Parts> parts_;
   spec::Spec spec_;

@@ -16,6 +16,18 @@ namespace hut::secrets {
 // it is imported as the first version; with neither, a new key set is made.
 absl::Status SyncJwtKeys(SecretsService& secrets, const std::string& file, const Clock& clock);
 
+// The environment's database credentials live in the backend under the name
+// database ({"engine", "dbname", "username", "password"}). From its current
+// version, `password_file` (the local PostgreSQL's libpq password file
+// "*:*:*:USER:PASSWORD": the login it sets at start) and `credentials_file`
+// (the JSON every replica gets) are written when they differ. With no
+// version yet, an existing password file is imported as the first; with
+// neither, nothing is done (the server makes the password file at its first
+// start: call again after it).
+absl::Status SyncDatabaseCredentials(SecretsService& secrets, const std::string& password_file,
+                                     const std::string& credentials_file,
+                                     const std::string& dbname);
+
 }  // namespace hut::secrets
 
 #endif  // HUT_SECRETS_SYNC_H_

@@ -142,7 +142,7 @@ std::string CheckPlaceholders(std::string_view s, std::set<std::string>* backing
       if (std::find(std::begin(kSecretFiles), std::end(kSecretFiles), secret) ==
           std::end(kSecretFiles)) {
         return Cat("unknown secret \"", secret, "\" in \"{{", name,
-                   "}}\" (secret files: {{secrets.jwt.file}})");
+                   "}}\" (secret files: {{secrets.database.file}}, {{secrets.jwt.file}})");
       }
     } else if (name.size() > kBackingPrefix.size() + kBackingSuffix.size() &&
         name.starts_with(kBackingPrefix) && name.ends_with(kBackingSuffix)) {
@@ -157,7 +157,7 @@ std::string CheckPlaceholders(std::string_view s, std::set<std::string>* backing
       return Cat("unknown placeholder \"{{", name,
                  "}}\" (expected one of {{version}}, {{port}}, {{replica}}, {{service}}, "
                  "{{environment}}, {{backing.NAME.url}}, {{backing.NAME.password_file}}, "
-                 "{{secrets.jwt.file}})");
+                 "{{secrets.database.file}}, {{secrets.jwt.file}})");
     }
     pos = end + 2;
   }

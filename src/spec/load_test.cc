@@ -162,13 +162,14 @@ const std::vector<BadSpec>& BadSpecs() {
        "environments: {dev: {runtime: local}}\n",
        "5:29: services.backend.release.env.FOOHUT_VERSION: unknown placeholder \"{{vesion}}\" "
        "(expected one of {{version}}, {{port}}, {{replica}}, {{service}}, {{environment}}, "
-       "{{backing.NAME.url}}, {{backing.NAME.password_file}}, {{secrets.jwt.file}})"},
+       "{{backing.NAME.url}}, {{backing.NAME.password_file}}, {{secrets.database.file}}, "
+       "{{secrets.jwt.file}})"},
       {"UnknownSecretFile",
        "services:\n  backend:\n    release:\n      command: [app]\n"
        "      env: {KEYS: \"{{secrets.stripe.file}}\"}\n"
        "environments: {dev: {runtime: local}}\n",
        "5:19: services.backend.release.env.KEYS: unknown secret \"stripe\" in "
-       "\"{{secrets.stripe.file}}\" (secret files: {{secrets.jwt.file}})"},
+       "\"{{secrets.stripe.file}}\" (secret files: {{secrets.database.file}}, {{secrets.jwt.file}})"},
       {"MissingBackingService",
        "services:\n  backend:\n    release:\n      command: [app]\n"
        "      env: {DB: \"{{backing.postgres.url}}\"}\n"

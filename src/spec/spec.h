@@ -346,8 +346,9 @@ struct Policies {
 // {{backing.NAME.url}} (the URL of the environment's backing service NAME, e.g.
 // postgresql://… or redis://…, without the password), {{backing.NAME.password_file}}
 // (a file, readable by the replica only, holding that URL's user's password)
-// and {{secrets.jwt.file}} (a file, readable by
-// the replica only, with the environment's JWT signing keys); the runtime
+// and {{secrets.NAME.file}} (a file, readable by the replica only, with the
+// environment's secret NAME: jwt, its JWT signing keys; database, its
+// database login as JSON, which a rotation rewrites in place); the runtime
 // substitutes them per replica with ExpandRelease() and also sets PORT. Every
 // environment provides each NAME used.
 struct Release {
@@ -474,7 +475,7 @@ struct ReleaseContext {
 };
 
 // Secrets a release can name as {{secrets.NAME.file}}.
-inline constexpr std::string_view kSecretFiles[] = {"jwt"};
+inline constexpr std::string_view kSecretFiles[] = {"database", "jwt"};
 
 // `text` with each {{placeholder}} (see Release) replaced by its value from
 // `context`. A placeholder without a value (which a loaded spec cannot contain)
