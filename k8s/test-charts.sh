@@ -199,6 +199,8 @@ apps/replicasets get list watch patch delete
 gateway.networking.k8s.io/httproutes get list watch create patch
 networking.k8s.io/ingresses get list watch patch
 /events create patch
+/secrets get create patch
+/configmaps get create patch
 hut.foohut.dev/servicescales get list watch create patch
 hut.foohut.dev/servicescales/status patch"
 
@@ -247,9 +249,13 @@ for r in json.load(sys.stdin)["rules"]:
     "delete pods -n foohut-production"
     "create pods -n foohut-production"
     "create pods --subresource=exec -n foohut-production"
-    "get secrets -n foohut-production"
+    "list secrets -n foohut-production"
     "list secrets -A"
-    "get configmaps -n foohut-production"
+    "watch secrets -n foohut-production"
+    "delete secrets -n foohut-production"
+    "update secrets -n foohut-production"
+    "list configmaps -n foohut-production"
+    "delete configmaps -n foohut-production"
     "update services -n foohut-production"
     "create replicasets.apps -n foohut-production"
     "delete httproutes.gateway.networking.k8s.io -n foohut-production"

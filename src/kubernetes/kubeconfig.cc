@@ -1,6 +1,5 @@
 #include "src/kubernetes/kubeconfig.h"
 
-#include <sodium.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
@@ -10,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "src/common/base64.h"
 #include "src/common/resources.h"
 #include "src/common/status.h"
 
@@ -18,18 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 constexpr size_t kMaxFile = 1 << 20;
-
-absl::StatusOr<std::string> Base64Decode(const std::string& text) {
-  std::string out(text.size(), '\0');
-  size_t len = 0;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(),
-                        text.size(), " \n\r\t", &len, nullptr,
-                        sodium_base64_VARIANT_ORIGINAL) != 0) {
-    return absl::InvalidArgumentError("is not base64");
-  }
-  out.resize(len);
-  return out;
-}
 
 // The named entry of a kubeconfig list (`clusters`, `users`, `contexts`).
 YAML::Node Entry(const YAML::Node& root, const char* list, const std::string& name) {

@@ -16,7 +16,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "src/common/base64.h"
 #include "src/http/client.h"
+#include "src/kubernetes/config_sync.h"
 #include "src/kubernetes/objects.h"
 #include "src/local/prometheus_server.h"
 #include "src/local/server_util.h"
@@ -685,6 +687,70 @@ TEST_F(KubernetesRuntimeTest, AnApiServerRestartAndTheExpiredWatchesAreSurvived)
   runtime::ApplyResult again = rt_->Apply("backend", Plan({{1, 3}}), t);
   EXPECT_TRUE(again.status.ok()) << again.status;
   EXPECT_EQ(rt_->api_counts().writes, writes);
+}
+
+// The Secrets and the ConfigMap of ADR-009 on the real API server: made with
+// the right keys, then a hand edit, an extra key and a deletion are each put
+// back by the next reconcile, which otherwise writes nothing.
+TEST_F(KubernetesRuntimeTest, TheSecretsAndConfigMapAreMadeAndHandEditsPutBack) {
+  auto access = LoadKubeconfig(testbed->kubeconfig());
+  ASSERT_TRUE(access.ok()) << access.status();
+  ApiClient api(*access);
+  ConfigSync sync(api, ns_, {{"app.kubernetes.io/managed-by", "hut"}});
+  const std::string password = "pw-" + std::to_string(getpid());  // pragma: allowlist secret (test fixture)
+  auto desired = DesiredObjects({*spec_, *env_}, [&](const std::string& secret) -> absl::StatusOr<Secret> {
+    if (secret == "database") {  // pragma: allowlist secret (test fixture)
+      return Secret(json{{"engine", "postgres"}, {"username", "foohut"}, {"password", password}}.dump());
+    }
+    if (secret == "jwt") return Secret(R"({"active_kid":"k1","keys":{"k1":"a2V5"}})");  // pragma: allowlist secret (test fixture)
+    return absl::NotFoundError("none");
+  });
+  ASSERT_TRUE(desired.ok()) << desired.status();
+  auto first = sync.Reconcile(*desired);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->size(), 4u);
+  for (const SyncChange& c : *first) EXPECT_TRUE(c.created) << c.object;
+  const auto data = [this](const std::string& what) {
+    json d = Get(what)["data"];
+    return d.is_object() ? d : json::object();
+  };
+  EXPECT_EQ(Base64Decode(data("secret/database-credentials")["password"].get<std::string>()).value_or(""),
+            password);
+  EXPECT_EQ(Base64Decode(data("secret/database-credentials")["username"].get<std::string>()).value_or(""),
+            "foohut");
+  EXPECT_TRUE(data("secret/jwt-secrets").contains("jwt-keys.json"));
+  EXPECT_TRUE(data("secret/third-party-api-keys").empty());
+  EXPECT_EQ(data("configmap/foohut-config")["FOOHUT_ENV"], "production");
+  EXPECT_EQ(Get("secret/jwt-secrets")["metadata"]["labels"]["app.kubernetes.io/managed-by"], "hut");
+
+  // Nothing changed: reads only.
+  const uint64_t writes = api.counts().writes;
+  auto quiet = sync.Reconcile(*desired);
+  ASSERT_TRUE(quiet.ok()) << quiet.status();
+  EXPECT_TRUE(quiet->empty());
+  EXPECT_EQ(api.counts().writes, writes);
+
+  // By hand: a password changed, a key added to the ConfigMap, a Secret deleted.
+  ASSERT_TRUE(testbed->Kubectl({"-n", ns_, "patch", "secret", "database-credentials", "--type=merge",
+                                "-p", R"({"stringData":{"password":"edited"}})"}).ok());  // pragma: allowlist secret (test fixture)
+  ASSERT_TRUE(testbed->Kubectl({"-n", ns_, "patch", "configmap", "foohut-config", "--type=merge",
+                                "-p", R"({"data":{"EXTRA":"1"}})"}).ok());
+  ASSERT_TRUE(testbed->Kubectl({"-n", ns_, "delete", "secret", "jwt-secrets"}).ok());
+  auto back = sync.Reconcile(*desired);
+  ASSERT_TRUE(back.ok()) << back.status();
+  std::map<std::string, std::string> what;
+  for (const SyncChange& c : *back) what[c.object] = c.what;
+  EXPECT_EQ(what["Secret/database-credentials"], "keys edited by hand: password; put back");
+  EXPECT_EQ(what["ConfigMap/foohut-config"], "keys edited by hand: EXTRA; put back");
+  EXPECT_EQ(what["Secret/jwt-secrets"], "deleted by hand; made again");
+  EXPECT_EQ(what.size(), 3u);
+  EXPECT_EQ(Base64Decode(data("secret/database-credentials")["password"].get<std::string>()).value_or(""),
+            password);
+  EXPECT_FALSE(data("configmap/foohut-config").contains("EXTRA"));
+  EXPECT_TRUE(data("secret/jwt-secrets").contains("jwt-keys.json"));
+  for (const SyncChange& c : *back) {
+    EXPECT_EQ(c.what.find(password), std::string::npos) << "a value in a report";
+  }
 }
 
 }  // namespace

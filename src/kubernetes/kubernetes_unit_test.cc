@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "src/kubernetes/config_sync.h"
 #include "src/kubernetes/kubeconfig.h"
 #include "src/kubernetes/objects.h"
 #include "src/kubernetes/pod_state.h"
@@ -142,6 +143,55 @@ TEST_F(ObjectsTest, PodTemplateRunsTheReleaseWithTheAdrsContainerSecurity) {
   EXPECT_EQ(spec["automountServiceAccountToken"], false);
   EXPECT_TRUE(c["resources"]["requests"].contains("cpu"));
   EXPECT_TRUE(c["resources"]["limits"].contains("memory"));
+}
+
+// The Secrets a release names are mounted read-only and its placeholders
+// name the files; the ConfigMap comes in as environment variables.
+TEST_F(ObjectsTest, PodTemplateMountsTheSecretsItsReleaseNamesAndTakesTheConfigMap) {
+  ObjectContext ctx{spec_, *env_};
+  runtime::RevisionTemplate t = Template(2);
+  t.release.env["FOOHUT_DATABASE_CREDENTIALS_FILE"] = "{{secrets.database.file}}";
+  t.release.env["FOOHUT_JWT_KEYS_FILE"] = "{{secrets.jwt.file}}";
+  const json pod = PodTemplate(ctx, t);
+  const json& c = pod["spec"]["containers"][0];
+  std::map<std::string, std::string> env;
+  for (const json& e : c["env"]) env[e["name"]] = e["value"];
+  EXPECT_EQ(env["FOOHUT_DATABASE_CREDENTIALS_FILE"], "/var/run/secrets/foohut/database/database.json");
+  EXPECT_EQ(env["FOOHUT_JWT_KEYS_FILE"], "/var/run/secrets/foohut/jwt/jwt-keys.json");
+  std::map<std::string, json> volumes;
+  for (const json& v : pod["spec"]["volumes"]) volumes[v["name"]] = v;
+  EXPECT_EQ(volumes["secret-database"]["secret"]["secretName"], "database-credentials");
+  EXPECT_EQ(volumes["secret-jwt"]["secret"]["secretName"], "jwt-secrets");
+  EXPECT_FALSE(volumes.contains("secret-third-party-api-keys")) << "not named: not mounted";
+  std::map<std::string, json> mounts;
+  for (const json& m : c["volumeMounts"]) mounts[m["name"]] = m;
+  EXPECT_EQ(mounts["secret-database"]["mountPath"], "/var/run/secrets/foohut/database");
+  EXPECT_EQ(mounts["secret-database"]["readOnly"], true);
+  EXPECT_EQ(c["envFrom"][0]["configMapRef"]["name"], "foohut-config");
+  // A release that names none mounts none.
+  const json plain = PodTemplate(ctx, Template(3));
+  EXPECT_EQ(plain["spec"]["volumes"].size(), 1u) << plain["spec"]["volumes"].dump();
+}
+
+TEST_F(ObjectsTest, TheSyncedObjectsHaveTheAdrsNamesAndKeys) {
+  ObjectContext ctx{spec_, *env_};
+  auto objects = DesiredObjects(ctx, [](const std::string& secret) -> absl::StatusOr<Secret> {
+    if (secret == "database") return Secret(R"({"engine":"postgres","dbname":"foohut","username":"foohut","password":"pw1"})");  // pragma: allowlist secret (test fixture)
+    if (secret == "jwt") return Secret(R"({"active_kid":"k1","keys":{"k1":"a2V5"}})");  // pragma: allowlist secret (test fixture)
+    return absl::NotFoundError("no " + secret);
+  });
+  ASSERT_TRUE(objects.ok()) << objects.status();
+  std::map<std::string, std::vector<std::string>> keys;
+  for (const SyncedObject& o : *objects) {
+    for (const auto& [k, v] : o.data) keys[o.name].push_back(k);
+  }
+  EXPECT_EQ(keys["database-credentials"], (std::vector<std::string>{"database.json", "password", "username"}));
+  EXPECT_EQ(keys["jwt-secrets"], std::vector<std::string>{"jwt-keys.json"});
+  EXPECT_TRUE(keys["third-party-api-keys"].empty()) << "not in the backend: no keys";
+  EXPECT_EQ(keys["foohut-config"], (std::vector<std::string>{"FOOHUT_ENV", "FOOHUT_LOG_LEVEL", "FOOHUT_PROJECT"}));
+  EXPECT_EQ(objects->size(), 4u);
+  EXPECT_EQ(objects->back().kind, SyncedObject::Kind::kConfigMap);
+  EXPECT_EQ(objects->back().data.at("FOOHUT_ENV").Reveal(), "production");
 }
 
 TEST_F(ObjectsTest, TheStableDeploymentSelectsEveryPodARevisionsOnlyItsOwn) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "src/common/log.h"
 
 namespace hut::kubernetes {
 namespace {
@@ -50,12 +51,33 @@ json ServiceLabels(const ObjectContext& ctx, std::string_view service) {
           {std::string(kLabelService), std::string(service)}};
 }
 
+std::string ConfigMapName(const ObjectContext& ctx) { return absl::StrCat(ctx.spec.project, "-config"); }
+
+std::map<std::string, std::string> ConfigMapData(const ObjectContext& ctx) {
+  return {{"FOOHUT_ENV", ctx.env.name},
+          {"FOOHUT_PROJECT", ctx.spec.project},
+          {"FOOHUT_LOG_LEVEL", std::string(LogLevelName(ctx.env.policies.logging.level))}};
+}
+
 json PodTemplate(const ObjectContext& ctx, const runtime::RevisionTemplate& t) {
   spec::ReleaseContext rc;
   rc.version = t.version;
   rc.port = kContainerPort;
   rc.service = t.service;
   rc.environment = ctx.env.name;
+  // The Secrets its release names, mounted read-only: a rotation rewrites
+  // the Secret and the kubelet the files, without a restart.
+  json volumes = json::array({{{"name", "tmp"}, {"emptyDir", json::object()}}});
+  json mounts = json::array({{{"name", "tmp"}, {"mountPath", "/tmp"}}});
+  for (const SecretObjectName& s : kSecretObjects) {
+    if (!spec::NamesSecret(t.release, s.secret)) continue;
+    const std::string dir = absl::StrCat(std::string(kSecretMountRoot), "/", std::string(s.secret));
+    rc.secret_files[std::string(s.secret)] = absl::StrCat(dir, "/", std::string(s.file));
+    const std::string volume = absl::StrCat("secret-", std::string(s.secret));
+    volumes.push_back({{"name", volume},
+                       {"secret", {{"secretName", std::string(s.name)}, {"defaultMode", 0440}}}});
+    mounts.push_back({{"name", volume}, {"mountPath", dir}, {"readOnly", true}});
+  }
   const spec::Release release = spec::ExpandRelease(t.release, rc);
   std::map<std::string, std::string> vars = release.env;
   for (const auto& [k, v] : t.env) vars[k] = v;
@@ -77,6 +99,9 @@ json PodTemplate(const ObjectContext& ctx, const runtime::RevisionTemplate& t) {
       {"args", args},
       {"ports", json::array({{{"name", "http"}, {"containerPort", kContainerPort}, {"protocol", "TCP"}}})},
       {"env", env},
+      // The environment's non-sensitive configuration; the release's own
+      // variables win.
+      {"envFrom", json::array({{{"configMapRef", {{"name", ConfigMapName(ctx)}}}}})},
       {"readinessProbe", probe_ready},
       {"livenessProbe", probe_live},
       // hut's defaults: the autoscaler needs requests to measure utilisation.
@@ -87,7 +112,7 @@ json PodTemplate(const ObjectContext& ctx, const runtime::RevisionTemplate& t) {
         {"readOnlyRootFilesystem", true},
         {"allowPrivilegeEscalation", false},
         {"capabilities", {{"drop", json::array({"ALL"})}}}}},
-      {"volumeMounts", json::array({{{"name", "tmp"}, {"mountPath", "/tmp"}}})},
+      {"volumeMounts", mounts},
   };
   json labels = ServiceLabels(ctx, t.service);
   labels[std::string(kLabelRevision)] = std::to_string(t.revision);
@@ -105,7 +130,7 @@ json PodTemplate(const ObjectContext& ctx, const runtime::RevisionTemplate& t) {
           {"fsGroup", 10001},
           {"seccompProfile", {{"type", "RuntimeDefault"}}}}},
         {"containers", json::array({container})},
-        {"volumes", json::array({{{"name", "tmp"}, {"emptyDir", json::object()}}})}}},
+        {"volumes", volumes}}},
   };
 }
 

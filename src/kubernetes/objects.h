@@ -14,6 +14,7 @@
 //                                HPA scales (autoscaling on; k8s/charts/hut/crds)
 // Every object has the labels below; pods carry their revision's label.
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -47,6 +48,26 @@ struct ObjectContext {
   const spec::Spec& spec;
   const spec::Environment& env;
 };
+
+// ADR-009's Kubernetes Secrets: which of hut's secrets each holds, and the
+// file a pod reads it from, mounted at kSecretMountRoot/<secret>/<file>
+// (what {{secrets.<secret>.file}} names on this runtime).
+struct SecretObjectName {
+  std::string_view secret;  // hut's name ("database")
+  std::string_view name;    // the Secret's ("database-credentials")
+  std::string_view file;    // its key holding the whole value ("database.json")
+};
+inline constexpr SecretObjectName kSecretObjects[] = {
+    {"database", "database-credentials", "database.json"},
+    {"jwt", "jwt-secrets", "jwt-keys.json"},
+    {"third-party-api-keys", "third-party-api-keys", "api-keys.json"},
+};
+inline constexpr std::string_view kSecretMountRoot = "/var/run/secrets/foohut";
+
+// The ConfigMap of the environment's non-sensitive configuration, which every
+// pod takes as environment variables: "foohut-config".
+std::string ConfigMapName(const ObjectContext& ctx);
+std::map<std::string, std::string> ConfigMapData(const ObjectContext& ctx);
 
 std::string WorkloadName(const ObjectContext& ctx, std::string_view service);  // "foohut-backend"
 std::string RevisionName(const ObjectContext& ctx, std::string_view service, int revision);

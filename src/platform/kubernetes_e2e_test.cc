@@ -25,6 +25,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "src/common/base64.h"
 #include "src/common/subprocess.h"
 #include "src/http/client.h"
 #include "src/local/jaeger_server.h"
@@ -74,6 +75,9 @@ services:
     release:
       command: [foohut-api, serve]
       image: "kwok.test/{{version}}"
+      env:
+        FOOHUT_DATABASE_CREDENTIALS_FILE: "{{secrets.database.file}}"
+        FOOHUT_JWT_KEYS_FILE: "{{secrets.jwt.file}}"
     health: {interval: 1s, start_period: 2s}
 environments:
   production:
@@ -250,13 +254,13 @@ environments:
     return j.is_object() ? j : json::object();
   }
 
-  static std::vector<json> Events() {
+  static std::vector<json> Events(const std::string& query = "service=backend") {
     std::ifstream token_file(dir_->path() + "/state/admin-token");
     std::string token;
     std::getline(token_file, token);
     http::ClientRequest request;
     request.port = api_port_;
-    request.target = "/api/v1/events?limit=1000&service=backend";
+    request.target = "/api/v1/events?limit=1000&" + query;
     request.headers.emplace("Authorization", "Bearer " + token);
     auto response = http::Fetch(request);
     EXPECT_TRUE(response.ok()) << response.status();
@@ -556,6 +560,64 @@ TEST_F(KubernetesEndToEndTest, ACriticalAlertThroughAlertmanagerRollsBackACanary
 }
 
 // `hut alerts silence` goes to the Alertmanager the server was given.
+// hut keeps ADR-009's Secrets and ConfigMap in the namespace from its own
+// secrets (what External Secrets Operator would do): a value set with `hut
+// secrets set` appears, a hand edit is put back within one reconcile (5 s),
+// and the pods' template mounts the Secrets its release names.
+TEST_F(KubernetesEndToEndTest, TheSecretsFollowHutsAndAHandEditIsPutBack) {
+  if (Names("deployments").empty()) {
+    ASSERT_EQ(Hut({"deploy", "backend", "v1", "--strategy", "rolling", "--wait"}).code, 0);
+  }
+  const std::string login = dir_->path() + "/database-login.json";
+  std::ofstream(login) << R"({"engine":"postgres","dbname":"foohut","username":"foohut","password":"e2e-pw"})";  // pragma: allowlist secret (test fixture)
+  HutResult set = Hut({"secrets", "set", "database", "--file", login, "--by", "e2e"});
+  ASSERT_EQ(set.code, 0) << set.output;
+  const auto password = [] {
+    auto out = testbed_->Kubectl({"-n", kNs, "get", "secret", "database-credentials", "-o",
+                                  "jsonpath={.data.password}"});
+    return out.ok() ? Base64Decode(*out).value_or("") : std::string();
+  };
+  const auto wait_for = [&](const std::string& want) {
+    const auto until = Steady::now() + seconds(12);
+    std::string got = password();
+    while (got != want && Steady::now() < until) {
+      std::this_thread::sleep_for(milliseconds(200));
+      got = password();
+    }
+    return got;
+  };
+  EXPECT_EQ(wait_for("e2e-pw"), "e2e-pw");
+  for (const char* name : {"database-credentials", "jwt-secrets", "third-party-api-keys"}) {
+    EXPECT_EQ(Get(absl::StrCat("secret/", name))["metadata"]["labels"]["app.kubernetes.io/managed-by"], "hut")
+        << name;
+  }
+  EXPECT_TRUE(Get("secret/jwt-secrets")["data"].contains("jwt-keys.json"));
+  EXPECT_EQ(Get("configmap/foohut-config")["data"]["FOOHUT_ENV"], "production");
+
+  ASSERT_TRUE(testbed_->Kubectl({"-n", kNs, "patch", "secret", "database-credentials", "--type=merge",
+                                 "-p", R"({"stringData":{"password":"by-hand"}})"}).ok());  // pragma: allowlist secret (test fixture)
+  const auto edited = Steady::now();
+  EXPECT_EQ(wait_for("e2e-pw"), "e2e-pw") << "the hand edit stayed";
+  const double back = std::chrono::duration<double>(Steady::now() - edited).count();
+  std::cout << "a hand edit of Secret database-credentials put back after " << back << " s\n";
+  EXPECT_LE(back, 7.0) << "more than one reconcile";
+  bool reported = false;
+  for (const json& e : Events("service=")) {  // the environment's own events too
+    if (e.value("type", "") != "secret.drift-reverted") continue;
+    reported |= e.value("message", "").find("database-credentials") != std::string::npos;
+    EXPECT_EQ(e.dump().find("by-hand"), std::string::npos) << "a value in an event";
+  }
+  EXPECT_TRUE(reported);
+
+  const json pod = Get("deployment/foohut-backend")["spec"]["template"]["spec"];
+  std::set<std::string> secrets;
+  for (const json& v : pod["volumes"]) {
+    if (v.contains("secret")) secrets.insert(v["secret"]["secretName"].get<std::string>());
+  }
+  EXPECT_EQ(secrets, (std::set<std::string>{"database-credentials", "jwt-secrets"}));
+  EXPECT_EQ(pod["containers"][0]["envFrom"][0]["configMapRef"]["name"], "foohut-config");
+}
+
 TEST_F(KubernetesEndToEndTest, ASilenceGoesToTheClustersAlertmanager) {
   HutResult silence = Hut({"alerts", "silence", "--match", "service=frontend", "--for", "1h",
                            "--comment", "maintenance"});

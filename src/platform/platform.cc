@@ -23,6 +23,7 @@
 #include "src/common/resources.h"
 #include "src/common/secret.h"
 #include "src/common/status.h"
+#include "src/kubernetes/config_sync.h"
 #include "src/kubernetes/kubernetes_runtime.h"
 #include "src/local/postgres_server.h"
 #include "src/metrics/prometheus_source.h"
@@ -167,6 +168,8 @@ struct Platform::Parts {
   std::atomic<ControlPlane*> alert_reactor{nullptr};
   std::unique_ptr<local::LocalEnvironment> local;  // runtime: local
   std::unique_ptr<kubernetes::KubernetesRuntime> kubernetes;  // runtime: kubernetes
+  std::unique_ptr<kubernetes::ApiClient> config_api;          // its Secrets and ConfigMap
+  std::unique_ptr<kubernetes::ConfigSync> config_sync;
   std::unique_ptr<tracing::Exporter> tracer;  // hut's own spans (rollouts)
   std::unique_ptr<ControlPlane> control_plane;
 
@@ -178,7 +181,9 @@ struct Platform::Parts {
     // API stops; they may still kick the dispatcher, which is harmless.)
     alert_reactor.store(nullptr);
     if (dispatcher) dispatcher->Stop();
-    rotation.reset();  // before the runtime it hands keys to
+    rotation.reset();  // before the runtime it hands keys to, and the sync it ticks
+    config_sync.reset();
+    config_api.reset();
     control_plane.reset();
     jwt_rotator.reset();
     database_rotator.reset();
@@ -587,11 +592,21 @@ absl::Status Platform::OpenSecrets() {
 absl::Status Platform::StartRotation(const std::string& jwt_file, const std::string& database_file,
                                      ControlPlaneOptions& cp) {
   Parts& parts = *parts_;
-  if (!parts.local) {  // Kubernetes: the Secrets sync is not built yet (docs/secrets.md)
+  if (!parts.local) {
     cp.rotate_secret = [](const std::string& name, const std::string&) -> absl::StatusOr<nlohmann::json> {
       return absl::UnimplementedError(absl::StrCat(
           "rotating ", name, " on the kubernetes runtime is not built yet (docs/secrets.md)"));
     };
+    if (!parts.config_sync) return absl::OkStatus();
+    // The Secrets and the ConfigMap, at once (pods need them to start), then
+    // every 5 s: a hand edit lasts one such reconcile (4 GETs, no write when
+    // nothing changed).
+    auto sync = [this] { return SyncKubernetesConfig(); };
+    if (absl::Status first = sync(); !first.ok()) {
+      warnings_.push_back(absl::StrCat("kubernetes Secrets and ConfigMap: ", first.message()));
+    }
+    parts.rotation = std::make_unique<secrets::RotationScheduler>(
+        sync, std::chrono::seconds(5), parts.clock, *parts.log);
     return absl::OkStatus();
   }
   local::LocalEnvironment* local = parts.local.get();
@@ -670,6 +685,27 @@ absl::Status Platform::StartRotation(const std::string& jwt_file, const std::str
         return s;
       },
       std::chrono::seconds(5), parts.clock, *parts.log);
+  return absl::OkStatus();
+}
+
+absl::Status Platform::SyncKubernetesConfig() {
+  Parts& parts = *parts_;
+  secrets::SecretsService* secrets = parts.secrets.get();
+  HUT_ASSIGN_OR_RETURN(
+      std::vector<kubernetes::SyncedObject> desired,
+      kubernetes::DesiredObjects({.spec = spec_, .env = *environment_},
+                                 [secrets](const std::string& name) -> absl::StatusOr<Secret> {
+                                   HUT_ASSIGN_OR_RETURN(secrets::SecretValue v, secrets->Current(name));
+                                   return v.value;
+                                 }));
+  HUT_ASSIGN_OR_RETURN(std::vector<kubernetes::SyncChange> changes,
+                       parts.config_sync->Reconcile(desired));
+  for (const kubernetes::SyncChange& c : changes) {
+    HUT_RETURN_IF_ERROR(secrets->Record(
+        c.created ? "secret.synced" : "secret.drift-reverted",
+        absl::StrCat(c.object, " in namespace ", environment_->namespace_, ": ", c.what),
+        {{"object", c.object}, {"namespace", environment_->namespace_}, {"what", c.what}}));
+  }
   return absl::OkStatus();
 }
 
@@ -755,6 +791,11 @@ absl::Status Platform::Activate() {
       parts.log->Info("kubernetes", {{"server", access.server},
                                      {"credentials", access.source},
                                      {"namespace", env.namespace_}});
+      parts.config_api = std::make_unique<kubernetes::ApiClient>(access);
+      parts.config_sync = std::make_unique<kubernetes::ConfigSync>(
+          *parts.config_api, env.namespace_,
+          nlohmann::json{{std::string(kubernetes::kLabelManagedBy), "hut"},
+                         {std::string(kubernetes::kLabelPartOf), spec_.project}});
       HUT_ASSIGN_OR_RETURN(parts.kubernetes, kubernetes::KubernetesRuntime::Start(
                                                  spec_, env, std::move(access), parts.clock));
       runtime = parts.kubernetes.get();

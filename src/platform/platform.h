@@ -144,8 +144,12 @@ class Platform {
   // The JWT keys' and the database login's rotation (local runtime): on
   // demand (the API) and on the spec's schedule; the files at `jwt_file`
   // and `database_file` are what replicas get.
+  // On the kubernetes runtime: the Secrets and ConfigMap sync instead.
   absl::Status StartRotation(const std::string& jwt_file, const std::string& database_file,
                              ControlPlaneOptions& cp);
+  // One reconcile of the kubernetes runtime's Secrets and ConfigMap; the
+  // changes it made recorded as events.
+  absl::Status SyncKubernetesConfig();
 
   std::unique_ptr<Parts> parts_;
   spec::Spec spec_;
