@@ -7,6 +7,8 @@
 // links hut_secret_backends and hut_store.
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "src/secrets/local_backend.h"
@@ -30,6 +32,18 @@ struct LocalSecrets {
     service = std::make_unique<secrets::SecretsService>(secrets::SecretsServiceOptions{
         .project = "foohut", .environment = "staging", .backend = backend.get(),
         .store = store.get(), .clock = &clock});
+  }
+
+  // The types of the events recorded so far, oldest first, but secret.set.
+  std::vector<std::string> EventTypes() const {
+    std::vector<std::string> types;
+    auto events = store->EventsAfter(0, 1000);
+    EXPECT_TRUE(events.ok()) << events.status();
+    if (!events.ok()) return types;
+    for (const store::Event& e : *events) {
+      if (e.type != "secret.set") types.push_back(e.type);
+    }
+    return types;
   }
 
   TempDir dir;

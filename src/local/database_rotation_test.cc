@@ -85,16 +85,7 @@ class DatabaseRotationTest : public ::testing::Test {
   DatabaseCredentials Current() { return Parse(local_.service->Current(kDatabaseSecret)->value); }
   bool Pending() { return local_.backend->Get("foohut/staging/database", secrets::kPending, "").ok(); }
   absl::Status Login(const DatabaseCredentials& c) { return pg_->logins().TryLogin(c.username, c.password); }
-  std::vector<std::string> EventTypes() {
-    std::vector<std::string> types;
-    auto events = local_.store->EventsAfter(0, 1000);
-    EXPECT_TRUE(events.ok()) << events.status();
-    if (!events.ok()) return types;
-    for (const store::Event& e : *events) {
-      if (e.type != "secret.set") types.push_back(e.type);
-    }
-    return types;
-  }
+  std::vector<std::string> EventTypes() { return local_.EventTypes(); }
   // A libpq session of `c` held open (as a replica's pool holds one).
   std::unique_ptr<pqxx::connection> Session(const DatabaseCredentials& c) {
     return std::make_unique<pqxx::connection>(absl::StrCat(

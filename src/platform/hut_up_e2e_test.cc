@@ -131,6 +131,28 @@ environments:
   static std::string Spec() { return dir_->path() + "/foohut.yaml"; }
   static std::string State() { return dir_->path() + "/.hut"; }
 
+  // Everything hut wrote or shows, for the leak checks: its logs and the
+  // replicas' (as files and through `hut logs`), its events, its store and
+  // the sealed secret store as bytes on disk, and every process's command
+  // line (what `ps` shows).
+  static std::string WrittenByHut() {
+    std::string written = Hut({"logs", "hut", "--since", "1h", "-o", "json"}).output;
+    for (const char* f : {"/logs/hut.log", "/logs/replicas.log"}) {
+      std::ifstream in(State() + f);
+      written.append(std::istreambuf_iterator<char>(in), {});
+    }
+    for (const json& e : Events("")) written += e.dump();
+    for (const char* f : {"/hut.db", "/hut.db-wal", "/secrets/store.json"}) {
+      std::ifstream in(State() + f, std::ios::binary);
+      written.append(std::istreambuf_iterator<char>(in), {});
+    }
+    for (const auto& proc : std::filesystem::directory_iterator("/proc")) {
+      std::ifstream in(proc.path() / "cmdline", std::ios::binary);
+      written.append(std::istreambuf_iterator<char>(in), {});
+    }
+    return written;
+  }
+
   static std::map<std::string, std::string> Env() {
     std::map<std::string, std::string> env = {{"HOME", dir_->path()},
                                               {"HUT_ADDR", absl::StrCat("127.0.0.1:", api_port_)}};
@@ -1636,22 +1658,7 @@ TEST_F(HutUpEndToEndTest, AJwtRotationUnderLoadLogsNobodyOutAndRetiresTheOldKey)
   std::ifstream keys_file(State() + "/secrets/jwt-keys.json");
   const json keys = json::parse(keys_file, nullptr, false);
   ASSERT_TRUE(keys.is_object());
-  std::string written = Hut({"logs", "hut", "--since", "1h", "-o", "json"}).output;
-  for (const char* f : {"/logs/hut.log", "/logs/replicas.log"}) {
-    std::ifstream in(State() + f);
-    written.append(std::istreambuf_iterator<char>(in), {});
-  }
-  for (const json& e : Events("")) written += e.dump();
-  // hut's store and its secret store (sealed), as bytes on disk.
-  for (const char* f : {"/hut.db", "/hut.db-wal", "/secrets/store.json"}) {
-    std::ifstream in(State() + f, std::ios::binary);
-    written.append(std::istreambuf_iterator<char>(in), {});
-  }
-  // Every process's command line (what `ps` shows).
-  for (const auto& proc : std::filesystem::directory_iterator("/proc")) {
-    std::ifstream in(proc.path() / "cmdline", std::ios::binary);
-    written.append(std::istreambuf_iterator<char>(in), {});
-  }
+  const std::string written = WrittenByHut();
   for (const auto& [kid, key] : keys["keys"].items()) {
     EXPECT_EQ(written.find(key.get<std::string>()), std::string::npos) << "key " << kid << " leaked";
   }
@@ -1723,20 +1730,7 @@ TEST_F(HutUpEndToEndTest, ADatabaseRotationUnderLoadDropsNothingAndRetiresTheOld
     EXPECT_TRUE(types.contains(t)) << t;
   }
   // Neither password in what hut wrote or shows.
-  std::string written = Hut({"logs", "hut", "--since", "1h", "-o", "json"}).output;
-  for (const char* f : {"/logs/hut.log", "/logs/replicas.log"}) {
-    std::ifstream in(State() + f);
-    written.append(std::istreambuf_iterator<char>(in), {});
-  }
-  for (const json& e : Events("")) written += e.dump();
-  for (const char* f : {"/hut.db", "/hut.db-wal", "/secrets/store.json"}) {
-    std::ifstream in(State() + f, std::ios::binary);
-    written.append(std::istreambuf_iterator<char>(in), {});
-  }
-  for (const auto& proc : std::filesystem::directory_iterator("/proc")) {
-    std::ifstream in(proc.path() / "cmdline", std::ios::binary);
-    written.append(std::istreambuf_iterator<char>(in), {});
-  }
+  const std::string written = WrittenByHut();
   for (const json* c : {&before, &after}) {
     EXPECT_EQ(written.find(c->value("password", "?")), std::string::npos)
         << "the password of " << c->value("username", "") << " leaked";

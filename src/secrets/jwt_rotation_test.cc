@@ -54,16 +54,7 @@ class JwtRotationTest : public ::testing::Test {
   }
   KeySetIds Current() { return Ids(local_.service->Current(kJwtSecret)->value); }
   bool Pending() { return local_.backend->Get("foohut/staging/jwt", kPending, "").ok(); }
-  std::vector<std::string> EventTypes() {
-    std::vector<std::string> types;
-    auto events = local_.store->EventsAfter(0, 1000);
-    EXPECT_TRUE(events.ok()) << events.status();
-    if (!events.ok()) return types;
-    for (const store::Event& e : *events) {
-      if (e.type != "secret.set") types.push_back(e.type);
-    }
-    return types;
-  }
+  std::vector<std::string> EventTypes() { return local_.EventTypes(); }
 
   testing::FakeClock clock_;
   testing::LocalSecrets local_;
