@@ -656,8 +656,8 @@ absl::Status Platform::StartRotation(const std::string& jwt_file, const std::str
       HUT_RETURN_IF_ERROR(WritePrivateFile(database_file, credentials.Reveal()));
       HUT_ASSIGN_OR_RETURN(secrets::DatabaseCredentials c,
                            secrets::ParseDatabaseCredentials(credentials));
-      HUT_RETURN_IF_ERROR(WritePrivateFile(
-          pg->password_file(), absl::StrCat("*:*:*:", c.username, ":", c.password.Reveal(), "\n")));
+      HUT_RETURN_IF_ERROR(
+          WritePrivateFile(pg->password_file(), secrets::PasswordFileLine(c).Reveal()));
       return local->local_runtime().RefreshSecretFile(secrets::kDatabaseSecret);
     };
     parts.database_rotator = std::make_unique<secrets::DatabaseRotator>(std::move(d));

@@ -8,7 +8,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "src/common/status.h"
-#include "src/secrets/database_rotation.h"
 #include "src/secrets/jwt_keys.h"
 
 namespace hut::secrets {
@@ -55,6 +54,10 @@ absl::Status WriteIfChanged(const std::string& file, const Secret& content) {
 
 }  // namespace
 
+Secret PasswordFileLine(const DatabaseCredentials& c) {
+  return Secret(absl::StrCat("*:*:*:", c.username, ":", c.password.Reveal(), "\n"));
+}
+
 absl::Status SyncDatabaseCredentials(SecretsService& secrets, const std::string& password_file,
                                      const std::string& credentials_file,
                                      const std::string& dbname) {
@@ -78,8 +81,7 @@ absl::Status SyncDatabaseCredentials(SecretsService& secrets, const std::string&
   }
   if (!current.ok()) return current.status();
   HUT_ASSIGN_OR_RETURN(DatabaseCredentials c, ParseDatabaseCredentials(current->value));
-  HUT_RETURN_IF_ERROR(
-      WriteIfChanged(password_file, Secret(absl::StrCat("*:*:*:", c.username, ":", c.password.Reveal(), "\n"))));
+  HUT_RETURN_IF_ERROR(WriteIfChanged(password_file, PasswordFileLine(c)));
   return WriteIfChanged(credentials_file, current->value);
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "src/secrets/database_rotation.h"
 #include "src/secrets/service.h"
 
 namespace hut::secrets {
@@ -24,6 +25,9 @@ absl::Status SyncJwtKeys(SecretsService& secrets, const std::string& file, const
 // version yet, an existing password file is imported as the first; with
 // neither, nothing is done (the server makes the password file at its first
 // start: call again after it).
+// The libpq password file line of `credentials`: "*:*:*:USER:PASSWORD\n".
+Secret PasswordFileLine(const DatabaseCredentials& credentials);
+
 absl::Status SyncDatabaseCredentials(SecretsService& secrets, const std::string& password_file,
                                      const std::string& credentials_file,
                                      const std::string& dbname);
