@@ -31,6 +31,7 @@
 #include "apps/foohut-api/static_site.h"
 #include "apps/foohut-api/traced.h"
 #include "src/tracing/tracing.h"
+#include "src/common/secret.h"
 #include "src/common/units.h"
 #include "src/http/server.h"
 
@@ -337,4 +338,7 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace hut::foohut
 
-int main(int argc, char** argv) { return hut::foohut::Main(argc, argv); }
+int main(int argc, char** argv) {
+  hut::NoCoreDumps();  // it holds the database login and the JWT keys
+  return hut::foohut::Main(argc, argv);
+}

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <sodium.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +17,12 @@
 #include "nlohmann/json.hpp"
 
 namespace hut {
+
+void NoCoreDumps() {
+  const rlimit none{0, 0};
+  setrlimit(RLIMIT_CORE, &none);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
 
 Secret& Secret::operator=(const Secret& other) {
   if (this != &other) {

@@ -40,6 +40,11 @@ class Secret {
   std::string value_;
 };
 
+// For a process that holds secrets in memory: no core dump (a zero core
+// size limit, which its children inherit) and not dumpable (no ptrace or
+// /proc/PID/mem for other processes of its user). Call once at start.
+void NoCoreDumps();
+
 // Overwrites a plain string that held a secret (a request body on its way
 // out), then empties it.
 void WipeString(std::string& text);

@@ -132,11 +132,17 @@ environments:
   static std::string State() { return dir_->path() + "/.hut"; }
 
   // Everything hut wrote or shows, for the leak checks: its logs and the
-  // replicas' (as files and through `hut logs`), its events, its store and
+  // replicas' (as files and through `hut logs`), its API's answers about
+  // secrets, its events, its store and
   // the sealed secret store as bytes on disk, and every process's command
   // line (what `ps` shows).
   static std::string WrittenByHut() {
     std::string written = Hut({"logs", "hut", "--since", "1h", "-o", "json"}).output;
+    // The API's answers about secrets (without --reveal).
+    for (const char* name : {"database", "jwt"}) {
+      for (const char* verb : {"get", "history"}) written += Hut({"secrets", verb, name, "-o", "json"}).output;
+    }
+    written += Hut({"secrets", "list", "-o", "json"}).output;
     for (const char* f : {"/logs/hut.log", "/logs/replicas.log"}) {
       std::ifstream in(State() + f);
       written.append(std::istreambuf_iterator<char>(in), {});
@@ -1735,6 +1741,19 @@ TEST_F(HutUpEndToEndTest, ADatabaseRotationUnderLoadDropsNothingAndRetiresTheOld
     EXPECT_EQ(written.find(c->value("password", "?")), std::string::npos)
         << "the password of " << c->value("username", "") << " leaked";
   }
+  // Nor in a core dump: hut and the replicas (its children) make none.
+  const auto core_limit = [](pid_t pid) {
+    std::ifstream in(absl::StrCat("/proc/", pid, "/limits"));
+    for (std::string line; std::getline(in, line);) {
+      if (line.starts_with("Max core file size")) {
+        std::vector<std::string> f = absl::StrSplit(line.substr(18), ' ', absl::SkipEmpty());
+        return f.size() >= 2 ? f[0] + " " + f[1] : line;
+      }
+    }
+    return std::string("?");
+  };
+  EXPECT_EQ(core_limit(up_->pid()), "0 0");
+  EXPECT_EQ(core_limit(FirstReplicaPid("backend")), "0 0");
 }
 
 TEST_F(HutUpEndToEndTest, DownStopsEverythingAndStateSurvivesARestart) {
