@@ -91,6 +91,33 @@ TEST(ConfigTest, BadValuesNameTheVariable) {
   }
 }
 
+// A credentials file is checked at start: a missing file or a bad one names
+// the variable and what is wrong, never a value from it.
+TEST(ConfigTest, TheDatabaseCredentialsFileIsCheckedAtStart) {
+  testing::TempDir dir;
+  const std::string good = dir.path() + "/good.json", bad = dir.path() + "/bad.json",
+                    half = dir.path() + "/half.json";
+  std::ofstream(good) << R"({"engine":"postgres","username":"foohut_clone","password":"s3cr3t-value"})";  // pragma: allowlist secret (test fixture)
+  std::ofstream(bad) << "s3cr3t-value not json";
+  std::ofstream(half) << R"({"username":"foohut","password":""})";
+  auto vars = Minimal();
+  vars["FOOHUT_DATABASE_CREDENTIALS_FILE"] = good;
+  absl::StatusOr<Config> c = ConfigFromEnv(FromMap(vars));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->database_credentials_file, good);
+  for (const auto& [file, why] : std::vector<std::pair<std::string, std::string>>{
+           {dir.path() + "/missing.json", "missing.json"},
+           {bad, "not a JSON object"},
+           {half, "\"password\" missing or not a string"}}) {
+    vars["FOOHUT_DATABASE_CREDENTIALS_FILE"] = file;
+    c = ConfigFromEnv(FromMap(vars));
+    ASSERT_FALSE(c.ok()) << file;
+    EXPECT_THAT(std::string(c.status().message()), StartsWith("FOOHUT_DATABASE_CREDENTIALS_FILE: "));
+    EXPECT_THAT(std::string(c.status().message()), HasSubstr(why));
+    EXPECT_THAT(std::string(c.status().message()), ::testing::Not(HasSubstr("s3cr3t")));
+  }
+}
+
 TEST(ConfigTest, BackendsRequired) {
   absl::StatusOr<Config> c = ConfigFromEnv(FromMap({}));
   ASSERT_FALSE(c.ok());
