@@ -134,7 +134,8 @@ class DatabaseRotationKillTest : public ::testing::Test {
 
 TEST_F(DatabaseRotationKillTest, KilledAfterEachStepTheRotationFinishesAndNoRequestFails) {
   auto load = loadgen::LoadGenerator::Start(
-      {.port = api_port_, .targets = {"/api/v1/pages?q=rotation", "/readyz"}, .rate = 300});
+      {.port = api_port_, .targets = {"/api/v1/pages?q=rotation", "/readyz"}, .rate = 300,
+       .count_header = ""});
   ASSERT_TRUE(load.ok()) << load.status();
   std::string user = "foohut";
   for (const std::string step : {"create", "set", "test", "finish"}) {

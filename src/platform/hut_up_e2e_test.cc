@@ -1700,7 +1700,8 @@ TEST_F(HutUpEndToEndTest, ADatabaseRotationUnderLoadDropsNothingAndRetiresTheOld
   ASSERT_TRUE(psql(before));
 
   auto load = loadgen::LoadGenerator::Start(
-      {.port = backend_port_, .targets = {"/readyz", "/api/v1/pages?q=rotation"}, .rate = 300});
+      {.port = backend_port_, .targets = {"/readyz", "/api/v1/pages?q=rotation"}, .rate = 300,
+       .count_header = ""});
   ASSERT_TRUE(load.ok()) << load.status();
   std::this_thread::sleep_for(seconds(2));
   HutResult rotated = Hut({"secrets", "rotate", "database", "--by", "e2e"});

@@ -662,27 +662,33 @@ absl::Status Platform::StartRotation(const std::string& jwt_file, const std::str
     };
     parts.database_rotator = std::make_unique<secrets::DatabaseRotator>(std::move(d));
   }
-  cp.rotate_secret = [jwt = parts.jwt_rotator.get(), database = parts.database_rotator.get()](
-                         const std::string& name, const std::string& by) -> absl::StatusOr<nlohmann::json> {
-    if (name == secrets::kJwtSecret) {
-      HUT_ASSIGN_OR_RETURN(std::string kid, jwt->Rotate(by));
-      return nlohmann::json{{"name", name}, {"kid", kid}};
+  // Each rotating secret, and the name of what its rotation makes current.
+  struct Rotating {
+    secrets::SecretRotator* rotator;
+    const char* result;
+  };
+  std::map<std::string, Rotating> rotating = {{secrets::kJwtSecret, {parts.jwt_rotator.get(), "kid"}}};
+  if (parts.database_rotator) {
+    rotating[secrets::kDatabaseSecret] = {parts.database_rotator.get(), "user"};
+  }
+  cp.rotate_secret = [rotating](const std::string& name,
+                                const std::string& by) -> absl::StatusOr<nlohmann::json> {
+    const auto it = rotating.find(name);
+    if (it == rotating.end()) {
+      return absl::UnimplementedError(absl::StrCat(
+          "rotating ", name, " is not built yet: jwt and database (with a PostgreSQL backing "
+          "service) rotate (docs/secrets.md)"));
     }
-    if (name == secrets::kDatabaseSecret && database != nullptr) {
-      HUT_ASSIGN_OR_RETURN(std::string user, database->Rotate(by));
-      return nlohmann::json{{"name", name}, {"user", user}};
-    }
-    return absl::UnimplementedError(absl::StrCat(
-        "rotating ", name, " is not built yet: jwt and database (with a PostgreSQL backing "
-        "service) rotate (docs/secrets.md)"));
+    HUT_ASSIGN_OR_RETURN(std::string current, it->second.rotator->Rotate(by));
+    return nlohmann::json{{"name", name}, {it->second.result, current}};
   };
   parts.rotation = std::make_unique<secrets::RotationScheduler>(
-      [jwt = parts.jwt_rotator.get(), database = parts.database_rotator.get()] {
-        absl::Status s = jwt->Tick();
-        if (database != nullptr) {
-          if (absl::Status d = database->Tick(); !d.ok() && s.ok()) s = d;
+      [rotating] {
+        absl::Status first;  // every rotator ticks; the first error is logged
+        for (const auto& [name, r] : rotating) {
+          if (absl::Status s = r.rotator->Tick(); !s.ok() && first.ok()) first = s;
         }
-        return s;
+        return first;
       },
       std::chrono::seconds(5), parts.clock, *parts.log);
   return absl::OkStatus();

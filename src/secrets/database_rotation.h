@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "src/common/clock.h"
+#include "src/secrets/rotator.h"
 #include "src/secrets/service.h"
 
 namespace hut::secrets {
@@ -76,18 +77,18 @@ struct DatabaseRotationOptions {
   Duration drain_interval = std::chrono::milliseconds(250);
 };
 
-class DatabaseRotator {
+class DatabaseRotator final : public SecretRotator {
  public:
   explicit DatabaseRotator(DatabaseRotationOptions options) : o_(std::move(options)) {}
 
   // A rotation now (`hut secrets rotate database`), or the end of one under
   // way: the login now current. FailedPrecondition when it was rolled back,
   // or while the last rotation's old login still serves sessions.
-  absl::StatusOr<std::string> Rotate(const std::string& by);
+  absl::StatusOr<std::string> Rotate(const std::string& by) override;
   // What the schedule wants now: the current credentials handed out once
   // after a start, a rotation under way resumed, the previous login retired
   // after its overlap, a rotation started when due (a missed one runs once).
-  absl::Status Tick();
+  absl::Status Tick() override;
 
  private:
   absl::StatusOr<std::string> RotateLocked(const std::string& by) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "src/common/clock.h"
+#include "src/secrets/rotator.h"
 #include "src/secrets/service.h"
 
 namespace hut::secrets {
@@ -49,17 +50,17 @@ struct JwtRotationOptions {
   Duration test_interval = std::chrono::milliseconds(250);
 };
 
-class JwtRotator {
+class JwtRotator final : public SecretRotator {
  public:
   explicit JwtRotator(JwtRotationOptions options) : o_(std::move(options)) {}
 
   // A rotation now (`hut secrets rotate jwt`), or the end of one under way:
   // the new signing key's id. FailedPrecondition when the test step failed
   // (rolled back).
-  absl::StatusOr<std::string> Rotate(const std::string& by);
+  absl::StatusOr<std::string> Rotate(const std::string& by) override;
   // What the schedule wants now: a rotation under way resumed, one started
   // when due (a missed one runs once), an old key past its overlap retired.
-  absl::Status Tick();
+  absl::Status Tick() override;
 
  private:
   absl::StatusOr<std::string> RotateLocked(const std::string& by) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
