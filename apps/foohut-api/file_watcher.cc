@@ -9,11 +9,7 @@ namespace hut::foohut {
 
 FileWatcher::FileWatcher(std::string path, Take take, const Clock& clock, Duration interval)
     : path_(std::move(path)), take_(std::move(take)), clock_(clock) {
-  {
-    absl::MutexLock lock(&check_mu_);
-    seen_ = "unread";  // the first read below only records the content
-  }
-  CheckNow();
+  CheckNow();  // the first read only records the content
   thread_ = std::thread([this, interval] {
     for (;;) {
       {
@@ -46,7 +42,7 @@ bool FileWatcher::CheckNow() {
   const std::string seen(reinterpret_cast<const char*>(digest), sizeof digest);
   absl::MutexLock lock(&check_mu_);
   if (seen == seen_) return false;
-  const bool first = seen_ == "unread";
+  const bool first = !seen_.has_value();
   seen_ = seen;
   return !first && take_(content);
 }

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -40,7 +41,8 @@ class FileWatcher {
   const Take take_;
   const Clock& clock_;
   absl::Mutex check_mu_;  // CheckNow from a caller and from the thread
-  std::string seen_ ABSL_GUARDED_BY(check_mu_);  // a hash of the content last seen
+  // A hash of the content last seen; nullopt before the first read.
+  std::optional<std::string> seen_ ABSL_GUARDED_BY(check_mu_);
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

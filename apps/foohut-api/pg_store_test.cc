@@ -4,6 +4,7 @@
 #include <atomic>
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
 #include "apps/foohut-api/backends_env.h"
 #include "apps/foohut-api/migrations.h"
 #include "gmock/gmock.h"
@@ -123,24 +124,39 @@ TEST_F(PgStoreTest, ANewLoginIsTakenWhileServingAndTheOldConnectionsDrain) {
   ASSERT_TRUE(logins.SetPassword("foohut_clone", password).ok());
   absl::StatusOr<User> owner = store_.CreateUser(UniqueEmail(), "h");
   ASSERT_TRUE(owner.ok()) << owner.status();
-  std::atomic<bool> stop{false};
-  std::atomic<int> failures{0}, done{0};
+  absl::Mutex mu;
+  bool stop = false;
+  int failures = 0, done = 0;
+  const auto wait_done = [&](int n) {  // the workers' progress on the real server
+    absl::MutexLock lock(&mu);
+    auto reached = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return done >= n; };
+    mu.Await(absl::Condition(&reached));
+  };
   std::vector<std::thread> threads;
   for (int t = 0; t < 6; ++t) {
     threads.emplace_back([&] {
-      while (!stop) {
+      for (;;) {
         absl::StatusOr<CreatedPage> page = store_.CreatePage(owner->id, "rotation", "body");
-        if (!page.ok()) ++failures;
+        absl::MutexLock lock(&mu);
+        failures += page.ok() ? 0 : 1;
         ++done;
+        if (stop) return;
       }
     });
   }
-  while (done < 100) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  wait_done(100);
   EXPECT_GT(*logins.Sessions("foohut"), 0);
   store_.UseLogin({.username = "foohut_clone", .password = password});
-  const int at_change = done;
-  while (done < at_change + 300) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  stop = true;
+  int at_change = 0;
+  {
+    absl::MutexLock lock(&mu);
+    at_change = done;
+  }
+  wait_done(at_change + 300);
+  {
+    absl::MutexLock lock(&mu);
+    stop = true;
+  }
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(failures, 0);
   EXPECT_EQ(store_.OldConnections(), 0);

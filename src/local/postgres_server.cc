@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <vector>
@@ -12,13 +11,12 @@
 #include <sstream>
 #include <thread>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/resources.h"
 #include "src/common/secret.h"
 #include "src/common/status.h"
 #include "src/local/server_util.h"
+#include "src/secrets/database_rotation.h"
 
 namespace hut::local {
 namespace {
@@ -66,23 +64,17 @@ absl::StatusOr<std::pair<std::string, Secret>> EnsurePassword(const std::string&
                                                               const std::string& user) {
   if (fs::exists(path)) {
     HUT_ASSIGN_OR_RETURN(std::string text, ReadFileCapped(path, 4096));
-    const Secret content(std::move(text));
-    const std::string& line = content.Reveal();
-    const size_t user_at = 6;
-    const size_t end = std::min(line.find_first_of("\r\n"), line.size());
-    const size_t colon = line.find(':', user_at);
-    if (!line.starts_with("*:*:*:") || colon == std::string::npos || colon + 1 >= end ||
-        !ValidRoleName(line.substr(user_at, colon - user_at))) {
+    absl::StatusOr<secrets::DatabaseCredentials> login =
+        secrets::ParsePasswordFileLine(Secret(std::move(text)));
+    if (!login.ok() || !ValidRoleName(login->username)) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ": not a password file (expected \"*:*:*:USER:PASSWORD\")"));
     }
-    return std::pair(line.substr(user_at, colon - user_at),
-                     Secret(line.substr(colon + 1, end - colon - 1)));
+    return std::pair(login->username, std::move(login->password));
   }
-  Secret password = RandomSecretHex(24);
-  HUT_RETURN_IF_ERROR(
-      WritePrivateFile(path, absl::StrCat("*:*:*:", user, ":", password.Reveal(), "\n")));
-  return std::pair(user, std::move(password));
+  secrets::DatabaseCredentials made{.username = user, .password = RandomSecretHex(24)};
+  HUT_RETURN_IF_ERROR(WritePrivateFile(path, secrets::PasswordFileLine(made).Reveal()));
+  return std::pair(user, std::move(made.password));
 }
 
 }  // namespace

@@ -1703,7 +1703,15 @@ TEST_F(HutUpEndToEndTest, ADatabaseRotationUnderLoadDropsNothingAndRetiresTheOld
       {.port = backend_port_, .targets = {"/readyz", "/api/v1/pages?q=rotation"}, .rate = 300,
        .count_header = ""});
   ASSERT_TRUE(load.ok()) << load.status();
-  std::this_thread::sleep_for(seconds(2));
+  // Traffic through the old login before the rotation, and through the new
+  // one after the old is retired: 600 answers each (2 s at 300 req/s).
+  const auto answered = [&](int64_t n) {
+    const auto until = Steady::now() + seconds(30);
+    while ((*load)->Snapshot().ok < n && Steady::now() < until) {
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  };
+  answered(600);
   HutResult rotated = Hut({"secrets", "rotate", "database", "--by", "e2e"});
   ASSERT_EQ(rotated.code, 0) << rotated.output;
   const json after = credentials();
@@ -1719,7 +1727,7 @@ TEST_F(HutUpEndToEndTest, ADatabaseRotationUnderLoadDropsNothingAndRetiresTheOld
   }
   EXPECT_TRUE(refused) << "the old password still logs in";
   EXPECT_TRUE(psql(after));
-  std::this_thread::sleep_for(seconds(2));
+  answered((*load)->Snapshot().ok + 600);
   loadgen::LoadReport report = (*load)->Stop();
   std::cerr << "load during the database rotation: " << report.Summary() << "\n";
   for (const auto& [error, count] : report.errors) std::cerr << "  " << count << "x " << error << "\n";

@@ -653,11 +653,8 @@ absl::Status Platform::StartRotation(const std::string& jwt_file, const std::str
     // Every replica's copy, and the password file the server sets its login
     // from when it starts again.
     d.deliver = [local, pg, database_file](const Secret& credentials) {
-      HUT_RETURN_IF_ERROR(WritePrivateFile(database_file, credentials.Reveal()));
-      HUT_ASSIGN_OR_RETURN(secrets::DatabaseCredentials c,
-                           secrets::ParseDatabaseCredentials(credentials));
       HUT_RETURN_IF_ERROR(
-          WritePrivateFile(pg->password_file(), secrets::PasswordFileLine(c).Reveal()));
+          secrets::WriteDatabaseCredentials(credentials, pg->password_file(), database_file));
       return local->local_runtime().RefreshSecretFile(secrets::kDatabaseSecret);
     };
     parts.database_rotator = std::make_unique<secrets::DatabaseRotator>(std::move(d));

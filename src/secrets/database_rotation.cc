@@ -51,6 +51,25 @@ Secret SerializeDatabaseCredentials(const DatabaseCredentials& c) {
   return out;
 }
 
+Secret PasswordFileLine(const DatabaseCredentials& c) {
+  return Secret(absl::StrCat("*:*:*:", c.username, ":", c.password.Reveal(), "\n"));
+}
+
+absl::StatusOr<DatabaseCredentials> ParsePasswordFileLine(const Secret& text) {
+  constexpr std::string_view kAny = "*:*:*:";
+  const std::string& line = text.Reveal();
+  const size_t end = std::min(line.find_first_of("\r\n"), line.size());
+  const size_t colon = line.find(':', kAny.size());
+  if (!line.starts_with(kAny) || colon == std::string::npos || colon == kAny.size() ||
+      colon + 1 >= end) {
+    return absl::InvalidArgumentError("not a password file (expected \"*:*:*:USER:PASSWORD\")");
+  }
+  DatabaseCredentials c;
+  c.username = line.substr(kAny.size(), colon - kAny.size());
+  c.password = Secret(line.substr(colon + 1, end - colon - 1));
+  return c;
+}
+
 std::string AlternateUser(const std::string& user) {
   const size_t n = sizeof(kCloneSuffix) - 1;
   if (absl::EndsWith(user, kCloneSuffix)) return user.substr(0, user.size() - n);

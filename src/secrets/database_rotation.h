@@ -58,6 +58,13 @@ struct DatabaseCredentials {
 absl::StatusOr<DatabaseCredentials> ParseDatabaseCredentials(const Secret& value);
 Secret SerializeDatabaseCredentials(const DatabaseCredentials& credentials);
 
+// libpq's password file holding one login, "*:*:*:USER:PASSWORD\n": how the
+// local PostgreSQL's login is kept beside it (engine and dbname not kept).
+Secret PasswordFileLine(const DatabaseCredentials& credentials);
+// The USER and PASSWORD of such a file's first line; InvalidArgument
+// (never quoting the file) for anything else.
+absl::StatusOr<DatabaseCredentials> ParsePasswordFileLine(const Secret& text);
+
 // The other login of the pair: "foohut" <-> "foohut_clone".
 std::string AlternateUser(const std::string& user);
 

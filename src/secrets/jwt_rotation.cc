@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
+#include "src/common/base64.h"
 #include "src/common/status.h"
 #include "src/common/units.h"
 
@@ -37,9 +38,7 @@ Secret Serialize(json& j) {
 std::string NewKey() {
   unsigned char key[32];
   randombytes_buf(key, sizeof key);
-  std::string b64(sodium_base64_ENCODED_LEN(sizeof key, sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(b64.data(), b64.size(), key, sizeof key, sodium_base64_VARIANT_ORIGINAL);
-  b64.resize(b64.size() - 1);
+  std::string b64 = Base64Encode(std::string_view(reinterpret_cast<const char*>(key), sizeof key));
   sodium_memzero(key, sizeof key);
   return b64;
 }

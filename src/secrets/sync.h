@@ -25,8 +25,10 @@ absl::Status SyncJwtKeys(SecretsService& secrets, const std::string& file, const
 // version yet, an existing password file is imported as the first; with
 // neither, nothing is done (the server makes the password file at its first
 // start: call again after it).
-// The libpq password file line of `credentials`: "*:*:*:USER:PASSWORD\n".
-Secret PasswordFileLine(const DatabaseCredentials& credentials);
+// Writes database `credentials` (the secret's JSON) to `credentials_file`
+// and its login to the server's `password_file`, each unless it holds them.
+absl::Status WriteDatabaseCredentials(const Secret& credentials, const std::string& password_file,
+                                      const std::string& credentials_file);
 
 absl::Status SyncDatabaseCredentials(SecretsService& secrets, const std::string& password_file,
                                      const std::string& credentials_file,
